@@ -1,0 +1,15 @@
+//! The vocabulary every draftsmith crate shares: identifiers, domain records, the wire types
+//! of the HTTP API and the stable error codes. Nothing here does I/O.
+
+pub mod api;
+pub mod blob;
+pub mod error;
+pub mod ids;
+pub mod path;
+pub mod time;
+
+pub use blob::BlobHash;
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use ids::{AppId, Role, UserId};
+pub use path::{DraftPath, PathError};
+pub use time::Timestamp;

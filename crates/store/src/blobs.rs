@@ -1,0 +1,65 @@
+//! Content-addressed blob storage. Writing a blob that exists is a no-op, so callers write
+//! blobs before the transaction that points at them, and a failed transaction leaves at
+//! worst an unreferenced blob.
+
+use async_trait::async_trait;
+use draftsmith_core::BlobHash;
+use sqlx::{AnyPool, Row};
+
+use crate::Result;
+
+/// Where file contents live.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Stores each content under its hash; existing ones are left alone.
+    async fn put_many(&self, blobs: &[(&BlobHash, &[u8])]) -> Result<()>;
+    /// Reads a blob back.
+    async fn get(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>>;
+}
+
+/// Blobs in the database's `blobs` table, so every instance sharing it reads every draft.
+#[derive(Clone)]
+pub struct DbBlobs {
+    pool: AnyPool,
+}
+
+impl DbBlobs {
+    /// Uses `pool`'s `blobs` table.
+    pub fn new(pool: AnyPool) -> Self {
+        Self { pool }
+    }
+}
+
+#[async_trait]
+impl BlobStore for DbBlobs {
+    async fn put_many(&self, blobs: &[(&BlobHash, &[u8])]) -> Result<()> {
+        if blobs.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (hash, content) in blobs {
+            sqlx::query(
+                "INSERT INTO blobs (hash, size, content) VALUES ($1, $2, $3) \
+                 ON CONFLICT (hash) DO NOTHING",
+            )
+            .bind(hash.as_str())
+            .bind(content.len() as i64)
+            .bind(content.to_vec())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT content FROM blobs WHERE hash = $1")
+            .bind(hash.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get::<Vec<u8>, _>("content")?),
+            None => None,
+        })
+    }
+}

@@ -1,0 +1,27 @@
+//! Storage failures a caller can act on, and the database errors it cannot.
+
+/// Result of a store call.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named kind of record does not exist. Not retryable.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The draft is at `current`, not the revision the caller expected. Retry on `current`.
+    #[error("the draft is at revision {current}")]
+    RevisionConflict {
+        /// The draft's revision now.
+        current: i64,
+    },
+    /// A stored value could not be read back; the database holds something unexpected.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The database failed or is unreachable; retrying may help.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Schema migrations failed at start.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}

@@ -1,0 +1,126 @@
+//! Durable state behind one interface, [`Store`], implemented once in SQL over SQLite (the
+//! embedded default) and PostgreSQL (several instances sharing one database). Blobs sit
+//! behind their own [`BlobStore`] so an object store can replace the database table.
+
+mod blobs;
+mod db;
+mod drafts;
+mod error;
+
+use async_trait::async_trait;
+use draftsmith_core::api::{App, DraftFile, StorageStats};
+use draftsmith_core::{AppId, BlobHash, DraftPath, Role, Timestamp, UserId};
+
+pub use blobs::{BlobStore, DbBlobs};
+pub use db::{Backend, SqlStore};
+pub use error::{Result, StoreError};
+
+/// A draft's file set at one revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// The revision it describes.
+    pub revision: i64,
+    /// Files sorted by path.
+    pub files: Vec<DraftFile>,
+}
+
+/// One change to a draft: new content, or `None` to delete the path.
+#[derive(Debug, Clone)]
+pub struct FileChange {
+    /// Where.
+    pub path: DraftPath,
+    /// What it becomes.
+    pub content: Option<Vec<u8>>,
+}
+
+/// What a draft write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraftWrite {
+    /// Revision after the write; equal to the previous one when nothing changed.
+    pub revision: i64,
+    /// Paths created.
+    pub added: Vec<String>,
+    /// Paths whose content changed.
+    pub modified: Vec<String>,
+    /// Paths removed.
+    pub deleted: Vec<String>,
+}
+
+/// A new app with the template files of its first revision.
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    /// Display name.
+    pub name: String,
+    /// Wanted slug; a numeric suffix is added when it is taken.
+    pub slug: String,
+    /// Template id.
+    pub template: String,
+    /// Creator.
+    pub owner: UserId,
+    /// Files of revision 1.
+    pub files: Vec<(DraftPath, Vec<u8>)>,
+}
+
+/// Who a credential belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The user.
+    pub user_id: UserId,
+    /// Their role.
+    pub role: Role,
+}
+
+/// Everything draftsmith persists. Implementations must be safe to share between instances
+/// of the service: invariants live in the database, not in process memory.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Which database this is, for health and capabilities.
+    fn backend(&self) -> Backend;
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<()>;
+
+    /// Stores a token by its hash.
+    async fn insert_token(&self, token_hash: &str, who: &Principal, label: &str) -> Result<()>;
+    /// Looks a token up by its hash.
+    async fn find_token(&self, token_hash: &str) -> Result<Option<Principal>>;
+    /// How many tokens exist (the first start creates one when there are none).
+    async fn count_tokens(&self) -> Result<i64>;
+    /// Stores a browser session by its hash.
+    async fn insert_web_session(&self, hash: &str, who: &Principal, expires: Timestamp) -> Result<()>;
+    /// Looks up an unexpired browser session.
+    async fn find_web_session(&self, hash: &str, now: Timestamp) -> Result<Option<Principal>>;
+    /// Ends a browser session.
+    async fn delete_web_session(&self, hash: &str) -> Result<()>;
+
+    /// Creates an app with its draft at revision 1.
+    async fn create_app(&self, new: NewApp) -> Result<App>;
+    /// One app.
+    async fn app(&self, id: AppId) -> Result<App>;
+    /// Apps, newest first; only `owner`'s when given.
+    async fn apps(&self, owner: Option<&UserId>) -> Result<Vec<App>>;
+
+    /// The current manifest.
+    async fn draft(&self, app: AppId) -> Result<Manifest>;
+    /// The manifest as it was at `revision`.
+    async fn manifest_at(&self, app: AppId, revision: i64) -> Result<Manifest>;
+    /// One file of the current draft with its content, and the draft's revision.
+    async fn read_file(&self, app: AppId, path: &DraftPath) -> Result<(i64, DraftFile, Vec<u8>)>;
+    /// Applies `changes` as one new revision. With `expected`, fails with
+    /// [`StoreError::RevisionConflict`] unless the draft is still at that revision.
+    async fn write_draft(
+        &self,
+        app: AppId,
+        expected: Option<i64>,
+        changes: Vec<FileChange>,
+        author: &UserId,
+    ) -> Result<DraftWrite>;
+
+    /// Counts for operators.
+    async fn stats(&self) -> Result<StorageStats>;
+    /// The blob store this store writes through.
+    fn blobs(&self) -> &dyn BlobStore;
+    /// Content of one blob.
+    async fn blob(&self, hash: &BlobHash) -> Result<Vec<u8>> {
+        self.blobs().get(hash).await?.ok_or(StoreError::NotFound("blob"))
+    }
+}
