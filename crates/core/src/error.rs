@@ -178,7 +178,11 @@ mod tests {
     #[test]
     fn only_internal_is_a_500() {
         for code in ErrorCode::ALL {
-            assert_eq!(code.http_status() == 500, code == ErrorCode::Internal, "{code}");
+            assert_eq!(
+                code.http_status() == 500,
+                code == ErrorCode::Internal,
+                "{code}"
+            );
         }
     }
 }

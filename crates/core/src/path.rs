@@ -141,7 +141,10 @@ mod tests {
         let ok = |raw: &str| DraftPath::parse(raw).map(DraftPath::into_string);
         assert_eq!(ok("src/App.jsx"), Ok("src/App.jsx".into()));
         assert_eq!(ok("./src//App.jsx/"), Ok("src/App.jsx".into()));
-        assert_eq!(ok(".opencode/tools/x.ts"), Ok(".opencode/tools/x.ts".into()));
+        assert_eq!(
+            ok(".opencode/tools/x.ts"),
+            Ok(".opencode/tools/x.ts".into())
+        );
         assert_eq!(ok("distance/notes.md"), Ok("distance/notes.md".into()));
     }
 

@@ -1,0 +1,95 @@
+//! The HTTP API of draftsmith: axum routes over a [`Store`], one error envelope, auth by
+//! bearer token or session cookie, and an OpenAPI document generated from the handlers.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+mod openapi;
+pub mod routes;
+pub mod startup;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use draftsmith_core::ErrorCode;
+use draftsmith_store::Store;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+
+pub use config::Config;
+
+/// Limits and switches the routes read at request time.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Largest draft file accepted.
+    pub max_file_bytes: usize,
+    /// Largest JSON body accepted.
+    pub max_json_bytes: usize,
+}
+
+impl From<&Config> for Settings {
+    fn from(c: &Config) -> Self {
+        Self {
+            max_file_bytes: c.max_file_bytes,
+            max_json_bytes: c.max_json_bytes,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// Limits.
+    pub settings: Arc<Settings>,
+}
+
+/// The whole API as one router, with the OpenAPI document served at `/openapi.json`.
+pub fn router(state: AppState) -> Router {
+    let (api_router, api) = openapi::routes(&state.settings).split_for_parts();
+    let api = Arc::new(openapi::finish(api));
+    api_router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let api = api.clone();
+                async move { axum::Json(api.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                "method not allowed on this route",
+            )
+        })
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a handler panicked");
+    let mut response = ApiError::new(ErrorCode::Internal, "internal error").into_response();
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then drains open requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -168,7 +168,12 @@ impl Store for SqlStore {
         Ok(row.try_get("n")?)
     }
 
-    async fn insert_web_session(&self, hash: &str, who: &Principal, expires: Timestamp) -> Result<()> {
+    async fn insert_web_session(
+        &self,
+        hash: &str,
+        who: &Principal,
+        expires: Timestamp,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO web_sessions (session_hash, user_id, role, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5)",
@@ -283,6 +288,9 @@ impl Store for SqlStore {
     }
 
     async fn blob(&self, hash: &BlobHash) -> Result<Vec<u8>> {
-        self.blobs.get(hash).await?.ok_or(StoreError::NotFound("blob"))
+        self.blobs
+            .get(hash)
+            .await?
+            .ok_or(StoreError::NotFound("blob"))
     }
 }

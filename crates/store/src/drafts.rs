@@ -46,11 +46,13 @@ pub(crate) async fn create_app(store: &SqlStore, new: NewApp) -> Result<App> {
         upsert_file(&mut tx, id, path.as_str(), hash, size).await?;
         record_change(&mut tx, id, 1, path.as_str(), None, Some((hash, size))).await?;
     }
-    let row = sqlx::query("SELECT id, slug, name, template, owner_user_id, selected_agent_id, \
-                           draft_revision, created_at, updated_at FROM apps WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_one(&mut *tx)
-        .await?;
+    let row = sqlx::query(
+        "SELECT id, slug, name, template, owner_user_id, selected_agent_id, \
+                           draft_revision, created_at, updated_at FROM apps WHERE id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_one(&mut *tx)
+    .await?;
     let app = app_from_row(&row)?;
     tx.commit().await?;
     Ok(app)
@@ -135,7 +137,9 @@ pub(crate) async fn manifest_at(pool: &AnyPool, app: AppId, revision: i64) -> Re
             Some(hash) => {
                 let file = DraftFile {
                     path: path.clone(),
-                    size: row.try_get::<Option<i64>, _>("old_size")?.unwrap_or_default(),
+                    size: row
+                        .try_get::<Option<i64>, _>("old_size")?
+                        .unwrap_or_default(),
                     sha256: parse_hash(hash)?,
                 };
                 files.insert(path, file);
@@ -175,7 +179,11 @@ pub(crate) async fn read_file(
         size: row.try_get("size")?,
         sha256: parse_hash(row.try_get("blob_hash")?)?,
     };
-    Ok((row.try_get("draft_revision")?, file, row.try_get("content")?))
+    Ok((
+        row.try_get("draft_revision")?,
+        file,
+        row.try_get("content")?,
+    ))
 }
 
 pub(crate) async fn write_draft(
@@ -225,13 +233,17 @@ pub(crate) async fn write_draft(
         deleted: Vec::new(),
     };
     for (path, value) in &wanted {
-        let old = sqlx::query("SELECT blob_hash, size FROM draft_files WHERE app_id = $1 AND path = $2")
-            .bind(app.to_string())
-            .bind(path)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let old =
+            sqlx::query("SELECT blob_hash, size FROM draft_files WHERE app_id = $1 AND path = $2")
+                .bind(app.to_string())
+                .bind(path)
+                .fetch_optional(&mut *tx)
+                .await?;
         let old = match old {
-            Some(row) => Some((parse_hash(row.try_get("blob_hash")?)?, row.try_get::<i64, _>("size")?)),
+            Some(row) => Some((
+                parse_hash(row.try_get("blob_hash")?)?,
+                row.try_get::<i64, _>("size")?,
+            )),
             None => None,
         };
         let new = value.as_ref().map(|(h, c)| (h, c.len() as i64));

@@ -86,7 +86,12 @@ pub trait Store: Send + Sync + 'static {
     /// How many tokens exist (the first start creates one when there are none).
     async fn count_tokens(&self) -> Result<i64>;
     /// Stores a browser session by its hash.
-    async fn insert_web_session(&self, hash: &str, who: &Principal, expires: Timestamp) -> Result<()>;
+    async fn insert_web_session(
+        &self,
+        hash: &str,
+        who: &Principal,
+        expires: Timestamp,
+    ) -> Result<()>;
     /// Looks up an unexpired browser session.
     async fn find_web_session(&self, hash: &str, now: Timestamp) -> Result<Option<Principal>>;
     /// Ends a browser session.
@@ -121,6 +126,9 @@ pub trait Store: Send + Sync + 'static {
     fn blobs(&self) -> &dyn BlobStore;
     /// Content of one blob.
     async fn blob(&self, hash: &BlobHash) -> Result<Vec<u8>> {
-        self.blobs().get(hash).await?.ok_or(StoreError::NotFound("blob"))
+        self.blobs()
+            .get(hash)
+            .await?
+            .ok_or(StoreError::NotFound("blob"))
     }
 }

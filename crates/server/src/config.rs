@@ -1,0 +1,215 @@
+//! Configuration (SPEC §8): one TOML file, every key overridable by the environment.
+//! Environment names are `DRAFTSMITH_<KEY>` plus the names the SPEC fixes
+//! (`DATABASE_URL`, the `APPS_…` variables).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything `draftsmith serve` reads at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// SQLite file and sandboxes live here.
+    pub data_dir: PathBuf,
+    /// Empty: SQLite in `data_dir`; otherwise a `postgres://` URL.
+    pub database_url: String,
+    /// Largest draft file accepted, in bytes.
+    pub max_file_bytes: usize,
+    /// Largest JSON request body accepted, in bytes.
+    pub max_json_bytes: usize,
+    /// The model registry's defaults.
+    pub models: ModelsConfig,
+    /// Model providers.
+    pub providers: Vec<ProviderConfig>,
+}
+
+/// `[models]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// What `auto` resolves to, as `provider/model`.
+    pub default: String,
+}
+
+/// One `[[providers]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Prefix of its model ids.
+    pub id: String,
+    /// `openai` (chat completions) or `anthropic` (Messages API).
+    pub kind: String,
+    /// API root, e.g. `http://127.0.0.1:9999/v1`.
+    pub base_url: String,
+    /// Environment variable holding the API key, if it needs one.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Model names it serves.
+    #[serde(default)]
+    pub models: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8787".into(),
+            data_dir: PathBuf::from(".draftsmith"),
+            database_url: String::new(),
+            max_file_bytes: 5 * 1024 * 1024,
+            max_json_bytes: 1024 * 1024,
+            models: ModelsConfig::default(),
+            providers: Vec::new(),
+        }
+    }
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self {
+            default: "local/coder".into(),
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for [`Config`].
+    #[error("invalid configuration in {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said, with the line.
+        message: String,
+    },
+    /// An environment override has the wrong form.
+    #[error("invalid value for {var}: {message}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads `path` (when given, or `./draftsmith.toml` when present), then applies
+    /// environment overrides read through `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let default_path = Path::new("draftsmith.toml");
+        let file = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None if default_path.exists() => Some(default_path.to_path_buf()),
+            None => None,
+        };
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path,
+                    message: e.to_string(),
+                })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = env("DRAFTSMITH_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = env("DRAFTSMITH_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = env("DRAFTSMITH_MAX_FILE_BYTES") {
+            self.max_file_bytes = parse_usize("DRAFTSMITH_MAX_FILE_BYTES", &v)?;
+        }
+        if let Some(v) = env("DRAFTSMITH_MAX_JSON_BYTES") {
+            self.max_json_bytes = parse_usize("DRAFTSMITH_MAX_JSON_BYTES", &v)?;
+        }
+        if let Some(v) = env("DRAFTSMITH_MODELS_DEFAULT") {
+            self.models.default = v;
+        }
+        Ok(())
+    }
+
+    /// The database to open: `database_url`, or the SQLite file in `data_dir`.
+    pub fn database_target(&self) -> DatabaseTarget {
+        if self.database_url.trim().is_empty() {
+            DatabaseTarget::Sqlite(self.data_dir.join("draftsmith.db"))
+        } else {
+            DatabaseTarget::Url(self.database_url.clone())
+        }
+    }
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// An embedded SQLite file.
+    Sqlite(PathBuf),
+    /// A database URL.
+    Url(String),
+}
+
+fn parse_usize(var: &'static str, value: &str) -> Result<usize, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::Env {
+        var,
+        message: format!("expected a number of bytes, got {value:?}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let dir = std::env::temp_dir().join(format!("ds-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("draftsmith.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\n[models]\ndefault = \"local/coder\"\n\
+             [[providers]]\nid = \"local\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9999/v1\"\nmodels = [\"coder\"]\n",
+        )
+        .unwrap();
+        let env = |k: &str| (k == "DATABASE_URL").then(|| "postgres://x/y".to_owned());
+        let config = Config::load(Some(&file), &env).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000");
+        assert_eq!(config.providers[0].models, vec!["coder".to_owned()]);
+        assert_eq!(
+            config.database_target(),
+            DatabaseTarget::Url("postgres://x/y".into())
+        );
+        std::fs::write(&file, "listne = 1\n").unwrap();
+        let err = Config::load(Some(&file), &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listne"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

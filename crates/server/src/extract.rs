@@ -1,0 +1,120 @@
+//! Extractors that validate before a handler runs: strict JSON bodies, bounded raw bodies,
+//! and typed path ids. Every rejection is an [`ApiError`] in the one envelope.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use draftsmith_core::{AppId, ErrorCode};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body deserialised strictly: unknown fields, wrong types and missing fields are
+/// `VALIDATION_FAILED` naming the field.
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+        let bytes = RawBody::from_request(req, state).await?.0;
+        if let Some(ct) = content_type {
+            let ct = ct.to_str().unwrap_or_default();
+            if !(ct.starts_with("application/json") || ct.contains("+json")) {
+                return Err(ApiError::validation(
+                    "content-type",
+                    format!("expected application/json, got {ct:?}"),
+                )
+                .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+            }
+        }
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// Deserialises `bytes`, turning serde's complaint into a field-naming validation error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::new(
+                ErrorCode::ValidationFailed,
+                format!("malformed JSON: {inner}"),
+            );
+        }
+        let message = inner.to_string();
+        let field = field_of(&path, &message);
+        ApiError::validation(field, message)
+    })?;
+    de.end()
+        .map_err(|e| ApiError::new(ErrorCode::ValidationFailed, format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// serde names missing and unknown fields only in its message, in backticks.
+fn field_of(path: &str, message: &str) -> String {
+    let quoted = (message.starts_with("missing field") || message.starts_with("unknown field"))
+        .then(|| message.split('`').nth(1))
+        .flatten();
+    match (path, quoted) {
+        (".", Some(name)) => name.to_owned(),
+        (p, Some(name)) if !p.ends_with(name) => format!("{p}.{name}"),
+        (p, _) => p.to_owned(),
+    }
+}
+
+/// A body read whole under the route's size limit; over it, `PAYLOAD_TOO_LARGE`.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| match rejection {
+                BytesRejection::FailedToBufferBody(_)
+                    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+                {
+                    ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
+                }
+                other => ApiError::new(ErrorCode::ValidationFailed, other.body_text()),
+            })
+    }
+}
+
+/// The `{app_id}` of a route; a malformed id names no app, so it is a 404.
+pub struct AppIdPath(pub AppId);
+
+impl<S: Send + Sync> FromRequestParts<S> for AppIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let raw = path_param(parts, state, "app_id").await?;
+        raw.parse()
+            .map(AppIdPath)
+            .map_err(|_| ApiError::not_found("app"))
+    }
+}
+
+/// One percent-decoded path parameter of the matched route.
+pub async fn path_param<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    name: &str,
+) -> Result<String, ApiError> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::ValidationFailed, e.body_text()))?;
+    params
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+        .ok_or_else(|| ApiError::internal("path", &format!("route has no {{{name}}}")))
+}

@@ -1,0 +1,7 @@
+//! One module per resource; each exports `router()` and the top merges them.
+
+pub mod admin;
+pub mod apps;
+pub mod drafts;
+pub mod health;
+pub mod session;
