@@ -118,3 +118,16 @@ pub async fn path_param<S: Send + Sync>(
         .map(|(_, v)| v.to_owned())
         .ok_or_else(|| ApiError::internal("path", &format!("route has no {{{name}}}")))
 }
+
+/// A query string deserialised strictly; a bad one is `VALIDATION_FAILED`.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Query(q.0))
+            .map_err(|e| ApiError::validation("query", e.body_text()))
+    }
+}

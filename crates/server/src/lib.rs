@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use draftsmith_core::ErrorCode;
@@ -71,6 +72,8 @@ pub fn router(state: AppState) -> Router {
                 "method not allowed on this route",
             )
         })
+        // JSON bodies are small; the file routes set their own, larger limit inside this one.
+        .layer(DefaultBodyLimit::max(state.settings.max_json_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

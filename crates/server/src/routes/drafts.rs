@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AppIdPath, RawBody, path_param};
+use crate::extract::{AppIdPath, Query, RawBody, path_param};
 use crate::routes::apps::visible_app;
 use crate::{AppState, Settings};
 
@@ -28,16 +28,28 @@ pub fn router(settings: &Settings) -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(settings.max_file_bytes))
 }
 
-/// The draft's revision and file list.
-#[utoipa::path(get, path = "/admin/apps/{app_id}/draft", params(("app_id" = String, Path)),
+/// `?revision=N` asks for an earlier revision's manifest.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct DraftQuery {
+    /// Revision to list instead of the current one.
+    revision: Option<i64>,
+}
+
+/// The draft's revision and file list (the current one, or `?revision=N`).
+#[utoipa::path(get, path = "/admin/apps/{app_id}/draft", params(("app_id" = String, Path), DraftQuery),
     responses((status = 200, body = Draft), (status = 404, body = ErrorBody)))]
 async fn get_draft(
     State(state): State<AppState>,
     caller: Caller,
     AppIdPath(app): AppIdPath,
+    Query(query): Query<DraftQuery>,
 ) -> ApiResult<axum::Json<Draft>> {
     visible_app(&state, &caller, app).await?;
-    let manifest = state.store.draft(app).await?;
+    let manifest = match query.revision {
+        Some(revision) => state.store.manifest_at(app, revision).await?,
+        None => state.store.draft(app).await?,
+    };
     Ok(axum::Json(Draft {
         app_id: app,
         revision: manifest.revision,

@@ -1,0 +1,10 @@
+//! End-to-end tests over real HTTP, against both stores.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod apps;
+mod auth;
+mod drafts;
+mod processes;
+mod validation;

@@ -1,0 +1,4 @@
+//! Agent engines and the model providers they talk to.
+
+pub mod model;
+pub mod providers;

@@ -1,0 +1,193 @@
+//! The provider-neutral conversation model: what the agent loop sends to a model and the
+//! events it gets back. Each provider converts these to and from its own wire format.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+/// Who speaks a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Speaker {
+    /// The person (or the service on their behalf).
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// One message of the conversation. Tool results travel in `User` messages, as parts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Who said it.
+    pub speaker: Speaker,
+    /// What was said, in order.
+    pub parts: Vec<Part>,
+}
+
+/// A piece of a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Part {
+    /// Plain text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// The model asks for a tool to run.
+    ToolCall(ToolCall),
+    /// The answer to an earlier [`Part::ToolCall`] with the same `call_id`.
+    ToolResult {
+        /// Id of the call this answers.
+        call_id: String,
+        /// Result text (JSON for draftsmith's tools).
+        content: String,
+        /// Whether the tool failed.
+        is_error: bool,
+    },
+}
+
+/// A complete tool call: providers assemble argument fragments before emitting it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Provider-assigned id, echoed in the result.
+    pub id: String,
+    /// Tool function name.
+    pub name: String,
+    /// Arguments exactly as the model sent them (usually JSON text; may be malformed).
+    pub arguments: String,
+}
+
+/// A tool the model may call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolDef {
+    /// Function name.
+    pub name: String,
+    /// What it does, written for a model.
+    pub description: String,
+    /// JSON Schema of its input object.
+    pub input_schema: serde_json::Value,
+}
+
+/// One call to a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The provider's model name (without the `provider/` prefix).
+    pub model: String,
+    /// System instructions.
+    pub system: String,
+    /// The conversation so far.
+    pub messages: Vec<Message>,
+    /// Tools offered.
+    pub tools: Vec<ToolDef>,
+    /// Upper bound on generated tokens.
+    pub max_tokens: u32,
+}
+
+/// Why the model stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// A final answer.
+    Stop,
+    /// It wants tool results.
+    ToolCalls,
+    /// It hit the token limit.
+    Length,
+    /// Anything else the provider reported.
+    Other,
+}
+
+/// Token counts, when the provider reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+}
+
+/// What a model stream yields, in order. A well-formed stream ends with exactly one
+/// [`ModelEvent::Finished`]; a stream that ends without it is a
+/// [`ModelError::MalformedStream`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ModelEvent {
+    /// Answer text.
+    TextDelta {
+        /// The new text.
+        text: String,
+    },
+    /// Reasoning or thinking text; never shown as the answer.
+    ReasoningDelta {
+        /// The new text.
+        text: String,
+    },
+    /// A tool call, complete with its arguments.
+    ToolCall(ToolCall),
+    /// The end of the turn.
+    Finished {
+        /// Why it stopped.
+        reason: FinishReason,
+        /// Token counts.
+        usage: Option<Usage>,
+    },
+}
+
+/// How a model call failed. Each variant says whether trying again may help.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    /// The provider answered with an HTTP error status.
+    #[error("the model provider answered HTTP {status}: {message}")]
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// The provider's message (from its error body when it has one).
+        message: String,
+        /// `retry-after`, when sent.
+        retry_after: Option<Duration>,
+    },
+    /// The stream could not be parsed or ended early.
+    #[error("the model stream was malformed: {0}")]
+    MalformedStream(String),
+    /// No connection could be made or it broke before an answer.
+    #[error("could not reach the model provider: {0}")]
+    Connect(String),
+    /// No answer in time.
+    #[error("the model provider did not answer in time")]
+    Timeout,
+    /// The caller cancelled.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl ModelError {
+    /// Whether the same request may succeed if sent again (before any output was used):
+    /// rate limits, server errors, connection failures and timeouts.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Http { status, .. } => *status == 429 || *status >= 500,
+            Self::Connect(_) | Self::Timeout => true,
+            Self::MalformedStream(_) | Self::Cancelled => false,
+        }
+    }
+}
+
+/// A stream of model events.
+pub type ModelStream = Pin<Box<dyn Stream<Item = Result<ModelEvent, ModelError>> + Send>>;
+
+/// A model API. `stream` is the one primitive; dropping the stream or cancelling the token
+/// abandons the in-flight request.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Starts a streamed completion; errors before the first event (HTTP status, connect)
+    /// are returned here, later ones inside the stream.
+    async fn stream(
+        &self,
+        request: ChatRequest,
+        cancel: CancellationToken,
+    ) -> Result<ModelStream, ModelError>;
+}

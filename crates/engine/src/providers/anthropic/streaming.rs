@@ -1,0 +1,200 @@
+//! Messages API SSE events → [`ModelEvent`]s.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use eventsource_stream::Event;
+
+use super::types::{BlockDelta, StartBlock, StreamError, StreamEvent, StreamUsage};
+use crate::model::{FinishReason, ModelError, ModelEvent, ToolCall, Usage};
+use crate::providers::http::{Progress, SseDecoder, bounded, parse_data};
+
+/// Decoder state for one response.
+#[derive(Debug, Default)]
+pub(crate) struct MessagesDecoder {
+    /// Open `tool_use` blocks, by content block index.
+    tool_uses: BTreeMap<u32, PartialToolUse>,
+    stop_reason: Option<FinishReason>,
+    /// Whether any tool call was emitted.
+    called: bool,
+    usage: Option<Usage>,
+}
+
+#[derive(Debug, Default)]
+struct PartialToolUse {
+    id: String,
+    name: String,
+    /// Concatenated `partial_json`.
+    arguments: String,
+    /// The `input` of `content_block_start`, used when no delta follows.
+    initial_input: Option<serde_json::Value>,
+    got_delta: bool,
+}
+
+impl PartialToolUse {
+    fn into_call(self) -> ToolCall {
+        let arguments = if self.got_delta {
+            self.arguments
+        } else {
+            // No deltas: the whole input came with the start (or there is none).
+            self.initial_input
+                .filter(|input| input.as_object().is_some_and(|object| !object.is_empty()))
+                .map_or_else(|| "{}".to_owned(), |input| input.to_string())
+        };
+        ToolCall {
+            id: self.id,
+            name: self.name,
+            arguments,
+        }
+    }
+}
+
+impl SseDecoder for MessagesDecoder {
+    fn on_event(
+        &mut self,
+        event: &Event,
+        out: &mut VecDeque<ModelEvent>,
+    ) -> Result<Progress, ModelError> {
+        let data = event.data.trim();
+        if data.is_empty() {
+            return Ok(Progress::Continue);
+        }
+        match parse_data::<StreamEvent>(data)? {
+            StreamEvent::MessageStart { message } => {
+                if let Some(usage) = message.usage {
+                    self.add_usage(&usage);
+                }
+            }
+            StreamEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => match content_block {
+                StartBlock::Text { text } => push_text(out, text),
+                StartBlock::Thinking { thinking } => push_reasoning(out, thinking),
+                StartBlock::ToolUse { id, name, input } => {
+                    self.tool_uses.insert(
+                        index,
+                        PartialToolUse {
+                            id,
+                            name,
+                            initial_input: input,
+                            ..PartialToolUse::default()
+                        },
+                    );
+                }
+                StartBlock::Other => {}
+            },
+            StreamEvent::ContentBlockDelta { index, delta } => match delta {
+                BlockDelta::TextDelta { text } => push_text(out, text),
+                BlockDelta::ThinkingDelta { thinking } => push_reasoning(out, thinking),
+                BlockDelta::InputJsonDelta { partial_json } => {
+                    let Some(tool_use) = self.tool_uses.get_mut(&index) else {
+                        return Err(ModelError::MalformedStream(format!(
+                            "input_json_delta for content block {index}, which is not an open tool_use block"
+                        )));
+                    };
+                    tool_use.arguments.push_str(&partial_json);
+                    tool_use.got_delta = true;
+                }
+                BlockDelta::Other => {}
+            },
+            StreamEvent::ContentBlockStop { index } => {
+                if let Some(tool_use) = self.tool_uses.remove(&index) {
+                    self.called = true;
+                    out.push_back(ModelEvent::ToolCall(tool_use.into_call()));
+                }
+            }
+            StreamEvent::MessageDelta { delta, usage } => {
+                if let Some(reason) = delta.stop_reason {
+                    self.stop_reason = Some(stop_reason(&reason));
+                }
+                if let Some(usage) = usage {
+                    self.add_usage(&usage);
+                }
+            }
+            StreamEvent::MessageStop => {
+                // Blocks never stopped are complete as far as the server is concerned.
+                for (_, tool_use) in std::mem::take(&mut self.tool_uses) {
+                    self.called = true;
+                    out.push_back(ModelEvent::ToolCall(tool_use.into_call()));
+                }
+                let reason = self.stop_reason.unwrap_or(if self.called {
+                    FinishReason::ToolCalls
+                } else {
+                    FinishReason::Stop
+                });
+                out.push_back(ModelEvent::Finished {
+                    reason,
+                    usage: self.usage,
+                });
+                return Ok(Progress::Done);
+            }
+            StreamEvent::Ping | StreamEvent::Unknown => {}
+            StreamEvent::Error { error } => return Err(stream_error(error)),
+        }
+        Ok(Progress::Continue)
+    }
+
+    fn on_eof(&mut self, _out: &mut VecDeque<ModelEvent>) -> Result<(), ModelError> {
+        Err(ModelError::MalformedStream(
+            "the stream ended before message_stop".to_owned(),
+        ))
+    }
+}
+
+impl MessagesDecoder {
+    /// Folds in a usage report: input counts (including cache reads and writes) replace
+    /// earlier ones when present, output counts are cumulative so the latest wins.
+    fn add_usage(&mut self, report: &StreamUsage) {
+        let usage = self.usage.get_or_insert_with(Usage::default);
+        let input = [
+            report.input_tokens,
+            report.cache_creation_input_tokens,
+            report.cache_read_input_tokens,
+        ];
+        if input.iter().any(Option::is_some) {
+            usage.input_tokens = input.iter().flatten().sum();
+        }
+        if let Some(output) = report.output_tokens {
+            usage.output_tokens = output;
+        }
+    }
+}
+
+fn push_text(out: &mut VecDeque<ModelEvent>, text: String) {
+    if !text.is_empty() {
+        out.push_back(ModelEvent::TextDelta { text });
+    }
+}
+
+fn push_reasoning(out: &mut VecDeque<ModelEvent>, text: String) {
+    if !text.is_empty() {
+        out.push_back(ModelEvent::ReasoningDelta { text });
+    }
+}
+
+fn stop_reason(reason: &str) -> FinishReason {
+    match reason {
+        "end_turn" | "stop_sequence" => FinishReason::Stop,
+        "tool_use" => FinishReason::ToolCalls,
+        "max_tokens" => FinishReason::Length,
+        _ => FinishReason::Other,
+    }
+}
+
+/// An `error` event: the server failed after answering 200.
+fn stream_error(error: StreamError) -> ModelError {
+    let status = if error.kind.as_deref() == Some("overloaded_error") {
+        529
+    } else {
+        500
+    };
+    let message = error
+        .message
+        .or(error.kind)
+        .unwrap_or_else(|| "the provider reported an error mid-stream".to_owned());
+    ModelError::Http {
+        status,
+        message: bounded(message),
+        retry_after: None,
+    }
+}
