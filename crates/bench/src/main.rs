@@ -1,1 +1,18 @@
-fn main() {}
+//! draftsmith's benchmarks. Each reports ratios against a baseline measured in the same
+//! run, so the numbers mean the same on any machine. `cargo run --release -p
+//! draftsmith-bench -- <name>`; `all` runs every one.
+
+mod drafts;
+mod report;
+
+use anyhow::bail;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    match which.as_str() {
+        "drafts" => drafts::run().await,
+        "all" => drafts::run().await,
+        other => bail!("unknown benchmark {other:?}; known: drafts, all"),
+    }
+}

@@ -206,8 +206,7 @@ impl Script {
                 ScriptError::Invalid(format!("{path}: {}", e.inner()))
             }
         })?;
-        de.end()
-            .map_err(|e| ScriptError::Invalid(e.to_string()))?;
+        de.end().map_err(|e| ScriptError::Invalid(e.to_string()))?;
         script.validate()?;
         Ok(script)
     }
@@ -225,7 +224,9 @@ impl Script {
     /// Checks what serde cannot: a script needs scenarios, and every turn needs an attempt.
     pub fn validate(&self) -> Result<(), ScriptError> {
         if self.scenarios.is_empty() {
-            return Err(ScriptError::Invalid("scenarios: a script needs at least one scenario".into()));
+            return Err(ScriptError::Invalid(
+                "scenarios: a script needs at least one scenario".into(),
+            ));
         }
         for (s, scenario) in self.scenarios.iter().enumerate() {
             for (t, turn) in scenario.turns.iter().enumerate() {
@@ -269,7 +270,7 @@ struct RawAttempt {
 impl TryFrom<RawAttempt> for Attempt {
     type Error = String;
 
-    fn try_from(raw: RawAttempt) -> Result<Self, Self::Error> {
+    fn try_from(raw: RawAttempt) -> Result<Self, String> {
         match raw.error {
             Some(error) => {
                 if raw.steps.is_some() || raw.finish.is_some() || raw.usage.is_some() {
@@ -579,14 +580,15 @@ mod tests {
             .to_string();
         assert!(err.contains("at least one attempt"), "{err}");
 
-        let err = Script::from_json(r#"{"scenarios":[]}"#).unwrap_err().to_string();
+        let err = Script::from_json(r#"{"scenarios":[]}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("at least one scenario"), "{err}");
 
-        let err = Script::from_json(
-            r#"{"scenarios":[{"name":"a","turns":[{"error":{"status":200}}]}]}"#,
-        )
-        .unwrap_err()
-        .to_string();
+        let err =
+            Script::from_json(r#"{"scenarios":[{"name":"a","turns":[{"error":{"status":200}}]}]}"#)
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("400..=599"), "{err}");
 
         assert!(Script::from_json(r#"{"scenarios":[{"name":"a","turns":[]}]} x"#).is_err());

@@ -98,25 +98,30 @@ impl ChatCompletionDecoder {
     fn add_fragment(&mut self, fragment: ToolCallDelta) {
         let index = match fragment.index {
             Some(index) => index,
-            // Servers that omit `index`: a fragment with an id starts a new call, the
+            // Servers that omit `index`: a fragment with a new id starts a new call, the
             // others continue the latest one.
             None => match self.calls.last_key_value() {
-                Some((&last, call)) if fragment.id.is_none() || call.id.is_empty() => last,
+                Some((&last, call))
+                    if call.id.is_empty()
+                        || fragment.id.as_ref().is_none_or(|id| *id == call.id) =>
+                {
+                    last
+                }
                 Some((&last, _)) => last.saturating_add(1),
                 None => 0,
             },
         };
         let call = self.calls.entry(index).or_default();
-        if let Some(id) = fragment.id.filter(|id| !id.is_empty()) {
-            if call.id.is_empty() {
-                call.id = id;
-            }
+        if let Some(id) = fragment.id.filter(|id| !id.is_empty())
+            && call.id.is_empty()
+        {
+            call.id = id;
         }
         if let Some(function) = fragment.function {
-            if let Some(name) = function.name.filter(|name| !name.is_empty()) {
-                if call.name.is_empty() {
-                    call.name = name;
-                }
+            if let Some(name) = function.name.filter(|name| !name.is_empty())
+                && call.name.is_empty()
+            {
+                call.name = name;
             }
             if let Some(arguments) = function.arguments {
                 call.arguments.push_str(&arguments);

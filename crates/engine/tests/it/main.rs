@@ -1,0 +1,8 @@
+//! Integration tests for the model providers, against a local axum server that replays
+//! canned SSE bodies from `tests/fixtures/` and records what it was sent.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod anthropic;
+mod openai;
+mod support;

@@ -1,0 +1,263 @@
+//! Anthropic Messages wire shapes: the `message_start` … `message_stop` SSE events and the
+//! non-streaming `message` JSON.
+
+use serde_json::{Value, json};
+
+use crate::plan::{Frame, Meta, Piece, Plan};
+use crate::script::Finish;
+
+/// A fake signature closing every thinking block, as the real API sends one.
+const SIGNATURE: &str = "mock-model-signature";
+
+/// The Anthropic name of a finish reason.
+pub(crate) fn stop_reason(finish: Finish) -> &'static str {
+    match finish {
+        Finish::Stop => "end_turn",
+        Finish::ToolCalls => "tool_use",
+        Finish::Length => "max_tokens",
+    }
+}
+
+/// An event whose `event:` line repeats the data's `type`.
+fn event(data: Value) -> Frame {
+    let name = data
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown")
+        .to_owned();
+    Frame::sse(Some(&name), &data.to_string())
+}
+
+/// The kind of the content block currently open in a stream.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Text,
+    Thinking,
+}
+
+/// Builds the block sequence while tracking which block is open.
+struct Blocks<'a> {
+    frames: &'a mut Vec<Frame>,
+    open: Option<Open>,
+    next_index: usize,
+}
+
+impl Blocks<'_> {
+    fn current(&self) -> usize {
+        self.next_index.saturating_sub(1)
+    }
+
+    fn close(&mut self) {
+        if let Some(open) = self.open.take() {
+            let index = self.current();
+            if open == Open::Thinking {
+                self.frames.push(event(json!({
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": { "type": "signature_delta", "signature": SIGNATURE },
+                })));
+            }
+            self.frames.push(event(
+                json!({ "type": "content_block_stop", "index": index }),
+            ));
+        }
+    }
+
+    fn start(&mut self, block: Value) -> usize {
+        let index = self.next_index;
+        self.next_index += 1;
+        self.frames.push(event(json!({
+            "type": "content_block_start",
+            "index": index,
+            "content_block": block,
+        })));
+        index
+    }
+
+    fn ensure(&mut self, kind: Open) -> usize {
+        if self.open == Some(kind) {
+            return self.current();
+        }
+        self.close();
+        self.open = Some(kind);
+        match kind {
+            Open::Text => self.start(json!({ "type": "text", "text": "" })),
+            Open::Thinking => {
+                self.start(json!({ "type": "thinking", "thinking": "", "signature": "" }))
+            }
+        }
+    }
+}
+
+/// The SSE events of a streamed message, ending in `message_stop` unless cut.
+pub(crate) fn stream(meta: &Meta, plan: &Plan) -> Vec<Frame> {
+    let mut frames = vec![
+        event(json!({
+            "type": "message_start",
+            "message": {
+                "id": meta.id,
+                "type": "message",
+                "role": "assistant",
+                "model": meta.model,
+                "content": [],
+                "stop_reason": null,
+                "stop_sequence": null,
+                "usage": {
+                    "input_tokens": plan.input_tokens,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0,
+                    "output_tokens": 1,
+                },
+            },
+        })),
+        event(json!({ "type": "ping" })),
+    ];
+    let mut blocks = Blocks {
+        frames: &mut frames,
+        open: None,
+        next_index: 0,
+    };
+    for piece in &plan.pieces {
+        match piece {
+            Piece::Text(deltas) => {
+                let index = blocks.ensure(Open::Text);
+                for d in deltas {
+                    blocks.frames.push(event(json!({
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": { "type": "text_delta", "text": d },
+                    })));
+                }
+            }
+            Piece::Reasoning(deltas) => {
+                let index = blocks.ensure(Open::Thinking);
+                for d in deltas {
+                    blocks.frames.push(event(json!({
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": { "type": "thinking_delta", "thinking": d },
+                    })));
+                }
+            }
+            Piece::ToolCall {
+                id,
+                name,
+                fragments,
+                ..
+            } => {
+                blocks.close();
+                let index = blocks.start(json!({
+                    "type": "tool_use", "id": id, "name": name, "input": {},
+                }));
+                for fragment in fragments {
+                    blocks.frames.push(event(json!({
+                        "type": "content_block_delta",
+                        "index": index,
+                        "delta": { "type": "input_json_delta", "partial_json": fragment },
+                    })));
+                }
+                blocks.frames.push(event(
+                    json!({ "type": "content_block_stop", "index": index }),
+                ));
+            }
+            Piece::Delay(ms) => blocks.frames.push(Frame::Delay(*ms)),
+            Piece::Cut => {
+                blocks.frames.push(Frame::Cut);
+                return frames;
+            }
+            Piece::Malformed(raw) => blocks
+                .frames
+                .push(Frame::sse(Some("content_block_delta"), raw)),
+        }
+    }
+    blocks.close();
+    frames.push(event(json!({
+        "type": "message_delta",
+        "delta": { "stop_reason": stop_reason(plan.finish), "stop_sequence": null },
+        "usage": { "output_tokens": plan.output_tokens },
+    })));
+    frames.push(event(json!({ "type": "message_stop" })));
+    frames
+}
+
+/// The non-streaming `message` body with the same content blocks.
+pub(crate) fn message(meta: &Meta, plan: &Plan) -> Value {
+    let mut content: Vec<Value> = Vec::new();
+    let mut open: Option<Open> = None;
+    for piece in &plan.pieces {
+        match piece {
+            Piece::Text(d) | Piece::Reasoning(d) => {
+                let (kind, field) = match piece {
+                    Piece::Text(_) => (Open::Text, "text"),
+                    _ => (Open::Thinking, "thinking"),
+                };
+                let text = d.concat();
+                if open == Some(kind)
+                    && let Some(Value::String(s)) =
+                        content.last_mut().and_then(|b| b.get_mut(field))
+                {
+                    s.push_str(&text);
+                    continue;
+                }
+                open = Some(kind);
+                content.push(match kind {
+                    Open::Text => json!({ "type": "text", "text": text }),
+                    Open::Thinking => {
+                        json!({ "type": "thinking", "thinking": text, "signature": SIGNATURE })
+                    }
+                });
+            }
+            Piece::ToolCall {
+                id,
+                name,
+                arguments,
+                ..
+            } => {
+                open = None;
+                let input = serde_json::from_str::<Value>(arguments)
+                    .unwrap_or_else(|_| Value::String(arguments.clone()));
+                content.push(json!({ "type": "tool_use", "id": id, "name": name, "input": input }));
+            }
+            Piece::Delay(_) | Piece::Cut | Piece::Malformed(_) => {}
+        }
+    }
+    json!({
+        "id": meta.id,
+        "type": "message",
+        "role": "assistant",
+        "model": meta.model,
+        "content": content,
+        "stop_reason": stop_reason(plan.finish),
+        "stop_sequence": null,
+        "usage": {
+            "input_tokens": plan.input_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "output_tokens": plan.output_tokens,
+        },
+    })
+}
+
+/// The Anthropic error `type` for a status.
+pub(crate) fn error_kind(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        504 => "timeout_error",
+        529 => "overloaded_error",
+        500..=599 => "api_error",
+        _ => "invalid_request_error",
+    }
+}
+
+/// `{"type": "error", "error": {"type", "message"}}`.
+pub(crate) fn error_body(status: u16, kind: Option<&str>, message: &str) -> Value {
+    json!({
+        "type": "error",
+        "error": { "type": kind.unwrap_or(error_kind(status)), "message": message },
+    })
+}
