@@ -44,7 +44,12 @@ pub async fn run() -> anyhow::Result<()> {
                     async move { edit(store, app, "src/f00001.js", 1 << 20, i).await }
                 })
                 .await?;
-                line("revision N+1, 1 MiB file changed, 2000 files", big, "1 KiB file changed", one);
+                line(
+                    "revision N+1, 1 MiB file changed, 2000 files",
+                    big,
+                    "1 KiB file changed",
+                    one,
+                );
             }
         }
         let (_, base) = small_edit[0];
@@ -70,7 +75,12 @@ fn content(i: usize, size: usize, salt: usize) -> Vec<u8> {
 
 async fn create(store: &SqlStore, files: usize) -> anyhow::Result<draftsmith_core::AppId> {
     let files = (0..files)
-        .map(|i| Ok((DraftPath::parse(&format!("src/f{i:05}.js"))?, content(i, 600, 0))))
+        .map(|i| {
+            Ok((
+                DraftPath::parse(&format!("src/f{i:05}.js"))?,
+                content(i, 600, 0),
+            ))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let app = store
         .create_app(NewApp {
@@ -95,6 +105,8 @@ async fn edit(
         path: DraftPath::parse(path)?,
         content: Some(content(0, size, salt + 1)),
     };
-    store.write_draft(app, None, vec![change], &UserId("bench".into())).await?;
+    store
+        .write_draft(app, None, vec![change], &UserId("bench".into()))
+        .await?;
     Ok(())
 }

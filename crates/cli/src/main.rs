@@ -1,13 +1,15 @@
-//! The `draftsmith` binary: a thin shell over the server and store libraries.
+//! The `draftsmith` binary: a thin shell over the libraries. `serve` runs the service,
+//! `run` drives one run from a terminal, `token create` mints tokens, and `mock-model`
+//! serves the scripted model.
+
+mod follow;
+mod serve;
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use draftsmith_core::Role;
+use draftsmith_core::{EngineKind, Role};
 use draftsmith_server::config::Config;
-use draftsmith_server::startup::{bootstrap_admin, open_store};
-use draftsmith_server::{AppState, Settings};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -27,11 +29,48 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the API and the builder UI.
-    Serve,
+    Serve {
+        /// Register the built-in scripted model as provider `demo` and enable the native
+        /// engine, so a whole run works offline with no API key.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Start a run on an app and follow its progress.
+    Run {
+        /// App id or slug.
+        #[arg(long)]
+        app: String,
+        /// The prompt.
+        prompt: String,
+        /// `provider/model` or `auto`.
+        #[arg(long)]
+        model: Option<String>,
+        /// `opencode` or `native`.
+        #[arg(long, value_enum)]
+        engine: Option<EngineArg>,
+        /// Continue this chat session.
+        #[arg(long)]
+        chat_session: Option<String>,
+        /// The service's URL.
+        #[arg(long, env = "DRAFTSMITH_URL", default_value = "http://127.0.0.1:8787")]
+        url: String,
+        /// A bearer token.
+        #[arg(long, env = "DRAFTSMITH_TOKEN", hide_env_values = true)]
+        token: String,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Serve a scripted OpenAI- and Anthropic-compatible model (tests, demos, benchmarks).
+    MockModel {
+        /// The script (see docs/mock-model.md); the built-in demo script when omitted.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9999")]
+        listen: String,
     },
 }
 
@@ -54,6 +93,21 @@ enum RoleArg {
     Builder,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum EngineArg {
+    Opencode,
+    Native,
+}
+
+impl From<EngineArg> for EngineKind {
+    fn from(e: EngineArg) -> Self {
+        match e {
+            EngineArg::Opencode => EngineKind::Opencode,
+            EngineArg::Native => EngineKind::Native,
+        }
+    }
+}
+
 impl From<RoleArg> for Role {
     fn from(r: RoleArg) -> Self {
         match r {
@@ -67,67 +121,37 @@ impl From<RoleArg> for Role {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
-    let config = Config::load(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
     match cli.command {
-        Command::Serve => serve(config).await,
+        Command::Serve { demo } => {
+            let config = Config::load(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
+            serve::serve(config, demo).await
+        }
+        Command::Run {
+            app,
+            prompt,
+            model,
+            engine,
+            chat_session,
+            url,
+            token,
+        } => {
+            let request = follow::RunRequest {
+                app,
+                prompt,
+                model,
+                engine: engine.map(Into::into),
+                chat_session,
+            };
+            let code = follow::run(&url, &token, request).await?;
+            std::process::exit(code);
+        }
         Command::Token {
             command: TokenCommand::Create { user, role },
         } => {
-            let store = open_store(&config).await?;
-            let user = draftsmith_server::routes::admin::validate_user_name(&user)
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            let created = draftsmith_server::routes::admin::mint_token(
-                store.as_ref(),
-                &user,
-                role.into(),
-                "cli",
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            println!("{}", created.token);
-            Ok(())
+            let config = Config::load(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
+            serve::create_token(config, &user, role.into()).await
         }
-    }
-}
-
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let store = open_store(&config).await.context("opening the database")?;
-    let env_token = std::env::var("DRAFTSMITH_ADMIN_TOKEN").ok();
-    if let Some(token) = bootstrap_admin(store.as_ref(), env_token.as_deref()).await? {
-        println!("draftsmith: created the first admin token (shown once, keep it): {token}");
-    }
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    println!("draftsmith listening on http://{addr}");
-    tracing::info!(%addr, store = store.backend().as_str(), "serving");
-    let state = AppState {
-        store: store.clone(),
-        settings: std::sync::Arc::new(Settings::from(&config)),
-    };
-    draftsmith_server::serve(listener, state, shutdown_signal()).await?;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate => {}
+        Command::MockModel { script, listen } => serve::mock_model(script, &listen).await,
     }
 }
 

@@ -4,12 +4,16 @@
 pub mod api;
 pub mod blob;
 pub mod error;
+pub mod event;
 pub mod ids;
 pub mod path;
+pub mod run;
 pub mod time;
 
 pub use blob::BlobHash;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
-pub use ids::{AppId, Role, UserId};
+pub use event::{Diagnostic, EventBody, EventError, RunEvent, Stage};
+pub use ids::{AppId, ChatSessionId, InstanceId, Role, RunId, UserId};
 pub use path::{DraftPath, PathError};
+pub use run::{EngineKind, RunStatus};
 pub use time::Timestamp;

@@ -1,4 +1,13 @@
-//! Agent engines and the model providers they talk to.
+//! Agent engines and the model providers they talk to: the [`Engine`] seam, the native
+//! loop, the model registry, and the history formatter every engine shares.
 
+pub mod engine;
+pub mod history;
 pub mod model;
+pub mod native;
 pub mod providers;
+pub mod registry;
+
+pub use engine::{Engine, EventSink, Finished, Job, Outcome, ResolvedModel, SinkClosed};
+pub use native::NativeEngine;
+pub use registry::{ModelRegistry, ProviderKind, ProviderSpec, Unavailable};

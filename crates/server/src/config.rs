@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use draftsmith_engine::{ModelRegistry, ProviderKind, ProviderSpec};
 use serde::Deserialize;
 
 /// Everything `draftsmith serve` reads at start.
@@ -24,6 +25,34 @@ pub struct Config {
     pub models: ModelsConfig,
     /// Model providers.
     pub providers: Vec<ProviderConfig>,
+    /// How runs are executed.
+    pub coding_agent: CodingAgentConfig,
+}
+
+/// `[coding_agent]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodingAgentConfig {
+    /// `opencode` or `native` (`APPS_CODING_AGENT_DEFAULT_ENGINE`).
+    pub default_engine: String,
+    /// Whether `native` may be used (`APPS_CODING_AGENT_NATIVE_ENABLED=1`).
+    pub native_enabled: bool,
+    /// Model turns before a run pauses (`DRAFTSMITH_MAX_STEPS`).
+    pub max_steps: usize,
+    /// Lease on an executing run; another instance ends it once expired
+    /// (`DRAFTSMITH_RUN_LEASE_SECONDS`).
+    pub run_lease_seconds: f64,
+}
+
+impl Default for CodingAgentConfig {
+    fn default() -> Self {
+        Self {
+            default_engine: "opencode".into(),
+            native_enabled: false,
+            max_steps: 40,
+            run_lease_seconds: 15.0,
+        }
+    }
 }
 
 /// `[models]`.
@@ -62,6 +91,7 @@ impl Default for Config {
             max_json_bytes: 1024 * 1024,
             models: ModelsConfig::default(),
             providers: Vec::new(),
+            coding_agent: CodingAgentConfig::default(),
         }
     }
 }
@@ -152,7 +182,116 @@ impl Config {
         if let Some(v) = env("DRAFTSMITH_MODELS_DEFAULT") {
             self.models.default = v;
         }
+        if let Some(v) = env("APPS_CODING_AGENT_DEFAULT_ENGINE") {
+            self.coding_agent.default_engine = v;
+        }
+        if let Some(v) = env("APPS_CODING_AGENT_NATIVE_ENABLED") {
+            self.coding_agent.native_enabled = matches!(v.trim(), "1" | "true" | "yes");
+        }
+        if let Some(v) = env("DRAFTSMITH_MAX_STEPS") {
+            self.coding_agent.max_steps = parse_usize("DRAFTSMITH_MAX_STEPS", &v)?;
+        }
+        if let Some(v) = env("DRAFTSMITH_RUN_LEASE_SECONDS") {
+            self.coding_agent.run_lease_seconds =
+                v.trim().parse().map_err(|_| ConfigError::Env {
+                    var: "DRAFTSMITH_RUN_LEASE_SECONDS",
+                    message: format!("expected seconds, got {v:?}"),
+                })?;
+        }
+        self.default_engine()?;
         Ok(())
+    }
+
+    /// The configured default engine.
+    pub fn default_engine(&self) -> Result<draftsmith_core::EngineKind, ConfigError> {
+        draftsmith_core::EngineKind::parse(self.coding_agent.default_engine.trim()).ok_or_else(
+            || ConfigError::Env {
+                var: "APPS_CODING_AGENT_DEFAULT_ENGINE",
+                message: format!(
+                    "expected opencode or native, got {:?}",
+                    self.coding_agent.default_engine
+                ),
+            },
+        )
+    }
+
+    /// The model registry: configured providers, then `OPENAI_API_KEY` and
+    /// `ANTHROPIC_API_KEY` when set, then the demo provider when given.
+    pub fn model_registry(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+        demo_base_url: Option<&str>,
+    ) -> Result<ModelRegistry, ConfigError> {
+        let mut specs = Vec::new();
+        for p in &self.providers {
+            let kind = ProviderKind::parse(&p.kind).ok_or_else(|| ConfigError::Env {
+                var: "providers.kind",
+                message: format!(
+                    "provider {}: expected openai or anthropic, got {:?}",
+                    p.id, p.kind
+                ),
+            })?;
+            let key = p.api_key_env.as_deref().and_then(|var| env(var));
+            specs.push(ProviderSpec {
+                id: p.id.clone(),
+                kind,
+                base_url: p.base_url.clone(),
+                missing_key_env: p.api_key_env.clone().filter(|_| key.is_none()),
+                api_key: key,
+                models: p.models.clone(),
+                demo: false,
+            });
+        }
+        let well_known = [
+            (
+                "openai",
+                ProviderKind::OpenAi,
+                "OPENAI",
+                "https://api.openai.com/v1",
+                "gpt-4.1-mini,gpt-4.1",
+            ),
+            (
+                "anthropic",
+                ProviderKind::Anthropic,
+                "ANTHROPIC",
+                "https://api.anthropic.com/v1",
+                "claude-sonnet-4-5",
+            ),
+        ];
+        for (id, kind, prefix, base, models) in well_known {
+            let Some(key) = env(&format!("{prefix}_API_KEY")).filter(|k| !k.is_empty()) else {
+                continue;
+            };
+            if specs.iter().any(|s| s.id == id) {
+                continue;
+            }
+            let models = env(&format!("{prefix}_MODELS")).unwrap_or_else(|| models.to_owned());
+            specs.push(ProviderSpec {
+                id: id.into(),
+                kind,
+                base_url: env(&format!("{prefix}_BASE_URL")).unwrap_or_else(|| base.to_owned()),
+                api_key: Some(key),
+                missing_key_env: None,
+                models: models
+                    .split(',')
+                    .map(|m| m.trim().to_owned())
+                    .filter(|m| !m.is_empty())
+                    .collect(),
+                demo: false,
+            });
+        }
+        if let Some(base) = demo_base_url {
+            specs.push(ProviderSpec {
+                id: "demo".into(),
+                kind: ProviderKind::OpenAi,
+                base_url: base.to_owned(),
+                api_key: None,
+                missing_key_env: None,
+                models: vec!["coder".into()],
+                demo: true,
+            });
+        }
+        Ok(ModelRegistry::new(specs, self.models.default.clone()))
     }
 
     /// The database to open: `database_url`, or the SQLite file in `data_dir`.

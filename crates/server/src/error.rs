@@ -82,6 +82,16 @@ impl From<StoreError> for ApiError {
                 format!("the draft moved on: it is at revision {current}"),
             )
             .detail("current_revision", current),
+            StoreError::RunActive { run_id } => {
+                let err = Self::new(
+                    ErrorCode::CodingAgentRunActive,
+                    "the app already has an active run; wait for it to end or cancel it",
+                );
+                match run_id {
+                    Some(id) => err.detail("run_id", id.to_string()),
+                    None => err,
+                }
+            }
             other => Self::internal("store", &other),
         }
     }

@@ -51,6 +51,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Limits.
     pub settings: Arc<Settings>,
+    /// Executes runs.
+    pub runner: draftsmith_runner::Runner,
 }
 
 /// The whole API as one router, with the OpenAPI document served at `/openapi.json`.

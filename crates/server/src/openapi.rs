@@ -36,6 +36,8 @@ pub fn routes(settings: &Settings) -> OpenApiRouter<AppState> {
         .merge(crate::routes::admin::router(settings))
         .merge(crate::routes::apps::router(settings))
         .merge(crate::routes::drafts::router(settings))
+        .merge(crate::routes::runs::router(settings))
+        .merge(crate::routes::stream::router(settings))
 }
 
 /// OpenAPI has no catch-all parameters: axum's `{*path}` is documented as `{path}`.

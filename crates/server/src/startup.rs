@@ -1,31 +1,114 @@
-//! What `serve` does before it accepts requests: open the store and make sure an admin
-//! can sign in.
+//! What `serve` does before it accepts requests: open the store, make sure an admin can
+//! sign in, and start the runner with its event bus.
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
-use draftsmith_core::{Role, UserId};
-use draftsmith_store::{Principal, SqlStore, Store, StoreError};
+use draftsmith_core::{InstanceId, Role, UserId};
+use draftsmith_engine::ModelRegistry;
+use draftsmith_runner::{EnginePolicy, EventBus, LocalBus, PgBus, Runner, RunnerConfig};
+use draftsmith_store::{Backend, Principal, SqlStore, Store, StoreError};
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::hash_secret;
-use crate::config::{Config, DatabaseTarget};
+use crate::config::{Config, ConfigError, DatabaseTarget};
 use crate::routes::admin::mint_token;
+use crate::{AppState, Settings};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// The configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The data directory.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// Where.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The PostgreSQL event listener.
+    #[error("event bus: {0}")]
+    Bus(sqlx::Error),
+}
 
 /// Opens the configured database, creating `data_dir` and the SQLite file when needed.
-pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    create_data_dir(&config.data_dir)?;
     let store = match config.database_target() {
-        DatabaseTarget::Sqlite(path) => {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Database(sqlx::Error::Configuration(
-                        format!("cannot create data directory {}: {e}", dir.display()).into(),
-                    ))
-                })?;
-            }
-            SqlStore::open_sqlite(&path).await?
-        }
+        DatabaseTarget::Sqlite(path) => SqlStore::open_sqlite(&path).await?,
         DatabaseTarget::Url(url) => SqlStore::connect(&url).await?,
     };
     Ok(Arc::new(store))
+}
+
+fn create_data_dir(dir: &Path) -> Result<(), StartError> {
+    std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    })
+}
+
+/// This data directory's instance id, created on first use so a restart recognises the
+/// runs it owned before.
+pub fn instance_id(data_dir: &Path) -> Result<InstanceId, StartError> {
+    create_data_dir(data_dir)?;
+    let file = data_dir.join("instance-id");
+    let io = |source| StartError::DataDir {
+        path: file.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(&file) {
+        Ok(text) => {
+            if let Ok(id) = text.trim().parse() {
+                return Ok(id);
+            }
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+        Err(_) => {}
+    }
+    let id = InstanceId::new();
+    std::fs::write(&file, id.to_string()).map_err(io)?;
+    Ok(id)
+}
+
+/// Builds everything the routes need and starts the runner. `stop` ends background tasks.
+pub async fn build_state(
+    config: &Config,
+    store: Arc<dyn Store>,
+    registry: ModelRegistry,
+    stop: CancellationToken,
+) -> Result<AppState, StartError> {
+    let bus: Arc<dyn EventBus> = match (store.backend(), config.database_target()) {
+        (Backend::Postgres, DatabaseTarget::Url(url)) => PgBus::start(&url, stop.clone())
+            .await
+            .map_err(StartError::Bus)?,
+        _ => Arc::new(LocalBus::default()),
+    };
+    let runner_config = RunnerConfig {
+        data_dir: config.data_dir.clone(),
+        instance: instance_id(&config.data_dir)?,
+        policy: EnginePolicy {
+            default_engine: config.default_engine()?,
+            native_enabled: config.coding_agent.native_enabled,
+            opencode_unavailable: Some("the OpenCode engine is not part of this build yet".into()),
+        },
+        max_steps: config.coding_agent.max_steps,
+        lease: Duration::from_secs_f64(config.coding_agent.run_lease_seconds.max(0.5)),
+        poll: Duration::from_millis(250),
+    };
+    let runner = Runner::start(store.clone(), bus, registry, runner_config).await?;
+    Ok(AppState {
+        store,
+        settings: Arc::new(Settings::from(config)),
+        runner,
+    })
 }
 
 /// The user every bootstrap admin token acts as.

@@ -6,13 +6,21 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use draftsmith_core::api::{App, StorageStats};
-use draftsmith_core::{AppId, BlobHash, DraftPath, Role, Timestamp, UserId};
+use draftsmith_core::api::{
+    App, ChatMessage, ChatRole, ChatSession, MessageStatus, Run, StorageStats,
+};
+use draftsmith_core::{
+    AppId, BlobHash, ChatSessionId, Diagnostic, DraftPath, EventBody, InstanceId, Role, RunEvent,
+    RunId, Timestamp, UserId,
+};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::blobs::{BlobStore, DbBlobs};
-use crate::{DraftWrite, FileChange, Manifest, NewApp, Principal, Result, Store, StoreError};
+use crate::{
+    DraftWrite, FileChange, Manifest, NewApp, NewRun, Principal, Result, Store, StoreError, chat,
+    runs,
+};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -266,6 +274,91 @@ impl Store for SqlStore {
         author: &UserId,
     ) -> Result<DraftWrite> {
         crate::drafts::write_draft(self, app, expected, changes, author).await
+    }
+
+    async fn create_run(&self, new: NewRun) -> Result<Run> {
+        runs::create_run(&self.pool, new).await
+    }
+
+    async fn run(&self, id: RunId) -> Result<Run> {
+        runs::run(&self.pool, id).await
+    }
+
+    async fn runs(&self, app: AppId, limit: i64, before: Option<(i64, RunId)>) -> Result<Vec<Run>> {
+        runs::runs(&self.pool, app, limit, before).await
+    }
+
+    async fn active_run(&self, app: AppId) -> Result<Option<RunId>> {
+        runs::active_run(&self.pool, app).await
+    }
+
+    async fn append_event(
+        &self,
+        run: RunId,
+        body: EventBody,
+        diagnostics: Vec<Diagnostic>,
+    ) -> Result<RunEvent> {
+        runs::append_event(&self.pool, run, body, diagnostics).await
+    }
+
+    async fn events_after(&self, run: RunId, after: i64, limit: i64) -> Result<Vec<RunEvent>> {
+        runs::events_after(&self.pool, run, after, limit).await
+    }
+
+    async fn set_run_timing(
+        &self,
+        run: RunId,
+        timing: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()> {
+        runs::set_timing(&self.pool, run, timing).await
+    }
+
+    async fn request_cancel(&self, run: RunId, by: &UserId) -> Result<()> {
+        runs::request_cancel(&self.pool, run, by).await
+    }
+
+    async fn runs_to_cancel(&self, owner: InstanceId) -> Result<Vec<(RunId, String)>> {
+        runs::runs_to_cancel(&self.pool, owner).await
+    }
+
+    async fn renew_leases(
+        &self,
+        owner: InstanceId,
+        runs: &[RunId],
+        until: Timestamp,
+    ) -> Result<()> {
+        runs::renew_leases(&self.pool, owner, runs, until).await
+    }
+
+    async fn orphaned_runs(
+        &self,
+        previous_life: Option<InstanceId>,
+        now: Timestamp,
+    ) -> Result<Vec<RunId>> {
+        runs::orphaned_runs(&self.pool, previous_life, now).await
+    }
+
+    async fn chat_session(&self, id: ChatSessionId) -> Result<ChatSession> {
+        chat::session(&self.pool, id).await
+    }
+
+    async fn chat_sessions(&self, app: AppId, user: &UserId) -> Result<Vec<ChatSession>> {
+        chat::sessions(&self.pool, app, user).await
+    }
+
+    async fn chat_messages(&self, session: ChatSessionId) -> Result<Vec<ChatMessage>> {
+        chat::messages(&self.pool, session).await
+    }
+
+    async fn add_chat_message(
+        &self,
+        session: ChatSessionId,
+        run: Option<RunId>,
+        role: ChatRole,
+        content: &str,
+        status: MessageStatus,
+    ) -> Result<ChatMessage> {
+        chat::add_message(&self.pool, session, run, role, content, status).await
     }
 
     async fn stats(&self) -> Result<StorageStats> {

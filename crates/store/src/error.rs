@@ -15,6 +15,16 @@ pub enum StoreError {
         /// The draft's revision now.
         current: i64,
     },
+    /// The app already has an active run (`run_id`, when it could be read back). Not
+    /// retryable until that run ends.
+    #[error("the app already has an active run")]
+    RunActive {
+        /// The active run.
+        run_id: Option<draftsmith_core::RunId>,
+    },
+    /// The run has reached a terminal state and accepts no more events.
+    #[error("the run has already ended")]
+    RunEnded,
     /// A stored value could not be read back; the database holds something unexpected.
     #[error("corrupt record: {0}")]
     Corrupt(String),

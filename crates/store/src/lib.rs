@@ -3,17 +3,25 @@
 //! behind their own [`BlobStore`] so an object store can replace the database table.
 
 mod blobs;
+mod chat;
 mod db;
 mod drafts;
 mod error;
+mod runs;
 
 use async_trait::async_trait;
-use draftsmith_core::api::{App, DraftFile, StorageStats};
-use draftsmith_core::{AppId, BlobHash, DraftPath, Role, Timestamp, UserId};
+use draftsmith_core::api::{
+    App, ChatMessage, ChatRole, ChatSession, DraftFile, MessageStatus, Run, StorageStats,
+};
+use draftsmith_core::{
+    AppId, BlobHash, ChatSessionId, Diagnostic, DraftPath, EventBody, InstanceId, Role, RunEvent,
+    RunId, Timestamp, UserId,
+};
 
 pub use blobs::{BlobStore, DbBlobs};
 pub use db::{Backend, SqlStore};
 pub use error::{Result, StoreError};
+pub use runs::NewRun;
 
 /// A draft's file set at one revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +127,63 @@ pub trait Store: Send + Sync + 'static {
         changes: Vec<FileChange>,
         author: &UserId,
     ) -> Result<DraftWrite>;
+
+    /// Persists a run, its user message and its `run.accepted` event at once (creating the
+    /// chat session when none is named). A second active run on the app is
+    /// [`StoreError::RunActive`].
+    async fn create_run(&self, new: NewRun) -> Result<Run>;
+    /// One run.
+    async fn run(&self, id: RunId) -> Result<Run>;
+    /// An app's runs, newest first, before the `(created_at, id)` cursor.
+    async fn runs(&self, app: AppId, limit: i64, before: Option<(i64, RunId)>) -> Result<Vec<Run>>;
+    /// The app's active run, if any.
+    async fn active_run(&self, app: AppId) -> Result<Option<RunId>>;
+    /// Appends an event with the next `seq`, applying the status change it implies; fails
+    /// with [`StoreError::RunEnded`] once the run is terminal.
+    async fn append_event(
+        &self,
+        run: RunId,
+        body: EventBody,
+        diagnostics: Vec<Diagnostic>,
+    ) -> Result<RunEvent>;
+    /// Events with `seq > after`, in order.
+    async fn events_after(&self, run: RunId, after: i64, limit: i64) -> Result<Vec<RunEvent>>;
+    /// Records the run's phase timings.
+    async fn set_run_timing(
+        &self,
+        run: RunId,
+        timing: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()>;
+    /// Marks an active run for cancellation; its executing instance acts on it.
+    async fn request_cancel(&self, run: RunId, by: &UserId) -> Result<()>;
+    /// Active runs owned by `owner` that someone asked to cancel, with who asked.
+    async fn runs_to_cancel(&self, owner: InstanceId) -> Result<Vec<(RunId, String)>>;
+    /// Extends the leases `owner` holds on `runs`.
+    async fn renew_leases(&self, owner: InstanceId, runs: &[RunId], until: Timestamp)
+    -> Result<()>;
+    /// Active runs whose lease expired before `now`, plus all active runs of
+    /// `previous_life` (this instance before a restart).
+    async fn orphaned_runs(
+        &self,
+        previous_life: Option<InstanceId>,
+        now: Timestamp,
+    ) -> Result<Vec<RunId>>;
+
+    /// One chat session.
+    async fn chat_session(&self, id: ChatSessionId) -> Result<ChatSession>;
+    /// A user's sessions on an app, most recent first.
+    async fn chat_sessions(&self, app: AppId, user: &UserId) -> Result<Vec<ChatSession>>;
+    /// A session's messages, oldest first.
+    async fn chat_messages(&self, session: ChatSessionId) -> Result<Vec<ChatMessage>>;
+    /// Adds a message to a session.
+    async fn add_chat_message(
+        &self,
+        session: ChatSessionId,
+        run: Option<RunId>,
+        role: ChatRole,
+        content: &str,
+        status: MessageStatus,
+    ) -> Result<ChatMessage>;
 
     /// Counts for operators.
     async fn stats(&self) -> Result<StorageStats>;

@@ -4,4 +4,6 @@ pub mod admin;
 pub mod apps;
 pub mod drafts;
 pub mod health;
+pub mod runs;
 pub mod session;
+pub mod stream;

@@ -1,0 +1,105 @@
+//! `serve`, `token create` and `mock-model`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use draftsmith_core::Role;
+use draftsmith_mockmodel::{MockModel, Script};
+use draftsmith_server::config::Config;
+use draftsmith_server::routes::admin::{mint_token, validate_user_name};
+use draftsmith_server::startup::{bootstrap_admin, build_state, open_store};
+use tokio_util::sync::CancellationToken;
+
+/// The built-in demo script: a visible change to either template, made through tools.
+pub const DEMO_SCRIPT: &str = include_str!("demo/script.json");
+
+pub async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
+    let store = open_store(&config).await.context("opening the database")?;
+    let env_token = std::env::var("DRAFTSMITH_ADMIN_TOKEN").ok();
+    if let Some(token) = bootstrap_admin(store.as_ref(), env_token.as_deref()).await? {
+        println!("draftsmith: created the first admin token (shown once, keep it): {token}");
+    }
+    // The demo model lives as long as the service.
+    let demo_model = if demo {
+        let script = Script::from_json(DEMO_SCRIPT).context("the built-in demo script")?;
+        let model = MockModel::start(script)
+            .await
+            .context("starting the demo model")?;
+        config.coding_agent.native_enabled = true;
+        if std::env::var("APPS_CODING_AGENT_DEFAULT_ENGINE").is_err() {
+            config.coding_agent.default_engine = "native".into();
+        }
+        Some(model)
+    } else {
+        None
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let registry =
+        config.model_registry(&env, demo_model.as_ref().map(|m| m.base_url()).as_deref())?;
+    let stop = CancellationToken::new();
+    let state = build_state(&config, store.clone(), registry, stop.clone()).await?;
+    let runner = state.runner.clone();
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if demo {
+        println!(
+            "draftsmith: demo mode: the scripted model is provider `demo`; try a prompt on a new app"
+        );
+    }
+    println!("draftsmith listening on http://{addr}");
+    tracing::info!(%addr, store = store.backend().as_str(), "serving");
+    draftsmith_server::serve(listener, state, shutdown_signal()).await?;
+    runner.shutdown(Duration::from_secs(10)).await;
+    stop.cancel();
+    drop(demo_model);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+pub async fn create_token(config: Config, user: &str, role: Role) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let user = validate_user_name(user).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let created = mint_token(store.as_ref(), &user, role, "cli")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    println!("{}", created.token);
+    Ok(())
+}
+
+pub async fn mock_model(script: Option<PathBuf>, listen: &str) -> anyhow::Result<()> {
+    let script = match script {
+        Some(path) => {
+            Script::from_file(&path).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => Script::from_json(DEMO_SCRIPT)?,
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    println!(
+        "mock model listening on http://{}/v1",
+        listener.local_addr()?
+    );
+    draftsmith_mockmodel::serve(listener, script, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}

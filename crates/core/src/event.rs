@@ -1,0 +1,332 @@
+//! The run event stream (SPEC §3): one envelope per event, its type and payload typed here
+//! so the server, the CLI, the UI and the tests agree on every field.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::{AppId, ChatSessionId, EngineKind, ErrorCode, RunId, Timestamp};
+
+/// One event of a run, as persisted and as sent over SSE.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RunEvent {
+    /// The event's type and payload.
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub body: EventBody,
+    /// The run.
+    pub run_id: RunId,
+    /// Its app.
+    pub app_id: AppId,
+    /// Position in the run's log: 1, 2, 3… with no gaps.
+    pub seq: i64,
+    /// When it was recorded.
+    #[schema(value_type = String, format = DateTime)]
+    pub ts: Timestamp,
+    /// The lifecycle stage it belongs to.
+    pub stage: Stage,
+    /// Non-fatal observations (retries, truncations, skipped items).
+    #[serde(default)]
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Lifecycle stage of an event, for grouping in a UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Acceptance, start and end of the run.
+    Run,
+    /// Workspace provisioning.
+    Sandbox,
+    /// Model output.
+    Assistant,
+    /// Tool calls.
+    Tool,
+    /// Checkpoints.
+    Checkpoint,
+    /// Template verification.
+    Verification,
+    /// Workspace → draft sync.
+    Sync,
+}
+
+/// A non-fatal observation attached to an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Diagnostic {
+    /// Stable short code, e.g. `model_retry`.
+    pub code: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// An error as carried by `run.failed` and `tool.failed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EventError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// What went wrong.
+    pub message: String,
+    /// The input field at fault, for tool input errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Structured context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub details: Option<Value>,
+}
+
+/// Every event type with its payload; `event` is the SSE event name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "event", content = "payload")]
+pub enum EventBody {
+    /// The run was persisted and will start.
+    #[serde(rename = "run.accepted")]
+    RunAccepted {
+        /// Engine it runs on.
+        engine: EngineKind,
+        /// Model the caller asked for (`auto` when omitted).
+        requested_model_id: String,
+        /// Model it is pinned to.
+        resolved_model_id: String,
+        /// Its chat session.
+        chat_session_id: ChatSessionId,
+    },
+    /// Work began.
+    #[serde(rename = "run.started")]
+    RunStarted {
+        /// Where it works.
+        sandbox_id: String,
+    },
+    /// The workspace is ready.
+    #[serde(rename = "sandbox.ready")]
+    SandboxReady {
+        /// Its id.
+        sandbox_id: String,
+        /// Whether a warm sandbox was reused.
+        reused: bool,
+        /// Provisioning time.
+        ms: u64,
+    },
+    /// Answer text as it streams; never reasoning.
+    #[serde(rename = "assistant.delta")]
+    AssistantDelta {
+        /// New text.
+        delta: String,
+        /// The message it belongs to.
+        message_id: String,
+    },
+    /// The whole answer text of one model turn.
+    #[serde(rename = "assistant.message")]
+    AssistantMessage {
+        /// The message.
+        message_id: String,
+        /// Its full text.
+        text: String,
+    },
+    /// A tool call began.
+    #[serde(rename = "tool.started")]
+    ToolStarted {
+        /// Call id.
+        tool_call_id: String,
+        /// Tool name.
+        tool: String,
+        /// Input (bounded).
+        #[schema(value_type = Object)]
+        input: Value,
+        /// Paths it names.
+        paths: Vec<String>,
+    },
+    /// A tool call succeeded.
+    #[serde(rename = "tool.completed")]
+    ToolCompleted {
+        /// Call id.
+        tool_call_id: String,
+        /// Tool name.
+        tool: String,
+        /// Output (bounded).
+        #[schema(value_type = Object)]
+        output: Value,
+        /// Paths it touched.
+        paths: Vec<String>,
+        /// Duration.
+        ms: u64,
+    },
+    /// A tool call failed (bad input or a failing tool); the run goes on.
+    #[serde(rename = "tool.failed")]
+    ToolFailed {
+        /// Call id.
+        tool_call_id: String,
+        /// Tool name.
+        tool: String,
+        /// What went wrong.
+        error: EventError,
+        /// Paths it named.
+        paths: Vec<String>,
+        /// Duration.
+        ms: u64,
+    },
+    /// A checkpoint was taken.
+    #[serde(rename = "checkpoint.created")]
+    CheckpointCreated {
+        /// Its id.
+        checkpoint_id: String,
+        /// `pre_run`, `post_run`, `rejected`, …
+        kind: String,
+        /// Draft revision it points at.
+        revision: i64,
+    },
+    /// A verification command began.
+    #[serde(rename = "verification.started")]
+    VerificationStarted {
+        /// The command.
+        command: String,
+    },
+    /// A verification command passed.
+    #[serde(rename = "verification.completed")]
+    VerificationCompleted(VerificationResult),
+    /// A verification command failed.
+    #[serde(rename = "verification.failed")]
+    VerificationFailed(VerificationResult),
+    /// The workspace's changes became a draft revision.
+    #[serde(rename = "draft.synced")]
+    DraftSynced {
+        /// The new revision.
+        revision: i64,
+        /// Created paths.
+        added: Vec<String>,
+        /// Changed paths.
+        modified: Vec<String>,
+        /// Removed paths.
+        deleted: Vec<String>,
+    },
+    /// Terminal: the run finished.
+    #[serde(rename = "run.completed")]
+    RunCompleted {
+        /// Draft revision after the run.
+        revision: i64,
+        /// The final answer.
+        summary: String,
+    },
+    /// Terminal: the run ended in an error.
+    #[serde(rename = "run.failed")]
+    RunFailed {
+        /// What went wrong.
+        error: EventError,
+    },
+    /// Terminal: a user cancelled the run.
+    #[serde(rename = "run.cancelled")]
+    RunCancelled {
+        /// Who.
+        by: String,
+    },
+    /// Terminal: a limit stopped the run.
+    #[serde(rename = "run.paused")]
+    RunPaused {
+        /// Why, e.g. `step_limit`.
+        reason: String,
+    },
+}
+
+/// Outcome of one verification command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VerificationResult {
+    /// The command.
+    pub command: String,
+    /// Its exit code (`None` when killed).
+    pub exit_code: Option<i32>,
+    /// Bounded tail of its output.
+    pub output: String,
+    /// Duration.
+    pub ms: u64,
+}
+
+impl EventBody {
+    /// The SSE event name, e.g. `tool.started`.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::RunAccepted { .. } => "run.accepted",
+            Self::RunStarted { .. } => "run.started",
+            Self::SandboxReady { .. } => "sandbox.ready",
+            Self::AssistantDelta { .. } => "assistant.delta",
+            Self::AssistantMessage { .. } => "assistant.message",
+            Self::ToolStarted { .. } => "tool.started",
+            Self::ToolCompleted { .. } => "tool.completed",
+            Self::ToolFailed { .. } => "tool.failed",
+            Self::CheckpointCreated { .. } => "checkpoint.created",
+            Self::VerificationStarted { .. } => "verification.started",
+            Self::VerificationCompleted(_) => "verification.completed",
+            Self::VerificationFailed(_) => "verification.failed",
+            Self::DraftSynced { .. } => "draft.synced",
+            Self::RunCompleted { .. } => "run.completed",
+            Self::RunFailed { .. } => "run.failed",
+            Self::RunCancelled { .. } => "run.cancelled",
+            Self::RunPaused { .. } => "run.paused",
+        }
+    }
+
+    /// The stage this event belongs to.
+    pub fn stage(&self) -> Stage {
+        match self {
+            Self::RunAccepted { .. }
+            | Self::RunStarted { .. }
+            | Self::RunCompleted { .. }
+            | Self::RunFailed { .. }
+            | Self::RunCancelled { .. }
+            | Self::RunPaused { .. } => Stage::Run,
+            Self::SandboxReady { .. } => Stage::Sandbox,
+            Self::AssistantDelta { .. } | Self::AssistantMessage { .. } => Stage::Assistant,
+            Self::ToolStarted { .. } | Self::ToolCompleted { .. } | Self::ToolFailed { .. } => {
+                Stage::Tool
+            }
+            Self::CheckpointCreated { .. } => Stage::Checkpoint,
+            Self::VerificationStarted { .. }
+            | Self::VerificationCompleted(_)
+            | Self::VerificationFailed(_) => Stage::Verification,
+            Self::DraftSynced { .. } => Stage::Sync,
+        }
+    }
+
+    /// The status a terminal event moves its run to; `None` for the others.
+    pub fn terminal_status(&self) -> Option<crate::RunStatus> {
+        use crate::RunStatus;
+        match self {
+            Self::RunCompleted { .. } => Some(RunStatus::Completed),
+            Self::RunFailed { .. } => Some(RunStatus::Failed),
+            Self::RunCancelled { .. } => Some(RunStatus::Cancelled),
+            Self::RunPaused { .. } => Some(RunStatus::Paused),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn envelope_has_the_spec_shape() {
+        let event = RunEvent {
+            body: EventBody::ToolStarted {
+                tool_call_id: "c1".into(),
+                tool: "write".into(),
+                input: serde_json::json!({"path": "a.txt"}),
+                paths: vec!["a.txt".into()],
+            },
+            run_id: RunId(uuid::Uuid::nil()),
+            app_id: AppId(uuid::Uuid::nil()),
+            seq: 7,
+            ts: Timestamp::from_micros(0),
+            stage: Stage::Tool,
+            diagnostics: vec![],
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["event"], "tool.started");
+        assert_eq!(json["payload"]["tool_call_id"], "c1");
+        assert_eq!(json["stage"], "tool");
+        assert_eq!(json["seq"], 7);
+        let back: RunEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+        assert_eq!(back.body.event_type(), "tool.started");
+    }
+}

@@ -1,0 +1,93 @@
+//! The seam between a run and whatever does its work: an [`Engine`] receives a job, reports
+//! progress through an [`EventSink`], and ends with an [`Outcome`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use draftsmith_core::{Diagnostic, EventBody, EventError};
+use tokio_util::sync::CancellationToken;
+
+use crate::history::HistoryTurn;
+use crate::model::Provider;
+
+/// Everything an engine needs for one run.
+#[derive(Clone)]
+pub struct Job {
+    /// The person's prompt.
+    pub prompt: String,
+    /// Earlier turns of the chat session, already bounded.
+    pub history: Vec<HistoryTurn>,
+    /// The workspace the agent edits.
+    pub workspace: PathBuf,
+    /// The app's template id, for the system prompt.
+    pub template: String,
+    /// The model, pinned for the whole run.
+    pub model: ResolvedModel,
+    /// Upper bound on model turns before the run pauses.
+    pub max_steps: usize,
+    /// Where `run_command` executes.
+    pub commands: Arc<dyn draftsmith_tools::CommandRunner>,
+}
+
+/// A registry entry bound to a live provider client.
+#[derive(Clone)]
+pub struct ResolvedModel {
+    /// `provider/model`.
+    pub id: String,
+    /// The name the provider knows it by.
+    pub name: String,
+    /// The client.
+    pub provider: Arc<dyn Provider>,
+}
+
+/// How a run's work ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A final answer.
+    Completed {
+        /// The last turn's answer.
+        summary: String,
+    },
+    /// An error ended the work.
+    Failed {
+        /// What went wrong.
+        error: EventError,
+    },
+    /// The cancel token fired.
+    Cancelled,
+    /// A limit stopped the work.
+    Paused {
+        /// e.g. `step_limit`.
+        reason: String,
+    },
+}
+
+/// The finished work: its outcome and every answer text the model produced, which is kept
+/// as the chat's assistant message (partial when the run did not complete).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// All answer text, turns separated by blank lines.
+    pub transcript: String,
+}
+
+/// The sink refused an event: the run has ended elsewhere (cancelled, reaped).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the run no longer accepts events: {0}")]
+pub struct SinkClosed(pub String);
+
+/// Where an engine reports progress; the runner persists then publishes each event.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Records one event.
+    async fn emit(&self, body: EventBody, diagnostics: Vec<Diagnostic>) -> Result<(), SinkClosed>;
+}
+
+/// An agent implementation.
+#[async_trait]
+pub trait Engine: Send + Sync {
+    /// Does the job, streaming progress, until it ends or `cancel` fires.
+    async fn run(&self, job: Job, sink: &dyn EventSink, cancel: CancellationToken) -> Finished;
+}

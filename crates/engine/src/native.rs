@@ -1,0 +1,393 @@
+//! draftsmith's own agent loop: stream a model turn, turn its text into `assistant.delta`
+//! events (reasoning never), run the tool calls it asks for, feed the results back, and
+//! stop on a final answer, an error, cancellation or the step limit.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use draftsmith_core::{Diagnostic, ErrorCode, EventBody, EventError};
+use draftsmith_tools::{ToolContext, ToolLimits, run_tool, tool_specs};
+use futures::StreamExt;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{Engine, EventSink, Finished, Job, Outcome};
+use crate::history::HistoryTurn;
+use crate::model::{
+    ChatRequest, FinishReason, Message, ModelError, ModelEvent, Part, Speaker, ToolCall, ToolDef,
+};
+
+/// How often a retryable model failure is retried before the run fails.
+const MODEL_ATTEMPTS: u32 = 3;
+/// Longest wait between retries, whatever `retry-after` says.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Longest string kept in a tool event's input or output.
+const EVENT_STRING_CHARS: usize = 4_000;
+/// Tokens a model turn may generate.
+const MAX_TOKENS: u32 = 8_192;
+
+/// The native engine; stateless, one per service.
+#[derive(Debug, Default, Clone)]
+pub struct NativeEngine;
+
+/// Why a turn stopped early.
+enum TurnError {
+    Cancelled,
+    Closed,
+    Model(ModelError),
+}
+
+/// What one model turn produced.
+struct Turn {
+    text: String,
+    calls: Vec<ToolCall>,
+}
+
+#[async_trait]
+impl Engine for NativeEngine {
+    async fn run(&self, job: Job, sink: &dyn EventSink, cancel: CancellationToken) -> Finished {
+        let mut transcript = Vec::new();
+        let outcome = drive(&job, sink, &cancel, &mut transcript).await;
+        Finished {
+            outcome,
+            transcript: transcript.join("\n\n"),
+        }
+    }
+}
+
+async fn drive(
+    job: &Job,
+    sink: &dyn EventSink,
+    cancel: &CancellationToken,
+    transcript: &mut Vec<String>,
+) -> Outcome {
+    let tools: Vec<ToolDef> = tool_specs()
+        .iter()
+        .map(|s| ToolDef {
+            name: s.function_name.to_owned(),
+            description: s.description.to_owned(),
+            input_schema: s.input_schema.clone(),
+        })
+        .collect();
+    let mut messages = history_messages(&job.history);
+    messages.push(Message {
+        speaker: Speaker::User,
+        parts: vec![Part::Text {
+            text: job.prompt.clone(),
+        }],
+    });
+    let ctx = ToolContext {
+        workspace: job.workspace.clone(),
+        cancel: cancel.clone(),
+        limits: ToolLimits::default(),
+        commands: job.commands.clone(),
+    };
+    for step in 0..job.max_steps {
+        let request = ChatRequest {
+            model: job.model.name.clone(),
+            system: system_prompt(&job.template),
+            messages: messages.clone(),
+            tools: tools.clone(),
+            max_tokens: MAX_TOKENS,
+        };
+        let message_id = format!("msg_{}_{step}", uuid_like());
+        let turn = match model_turn(job, request, &message_id, sink, cancel).await {
+            Ok(turn) => turn,
+            Err(TurnError::Cancelled) => return Outcome::Cancelled,
+            Err(TurnError::Closed) => return Outcome::Cancelled,
+            Err(TurnError::Model(err)) => {
+                return Outcome::Failed {
+                    error: EventError {
+                        code: ErrorCode::CodingAgentModelError,
+                        message: err.to_string(),
+                        field: None,
+                        details: None,
+                    },
+                };
+            }
+        };
+        if !turn.text.is_empty() {
+            transcript.push(turn.text.clone());
+            let event = EventBody::AssistantMessage {
+                message_id: message_id.clone(),
+                text: turn.text.clone(),
+            };
+            if sink.emit(event, Vec::new()).await.is_err() {
+                return Outcome::Cancelled;
+            }
+        }
+        if turn.calls.is_empty() {
+            return Outcome::Completed { summary: turn.text };
+        }
+        let mut parts = Vec::new();
+        if !turn.text.is_empty() {
+            parts.push(Part::Text {
+                text: turn.text.clone(),
+            });
+        }
+        parts.extend(turn.calls.iter().cloned().map(Part::ToolCall));
+        messages.push(Message {
+            speaker: Speaker::Assistant,
+            parts,
+        });
+
+        let mut results = Vec::new();
+        for call in &turn.calls {
+            if cancel.is_cancelled() {
+                return Outcome::Cancelled;
+            }
+            match tool_round(&ctx, call, sink).await {
+                Some(result) => results.push(result),
+                None => return Outcome::Cancelled,
+            }
+        }
+        messages.push(Message {
+            speaker: Speaker::User,
+            parts: results,
+        });
+        if cancel.is_cancelled() {
+            return Outcome::Cancelled;
+        }
+    }
+    Outcome::Paused {
+        reason: "step_limit".into(),
+    }
+}
+
+/// Streams one model turn, retrying retryable failures that happen before any output.
+async fn model_turn(
+    job: &Job,
+    request: ChatRequest,
+    message_id: &str,
+    sink: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> Result<Turn, TurnError> {
+    let mut attempt = 0;
+    let mut diagnostics = Vec::new();
+    loop {
+        attempt += 1;
+        let mut produced = false;
+        let result = stream_once(
+            job,
+            request.clone(),
+            message_id,
+            sink,
+            cancel,
+            &mut diagnostics,
+            &mut produced,
+        )
+        .await;
+        match result {
+            Err(TurnError::Model(err))
+                if err.is_retryable() && !produced && attempt < MODEL_ATTEMPTS =>
+            {
+                let wait = match &err {
+                    ModelError::Http {
+                        retry_after: Some(after),
+                        ..
+                    } => (*after).min(MAX_BACKOFF),
+                    _ => Duration::from_millis(250 * 2u64.pow(attempt)),
+                };
+                tracing::warn!(attempt, error = %err, "model call failed; retrying");
+                diagnostics.push(Diagnostic {
+                    code: "model_retry".into(),
+                    message: format!(
+                        "attempt {attempt} failed ({err}); retrying in {} ms",
+                        wait.as_millis()
+                    ),
+                });
+                tokio::select! {
+                    _ = cancel.cancelled() => return Err(TurnError::Cancelled),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn stream_once(
+    job: &Job,
+    request: ChatRequest,
+    message_id: &str,
+    sink: &dyn EventSink,
+    cancel: &CancellationToken,
+    diagnostics: &mut Vec<Diagnostic>,
+    produced: &mut bool,
+) -> Result<Turn, TurnError> {
+    let mut stream = tokio::select! {
+        _ = cancel.cancelled() => return Err(TurnError::Cancelled),
+        started = job.model.provider.stream(request, cancel.clone()) => started.map_err(TurnError::Model)?,
+    };
+    let mut turn = Turn {
+        text: String::new(),
+        calls: Vec::new(),
+    };
+    loop {
+        let next = tokio::select! {
+            _ = cancel.cancelled() => return Err(TurnError::Cancelled),
+            next = stream.next() => next,
+        };
+        match next {
+            None => {
+                return Err(TurnError::Model(ModelError::MalformedStream(
+                    "the stream ended before the turn finished".into(),
+                )));
+            }
+            Some(Err(ModelError::Cancelled)) => return Err(TurnError::Cancelled),
+            Some(Err(err)) => return Err(TurnError::Model(err)),
+            Some(Ok(ModelEvent::TextDelta { text })) => {
+                if text.is_empty() {
+                    continue;
+                }
+                *produced = true;
+                turn.text.push_str(&text);
+                let event = EventBody::AssistantDelta {
+                    delta: text,
+                    message_id: message_id.to_owned(),
+                };
+                sink.emit(event, std::mem::take(diagnostics))
+                    .await
+                    .map_err(|_| TurnError::Closed)?;
+            }
+            // Reasoning is the model's scratchpad: it never reaches the answer stream.
+            Some(Ok(ModelEvent::ReasoningDelta { .. })) => {}
+            Some(Ok(ModelEvent::ToolCall(call))) => {
+                *produced = true;
+                turn.calls.push(call);
+            }
+            Some(Ok(ModelEvent::Finished { reason, .. })) => {
+                if reason == FinishReason::Length && turn.calls.is_empty() {
+                    tracing::warn!("model turn stopped at its token limit");
+                }
+                return Ok(turn);
+            }
+        }
+    }
+}
+
+/// Runs one tool call with its events; `None` when the sink closed.
+async fn tool_round(ctx: &ToolContext, call: &ToolCall, sink: &dyn EventSink) -> Option<Part> {
+    let input: Value = serde_json::from_str(&call.arguments)
+        .unwrap_or_else(|_| Value::String(call.arguments.clone()));
+    let named = named_paths(&input);
+    let started = EventBody::ToolStarted {
+        tool_call_id: call.id.clone(),
+        tool: call.name.clone(),
+        input: bound(&input),
+        paths: named.clone(),
+    };
+    sink.emit(started, Vec::new()).await.ok()?;
+    let clock = Instant::now();
+    let outcome = run_tool(ctx, &call.name, &call.arguments).await;
+    let ms = clock.elapsed().as_millis() as u64;
+    let mut paths = outcome.paths.clone();
+    if paths.is_empty() {
+        paths = named;
+    }
+    let event = match &outcome.error {
+        None => EventBody::ToolCompleted {
+            tool_call_id: call.id.clone(),
+            tool: call.name.clone(),
+            output: bound(&outcome.output),
+            paths,
+            ms,
+        },
+        Some(error) => EventBody::ToolFailed {
+            tool_call_id: call.id.clone(),
+            tool: call.name.clone(),
+            error: EventError {
+                code: error.code,
+                message: error.message.clone(),
+                field: error.field.clone(),
+                details: None,
+            },
+            paths,
+            ms,
+        },
+    };
+    sink.emit(event, Vec::new()).await.ok()?;
+    Some(Part::ToolResult {
+        call_id: call.id.clone(),
+        content: outcome.output.to_string(),
+        is_error: outcome.error.is_some(),
+    })
+}
+
+/// The paths a tool input names, under any of the keys tools and UIs use, and the file
+/// headers of a patch.
+pub fn named_paths(input: &Value) -> Vec<String> {
+    let mut paths: Vec<String> = ["path", "filePath", "from_path", "to_path"]
+        .iter()
+        .filter_map(|key| input.get(*key).and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    if let Some(patch) = input.get("patch").and_then(Value::as_str) {
+        const HEADERS: [&str; 4] = [
+            "*** Add File: ",
+            "*** Update File: ",
+            "*** Delete File: ",
+            "*** Move to: ",
+        ];
+        for line in patch.lines() {
+            if let Some(path) = HEADERS.iter().find_map(|h| line.strip_prefix(h)) {
+                paths.push(path.trim().to_owned());
+            }
+        }
+    }
+    paths
+}
+
+/// A copy of `value` whose long strings are cut, so events stay small.
+pub fn bound(value: &Value) -> Value {
+    match value {
+        Value::String(s) if s.chars().count() > EVENT_STRING_CHARS => {
+            let kept: String = s.chars().take(EVENT_STRING_CHARS).collect();
+            Value::String(format!(
+                "{kept}…[{} more characters]",
+                s.chars().count() - EVENT_STRING_CHARS
+            ))
+        }
+        Value::Array(items) => Value::Array(items.iter().map(bound).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), bound(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+fn history_messages(history: &[HistoryTurn]) -> Vec<Message> {
+    history
+        .iter()
+        .map(|turn| Message {
+            speaker: turn.speaker,
+            parts: vec![Part::Text {
+                text: turn.text.clone(),
+            }],
+        })
+        .collect()
+}
+
+/// The system prompt: who the agent is, where it works, and how to use its tools.
+pub fn system_prompt(template: &str) -> String {
+    format!(
+        "You are draftsmith, a coding agent that builds and edits a web app for the person you \
+         chat with.\n\
+         App template: {template}.\n\
+         You work inside the app's workspace; every path you use is relative to its root. \
+         Use the tools to inspect files before you change them: `list`, `glob`, `search` and \
+         `read` to look, `apply_patch` for focused edits, `write` for new or wholly rewritten \
+         files, `delete` and `rename` to reorganise, and `run_command` to run project commands \
+         (for example `npm run build`). Never touch .git, node_modules or build output. \
+         When a tool fails, read its error and correct your input. Keep your final answer \
+         short: say what you changed and why."
+    )
+}
+
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{nanos:x}")
+}

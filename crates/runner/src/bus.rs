@@ -1,0 +1,139 @@
+//! Publication of run events behind one interface. The persisted log is the source of
+//! truth; the bus only wakes followers. In-process it carries the events themselves;
+//! with PostgreSQL, `LISTEN/NOTIFY` tells every instance that a run has new events, and
+//! followers read them from the log.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use draftsmith_core::{RunEvent, RunId};
+use sqlx::postgres::PgListener;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+/// The `NOTIFY` channel carrying `run_id:seq`.
+const CHANNEL: &str = "draftsmith_run_events";
+/// Buffer per run; a follower that falls further behind reads the log instead.
+const CAPACITY: usize = 256;
+
+/// What a follower is woken with.
+#[derive(Debug, Clone)]
+pub enum BusMessage {
+    /// The event itself (published in this process).
+    Event(Arc<RunEvent>),
+    /// The run has events up to this `seq`; read them from the log.
+    Hint(i64),
+}
+
+/// Wakes followers of a run.
+#[async_trait]
+pub trait EventBus: Send + Sync {
+    /// Announces a persisted event.
+    async fn publish(&self, event: &RunEvent);
+    /// Follows a run from now on.
+    fn subscribe(&self, run: RunId) -> broadcast::Receiver<BusMessage>;
+}
+
+/// Followers in this process.
+#[derive(Default)]
+pub struct LocalBus {
+    runs: Mutex<HashMap<RunId, broadcast::Sender<BusMessage>>>,
+}
+
+impl LocalBus {
+    fn send(&self, run: RunId, message: BusMessage, terminal: bool) {
+        let Ok(mut runs) = self.runs.lock() else {
+            return;
+        };
+        if let Some(sender) = runs.get(&run) {
+            let _ = sender.send(message);
+        }
+        // Drop channels nobody follows, and every channel once its run has ended.
+        runs.retain(|id, sender| sender.receiver_count() > 0 && !(terminal && *id == run));
+    }
+}
+
+#[async_trait]
+impl EventBus for LocalBus {
+    async fn publish(&self, event: &RunEvent) {
+        let terminal = event.body.terminal_status().is_some();
+        self.send(
+            event.run_id,
+            BusMessage::Event(Arc::new(event.clone())),
+            terminal,
+        );
+    }
+
+    fn subscribe(&self, run: RunId) -> broadcast::Receiver<BusMessage> {
+        match self.runs.lock() {
+            Ok(mut runs) => runs
+                .entry(run)
+                .or_insert_with(|| broadcast::channel(CAPACITY).0)
+                .subscribe(),
+            Err(_) => broadcast::channel(1).1,
+        }
+    }
+}
+
+/// Followers in every instance sharing one PostgreSQL database.
+pub struct PgBus {
+    local: Arc<LocalBus>,
+    pool: sqlx::PgPool,
+}
+
+impl PgBus {
+    /// Connects a listener to `url` and forwards notifications to local followers until
+    /// `stop` fires.
+    pub async fn start(url: &str, stop: CancellationToken) -> Result<Arc<Self>, sqlx::Error> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(url)
+            .await?;
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(CHANNEL).await?;
+        let local = Arc::new(LocalBus::default());
+        let forward = local.clone();
+        tokio::spawn(async move {
+            loop {
+                let notification = tokio::select! {
+                    _ = stop.cancelled() => return,
+                    n = listener.recv() => n,
+                };
+                match notification {
+                    Ok(n) => {
+                        let Some((run, seq)) = n.payload().split_once(':') else {
+                            continue;
+                        };
+                        if let (Ok(run), Ok(seq)) = (run.parse::<RunId>(), seq.parse::<i64>()) {
+                            forward.send(run, BusMessage::Hint(seq), false);
+                        }
+                    }
+                    // PgListener reconnects by itself; followers also poll the log.
+                    Err(err) => tracing::warn!(error = %err, "event listener interrupted"),
+                }
+            }
+        });
+        Ok(Arc::new(Self { local, pool }))
+    }
+}
+
+#[async_trait]
+impl EventBus for PgBus {
+    async fn publish(&self, event: &RunEvent) {
+        self.local.publish(event).await;
+        let payload = format!("{}:{}", event.run_id, event.seq);
+        if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(error = %err, "could not notify other instances");
+        }
+    }
+
+    fn subscribe(&self, run: RunId) -> broadcast::Receiver<BusMessage> {
+        self.local.subscribe(run)
+    }
+}

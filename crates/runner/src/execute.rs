@@ -1,0 +1,282 @@
+//! One run from `run.started` to its terminal event: workspace, engine, sync, the
+//! assistant's message, timings.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use draftsmith_core::api::{App, ChatRole, MessageStatus, Run};
+use draftsmith_core::{EngineKind, ErrorCode, EventBody, EventError};
+use draftsmith_engine::history::{DEFAULT_MAX_CHARS, DEFAULT_MAX_TURNS, bounded_history};
+use draftsmith_engine::model::Speaker;
+use draftsmith_engine::{Engine, Job, NativeEngine, Outcome, ResolvedModel};
+use draftsmith_store::Store;
+use draftsmith_tools::LocalCommandRunner;
+use serde_json::{Map, Value};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::RunnerConfig;
+use crate::bus::EventBus;
+use crate::sink::RunSink;
+use crate::workspace;
+
+/// Everything one run's task owns.
+pub(crate) struct Execution {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn EventBus>,
+    pub run: Run,
+    pub app: App,
+    pub model: ResolvedModel,
+    pub engine: EngineKind,
+    pub config: RunnerConfig,
+    pub cancel: CancellationToken,
+    pub cancelled_by: Arc<Mutex<Option<String>>>,
+    pub create_ms: u64,
+    pub api_ms: oneshot::Receiver<u64>,
+    pub started: Instant,
+}
+
+/// The terminal event and the assistant message status it implies.
+struct Ending {
+    body: EventBody,
+    message: MessageStatus,
+}
+
+impl Execution {
+    pub(crate) async fn execute(mut self) {
+        let sink = RunSink::new(
+            self.store.clone(),
+            self.bus.clone(),
+            self.run.run_id,
+            self.started,
+        );
+        let mut timing = Map::new();
+        timing.insert("create_run".into(), self.create_ms.into());
+        let (ending, transcript) = self.work(&sink, &mut timing).await;
+        if let Ok(api) = self.api_ms.try_recv() {
+            timing.insert("create_run_api".into(), api.into());
+        }
+        if let Some(first) = sink.first_token_ms() {
+            timing.insert("first_token".into(), first.into());
+        }
+        timing.insert(
+            "total".into(),
+            (self.started.elapsed().as_millis() as u64).into(),
+        );
+        self.finish(&sink, ending, transcript, timing).await;
+    }
+
+    async fn work(&self, sink: &RunSink, timing: &mut Map<String, Value>) -> (Ending, String) {
+        let sandbox_id = format!("chat-{}", self.run.chat_session_id);
+        if sink
+            .record(
+                EventBody::RunStarted {
+                    sandbox_id: sandbox_id.clone(),
+                },
+                Vec::new(),
+            )
+            .await
+            .is_err()
+        {
+            return (self.cancelled(), String::new());
+        }
+        let root = self.config.data_dir.join("sandboxes").join(&sandbox_id);
+        let clock = Instant::now();
+        let reused = root.exists();
+        let prepared = async {
+            let manifest = self.store.draft(self.app.id).await?;
+            workspace::materialize(&root, &manifest, self.store.as_ref()).await?;
+            Ok::<_, workspace::WorkspaceError>(manifest)
+        }
+        .await;
+        let manifest = match prepared {
+            Ok(m) => m,
+            Err(err) => {
+                return (
+                    failed(ErrorCode::CodingAgentSandboxFailed, err.to_string()),
+                    String::new(),
+                );
+            }
+        };
+        let sandbox_ms = clock.elapsed().as_millis() as u64;
+        timing.insert("sandbox_start".into(), sandbox_ms.into());
+        let ready = EventBody::SandboxReady {
+            sandbox_id,
+            reused,
+            ms: sandbox_ms,
+        };
+        if sink.record(ready, Vec::new()).await.is_err() {
+            return (self.cancelled(), String::new());
+        }
+
+        let history = match self.history().await {
+            Ok(h) => h,
+            Err(err) => return (failed(ErrorCode::Internal, err.to_string()), String::new()),
+        };
+        let job = Job {
+            prompt: self.run.input.clone(),
+            history,
+            workspace: root.clone(),
+            template: self.app.template.clone(),
+            model: self.model.clone(),
+            max_steps: self.config.max_steps,
+            commands: Arc::new(LocalCommandRunner),
+        };
+        let finished = match self.engine {
+            EngineKind::Native => NativeEngine.run(job, sink, self.cancel.clone()).await,
+            EngineKind::Opencode => {
+                let error = "the opencode engine is not available in this build".to_owned();
+                return (
+                    failed(ErrorCode::CodingAgentOpencodeStartFailed, error),
+                    String::new(),
+                );
+            }
+        };
+        let ending = match finished.outcome {
+            Outcome::Completed { summary } => match self.sync(sink, &root, &manifest).await {
+                Ok(revision) => Ending {
+                    body: EventBody::RunCompleted { revision, summary },
+                    message: MessageStatus::Complete,
+                },
+                Err(ending) => ending,
+            },
+            Outcome::Paused { reason } => match self.sync(sink, &root, &manifest).await {
+                Ok(_) => Ending {
+                    body: EventBody::RunPaused { reason },
+                    message: MessageStatus::Partial,
+                },
+                Err(ending) => ending,
+            },
+            Outcome::Failed { error } => Ending {
+                body: EventBody::RunFailed { error },
+                message: MessageStatus::Partial,
+            },
+            Outcome::Cancelled => self.cancelled(),
+        };
+        (ending, finished.transcript)
+    }
+
+    /// Earlier turns of this run's chat session, without this run's own prompt.
+    async fn history(
+        &self,
+    ) -> Result<Vec<draftsmith_engine::history::HistoryTurn>, draftsmith_store::StoreError> {
+        let messages = self.store.chat_messages(self.run.chat_session_id).await?;
+        let earlier: Vec<(Speaker, String)> = messages
+            .into_iter()
+            .filter(|m| m.run_id != Some(self.run.run_id))
+            .map(|m| {
+                let speaker = match m.role {
+                    ChatRole::User => Speaker::User,
+                    ChatRole::Assistant => Speaker::Assistant,
+                };
+                (speaker, m.content)
+            })
+            .collect();
+        Ok(bounded_history(
+            &earlier,
+            DEFAULT_MAX_TURNS,
+            DEFAULT_MAX_CHARS,
+        ))
+    }
+
+    /// Writes the workspace's changes as one draft revision; returns the revision after.
+    async fn sync(
+        &self,
+        sink: &RunSink,
+        root: &std::path::Path,
+        manifest: &draftsmith_store::Manifest,
+    ) -> Result<i64, Ending> {
+        let changes = workspace::changes(root, manifest)
+            .map_err(|e| failed(ErrorCode::CodingAgentSandboxFailed, e.to_string()))?;
+        if changes.is_empty() {
+            return Ok(manifest.revision);
+        }
+        let written = self
+            .store
+            .write_draft(self.app.id, None, changes, &self.run.created_by)
+            .await
+            .map_err(|e| failed(ErrorCode::Internal, e.to_string()))?;
+        let synced = EventBody::DraftSynced {
+            revision: written.revision,
+            added: written.added,
+            modified: written.modified,
+            deleted: written.deleted,
+        };
+        sink.record(synced, Vec::new())
+            .await
+            .map_err(|_| self.cancelled())?;
+        Ok(written.revision)
+    }
+
+    fn cancelled(&self) -> Ending {
+        let by = self.cancelled_by.lock().ok().and_then(|b| b.clone());
+        match by {
+            Some(by) => Ending {
+                body: EventBody::RunCancelled { by },
+                message: MessageStatus::Partial,
+            },
+            // Cancelled without a user: the service is shutting down.
+            None => failed(
+                ErrorCode::CodingAgentRunOrphaned,
+                "the service stopped during the run".into(),
+            ),
+        }
+    }
+
+    async fn finish(
+        &self,
+        sink: &RunSink,
+        ending: Ending,
+        transcript: String,
+        timing: Map<String, Value>,
+    ) {
+        let run = self.run.run_id;
+        if !transcript.is_empty() {
+            let saved = self
+                .store
+                .add_chat_message(
+                    self.run.chat_session_id,
+                    Some(run),
+                    ChatRole::Assistant,
+                    &transcript,
+                    ending.message,
+                )
+                .await;
+            if let Err(err) = saved {
+                tracing::error!(run = %run, error = %err, "could not save the assistant message");
+            }
+        }
+        if let Err(err) = self.store.set_run_timing(run, &timing).await {
+            tracing::error!(run = %run, error = %err, "could not save run timings");
+        }
+        let status = ending.body.event_type();
+        if let Err(err) = sink.record(ending.body, Vec::new()).await {
+            tracing::warn!(run = %run, error = %err, "terminal event not recorded (the run had already ended)");
+        }
+        let timing_json = Value::Object(timing).to_string();
+        tracing::info!(
+            target: "CODING_AGENT_TIMING",
+            run_id = %run,
+            app_id = %self.app.id,
+            engine = self.engine.as_str(),
+            model = %self.model.id,
+            outcome = status,
+            timing_metrics_ms = %timing_json,
+            "CODING_AGENT_TIMING"
+        );
+    }
+}
+
+fn failed(code: ErrorCode, message: String) -> Ending {
+    Ending {
+        body: EventBody::RunFailed {
+            error: EventError {
+                code,
+                message,
+                field: None,
+                details: None,
+            },
+        },
+        message: MessageStatus::Partial,
+    }
+}

@@ -1,0 +1,307 @@
+//! Drives runs from accepted to terminal. [`Runner::create`] validates engine and model
+//! before anything is persisted, persists the run, and executes it in the background; a
+//! maintenance loop renews this instance's leases, acts on cancel requests made through
+//! any instance, and ends runs whose owner died.
+
+pub mod bus;
+mod execute;
+pub mod policy;
+mod sink;
+pub mod workspace;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use draftsmith_core::api::{App, CreateRun, Run};
+use draftsmith_core::{ErrorCode, EventBody, EventError, InstanceId, RunId, Timestamp, UserId};
+use draftsmith_engine::ModelRegistry;
+use draftsmith_store::{NewRun, Store, StoreError};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use bus::{BusMessage, EventBus, LocalBus, PgBus};
+pub use policy::EnginePolicy;
+
+/// How the runner behaves.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Workspaces live in `data_dir/sandboxes`.
+    pub data_dir: PathBuf,
+    /// This instance's stable identity (it survives restarts of the same data directory).
+    pub instance: InstanceId,
+    /// Engine policy.
+    pub policy: EnginePolicy,
+    /// Model turns before a run pauses.
+    pub max_steps: usize,
+    /// How long a lease lasts without renewal.
+    pub lease: Duration,
+    /// How often cancel requests and expired leases are checked.
+    pub poll: Duration,
+}
+
+/// Why a run could not be created; nothing was persisted for any of these.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateRunError {
+    /// The engine is not allowed or not installed.
+    #[error("{0}")]
+    EngineUnavailable(String),
+    /// The model is unknown or unavailable.
+    #[error("{0}")]
+    ModelUnavailable(String),
+    /// The store refused (including `RunActive` and `NotFound`).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Owns every run this instance executes.
+#[derive(Clone)]
+pub struct Runner {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn EventBus>,
+    config: RunnerConfig,
+    registry: RwLock<Arc<ModelRegistry>>,
+    active: Mutex<HashMap<RunId, LocalRun>>,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// A run executing here: its cancel token and who cancelled it.
+struct LocalRun {
+    cancel: CancellationToken,
+    cancelled_by: Arc<Mutex<Option<String>>>,
+}
+
+impl Runner {
+    /// Ends the runs this instance owned before a restart, then starts the maintenance loop.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn EventBus>,
+        registry: ModelRegistry,
+        config: RunnerConfig,
+    ) -> Result<Self, StoreError> {
+        let runner = Self {
+            inner: Arc::new(Inner {
+                store,
+                bus,
+                registry: RwLock::new(Arc::new(registry)),
+                active: Mutex::new(HashMap::new()),
+                stop: CancellationToken::new(),
+                tasks: TaskTracker::new(),
+                config,
+            }),
+        };
+        let previous = Some(runner.inner.config.instance);
+        runner.reap(previous).await?;
+        let maintenance = runner.clone();
+        runner
+            .inner
+            .tasks
+            .spawn(async move { maintenance.maintain().await });
+        Ok(runner)
+    }
+
+    /// The model registry in force.
+    pub fn registry(&self) -> Arc<ModelRegistry> {
+        match self.inner.registry.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Swaps the registry (a configuration reload); running runs keep their pinned model.
+    pub fn replace_registry(&self, registry: ModelRegistry) {
+        if let Ok(mut r) = self.inner.registry.write() {
+            *r = Arc::new(registry);
+        }
+    }
+
+    /// The engine policy.
+    pub fn policy(&self) -> &EnginePolicy {
+        &self.inner.config.policy
+    }
+
+    /// The event bus followers subscribe to.
+    pub fn bus(&self) -> Arc<dyn EventBus> {
+        self.inner.bus.clone()
+    }
+
+    /// Validates, persists and starts a run. The returned sender takes the API's own
+    /// timing (`create_run_api`), which the run records when it ends.
+    pub async fn create(
+        &self,
+        app: &App,
+        user: &UserId,
+        request: CreateRun,
+    ) -> Result<(Run, oneshot::Sender<u64>), CreateRunError> {
+        let clock = Instant::now();
+        let engine = self
+            .policy()
+            .choose(request.engine)
+            .map_err(CreateRunError::EngineUnavailable)?;
+        let requested = request.model_id.clone().unwrap_or_else(|| "auto".into());
+        let model = self
+            .registry()
+            .resolve(request.model_id.as_deref())
+            .map_err(|e| CreateRunError::ModelUnavailable(e.0))?;
+        let lease_until = self.lease_deadline();
+        let run = self
+            .inner
+            .store
+            .create_run(NewRun {
+                app: app.id,
+                user: user.clone(),
+                chat_session: request.chat_session_id,
+                engine,
+                requested_model_id: requested,
+                resolved_model_id: model.id.clone(),
+                input: request.input,
+                owner: self.inner.config.instance,
+                lease_until,
+            })
+            .await?;
+        let create_ms = clock.elapsed().as_millis() as u64;
+        let (api_tx, api_rx) = oneshot::channel();
+        let local = LocalRun {
+            cancel: self.inner.stop.child_token(),
+            cancelled_by: Arc::new(Mutex::new(None)),
+        };
+        let cancel = local.cancel.clone();
+        let cancelled_by = local.cancelled_by.clone();
+        if let Ok(mut active) = self.inner.active.lock() {
+            active.insert(run.run_id, local);
+        }
+        let job = execute::Execution {
+            store: self.inner.store.clone(),
+            bus: self.inner.bus.clone(),
+            run: run.clone(),
+            app: app.clone(),
+            model,
+            engine,
+            config: self.inner.config.clone(),
+            cancel,
+            cancelled_by,
+            create_ms,
+            api_ms: api_rx,
+            started: clock,
+        };
+        let runner = self.clone();
+        self.inner.tasks.spawn(async move {
+            let run_id = job.run.run_id;
+            job.execute().await;
+            if let Ok(mut active) = runner.inner.active.lock() {
+                active.remove(&run_id);
+            }
+        });
+        Ok((run, api_tx))
+    }
+
+    /// Asks for a run to stop. It is recorded in the database so whichever instance
+    /// executes the run acts on it; here, it acts at once.
+    pub async fn cancel(&self, run: RunId, by: &UserId) -> Result<(), StoreError> {
+        self.inner.store.request_cancel(run, by).await?;
+        self.cancel_local(run, &by.0);
+        Ok(())
+    }
+
+    fn cancel_local(&self, run: RunId, by: &str) {
+        let Ok(active) = self.inner.active.lock() else {
+            return;
+        };
+        if let Some(local) = active.get(&run) {
+            if let Ok(mut who) = local.cancelled_by.lock() {
+                who.get_or_insert_with(|| by.to_owned());
+            }
+            local.cancel.cancel();
+        }
+    }
+
+    /// Stops the maintenance loop and every local run (they end `failed` with
+    /// `CODING_AGENT_RUN_ORPHANED`), waiting up to `grace` for them to record it.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.stop.cancel();
+        self.inner.tasks.close();
+        let _ = tokio::time::timeout(grace, self.inner.tasks.wait()).await;
+    }
+
+    fn lease_deadline(&self) -> Timestamp {
+        let lease = self.inner.config.lease.as_micros() as i64;
+        Timestamp::from_micros(Timestamp::now().as_micros() + lease)
+    }
+
+    fn local_runs(&self) -> Vec<RunId> {
+        self.inner
+            .active
+            .lock()
+            .map(|a| a.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    async fn maintain(&self) {
+        let mut last_renewal = Instant::now();
+        loop {
+            tokio::select! {
+                _ = self.inner.stop.cancelled() => return,
+                _ = tokio::time::sleep(self.inner.config.poll) => {}
+            }
+            if let Err(err) = self.tick(&mut last_renewal).await {
+                tracing::warn!(error = %err, "run maintenance failed; retrying");
+            }
+        }
+    }
+
+    async fn tick(&self, last_renewal: &mut Instant) -> Result<(), StoreError> {
+        let store = &self.inner.store;
+        for (run, by) in store.runs_to_cancel(self.inner.config.instance).await? {
+            self.cancel_local(run, &by);
+        }
+        if last_renewal.elapsed() >= self.inner.config.lease / 3 {
+            *last_renewal = Instant::now();
+            store
+                .renew_leases(
+                    self.inner.config.instance,
+                    &self.local_runs(),
+                    self.lease_deadline(),
+                )
+                .await?;
+            self.reap(None).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends runs whose owner is gone: expired leases, and with `previous_life` every active
+    /// run this instance owned before it restarted.
+    async fn reap(&self, previous_life: Option<InstanceId>) -> Result<(), StoreError> {
+        let local = self.local_runs();
+        let orphans = self
+            .inner
+            .store
+            .orphaned_runs(previous_life, Timestamp::now())
+            .await?;
+        for run in orphans.into_iter().filter(|r| !local.contains(r)) {
+            let body = EventBody::RunFailed {
+                error: EventError {
+                    code: ErrorCode::CodingAgentRunOrphaned,
+                    message: "the instance executing this run stopped before it ended".into(),
+                    field: None,
+                    details: None,
+                },
+            };
+            match self.inner.store.append_event(run, body, Vec::new()).await {
+                Ok(event) => {
+                    tracing::warn!(run = %run, "ended an orphaned run");
+                    self.inner.bus.publish(&event).await;
+                }
+                Err(StoreError::RunEnded) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,224 @@
+//! The coding-agent run family: create (engine and model resolved before anything is
+//! persisted), list, get, cancel, plus the capabilities and models the policy allows.
+
+use std::time::Instant;
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use draftsmith_core::api::{
+    App, Capabilities, CreateRun, ModelList, NativeToolInfo, OpencodePolicy, Run, RunList,
+};
+use draftsmith_core::{ErrorBody, ErrorCode, RunId};
+use draftsmith_runner::CreateRunError;
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{AppIdPath, Json, Query, path_param};
+use crate::routes::apps::visible_app;
+use crate::{AppState, Settings};
+
+/// Longest prompt accepted, in characters.
+const MAX_INPUT_CHARS: usize = 100_000;
+/// Default and largest page of `GET runs`.
+const PAGE: i64 = 50;
+
+pub fn router(_: &Settings) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_run, list_runs))
+        .routes(routes!(get_run))
+        .routes(routes!(cancel_run))
+        .routes(routes!(capabilities))
+        .routes(routes!(models))
+}
+
+/// `{app_id}` and `{run_id}` of a run route, checked against the caller and each other.
+pub struct RunRoute {
+    /// The app.
+    pub app: App,
+    /// The run.
+    pub run: Run,
+}
+
+impl FromRequestParts<AppState> for RunRoute {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let AppIdPath(app_id) = AppIdPath::from_request_parts(parts, state).await?;
+        let app = visible_app(state, &caller, app_id).await?;
+        let raw = path_param(parts, state, "run_id").await?;
+        let run_id: RunId = raw.parse().map_err(|_| ApiError::not_found("run"))?;
+        let run = state.store.run(run_id).await?;
+        if run.app_id != app.id {
+            return Err(ApiError::not_found("run"));
+        }
+        Ok(Self { app, run })
+    }
+}
+
+/// Start a run for a prompt.
+#[utoipa::path(post, path = "/admin/apps/{app_id}/coding-agent/runs", params(("app_id" = String, Path)),
+    request_body = CreateRun,
+    responses((status = 201, body = Run), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn create_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppIdPath(app_id): AppIdPath,
+    Json(body): Json<CreateRun>,
+) -> ApiResult<(StatusCode, axum::Json<Run>)> {
+    let clock = Instant::now();
+    let app = visible_app(&state, &caller, app_id).await?;
+    let chars = body.input.chars().count();
+    if body.input.trim().is_empty() || chars > MAX_INPUT_CHARS {
+        return Err(ApiError::validation(
+            "input",
+            format!("input must be 1-{MAX_INPUT_CHARS} characters of prompt"),
+        ));
+    }
+    let (run, api_timing) = state
+        .runner
+        .create(&app, &caller.user_id, body)
+        .await
+        .map_err(|err| match err {
+            CreateRunError::EngineUnavailable(why) => {
+                ApiError::new(ErrorCode::CodingAgentEngineUnavailable, why)
+                    .detail("field", "engine")
+            }
+            CreateRunError::ModelUnavailable(why) => {
+                ApiError::new(ErrorCode::CodingAgentModelUnavailable, why)
+                    .detail("field", "model_id")
+            }
+            CreateRunError::Store(err) => err.into(),
+        })?;
+    let _ = api_timing.send(clock.elapsed().as_millis() as u64);
+    Ok((StatusCode::CREATED, axum::Json(run)))
+}
+
+/// Paging of `GET runs`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// Page size (1-50).
+    limit: Option<i64>,
+    /// `next_before` of the previous page.
+    before: Option<String>,
+}
+
+/// The app's runs, newest first.
+#[utoipa::path(get, path = "/admin/apps/{app_id}/coding-agent/runs", params(("app_id" = String, Path), ListQuery),
+    responses((status = 200, body = RunList)))]
+async fn list_runs(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppIdPath(app_id): AppIdPath,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<axum::Json<RunList>> {
+    visible_app(&state, &caller, app_id).await?;
+    let limit = query.limit.unwrap_or(PAGE);
+    if !(1..=PAGE).contains(&limit) {
+        return Err(ApiError::validation(
+            "limit",
+            format!("limit must be 1-{PAGE}"),
+        ));
+    }
+    let before = match query.before.as_deref() {
+        Some(cursor) => Some(parse_cursor(cursor)?),
+        None => None,
+    };
+    let runs = state.store.runs(app_id, limit + 1, before).await?;
+    let more = runs.len() as i64 > limit;
+    let runs: Vec<Run> = runs.into_iter().take(limit as usize).collect();
+    let next_before = more
+        .then(|| {
+            runs.last()
+                .map(|r| format!("{}_{}", r.created_at.as_micros(), r.run_id))
+        })
+        .flatten();
+    Ok(axum::Json(RunList { runs, next_before }))
+}
+
+fn parse_cursor(cursor: &str) -> ApiResult<(i64, RunId)> {
+    let bad = || ApiError::validation("before", "not a cursor from next_before");
+    let (micros, id) = cursor.split_once('_').ok_or_else(bad)?;
+    Ok((
+        micros.parse().map_err(|_| bad())?,
+        id.parse().map_err(|_| bad())?,
+    ))
+}
+
+/// One run.
+#[utoipa::path(get, path = "/admin/apps/{app_id}/coding-agent/runs/{run_id}",
+    params(("app_id" = String, Path), ("run_id" = String, Path)),
+    responses((status = 200, body = Run), (status = 404, body = ErrorBody)))]
+async fn get_run(route: RunRoute) -> axum::Json<Run> {
+    axum::Json(route.run)
+}
+
+/// Cancel a run; it ends `cancelled` and every process it started is killed.
+#[utoipa::path(post, path = "/admin/apps/{app_id}/coding-agent/runs/{run_id}/cancel",
+    params(("app_id" = String, Path), ("run_id" = String, Path)),
+    responses((status = 202, body = Run), (status = 404, body = ErrorBody)))]
+async fn cancel_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    route: RunRoute,
+) -> ApiResult<(StatusCode, axum::Json<Run>)> {
+    state
+        .runner
+        .cancel(route.run.run_id, &caller.user_id)
+        .await?;
+    let run = state.store.run(route.run.run_id).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(run)))
+}
+
+/// What the coding agent can do here.
+#[utoipa::path(get, path = "/admin/apps/{app_id}/coding-agent/capabilities", params(("app_id" = String, Path)),
+    responses((status = 200, body = Capabilities)))]
+async fn capabilities(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppIdPath(app_id): AppIdPath,
+) -> ApiResult<axum::Json<Capabilities>> {
+    visible_app(&state, &caller, app_id).await?;
+    let policy = state.runner.policy();
+    let native_tools: Vec<NativeToolInfo> = draftsmith_tools::tool_specs()
+        .iter()
+        .map(|s| NativeToolInfo {
+            name: s.name.into(),
+            slug: s.slug.into(),
+            function_name: s.function_name.into(),
+        })
+        .collect();
+    Ok(axum::Json(Capabilities {
+        default_engine: policy.default_engine,
+        native_enabled: policy.native_enabled,
+        native_tool_count: native_tools.len(),
+        native_tools,
+        opencode_policy: OpencodePolicy {
+            available: policy.opencode_unavailable.is_none(),
+            unavailable_reason: policy.opencode_unavailable.clone(),
+            delegated_tools: Vec::new(),
+            disabled_tools: Vec::new(),
+            project_custom_tools: Vec::new(),
+            permission_model: "not yet available".into(),
+        },
+        models: state.runner.registry().list(),
+        sandbox_isolation: "none".into(),
+    }))
+}
+
+/// The model registry and what `auto` resolves to.
+#[utoipa::path(get, path = "/admin/apps/{app_id}/coding-agent/models", params(("app_id" = String, Path)),
+    responses((status = 200, body = ModelList)))]
+async fn models(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppIdPath(app_id): AppIdPath,
+) -> ApiResult<axum::Json<ModelList>> {
+    visible_app(&state, &caller, app_id).await?;
+    Ok(axum::Json(state.runner.registry().list()))
+}

@@ -1,0 +1,21 @@
+//! The native agent's toolpack (SPEC §5): one registry of tool specs, strict input validation,
+//! the file-system half of the path policy, `apply_patch`, and the seam for running commands.
+
+mod command;
+mod context;
+mod dispatch;
+mod error;
+mod fsio;
+mod input;
+pub mod patch;
+mod policy;
+mod spec;
+mod tools;
+mod validate;
+
+pub use command::{CommandOutput, CommandRequest, CommandRunner, LocalCommandRunner};
+pub use context::{ToolContext, ToolLimits};
+pub use dispatch::run_tool;
+pub use error::{ToolError, ToolOutcome};
+pub use policy::{resolve_for_entry, resolve_for_read, resolve_for_write};
+pub use spec::{ToolSpec, tool_specs};
