@@ -91,7 +91,13 @@ async fn drive(
             max_tokens: MAX_TOKENS,
         };
         let message_id = format!("msg_{}_{step}", uuid_like());
-        let turn = match model_turn(job, request, &message_id, sink, cancel).await {
+        let mut streamed = String::new();
+        let result = model_turn(job, request, &message_id, sink, cancel, &mut streamed).await;
+        if result.is_err() && !streamed.is_empty() {
+            // Keep what was already shown, so a cancelled or failed run has its partial answer.
+            transcript.push(streamed);
+        }
+        let turn = match result {
             Ok(turn) => turn,
             Err(TurnError::Cancelled) => return Outcome::Cancelled,
             Err(TurnError::Closed) => return Outcome::Cancelled,
@@ -161,12 +167,12 @@ async fn model_turn(
     message_id: &str,
     sink: &dyn EventSink,
     cancel: &CancellationToken,
+    streamed: &mut String,
 ) -> Result<Turn, TurnError> {
     let mut attempt = 0;
     let mut diagnostics = Vec::new();
     loop {
         attempt += 1;
-        let mut produced = false;
         let result = stream_once(
             job,
             request.clone(),
@@ -174,9 +180,12 @@ async fn model_turn(
             sink,
             cancel,
             &mut diagnostics,
-            &mut produced,
+            streamed,
         )
         .await;
+        // Only a turn that showed nothing yet may be retried: text already streamed
+        // cannot be taken back.
+        let produced = !streamed.is_empty();
         match result {
             Err(TurnError::Model(err))
                 if err.is_retryable() && !produced && attempt < MODEL_ATTEMPTS =>
@@ -213,7 +222,7 @@ async fn stream_once(
     sink: &dyn EventSink,
     cancel: &CancellationToken,
     diagnostics: &mut Vec<Diagnostic>,
-    produced: &mut bool,
+    streamed: &mut String,
 ) -> Result<Turn, TurnError> {
     let mut stream = tokio::select! {
         _ = cancel.cancelled() => return Err(TurnError::Cancelled),
@@ -240,7 +249,7 @@ async fn stream_once(
                 if text.is_empty() {
                     continue;
                 }
-                *produced = true;
+                streamed.push_str(&text);
                 turn.text.push_str(&text);
                 let event = EventBody::AssistantDelta {
                     delta: text,
@@ -253,7 +262,6 @@ async fn stream_once(
             // Reasoning is the model's scratchpad: it never reaches the answer stream.
             Some(Ok(ModelEvent::ReasoningDelta { .. })) => {}
             Some(Ok(ModelEvent::ToolCall(call))) => {
-                *produced = true;
                 turn.calls.push(call);
             }
             Some(Ok(ModelEvent::Finished { reason, .. })) => {

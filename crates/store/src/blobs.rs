@@ -36,7 +36,7 @@ impl BlobStore for DbBlobs {
         if blobs.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::db::begin_write(&self.pool).await?;
         for (hash, content) in blobs {
             sqlx::query(
                 "INSERT INTO blobs (hash, size, content) VALUES ($1, $2, $3) \

@@ -123,7 +123,7 @@ pub(crate) async fn add_message(
     content: &str,
     status: MessageStatus,
 ) -> Result<ChatMessage> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin_write(pool).await?;
     let message = insert_message(
         &mut tx,
         session,

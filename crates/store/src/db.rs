@@ -387,3 +387,15 @@ impl Store for SqlStore {
             .ok_or(StoreError::NotFound("blob"))
     }
 }
+
+/// Starts a transaction that will write. On SQLite it takes the write lock up front
+/// (`BEGIN IMMEDIATE`), so a concurrent writer waits under the busy timeout instead of
+/// failing when a read lock cannot be upgraded.
+pub(crate) async fn begin_write(pool: &AnyPool) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    let sqlite = pool.connect_options().database_url.scheme() == "sqlite";
+    Ok(if sqlite {
+        pool.begin_with("BEGIN IMMEDIATE").await?
+    } else {
+        pool.begin().await?
+    })
+}

@@ -26,7 +26,7 @@ pub(crate) async fn create_app(store: &SqlStore, new: NewApp) -> Result<App> {
 
     let id = AppId::new();
     let now = Timestamp::now().as_micros();
-    let mut tx = store.pool.begin().await?;
+    let mut tx = crate::db::begin_write(&store.pool).await?;
     let slug = free_slug(&mut tx, &new.slug).await?;
     sqlx::query(
         "INSERT INTO apps (id, slug, name, template, owner_user_id, selected_agent_id, \
@@ -207,7 +207,7 @@ pub(crate) async fn write_draft(
     store.blobs().put_many(&refs).await?;
 
     let now = Timestamp::now().as_micros();
-    let mut tx = store.pool.begin().await?;
+    let mut tx = crate::db::begin_write(&store.pool).await?;
     // Claim the next revision first: the write lock is taken before anything is read, and
     // the compare-and-swap on the revision is what makes stale writers fail.
     let claimed = sqlx::query(

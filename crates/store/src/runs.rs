@@ -107,7 +107,7 @@ pub(crate) fn run_from_row(row: &AnyRow) -> Result<Run> {
 pub(crate) async fn create_run(pool: &AnyPool, new: NewRun) -> Result<Run> {
     let now = Timestamp::now();
     let run_id = RunId::new();
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin_write(pool).await?;
     let base: i64 = sqlx::query("SELECT draft_revision FROM apps WHERE id = $1")
         .bind(new.app.to_string())
         .fetch_optional(&mut *tx)
@@ -262,7 +262,7 @@ pub(crate) async fn append_event(
             None => RunStatus::ACTIVE.to_vec(),
         },
     };
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin_write(pool).await?;
     let event = append_in_tx(&mut tx, run, body, diagnostics, &from).await?;
     tx.commit().await?;
     Ok(event)

@@ -7,6 +7,7 @@ pub mod client;
 pub mod db;
 pub mod process;
 pub mod server;
+pub mod sse;
 
 pub use client::ApiClient;
 pub use db::{StoreKind, TestDb};

@@ -7,4 +7,5 @@ mod apps;
 mod auth;
 mod drafts;
 mod processes;
+mod runs;
 mod validation;

@@ -139,6 +139,14 @@ async fn catch_up(state: &AppState, run: RunId, last: &mut i64, tx: &mpsc::Sende
                 return Flow::More;
             }
         };
+        if page.is_empty() {
+            // Nothing after `last`: if the run has ended, the client already has its
+            // terminal event (it is written with the status), so the stream is over.
+            return match state.store.run(run).await {
+                Ok(r) if r.status.is_terminal() => Flow::Done,
+                _ => Flow::More,
+            };
+        }
         let full = page.len() as i64 == PAGE;
         for event in &page {
             if send(tx, event, last).await == Flow::Done {

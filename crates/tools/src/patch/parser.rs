@@ -79,16 +79,22 @@ const END_OF_FILE: &str = "*** End of File";
 /// Parses a whole patch; tolerates a heredoc wrapper and blank lines between sections.
 pub fn parse_patch(text: &str) -> Result<Patch, ParseError> {
     let all: Vec<&str> = text.lines().collect();
-    let mut first = all.iter().position(|l| !l.trim().is_empty()).unwrap_or(0);
-    let mut last = all.iter().rposition(|l| !l.trim().is_empty()).unwrap_or(0);
-    if first < last && is_heredoc_start(all[first]) && all[last].trim() == "EOF" {
+    let mut first = all
+        .iter()
+        .position(|l| !l.trim_ascii().is_empty())
+        .unwrap_or(0);
+    let mut last = all
+        .iter()
+        .rposition(|l| !l.trim_ascii().is_empty())
+        .unwrap_or(0);
+    if first < last && is_heredoc_start(all[first]) && all[last].trim_ascii() == "EOF" {
         first += 1;
         last -= 1;
     }
-    if all.get(first).map(|l| l.trim()) != Some(BEGIN) {
+    if all.get(first).map(|l| l.trim_ascii()) != Some(BEGIN) {
         return Err(err(first, format!("the patch must start with {BEGIN:?}")));
     }
-    if last <= first || all[last].trim() != END {
+    if last <= first || all[last].trim_ascii() != END {
         return Err(err(last, format!("the patch must end with {END:?}")));
     }
     let mut parser = Parser {
@@ -97,7 +103,7 @@ pub fn parse_patch(text: &str) -> Result<Patch, ParseError> {
     };
     let mut ops = Vec::new();
     while let Some(line) = parser.peek() {
-        if line.trim().is_empty() {
+        if line.trim_ascii().is_empty() {
             parser.at += 1;
         } else {
             ops.push(parser.file_op()?);
@@ -121,7 +127,7 @@ impl<'a> Parser<'a> {
 
     fn file_op(&mut self) -> Result<FileOp, ParseError> {
         let header = self.at;
-        let line = self.lines[header].trim();
+        let line = self.lines[header].trim_ascii();
         self.at += 1;
         if let Some(path) = line.strip_prefix(ADD) {
             let path = header_path(header, ADD, path)?;
@@ -138,7 +144,7 @@ impl<'a> Parser<'a> {
             let path = header_path(header, UPDATE, path)?;
             let move_to = match self
                 .peek()
-                .map(str::trim)
+                .map(str::trim_ascii)
                 .and_then(|l| l.strip_prefix(MOVE))
             {
                 Some(to) => {
@@ -176,7 +182,7 @@ impl<'a> Parser<'a> {
             if let Some(text) = line.strip_prefix('+') {
                 content.push_str(text);
                 content.push('\n');
-            } else if line.trim().is_empty() && self.only_blank_until_header() {
+            } else if line.trim_ascii().is_empty() && self.only_blank_until_header() {
                 break;
             } else {
                 return Err(err(
@@ -196,7 +202,7 @@ impl<'a> Parser<'a> {
         self.lines[self.at..]
             .iter()
             .take_while(|l| !is_header(l))
-            .all(|l| l.trim().is_empty())
+            .all(|l| l.trim_ascii().is_empty())
     }
 
     fn hunks(&mut self, path: &str) -> Result<Vec<Hunk>, ParseError> {
@@ -210,8 +216,8 @@ impl<'a> Parser<'a> {
             }
             let number = self.at;
             self.at += 1;
-            if line.trim_end().starts_with("@@") {
-                let anchor = anchor_text(line.trim());
+            if line.trim_ascii_end().starts_with("@@") {
+                let anchor = anchor_text(line.trim_ascii());
                 match current.as_mut() {
                     Some(h) if h.lines.is_empty() => h.anchors.extend(anchor),
                     _ => {
@@ -224,7 +230,7 @@ impl<'a> Parser<'a> {
                 bare_tail = 0;
                 continue;
             }
-            if line.trim() == END_OF_FILE {
+            if line.trim_ascii() == END_OF_FILE {
                 let Some(hunk) = current.as_mut().filter(|h| !h.lines.is_empty()) else {
                     return Err(err(number, format!("{END_OF_FILE:?} must close a hunk")));
                 };
@@ -291,10 +297,10 @@ fn finish(mut hunk: Hunk, bare_tail: usize, path: &str, index: usize) -> Result<
 
 /// The anchor text of an `@@` line; `@@ -1,3 +1,4 @@ fn x` (unified-diff style) yields `fn x`.
 fn anchor_text(line: &str) -> Option<String> {
-    let rest = line.strip_prefix("@@")?.trim();
+    let rest = line.strip_prefix("@@")?.trim_ascii();
     let rest = match rest.strip_prefix('-') {
         Some(after) if after.starts_with(|c: char| c.is_ascii_digit()) => match after.find("@@") {
-            Some(end) => after[end + 2..].trim(),
+            Some(end) => after[end + 2..].trim_ascii(),
             None => rest,
         },
         _ => rest,
@@ -303,7 +309,7 @@ fn anchor_text(line: &str) -> Option<String> {
 }
 
 fn header_path(line: usize, header: &str, rest: &str) -> Result<String, ParseError> {
-    let path = rest.trim();
+    let path = rest.trim_ascii();
     if path.is_empty() {
         return Err(err(line, format!("{header:?} needs a path")));
     }
@@ -311,14 +317,14 @@ fn header_path(line: usize, header: &str, rest: &str) -> Result<String, ParseErr
 }
 
 fn is_header(line: &str) -> bool {
-    let line = line.trim_end();
+    let line = line.trim_ascii_end();
     [ADD, DELETE, UPDATE, END, BEGIN]
         .iter()
         .any(|h| line.starts_with(h))
 }
 
 fn is_heredoc_start(line: &str) -> bool {
-    let line = line.trim();
+    let line = line.trim_ascii();
     ["<<EOF", "<<'EOF'", "<<\"EOF\""]
         .iter()
         .any(|h| line.ends_with(h))
