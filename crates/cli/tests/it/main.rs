@@ -6,6 +6,7 @@ mod support;
 mod apps;
 mod auth;
 mod drafts;
+mod instances;
 mod processes;
 mod runs;
 mod validation;
