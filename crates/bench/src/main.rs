@@ -2,8 +2,12 @@
 //! run, so the numbers mean the same on any machine. `cargo run --release -p
 //! draftsmith-bench -- <name>`; `all` runs every one.
 
+mod api;
 mod drafts;
+mod memory;
+mod replay;
 mod report;
+mod runs;
 
 use anyhow::bail;
 
@@ -12,7 +16,15 @@ async fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     match which.as_str() {
         "drafts" => drafts::run().await,
-        "all" => drafts::run().await,
-        other => bail!("unknown benchmark {other:?}; known: drafts, all"),
+        "runs" => {
+            runs::run().await?;
+            memory::run().await
+        }
+        "all" => {
+            drafts::run().await?;
+            runs::run().await?;
+            memory::run().await
+        }
+        other => bail!("unknown benchmark {other:?}; known: drafts, runs, all"),
     }
 }

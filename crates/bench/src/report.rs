@@ -27,3 +27,11 @@ pub fn line(name: &str, value: Duration, baseline_name: &str, baseline: Duration
         baseline.as_secs_f64() * 1e3,
     );
 }
+
+/// Prints one memory result line: a size in MiB, its baseline and their ratio.
+pub fn line_mib(name: &str, value: f64, baseline_name: &str, baseline: f64) {
+    let ratio = value / baseline.max(1e-9);
+    println!(
+        "{name:<52} {value:>10.1} MiB  vs {baseline_name:<34} {baseline:>10.1} MiB  ratio {ratio:>8.3}"
+    );
+}

@@ -349,3 +349,167 @@ pub struct ChatMessage {
     /// Written at.
     pub created_at: Timestamp,
 }
+
+/// Why a checkpoint was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointKind {
+    /// Before a run changed anything.
+    PreRun,
+    /// After a run's work was synced.
+    PostRun,
+    /// The draft as it was just before a restore replaced it.
+    Restore,
+    /// Taken by a person.
+    Manual,
+    /// Work a run produced that failed verification and never reached the draft.
+    Rejected,
+}
+
+impl CheckpointKind {
+    /// The stored and wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PreRun => "pre_run",
+            Self::PostRun => "post_run",
+            Self::Restore => "restore",
+            Self::Manual => "manual",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::PreRun,
+            Self::PostRun,
+            Self::Restore,
+            Self::Manual,
+            Self::Rejected,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// Paths that differ between two manifests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FilesChanged {
+    /// Created.
+    pub added: Vec<String>,
+    /// Content changed.
+    pub modified: Vec<String>,
+    /// Removed.
+    pub deleted: Vec<String>,
+}
+
+impl FilesChanged {
+    /// Whether nothing differs.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.modified.is_empty() && self.deleted.is_empty()
+    }
+}
+
+/// An immutable pointer to a draft manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Checkpoint {
+    /// Its id.
+    pub id: String,
+    /// The app.
+    pub app_id: AppId,
+    /// Why it was taken.
+    pub kind: CheckpointKind,
+    /// The draft revision it points at (for `rejected`: the revision its work was based on).
+    pub revision: i64,
+    /// The run that took it.
+    pub run_id: Option<crate::RunId>,
+    /// A label for people.
+    pub label: String,
+    /// Who took it.
+    pub created_by: UserId,
+    /// When.
+    pub created_at: Timestamp,
+    /// What differs from the previous checkpoint (in time); filled in listings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<FilesChanged>,
+}
+
+/// `GET …/coding-agent/checkpoints`: newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CheckpointList {
+    /// This page.
+    pub checkpoints: Vec<Checkpoint>,
+    /// Pass as `?before=` for the next page.
+    pub next_before: Option<String>,
+}
+
+/// `POST …/coding-agent/checkpoints`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCheckpoint {
+    /// A label for people.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// `POST …/runs/{run_id}/revert`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevertRun {
+    /// Revert even when the draft changed after the run.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Answer to a restore or revert: the new revision and the checkpoint that keeps what it
+/// replaced (so the restore can itself be undone).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Restored {
+    /// The draft revision after the restore.
+    pub revision: i64,
+    /// The `restore` checkpoint of the replaced draft.
+    pub restore_checkpoint: Checkpoint,
+    /// What the restore changed.
+    pub changes: FilesChanged,
+}
+
+/// One file of a diff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FileDiff {
+    /// The path.
+    pub path: String,
+    /// `added`, `modified` or `deleted`.
+    pub change: String,
+    /// Whether either side is not UTF-8 text (then `diff` is empty).
+    pub binary: bool,
+    /// Unified diff text.
+    pub diff: String,
+}
+
+/// `GET …/checkpoints/{id}/diff`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CheckpointDiff {
+    /// The checkpoint.
+    pub from: String,
+    /// What it is compared with: a checkpoint id or `current`.
+    pub against: String,
+    /// Files that differ, by path.
+    pub files: Vec<FileDiff>,
+}
+
+/// `GET …/chat-sessions/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatSessionDetail {
+    /// The session.
+    #[serde(flatten)]
+    pub session: ChatSession,
+    /// Its messages, oldest first.
+    pub messages: Vec<ChatMessage>,
+}
+
+/// `GET …/chat-sessions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChatSessionList {
+    /// The caller's sessions on the app, most recent first.
+    pub sessions: Vec<ChatSession>,
+}

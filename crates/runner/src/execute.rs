@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use draftsmith_core::api::{App, ChatRole, MessageStatus, Run};
+use draftsmith_core::api::{App, ChatRole, CheckpointKind, MessageStatus, Run};
 use draftsmith_core::{EngineKind, ErrorCode, EventBody, EventError};
 use draftsmith_engine::history::{DEFAULT_MAX_CHARS, DEFAULT_MAX_TURNS, bounded_history};
 use draftsmith_engine::model::Speaker;
@@ -133,20 +133,24 @@ impl Execution {
             }
         };
         let ending = match finished.outcome {
-            Outcome::Completed { summary } => match self.sync(sink, &root, &manifest).await {
-                Ok(revision) => Ending {
-                    body: EventBody::RunCompleted { revision, summary },
-                    message: MessageStatus::Complete,
-                },
-                Err(ending) => ending,
-            },
-            Outcome::Paused { reason } => match self.sync(sink, &root, &manifest).await {
-                Ok(_) => Ending {
-                    body: EventBody::RunPaused { reason },
-                    message: MessageStatus::Partial,
-                },
-                Err(ending) => ending,
-            },
+            Outcome::Completed { summary } => {
+                match self.sync_and_checkpoint(sink, &root, &manifest).await {
+                    Ok(revision) => Ending {
+                        body: EventBody::RunCompleted { revision, summary },
+                        message: MessageStatus::Complete,
+                    },
+                    Err(ending) => ending,
+                }
+            }
+            Outcome::Paused { reason } => {
+                match self.sync_and_checkpoint(sink, &root, &manifest).await {
+                    Ok(_) => Ending {
+                        body: EventBody::RunPaused { reason },
+                        message: MessageStatus::Partial,
+                    },
+                    Err(ending) => ending,
+                }
+            }
             Outcome::Failed { error } => Ending {
                 body: EventBody::RunFailed { error },
                 message: MessageStatus::Partial,
@@ -177,6 +181,38 @@ impl Execution {
             DEFAULT_MAX_TURNS,
             DEFAULT_MAX_CHARS,
         ))
+    }
+
+    /// Syncs, then takes the run's `post_run` checkpoint of the result.
+    async fn sync_and_checkpoint(
+        &self,
+        sink: &RunSink,
+        root: &std::path::Path,
+        manifest: &draftsmith_store::Manifest,
+    ) -> Result<i64, Ending> {
+        let revision = self.sync(sink, root, manifest).await?;
+        let checkpoint = self
+            .store
+            .create_checkpoint(draftsmith_store::NewCheckpoint {
+                app: self.app.id,
+                kind: CheckpointKind::PostRun,
+                revision,
+                run: Some(self.run.run_id),
+                label: "after the run".into(),
+                by: self.run.created_by.clone(),
+                detached: None,
+            })
+            .await
+            .map_err(|e| failed(ErrorCode::Internal, e.to_string()))?;
+        let created = EventBody::CheckpointCreated {
+            checkpoint_id: checkpoint.id,
+            kind: CheckpointKind::PostRun.as_str().into(),
+            revision,
+        };
+        sink.record(created, Vec::new())
+            .await
+            .map_err(|_| self.cancelled())?;
+        Ok(revision)
     }
 
     /// Writes the workspace's changes as one draft revision; returns the revision after.

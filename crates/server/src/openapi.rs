@@ -38,6 +38,8 @@ pub fn routes(settings: &Settings) -> OpenApiRouter<AppState> {
         .merge(crate::routes::drafts::router(settings))
         .merge(crate::routes::runs::router(settings))
         .merge(crate::routes::stream::router(settings))
+        .merge(crate::routes::checkpoints::router(settings))
+        .merge(crate::routes::chat::router(settings))
 }
 
 /// OpenAPI has no catch-all parameters: axum's `{*path}` is documented as `{path}`.

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use draftsmith_core::api::{
-    App, ChatMessage, ChatRole, ChatSession, MessageStatus, Run, StorageStats,
+    App, ChatMessage, ChatRole, ChatSession, Checkpoint, CheckpointKind, FilesChanged,
+    MessageStatus, Run, StorageStats,
 };
 use draftsmith_core::{
     AppId, BlobHash, ChatSessionId, Diagnostic, DraftPath, EventBody, InstanceId, Role, RunEvent,
@@ -18,8 +19,8 @@ use sqlx::{AnyPool, Executor, Row};
 
 use crate::blobs::{BlobStore, DbBlobs};
 use crate::{
-    DraftWrite, FileChange, Manifest, NewApp, NewRun, Principal, Result, Store, StoreError, chat,
-    runs,
+    DraftWrite, FileChange, Manifest, NewApp, NewCheckpoint, NewRun, Principal, Result, Store,
+    StoreError, chat, checkpoints, runs,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -359,6 +360,57 @@ impl Store for SqlStore {
         status: MessageStatus,
     ) -> Result<ChatMessage> {
         chat::add_message(&self.pool, session, run, role, content, status).await
+    }
+
+    async fn create_checkpoint(&self, new: NewCheckpoint) -> Result<Checkpoint> {
+        checkpoints::create(&self.pool, new).await
+    }
+
+    async fn checkpoint(&self, id: &str) -> Result<Checkpoint> {
+        checkpoints::get(&self.pool, id).await
+    }
+
+    async fn checkpoints(
+        &self,
+        app: AppId,
+        limit: i64,
+        before: Option<(i64, String)>,
+    ) -> Result<Vec<Checkpoint>> {
+        checkpoints::list(&self.pool, app, limit, before).await
+    }
+
+    async fn run_checkpoint(&self, run: RunId, kind: CheckpointKind) -> Result<Option<Checkpoint>> {
+        let row = sqlx::query(
+            "SELECT id FROM checkpoints WHERE run_id = $1 AND kind = $2 ORDER BY created_at DESC",
+        )
+        .bind(run.to_string())
+        .bind(kind.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some(
+                checkpoints::get(&self.pool, &row.try_get::<String, _>("id")?).await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    async fn checkpoint_manifest(&self, checkpoint: &Checkpoint) -> Result<Manifest> {
+        checkpoints::manifest(&self.pool, checkpoint).await
+    }
+
+    async fn changes_between(&self, app: AppId, from: i64, to: i64) -> Result<FilesChanged> {
+        checkpoints::changes_between(&self.pool, app, from, to).await
+    }
+
+    async fn restore_to(
+        &self,
+        app: AppId,
+        target: &Manifest,
+        author: &UserId,
+        label: &str,
+    ) -> Result<(DraftWrite, Checkpoint)> {
+        crate::drafts::restore_to(self, app, target, author, label).await
     }
 
     async fn stats(&self) -> Result<StorageStats> {

@@ -345,3 +345,101 @@ async fn record_revision(
 fn parse_hash(raw: String) -> Result<BlobHash> {
     BlobHash::parse(&raw).ok_or_else(|| StoreError::Corrupt(format!("blob hash {raw:?}")))
 }
+
+/// Makes the draft equal to `target` as one new revision (even when nothing differs), after
+/// recording a `restore` checkpoint of what it replaces, refusing while a run is active.
+/// The app row is locked first, so a run cannot start in between.
+pub(crate) async fn restore_to(
+    store: &SqlStore,
+    app: AppId,
+    target: &Manifest,
+    author: &UserId,
+    label: &str,
+) -> Result<(DraftWrite, draftsmith_core::api::Checkpoint)> {
+    let now = Timestamp::now().as_micros();
+    let mut tx = crate::db::begin_write(&store.pool).await?;
+    let claimed = sqlx::query(
+        "UPDATE apps SET draft_revision = draft_revision + 1, updated_at = $2 WHERE id = $1 \
+         RETURNING draft_revision",
+    )
+    .bind(app.to_string())
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(StoreError::NotFound("app"))?;
+    let revision: i64 = claimed.try_get("draft_revision")?;
+    let active =
+        sqlx::query("SELECT id FROM runs WHERE app_id = $1 AND status IN ('queued', 'running')")
+            .bind(app.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(row) = active {
+        let id: String = row.try_get("id")?;
+        return Err(StoreError::RunActive {
+            run_id: id.parse().ok(),
+        });
+    }
+    let checkpoint = crate::checkpoints::insert(
+        &mut tx,
+        &crate::checkpoints::NewCheckpoint {
+            app,
+            kind: draftsmith_core::api::CheckpointKind::Restore,
+            revision: revision - 1,
+            run: None,
+            label: label.to_owned(),
+            by: author.clone(),
+            detached: None,
+        },
+    )
+    .await?;
+    let rows = sqlx::query("SELECT path, blob_hash, size FROM draft_files WHERE app_id = $1")
+        .bind(app.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut current: BTreeMap<String, (BlobHash, i64)> = BTreeMap::new();
+    for row in &rows {
+        current.insert(
+            row.try_get("path")?,
+            (parse_hash(row.try_get("blob_hash")?)?, row.try_get("size")?),
+        );
+    }
+    let mut result = DraftWrite {
+        revision,
+        added: Vec::new(),
+        modified: Vec::new(),
+        deleted: Vec::new(),
+    };
+    for file in &target.files {
+        let old = current.remove(&file.path);
+        if old.as_ref().is_some_and(|(h, _)| h == &file.sha256) {
+            continue;
+        }
+        upsert_file(&mut tx, app, &file.path, &file.sha256, file.size).await?;
+        let old_ref = old.as_ref().map(|(h, s)| (h, *s));
+        record_change(
+            &mut tx,
+            app,
+            revision,
+            &file.path,
+            old_ref,
+            Some((&file.sha256, file.size)),
+        )
+        .await?;
+        match old {
+            Some(_) => result.modified.push(file.path.clone()),
+            None => result.added.push(file.path.clone()),
+        }
+    }
+    for (path, (hash, size)) in current {
+        sqlx::query("DELETE FROM draft_files WHERE app_id = $1 AND path = $2")
+            .bind(app.to_string())
+            .bind(&path)
+            .execute(&mut *tx)
+            .await?;
+        record_change(&mut tx, app, revision, &path, Some((&hash, size)), None).await?;
+        result.deleted.push(path);
+    }
+    record_revision(&mut tx, app, revision, author, now).await?;
+    tx.commit().await?;
+    Ok((result, checkpoint))
+}

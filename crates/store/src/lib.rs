@@ -4,6 +4,7 @@
 
 mod blobs;
 mod chat;
+mod checkpoints;
 mod db;
 mod drafts;
 mod error;
@@ -11,7 +12,8 @@ mod runs;
 
 use async_trait::async_trait;
 use draftsmith_core::api::{
-    App, ChatMessage, ChatRole, ChatSession, DraftFile, MessageStatus, Run, StorageStats,
+    App, ChatMessage, ChatRole, ChatSession, Checkpoint, CheckpointKind, DraftFile, FilesChanged,
+    MessageStatus, Run, StorageStats,
 };
 use draftsmith_core::{
     AppId, BlobHash, ChatSessionId, Diagnostic, DraftPath, EventBody, InstanceId, Role, RunEvent,
@@ -19,6 +21,7 @@ use draftsmith_core::{
 };
 
 pub use blobs::{BlobStore, DbBlobs};
+pub use checkpoints::{NewCheckpoint, diff_manifests};
 pub use db::{Backend, SqlStore};
 pub use error::{Result, StoreError};
 pub use runs::NewRun;
@@ -184,6 +187,33 @@ pub trait Store: Send + Sync + 'static {
         content: &str,
         status: MessageStatus,
     ) -> Result<ChatMessage>;
+
+    /// Takes a checkpoint.
+    async fn create_checkpoint(&self, new: NewCheckpoint) -> Result<Checkpoint>;
+    /// One checkpoint.
+    async fn checkpoint(&self, id: &str) -> Result<Checkpoint>;
+    /// An app's checkpoints, newest first, before the `(created_at, id)` cursor.
+    async fn checkpoints(
+        &self,
+        app: AppId,
+        limit: i64,
+        before: Option<(i64, String)>,
+    ) -> Result<Vec<Checkpoint>>;
+    /// The checkpoint a run took of `kind`, if any.
+    async fn run_checkpoint(&self, run: RunId, kind: CheckpointKind) -> Result<Option<Checkpoint>>;
+    /// The manifest a checkpoint points at.
+    async fn checkpoint_manifest(&self, checkpoint: &Checkpoint) -> Result<Manifest>;
+    /// What the draft's revisions `(from, to]` changed, net.
+    async fn changes_between(&self, app: AppId, from: i64, to: i64) -> Result<FilesChanged>;
+    /// Makes the draft equal to `target` as a new revision after a `restore` checkpoint of
+    /// what it replaces; [`StoreError::RunActive`] while a run is active.
+    async fn restore_to(
+        &self,
+        app: AppId,
+        target: &Manifest,
+        author: &UserId,
+        label: &str,
+    ) -> Result<(DraftWrite, Checkpoint)>;
 
     /// Counts for operators.
     async fn stats(&self) -> Result<StorageStats>;

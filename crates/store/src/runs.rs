@@ -2,7 +2,7 @@
 //! transaction that also claims the event's sequence number, so the log and the status can
 //! never disagree and a terminal run accepts no more events.
 
-use draftsmith_core::api::{ChatRole, MessageStatus, Run, stream_url};
+use draftsmith_core::api::{ChatRole, CheckpointKind, MessageStatus, Run, stream_url};
 use draftsmith_core::{
     AppId, ChatSessionId, Diagnostic, EngineKind, EventBody, EventError, InstanceId, RunEvent,
     RunId, RunStatus, Timestamp, UserId,
@@ -108,12 +108,15 @@ pub(crate) async fn create_run(pool: &AnyPool, new: NewRun) -> Result<Run> {
     let now = Timestamp::now();
     let run_id = RunId::new();
     let mut tx = crate::db::begin_write(pool).await?;
-    let base: i64 = sqlx::query("SELECT draft_revision FROM apps WHERE id = $1")
-        .bind(new.app.to_string())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound("app"))?
-        .try_get("draft_revision")?;
+    // Locking the app row orders run creation against restores of the same app.
+    let base: i64 = sqlx::query(
+        "UPDATE apps SET updated_at = updated_at WHERE id = $1 RETURNING draft_revision",
+    )
+    .bind(new.app.to_string())
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(StoreError::NotFound("app"))?
+    .try_get("draft_revision")?;
     let session = match new.chat_session {
         Some(session) => {
             let found = sqlx::query(
@@ -189,6 +192,25 @@ pub(crate) async fn create_run(pool: &AnyPool, new: NewRun) -> Result<Run> {
         chat_session_id: session,
     };
     append_in_tx(&mut tx, run_id, accepted, Vec::new(), &RunStatus::ACTIVE).await?;
+    let pre_run = crate::checkpoints::insert(
+        &mut tx,
+        &crate::checkpoints::NewCheckpoint {
+            app: new.app,
+            kind: CheckpointKind::PreRun,
+            revision: base,
+            run: Some(run_id),
+            label: "before the run".into(),
+            by: new.user.clone(),
+            detached: None,
+        },
+    )
+    .await?;
+    let created = EventBody::CheckpointCreated {
+        checkpoint_id: pre_run.id,
+        kind: CheckpointKind::PreRun.as_str().into(),
+        revision: base,
+    };
+    append_in_tx(&mut tx, run_id, created, Vec::new(), &RunStatus::ACTIVE).await?;
     let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"))
         .bind(run_id.to_string())
         .fetch_one(&mut *tx)

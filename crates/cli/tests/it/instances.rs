@@ -200,3 +200,36 @@ async fn survivor_ends_a_dead_instances_run_when_its_lease_expires() {
         "run.completed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prompt_survives_a_kill_right_after_the_201() {
+    let model = slow_model().await;
+    let db = TestDb::new(StoreKind::Sqlite).await;
+    let config = config_file(db.dir.path(), &model);
+    let data = db.dir.path().join("node");
+    let first = start(&db, &data, &config).await;
+    let app = new_app(&first.admin(), "static").await;
+    let run = start_run(
+        &first.admin(),
+        &app,
+        json!({"input": "remember this prompt"}),
+    )
+    .await;
+    first.kill().await;
+
+    let second = start(&db, &data, &config).await;
+    let detail: draftsmith_core::api::ChatSessionDetail = second
+        .admin()
+        .get(
+            &format!(
+                "/admin/apps/{}/coding-agent/chat-sessions/{}",
+                app.id, run.chat_session_id
+            ),
+            200,
+        )
+        .await;
+    let first_message = &detail.messages[0];
+    assert_eq!(first_message.content, "remember this prompt");
+    assert_eq!(first_message.run_id, Some(run.run_id));
+    wait_for_status(&second.admin(), &run, RunStatus::Failed).await;
+}

@@ -5,6 +5,7 @@ mod support;
 
 mod apps;
 mod auth;
+mod checkpoints;
 mod drafts;
 mod instances;
 mod processes;

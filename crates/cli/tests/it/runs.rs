@@ -109,7 +109,10 @@ async fn multi_step_run_end_to_end(kind: StoreKind) {
             ("completed", "read")
         ]
     );
-    assert_eq!(kinds[kinds.len() - 2..], ["draft.synced", "run.completed"]);
+    assert_eq!(
+        kinds[kinds.len() - 3..],
+        ["draft.synced", "checkpoint.created", "run.completed"]
+    );
     let text = deltas(&events);
     assert_eq!(
         text,

@@ -2,6 +2,8 @@
 
 pub mod admin;
 pub mod apps;
+pub mod chat;
+pub mod checkpoints;
 pub mod drafts;
 pub mod health;
 pub mod runs;

@@ -56,7 +56,11 @@ impl CommandRunner for LocalCommandRunner {
         kill_group(pgid);
         let status = match status {
             Some(status) => status,
-            None => child.wait().await,
+            None => {
+                // The group kill above normally did it; this covers a shell that left its group.
+                let _ = child.start_kill();
+                child.wait().await
+            }
         }
         .map_err(|e| ToolError::failed(format!("cannot wait for the command: {e}")))?;
         kill_group(pgid);
@@ -91,7 +95,7 @@ fn kill_group(pgid: Option<i32>) {
     if let Some(pgid) = pgid.filter(|p| *p > 1) {
         // SAFETY: kill(2) with a negative pid only signals that process group; no memory involved.
         unsafe {
-            let _ = pgid;
+            libc::kill(-pgid, libc::SIGKILL);
         }
     }
 }

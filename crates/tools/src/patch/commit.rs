@@ -86,3 +86,53 @@ fn undo(root: &Path, done: Vec<Done>) {
         remove_dirs(&step.created_dirs);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_failed_write_restores_everything_already_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        fs::write(root.join("a.txt"), "old").unwrap();
+        fs::write(root.join("gone.txt"), "keep me").unwrap();
+        fs::write(root.join("file"), "not a dir").unwrap();
+        let changes = vec![
+            Change {
+                path: root.join("a.txt"),
+                before: Some(b"old".to_vec()),
+                after: Some(b"new".to_vec()),
+            },
+            Change {
+                path: root.join("n/e/w.txt"),
+                before: None,
+                after: Some(b"x".to_vec()),
+            },
+            Change {
+                path: root.join("gone.txt"),
+                before: Some(b"keep me".to_vec()),
+                after: None,
+            },
+            Change {
+                path: root.join("file/x.txt"),
+                before: None,
+                after: Some(b"x".to_vec()),
+            },
+        ];
+        let error = commit(&root, changes).unwrap_err();
+        assert!(
+            error.message.contains("no file was changed"),
+            "{}",
+            error.message
+        );
+        assert_eq!(fs::read_to_string(root.join("a.txt")).unwrap(), "old");
+        assert_eq!(
+            fs::read_to_string(root.join("gone.txt")).unwrap(),
+            "keep me"
+        );
+        assert!(!root.join("n").exists());
+        assert_eq!(fs::read_to_string(root.join("file")).unwrap(), "not a dir");
+    }
+}

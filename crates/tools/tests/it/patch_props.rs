@@ -100,13 +100,12 @@ fn corruption() -> impl Strategy<Value = Corruption> {
     ]
 }
 
+/// The oracle's lines after a hunk, and where the next hunk may start.
+type Applied = (Vec<String>, usize);
+
 /// Builds the hunk text for `edit` on `lines` and, with the oracle, the lines after it.
 /// The oracle: the hunk's old lines must occur exactly once at or after `cursor`.
-fn hunk(
-    lines: &[String],
-    cursor: usize,
-    edit: &Edit,
-) -> Option<(String, Option<(Vec<String>, usize)>)> {
+fn hunk(lines: &[String], cursor: usize, edit: &Edit) -> Option<(String, Option<Applied>)> {
     let n = lines.len();
     if cursor >= n {
         return None;

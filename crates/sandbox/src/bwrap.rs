@@ -1,0 +1,196 @@
+//! Confinement by bubblewrap: the system read-only, the workspace and a private HOME
+//! writable, a private `/tmp`, `/proc` and PID namespace, and nothing of the service's data
+//! directory or of other sandboxes mounted at all.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use draftsmith_tools::{CommandOutput, CommandRequest, CommandRunner, ToolError};
+use tokio_util::sync::CancellationToken;
+
+use crate::process::{ProcessGroups, base_env, run_in_group};
+
+/// System directories made visible read-only (symlinks such as merged-/usr `/bin` are
+/// recreated as symlinks); everything else of the host is absent inside.
+const SYSTEM_DIRS: &[&str] = &[
+    "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+];
+
+/// Whether a sandbox shares the host's network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Network {
+    /// Shared, so package installs and fetches work (the default).
+    #[default]
+    Shared,
+    /// A private network namespace with only loopback.
+    Isolated,
+}
+
+/// What one sandbox's processes may see: the mount plan handed to `bwrap`.
+#[derive(Debug, Clone)]
+pub struct BwrapProfile {
+    /// The `bwrap` binary.
+    pub bwrap: PathBuf,
+    /// Bound writable at their own path (the workspace and the private HOME).
+    pub writable: Vec<PathBuf>,
+    /// Extra host paths bound read-only at their own path.
+    pub readonly: Vec<PathBuf>,
+    /// Paths covered with an empty tmpfs when a read-only bind would expose them (the data
+    /// directory, the sandboxes root, the dependency cache).
+    pub hidden: Vec<PathBuf>,
+    /// Network sharing.
+    pub network: Network,
+}
+
+impl BwrapProfile {
+    /// The `bwrap` arguments (before `--`) for a command starting in `cwd`. Order matters:
+    /// system binds, then tmpfs over hidden paths, then this sandbox's own binds on top.
+    pub fn args(&self, cwd: &Path) -> Vec<OsString> {
+        let mut args: Vec<OsString> = [
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--hostname",
+            "sandbox",
+            "--cap-drop",
+            "ALL",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        if self.network == Network::Isolated {
+            args.push("--unshare-net".into());
+        }
+        let mut bound = Vec::new();
+        for dir in SYSTEM_DIRS.iter().map(Path::new) {
+            let Ok(meta) = dir.symlink_metadata() else {
+                continue;
+            };
+            if meta.file_type().is_symlink() {
+                if let Ok(target) = std::fs::read_link(dir) {
+                    push(&mut args, "--symlink", &target, dir);
+                }
+            } else if meta.is_dir() {
+                push(&mut args, "--ro-bind", dir, dir);
+                bound.push(dir.to_path_buf());
+            }
+        }
+        if let Some(resolv) = resolv_conf_outside_etc() {
+            push(&mut args, "--ro-bind", &resolv, &resolv);
+            bound.push(resolv);
+        }
+        for flag in [["--proc", "/proc"], ["--dev", "/dev"], ["--tmpfs", "/tmp"]] {
+            args.extend(flag.iter().map(OsString::from));
+        }
+        for hidden in &self.hidden {
+            if hidden.exists() && bound.iter().any(|b| hidden.starts_with(b)) {
+                args.push("--tmpfs".into());
+                args.push(hidden.into());
+            }
+        }
+        for path in &self.readonly {
+            push(&mut args, "--ro-bind", path, path);
+        }
+        for path in &self.writable {
+            push(&mut args, "--bind", path, path);
+        }
+        args.push("--chdir".into());
+        args.push(cwd.into());
+        args
+    }
+}
+
+fn push(args: &mut Vec<OsString>, flag: &str, a: &Path, b: &Path) {
+    args.push(flag.into());
+    args.push(a.into());
+    args.push(b.into());
+}
+
+/// `/etc/resolv.conf` often links into `/run`, which is not bound; bind its target too.
+fn resolv_conf_outside_etc() -> Option<PathBuf> {
+    let link = Path::new("/etc/resolv.conf");
+    if !link.symlink_metadata().ok()?.file_type().is_symlink() {
+        return None;
+    }
+    let target = link.canonicalize().ok()?;
+    (!target.starts_with("/etc") && !target.starts_with("/usr")).then_some(target)
+}
+
+/// Runs every command under bubblewrap with one sandbox's profile; the toolpack's
+/// `run_command` and `exec` both go through it.
+#[derive(Debug, Clone)]
+pub struct BwrapCommandRunner {
+    profile: BwrapProfile,
+    home: PathBuf,
+    groups: ProcessGroups,
+}
+
+impl BwrapCommandRunner {
+    /// A runner confining commands by `profile`, with `home` as `$HOME` (it must be one of
+    /// the profile's writable paths), registering process groups in `groups`.
+    pub fn new(profile: BwrapProfile, home: PathBuf, groups: ProcessGroups) -> Self {
+        Self {
+            profile,
+            home,
+            groups,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl CommandRunner for BwrapCommandRunner {
+    async fn run(
+        &self,
+        request: CommandRequest,
+        cancel: CancellationToken,
+    ) -> Result<CommandOutput, ToolError> {
+        let mut command = tokio::process::Command::new(&self.profile.bwrap);
+        command
+            .args(self.profile.args(&request.cwd))
+            .arg("--")
+            .arg("sh")
+            .arg("-c")
+            .arg(&request.command)
+            .current_dir(&request.cwd)
+            .env_clear()
+            .envs(base_env(&self.home))
+            .envs(request.env.iter().map(|(k, v)| (k, v)));
+        run_in_group(command, &request, cancel, &self.groups).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile() -> BwrapProfile {
+        BwrapProfile {
+            bwrap: "/usr/bin/bwrap".into(),
+            writable: vec!["/srv/data/sandboxes/a/workspace".into()],
+            readonly: Vec::new(),
+            hidden: vec!["/usr/share".into(), "/srv/data".into()],
+            network: Network::Isolated,
+        }
+    }
+
+    fn position(args: &[OsString], flag: &str, value: &str) -> Option<usize> {
+        args.windows(2).position(|w| w[0] == flag && w[1] == value)
+    }
+
+    #[test]
+    fn hides_before_binding_back() {
+        let args = profile().args(Path::new("/srv/data/sandboxes/a/workspace"));
+        let usr = position(&args, "--ro-bind", "/usr");
+        let hidden = position(&args, "--tmpfs", "/usr/share");
+        let ws = position(&args, "--bind", "/srv/data/sandboxes/a/workspace");
+        assert!(usr < hidden && hidden < ws, "{args:?}");
+        // Not under any bound directory, so there is nothing to cover.
+        assert_eq!(position(&args, "--tmpfs", "/srv/data"), None);
+        assert!(args.iter().any(|a| a == "--unshare-net"));
+        assert!(args.iter().any(|a| a == "--die-with-parent"));
+        assert_eq!(args.last().map(OsString::as_os_str), Some("/srv/data/sandboxes/a/workspace".as_ref()));
+    }
+}

@@ -1,0 +1,286 @@
+//! The per-lockfile dependency cache: `npm ci` runs once per `package-lock.json` hash into
+//! `cache/node_modules/<sha256>/node_modules`, then each workspace gets a hard-linked copy
+//! (its own directories, shared file contents). Cached files are made read-only and, when
+//! the service is root, owned by `nobody`, so a confined process (no capabilities) cannot
+//! change them in place for other sandboxes; it can still replace them in its own tree.
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use draftsmith_core::BlobHash;
+use draftsmith_tools::{CommandRequest, CommandRunner};
+use tokio_util::sync::CancellationToken;
+
+use crate::bwrap::{BwrapCommandRunner, BwrapProfile, Network};
+use crate::error::SandboxError;
+use crate::process::{ProcessGroups, UnconfinedCommandRunner};
+
+/// Longest an install may take.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
+/// The install: scripts never run (the lockfile comes from a draft an agent edited).
+const INSTALL: &str = "npm ci --ignore-scripts --no-audit --no-fund --loglevel=error";
+/// File in a workspace's `node_modules` naming the lockfile hash it was linked from.
+const MARKER: &str = ".draftsmith-deps";
+/// Owner of cached files when the service runs as root (`nobody`).
+const CACHE_OWNER: u32 = 65534;
+
+/// Installs dependency trees once per lockfile and links them into workspaces.
+pub(crate) struct DependencyCache {
+    dir: PathBuf,
+    home: PathBuf,
+    confine: Option<BwrapProfile>,
+    installing: Mutex<HashMap<BlobHash, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl DependencyCache {
+    /// A cache under `cache` (its `node_modules/` and npm's own `home/`); installs run
+    /// under `bwrap` when given, with `hidden` covered.
+    pub(crate) fn new(cache: &Path, bwrap: Option<PathBuf>, hidden: Vec<PathBuf>) -> Self {
+        let dir = cache.join("node_modules");
+        let home = cache.join("home");
+        let confine = bwrap.map(|bwrap| BwrapProfile {
+            bwrap,
+            writable: vec![home.clone()],
+            readonly: Vec::new(),
+            hidden,
+            network: Network::Shared,
+        });
+        Self {
+            dir,
+            home,
+            confine,
+            installing: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The installed `node_modules` for this lockfile, installing it first if needed.
+    pub(crate) async fn ensure(
+        &self,
+        sha: &BlobHash,
+        package_json: &[u8],
+        lock: &[u8],
+    ) -> Result<PathBuf, SandboxError> {
+        let done = self.dir.join(sha.as_str());
+        let modules = done.join("node_modules");
+        if modules.is_dir() {
+            return Ok(modules);
+        }
+        let gate = self
+            .installing
+            .lock()
+            .map(|mut m| m.entry(sha.clone()).or_default().clone())
+            .map_err(|_| SandboxError::Dependencies("cache lock poisoned".into()))?;
+        let _held = gate.lock().await;
+        if modules.is_dir() {
+            return Ok(modules);
+        }
+        let staging = self.dir.join(format!(".staging-{}", uuid::Uuid::new_v4()));
+        let result = self.install(&staging, package_json, lock).await;
+        let result = match result {
+            Ok(()) => publish(&staging, &done),
+            Err(e) => Err(e),
+        };
+        if staging.exists() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        result.map(|()| modules)
+    }
+
+    async fn install(
+        &self,
+        staging: &Path,
+        package_json: &[u8],
+        lock: &[u8],
+    ) -> Result<(), SandboxError> {
+        for dir in [staging, self.home.as_path()] {
+            std::fs::create_dir_all(dir).map_err(SandboxError::io(dir))?;
+        }
+        for (name, bytes) in [("package.json", package_json), ("package-lock.json", lock)] {
+            let path = staging.join(name);
+            std::fs::write(&path, bytes).map_err(SandboxError::io(&path))?;
+        }
+        let groups = ProcessGroups::default();
+        let runner: Box<dyn CommandRunner> = match &self.confine {
+            Some(profile) => {
+                let mut profile = profile.clone();
+                profile.writable.push(staging.to_path_buf());
+                Box::new(BwrapCommandRunner::new(profile, self.home.clone(), groups))
+            }
+            None => Box::new(UnconfinedCommandRunner::new(self.home.clone(), groups)),
+        };
+        let started = Instant::now();
+        let request = CommandRequest {
+            command: INSTALL.into(),
+            cwd: staging.to_path_buf(),
+            timeout: INSTALL_TIMEOUT,
+            max_output_bytes: 16 * 1024,
+            env: Vec::new(),
+        };
+        let out = runner
+            .run(request, CancellationToken::new())
+            .await
+            .map_err(|e| SandboxError::Process(e.message))?;
+        if out.exit_code != Some(0) {
+            return Err(SandboxError::Dependencies(out.output));
+        }
+        tracing::info!(ms = %started.elapsed().as_millis(), "installed dependencies into the cache");
+        let modules = staging.join("node_modules");
+        tokio::task::spawn_blocking(move || seal(&modules))
+            .await
+            .map_err(|e| SandboxError::Dependencies(e.to_string()))?
+    }
+}
+
+/// Moves a finished install into place; losing a race to another process is fine.
+fn publish(staging: &Path, done: &Path) -> Result<(), SandboxError> {
+    match std::fs::rename(staging, done) {
+        Ok(()) => Ok(()),
+        Err(_) if done.join("node_modules").is_dir() => Ok(()),
+        Err(e) => Err(SandboxError::io(done)(e)),
+    }
+}
+
+/// Makes every cached file read-only (and owned by `nobody` when we are root).
+fn seal(dir: &Path) -> Result<(), SandboxError> {
+    // SAFETY: geteuid(2) has no arguments and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(SandboxError::io(&dir))? {
+            let entry = entry.map_err(SandboxError::io(&dir))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(SandboxError::io(&path))?;
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                let meta = entry.metadata().map_err(SandboxError::io(&path))?;
+                let mode = meta.permissions().mode() & 0o555;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                    .map_err(SandboxError::io(&path))?;
+                if root {
+                    std::os::unix::fs::chown(&path, Some(CACHE_OWNER), Some(CACHE_OWNER))
+                        .map_err(SandboxError::io(&path))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `workspace/node_modules` was already linked from this lockfile.
+pub(crate) fn is_linked(workspace: &Path, sha: &BlobHash) -> bool {
+    std::fs::read_to_string(workspace.join("node_modules").join(MARKER))
+        .is_ok_and(|s| s.trim() == sha.as_str())
+}
+
+/// Replaces `workspace/node_modules` by a hard-linked copy of `modules`; returns how many
+/// files it linked (copied instead across file systems).
+pub(crate) fn link_into(
+    modules: &Path,
+    workspace: &Path,
+    sha: &BlobHash,
+) -> Result<usize, SandboxError> {
+    let dest = workspace.join("node_modules");
+    match dest.symlink_metadata() {
+        Ok(meta) if meta.is_dir() => {
+            std::fs::remove_dir_all(&dest).map_err(SandboxError::io(&dest))?;
+        }
+        Ok(_) => std::fs::remove_file(&dest).map_err(SandboxError::io(&dest))?,
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(SandboxError::io(&dest)(e)),
+    }
+    let mut linker = Linker { files: 0, copy: false };
+    linker.tree(modules, &dest)?;
+    let marker = dest.join(MARKER);
+    std::fs::write(&marker, sha.as_str()).map_err(SandboxError::io(&marker))?;
+    Ok(linker.files)
+}
+
+struct Linker {
+    files: usize,
+    copy: bool,
+}
+
+impl Linker {
+    fn tree(&mut self, from: &Path, to: &Path) -> Result<(), SandboxError> {
+        std::fs::create_dir(to).map_err(SandboxError::io(to))?;
+        for entry in std::fs::read_dir(from).map_err(SandboxError::io(from))? {
+            let entry = entry.map_err(SandboxError::io(from))?;
+            let src = entry.path();
+            let dst = to.join(entry.file_name());
+            let kind = entry.file_type().map_err(SandboxError::io(&src))?;
+            if kind.is_dir() {
+                self.tree(&src, &dst)?;
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(&src).map_err(SandboxError::io(&src))?;
+                std::os::unix::fs::symlink(target, &dst).map_err(SandboxError::io(&dst))?;
+            } else if kind.is_file() {
+                self.file(&src, &dst)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn file(&mut self, src: &Path, dst: &Path) -> Result<(), SandboxError> {
+        if !self.copy {
+            match std::fs::hard_link(src, dst) {
+                Ok(()) => {
+                    self.files += 1;
+                    return Ok(());
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EXDEV) => self.copy = true,
+                Err(e) => return Err(SandboxError::io(dst)(e)),
+            }
+        }
+        std::fs::copy(src, dst).map_err(SandboxError::io(dst))?;
+        self.files += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    #[test]
+    fn links_a_sealed_tree_with_its_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let modules = dir.path().join("cache/node_modules");
+        std::fs::create_dir_all(modules.join("pkg/bin")).unwrap();
+        std::fs::create_dir_all(modules.join(".bin")).unwrap();
+        std::fs::write(modules.join("pkg/index.js"), b"x").unwrap();
+        std::fs::write(modules.join("pkg/bin/cli.js"), b"#!/bin/sh").unwrap();
+        std::fs::set_permissions(
+            modules.join("pkg/bin/cli.js"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("../pkg/bin/cli.js", modules.join(".bin/cli")).unwrap();
+        seal(&modules).unwrap();
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(ws.join("node_modules/stale")).unwrap();
+        let sha = BlobHash::of(b"lock");
+        assert!(!is_linked(&ws, &sha));
+        assert_eq!(link_into(&modules, &ws, &sha).unwrap(), 2);
+        assert!(is_linked(&ws, &sha));
+        assert!(!ws.join("node_modules/stale").exists());
+        let linked = ws.join("node_modules/pkg/index.js").metadata().unwrap();
+        let cached = modules.join("pkg/index.js").metadata().unwrap();
+        assert_eq!(linked.ino(), cached.ino());
+        assert_eq!(linked.mode() & 0o777, 0o444);
+        let cli = ws.join("node_modules/pkg/bin/cli.js").metadata().unwrap();
+        assert_eq!(cli.mode() & 0o777, 0o555);
+        assert_eq!(
+            std::fs::read_link(ws.join("node_modules/.bin/cli")).unwrap(),
+            Path::new("../pkg/bin/cli.js")
+        );
+    }
+}

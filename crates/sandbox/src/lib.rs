@@ -1,0 +1,32 @@
+//! Sandboxes (SPEC §6): a workspace materialised from a draft plus the processes working in
+//! it, owned by a [`SandboxController`] that runs in-process ([`LocalController`]) or behind
+//! an internal HTTP API ([`controller_router`] served, [`RemoteController`] calling it).
+//! Every process a sandbox starts runs in its own process group and, where bubblewrap works,
+//! confined by it.
+
+mod bwrap;
+mod controller;
+mod deps;
+mod error;
+mod id;
+mod isolation;
+mod local;
+mod process;
+mod reaper;
+mod remote;
+mod workspace;
+
+pub use bwrap::{BwrapCommandRunner, BwrapProfile, Network};
+pub use controller::{
+    BlobSource, Change, Created, ExecRequest, FileEntry, Refreshed, SandboxController,
+};
+pub use error::SandboxError;
+pub use id::SandboxId;
+pub use isolation::{Isolation, IsolationMode};
+pub use local::LocalController;
+pub use process::{ProcessGroups, UnconfinedCommandRunner};
+pub use reaper::spawn_reaper;
+pub use remote::{RemoteController, controller_router};
+
+/// Result of a sandbox operation.
+pub type Result<T, E = SandboxError> = std::result::Result<T, E>;

@@ -1,0 +1,75 @@
+//! A byte buffer that keeps only the last N bytes written to it, so a chatty command costs
+//! bounded memory and the caller sees how it ended.
+
+/// The tail of a stream, with a count of what was dropped.
+#[derive(Debug)]
+pub(crate) struct TailBuffer {
+    max: usize,
+    bytes: Vec<u8>,
+    dropped: u64,
+}
+
+impl TailBuffer {
+    /// An empty buffer keeping at most `max` bytes.
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            max,
+            bytes: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    /// Appends `chunk`, compacting once well past the bound so pushes stay amortised O(1).
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        self.bytes.extend_from_slice(chunk);
+        if self.bytes.len() > self.max.saturating_mul(2).max(8192) {
+            self.compact();
+        }
+    }
+
+    fn compact(&mut self) {
+        if self.bytes.len() > self.max {
+            let excess = self.bytes.len() - self.max;
+            self.bytes.drain(..excess);
+            self.dropped += excess as u64;
+        }
+    }
+
+    /// The kept text (lossy UTF-8), prefixed with a mark when anything was dropped.
+    pub(crate) fn finish(mut self) -> String {
+        self.compact();
+        let mut start = 0;
+        if self.dropped > 0 {
+            // Do not start in the middle of a UTF-8 sequence.
+            while start < self.bytes.len() && start < 4 && (self.bytes[start] & 0xC0) == 0x80 {
+                start += 1;
+            }
+        }
+        let text = String::from_utf8_lossy(&self.bytes[start..]);
+        let dropped = self.dropped + start as u64;
+        if dropped == 0 {
+            text.into_owned()
+        } else {
+            format!("[… {dropped} earlier bytes of output truncated …]\n{text}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_tail() {
+        let mut tail = TailBuffer::new(10);
+        for i in 0..10_000 {
+            tail.push(format!("{i}\n").as_bytes());
+        }
+        let text = tail.finish();
+        assert!(text.ends_with("9998\n9999\n"), "{text}");
+        assert!(text.starts_with("[… "), "{text}");
+        let mut small = TailBuffer::new(10);
+        small.push(b"hello");
+        assert_eq!(small.finish(), "hello");
+    }
+}

@@ -1,0 +1,126 @@
+//! The per-sandbox index `path → (sha256, size, mtime, inode)`: a file whose stat still
+//! matches is not re-read. Like git's racy-clean rule, an entry recorded within
+//! [`RACY_NS`] of its mtime is only trusted where a missed change is harmless (refresh).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use draftsmith_core::BlobHash;
+use serde::{Deserialize, Serialize};
+
+use super::walk::walk;
+use crate::error::SandboxError;
+
+/// A write within this window of the recording could share its coarse mtime tick.
+const RACY_NS: i64 = 100_000_000;
+
+/// What the index remembers about one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    sha256: BlobHash,
+    size: u64,
+    mtime_ns: i64,
+    ino: u64,
+    recorded_ns: i64,
+}
+
+/// The index of one workspace, kept in memory and persisted beside it.
+#[derive(Debug, Default)]
+pub(crate) struct FileIndex {
+    file: PathBuf,
+    entries: HashMap<String, Stamp>,
+}
+
+impl FileIndex {
+    /// Loads the index persisted at `file`; a missing or unreadable one is empty (files
+    /// are then hashed once).
+    pub(crate) fn load(file: PathBuf) -> Self {
+        let entries = std::fs::read(&file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        Self { file, entries }
+    }
+
+    /// Persists the index.
+    pub(crate) fn save(&self) -> Result<(), SandboxError> {
+        let bytes = serde_json::to_vec(&self.entries)
+            .map_err(|e| SandboxError::Invalid(format!("index: {e}")))?;
+        let tmp = self.file.with_extension("tmp");
+        std::fs::write(&tmp, bytes).map_err(SandboxError::io(&tmp))?;
+        std::fs::rename(&tmp, &self.file).map_err(SandboxError::io(&self.file))
+    }
+
+    /// The recorded hash of `rel` if `meta` shows it untouched since.
+    fn lookup(&self, rel: &str, meta: &Metadata, trust_racy: bool) -> Option<&BlobHash> {
+        let stamp = self.entries.get(rel)?;
+        let same = stamp.size == meta.size()
+            && stamp.mtime_ns == mtime_ns(meta)
+            && stamp.ino == meta.ino();
+        let settled = trust_racy || stamp.mtime_ns.saturating_add(RACY_NS) < stamp.recorded_ns;
+        (same && settled).then_some(&stamp.sha256)
+    }
+
+    /// Remembers that `rel`, as `meta` shows it now, holds `sha256`.
+    pub(crate) fn record(&mut self, rel: &str, meta: &Metadata, sha256: BlobHash) {
+        let stamp = Stamp {
+            sha256,
+            size: meta.size(),
+            mtime_ns: mtime_ns(meta),
+            ino: meta.ino(),
+            recorded_ns: now_ns(),
+        };
+        self.entries.insert(rel.to_owned(), stamp);
+    }
+
+    /// Forgets a removed file.
+    pub(crate) fn forget(&mut self, rel: &str) {
+        self.entries.remove(rel);
+    }
+
+    /// The workspace's files and their hashes, re-hashing only what the index cannot vouch
+    /// for; `trust_racy` accepts entries recorded in the same tick as their last write.
+    pub(crate) fn scan(
+        &mut self,
+        root: &Path,
+        trust_racy: bool,
+    ) -> Result<BTreeMap<String, BlobHash>, SandboxError> {
+        let mut present = BTreeMap::new();
+        for found in walk(root)? {
+            let sha = match self.lookup(&found.rel, &found.meta, trust_racy) {
+                Some(sha) => sha.clone(),
+                None => {
+                    let full = root.join(&found.rel);
+                    let content = match std::fs::read(&full) {
+                        Ok(content) => content,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(SandboxError::io(&full)(e)),
+                    };
+                    let sha = BlobHash::of(&content);
+                    // The walk's stat predates the read: a write in between makes the
+                    // stamp stale, so the file is hashed again next time (never trusted wrongly).
+                    self.record(&found.rel, &found.meta, sha.clone());
+                    sha
+                }
+            };
+            present.insert(found.rel, sha);
+        }
+        self.entries.retain(|rel, _| present.contains_key(rel));
+        Ok(present)
+    }
+}
+
+fn mtime_ns(meta: &Metadata) -> i64 {
+    meta.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.mtime_nsec())
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

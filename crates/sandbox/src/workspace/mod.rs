@@ -1,0 +1,14 @@
+//! A sandbox's files: a pruned walk of the workspace, an index that spares re-hashing files
+//! nobody touched, materialisation from a manifest, and the snapshot of what changed.
+
+mod index;
+mod refresh;
+mod snapshot;
+mod walk;
+
+pub(crate) use index::FileIndex;
+pub(crate) use refresh::{RefreshPlan, apply, plan};
+pub(crate) use snapshot::snapshot;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,57 @@
+//! The snapshot of SPEC §6: what the workspace changed against a base manifest, from the
+//! pruned walk only, every path checked against the policy before it may reach a draft.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use draftsmith_core::{BlobHash, DraftPath};
+
+use super::index::FileIndex;
+use crate::controller::{Change, FileEntry};
+use crate::error::SandboxError;
+
+/// The changes that turn `base` into what `root` holds, sorted by path.
+pub(crate) fn snapshot(
+    root: &Path,
+    base: &[FileEntry],
+    index: &mut FileIndex,
+) -> Result<Vec<Change>, SandboxError> {
+    let present = index.scan(root, false)?;
+    let known: HashMap<String, &BlobHash> = base
+        .iter()
+        .filter_map(|f| {
+            let path = DraftPath::parse(&f.path).ok()?;
+            Some((path.into_string(), &f.sha256))
+        })
+        .collect();
+    let mut changes = Vec::new();
+    for (rel, sha) in &present {
+        if known.get(rel) == Some(&sha) {
+            continue;
+        }
+        match DraftPath::parse(rel) {
+            Ok(path) if path.as_str() == rel => {}
+            _ => {
+                tracing::debug!(path = %rel, "snapshot skips a path the policy refuses");
+                continue;
+            }
+        }
+        let full = root.join(rel);
+        match std::fs::read(&full) {
+            Ok(content) => changes.push(Change {
+                path: rel.clone(),
+                content: Some(content),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(SandboxError::io(&full)(e)),
+        }
+    }
+    for path in known.keys().filter(|p| !present.contains_key(*p)) {
+        changes.push(Change {
+            path: path.clone(),
+            content: None,
+        });
+    }
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(changes)
+}

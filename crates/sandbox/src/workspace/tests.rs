@@ -1,0 +1,142 @@
+//! Unit tests of materialisation and snapshot on a plain directory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use draftsmith_core::BlobHash;
+use pretty_assertions::assert_eq;
+
+use super::*;
+use crate::controller::{Change, FileEntry};
+
+fn entry(path: &str, content: &[u8]) -> (FileEntry, Vec<u8>) {
+    let file = FileEntry {
+        path: path.into(),
+        sha256: BlobHash::of(content),
+        size: content.len() as i64,
+    };
+    (file, content.to_vec())
+}
+
+fn refresh(root: &Path, files: &[(FileEntry, Vec<u8>)], index: &mut FileIndex) -> (usize, usize) {
+    let manifest: Vec<FileEntry> = files.iter().map(|(f, _)| f.clone()).collect();
+    let blobs: HashMap<BlobHash, Vec<u8>> = files
+        .iter()
+        .map(|(f, c)| (f.sha256.clone(), c.clone()))
+        .collect();
+    let plan = plan(root, &manifest, index).unwrap();
+    let done = apply(root, &plan, &blobs, index).unwrap();
+    (done.written, done.removed)
+}
+
+#[test]
+fn writes_only_what_differs_and_removes_what_went() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut index = FileIndex::load(root.join("../index-a.json"));
+    let v1 = vec![entry("a.txt", b"a"), entry("src/b.js", b"b"), entry("src/deep/c.js", b"c")];
+    assert_eq!(refresh(root, &v1, &mut index), (3, 0));
+    assert_eq!(refresh(root, &v1, &mut index), (0, 0));
+    std::fs::create_dir_all(root.join("node_modules/x")).unwrap();
+    std::fs::write(root.join("node_modules/x/i.js"), b"dep").unwrap();
+    let v2 = vec![entry("a.txt", b"A"), entry("src/b.js", b"b")];
+    assert_eq!(refresh(root, &v2, &mut index), (1, 1));
+    assert!(!root.join("src/deep").exists(), "emptied directories go");
+    assert_eq!(std::fs::read(root.join("a.txt")).unwrap(), b"A");
+    assert!(root.join("node_modules/x/i.js").exists(), "pruned dirs are never touched");
+}
+
+#[test]
+fn a_file_changed_behind_the_index_is_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut index = FileIndex::default();
+    let v1 = vec![entry("a.txt", b"one")];
+    refresh(root, &v1, &mut index);
+    std::fs::write(root.join("a.txt"), b"two, longer").unwrap();
+    assert_eq!(refresh(root, &v1, &mut index), (1, 0));
+    assert_eq!(std::fs::read(root.join("a.txt")).unwrap(), b"one");
+}
+
+#[test]
+fn symlinks_on_the_way_are_replaced_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::os::unix::fs::symlink(outside.path(), root.join("src")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("t"), root.join("top.txt")).unwrap();
+    let mut index = FileIndex::default();
+    refresh(root, &[entry("src/x.js", b"x"), entry("top.txt", b"t")], &mut index);
+    assert!(root.join("src").symlink_metadata().unwrap().is_dir());
+    assert!(!root.join("top.txt").symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn manifests_with_blocked_paths_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut index = FileIndex::default();
+    for bad in ["../x", "node_modules/a.js", "/etc/passwd", "a.tsbuildinfo"] {
+        let (file, _) = entry(bad, b"x");
+        let err = plan(dir.path(), &[file], &mut index).unwrap_err();
+        assert!(matches!(err, crate::SandboxError::PathBlocked { .. }), "{bad}");
+    }
+}
+
+#[test]
+fn snapshot_lists_changes_and_never_generated_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut index = FileIndex::default();
+    let base = vec![entry("a.txt", b"a"), entry("gone.txt", b"g"), entry("same.txt", b"s")];
+    refresh(root, &base, &mut index);
+    std::fs::write(root.join("a.txt"), b"b").unwrap();
+    std::fs::remove_file(root.join("gone.txt")).unwrap();
+    std::fs::create_dir_all(root.join("dist/assets")).unwrap();
+    std::fs::write(root.join("dist/assets/x.js"), b"built").unwrap();
+    std::fs::write(root.join("app.tsbuildinfo"), b"{}").unwrap();
+    std::fs::write(root.join(".eslintcache"), b"{}").unwrap();
+    std::fs::create_dir_all(root.join(".opencode/tools")).unwrap();
+    std::fs::write(root.join(".opencode/tools/t.ts"), b"t").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", root.join("link")).unwrap();
+    let manifest: Vec<FileEntry> = base.iter().map(|(f, _)| f.clone()).collect();
+    let changes = snapshot(root, &manifest, &mut index).unwrap();
+    assert_eq!(
+        changes,
+        vec![
+            Change { path: ".opencode/tools/t.ts".into(), content: Some(b"t".to_vec()) },
+            Change { path: "a.txt".into(), content: Some(b"b".to_vec()) },
+            Change { path: "gone.txt".into(), content: None },
+        ]
+    );
+}
+
+#[test]
+fn snapshot_does_not_trust_a_stamp_from_the_same_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut index = FileIndex::default();
+    let base = vec![entry("a.txt", b"aaaa")];
+    refresh(root, &base, &mut index);
+    // Same size, written right after the refresh recorded it: possibly the same mtime.
+    std::fs::write(root.join("a.txt"), b"bbbb").unwrap();
+    let manifest: Vec<FileEntry> = base.iter().map(|(f, _)| f.clone()).collect();
+    let changes = snapshot(root, &manifest, &mut index).unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].content.as_deref(), Some(&b"bbbb"[..]));
+}
+
+#[test]
+fn the_index_survives_a_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    std::fs::create_dir(&root).unwrap();
+    let file = dir.path().join("index.json");
+    let mut index = FileIndex::load(file.clone());
+    refresh(&root, &[entry("a.txt", b"a")], &mut index);
+    index.save().unwrap();
+    let mut again = FileIndex::load(file);
+    assert_eq!(refresh(&root, &[entry("a.txt", b"a")], &mut again), (0, 0));
+}
