@@ -86,8 +86,13 @@ async fn multi_step_run_end_to_end(kind: StoreKind) {
     assert_well_formed(&events, 1);
     let kinds = types(&events);
     assert_eq!(
-        &kinds[..3],
-        ["run.accepted", "run.started", "sandbox.ready"]
+        &kinds[..4],
+        [
+            "run.accepted",
+            "checkpoint.created",
+            "run.started",
+            "sandbox.ready"
+        ]
     );
     let tools: Vec<(&str, &str)> = events
         .iter()
