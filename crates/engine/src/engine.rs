@@ -39,6 +39,9 @@ pub struct ResolvedModel {
     pub name: String,
     /// The client.
     pub provider: Arc<dyn Provider>,
+    /// Where the provider lives and how to reach it, for engines that call it themselves
+    /// (OpenCode is configured with it).
+    pub spec: crate::registry::ProviderSpec,
 }
 
 /// How a run's work ended.

@@ -68,6 +68,20 @@ pub fn bounded_history(
     kept
 }
 
+/// The history as plain text, for engines that take one prompt string (OpenCode): each
+/// turn labelled with its speaker, oldest first.
+pub fn render_transcript(turns: &[HistoryTurn]) -> String {
+    let mut out = String::new();
+    for turn in turns {
+        let who = match turn.speaker {
+            Speaker::User => "User",
+            Speaker::Assistant => "Assistant",
+        };
+        out.push_str(&format!("{who}: {}\n\n", turn.text));
+    }
+    out
+}
+
 fn shorten(text: &str, max: usize) -> String {
     let count = text.chars().count();
     if count <= max {

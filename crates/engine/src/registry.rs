@@ -167,6 +167,7 @@ impl ModelRegistry {
             id,
             name: model.to_owned(),
             provider,
+            spec: spec.clone(),
         })
     }
 
