@@ -2,7 +2,9 @@
 //! that exist. What cannot be resolved is a diagnostic, never a failure.
 
 use crate::hints;
-use crate::types::{AgentContract, AgentSummary, ContractDiagnostic, RuntimeAgent, RuntimeTool, ToolContract};
+use crate::types::{
+    AgentContract, AgentSummary, ContractDiagnostic, RuntimeAgent, RuntimeTool, ToolContract,
+};
 
 /// The contract of `agent` over the `available` tools.
 pub fn resolve(agent: Option<&RuntimeAgent>, available: &[RuntimeTool]) -> AgentContract {
@@ -28,9 +30,17 @@ pub fn resolve(agent: Option<&RuntimeAgent>, available: &[RuntimeTool]) -> Agent
             continue;
         }
         let mut hint_diagnostics = Vec::new();
-        let ui_hints = hints::collect(tool.definition.x_ui.as_ref(), &tool.definition.output_schema, &mut hint_diagnostics);
+        let ui_hints = hints::collect(
+            tool.definition.x_ui.as_ref(),
+            &tool.definition.output_schema,
+            &mut hint_diagnostics,
+        );
         for mut d in hint_diagnostics {
-            d.location = Some(format!("{}:{}", tool.definition.name, d.location.unwrap_or_default()));
+            d.location = Some(format!(
+                "{}:{}",
+                tool.definition.name,
+                d.location.unwrap_or_default()
+            ));
             diagnostics.push(d);
         }
         tools.push(ToolContract {

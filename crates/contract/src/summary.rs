@@ -76,16 +76,26 @@ pub fn fields(schema: &Value) -> Vec<String> {
 }
 
 fn walk(schema: &Value, prefix: &str, depth: usize, out: &mut Vec<String>, total: &mut usize) {
-    let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return };
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
     let required: Vec<&str> = schema
         .get("required")
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     for (name, property) in properties {
-        let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
         let kind = type_of(property);
-        let mark = if required.contains(&name.as_str()) { " (required)" } else { "" };
+        let mark = if required.contains(&name.as_str()) {
+            " (required)"
+        } else {
+            ""
+        };
         let (nested, nested_path) = match property.get("items") {
             Some(items) if kind == "array" => (items, format!("{path}[]")),
             _ => (property, path.clone()),
@@ -93,7 +103,9 @@ fn walk(schema: &Value, prefix: &str, depth: usize, out: &mut Vec<String>, total
         let has_children = nested.get("properties").is_some();
         *total += 1;
         if has_children && depth >= MAX_DEPTH {
-            out.push(format!("{path}: {kind}{mark} (truncated: deeper fields omitted)"));
+            out.push(format!(
+                "{path}: {kind}{mark} (truncated: deeper fields omitted)"
+            ));
             continue;
         }
         out.push(format!("{path}: {kind}{mark}"));
@@ -104,7 +116,11 @@ fn walk(schema: &Value, prefix: &str, depth: usize, out: &mut Vec<String>, total
 fn type_of(schema: &Value) -> String {
     match schema.get("type") {
         Some(Value::String(t)) => t.clone(),
-        Some(Value::Array(types)) => types.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("|"),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("|"),
         _ if schema.get("properties").is_some() => "object".into(),
         _ if schema.get("enum").is_some() => "enum".into(),
         _ => "any".into(),

@@ -20,7 +20,12 @@ pub struct ToolDefinition {
     #[schema(value_type = Object)]
     pub output_schema: Value,
     /// How a UI should show its output (`x-ui`, also accepted as `x_ui`).
-    #[serde(rename = "x-ui", alias = "x_ui", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "x-ui",
+        alias = "x_ui",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     #[schema(value_type = Option<Object>)]
     pub x_ui: Option<Value>,
 }
@@ -177,6 +182,11 @@ pub struct AgentContract {
 impl AgentContract {
     /// The well-formed contract of an app with no selected agent.
     pub fn empty() -> Self {
-        Self { agent: None, tools: Vec::new(), runtime_ready: false, diagnostics: Vec::new() }
+        Self {
+            agent: None,
+            tools: Vec::new(),
+            runtime_ready: false,
+            diagnostics: Vec::new(),
+        }
     }
 }

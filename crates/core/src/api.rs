@@ -207,6 +207,9 @@ pub struct Run {
     pub started_at: Option<Timestamp>,
     /// Reached its terminal state at.
     pub ended_at: Option<Timestamp>,
+    /// What the run was given besides the prompt: `context.selected_agent_contract`, …
+    #[schema(value_type = Object)]
+    pub input_params: serde_json::Value,
 }
 
 /// The relative URL of a run's event stream.

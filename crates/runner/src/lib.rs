@@ -4,6 +4,7 @@
 //! any instance, and ends runs whose owner died.
 
 pub mod bus;
+pub mod contract;
 mod execute;
 pub mod policy;
 mod sink;
@@ -150,6 +151,10 @@ impl Runner {
             .registry()
             .resolve(request.model_id.as_deref())
             .map_err(|e| CreateRunError::ModelUnavailable(e.0))?;
+        let contract = contract::load(self.inner.store.as_ref(), app).await?;
+        let input_params = serde_json::json!({
+            "context": { "selected_agent_contract": contract },
+        });
         let lease_until = self.lease_deadline();
         let run = self
             .inner
@@ -164,6 +169,7 @@ impl Runner {
                 input: request.input,
                 owner: self.inner.config.instance,
                 lease_until,
+                input_params,
             })
             .await?;
         let create_ms = clock.elapsed().as_millis() as u64;

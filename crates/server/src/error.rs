@@ -92,6 +92,12 @@ impl From<StoreError> for ApiError {
                     None => err,
                 }
             }
+            StoreError::NameTaken(name) => Self::new(
+                ErrorCode::ValidationFailed,
+                format!("the name {name:?} is already used"),
+            )
+            .with_status(StatusCode::CONFLICT)
+            .detail("field", "name"),
             other => Self::internal("store", &other),
         }
     }

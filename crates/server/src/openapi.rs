@@ -40,6 +40,7 @@ pub fn routes(settings: &Settings) -> OpenApiRouter<AppState> {
         .merge(crate::routes::stream::router(settings))
         .merge(crate::routes::checkpoints::router(settings))
         .merge(crate::routes::chat::router(settings))
+        .merge(crate::routes::agents::router(settings))
 }
 
 /// OpenAPI has no catch-all parameters: axum's `{*path}` is documented as `{path}`.

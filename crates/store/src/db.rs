@@ -20,7 +20,7 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::blobs::{BlobStore, DbBlobs};
 use crate::{
     DraftWrite, FileChange, Manifest, NewApp, NewCheckpoint, NewRun, Principal, Result, Store,
-    StoreError, chat, checkpoints, runs,
+    StoreError, StoredResource, chat, checkpoints, resources, runs,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -411,6 +411,26 @@ impl Store for SqlStore {
         label: &str,
     ) -> Result<(DraftWrite, Checkpoint)> {
         crate::drafts::restore_to(self, app, target, author, label).await
+    }
+
+    async fn put_resource(&self, resource: &StoredResource, create: bool) -> Result<()> {
+        resources::put(&self.pool, resource, create).await
+    }
+
+    async fn resource(&self, kind: &str, id: &str) -> Result<StoredResource> {
+        resources::get(&self.pool, kind, id).await
+    }
+
+    async fn resources(&self, kind: &str, owner: Option<&UserId>) -> Result<Vec<StoredResource>> {
+        resources::list(&self.pool, kind, owner).await
+    }
+
+    async fn delete_resource(&self, kind: &str, id: &str) -> Result<()> {
+        resources::delete(&self.pool, kind, id).await
+    }
+
+    async fn select_agent(&self, app: AppId, agent: Option<&str>) -> Result<()> {
+        resources::select_agent(&self.pool, app, agent).await
     }
 
     async fn stats(&self) -> Result<StorageStats> {

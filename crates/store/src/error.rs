@@ -22,6 +22,9 @@ pub enum StoreError {
         /// The active run.
         run_id: Option<draftsmith_core::RunId>,
     },
+    /// Another resource of the same kind and owner has this name. Not retryable.
+    #[error("the name {0:?} is taken")]
+    NameTaken(String),
     /// The run has reached a terminal state and accepts no more events.
     #[error("the run has already ended")]
     RunEnded,

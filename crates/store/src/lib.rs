@@ -8,6 +8,7 @@ mod checkpoints;
 mod db;
 mod drafts;
 mod error;
+mod resources;
 mod runs;
 
 use async_trait::async_trait;
@@ -24,6 +25,7 @@ pub use blobs::{BlobStore, DbBlobs};
 pub use checkpoints::{NewCheckpoint, diff_manifests};
 pub use db::{Backend, SqlStore};
 pub use error::{Result, StoreError};
+pub use resources::StoredResource;
 pub use runs::NewRun;
 
 /// A draft's file set at one revision.
@@ -214,6 +216,17 @@ pub trait Store: Send + Sync + 'static {
         author: &UserId,
         label: &str,
     ) -> Result<(DraftWrite, Checkpoint)>;
+
+    /// Creates (`create`) or replaces an agent or tool document.
+    async fn put_resource(&self, resource: &StoredResource, create: bool) -> Result<()>;
+    /// One agent or tool.
+    async fn resource(&self, kind: &str, id: &str) -> Result<StoredResource>;
+    /// Agents or tools, by name; only `owner`'s when given.
+    async fn resources(&self, kind: &str, owner: Option<&UserId>) -> Result<Vec<StoredResource>>;
+    /// Deletes an agent or tool.
+    async fn delete_resource(&self, kind: &str, id: &str) -> Result<()>;
+    /// Sets or clears an app's selected runtime agent.
+    async fn select_agent(&self, app: AppId, agent: Option<&str>) -> Result<()>;
 
     /// Counts for operators.
     async fn stats(&self) -> Result<StorageStats>;

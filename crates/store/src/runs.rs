@@ -34,12 +34,14 @@ pub struct NewRun {
     pub owner: InstanceId,
     /// Its first lease.
     pub lease_until: Timestamp,
+    /// What the run is given besides the prompt (`context.selected_agent_contract`, …).
+    pub input_params: serde_json::Value,
 }
 
 const RUN_COLUMNS: &str = "id, app_id, chat_session_id, created_by, status, engine, \
     requested_model_id, resolved_model_id, input, base_revision, cancel_requested_by, \
     error_code, error_message, summary, result_revision, timing_metrics_ms, next_seq, \
-    created_at, started_at, ended_at";
+    created_at, started_at, ended_at, input_params";
 
 fn sql_list(statuses: &[RunStatus]) -> String {
     let quoted: Vec<String> = statuses
@@ -101,6 +103,8 @@ pub(crate) fn run_from_row(row: &AnyRow) -> Result<Run> {
         ended_at: row
             .try_get::<Option<i64>, _>("ended_at")?
             .map(Timestamp::from_micros),
+        input_params: serde_json::from_str(&row.try_get::<String, _>("input_params")?)
+            .map_err(|_| corrupt("input_params"))?,
     })
 }
 
@@ -150,8 +154,8 @@ pub(crate) async fn create_run(pool: &AnyPool, new: NewRun) -> Result<Run> {
     let inserted = sqlx::query(
         "INSERT INTO runs (id, app_id, chat_session_id, created_by, status, engine, \
          requested_model_id, resolved_model_id, input, base_revision, owner_instance, \
-         lease_expires_at, timing_metrics_ms, next_seq, created_at) \
-         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, '{}', 0, $12)",
+         lease_expires_at, timing_metrics_ms, next_seq, created_at, input_params) \
+         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, '{}', 0, $12, $13)",
     )
     .bind(run_id.to_string())
     .bind(new.app.to_string())
@@ -165,6 +169,7 @@ pub(crate) async fn create_run(pool: &AnyPool, new: NewRun) -> Result<Run> {
     .bind(new.owner.to_string())
     .bind(new.lease_until.as_micros())
     .bind(now.as_micros())
+    .bind(new.input_params.to_string())
     .execute(&mut *tx)
     .await;
     if let Err(sqlx::Error::Database(db)) = &inserted {

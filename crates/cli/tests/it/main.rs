@@ -3,6 +3,7 @@
 
 mod support;
 
+mod agents;
 mod apps;
 mod auth;
 mod checkpoints;

@@ -31,7 +31,9 @@ fn deep_schemas_are_cut_at_three_levels_and_marked() {
 
 #[test]
 fn wide_schemas_are_cut_at_twenty_fields_and_marked() {
-    let properties: Map<String, Value> = (0..45).map(|i| (format!("f{i:02}"), json!({"type": "number"}))).collect();
+    let properties: Map<String, Value> = (0..45)
+        .map(|i| (format!("f{i:02}"), json!({"type": "number"})))
+        .collect();
     let wide = json!({"type": "object", "properties": properties});
     let listed = fields(&wide);
     assert_eq!(listed.len(), MAX_FIELDS + 1);
@@ -43,7 +45,10 @@ fn wide_schemas_are_cut_at_twenty_fields_and_marked() {
 #[test]
 fn the_summary_has_metadata_readiness_fields_and_asked_for_unresolved_refs() {
     let output = json!({"type": "object", "properties": {"total": {"type": "number", "x-ui": {"kind": "stat", "value": "total"}}}});
-    let contract = resolve(Some(&agent(&["t", "ghost"])), &[tool("t", "revenue", output, None)]);
+    let contract = resolve(
+        Some(&agent(&["t", "ghost"])),
+        &[tool("t", "revenue", output, None)],
+    );
     let expected = json!({
         "agent": {"id": "agent-1", "name": "Sales analyst", "description": "Answers questions about sales", "tool_count": 1},
         "runtime_ready": false,

@@ -1,6 +1,7 @@
 //! One module per resource; each exports `router()` and the top merges them.
 
 pub mod admin;
+pub mod agents;
 pub mod apps;
 pub mod chat;
 pub mod checkpoints;
