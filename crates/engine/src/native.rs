@@ -76,6 +76,11 @@ async fn drive(
             text: job.prompt.clone(),
         }],
     });
+    let system = format!(
+        "{}\n\n{}",
+        system_prompt(&job.template),
+        contract_context(&job.workspace)
+    );
     let ctx = ToolContext {
         workspace: job.workspace.clone(),
         cancel: cancel.clone(),
@@ -85,7 +90,7 @@ async fn drive(
     for step in 0..job.max_steps {
         let request = ChatRequest {
             model: job.model.name.clone(),
-            system: system_prompt(&job.template),
+            system: system.clone(),
             messages: messages.clone(),
             tools: tools.clone(),
             max_tokens: MAX_TOKENS,
@@ -389,6 +394,30 @@ pub fn system_prompt(template: &str) -> String {
          (for example `npm run build`). Never touch .git, node_modules or build output. \
          When a tool fails, read its error and correct your input. Keep your final answer \
          short: say what you changed and why."
+    )
+}
+
+/// Longest contract summary put in the system prompt.
+const CONTRACT_CHARS: usize = 6_000;
+
+/// Baseline context about the runtime agent the app embeds, from the contract file the
+/// service seeds into the workspace, bounded to [`CONTRACT_CHARS`].
+pub fn contract_context(workspace: &std::path::Path) -> String {
+    let contract: draftsmith_contract::AgentContract =
+        std::fs::read_to_string(workspace.join(draftsmith_tools::CONTRACT_FILE))
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_else(draftsmith_contract::AgentContract::empty);
+    if contract.agent.is_none() {
+        return "This app embeds no runtime AI agent.".into();
+    }
+    let mut summary = draftsmith_contract::describe(&contract, true).to_string();
+    if summary.chars().count() > CONTRACT_CHARS {
+        summary = summary.chars().take(CONTRACT_CHARS).collect::<String>() + "…(truncated)";
+    }
+    format!(
+        "This app embeds a runtime AI agent. Summary of its integration contract: {summary}\n         Call coding_agent_get_agent_integration_contract for the full tool schemas and UI hints \
+         when you build UI that calls the agent's tools or shows their results."
     )
 }
 

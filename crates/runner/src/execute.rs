@@ -98,6 +98,12 @@ impl Execution {
                 );
             }
         };
+        if let Err(err) = self.seed_contract(&root).await {
+            return (
+                failed(ErrorCode::CodingAgentSandboxFailed, err),
+                String::new(),
+            );
+        }
         let sandbox_ms = clock.elapsed().as_millis() as u64;
         timing.insert("sandbox_start".into(), sandbox_ms.into());
         let ready = EventBody::SandboxReady {
@@ -158,6 +164,20 @@ impl Execution {
             Outcome::Cancelled => self.cancelled(),
         };
         (ending, finished.transcript)
+    }
+
+    /// Writes the run's selected-agent contract where both engines' contract tools read it.
+    async fn seed_contract(&self, root: &std::path::Path) -> Result<(), String> {
+        let contract = &self.run.input_params["context"]["selected_agent_contract"];
+        let file = root.join(draftsmith_tools::CONTRACT_FILE);
+        if let Some(dir) = file.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| format!("seeding the agent contract: {e}"))?;
+        }
+        tokio::fs::write(&file, contract.to_string())
+            .await
+            .map_err(|e| format!("seeding the agent contract: {e}"))
     }
 
     /// Earlier turns of this run's chat session, without this run's own prompt.

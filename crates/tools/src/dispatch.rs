@@ -33,6 +33,12 @@ pub async fn run_tool(ctx: &ToolContext, function_name: &str, arguments: &str) -
         "apply_patch" => blocking(ctx, spec, arguments, crate::patch::run).await,
         "delete" => blocking(ctx, spec, arguments, tools::files::delete).await,
         "rename" => blocking(ctx, spec, arguments, tools::files::rename).await,
+        "coding_agent_get_agent_integration_contract" => {
+            blocking(ctx, spec, arguments, tools::contract::get).await
+        }
+        "coding_agent_describe_selected_agent_contract" => {
+            blocking(ctx, spec, arguments, tools::contract::describe).await
+        }
         "run_command" => match parse_input(&spec.input_schema, arguments) {
             Ok(input) if !ctx.cancel.is_cancelled() => tools::run_command::run(ctx, input).await,
             Ok(_) => Err(cancelled()),

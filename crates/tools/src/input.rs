@@ -126,3 +126,17 @@ pub(crate) struct RunCommandInput {
     #[schemars(range(min = 1))]
     pub timeout_ms: Option<u64>,
 }
+
+/// Input of `coding_agent_get_agent_integration_contract`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GetContractInput {}
+
+/// Input of `coding_agent_describe_selected_agent_contract`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DescribeContractInput {
+    /// Also list the tool references the agent names that do not resolve.
+    #[serde(default)]
+    pub include_unresolved: Option<bool>,
+}

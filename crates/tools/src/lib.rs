@@ -19,3 +19,4 @@ pub use dispatch::run_tool;
 pub use error::{ToolError, ToolOutcome};
 pub use policy::{resolve_for_entry, resolve_for_read, resolve_for_write};
 pub use spec::{ToolSpec, tool_specs};
+pub use tools::contract::CONTRACT_FILE;

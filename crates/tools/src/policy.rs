@@ -38,12 +38,8 @@ pub fn resolve_for_entry(workspace: &Path, raw: &str) -> Result<PathBuf, ToolErr
 pub(crate) fn resolve_dir(workspace: &Path, raw: Option<&str>) -> Result<PathBuf, ToolError> {
     match raw {
         None => canonical_root(workspace),
-        Some(raw)
-            if raw
-                .trim_matches('/')
-                .split('/')
-                .all(|p| p == "." || p.is_empty()) =>
-        {
+        // "." and "./" mean the root; "/" is absolute and goes to the policy like any path.
+        Some(raw) if !raw.starts_with('/') && raw.split('/').all(|p| p == "." || p.is_empty()) => {
             canonical_root(workspace)
         }
         Some(raw) => resolve_for_read(workspace, raw),

@@ -8,8 +8,8 @@ use schemars::generate::SchemaSettings;
 use serde_json::Value;
 
 use crate::input::{
-    ApplyPatchInput, DeleteInput, GlobInput, ListInput, ReadInput, RenameInput, RunCommandInput,
-    SearchInput, WriteInput,
+    ApplyPatchInput, DeleteInput, DescribeContractInput, GetContractInput, GlobInput, ListInput,
+    ReadInput, RenameInput, RunCommandInput, SearchInput, WriteInput,
 };
 
 /// One tool as the model and the service see it.
@@ -75,6 +75,14 @@ static SPECS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
             "run_command",
             "Run a shell command (sh -c) in the workspace root, e.g. to install dependencies, build or run tests. Returns the exit code and the combined stdout and stderr (only the tail when long). The command is killed, with every process it started, when it exceeds its time limit or the run is cancelled; background processes do not outlive it. No interactive input.",
         ),
+        spec::<GetContractInput>(
+            "coding_agent_get_agent_integration_contract",
+            "Get the full integration contract of the runtime AI agent this app embeds: the agent, each of its tools with input and output JSON Schemas, normalised UI hints (`x-ui`: chart, table or stat) and diagnostics for anything unresolved. Use it when you build UI that calls the agent's tools or shows their results and need exact schemas.",
+        ),
+        spec::<DescribeContractInput>(
+            "coding_agent_describe_selected_agent_contract",
+            "Get a short summary of the runtime AI agent this app embeds: its name, whether it is ready to run, and per tool the input and output fields (as \"path: type\", deep or wide schemas cut and marked) and UI hint kinds. Cheaper than the full contract; set `include_unresolved` to also list tool references that do not resolve.",
+        ),
     ]
 });
 
@@ -100,17 +108,24 @@ fn schema_for<T: JsonSchema>() -> Value {
         if !root.contains_key("required") {
             root.insert("required".into(), Value::Array(Vec::new()));
         }
+        // Tools without arguments still describe an (empty) object for the model.
+        if !root.contains_key("properties") {
+            root.insert("properties".into(), Value::Object(serde_json::Map::new()));
+        }
     }
     simplify(&mut value);
     value
 }
 
 /// Drops `format` annotations such as "uint32" that model APIs do not understand, and the
-/// `"null"` that optional fields get: an optional field is simply left out.
+/// `"null"` type and default that optional fields get: an optional field is simply left out.
 fn simplify(value: &mut Value) {
     match value {
         Value::Object(map) => {
             map.remove("format");
+            if map.get("default").is_some_and(Value::is_null) {
+                map.remove("default");
+            }
             if let Some(Value::Array(types)) = map.get_mut("type") {
                 types.retain(|t| t != "null");
                 if types.len() == 1 {

@@ -259,3 +259,80 @@ async fn runs_carry_the_contract(kind: StoreKind) {
         contract
     );
 }
+
+both_stores!(native_contract_tools_and_system_message);
+
+async fn native_contract_tools_and_system_message(kind: StoreKind) {
+    let server = TestServer::with_script(
+        kind,
+        include_str!("../fixtures/scripts/contract_tools.json"),
+    )
+    .await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let (agent, _) = sales_agent(&admin).await;
+    admin
+        .request(
+            reqwest::Method::PUT,
+            &format!("/admin/apps/{}/selected-agent", app.id),
+        )
+        .json(&json!({"agent_id": agent["id"]}))
+        .send()
+        .await
+        .unwrap();
+    let contract: Value = admin
+        .get(
+            &format!("/admin/apps/{}/builder/agent-contract", app.id),
+            200,
+        )
+        .await;
+    let run: Run = start_run(
+        &admin,
+        &app,
+        json!({"input": "build a dashboard for the analyst"}),
+    )
+    .await;
+    let events = collect(&admin, &run.stream_url, None).await;
+    assert_eq!(
+        events.last().unwrap().body.event_type(),
+        "run.completed",
+        "{events:#?}"
+    );
+
+    let requests = server.model().requests();
+    let system = requests[0].body["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        system.contains("This app embeds a runtime AI agent"),
+        "{system}"
+    );
+    assert!(
+        system.contains("revenue_by_month") && system.contains("year: integer (required)"),
+        "{system}"
+    );
+    assert!(
+        system.contains("deleted_tool"),
+        "unresolved references are part of the baseline"
+    );
+
+    let tool_result = |request: usize| -> Value {
+        let messages = requests[request].body["messages"].as_array().unwrap();
+        let tool = messages.iter().rev().find(|m| m["role"] == "tool").unwrap();
+        serde_json::from_str(tool["content"].as_str().unwrap()).unwrap()
+    };
+    let summary = tool_result(1);
+    assert_eq!(summary["ok"], true);
+    assert_eq!(summary["summary"]["agent"]["name"], "Analyst");
+    assert_eq!(
+        summary["summary"]["tools"][0]["input_fields"],
+        json!(["year: integer (required)"])
+    );
+    assert_eq!(
+        summary["summary"]["unresolved_tools"],
+        json!(["deleted_tool"])
+    );
+    let full = tool_result(2);
+    assert_eq!(full, json!({"ok": true, "contract": contract}));
+}

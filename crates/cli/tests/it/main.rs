@@ -7,6 +7,7 @@ mod agents;
 mod apps;
 mod auth;
 mod checkpoints;
+mod cli_run;
 mod drafts;
 mod instances;
 mod processes;

@@ -1,5 +1,6 @@
 //! The tools themselves, one module each; they receive already-validated input.
 
+pub(crate) mod contract;
 pub(crate) mod files;
 pub(crate) mod find;
 pub(crate) mod list;

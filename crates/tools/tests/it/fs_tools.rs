@@ -51,6 +51,10 @@ fn list_respects_ignore_rules_and_depth() {
     );
     let out = call_json(&s.ctx(), "list", json!({"path": "missing"}));
     assert_eq!(code(&out), "CODING_AGENT_TOOL_FAILED");
+    for root in ["/", "//", "/."] {
+        let out = call_json(&s.ctx(), "list", json!({"path": root}));
+        assert_eq!(code(&out), "CODING_AGENT_PATH_BLOCKED", "{root}");
+    }
     let out = call_json(&s.ctx(), "list", json!({"path": "node_modules"}));
     assert_eq!(code(&out), "CODING_AGENT_PATH_BLOCKED");
     let mut ctx = s.ctx();

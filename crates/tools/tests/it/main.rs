@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod contract_tools;
 mod fs_tools;
 mod patch_corpus;
 mod patch_props;

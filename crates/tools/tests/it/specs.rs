@@ -16,7 +16,9 @@ fn every_spec_is_strict_and_named_consistently() {
             "apply_patch",
             "delete",
             "rename",
-            "run_command"
+            "run_command",
+            "coding_agent_get_agent_integration_contract",
+            "coding_agent_describe_selected_agent_contract"
         ]
     );
     for spec in tool_specs() {
@@ -32,6 +34,7 @@ fn every_spec_is_strict_and_named_consistently() {
             assert!(rule["type"].is_string(), "{}.{field}: {rule}", spec.name);
             assert!(rule["description"].is_string(), "{}.{field}", spec.name);
             assert!(rule.get("format").is_none(), "{}.{field}", spec.name);
+            assert!(rule.get("default").is_none(), "{}.{field}", spec.name);
         }
     }
 }

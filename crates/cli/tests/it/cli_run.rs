@@ -1,0 +1,60 @@
+//! `draftsmith run`: creates a run through the API, shows its progress, and exits 0 only
+//! when the run completes.
+
+use draftsmith_testkit::{ADMIN_TOKEN, StoreKind, TestServer};
+
+use crate::runs::{MULTI_STEP, new_app};
+use crate::support::binary;
+
+async fn run_cli(server: &TestServer, app: &str, prompt: &str, extra: &[&str]) -> (i32, String) {
+    let output = tokio::process::Command::new(binary())
+        .args(["run", "--app", app, prompt, "--url", &server.base_url])
+        .args(extra)
+        .env("DRAFTSMITH_TOKEN", ADMIN_TOKEN)
+        .output()
+        .await
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_shows_progress_and_exits_zero_on_completion() {
+    let server = TestServer::with_script(StoreKind::Sqlite, MULTI_STEP).await;
+    let app = new_app(&server.admin(), "static").await;
+    let (code, text) = run_cli(&server, &app.slug, "Add a greeting", &[]).await;
+    assert_eq!(code, 0, "{text}");
+    for expected in [
+        "Let me see what is here.",
+        "▸ write src/Hello.jsx",
+        "✓ write",
+        "draft revision 2",
+        "✓ completed",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(!text.contains("SECRET-REASONING"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_exits_non_zero_when_the_run_does_not_complete() {
+    let server = TestServer::with_script(
+        StoreKind::Sqlite,
+        include_str!("../fixtures/scripts/http_400.json"),
+    )
+    .await;
+    let app = new_app(&server.admin(), "static").await;
+    let (code, text) = run_cli(&server, &app.id.to_string(), "fail", &[]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("CODING_AGENT_MODEL_ERROR"), "{text}");
+    let (code, text) = run_cli(&server, &app.slug, "x", &["--model", "nope/none"]).await;
+    assert_ne!(code, 0);
+    assert!(text.contains("CODING_AGENT_MODEL_UNAVAILABLE"), "{text}");
+    let (code, text) = run_cli(&server, "no-such-app", "x", &[]).await;
+    assert_ne!(code, 0);
+    assert!(text.contains("no-such-app"), "{text}");
+}
