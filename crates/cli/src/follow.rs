@@ -181,11 +181,9 @@ impl View {
                 print!("{delta}");
                 let _ = std::io::stdout().flush();
             }
-            EventBody::AssistantMessage { .. } => {
-                if self.in_text {
-                    println!();
-                    self.in_text = false;
-                }
+            EventBody::AssistantMessage { .. } if self.in_text => {
+                println!();
+                self.in_text = false;
             }
             EventBody::SandboxReady { reused, ms, .. } => {
                 let how = if *reused { "warm" } else { "new" };

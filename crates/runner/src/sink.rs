@@ -49,10 +49,10 @@ impl RunSink {
         body: EventBody,
         diagnostics: Vec<Diagnostic>,
     ) -> Result<RunEvent, StoreError> {
-        if matches!(body, EventBody::AssistantDelta { .. }) {
-            if let Ok(mut first) = self.first_token_ms.lock() {
-                first.get_or_insert(self.started.elapsed().as_millis() as u64);
-            }
+        if matches!(body, EventBody::AssistantDelta { .. })
+            && let Ok(mut first) = self.first_token_ms.lock()
+        {
+            first.get_or_insert(self.started.elapsed().as_millis() as u64);
         }
         let event = self.store.append_event(self.run, body, diagnostics).await?;
         self.bus.publish(&event).await;

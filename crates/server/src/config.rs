@@ -231,7 +231,7 @@ impl Config {
                     p.id, p.kind
                 ),
             })?;
-            let key = p.api_key_env.as_deref().and_then(|var| env(var));
+            let key = p.api_key_env.as_deref().and_then(env);
             specs.push(ProviderSpec {
                 id: p.id.clone(),
                 kind,

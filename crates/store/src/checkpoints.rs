@@ -12,6 +12,9 @@ use sqlx::{Any, AnyPool, Row, Transaction};
 use crate::drafts::manifest_at;
 use crate::{Manifest, Result, StoreError};
 
+/// A path a detached checkpoint changed: its new blob and size, or `None` when deleted.
+pub type DetachedChange = (String, Option<(BlobHash, i64)>);
+
 /// What a new checkpoint points at.
 #[derive(Debug, Clone)]
 pub struct NewCheckpoint {
@@ -29,7 +32,7 @@ pub struct NewCheckpoint {
     pub by: UserId,
     /// For work that never became a revision: each changed path and its new content's
     /// blob (already stored), or `None` for a deletion.
-    pub detached: Option<Vec<(String, Option<(BlobHash, i64)>)>>,
+    pub detached: Option<Vec<DetachedChange>>,
 }
 
 const COLUMNS: &str = "id, app_id, kind, revision, detached, run_id, label, created_by, created_at";

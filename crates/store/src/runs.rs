@@ -172,12 +172,12 @@ pub(crate) async fn create_run(pool: &AnyPool, new: NewRun) -> Result<Run> {
     .bind(new.input_params.to_string())
     .execute(&mut *tx)
     .await;
-    if let Err(sqlx::Error::Database(db)) = &inserted {
-        if db.is_unique_violation() {
-            drop(tx);
-            let active = active_run(pool, new.app).await?;
-            return Err(StoreError::RunActive { run_id: active });
-        }
+    if let Err(sqlx::Error::Database(db)) = &inserted
+        && db.is_unique_violation()
+    {
+        drop(tx);
+        let active = active_run(pool, new.app).await?;
+        return Err(StoreError::RunActive { run_id: active });
     }
     inserted?;
     insert_message(

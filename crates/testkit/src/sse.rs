@@ -9,9 +9,12 @@ use futures::{Stream, StreamExt};
 
 use crate::ApiClient;
 
+/// One SSE message: its `id`, its `event` name and the decoded envelope.
+type Item = Option<(String, String, RunEvent)>;
+
 /// A live event stream of one run.
 pub struct EventReader {
-    inner: Pin<Box<dyn Stream<Item = Option<(String, String, RunEvent)>> + Send>>,
+    inner: Pin<Box<dyn Stream<Item = Item> + Send>>,
 }
 
 impl EventReader {

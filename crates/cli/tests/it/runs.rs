@@ -392,10 +392,10 @@ fn processes_in(root: &std::path::Path) -> Vec<u32> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        if let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) {
-            if cwd.starts_with(root) {
-                out.push(pid);
-            }
+        if let Ok(cwd) = std::fs::read_link(entry.path().join("cwd"))
+            && cwd.starts_with(root)
+        {
+            out.push(pid);
         }
     }
     out

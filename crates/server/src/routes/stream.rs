@@ -67,7 +67,11 @@ async fn stream_run(
     let (tx, rx) = mpsc::channel::<Event>(64);
     tokio::spawn(follow(state, run, after, live, tx));
     let keep_alive = KeepAlive::new().interval(state_keepalive());
-    Ok(Sse::new(ReceiverStream::new(rx).map_ok()).keep_alive(keep_alive))
+    Ok(Sse::new(futures::StreamExt::map(
+        ReceiverStream::new(rx),
+        Ok::<Event, Infallible>,
+    ))
+    .keep_alive(keep_alive))
 }
 
 fn state_keepalive() -> Duration {
@@ -77,14 +81,6 @@ fn state_keepalive() -> Duration {
         .map(Duration::from_millis)
         .unwrap_or(Duration::from_secs(15))
 }
-
-trait MapOk: Stream<Item = Event> + Sized {
-    fn map_ok(self) -> futures::stream::Map<Self, fn(Event) -> Result<Event, Infallible>> {
-        futures::StreamExt::map(self, Ok)
-    }
-}
-
-impl<S: Stream<Item = Event>> MapOk for S {}
 
 /// Sends events after `last` until the terminal one or until the client leaves.
 async fn follow(
