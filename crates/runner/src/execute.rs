@@ -236,6 +236,7 @@ impl Execution {
     }
 
     /// Writes the workspace's changes as one draft revision; returns the revision after.
+    /// A conflict keeps the run's work as a `rejected` checkpoint and fails the run.
     async fn sync(
         &self,
         sink: &RunSink,
@@ -245,13 +246,49 @@ impl Execution {
         let changes = workspace::changes(root, manifest)
             .map_err(|e| failed(ErrorCode::CodingAgentSandboxFailed, e.to_string()))?;
         if changes.is_empty() {
-            return Ok(manifest.revision);
+            return Ok(self
+                .store
+                .draft(self.app.id)
+                .await
+                .map(|d| d.revision)
+                .unwrap_or(manifest.revision));
         }
-        let written = self
-            .store
-            .write_draft(self.app.id, None, changes, &self.run.created_by)
-            .await
-            .map_err(|e| failed(ErrorCode::Internal, e.to_string()))?;
+        let written = match crate::sync::sync(
+            self.store.as_ref(),
+            self.app.id,
+            manifest,
+            changes.clone(),
+            &self.run.created_by,
+        )
+        .await
+        {
+            Ok(written) => written,
+            Err(crate::sync::SyncError::Conflict { paths }) => {
+                let kept = self
+                    .reject(
+                        sink,
+                        manifest.revision,
+                        &changes,
+                        "conflicting draft change",
+                    )
+                    .await;
+                let mut ending = failed(
+                    ErrorCode::CodingAgentRevisionConflict,
+                    format!(
+                        "the draft changed meanwhile in the same files: {}",
+                        paths.join(", ")
+                    ),
+                );
+                if let (EventBody::RunFailed { error }, Some(id)) = (&mut ending.body, kept) {
+                    error.details =
+                        Some(serde_json::json!({"paths": paths, "rejected_checkpoint_id": id}));
+                }
+                return Err(ending);
+            }
+            Err(crate::sync::SyncError::Store(e)) => {
+                return Err(failed(ErrorCode::Internal, e.to_string()));
+            }
+        };
         let synced = EventBody::DraftSynced {
             revision: written.revision,
             added: written.added,
@@ -262,6 +299,61 @@ impl Execution {
             .await
             .map_err(|_| self.cancelled())?;
         Ok(written.revision)
+    }
+
+    /// Keeps work that will not reach the draft as a `rejected` checkpoint on top of
+    /// `base`; returns its id.
+    async fn reject(
+        &self,
+        sink: &RunSink,
+        base: i64,
+        changes: &[draftsmith_store::FileChange],
+        label: &str,
+    ) -> Option<String> {
+        let blobs: Vec<(draftsmith_core::BlobHash, &[u8])> = changes
+            .iter()
+            .filter_map(|c| {
+                c.content
+                    .as_deref()
+                    .map(|b| (draftsmith_core::BlobHash::of(b), b))
+            })
+            .collect();
+        let refs: Vec<(&draftsmith_core::BlobHash, &[u8])> =
+            blobs.iter().map(|(h, b)| (h, *b)).collect();
+        if let Err(err) = self.store.blobs().put_many(&refs).await {
+            tracing::error!(error = %err, "could not keep the rejected work");
+            return None;
+        }
+        let detached = changes
+            .iter()
+            .map(|c| {
+                let value = c
+                    .content
+                    .as_deref()
+                    .map(|b| (draftsmith_core::BlobHash::of(b), b.len() as i64));
+                (c.path.as_str().to_owned(), value)
+            })
+            .collect();
+        let checkpoint = self
+            .store
+            .create_checkpoint(draftsmith_store::NewCheckpoint {
+                app: self.app.id,
+                kind: CheckpointKind::Rejected,
+                revision: base,
+                run: Some(self.run.run_id),
+                label: label.into(),
+                by: self.run.created_by.clone(),
+                detached: Some(detached),
+            })
+            .await
+            .ok()?;
+        let created = EventBody::CheckpointCreated {
+            checkpoint_id: checkpoint.id.clone(),
+            kind: CheckpointKind::Rejected.as_str().into(),
+            revision: base,
+        };
+        sink.record(created, Vec::new()).await.ok()?;
+        Some(checkpoint.id)
     }
 
     fn cancelled(&self) -> Ending {

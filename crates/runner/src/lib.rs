@@ -8,6 +8,7 @@ pub mod contract;
 mod execute;
 pub mod policy;
 mod sink;
+pub mod sync;
 pub mod workspace;
 
 use std::collections::HashMap;

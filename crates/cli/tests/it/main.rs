@@ -12,4 +12,5 @@ mod drafts;
 mod instances;
 mod processes;
 mod runs;
+mod sync;
 mod validation;
