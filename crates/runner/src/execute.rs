@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use draftsmith_core::api::{App, ChatRole, CheckpointKind, MessageStatus, Run};
 use draftsmith_core::{EngineKind, ErrorCode, EventBody, EventError};
+use draftsmith_engine::history::HistoryTurn;
 use draftsmith_engine::history::{DEFAULT_MAX_CHARS, DEFAULT_MAX_TURNS, bounded_history};
 use draftsmith_engine::model::Speaker;
 use draftsmith_engine::{Engine, Job, NativeEngine, Outcome, ResolvedModel};
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::RunnerConfig;
 use crate::bus::EventBus;
 use crate::sink::RunSink;
+use crate::verify::{Verdict, repair_prompt, verify};
 use crate::workspace;
 
 /// Everything one run's task owns.
@@ -128,8 +130,12 @@ impl Execution {
             max_steps: self.config.max_steps,
             commands: Arc::new(LocalCommandRunner),
         };
-        let finished = match self.engine {
-            EngineKind::Native => NativeEngine.run(job, sink, self.cancel.clone()).await,
+        let mut finished = match self.engine {
+            EngineKind::Native => {
+                NativeEngine
+                    .run(job.clone(), sink, self.cancel.clone())
+                    .await
+            }
             EngineKind::Opencode => {
                 let error = "the opencode engine is not available in this build".to_owned();
                 return (
@@ -138,6 +144,46 @@ impl Execution {
                 );
             }
         };
+        let mut transcript = finished.transcript.clone();
+        // Verify the work; a failure goes back to the agent for a bounded number of turns.
+        let commands = draftsmith_templates::find(&self.app.template)
+            .map(|t| t.verify)
+            .unwrap_or(&[]);
+        let mut repairs = 0;
+        while self.config.verify
+            && !commands.is_empty()
+            && matches!(finished.outcome, Outcome::Completed { .. })
+        {
+            let runner = LocalCommandRunner;
+            match verify(sink, &runner, &root, commands, &self.cancel).await {
+                Verdict::Passed => break,
+                Verdict::Stopped => return (self.cancelled(), transcript),
+                Verdict::Failed(result) if repairs >= self.config.repair_turns => {
+                    return (
+                        self.rejected_by_verification(sink, &root, &manifest, &result, repairs)
+                            .await,
+                        transcript,
+                    );
+                }
+                Verdict::Failed(result) => {
+                    repairs += 1;
+                    let mut repair = job.clone();
+                    repair.history.push(HistoryTurn {
+                        speaker: Speaker::User,
+                        text: job.prompt.clone(),
+                    });
+                    repair.history.push(HistoryTurn {
+                        speaker: Speaker::Assistant,
+                        text: transcript.clone(),
+                    });
+                    repair.prompt = repair_prompt(&result);
+                    finished = NativeEngine.run(repair, sink, self.cancel.clone()).await;
+                    if !finished.transcript.is_empty() {
+                        transcript = format!("{transcript}\n\n{}", finished.transcript);
+                    }
+                }
+            }
+        }
         let ending = match finished.outcome {
             Outcome::Completed { summary } => {
                 match self.sync_and_checkpoint(sink, &root, &manifest).await {
@@ -163,7 +209,38 @@ impl Execution {
             },
             Outcome::Cancelled => self.cancelled(),
         };
-        (ending, finished.transcript)
+        (ending, transcript)
+    }
+
+    /// Verification still fails after the repair turns: the work becomes a `rejected`
+    /// checkpoint and the draft stays as it was.
+    async fn rejected_by_verification(
+        &self,
+        sink: &RunSink,
+        root: &std::path::Path,
+        manifest: &draftsmith_store::Manifest,
+        result: &draftsmith_core::event::VerificationResult,
+        repairs: usize,
+    ) -> Ending {
+        let changes = workspace::changes(root, manifest).unwrap_or_default();
+        let kept = if changes.is_empty() {
+            None
+        } else {
+            self.reject(sink, manifest.revision, &changes, "failed verification")
+                .await
+        };
+        let mut ending = failed(
+            ErrorCode::CodingAgentVerificationFailed,
+            format!("`{}` failed after {repairs} repair turn(s)", result.command),
+        );
+        if let EventBody::RunFailed { error } = &mut ending.body {
+            error.details = Some(serde_json::json!({
+                "command": result.command,
+                "exit_code": result.exit_code,
+                "rejected_checkpoint_id": kept,
+            }));
+        }
+        ending
     }
 
     /// Writes the run's selected-agent contract where both engines' contract tools read it.

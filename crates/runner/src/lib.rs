@@ -9,6 +9,7 @@ mod execute;
 pub mod policy;
 mod sink;
 pub mod sync;
+pub mod verify;
 pub mod workspace;
 
 use std::collections::HashMap;
@@ -42,6 +43,10 @@ pub struct RunnerConfig {
     pub lease: Duration,
     /// How often cancel requests and expired leases are checked.
     pub poll: Duration,
+    /// Whether the template's verification commands run after the agent's edits.
+    pub verify: bool,
+    /// Turns the agent gets to repair a failed verification.
+    pub repair_turns: usize,
 }
 
 /// Why a run could not be created; nothing was persisted for any of these.

@@ -42,6 +42,11 @@ pub struct CodingAgentConfig {
     /// Lease on an executing run; another instance ends it once expired
     /// (`DRAFTSMITH_RUN_LEASE_SECONDS`).
     pub run_lease_seconds: f64,
+    /// Run the template's verification commands after the agent's edits
+    /// (`APPS_CODING_AGENT_VERIFY`, default on).
+    pub verify: bool,
+    /// Turns the agent gets to repair a failed verification (`APPS_CODING_AGENT_REPAIR_TURNS`).
+    pub repair_turns: usize,
 }
 
 impl Default for CodingAgentConfig {
@@ -51,6 +56,8 @@ impl Default for CodingAgentConfig {
             native_enabled: false,
             max_steps: 40,
             run_lease_seconds: 15.0,
+            verify: true,
+            repair_turns: 2,
         }
     }
 }
@@ -197,6 +204,12 @@ impl Config {
                     var: "DRAFTSMITH_RUN_LEASE_SECONDS",
                     message: format!("expected seconds, got {v:?}"),
                 })?;
+        }
+        if let Some(v) = env("APPS_CODING_AGENT_VERIFY") {
+            self.coding_agent.verify = !matches!(v.trim(), "0" | "false" | "no");
+        }
+        if let Some(v) = env("APPS_CODING_AGENT_REPAIR_TURNS") {
+            self.coding_agent.repair_turns = parse_usize("APPS_CODING_AGENT_REPAIR_TURNS", &v)?;
         }
         self.default_engine()?;
         Ok(())

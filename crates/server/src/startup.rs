@@ -102,6 +102,8 @@ pub async fn build_state(
         max_steps: config.coding_agent.max_steps,
         lease: Duration::from_secs_f64(config.coding_agent.run_lease_seconds.max(0.5)),
         poll: Duration::from_millis(250),
+        verify: config.coding_agent.verify,
+        repair_turns: config.coding_agent.repair_turns,
     };
     let runner = Runner::start(store.clone(), bus, registry, runner_config).await?;
     Ok(AppState {

@@ -37,6 +37,8 @@ pub fn config_for_model(model_base_url: &str) -> Config {
     config.coding_agent.native_enabled = true;
     config.coding_agent.default_engine = "native".into();
     config.coding_agent.run_lease_seconds = 2.0;
+    // Verification has its own tests; elsewhere it would only add `npm` time.
+    config.coding_agent.verify = false;
     config.models.default = "mock/coder".into();
     config.providers = vec![
         ProviderConfig {

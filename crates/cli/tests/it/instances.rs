@@ -23,7 +23,7 @@ fn config_file(dir: &std::path::Path, model: &MockModel) -> PathBuf {
     let text = format!(
         "[models]\ndefault = \"mock/coder\"\n\n[[providers]]\nid = \"mock\"\nkind = \"openai\"\n\
          base_url = \"{}\"\nmodels = [\"coder\"]\n\n[coding_agent]\ndefault_engine = \"native\"\n\
-         native_enabled = true\nrun_lease_seconds = 1.5\n",
+         native_enabled = true\nrun_lease_seconds = 1.5\nverify = false\n",
         model.base_url()
     );
     std::fs::write(&path, text).unwrap();

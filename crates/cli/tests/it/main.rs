@@ -14,3 +14,4 @@ mod processes;
 mod runs;
 mod sync;
 mod validation;
+mod verification;
