@@ -44,7 +44,8 @@ pub struct BwrapProfile {
 
 impl BwrapProfile {
     /// The `bwrap` arguments (before `--`) for a command starting in `cwd`. Order matters:
-    /// system binds, then tmpfs over hidden paths, then this sandbox's own binds on top.
+    /// read-only binds, then tmpfs over hidden paths they would expose, then this sandbox's
+    /// own writable binds on top.
     pub fn args(&self, cwd: &Path) -> Vec<OsString> {
         let mut args: Vec<OsString> = [
             "--die-with-parent",
@@ -85,14 +86,15 @@ impl BwrapProfile {
         for flag in [["--proc", "/proc"], ["--dev", "/dev"], ["--tmpfs", "/tmp"]] {
             args.extend(flag.iter().map(OsString::from));
         }
+        for path in &self.readonly {
+            push(&mut args, "--ro-bind", path, path);
+            bound.push(path.clone());
+        }
         for hidden in &self.hidden {
             if hidden.exists() && bound.iter().any(|b| hidden.starts_with(b)) {
                 args.push("--tmpfs".into());
                 args.push(hidden.into());
             }
-        }
-        for path in &self.readonly {
-            push(&mut args, "--ro-bind", path, path);
         }
         for path in &self.writable {
             push(&mut args, "--bind", path, path);
@@ -191,6 +193,9 @@ mod tests {
         assert_eq!(position(&args, "--tmpfs", "/srv/data"), None);
         assert!(args.iter().any(|a| a == "--unshare-net"));
         assert!(args.iter().any(|a| a == "--die-with-parent"));
-        assert_eq!(args.last().map(OsString::as_os_str), Some("/srv/data/sandboxes/a/workspace".as_ref()));
+        assert_eq!(
+            args.last().map(OsString::as_os_str),
+            Some("/srv/data/sandboxes/a/workspace".as_ref())
+        );
     }
 }

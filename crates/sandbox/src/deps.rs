@@ -193,7 +193,10 @@ pub(crate) fn link_into(
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => return Err(SandboxError::io(&dest)(e)),
     }
-    let mut linker = Linker { files: 0, copy: false };
+    let mut linker = Linker {
+        files: 0,
+        copy: false,
+    };
     linker.tree(modules, &dest)?;
     let marker = dest.join(MARKER);
     std::fs::write(&marker, sha.as_str()).map_err(SandboxError::io(&marker))?;

@@ -82,7 +82,13 @@ fn probe() -> Result<PathBuf, String> {
     let out = Command::new(&path)
         .args(["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"])
         .args(["--unshare-pid", "--unshare-ipc", "--unshare-uts"])
-        .args(["--die-with-parent", "--new-session", "--cap-drop", "ALL", "true"])
+        .args([
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "true",
+        ])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
@@ -116,9 +122,18 @@ mod tests {
 
     #[test]
     fn parses_the_setting() {
-        assert_eq!("auto".parse::<IsolationMode>().ok(), Some(IsolationMode::Auto));
-        assert_eq!("BWRAP".parse::<IsolationMode>().ok(), Some(IsolationMode::Bwrap));
-        assert_eq!("none".parse::<IsolationMode>().ok(), Some(IsolationMode::None));
+        assert_eq!(
+            "auto".parse::<IsolationMode>().ok(),
+            Some(IsolationMode::Auto)
+        );
+        assert_eq!(
+            "BWRAP".parse::<IsolationMode>().ok(),
+            Some(IsolationMode::Bwrap)
+        );
+        assert_eq!(
+            "none".parse::<IsolationMode>().ok(),
+            Some(IsolationMode::None)
+        );
         assert!("docker".parse::<IsolationMode>().is_err());
         assert_eq!(Isolation::Bwrap.as_str(), "bwrap");
     }

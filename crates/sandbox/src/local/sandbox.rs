@@ -45,16 +45,27 @@ impl Sandbox {
         template: &str,
         ttl: Duration,
     ) -> Result<Self, SandboxError> {
-        let sandbox = Self::at(root, id, State {
-            template: template.to_owned(),
-            ttl_ms: millis(ttl),
-            expires_at_ms: deadline_ms(ttl),
-        });
-        for dir in [&sandbox.workspace, &sandbox.home] {
-            std::fs::create_dir_all(dir).map_err(SandboxError::io(dir))?;
-        }
+        let sandbox = Self::at(
+            root,
+            id,
+            State {
+                template: template.to_owned(),
+                ttl_ms: millis(ttl),
+                expires_at_ms: deadline_ms(ttl),
+            },
+        );
+        sandbox.ensure_dirs()?;
         sandbox.save()?;
         Ok(sandbox)
+    }
+
+    /// Creates the workspace and HOME if missing (also when reusing: someone may have
+    /// cleaned the disk under a live sandbox).
+    pub(crate) fn ensure_dirs(&self) -> Result<(), SandboxError> {
+        for dir in [&self.workspace, &self.home] {
+            std::fs::create_dir_all(dir).map_err(SandboxError::io(dir))?;
+        }
+        Ok(())
     }
 
     /// A sandbox left by an earlier process; without a readable state it counts as expired.
@@ -87,11 +98,11 @@ impl Sandbox {
 
     /// Whether the TTL has passed.
     pub(crate) fn is_expired(&self, now: SystemTime) -> bool {
-        let now = now
-            .duration_since(UNIX_EPOCH)
-            .map(|d| millis(d))
-            .unwrap_or(0);
-        self.state.lock().map(|s| s.expires_at_ms <= now).unwrap_or(true)
+        let now = now.duration_since(UNIX_EPOCH).map(millis).unwrap_or(0);
+        self.state
+            .lock()
+            .map(|s| s.expires_at_ms <= now)
+            .unwrap_or(true)
     }
 
     /// Keeps it alive for `ttl` from now (and remembers `ttl` for later use).

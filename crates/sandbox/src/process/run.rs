@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use super::groups::{ProcessGroups, kill_group};
+use super::groups::{ProcessGroups, kill_group, kill_tree};
 use super::tail::TailBuffer;
 
 /// How long to wait for the pipes to close after the group was killed.
@@ -40,7 +40,8 @@ struct GroupGuard {
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if let Some(pgid) = self.pgid {
-            kill_group(pgid);
+            // Dropped before the leader was reaped: its whole tree must go.
+            kill_tree(pgid);
             self.groups.remove(pgid);
         }
     }
@@ -57,6 +58,15 @@ pub(crate) async fn run_in_group(
     let started = Instant::now();
     if cancel.is_cancelled() {
         return Ok(ended(started, String::new(), false, true, None));
+    }
+    // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent; if this
+    // service dies (even by SIGKILL) the command's leader dies with it, and under bubblewrap
+    // its PID namespace with that.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
     }
     let mut child = command
         .stdin(Stdio::null())
@@ -88,14 +98,25 @@ pub(crate) async fn run_in_group(
     };
     // Whatever happened, nothing the command started may outlive it.
     if let Some(pgid) = pgid {
-        kill_group(pgid);
+        if status.is_some() {
+            kill_group(pgid);
+        } else {
+            kill_tree(pgid);
+        }
     }
     let status = match status {
         Some(status) => status,
         None => child.wait().await,
     }
     .map_err(|e| ToolError::failed(format!("cannot wait for the command: {e}")))?;
-    drop(guard);
+    // The leader is reaped: from here a plain group kill is all that can still apply.
+    let mut guard = guard;
+    if let Some(pgid) = guard.pgid.take() {
+        kill_group(pgid);
+        guard.groups.remove(pgid);
+    }
+    // Killed by a signal just as the cancel came (stop kills groups directly): a cancel.
+    cancelled |= !timed_out && status.code().is_none() && cancel.is_cancelled();
 
     for reader in readers.into_iter().flatten() {
         let abort = reader.abort_handle();
@@ -169,7 +190,10 @@ mod tests {
 
     fn sh(command: &str) -> Command {
         let mut c = Command::new("sh");
-        c.arg("-c").arg(command).env_clear().envs(base_env(Path::new("/tmp")));
+        c.arg("-c")
+            .arg(command)
+            .env_clear()
+            .envs(base_env(Path::new("/tmp")));
         c
     }
 
@@ -188,11 +212,19 @@ mod tests {
     #[tokio::test]
     async fn environment_is_not_inherited() {
         let groups = ProcessGroups::default();
-        let req = request("echo \"[$CARGO_PKG_NAME]\"", 10_000);
+        let ours = ["PATH", "HOME", "LANG", "TERM"];
+        let (name, _) = std::env::vars()
+            .find(|(k, v)| {
+                !ours.contains(&k.as_str())
+                    && !v.is_empty()
+                    && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
+            .expect("the test process has some environment");
+        let req = request(&format!("echo \"[${name}]\""), 10_000);
         let out = run_in_group(sh(&req.command), &req, CancellationToken::new(), &groups)
             .await
             .unwrap();
-        assert_eq!(out.output.trim(), "[]");
+        assert_eq!(out.output.trim(), "[]", "{name} leaked");
     }
 
     #[tokio::test]

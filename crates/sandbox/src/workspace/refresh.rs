@@ -101,10 +101,8 @@ fn write_file(root: &Path, rel: &str, content: &[u8]) -> Result<PathBuf, Sandbox
         None => (root.to_path_buf(), rel),
     };
     let target = dir.join(name);
-    if let Ok(meta) = target.symlink_metadata() {
-        if meta.is_dir() {
-            std::fs::remove_dir_all(&target).map_err(SandboxError::io(&target))?;
-        }
+    if target.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+        std::fs::remove_dir_all(&target).map_err(SandboxError::io(&target))?;
     }
     let tmp = dir.join(format!(".{name}{TMP_SUFFIX}"));
     std::fs::write(&tmp, content).map_err(SandboxError::io(&tmp))?;

@@ -36,7 +36,11 @@ fn writes_only_what_differs_and_removes_what_went() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let mut index = FileIndex::load(root.join("../index-a.json"));
-    let v1 = vec![entry("a.txt", b"a"), entry("src/b.js", b"b"), entry("src/deep/c.js", b"c")];
+    let v1 = vec![
+        entry("a.txt", b"a"),
+        entry("src/b.js", b"b"),
+        entry("src/deep/c.js", b"c"),
+    ];
     assert_eq!(refresh(root, &v1, &mut index), (3, 0));
     assert_eq!(refresh(root, &v1, &mut index), (0, 0));
     std::fs::create_dir_all(root.join("node_modules/x")).unwrap();
@@ -45,7 +49,10 @@ fn writes_only_what_differs_and_removes_what_went() {
     assert_eq!(refresh(root, &v2, &mut index), (1, 1));
     assert!(!root.join("src/deep").exists(), "emptied directories go");
     assert_eq!(std::fs::read(root.join("a.txt")).unwrap(), b"A");
-    assert!(root.join("node_modules/x/i.js").exists(), "pruned dirs are never touched");
+    assert!(
+        root.join("node_modules/x/i.js").exists(),
+        "pruned dirs are never touched"
+    );
 }
 
 #[test]
@@ -68,9 +75,20 @@ fn symlinks_on_the_way_are_replaced_not_followed() {
     std::os::unix::fs::symlink(outside.path(), root.join("src")).unwrap();
     std::os::unix::fs::symlink(outside.path().join("t"), root.join("top.txt")).unwrap();
     let mut index = FileIndex::default();
-    refresh(root, &[entry("src/x.js", b"x"), entry("top.txt", b"t")], &mut index);
+    refresh(
+        root,
+        &[entry("src/x.js", b"x"), entry("top.txt", b"t")],
+        &mut index,
+    );
     assert!(root.join("src").symlink_metadata().unwrap().is_dir());
-    assert!(!root.join("top.txt").symlink_metadata().unwrap().file_type().is_symlink());
+    assert!(
+        !root
+            .join("top.txt")
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
 }
 
@@ -81,7 +99,10 @@ fn manifests_with_blocked_paths_are_refused() {
     for bad in ["../x", "node_modules/a.js", "/etc/passwd", "a.tsbuildinfo"] {
         let (file, _) = entry(bad, b"x");
         let err = plan(dir.path(), &[file], &mut index).unwrap_err();
-        assert!(matches!(err, crate::SandboxError::PathBlocked { .. }), "{bad}");
+        assert!(
+            matches!(err, crate::SandboxError::PathBlocked { .. }),
+            "{bad}"
+        );
     }
 }
 
@@ -90,7 +111,11 @@ fn snapshot_lists_changes_and_never_generated_files() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let mut index = FileIndex::default();
-    let base = vec![entry("a.txt", b"a"), entry("gone.txt", b"g"), entry("same.txt", b"s")];
+    let base = vec![
+        entry("a.txt", b"a"),
+        entry("gone.txt", b"g"),
+        entry("same.txt", b"s"),
+    ];
     refresh(root, &base, &mut index);
     std::fs::write(root.join("a.txt"), b"b").unwrap();
     std::fs::remove_file(root.join("gone.txt")).unwrap();
@@ -106,9 +131,18 @@ fn snapshot_lists_changes_and_never_generated_files() {
     assert_eq!(
         changes,
         vec![
-            Change { path: ".opencode/tools/t.ts".into(), content: Some(b"t".to_vec()) },
-            Change { path: "a.txt".into(), content: Some(b"b".to_vec()) },
-            Change { path: "gone.txt".into(), content: None },
+            Change {
+                path: ".opencode/tools/t.ts".into(),
+                content: Some(b"t".to_vec())
+            },
+            Change {
+                path: "a.txt".into(),
+                content: Some(b"b".to_vec())
+            },
+            Change {
+                path: "gone.txt".into(),
+                content: None
+            },
         ]
     );
 }

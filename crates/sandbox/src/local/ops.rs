@@ -1,0 +1,257 @@
+//! [`SandboxController`] for [`LocalController`]: each operation finds the live sandbox,
+//! does its file work on the blocking pool and its commands through the confined runner.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use draftsmith_core::BlobHash;
+use draftsmith_tools::{CommandOutput, CommandRequest, ToolContext, ToolOutcome};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use super::sandbox::Sandbox;
+use super::{LocalController, delete_trash};
+use crate::controller::{
+    BlobSource, Change, Created, ExecRequest, FileEntry, Refreshed, SandboxController,
+};
+use crate::deps;
+use crate::error::SandboxError;
+use crate::id::SandboxId;
+use crate::isolation::Isolation;
+use crate::workspace::{self, FileIndex};
+
+#[async_trait::async_trait]
+impl SandboxController for LocalController {
+    fn isolation(&self) -> Isolation {
+        self.isolation_in_force()
+    }
+
+    async fn create(
+        &self,
+        id: &SandboxId,
+        template: &str,
+        ttl: Duration,
+    ) -> Result<Created, SandboxError> {
+        let mut map = self.sandboxes.lock().await;
+        let reaped = self.take_expired(&mut map);
+        let created = match map.get(id) {
+            Some(sandbox) => {
+                sandbox.ensure_dirs()?;
+                sandbox.renew(Some(template), ttl)?;
+                Created { reused: true }
+            }
+            None => {
+                let sandbox = Sandbox::create(&self.root, id, template, ttl)?;
+                map.insert(id.clone(), Arc::new(sandbox));
+                Created { reused: false }
+            }
+        };
+        drop(map);
+        log_reaped(&reaped);
+        delete_trash(reaped.into_iter().filter_map(|(_, t)| t).collect()).await;
+        Ok(created)
+    }
+
+    async fn missing_blobs(
+        &self,
+        id: &SandboxId,
+        files: &[FileEntry],
+    ) -> Result<Vec<BlobHash>, SandboxError> {
+        let sandbox = self.get(id).await?;
+        let mut index = sandbox.files.lock().await;
+        let files = files.to_vec();
+        let plan = with_index(&mut index, &sandbox, move |root, index| {
+            workspace::plan(&root, &files, index)
+        })
+        .await?;
+        Ok(plan.blobs())
+    }
+
+    async fn refresh(
+        &self,
+        id: &SandboxId,
+        files: &[FileEntry],
+        blobs: &dyn BlobSource,
+    ) -> Result<Refreshed, SandboxError> {
+        let sandbox = self.get(id).await?;
+        let mut index = sandbox.files.lock().await;
+        let manifest = files.to_vec();
+        let plan = with_index(&mut index, &sandbox, move |root, index| {
+            workspace::plan(&root, &manifest, index)
+        })
+        .await?;
+        let mut contents = HashMap::new();
+        for hash in plan.blobs() {
+            let bytes = blobs.blob(&hash).await?;
+            if BlobHash::of(&bytes) != hash {
+                return Err(SandboxError::Blob {
+                    hash,
+                    message: "the content does not match its hash".into(),
+                });
+            }
+            contents.insert(hash, bytes);
+        }
+        with_index(&mut index, &sandbox, move |root, index| {
+            let done = workspace::apply(&root, &plan, &contents, index)?;
+            index.save()?;
+            Ok(done)
+        })
+        .await
+    }
+
+    async fn prepare_dependencies(&self, id: &SandboxId) -> Result<bool, SandboxError> {
+        let sandbox = self.get(id).await?;
+        let _files = sandbox.files.lock().await;
+        let (Some(package), Some(lock)) = (
+            regular_file(sandbox.workspace.join("package.json")),
+            regular_file(sandbox.workspace.join("package-lock.json")),
+        ) else {
+            return Ok(false);
+        };
+        let sha = BlobHash::of(&lock);
+        if deps::is_linked(&sandbox.workspace, &sha) {
+            return Ok(true);
+        }
+        let modules = self.deps.ensure(&sha, &package, &lock).await?;
+        let workspace = sandbox.workspace.clone();
+        let started = std::time::Instant::now();
+        let files =
+            tokio::task::spawn_blocking(move || deps::link_into(&modules, &workspace, &sha))
+                .await
+                .map_err(|e| SandboxError::Dependencies(e.to_string()))??;
+        tracing::debug!(sandbox = %id, files, ms = %started.elapsed().as_millis(), "linked dependencies");
+        Ok(true)
+    }
+
+    async fn run_tool(
+        &self,
+        id: &SandboxId,
+        function_name: &str,
+        arguments: &str,
+        cancel: CancellationToken,
+    ) -> Result<ToolOutcome, SandboxError> {
+        let sandbox = self.get(id).await?;
+        let (cancel, _link) = linked(&sandbox.stop, cancel);
+        let ctx = ToolContext {
+            workspace: sandbox.workspace.clone(),
+            cancel,
+            limits: self.limits.clone(),
+            commands: self.runner(&sandbox),
+        };
+        Ok(draftsmith_tools::run_tool(&ctx, function_name, arguments).await)
+    }
+
+    async fn exec(
+        &self,
+        id: &SandboxId,
+        request: ExecRequest,
+        cancel: CancellationToken,
+    ) -> Result<CommandOutput, SandboxError> {
+        let sandbox = self.get(id).await?;
+        let (cancel, _link) = linked(&sandbox.stop, cancel);
+        let request = CommandRequest {
+            command: request.command,
+            cwd: sandbox.workspace.clone(),
+            timeout: request.timeout,
+            max_output_bytes: request.max_output_bytes,
+            env: request.env,
+        };
+        self.runner(&sandbox)
+            .run(request, cancel)
+            .await
+            .map_err(|e| SandboxError::Process(e.message))
+    }
+
+    async fn snapshot(
+        &self,
+        id: &SandboxId,
+        base: &[FileEntry],
+    ) -> Result<Vec<Change>, SandboxError> {
+        let sandbox = self.get(id).await?;
+        let mut index = sandbox.files.lock().await;
+        let base = base.to_vec();
+        with_index(&mut index, &sandbox, move |root, index| {
+            let changes = workspace::snapshot(&root, &base, index)?;
+            index.save()?;
+            Ok(changes)
+        })
+        .await
+    }
+
+    async fn touch(&self, id: &SandboxId, ttl: Duration) -> Result<(), SandboxError> {
+        self.get(id).await?.renew(None, ttl)
+    }
+
+    async fn stop(&self, id: &SandboxId) -> Result<(), SandboxError> {
+        let mut map = self.sandboxes.lock().await;
+        let trash = map.remove(id).and_then(|sandbox| self.terminate(&sandbox));
+        drop(map);
+        delete_trash(trash.into_iter().collect()).await;
+        Ok(())
+    }
+
+    async fn reap_expired(&self) -> Result<Vec<SandboxId>, SandboxError> {
+        let mut map = self.sandboxes.lock().await;
+        let reaped = self.take_expired(&mut map);
+        drop(map);
+        log_reaped(&reaped);
+        let ids = reaped.iter().map(|(id, _)| id.clone()).collect();
+        delete_trash(reaped.into_iter().filter_map(|(_, t)| t).collect()).await;
+        Ok(ids)
+    }
+
+    fn workspace_dir(&self, id: &SandboxId) -> Option<PathBuf> {
+        Some(self.root.join(id.as_str()).join("workspace"))
+    }
+}
+
+fn log_reaped(reaped: &[(SandboxId, Option<PathBuf>)]) {
+    for (id, _) in reaped {
+        tracing::info!(sandbox = %id, "reaped an expired sandbox");
+    }
+}
+
+/// Runs `work` on the blocking pool with the index moved in and back out.
+async fn with_index<T, F>(
+    index: &mut FileIndex,
+    sandbox: &Sandbox,
+    work: F,
+) -> Result<T, SandboxError>
+where
+    T: Send + 'static,
+    F: FnOnce(PathBuf, &mut FileIndex) -> Result<T, SandboxError> + Send + 'static,
+{
+    let mut taken = std::mem::take(index);
+    let root = sandbox.workspace.clone();
+    let (back, result) = tokio::task::spawn_blocking(move || {
+        let result = work(root, &mut taken);
+        (taken, result)
+    })
+    .await
+    .map_err(|e| SandboxError::Invalid(format!("workspace task failed: {e}")))?;
+    *index = back;
+    result
+}
+
+/// A token cancelled by the caller's `cancel` or by the sandbox stopping; the guard ends
+/// the watcher when the operation is over.
+fn linked(stop: &CancellationToken, cancel: CancellationToken) -> (CancellationToken, DropGuard) {
+    let op = stop.child_token();
+    let done = CancellationToken::new();
+    let (watch_op, watch_done) = (op.clone(), done.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            () = cancel.cancelled() => watch_op.cancel(),
+            () = watch_done.cancelled() => {}
+            () = watch_op.cancelled() => {}
+        }
+    });
+    (op, done.drop_guard())
+}
+
+/// The bytes of `path` if it is a regular file (never through a symlink).
+fn regular_file(path: PathBuf) -> Option<Vec<u8>> {
+    let meta = path.symlink_metadata().ok()?;
+    meta.is_file().then(|| std::fs::read(&path).ok()).flatten()
+}

@@ -1,0 +1,113 @@
+//! Unconfined mode (`isolation = none`) and a restarted service: leftovers of an earlier
+//! process are adopted and reaped, and processes that escaped their group still die.
+
+use std::time::Duration;
+
+use draftsmith_sandbox::{
+    ExecRequest, Isolation, IsolationMode, LocalController, SandboxController,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{Deployment, Env, eventually, marker, pids_with, unique_id};
+
+fn exec(command: &str, timeout: Duration) -> ExecRequest {
+    ExecRequest {
+        command: command.to_owned(),
+        timeout,
+        max_output_bytes: 4096,
+        env: Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unconfined_cancel_kills_the_whole_group() {
+    let env = Env::with_mode(Deployment::Local, IsolationMode::None).await;
+    assert_eq!(env.ctl.isolation(), Isolation::None);
+    let id = env.sandbox("none", Duration::from_secs(3600)).await;
+    let m = marker();
+    let cancel = CancellationToken::new();
+    let (ctl, run_id, token) = (env.ctl.clone(), id.clone(), cancel.clone());
+    let command = format!("sh -c 'sleep {m}' & sleep {m}");
+    let running = tokio::spawn(async move {
+        ctl.exec(&run_id, exec(&command, Duration::from_secs(3600)), token)
+            .await
+    });
+    assert!(eventually(Duration::from_secs(10), || pids_with(&m).len() >= 3).await);
+    cancel.cancel();
+    assert!(running.await.unwrap().unwrap().cancelled);
+    assert!(eventually(Duration::from_secs(10), || pids_with(&m).is_empty()).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_kills_what_escaped_its_group() {
+    let env = Env::with_mode(Deployment::Local, IsolationMode::None).await;
+    let id = env.sandbox("escape", Duration::from_secs(3600)).await;
+    let m = marker();
+    // Returns once the escaped process runs in a session of its own.
+    let command = format!(
+        "setsid sh -c 'echo $$ > escaped.pid; exec sleep {m}' > /dev/null 2>&1 < /dev/null & \
+         while [ ! -s escaped.pid ]; do sleep 0.05; done"
+    );
+    let out = env
+        .ctl
+        .exec(
+            &id,
+            exec(&command, Duration::from_secs(30)),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, Some(0), "{out:?}");
+    assert!(eventually(Duration::from_secs(10), || pids_with(&m).len() == 1).await);
+    env.ctl.stop(&id).await.unwrap();
+    assert!(eventually(Duration::from_secs(10), || pids_with(&m).is_empty()).await);
+}
+
+#[tokio::test]
+async fn a_restarted_controller_adopts_and_reaps_leftovers() {
+    let data = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let (root, cache) = (data.path().join("sandboxes"), data.path().join("cache"));
+    let (short, long) = (unique_id("short"), unique_id("long"));
+    {
+        let first =
+            LocalController::new(root.clone(), cache.clone(), IsolationMode::Bwrap).unwrap();
+        first
+            .create(&short, "static", Duration::from_millis(200))
+            .await
+            .unwrap();
+        first
+            .create(&long, "static", Duration::from_secs(3600))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = LocalController::new(root.clone(), cache, IsolationMode::Auto).unwrap();
+    assert_eq!(
+        second.isolation(),
+        Isolation::Bwrap,
+        "auto picks bubblewrap where it works"
+    );
+    assert_eq!(second.reap_expired().await.unwrap(), vec![short.clone()]);
+    assert!(!root.join(short.as_str()).exists());
+    assert!(
+        second
+            .create(&long, "static", Duration::from_secs(60))
+            .await
+            .unwrap()
+            .reused
+    );
+}
+
+#[tokio::test]
+async fn the_periodic_reaper_ends_idle_sandboxes() {
+    let env = Env::new(Deployment::Local).await;
+    let id = env.sandbox("idle", Duration::from_millis(100)).await;
+    let dir = env.workspace(&id);
+    let stop = CancellationToken::new();
+    let task = env
+        .local
+        .spawn_reaper(Duration::from_millis(50), stop.clone());
+    assert!(eventually(Duration::from_secs(5), || !dir.exists()).await);
+    stop.cancel();
+    task.await.unwrap();
+}

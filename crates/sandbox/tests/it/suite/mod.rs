@@ -1,0 +1,57 @@
+//! The behavioural suite of SPEC §6 / issue #5, run against the in-process controller and
+//! against the remote one over real HTTP. Each case is one function taking the deployment.
+
+mod confinement;
+mod files;
+mod lifecycle;
+mod processes;
+
+use std::time::Duration;
+
+use draftsmith_sandbox::ExecRequest;
+
+use crate::support::Deployment;
+
+const HOUR: Duration = Duration::from_secs(3600);
+const GONE: Duration = Duration::from_secs(10);
+
+/// Instantiates every case for both deployments.
+macro_rules! both {
+    ($($group:ident :: $case:ident),* $(,)?) => {
+        mod local {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() { super::$group::$case(super::Deployment::Local).await })*
+        }
+        mod remote {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() { super::$group::$case(super::Deployment::Remote).await })*
+        }
+    };
+}
+
+both!(
+    lifecycle::warm_reuse,
+    lifecycle::ttl_expiry_reaps_processes_and_directory,
+    lifecycle::create_reaps_expired_ones_first,
+    lifecycle::touch_keeps_a_sandbox_warm,
+    lifecycle::stop_kills_and_removes,
+    lifecycle::unknown_sandbox_is_not_found,
+    processes::exec_cancel_kills_grandchildren,
+    processes::cancel_right_after_start_leaves_nothing,
+    processes::exec_timeout_kills_grandchildren,
+    processes::tool_run_command_cancel_kills_everything,
+    files::refresh_writes_only_what_differs,
+    files::refresh_refuses_blocked_paths,
+    files::tools_edit_the_workspace,
+    files::snapshot_prunes_generated_directories,
+    confinement::confinement_hides_service_and_other_sandboxes,
+);
+
+pub(crate) fn exec(command: &str, timeout: Duration) -> ExecRequest {
+    ExecRequest {
+        command: command.to_owned(),
+        timeout,
+        max_output_bytes: 64 * 1024,
+        env: Vec::new(),
+    }
+}
