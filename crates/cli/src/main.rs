@@ -63,6 +63,19 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Serve sandboxes to other draftsmith instances over the internal HTTP API.
+    SandboxController {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8790")]
+        listen: String,
+        /// The shared secret callers must send as a bearer token.
+        #[arg(
+            long,
+            env = "DRAFTSMITH_SANDBOX_CONTROLLER_SECRET",
+            hide_env_values = true
+        )]
+        secret: String,
+    },
     /// Serve a scripted OpenAI- and Anthropic-compatible model (tests, demos, benchmarks).
     MockModel {
         /// The script (see docs/mock-model.md); the built-in demo script when omitted.
@@ -152,6 +165,10 @@ async fn main() -> anyhow::Result<()> {
             serve::create_token(config, &user, role.into()).await
         }
         Command::MockModel { script, listen } => serve::mock_model(script, &listen).await,
+        Command::SandboxController { listen, secret } => {
+            let config = Config::load(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
+            serve::sandbox_controller(config, &listen, secret).await
+        }
     }
 }
 

@@ -87,6 +87,33 @@ pub async fn mock_model(script: Option<PathBuf>, listen: &str) -> anyhow::Result
     Ok(())
 }
 
+pub async fn sandbox_controller(
+    mut config: Config,
+    listen: &str,
+    secret: String,
+) -> anyhow::Result<()> {
+    if secret.trim().len() < 16 {
+        anyhow::bail!("the sandbox controller needs a secret of at least 16 characters");
+    }
+    // This process owns sandboxes itself, whatever a shared configuration says.
+    config.sandbox.controller_url.clear();
+    let stop = CancellationToken::new();
+    let controller = draftsmith_server::startup::sandbox_controller(&config, stop.clone())?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    println!(
+        "sandbox controller listening on http://{}",
+        listener.local_addr()?
+    );
+    let app = draftsmith_sandbox::controller_router(controller, secret);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    stop.cancel();
+    Ok(())
+}
+
 /// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();

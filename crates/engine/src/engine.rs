@@ -26,8 +26,49 @@ pub struct Job {
     pub model: ResolvedModel,
     /// Upper bound on model turns before the run pauses.
     pub max_steps: usize,
+    /// Where the native tools run: the sandbox (confined) or the local workspace.
+    pub tools: Arc<dyn ToolHost>,
+    /// The app's selected-agent contract (`AgentContract` as JSON), for baseline context.
+    pub contract: serde_json::Value,
+}
+
+/// Runs native tools against a workspace; the seam a sandbox controller fills so tools run
+/// where the workspace lives, confined.
+#[async_trait]
+pub trait ToolHost: Send + Sync {
+    /// Runs the tool the model called, with its raw arguments.
+    async fn run_tool(
+        &self,
+        function_name: &str,
+        arguments: &str,
+        cancel: CancellationToken,
+    ) -> draftsmith_tools::ToolOutcome;
+}
+
+/// Tools run in this process on a local directory, commands through `commands`.
+pub struct LocalTools {
+    /// The workspace.
+    pub workspace: PathBuf,
     /// Where `run_command` executes.
     pub commands: Arc<dyn draftsmith_tools::CommandRunner>,
+}
+
+#[async_trait]
+impl ToolHost for LocalTools {
+    async fn run_tool(
+        &self,
+        function_name: &str,
+        arguments: &str,
+        cancel: CancellationToken,
+    ) -> draftsmith_tools::ToolOutcome {
+        let ctx = draftsmith_tools::ToolContext {
+            workspace: self.workspace.clone(),
+            cancel,
+            limits: draftsmith_tools::ToolLimits::default(),
+            commands: self.commands.clone(),
+        };
+        draftsmith_tools::run_tool(&ctx, function_name, arguments).await
+    }
 }
 
 /// A registry entry bound to a live provider client.

@@ -8,6 +8,8 @@ pub mod native;
 pub mod providers;
 pub mod registry;
 
-pub use engine::{Engine, EventSink, Finished, Job, Outcome, ResolvedModel, SinkClosed};
+pub use engine::{
+    Engine, EventSink, Finished, Job, LocalTools, Outcome, ResolvedModel, SinkClosed, ToolHost,
+};
 pub use native::NativeEngine;
 pub use registry::{ModelRegistry, ProviderKind, ProviderSpec, Unavailable};

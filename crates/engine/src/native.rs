@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use draftsmith_core::{Diagnostic, ErrorCode, EventBody, EventError};
-use draftsmith_tools::{ToolContext, ToolLimits, run_tool, tool_specs};
+use draftsmith_tools::tool_specs;
 use futures::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -79,14 +79,8 @@ async fn drive(
     let system = format!(
         "{}\n\n{}",
         system_prompt(&job.template),
-        contract_context(&job.workspace)
+        contract_context(&job.contract)
     );
-    let ctx = ToolContext {
-        workspace: job.workspace.clone(),
-        cancel: cancel.clone(),
-        limits: ToolLimits::default(),
-        commands: job.commands.clone(),
-    };
     for step in 0..job.max_steps {
         let request = ChatRequest {
             model: job.model.name.clone(),
@@ -147,7 +141,7 @@ async fn drive(
             if cancel.is_cancelled() {
                 return Outcome::Cancelled;
             }
-            match tool_round(&ctx, call, sink).await {
+            match tool_round(job, cancel, call, sink).await {
                 Some(result) => results.push(result),
                 None => return Outcome::Cancelled,
             }
@@ -280,7 +274,12 @@ async fn stream_once(
 }
 
 /// Runs one tool call with its events; `None` when the sink closed.
-async fn tool_round(ctx: &ToolContext, call: &ToolCall, sink: &dyn EventSink) -> Option<Part> {
+async fn tool_round(
+    job: &Job,
+    cancel: &CancellationToken,
+    call: &ToolCall,
+    sink: &dyn EventSink,
+) -> Option<Part> {
     let input: Value = serde_json::from_str(&call.arguments)
         .unwrap_or_else(|_| Value::String(call.arguments.clone()));
     let named = named_paths(&input);
@@ -292,7 +291,10 @@ async fn tool_round(ctx: &ToolContext, call: &ToolCall, sink: &dyn EventSink) ->
     };
     sink.emit(started, Vec::new()).await.ok()?;
     let clock = Instant::now();
-    let outcome = run_tool(ctx, &call.name, &call.arguments).await;
+    let outcome = job
+        .tools
+        .run_tool(&call.name, &call.arguments, cancel.clone())
+        .await;
     let ms = clock.elapsed().as_millis() as u64;
     let mut paths = outcome.paths.clone();
     if paths.is_empty() {
@@ -400,14 +402,11 @@ pub fn system_prompt(template: &str) -> String {
 /// Longest contract summary put in the system prompt.
 const CONTRACT_CHARS: usize = 6_000;
 
-/// Baseline context about the runtime agent the app embeds, from the contract file the
-/// service seeds into the workspace, bounded to [`CONTRACT_CHARS`].
-pub fn contract_context(workspace: &std::path::Path) -> String {
-    let contract: draftsmith_contract::AgentContract =
-        std::fs::read_to_string(workspace.join(draftsmith_tools::CONTRACT_FILE))
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_else(draftsmith_contract::AgentContract::empty);
+/// Baseline context about the runtime agent the app embeds, from the run's contract,
+/// bounded to [`CONTRACT_CHARS`].
+pub fn contract_context(contract: &serde_json::Value) -> String {
+    let contract: draftsmith_contract::AgentContract = serde_json::from_value(contract.clone())
+        .unwrap_or_else(|_| draftsmith_contract::AgentContract::empty());
     if contract.agent.is_none() {
         return "This app embeds no runtime AI agent.".into();
     }

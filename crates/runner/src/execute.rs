@@ -10,22 +10,23 @@ use draftsmith_engine::history::HistoryTurn;
 use draftsmith_engine::history::{DEFAULT_MAX_CHARS, DEFAULT_MAX_TURNS, bounded_history};
 use draftsmith_engine::model::Speaker;
 use draftsmith_engine::{Engine, Job, NativeEngine, Outcome, ResolvedModel};
+use draftsmith_sandbox::SandboxId;
 use draftsmith_store::Store;
-use draftsmith_tools::LocalCommandRunner;
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::RunnerConfig;
 use crate::bus::EventBus;
+use crate::sandbox::{SandboxCommands, SandboxTools, StoreBlobs, entries};
 use crate::sink::RunSink;
 use crate::verify::{Verdict, repair_prompt, verify};
-use crate::workspace;
 
 /// Everything one run's task owns.
 pub(crate) struct Execution {
     pub store: Arc<dyn Store>,
     pub bus: Arc<dyn EventBus>,
+    pub controller: Arc<dyn draftsmith_sandbox::SandboxController>,
     pub run: Run,
     pub app: App,
     pub model: ResolvedModel,
@@ -82,30 +83,25 @@ impl Execution {
         {
             return (self.cancelled(), String::new());
         }
-        let root = self.config.data_dir.join("sandboxes").join(&sandbox_id);
+        let Ok(sandbox) = SandboxId::for_chat(&self.run.chat_session_id.to_string()) else {
+            return (
+                failed(
+                    ErrorCode::CodingAgentSandboxFailed,
+                    "invalid sandbox id".into(),
+                ),
+                String::new(),
+            );
+        };
         let clock = Instant::now();
-        let reused = root.exists();
-        let prepared = async {
-            let manifest = self.store.draft(self.app.id).await?;
-            workspace::materialize(&root, &manifest, self.store.as_ref()).await?;
-            Ok::<_, workspace::WorkspaceError>(manifest)
-        }
-        .await;
-        let manifest = match prepared {
-            Ok(m) => m,
+        let (manifest, reused, root) = match self.provision(&sandbox).await {
+            Ok(ready) => ready,
             Err(err) => {
                 return (
-                    failed(ErrorCode::CodingAgentSandboxFailed, err.to_string()),
+                    failed(ErrorCode::CodingAgentSandboxFailed, err),
                     String::new(),
                 );
             }
         };
-        if let Err(err) = self.seed_contract(&root).await {
-            return (
-                failed(ErrorCode::CodingAgentSandboxFailed, err),
-                String::new(),
-            );
-        }
         let sandbox_ms = clock.elapsed().as_millis() as u64;
         timing.insert("sandbox_start".into(), sandbox_ms.into());
         let ready = EventBody::SandboxReady {
@@ -128,7 +124,11 @@ impl Execution {
             template: self.app.template.clone(),
             model: self.model.clone(),
             max_steps: self.config.max_steps,
-            commands: Arc::new(LocalCommandRunner),
+            tools: Arc::new(SandboxTools {
+                controller: self.controller.clone(),
+                id: sandbox.clone(),
+            }),
+            contract: self.run.input_params["context"]["selected_agent_contract"].clone(),
         };
         let mut finished = match self.engine {
             EngineKind::Native => {
@@ -154,13 +154,17 @@ impl Execution {
             && !commands.is_empty()
             && matches!(finished.outcome, Outcome::Completed { .. })
         {
-            let runner = LocalCommandRunner;
-            match verify(sink, &runner, &root, commands, &self.cancel).await {
+            let runner = SandboxCommands {
+                controller: self.controller.clone(),
+                id: sandbox.clone(),
+            };
+            let deps = self.dependencies(&manifest, &sandbox);
+            match verify(sink, &runner, deps, commands, &self.cancel).await {
                 Verdict::Passed => break,
                 Verdict::Stopped => return (self.cancelled(), transcript),
                 Verdict::Failed(result) if repairs >= self.config.repair_turns => {
                     return (
-                        self.rejected_by_verification(sink, &root, &manifest, &result, repairs)
+                        self.rejected_by_verification(sink, &sandbox, &manifest, &result, repairs)
                             .await,
                         transcript,
                     );
@@ -186,7 +190,7 @@ impl Execution {
         }
         let ending = match finished.outcome {
             Outcome::Completed { summary } => {
-                match self.sync_and_checkpoint(sink, &root, &manifest).await {
+                match self.sync_and_checkpoint(sink, &sandbox, &manifest).await {
                     Ok(revision) => Ending {
                         body: EventBody::RunCompleted { revision, summary },
                         message: MessageStatus::Complete,
@@ -195,7 +199,7 @@ impl Execution {
                 }
             }
             Outcome::Paused { reason } => {
-                match self.sync_and_checkpoint(sink, &root, &manifest).await {
+                match self.sync_and_checkpoint(sink, &sandbox, &manifest).await {
                     Ok(_) => Ending {
                         body: EventBody::RunPaused { reason },
                         message: MessageStatus::Partial,
@@ -217,12 +221,12 @@ impl Execution {
     async fn rejected_by_verification(
         &self,
         sink: &RunSink,
-        root: &std::path::Path,
+        sandbox: &SandboxId,
         manifest: &draftsmith_store::Manifest,
         result: &draftsmith_core::event::VerificationResult,
         repairs: usize,
     ) -> Ending {
-        let changes = workspace::changes(root, manifest).unwrap_or_default();
+        let changes = self.snapshot(sandbox, manifest).await.unwrap_or_default();
         let kept = if changes.is_empty() {
             None
         } else {
@@ -243,18 +247,85 @@ impl Execution {
         ending
     }
 
-    /// Writes the run's selected-agent contract where both engines' contract tools read it.
-    async fn seed_contract(&self, root: &std::path::Path) -> Result<(), String> {
-        let contract = &self.run.input_params["context"]["selected_agent_contract"];
-        let file = root.join(draftsmith_tools::CONTRACT_FILE);
-        if let Some(dir) = file.parent() {
-            tokio::fs::create_dir_all(dir)
+    /// Creates or reuses the chat's sandbox, refreshes it from the current draft, and seeds
+    /// the agent contract where both engines' contract tools read it. Returns the manifest
+    /// it holds, whether it was warm, and its workspace directory (when local).
+    async fn provision(
+        &self,
+        sandbox: &SandboxId,
+    ) -> Result<(draftsmith_store::Manifest, bool, std::path::PathBuf), String> {
+        let created = self
+            .controller
+            .create(sandbox, &self.app.template, self.config.sandbox_ttl)
+            .await
+            .map_err(|e| e.to_string())?;
+        let manifest = self
+            .store
+            .draft(self.app.id)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.controller
+            .refresh(
+                sandbox,
+                &entries(&manifest),
+                &StoreBlobs(self.store.clone()),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let root = self.controller.workspace_dir(sandbox).unwrap_or_default();
+        if self.controller.workspace_dir(sandbox).is_some() {
+            let contract = &self.run.input_params["context"]["selected_agent_contract"];
+            let file = root.join(draftsmith_tools::CONTRACT_FILE);
+            if let Some(dir) = file.parent() {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| format!("seeding the agent contract: {e}"))?;
+            }
+            tokio::fs::write(&file, contract.to_string())
                 .await
                 .map_err(|e| format!("seeding the agent contract: {e}"))?;
         }
-        tokio::fs::write(&file, contract.to_string())
+        Ok((manifest, created.reused, root))
+    }
+
+    /// The workspace's changes against the manifest it was refreshed from.
+    async fn snapshot(
+        &self,
+        sandbox: &SandboxId,
+        manifest: &draftsmith_store::Manifest,
+    ) -> Result<Vec<draftsmith_store::FileChange>, String> {
+        let changes = self
+            .controller
+            .snapshot(sandbox, &entries(manifest))
             .await
-            .map_err(|e| format!("seeding the agent contract: {e}"))
+            .map_err(|e| e.to_string())?;
+        Ok(changes
+            .into_iter()
+            .filter_map(|c| {
+                let path = draftsmith_core::DraftPath::parse(&c.path).ok()?;
+                Some(draftsmith_store::FileChange {
+                    path,
+                    content: c.content,
+                })
+            })
+            .collect())
+    }
+
+    /// Links the template's shared dependencies into the sandbox before verification, when
+    /// the app has a lockfile.
+    fn dependencies<'a>(
+        &'a self,
+        manifest: &draftsmith_store::Manifest,
+        sandbox: &'a SandboxId,
+    ) -> Option<crate::verify::Dependencies<'a>> {
+        manifest
+            .files
+            .iter()
+            .any(|f| f.path == "package-lock.json")
+            .then_some(crate::verify::Dependencies {
+                controller: self.controller.as_ref(),
+                id: sandbox,
+            })
     }
 
     /// Earlier turns of this run's chat session, without this run's own prompt.
@@ -284,10 +355,10 @@ impl Execution {
     async fn sync_and_checkpoint(
         &self,
         sink: &RunSink,
-        root: &std::path::Path,
+        sandbox: &SandboxId,
         manifest: &draftsmith_store::Manifest,
     ) -> Result<i64, Ending> {
-        let revision = self.sync(sink, root, manifest).await?;
+        let revision = self.sync(sink, sandbox, manifest).await?;
         let checkpoint = self
             .store
             .create_checkpoint(draftsmith_store::NewCheckpoint {
@@ -317,11 +388,13 @@ impl Execution {
     async fn sync(
         &self,
         sink: &RunSink,
-        root: &std::path::Path,
+        sandbox: &SandboxId,
         manifest: &draftsmith_store::Manifest,
     ) -> Result<i64, Ending> {
-        let changes = workspace::changes(root, manifest)
-            .map_err(|e| failed(ErrorCode::CodingAgentSandboxFailed, e.to_string()))?;
+        let changes = self
+            .snapshot(sandbox, manifest)
+            .await
+            .map_err(|e| failed(ErrorCode::CodingAgentSandboxFailed, e))?;
         if changes.is_empty() {
             return Ok(self
                 .store

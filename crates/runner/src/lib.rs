@@ -7,10 +7,10 @@ pub mod bus;
 pub mod contract;
 mod execute;
 pub mod policy;
+pub mod sandbox;
 mod sink;
 pub mod sync;
 pub mod verify;
-pub mod workspace;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -45,6 +45,8 @@ pub struct RunnerConfig {
     pub poll: Duration,
     /// Whether the template's verification commands run after the agent's edits.
     pub verify: bool,
+    /// How long an idle sandbox stays warm (`APPS_CODING_AGENT_SANDBOX_TTL_SECONDS`).
+    pub sandbox_ttl: Duration,
     /// Turns the agent gets to repair a failed verification.
     pub repair_turns: usize,
 }
@@ -72,6 +74,7 @@ pub struct Runner {
 struct Inner {
     store: Arc<dyn Store>,
     bus: Arc<dyn EventBus>,
+    controller: Arc<dyn draftsmith_sandbox::SandboxController>,
     config: RunnerConfig,
     registry: RwLock<Arc<ModelRegistry>>,
     active: Mutex<HashMap<RunId, LocalRun>>,
@@ -91,12 +94,14 @@ impl Runner {
         store: Arc<dyn Store>,
         bus: Arc<dyn EventBus>,
         registry: ModelRegistry,
+        controller: Arc<dyn draftsmith_sandbox::SandboxController>,
         config: RunnerConfig,
     ) -> Result<Self, StoreError> {
         let runner = Self {
             inner: Arc::new(Inner {
                 store,
                 bus,
+                controller,
                 registry: RwLock::new(Arc::new(registry)),
                 active: Mutex::new(HashMap::new()),
                 stop: CancellationToken::new(),
@@ -132,6 +137,11 @@ impl Runner {
     /// The engine policy.
     pub fn policy(&self) -> &EnginePolicy {
         &self.inner.config.policy
+    }
+
+    /// The sandbox controller runs work in.
+    pub fn controller(&self) -> Arc<dyn draftsmith_sandbox::SandboxController> {
+        self.inner.controller.clone()
     }
 
     /// The event bus followers subscribe to.
@@ -192,6 +202,7 @@ impl Runner {
         let job = execute::Execution {
             store: self.inner.store.clone(),
             bus: self.inner.bus.clone(),
+            controller: self.inner.controller.clone(),
             run: run.clone(),
             app: app.clone(),
             model,

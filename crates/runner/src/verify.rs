@@ -1,12 +1,12 @@
 //! Verification: the template's commands (e.g. `npm run build`) run in the workspace after
 //! the agent's last edit, each reported as `verification.*` events. Dependencies declared by
-//! a lockfile are installed first when the workspace has none.
+//! a lockfile are linked from the shared cache first.
 
-use std::path::Path;
 use std::time::Duration;
 
 use draftsmith_core::EventBody;
 use draftsmith_core::event::VerificationResult;
+use draftsmith_sandbox::{SandboxController, SandboxId};
 use draftsmith_tools::{CommandRequest, CommandRunner};
 use tokio_util::sync::CancellationToken;
 
@@ -27,20 +27,70 @@ pub enum Verdict {
     Stopped,
 }
 
-/// Runs `commands` in `root` through `runner`, reporting each.
+/// The step that links the template's shared dependencies into the sandbox.
+pub struct Dependencies<'a> {
+    /// The controller.
+    pub controller: &'a dyn SandboxController,
+    /// The sandbox.
+    pub id: &'a SandboxId,
+}
+
+/// The name the dependency step has in `verification.*` events.
+pub const DEPENDENCY_STEP: &str = "install dependencies (shared cache)";
+
+/// Links dependencies when asked, then runs `commands` through `runner`, reporting each.
 pub async fn verify(
     sink: &RunSink,
     runner: &dyn CommandRunner,
-    root: &Path,
+    dependencies: Option<Dependencies<'_>>,
     commands: &[&str],
     cancel: &CancellationToken,
 ) -> Verdict {
-    let mut steps: Vec<String> = Vec::new();
-    if root.join("package-lock.json").exists() && !root.join("node_modules").exists() {
-        steps.push("npm ci --no-audit --no-fund --prefer-offline".into());
+    if let Some(deps) = dependencies {
+        let command = DEPENDENCY_STEP.to_owned();
+        if sink
+            .record(
+                EventBody::VerificationStarted {
+                    command: command.clone(),
+                },
+                Vec::new(),
+            )
+            .await
+            .is_err()
+        {
+            return Verdict::Stopped;
+        }
+        let clock = std::time::Instant::now();
+        let prepared = deps.controller.prepare_dependencies(deps.id).await;
+        let ms = clock.elapsed().as_millis() as u64;
+        let (event, failure) = match prepared {
+            Ok(_) => (
+                EventBody::VerificationCompleted(VerificationResult {
+                    command,
+                    exit_code: Some(0),
+                    output: String::new(),
+                    ms,
+                }),
+                None,
+            ),
+            Err(err) => {
+                let result = VerificationResult {
+                    command,
+                    exit_code: None,
+                    output: err.to_string(),
+                    ms,
+                };
+                (EventBody::VerificationFailed(result.clone()), Some(result))
+            }
+        };
+        if sink.record(event, Vec::new()).await.is_err() {
+            return Verdict::Stopped;
+        }
+        if let Some(result) = failure {
+            return Verdict::Failed(result);
+        }
     }
-    steps.extend(commands.iter().map(|c| (*c).to_owned()));
-    for command in steps {
+    for command in commands.iter().map(|c| (*c).to_owned()) {
         if sink
             .record(
                 EventBody::VerificationStarted {
@@ -55,7 +105,8 @@ pub async fn verify(
         }
         let request = CommandRequest {
             command: command.clone(),
-            cwd: root.to_path_buf(),
+            // The sandbox runs commands in its workspace, whatever this says.
+            cwd: std::path::PathBuf::new(),
             timeout: TIMEOUT,
             max_output_bytes: OUTPUT_BYTES,
             env: vec![("CI".into(), "1".into())],

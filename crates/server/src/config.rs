@@ -27,6 +27,34 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     /// How runs are executed.
     pub coding_agent: CodingAgentConfig,
+    /// Where runs work.
+    pub sandbox: SandboxConfig,
+}
+
+/// `[sandbox]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// `auto`, `bwrap` or `none` (`APPS_CODING_AGENT_SANDBOX_ISOLATION`).
+    pub isolation: String,
+    /// How long an idle sandbox stays warm (`APPS_CODING_AGENT_SANDBOX_TTL_SECONDS`).
+    pub ttl_seconds: f64,
+    /// A separate `draftsmith sandbox-controller` to use instead of the in-process one
+    /// (`DRAFTSMITH_SANDBOX_CONTROLLER_URL`).
+    pub controller_url: String,
+    /// The secret it expects (`DRAFTSMITH_SANDBOX_CONTROLLER_SECRET`).
+    pub controller_secret: String,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            isolation: "auto".into(),
+            ttl_seconds: 1800.0,
+            controller_url: String::new(),
+            controller_secret: String::new(),
+        }
+    }
 }
 
 /// `[coding_agent]`.
@@ -99,6 +127,7 @@ impl Default for Config {
             models: ModelsConfig::default(),
             providers: Vec::new(),
             coding_agent: CodingAgentConfig::default(),
+            sandbox: SandboxConfig::default(),
         }
     }
 }
@@ -211,8 +240,39 @@ impl Config {
         if let Some(v) = env("APPS_CODING_AGENT_REPAIR_TURNS") {
             self.coding_agent.repair_turns = parse_usize("APPS_CODING_AGENT_REPAIR_TURNS", &v)?;
         }
+        if let Some(v) = env("APPS_CODING_AGENT_SANDBOX_ISOLATION") {
+            self.sandbox.isolation = v;
+        }
+        if let Some(v) = env("APPS_CODING_AGENT_SANDBOX_TTL_SECONDS") {
+            self.sandbox.ttl_seconds = v.trim().parse().map_err(|_| ConfigError::Env {
+                var: "APPS_CODING_AGENT_SANDBOX_TTL_SECONDS",
+                message: format!("expected seconds, got {v:?}"),
+            })?;
+        }
+        if let Some(v) = env("DRAFTSMITH_SANDBOX_CONTROLLER_URL") {
+            self.sandbox.controller_url = v;
+        }
+        if let Some(v) = env("DRAFTSMITH_SANDBOX_CONTROLLER_SECRET") {
+            self.sandbox.controller_secret = v;
+        }
+        self.isolation_mode()?;
         self.default_engine()?;
         Ok(())
+    }
+
+    /// The configured sandbox isolation mode.
+    pub fn isolation_mode(&self) -> Result<draftsmith_sandbox::IsolationMode, ConfigError> {
+        self.sandbox
+            .isolation
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::Env {
+                var: "APPS_CODING_AGENT_SANDBOX_ISOLATION",
+                message: format!(
+                    "expected auto, bwrap or none, got {:?}",
+                    self.sandbox.isolation
+                ),
+            })
     }
 
     /// The configured default engine.

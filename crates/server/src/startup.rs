@@ -8,6 +8,7 @@ use std::time::Duration;
 use draftsmith_core::{InstanceId, Role, UserId};
 use draftsmith_engine::ModelRegistry;
 use draftsmith_runner::{EnginePolicy, EventBus, LocalBus, PgBus, Runner, RunnerConfig};
+use draftsmith_sandbox::{LocalController, RemoteController, SandboxController};
 use draftsmith_store::{Backend, Principal, SqlStore, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +34,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The sandbox controller.
+    #[error("sandbox: {0}")]
+    Sandbox(String),
     /// The PostgreSQL event listener.
     #[error("event bus: {0}")]
     Bus(sqlx::Error),
@@ -91,6 +95,7 @@ pub async fn build_state(
             .map_err(StartError::Bus)?,
         _ => Arc::new(LocalBus::default()),
     };
+    let controller = sandbox_controller(config, stop.clone())?;
     let runner_config = RunnerConfig {
         data_dir: config.data_dir.clone(),
         instance: instance_id(&config.data_dir)?,
@@ -103,14 +108,44 @@ pub async fn build_state(
         lease: Duration::from_secs_f64(config.coding_agent.run_lease_seconds.max(0.5)),
         poll: Duration::from_millis(250),
         verify: config.coding_agent.verify,
+        sandbox_ttl: Duration::from_secs_f64(config.sandbox.ttl_seconds.max(1.0)),
         repair_turns: config.coding_agent.repair_turns,
     };
-    let runner = Runner::start(store.clone(), bus, registry, runner_config).await?;
+    let runner = Runner::start(store.clone(), bus, registry, controller, runner_config).await?;
     Ok(AppState {
         store,
         settings: Arc::new(Settings::from(config)),
         runner,
     })
+}
+
+/// The in-process sandbox controller (bubblewrap when it works, the data directory hidden
+/// from every sandbox), or a remote one when configured; expired sandboxes are reaped
+/// every 30 s until `stop`.
+pub fn sandbox_controller(
+    config: &Config,
+    stop: CancellationToken,
+) -> Result<Arc<dyn SandboxController>, StartError> {
+    let controller: Arc<dyn SandboxController> = if config.sandbox.controller_url.trim().is_empty()
+    {
+        let local = LocalController::new(
+            config.data_dir.join("sandboxes"),
+            config.data_dir.join("cache"),
+            config.isolation_mode()?,
+        )
+        .map_err(|e| StartError::Sandbox(e.to_string()))?
+        .with_hidden_path(config.data_dir.clone());
+        Arc::new(local)
+    } else {
+        Arc::new(RemoteController::new(
+            config.sandbox.controller_url.trim(),
+            config.sandbox.controller_secret.clone(),
+            reqwest::Client::new(),
+        ))
+    };
+    tracing::info!(isolation = controller.isolation().as_str(), "sandboxes");
+    draftsmith_sandbox::spawn_reaper(controller.clone(), Duration::from_secs(30), stop);
+    Ok(controller)
 }
 
 /// The user every bootstrap admin token acts as.

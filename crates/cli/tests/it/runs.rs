@@ -413,7 +413,8 @@ async fn cancel_mid_tool_kills_its_processes(kind: StoreKind) {
         .dir
         .path()
         .join("sandboxes")
-        .join(format!("chat-{}", run.chat_session_id));
+        .join(format!("chat-{}", run.chat_session_id))
+        .join("workspace");
     let marker = sandbox.join("started.txt");
     let deadline = Instant::now() + Duration::from_secs(20);
     while !marker.exists() {

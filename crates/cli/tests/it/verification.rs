@@ -104,7 +104,7 @@ async fn a_build_that_stays_broken_fails_and_leaves_the_draft_alone() {
     assert!(
         steps.contains(&(
             "completed",
-            "npm ci --no-audit --no-fund --prefer-offline".to_owned()
+            draftsmith_runner::verify::DEPENDENCY_STEP.to_owned()
         )),
         "{steps:?}"
     );

@@ -207,7 +207,7 @@ async fn capabilities(
             permission_model: "not yet available".into(),
         },
         models: state.runner.registry().list(),
-        sandbox_isolation: "none".into(),
+        sandbox_isolation: state.runner.controller().isolation().as_str().into(),
     }))
 }
 

@@ -1,0 +1,106 @@
+//! Glue between a run and its sandbox controller: blobs come from the store, native tools
+//! and verification commands run inside the sandbox, confined.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use draftsmith_core::{BlobHash, ErrorCode};
+use draftsmith_engine::ToolHost;
+use draftsmith_sandbox::{
+    BlobSource, ExecRequest, FileEntry, SandboxController, SandboxError, SandboxId,
+};
+use draftsmith_store::{Manifest, Store};
+use draftsmith_tools::{CommandOutput, CommandRequest, CommandRunner, ToolError, ToolOutcome};
+use tokio_util::sync::CancellationToken;
+
+/// Blobs for a sandbox refresh, read from the store.
+pub struct StoreBlobs(pub Arc<dyn Store>);
+
+#[async_trait]
+impl BlobSource for StoreBlobs {
+    async fn blob(&self, hash: &BlobHash) -> Result<Vec<u8>, SandboxError> {
+        self.0.blob(hash).await.map_err(|e| SandboxError::Blob {
+            hash: hash.clone(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// A manifest as the files a sandbox is refreshed to.
+pub fn entries(manifest: &Manifest) -> Vec<FileEntry> {
+    manifest
+        .files
+        .iter()
+        .map(|f| FileEntry {
+            path: f.path.clone(),
+            sha256: f.sha256.clone(),
+            size: f.size,
+        })
+        .collect()
+}
+
+/// Native tools executed by the sandbox controller.
+pub struct SandboxTools {
+    /// The controller.
+    pub controller: Arc<dyn SandboxController>,
+    /// The run's sandbox.
+    pub id: SandboxId,
+}
+
+#[async_trait]
+impl ToolHost for SandboxTools {
+    async fn run_tool(
+        &self,
+        function_name: &str,
+        arguments: &str,
+        cancel: CancellationToken,
+    ) -> ToolOutcome {
+        match self
+            .controller
+            .run_tool(&self.id, function_name, arguments, cancel)
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                let error = ToolError {
+                    code: ErrorCode::CodingAgentSandboxFailed,
+                    message: err.to_string(),
+                    field: None,
+                };
+                ToolOutcome::failure(error, Vec::new())
+            }
+        }
+    }
+}
+
+/// Verification commands executed in the sandbox.
+pub struct SandboxCommands {
+    /// The controller.
+    pub controller: Arc<dyn SandboxController>,
+    /// The run's sandbox.
+    pub id: SandboxId,
+}
+
+#[async_trait]
+impl CommandRunner for SandboxCommands {
+    async fn run(
+        &self,
+        request: CommandRequest,
+        cancel: CancellationToken,
+    ) -> Result<CommandOutput, ToolError> {
+        let exec = ExecRequest {
+            command: request.command,
+            timeout: request.timeout,
+            max_output_bytes: request.max_output_bytes,
+            env: request.env,
+        };
+        self.controller
+            .exec(&self.id, exec, cancel)
+            .await
+            .map_err(|e| ToolError {
+                code: ErrorCode::CodingAgentSandboxFailed,
+                message: e.to_string(),
+                field: None,
+            })
+    }
+}
