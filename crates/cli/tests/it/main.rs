@@ -12,6 +12,7 @@ mod drafts;
 mod instances;
 mod processes;
 mod runs;
+mod sandboxes;
 mod sync;
 mod validation;
 mod verification;

@@ -1,0 +1,168 @@
+//! Runs in sandboxes: warm reuse within a chat, confinement seen from a run's own command,
+//! and the same run through a remote sandbox controller.
+
+use std::sync::Arc;
+
+use draftsmith_core::EventBody;
+use draftsmith_mockmodel::{MockModel, Script};
+use draftsmith_testkit::server::config_for_model;
+use draftsmith_testkit::sse::collect;
+use draftsmith_testkit::{StoreKind, TestServer};
+use serde_json::{Value, json};
+
+use crate::runs::{MULTI_STEP, new_app, start_run};
+
+const THREE_ANSWERS: &str = include_str!("../fixtures/scripts/three_answers.json");
+
+fn ready(events: &[draftsmith_core::RunEvent]) -> bool {
+    events
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::SandboxReady { reused, .. } => Some(*reused),
+            _ => None,
+        })
+        .expect("a sandbox.ready event")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_reuses_its_warm_sandbox() {
+    let server = TestServer::with_script(StoreKind::Sqlite, THREE_ANSWERS).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let first = start_run(&admin, &app, json!({"input": "one"})).await;
+    assert!(!ready(&collect(&admin, &first.stream_url, None).await));
+    let second = start_run(
+        &admin,
+        &app,
+        json!({"input": "two", "chat_session_id": first.chat_session_id}),
+    )
+    .await;
+    assert!(
+        ready(&collect(&admin, &second.stream_url, None).await),
+        "same chat, warm sandbox"
+    );
+    let other = start_run(&admin, &app, json!({"input": "new chat"})).await;
+    assert!(
+        !ready(&collect(&admin, &other.stream_url, None).await),
+        "another chat gets its own"
+    );
+    let caps: Value = admin
+        .get(
+            &format!("/admin/apps/{}/coding-agent/capabilities", app.id),
+            200,
+        )
+        .await;
+    assert_eq!(caps["sandbox_isolation"], "bwrap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runs_commands_cannot_see_the_service_or_other_sandboxes() {
+    // A first chat leaves a warm sandbox with a secret in it.
+    let server = TestServer::with_script(StoreKind::Sqlite, THREE_ANSWERS).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let first = start_run(&admin, &app, json!({"input": "one"})).await;
+    collect(&admin, &first.stream_url, None).await;
+    let data = server.db.dir.path().to_path_buf();
+    let other = data
+        .join("sandboxes")
+        .join(format!("chat-{}", first.chat_session_id))
+        .join("workspace");
+    std::fs::write(other.join("secret.txt"), "other sandbox secret").unwrap();
+    std::fs::write(data.join("tokens.txt"), "service secret").unwrap();
+    assert!(data.join("draftsmith.db").exists());
+
+    let command = format!(
+        "cat {db} || echo NO_DB; cat {tokens} || echo NO_TOKENS; cat {secret} || echo NO_OTHER; echo mine > own.txt && cat own.txt",
+        db = data.join("draftsmith.db").display(),
+        tokens = data.join("tokens.txt").display(),
+        secret = other.join("secret.txt").display()
+    );
+    let script = json!({"scenarios": [{"name": "probe", "turns": [
+        {"steps": [{"tool_call": {"id": "call_probe", "name": "run_command", "arguments": {"command": command}}}]},
+        {"steps": [{"text": "probed"}]}
+    ]}]});
+    let model = MockModel::start(Script::from_json(&script.to_string()).unwrap())
+        .await
+        .unwrap();
+    server.state.runner.replace_registry(
+        config_for_model(&model.base_url())
+            .model_registry(&|_| None, None)
+            .unwrap(),
+    );
+    let probe = start_run(&admin, &app, json!({"input": "probe"})).await;
+    let events = collect(&admin, &probe.stream_url, None).await;
+    let output = events
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::ToolCompleted { output, .. } => Some(output.to_string()),
+            _ => None,
+        })
+        .expect("the command ran");
+    assert!(
+        output.contains("NO_DB") && output.contains("NO_TOKENS") && output.contains("NO_OTHER"),
+        "{output}"
+    );
+    assert!(
+        !output.contains("service secret") && !output.contains("other sandbox secret"),
+        "{output}"
+    );
+    assert!(
+        output.contains("mine"),
+        "its own workspace is writable: {output}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_works_through_a_remote_sandbox_controller() {
+    let controller_dir = tempfile::tempdir().unwrap();
+    let local = draftsmith_sandbox::LocalController::new(
+        controller_dir.path().join("sandboxes"),
+        controller_dir.path().join("cache"),
+        draftsmith_sandbox::IsolationMode::Auto,
+    )
+    .unwrap();
+    let secret = "a-shared-secret-of-some-length".to_owned();
+    let router = draftsmith_sandbox::controller_router(Arc::new(local), secret.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let model = MockModel::start(Script::from_json(MULTI_STEP).unwrap())
+        .await
+        .unwrap();
+    let mut config = config_for_model(&model.base_url());
+    config.sandbox.controller_url = url;
+    config.sandbox.controller_secret = secret;
+    let server = TestServer::start_with(StoreKind::Sqlite, config).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let run = start_run(&admin, &app, json!({"input": "greet"})).await;
+    let events = collect(&admin, &run.stream_url, None).await;
+    assert_eq!(
+        events.last().unwrap().body.event_type(),
+        "run.completed",
+        "{events:#?}"
+    );
+    let (hello, _) = admin
+        .get_bytes(&format!("/admin/apps/{}/draft/files/src/Hello.jsx", app.id))
+        .await;
+    assert!(String::from_utf8(hello).unwrap().contains("Hello!"));
+    // The workspace lives with the controller, not in the service's data directory.
+    assert!(
+        !server
+            .db
+            .dir
+            .path()
+            .join("sandboxes")
+            .join(format!("chat-{}", run.chat_session_id))
+            .exists()
+    );
+    assert!(
+        controller_dir
+            .path()
+            .join("sandboxes")
+            .join(format!("chat-{}", run.chat_session_id))
+            .exists()
+    );
+}
