@@ -3,11 +3,13 @@
 //! draftsmith-bench -- <name>`; `all` runs every one.
 
 mod api;
+mod checkpoints;
 mod drafts;
 mod memory;
 mod replay;
 mod report;
 mod runs;
+mod sandbox;
 
 use anyhow::bail;
 
@@ -16,15 +18,21 @@ async fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     match which.as_str() {
         "drafts" => drafts::run().await,
+        "checkpoints" => checkpoints::run().await,
+        "sandbox" => sandbox::run().await,
         "runs" => {
             runs::run().await?;
             memory::run().await
         }
         "all" => {
             drafts::run().await?;
+            checkpoints::run().await?;
+            sandbox::run().await?;
             runs::run().await?;
             memory::run().await
         }
-        other => bail!("unknown benchmark {other:?}; known: drafts, runs, all"),
+        other => {
+            bail!("unknown benchmark {other:?}; known: drafts, checkpoints, sandbox, runs, all")
+        }
     }
 }

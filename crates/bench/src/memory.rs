@@ -22,14 +22,14 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(20);
 pub async fn run() -> anyhow::Result<()> {
     println!("== memory: server RSS with {CONCURRENT} concurrent runs (release binary, SQLite) ==");
     let binary = binary();
-    if !binary.is_file() {
+    let Ok(binary) = binary.canonicalize() else {
         println!(
             "skipped: no server binary at {}; build it with `cargo build --release -p draftsmith` \
              (or point DRAFTSMITH_BIN at one)",
             binary.display()
         );
         return Ok(());
-    }
+    };
     let model = MockModel::start(script()?).await?;
     let config_dir = tempfile::tempdir()?;
     let config = config_dir.path().join("draftsmith.toml");
@@ -75,7 +75,6 @@ pub async fn run() -> anyhow::Result<()> {
         .filter(|end| matches!(end, Ok(RunStatus::Completed)))
         .count();
 
-    line_mib("RSS, idle after start", idle, "idle after start", idle);
     line_mib(
         &format!("RSS after creating {CONCURRENT} apps"),
         with_apps,

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::api::{complete_run, new_app};
 use crate::replay::{chat_request, play};
-use crate::report::{line, median};
+use crate::report::{line, medians_interleaved};
 
 /// Model turns that each call `list`, before the final text turn.
 const TOOL_TURNS: usize = 20;
@@ -100,13 +100,15 @@ async fn measure(
         bail!("the replayed requests differ from the ones the run sent");
     }
 
-    let run = median(RUNS, |i| {
-        let app = &apps[i];
-        async move { complete_run(admin, app, prompt).await }
-    })
-    .await?;
-    let raw = median(RUNS, |_| play(provider, &requests)).await?;
-    Ok((run, raw))
+    medians_interleaved(
+        RUNS,
+        |i| {
+            let app = &apps[i];
+            async move { complete_run(admin, app, prompt).await }
+        },
+        |_| play(provider, &requests),
+    )
+    .await
 }
 
 fn bodies_since(model: &MockModel, before: usize) -> Vec<Value> {

@@ -1,0 +1,177 @@
+//! Issue: taking a checkpoint and restoring one on a 5,000-file draft, against
+//! `git add -A && git commit` and `git checkout` of the same tree in the same run.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use draftsmith_core::api::CheckpointKind;
+use draftsmith_core::{DraftPath, UserId};
+use draftsmith_store::{FileChange, NewApp, NewCheckpoint, SqlStore, Store};
+use draftsmith_testkit::{StoreKind, TestDb};
+
+use crate::report::line;
+
+const FILES: usize = 5_000;
+const RUNS: usize = 5;
+
+pub async fn run() -> anyhow::Result<()> {
+    println!("== checkpoints: checkpoint and restore of a {FILES}-file draft vs git ==");
+    let (git_commit, git_checkout) = git_baseline()?;
+    for kind in [StoreKind::Sqlite, StoreKind::Postgres] {
+        let db = TestDb::new(kind).await;
+        let store = SqlStore::connect(&db.url).await?;
+        let files = (0..FILES)
+            .map(|i| Ok((DraftPath::parse(&path(i))?, content(i, 0))))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let app = store
+            .create_app(NewApp {
+                name: "bench".into(),
+                slug: "bench".into(),
+                template: "static".into(),
+                owner: UserId("bench".into()),
+                files,
+            })
+            .await?;
+        let by = UserId("bench".into());
+        let mut take = Vec::new();
+        let mut restore = Vec::new();
+        for round in 0..RUNS {
+            // Change 50 files, then checkpoint, then restore the first revision.
+            let changes = (0..50)
+                .map(|i| {
+                    Ok(FileChange {
+                        path: DraftPath::parse(&path(i * 97 % FILES))?,
+                        content: Some(content(i, round + 1)),
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let written = store.write_draft(app.id, None, changes, &by).await?;
+            let clock = Instant::now();
+            store
+                .create_checkpoint(NewCheckpoint {
+                    app: app.id,
+                    kind: CheckpointKind::Manual,
+                    revision: written.revision,
+                    run: None,
+                    label: "bench".into(),
+                    by: by.clone(),
+                    detached: None,
+                })
+                .await?;
+            take.push(clock.elapsed());
+            let clock = Instant::now();
+            let target = store.manifest_at(app.id, 1).await?;
+            store.restore_to(app.id, &target, &by, "bench").await?;
+            restore.push(clock.elapsed());
+        }
+        take.sort();
+        restore.sort();
+        println!("-- {kind:?}");
+        line(
+            "take a checkpoint (50 files changed)",
+            take[RUNS / 2],
+            "git add -A && git commit",
+            git_commit,
+        );
+        line(
+            "restore a checkpoint (50 files differ)",
+            restore[RUNS / 2],
+            "git checkout <commit> -- .",
+            git_checkout,
+        );
+        store.close().await;
+    }
+    Ok(())
+}
+
+fn path(i: usize) -> String {
+    format!("src/d{:02}/f{i:05}.js", i % 50)
+}
+
+fn content(i: usize, version: usize) -> Vec<u8> {
+    let mut text = format!("// file {i} version {version}\n").into_bytes();
+    text.resize(600, b'x');
+    text
+}
+
+/// Median times of committing 50 changed files and checking the first commit out again,
+/// on the same tree in a throwaway git repository.
+fn git_baseline() -> anyhow::Result<(std::time::Duration, std::time::Duration)> {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path();
+    for i in 0..FILES {
+        let file = root.join(path(i));
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(file, content(i, 0))?;
+    }
+    git(root, &["init", "-q"])?;
+    git(root, &["add", "-A"])?;
+    git(
+        root,
+        &[
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@local",
+            "commit",
+            "-qm",
+            "first",
+        ],
+    )?;
+    let mut commits = Vec::new();
+    let mut checkouts = Vec::new();
+    for round in 0..RUNS {
+        for i in 0..50 {
+            std::fs::write(root.join(path(i * 97 % FILES)), content(i, round + 1))?;
+        }
+        let clock = Instant::now();
+        git(root, &["add", "-A"])?;
+        git(
+            root,
+            &[
+                "-c",
+                "user.name=bench",
+                "-c",
+                "user.email=bench@local",
+                "commit",
+                "-qm",
+                "round",
+            ],
+        )?;
+        commits.push(clock.elapsed());
+        let clock = Instant::now();
+        git(root, &["checkout", "-q", "HEAD~1", "--", "."])?;
+        checkouts.push(clock.elapsed());
+        git(
+            root,
+            &[
+                "-c",
+                "user.name=bench",
+                "-c",
+                "user.email=bench@local",
+                "commit",
+                "-qam",
+                "restore",
+            ],
+        )?;
+    }
+    commits.sort();
+    checkouts.sort();
+    Ok((commits[RUNS / 2], checkouts[RUNS / 2]))
+}
+
+fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .context("running git")?;
+    if !status.success() {
+        bail!("git {args:?} failed");
+    }
+    Ok(())
+}
