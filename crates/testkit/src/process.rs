@@ -27,9 +27,20 @@ impl ServerProcess {
 
     /// Starts `binary serve` on `db` with extra environment variables.
     pub async fn start_with_env(binary: &Path, db: &TestDb, env: &[(&str, &str)]) -> Self {
+        Self::start_with_args(binary, db, &[], env).await
+    }
+
+    /// Starts `binary serve ARGS…` on `db` with extra environment variables.
+    pub async fn start_with_args(
+        binary: &Path,
+        db: &TestDb,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut command = Command::new(binary);
         command
             .arg("serve")
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("DRAFTSMITH_LISTEN", "127.0.0.1:0")

@@ -116,3 +116,54 @@ async fn token_create_mints_a_working_token() {
         .await;
     assert_eq!(me, json!({"user_id": "carol", "role": "builder"}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_makes_a_visible_change_offline() {
+    let db = TestDb::new(StoreKind::Sqlite).await;
+    let server = ServerProcess::start_with_args(
+        &binary(),
+        &db,
+        &["--demo"],
+        &[
+            ("DRAFTSMITH_ADMIN_TOKEN", draftsmith_testkit::ADMIN_TOKEN),
+            ("APPS_CODING_AGENT_VERIFY", "0"),
+        ],
+    )
+    .await;
+    let admin = server.admin();
+    for (template, file, wanted) in [
+        ("vite-react", "src/App.jsx", "<Welcome />"),
+        ("static", "index.html", "Welcome to your demo shop"),
+    ] {
+        let app: App = admin
+            .post(
+                "/admin/apps",
+                &json!({"name": "Demo", "template": template}),
+                201,
+            )
+            .await;
+        let run: draftsmith_core::api::Run = admin
+            .post(
+                &format!("/admin/apps/{}/coding-agent/runs", app.id),
+                &json!({"input": "Make it a shop"}),
+                201,
+            )
+            .await;
+        assert_eq!(run.resolved_model_id, "demo/coder");
+        let events = draftsmith_testkit::sse::collect(&admin, &run.stream_url, None).await;
+        assert_eq!(
+            events.last().unwrap().body.event_type(),
+            "run.completed",
+            "{template}: {events:#?}"
+        );
+        let (page, revision) = admin
+            .get_bytes(&format!("/admin/apps/{}/draft/files/{file}", app.id))
+            .await;
+        let page = String::from_utf8(page).unwrap();
+        assert_eq!(revision, 2, "{template}");
+        assert!(
+            page.contains("My Demo Shop") && page.contains(wanted),
+            "{template}: {page}"
+        );
+    }
+}
