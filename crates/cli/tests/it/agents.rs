@@ -258,6 +258,18 @@ async fn runs_carry_the_contract(kind: StoreKind) {
         stored.input_params["context"]["selected_agent_contract"],
         contract
     );
+    // The same contract is in the workspace, where the seeded OpenCode tools and the native
+    // contract tools read it.
+    let file = server
+        .db
+        .dir
+        .path()
+        .join("sandboxes")
+        .join(format!("chat-{}", run.chat_session_id))
+        .join("workspace")
+        .join(draftsmith_tools::CONTRACT_FILE);
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    assert_eq!(written, contract);
 }
 
 both_stores!(native_contract_tools_and_system_message);
