@@ -137,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { demo } => {
             let config = Config::load(cli.config.as_deref(), &|k| std::env::var(k).ok())?;
-            serve::serve(config, demo).await
+            serve::serve(cli.config.clone(), config, demo).await
         }
         Command::Run {
             app,

@@ -14,7 +14,11 @@ use tokio_util::sync::CancellationToken;
 /// The built-in demo script: a visible change to either template, made through tools.
 pub const DEMO_SCRIPT: &str = include_str!("demo/script.json");
 
-pub async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
+pub async fn serve(
+    config_path: Option<PathBuf>,
+    mut config: Config,
+    demo: bool,
+) -> anyhow::Result<()> {
     let store = open_store(&config).await.context("opening the database")?;
     let env_token = std::env::var("DRAFTSMITH_ADMIN_TOKEN").ok();
     if let Some(token) = bootstrap_admin(store.as_ref(), env_token.as_deref()).await? {
@@ -40,6 +44,8 @@ pub async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let state = build_state(&config, store.clone(), registry, stop.clone()).await?;
     let runner = state.runner.clone();
+    let demo_url = demo_model.as_ref().map(|m| m.base_url());
+    spawn_reload_on_sighup(config_path, runner.clone(), demo_url, stop.clone());
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -57,6 +63,41 @@ pub async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     drop(demo_model);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP re-reads the configuration and swaps the model registry; running runs keep the
+/// model they were pinned to.
+fn spawn_reload_on_sighup(
+    path: Option<PathBuf>,
+    runner: draftsmith_runner::Runner,
+    demo_url: Option<String>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = hangups.recv() => {}
+            }
+            let env = |k: &str| std::env::var(k).ok();
+            let reloaded = Config::load(path.as_deref(), &env)
+                .and_then(|c| c.model_registry(&env, demo_url.as_deref()));
+            match reloaded {
+                Ok(registry) => {
+                    runner.replace_registry(registry);
+                    tracing::info!("configuration reloaded: model registry replaced");
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "configuration reload failed; keeping the previous one")
+                }
+            }
+        }
+    });
 }
 
 pub async fn create_token(config: Config, user: &str, role: Role) -> anyhow::Result<()> {

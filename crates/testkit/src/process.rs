@@ -83,6 +83,17 @@ impl ServerProcess {
         ApiClient::new(&self.base_url, Some(ADMIN_TOKEN))
     }
 
+    /// Sends a signal (e.g. `HUP`) to the process.
+    pub async fn signal(&self, name: &str) {
+        if let Some(pid) = self.child.id() {
+            let _ = Command::new("kill")
+                .arg(format!("-{name}"))
+                .arg(pid.to_string())
+                .status()
+                .await;
+        }
+    }
+
     /// Sends SIGTERM and waits for the exit status (graceful shutdown).
     pub async fn terminate(mut self) -> std::process::ExitStatus {
         if let Some(pid) = self.child.id() {

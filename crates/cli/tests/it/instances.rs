@@ -233,3 +233,57 @@ async fn the_prompt_survives_a_kill_right_after_the_201() {
     assert_eq!(first_message.run_id, Some(run.run_id));
     wait_for_status(&second.admin(), &run, RunStatus::Failed).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reloaded_configuration_leaves_running_runs_pinned() {
+    let model = slow_model().await;
+    let db = TestDb::new(StoreKind::Sqlite).await;
+    let config = config_file(db.dir.path(), &model);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("models = [\"coder\"]", "models = [\"coder\", \"other\"]");
+    std::fs::write(&config, &text).unwrap();
+    let server = start(&db, &db.dir.path().join("node"), &config).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let run = start_run(&admin, &app, json!({"input": "talk slowly"})).await;
+    assert_eq!(run.resolved_model_id, "mock/coder");
+    let mut reader = EventReader::open(&admin, &run.stream_url, None).await;
+    while reader.next().await.unwrap().body.event_type() != "assistant.delta" {}
+
+    // The operator edits the file and sends SIGHUP while the run streams.
+    std::fs::write(
+        &config,
+        text.replace("default = \"mock/coder\"", "default = \"mock/other\""),
+    )
+    .unwrap();
+    server.signal("HUP").await;
+    let models_url = format!("/admin/apps/{}/coding-agent/models", app.id);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let models: serde_json::Value = admin.get(&models_url, 200).await;
+        if models["auto"] == "mock/other" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reload never took effect: {models}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rest = reader.rest().await;
+    assert_eq!(rest.last().unwrap().body.event_type(), "run.completed");
+    let next = start_run(&admin, &app, json!({"input": "again"})).await;
+    assert_eq!(next.resolved_model_id, "mock/other");
+    collect(&admin, &next.stream_url, None).await;
+    let models: Vec<String> = model
+        .requests()
+        .iter()
+        .map(|r| r.body["model"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        models,
+        ["coder", "other"],
+        "the first run stayed on its pinned model"
+    );
+}
