@@ -27,6 +27,7 @@ pub(crate) struct Execution {
     pub store: Arc<dyn Store>,
     pub bus: Arc<dyn EventBus>,
     pub controller: Arc<dyn draftsmith_sandbox::SandboxController>,
+    pub opencode: Option<draftsmith_opencode::OpencodeEngine>,
     pub run: Run,
     pub app: App,
     pub model: ResolvedModel,
@@ -130,19 +131,9 @@ impl Execution {
             }),
             contract: self.run.input_params["context"]["selected_agent_contract"].clone(),
         };
-        let mut finished = match self.engine {
-            EngineKind::Native => {
-                NativeEngine
-                    .run(job.clone(), sink, self.cancel.clone())
-                    .await
-            }
-            EngineKind::Opencode => {
-                let error = "the opencode engine is not available in this build".to_owned();
-                return (
-                    failed(ErrorCode::CodingAgentOpencodeStartFailed, error),
-                    String::new(),
-                );
-            }
+        let mut finished = match self.run_engine(job.clone(), sink, timing).await {
+            Ok(finished) => finished,
+            Err(ending) => return (ending, String::new()),
         };
         let mut transcript = finished.transcript.clone();
         // Verify the work; a failure goes back to the agent for a bounded number of turns.
@@ -181,7 +172,10 @@ impl Execution {
                         text: transcript.clone(),
                     });
                     repair.prompt = repair_prompt(&result);
-                    finished = NativeEngine.run(repair, sink, self.cancel.clone()).await;
+                    finished = match self.run_engine(repair, sink, timing).await {
+                        Ok(finished) => finished,
+                        Err(ending) => return (ending, transcript),
+                    };
                     if !finished.transcript.is_empty() {
                         transcript = format!("{transcript}\n\n{}", finished.transcript);
                     }
@@ -245,6 +239,53 @@ impl Execution {
             }));
         }
         ending
+    }
+
+    /// Runs the job on the run's engine; OpenCode reports how long its server took to start.
+    async fn run_engine(
+        &self,
+        job: Job,
+        sink: &RunSink,
+        timing: &mut Map<String, Value>,
+    ) -> Result<draftsmith_engine::Finished, Ending> {
+        match self.engine {
+            EngineKind::Native => Ok(NativeEngine.run(job, sink, self.cancel.clone()).await),
+            EngineKind::Opencode => {
+                let Some(engine) = &self.opencode else {
+                    return Err(failed(
+                        ErrorCode::CodingAgentOpencodeStartFailed,
+                        "the opencode engine is not available".into(),
+                    ));
+                };
+                if self
+                    .controller
+                    .workspace_dir(
+                        &SandboxId::for_chat(&self.run.chat_session_id.to_string()).map_err(
+                            |e| failed(ErrorCode::CodingAgentSandboxFailed, e.to_string()),
+                        )?,
+                    )
+                    .is_none()
+                {
+                    return Err(failed(
+                        ErrorCode::CodingAgentOpencodeStartFailed,
+                        "the opencode engine needs an in-process sandbox controller".into(),
+                    ));
+                }
+                let workspace = job.workspace.clone();
+                let finished = engine.run(job, sink, self.cancel.clone()).await;
+                if let Some(timings) = engine.timings(&workspace) {
+                    let start = timing
+                        .get("opencode_start")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
+                    timing.insert(
+                        "opencode_start".into(),
+                        (start + timings.opencode_start).into(),
+                    );
+                }
+                Ok(finished)
+            }
+        }
     }
 
     /// Creates or reuses the chat's sandbox, refreshes it from the current draft, and seeds

@@ -75,6 +75,7 @@ struct Inner {
     store: Arc<dyn Store>,
     bus: Arc<dyn EventBus>,
     controller: Arc<dyn draftsmith_sandbox::SandboxController>,
+    opencode: Option<draftsmith_opencode::OpencodeEngine>,
     config: RunnerConfig,
     registry: RwLock<Arc<ModelRegistry>>,
     active: Mutex<HashMap<RunId, LocalRun>>,
@@ -95,6 +96,7 @@ impl Runner {
         bus: Arc<dyn EventBus>,
         registry: ModelRegistry,
         controller: Arc<dyn draftsmith_sandbox::SandboxController>,
+        opencode: Option<draftsmith_opencode::OpencodeEngine>,
         config: RunnerConfig,
     ) -> Result<Self, StoreError> {
         let runner = Self {
@@ -102,6 +104,7 @@ impl Runner {
                 store,
                 bus,
                 controller,
+                opencode,
                 registry: RwLock::new(Arc::new(registry)),
                 active: Mutex::new(HashMap::new()),
                 stop: CancellationToken::new(),
@@ -203,6 +206,7 @@ impl Runner {
             store: self.inner.store.clone(),
             bus: self.inner.bus.clone(),
             controller: self.inner.controller.clone(),
+            opencode: self.inner.opencode.clone(),
             run: run.clone(),
             app: app.clone(),
             model,
@@ -251,6 +255,9 @@ impl Runner {
         self.inner.stop.cancel();
         self.inner.tasks.close();
         let _ = tokio::time::timeout(grace, self.inner.tasks.wait()).await;
+        if let Some(opencode) = &self.inner.opencode {
+            opencode.shutdown().await;
+        }
     }
 
     fn lease_deadline(&self) -> Timestamp {

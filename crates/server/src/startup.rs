@@ -96,13 +96,14 @@ pub async fn build_state(
         _ => Arc::new(LocalBus::default()),
     };
     let controller = sandbox_controller(config, stop.clone())?;
+    let (opencode, opencode_unavailable) = opencode_engine(config);
     let runner_config = RunnerConfig {
         data_dir: config.data_dir.clone(),
         instance: instance_id(&config.data_dir)?,
         policy: EnginePolicy {
             default_engine: config.default_engine()?,
             native_enabled: config.coding_agent.native_enabled,
-            opencode_unavailable: Some("the OpenCode engine is not part of this build yet".into()),
+            opencode_unavailable,
         },
         max_steps: config.coding_agent.max_steps,
         lease: Duration::from_secs_f64(config.coding_agent.run_lease_seconds.max(0.5)),
@@ -111,7 +112,15 @@ pub async fn build_state(
         sandbox_ttl: Duration::from_secs_f64(config.sandbox.ttl_seconds.max(1.0)),
         repair_turns: config.coding_agent.repair_turns,
     };
-    let runner = Runner::start(store.clone(), bus, registry, controller, runner_config).await?;
+    let runner = Runner::start(
+        store.clone(),
+        bus,
+        registry,
+        controller,
+        opencode,
+        runner_config,
+    )
+    .await?;
     Ok(AppState {
         store,
         settings: Arc::new(Settings::from(config)),
@@ -146,6 +155,24 @@ pub fn sandbox_controller(
     tracing::info!(isolation = controller.isolation().as_str(), "sandboxes");
     draftsmith_sandbox::spawn_reaper(controller.clone(), Duration::from_secs(30), stop);
     Ok(controller)
+}
+
+/// The OpenCode engine when its binary is installed, or why it is not.
+fn opencode_engine(
+    config: &Config,
+) -> (Option<draftsmith_opencode::OpencodeEngine>, Option<String>) {
+    let mut settings = draftsmith_opencode::OpencodeConfig::from_env();
+    if settings.external.is_none()
+        && let Err(missing) = draftsmith_opencode::find_binary(settings.binary.as_deref())
+    {
+        tracing::warn!(%missing, "the opencode engine is unavailable");
+        return (None, Some(missing.to_string()));
+    }
+    settings.homes_dir = Some(config.data_dir.join("opencode"));
+    (
+        Some(draftsmith_opencode::OpencodeEngine::new(settings)),
+        None,
+    )
 }
 
 /// The user every bootstrap admin token acts as.

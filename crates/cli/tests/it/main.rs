@@ -10,6 +10,7 @@ mod checkpoints;
 mod cli_run;
 mod drafts;
 mod instances;
+mod opencode;
 mod processes;
 mod runs;
 mod sandboxes;

@@ -507,11 +507,6 @@ async fn unavailable_model_or_engine_persists_nothing(kind: StoreKind) {
             "CODING_AGENT_MODEL_UNAVAILABLE",
         ),
         (
-            json!({"input": "x", "engine": "opencode"}),
-            400,
-            "CODING_AGENT_ENGINE_UNAVAILABLE",
-        ),
-        (
             json!({"input": "x", "engine": "gpt"}),
             400,
             "VALIDATION_FAILED",

@@ -6,9 +6,7 @@ use std::time::Instant;
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use draftsmith_core::api::{
-    App, Capabilities, CreateRun, ModelList, NativeToolInfo, OpencodePolicy, Run, RunList,
-};
+use draftsmith_core::api::{App, Capabilities, CreateRun, ModelList, NativeToolInfo, Run, RunList};
 use draftsmith_core::{ErrorBody, ErrorCode, RunId};
 use draftsmith_runner::CreateRunError;
 use serde::Deserialize;
@@ -198,14 +196,8 @@ async fn capabilities(
         native_enabled: policy.native_enabled,
         native_tool_count: native_tools.len(),
         native_tools,
-        opencode_policy: OpencodePolicy {
-            available: policy.opencode_unavailable.is_none(),
-            unavailable_reason: policy.opencode_unavailable.clone(),
-            delegated_tools: Vec::new(),
-            disabled_tools: Vec::new(),
-            project_custom_tools: Vec::new(),
-            permission_model: "not yet available".into(),
-        },
+        opencode_policy: draftsmith_opencode::policy()
+            .into_api(policy.opencode_unavailable.clone()),
         models: state.runner.registry().list(),
         sandbox_isolation: state.runner.controller().isolation().as_str().into(),
     }))

@@ -1,0 +1,183 @@
+//! The engine's configuration: where the binary is, how servers are kept, the time limits
+//! and the failure policy, with the `APPS_…` environment variables of SPEC §5 read in one
+//! place.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::settings::PermissionAction;
+
+/// Builds the argv a server runs under (e.g. `bwrap … --`) from the workspace and the private
+/// HOME; an empty argv runs OpenCode directly. The sandbox crate provides one.
+pub type ConfinementFn = Arc<dyn Fn(&Path, &Path) -> Vec<String> + Send + Sync>;
+
+/// Whether servers outlive runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ServerPolicy {
+    /// One server per workspace, reused by the next run there and restarted if it died;
+    /// stopped by [`crate::OpencodeEngine::stop_server`] when the sandbox goes (default).
+    #[default]
+    PerWorkspace,
+    /// A fresh server for every run, stopped when the run ends.
+    PerRun,
+}
+
+/// A server run by somebody else (`APPS_CODING_AGENT_OPENCODE_BASE_URL`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalServer {
+    /// Its root URL.
+    pub base_url: String,
+    /// Its `OPENCODE_SERVER_PASSWORD`, if it has one
+    /// (`APPS_CODING_AGENT_OPENCODE_PASSWORD`).
+    pub password: Option<String>,
+}
+
+/// Fault injection for tests of the engine's recovery paths; all off by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Cut the event stream after this many session events (the run must finish by
+    /// polling).
+    pub drop_event_stream_after: Option<usize>,
+    /// Behave as if `prompt_async` were missing (the synchronous fallback is used).
+    pub skip_prompt_async: bool,
+}
+
+/// Everything the engine needs besides the job.
+#[derive(Clone)]
+pub struct OpencodeConfig {
+    /// The `opencode` binary; `None` finds it ([`crate::find_binary`]).
+    pub binary: Option<PathBuf>,
+    /// Where the private HOMEs live (one per workspace, never inside it); `None` uses the
+    /// system temp directory.
+    pub homes_dir: Option<PathBuf>,
+    /// Server reuse.
+    pub server_policy: ServerPolicy,
+    /// Use this server instead of spawning one.
+    pub external: Option<ExternalServer>,
+    /// Limit for starting a server (`APPS_DRAFT_DEV_CONTROLLER_OPENCODE_START_TIMEOUT_SECONDS`,
+    /// default max(`APPS_DRAFT_DEV_CONTROLLER_TIMEOUT_SECONDS`, 30)).
+    pub start_timeout: Duration,
+    /// How long a model call may keep being retried before the run fails
+    /// (`APPS_CODING_AGENT_OPENCODE_MAX_RETRY_SECONDS`, default 60).
+    pub max_retry: Duration,
+    /// Fail a run whose failed edit no later edit repaired
+    /// (`APPS_CODING_AGENT_OPENCODE_FAIL_ON_UNRECOVERED_APPLY_PATCH`, default on).
+    pub fail_on_unrecovered_edit: bool,
+    /// The confinement wrapper, if any.
+    pub confinement: Option<ConfinementFn>,
+    /// The contract seeded for the tools when a job carries none (`Job::contract` null);
+    /// `None` seeds the empty contract.
+    pub contract: Option<Value>,
+    /// Permission rules appended after draftsmith's (they win). A rule set to `ask` is
+    /// answered by the engine with a refusal, so it can never hang a run.
+    pub permission_overrides: Vec<(String, PermissionAction)>,
+    /// How often the session is polled once the event stream is lost.
+    pub poll_interval: Duration,
+    /// Test-only fault injection.
+    pub faults: Faults,
+}
+
+impl std::fmt::Debug for OpencodeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpencodeConfig")
+            .field("binary", &self.binary)
+            .field("homes_dir", &self.homes_dir)
+            .field("server_policy", &self.server_policy)
+            .field("external", &self.external.as_ref().map(|e| &e.base_url))
+            .field("start_timeout", &self.start_timeout)
+            .field("max_retry", &self.max_retry)
+            .field("fail_on_unrecovered_edit", &self.fail_on_unrecovered_edit)
+            .field("confined", &self.confinement.is_some())
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for OpencodeConfig {
+    fn default() -> Self {
+        Self {
+            binary: None,
+            homes_dir: None,
+            server_policy: ServerPolicy::PerWorkspace,
+            external: None,
+            start_timeout: Duration::from_secs(30),
+            max_retry: Duration::from_secs(60),
+            fail_on_unrecovered_edit: true,
+            confinement: None,
+            contract: None,
+            permission_overrides: Vec::new(),
+            poll_interval: Duration::from_millis(250),
+            faults: Faults::default(),
+        }
+    }
+}
+
+impl OpencodeConfig {
+    /// The defaults with the `APPS_…` variables (and `DRAFTSMITH_OPENCODE_BIN`) applied.
+    pub fn from_env() -> Self {
+        Self::from_vars(|key| std::env::var(key).ok())
+    }
+
+    /// As [`Self::from_env`], reading variables through `var` (testable).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let seconds = |key: &str| {
+            var(key)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs)
+        };
+        let mut config = Self::default();
+        let controller = seconds("APPS_DRAFT_DEV_CONTROLLER_TIMEOUT_SECONDS")
+            .unwrap_or_default()
+            .max(Duration::from_secs(30));
+        config.start_timeout = seconds("APPS_DRAFT_DEV_CONTROLLER_OPENCODE_START_TIMEOUT_SECONDS")
+            .unwrap_or(controller);
+        if let Some(retry) = seconds("APPS_CODING_AGENT_OPENCODE_MAX_RETRY_SECONDS") {
+            config.max_retry = retry;
+        }
+        if let Some(flag) = var("APPS_CODING_AGENT_OPENCODE_FAIL_ON_UNRECOVERED_APPLY_PATCH") {
+            config.fail_on_unrecovered_edit = !matches!(flag.trim(), "0" | "false" | "no" | "off");
+        }
+        if let Some(base_url) =
+            var("APPS_CODING_AGENT_OPENCODE_BASE_URL").filter(|v| !v.trim().is_empty())
+        {
+            config.external = Some(ExternalServer {
+                base_url: base_url.trim().to_owned(),
+                password: var("APPS_CODING_AGENT_OPENCODE_PASSWORD").filter(|v| !v.is_empty()),
+            });
+        }
+        config.binary = var("DRAFTSMITH_OPENCODE_BIN")
+            .filter(|v| !v.trim().is_empty())
+            .map(PathBuf::from);
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_defaults() {
+        let vars = |key: &str| match key {
+            "APPS_DRAFT_DEV_CONTROLLER_TIMEOUT_SECONDS" => Some("45".to_owned()),
+            "APPS_CODING_AGENT_OPENCODE_MAX_RETRY_SECONDS" => Some("5".to_owned()),
+            "APPS_CODING_AGENT_OPENCODE_FAIL_ON_UNRECOVERED_APPLY_PATCH" => Some("0".to_owned()),
+            _ => None,
+        };
+        let config = OpencodeConfig::from_vars(vars);
+        assert_eq!(config.start_timeout, Duration::from_secs(45));
+        assert_eq!(config.max_retry, Duration::from_secs(5));
+        assert!(!config.fail_on_unrecovered_edit);
+        assert!(config.external.is_none());
+        let defaults = OpencodeConfig::from_vars(|_| None);
+        assert_eq!(defaults.start_timeout, Duration::from_secs(30));
+        assert!(defaults.fail_on_unrecovered_edit);
+        let explicit = OpencodeConfig::from_vars(|key| {
+            (key == "APPS_DRAFT_DEV_CONTROLLER_OPENCODE_START_TIMEOUT_SECONDS").then(|| "7".into())
+        });
+        assert_eq!(explicit.start_timeout, Duration::from_secs(7));
+    }
+}

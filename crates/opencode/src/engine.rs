@@ -1,0 +1,292 @@
+//! [`OpencodeEngine`]: seeds the workspace, gets the workspace's `opencode serve` (reusing a
+//! live one started with the same configuration, starting one otherwise) and runs the job
+//! on it. Servers live in a pool shared by every clone of the engine, one per workspace,
+//! until the sandbox stops them or the engine shuts down.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use draftsmith_core::{ErrorCode, EventError};
+use draftsmith_engine::{Engine, EventSink, Finished, Job, Outcome};
+use tokio_util::sync::CancellationToken;
+
+use crate::binary::find_binary;
+use crate::client::ModelRef;
+use crate::config::{OpencodeConfig, ServerPolicy};
+use crate::run::{RunLimits, run_session};
+use crate::seed::seed_workspace;
+use crate::server::{OpencodeServer, ServerOptions, StartError};
+use crate::settings::OpencodeSettings;
+
+/// Timings of a workspace's latest run, for `timing_metrics_ms` (SPEC §4).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunTimings {
+    /// Seeding plus getting a ready server (ms); near 0 when a warm server was reused.
+    pub opencode_start: u64,
+    /// Whether a running server was reused.
+    pub server_reused: bool,
+    /// From the prompt to the first answer text (ms).
+    pub first_token: Option<u64>,
+    /// Model calls made.
+    pub steps: usize,
+    /// The whole run (ms).
+    pub total: u64,
+    /// Whether the event stream was lost and the session polled.
+    pub polled: bool,
+    /// What ended the run (idle confirmed, cancel, retry bound, …), for diagnostics.
+    pub ended_by: String,
+}
+
+/// A server in the pool with the configuration it was started with.
+struct PooledServer {
+    server: Arc<OpencodeServer>,
+    settings: String,
+}
+
+type Slot = Arc<tokio::sync::Mutex<Option<PooledServer>>>;
+
+#[derive(Default)]
+struct Pool {
+    slots: Mutex<HashMap<PathBuf, Slot>>,
+    timings: Mutex<HashMap<PathBuf, RunTimings>>,
+}
+
+/// The OpenCode engine. Cheap to clone; clones share the server pool.
+#[derive(Clone)]
+pub struct OpencodeEngine {
+    config: Arc<OpencodeConfig>,
+    pool: Arc<Pool>,
+}
+
+impl OpencodeEngine {
+    /// An engine with an empty pool.
+    pub fn new(config: OpencodeConfig) -> Self {
+        Self {
+            config: Arc::new(config),
+            pool: Arc::new(Pool::default()),
+        }
+    }
+
+    /// The latest run's timings in `workspace`; runs in one workspace never overlap, so
+    /// the runner reads it right after `run` returns.
+    pub fn timings(&self, workspace: &Path) -> Option<RunTimings> {
+        let key = key(workspace);
+        self.pool.timings.lock().ok()?.get(&key).cloned()
+    }
+
+    /// The pid of the server serving `workspace`, if one runs (for tests and diagnostics).
+    pub async fn server_pid(&self, workspace: &Path) -> Option<u32> {
+        let slot = self.slot(&key(workspace))?;
+        let guard = slot.lock().await;
+        guard.as_ref().and_then(|p| p.server.pid())
+    }
+
+    /// Stops the server of `workspace` (its sandbox is going away; call it before the
+    /// workspace is deleted, as a symlinked path is only recognised while it resolves) and
+    /// deletes its HOME.
+    pub async fn stop_server(&self, workspace: &Path) {
+        let key = key(workspace);
+        let slot = self
+            .pool
+            .slots
+            .lock()
+            .ok()
+            .and_then(|mut s| s.remove(&key).or_else(|| s.remove(workspace)));
+        if let Some(slot) = slot
+            && let Some(pooled) = slot.lock().await.take()
+        {
+            pooled.server.stop().await;
+        }
+        if self.config.external.is_none() {
+            let _ = std::fs::remove_dir_all(self.home_for(&key));
+        }
+    }
+
+    /// Stops every server (service shutdown).
+    pub async fn shutdown(&self) {
+        let keys: Vec<PathBuf> = self
+            .pool
+            .slots
+            .lock()
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default();
+        for key in keys {
+            self.stop_server(&key).await;
+        }
+    }
+
+    fn slot(&self, key: &Path) -> Option<Slot> {
+        self.pool.slots.lock().ok()?.get(key).cloned()
+    }
+
+    fn slot_or_new(&self, key: &Path) -> Slot {
+        match self.pool.slots.lock() {
+            Ok(mut slots) => slots.entry(key.to_path_buf()).or_default().clone(),
+            Err(_) => Slot::default(),
+        }
+    }
+
+    /// The private HOME of a workspace: outside it, stable across restarts.
+    fn home_for(&self, workspace: &Path) -> PathBuf {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        workspace.hash(&mut hasher);
+        let name = workspace
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let root = self
+            .config
+            .homes_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("draftsmith-opencode-homes"));
+        root.join(format!("{name}-{:016x}", hasher.finish()))
+    }
+
+    /// A ready server for `workspace` and whether it was reused.
+    async fn server_for(
+        &self,
+        workspace: &Path,
+        settings: String,
+        model: &ModelRef,
+    ) -> Result<(Arc<OpencodeServer>, bool), String> {
+        if let Some(external) = &self.config.external {
+            let server =
+                OpencodeServer::external(external.base_url.clone(), external.password.clone());
+            let scoped = server.with_directory(workspace.display().to_string());
+            return Ok((Arc::new(scoped), true));
+        }
+        let slot = self.slot_or_new(workspace);
+        let mut guard = slot.lock().await;
+        if let Some(pooled) = guard.as_ref() {
+            let same = pooled.settings == settings;
+            if same
+                && pooled.server.is_alive()
+                && self.config.server_policy == ServerPolicy::PerWorkspace
+            {
+                return Ok((pooled.server.clone(), true));
+            }
+            if !pooled.server.is_alive() {
+                tracing::warn!(workspace = %workspace.display(), "OpenCode server died; starting a new one");
+            }
+            pooled.server.stop().await;
+            *guard = None;
+        }
+        let binary = find_binary(self.config.binary.as_deref()).map_err(|e| e.to_string())?;
+        let home = self.home_for(workspace);
+        let confinement = self
+            .config
+            .confinement
+            .as_ref()
+            .map(|provide| provide(workspace, &home))
+            .unwrap_or_default();
+        let options = ServerOptions {
+            binary,
+            workspace: workspace.to_path_buf(),
+            home,
+            config_json: settings.clone(),
+            confinement,
+            start_timeout: self.config.start_timeout,
+            password: None,
+        };
+        let server = Arc::new(
+            OpencodeServer::start(options)
+                .await
+                .map_err(|e: StartError| e.to_string())?,
+        );
+        if let Err(err) = server.client().warm_up(model).await {
+            tracing::warn!(error = %err, "OpenCode warm-up failed; the first run will be slower");
+        }
+        *guard = Some(PooledServer {
+            server: server.clone(),
+            settings,
+        });
+        Ok((server, false))
+    }
+
+    async fn drive(
+        &self,
+        job: &Job,
+        sink: &dyn EventSink,
+        cancel: &CancellationToken,
+    ) -> (Outcome, String) {
+        let clock = Instant::now();
+        let workspace = key(&job.workspace);
+        // The run's own contract; the configured one when the job carries none.
+        let contract = Some(&job.contract)
+            .filter(|c| !c.is_null())
+            .or(self.config.contract.as_ref());
+        if let Err(err) = seed_workspace(&workspace, contract) {
+            return (start_failed(err.to_string()), String::new());
+        }
+        let settings =
+            OpencodeSettings::for_model(&job.model, &self.config.permission_overrides).to_json();
+        let model = ModelRef::of(&job.model);
+        let started = tokio::select! {
+            _ = cancel.cancelled() => return (Outcome::Cancelled, String::new()),
+            started = self.server_for(&workspace, settings, &model) => started,
+        };
+        let (server, reused) = match started {
+            Ok(found) => found,
+            Err(err) => return (start_failed(err), String::new()),
+        };
+        let opencode_start = clock.elapsed().as_millis() as u64;
+        let limits = RunLimits {
+            max_retry: self.config.max_retry,
+            fail_on_unrecovered_edit: self.config.fail_on_unrecovered_edit,
+            poll_interval: self.config.poll_interval,
+            faults: self.config.faults.clone(),
+        };
+        let (outcome, transcript, stats) =
+            run_session(&server, job, workspace.clone(), &limits, sink, cancel).await;
+        let timings = RunTimings {
+            opencode_start,
+            server_reused: reused,
+            first_token: stats.first_token_ms,
+            steps: stats.steps,
+            total: clock.elapsed().as_millis() as u64,
+            polled: stats.polled,
+            ended_by: stats.ended_by,
+        };
+        tracing::info!(workspace = %workspace.display(), ?timings, "opencode run finished");
+        if let Ok(mut all) = self.pool.timings.lock() {
+            all.insert(workspace.clone(), timings);
+        }
+        if self.config.server_policy == ServerPolicy::PerRun || !server.is_alive() {
+            self.stop_server(&workspace).await;
+        }
+        (outcome, transcript)
+    }
+}
+
+#[async_trait]
+impl Engine for OpencodeEngine {
+    async fn run(&self, job: Job, sink: &dyn EventSink, cancel: CancellationToken) -> Finished {
+        let (outcome, transcript) = self.drive(&job, sink, &cancel).await;
+        Finished {
+            outcome,
+            transcript,
+        }
+    }
+}
+
+/// The pool key: the workspace's canonical path (OpenCode reports canonical paths too).
+fn key(workspace: &Path) -> PathBuf {
+    workspace
+        .canonicalize()
+        .unwrap_or_else(|_| workspace.to_path_buf())
+}
+
+fn start_failed(message: String) -> Outcome {
+    Outcome::Failed {
+        error: EventError {
+            code: ErrorCode::CodingAgentOpencodeStartFailed,
+            message,
+            field: None,
+            details: None,
+        },
+    }
+}

@@ -1,0 +1,35 @@
+//! The OpenCode engine (SPEC §5): drives a real `opencode serve` — one per workspace,
+//! started with a private HOME, a generated configuration and a password, optionally under
+//! a confinement wrapper — over its HTTP API, and translates its session events into
+//! draftsmith's run events.
+//!
+//! Entry points: [`OpencodeEngine`] (the [`draftsmith_engine::Engine`]), [`OpencodeConfig`],
+//! [`find_binary`] (for capabilities to report a missing install) and [`policy`].
+
+mod binary;
+mod client;
+mod config;
+mod engine;
+mod policy;
+mod process;
+mod prompt;
+mod run;
+mod seed;
+mod server;
+mod settings;
+mod stream;
+mod translate;
+mod wire;
+
+pub use binary::{INSTALL_HINT, MissingBinary, PINNED_RELATIVE_PATH, find_binary, pinned_version};
+pub use client::{ClientError, OpencodeClient};
+pub use config::{ConfinementFn, ExternalServer, Faults, OpencodeConfig, ServerPolicy};
+pub use engine::{OpencodeEngine, RunTimings};
+pub use policy::{DELEGATED_TOOLS, OpencodePolicyInfo, PERMISSION_MODEL, policy};
+pub use process::{descendants, is_running};
+pub use seed::{CONTRACT_PATH, PROJECT_CUSTOM_TOOLS, SeedError, empty_contract, seed_workspace};
+pub use server::{OpencodeServer, ServerOptions, StartError};
+pub use settings::{
+    DISABLED_TOOLS, OpencodeSettings, PermissionAction, PermissionRule, Permissions,
+    default_permissions,
+};

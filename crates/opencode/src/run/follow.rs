@@ -1,0 +1,224 @@
+//! The run loop: whichever comes first of cancel, the retry deadline, the server dying,
+//! the next event (or poll), and the synchronous prompt's answer decides the next step.
+
+use super::*;
+
+impl Run<'_> {
+    /// Runs the loop until the run is over or `cancel` fires.
+    pub(super) async fn follow(
+        &mut self,
+        events: &mut Option<SessionEvents>,
+        sync_prompt: &mut Option<oneshot::Receiver<Result<(), String>>>,
+        limits: &RunLimits,
+        max_steps: usize,
+        cancel: &CancellationToken,
+    ) -> Outcome {
+        let mut poll = tokio::time::interval(limits.poll_interval);
+        let mut liveness = tokio::time::interval(LIVENESS);
+        loop {
+            // Cancel interrupts a turn wherever it waits (an event, a poll, the sink).
+            let turn = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => None,
+                end = self.turn(events, sync_prompt, &mut poll, &mut liveness, limits, max_steps) => Some(end),
+            };
+            match turn {
+                None => {
+                    self.abort().await;
+                    return Outcome::Cancelled;
+                }
+                Some(Some(outcome)) => return outcome,
+                Some(None) => {}
+            }
+        }
+    }
+
+    /// Waits for the next thing to happen and handles it; `Some` when the run is over.
+    async fn turn(
+        &mut self,
+        events: &mut Option<SessionEvents>,
+        sync_prompt: &mut Option<oneshot::Receiver<Result<(), String>>>,
+        poll: &mut tokio::time::Interval,
+        liveness: &mut tokio::time::Interval,
+        limits: &RunLimits,
+        max_steps: usize,
+    ) -> Option<Outcome> {
+        let retry_deadline = self
+            .translator
+            .retry()
+            .map(|r| tokio::time::Instant::from_std(r.since + limits.max_retry));
+        let step = tokio::select! {
+            biased;
+            _ = sleep_until(retry_deadline), if retry_deadline.is_some() => {
+                self.abort().await;
+                Step::End(self.gave_up_retrying(limits.max_retry))
+            }
+            _ = liveness.tick() => self.check_alive(),
+            item = next_item(events), if events.is_some() => self.on_stream(item, events).await,
+            result = wait_sync(sync_prompt), if sync_prompt.is_some() => {
+                *sync_prompt = None;
+                match result {
+                    Err(err) => Step::End(failed(ErrorCode::CodingAgentModelError, err)),
+                    // The answer is in the session now; the next poll or event ends the run.
+                    Ok(()) => self.poll().await,
+                }
+            }
+            _ = poll.tick(), if events.is_none() || self.idle_unconfirmed => self.poll().await,
+        };
+        // A true session error ends the run even if no idle follows.
+        let step = match step {
+            Step::Continue(emitted) if self.translator.fatal().is_some() => {
+                self.stats.ended_by = "a session error".into();
+                Step::Idle(emitted)
+            }
+            other => other,
+        };
+        match step {
+            Step::Continue(emitted) => {
+                if self.forward(emitted).await.is_err() {
+                    self.abort().await;
+                    return Some(Outcome::Cancelled);
+                }
+            }
+            Step::Idle(emitted) => {
+                if self.forward(emitted).await.is_err() {
+                    return Some(Outcome::Cancelled);
+                }
+                // One last look, in case an event was missed or overtaken on the way; then
+                // every answer is final.
+                let mut emitted = match self.client.messages(&self.session).await {
+                    Ok(messages) => self.translator.apply_snapshot(&messages),
+                    Err(_) => Vec::new(),
+                };
+                emitted.extend(self.translator.finish());
+                if self.forward(emitted).await.is_err() {
+                    return Some(Outcome::Cancelled);
+                }
+                return Some(self.translator.outcome(limits.fail_on_unrecovered_edit));
+            }
+            Step::End(outcome) => return Some(outcome),
+        }
+        if self.translator.steps() > max_steps {
+            self.abort().await;
+            self.stats.ended_by = "the step limit".into();
+            return Some(Outcome::Paused {
+                reason: "step_limit".into(),
+            });
+        }
+        None
+    }
+
+    async fn on_stream(
+        &mut self,
+        item: Option<StreamItem>,
+        events: &mut Option<SessionEvents>,
+    ) -> Step {
+        let event = match item {
+            Some(StreamItem::Event(event)) => *event,
+            Some(StreamItem::Ended(reason)) => {
+                *events = None;
+                self.lost_stream(&reason);
+                return Step::Continue(Vec::new());
+            }
+            None => {
+                *events = None;
+                self.lost_stream("the event stream ended");
+                return Step::Continue(Vec::new());
+            }
+        };
+        match &event {
+            Event::PermissionAsked(request) => {
+                self.refuse_permission(&request.id, &request.permission)
+                    .await;
+                Step::Continue(Vec::new())
+            }
+            // Events can overtake each other under load (a message's completion was seen
+            // before its text's last update), so an idle event is believed once the
+            // session's stored messages show a finished answer, or the session stays idle
+            // for a while (polled meanwhile).
+            Event::Idle | Event::Status(SessionStatus::Idle) if self.translator.is_active() => {
+                self.idle_unconfirmed = true;
+                self.poll().await
+            }
+            _ => Step::Continue(self.translator.apply(&event)),
+        }
+    }
+
+    /// Ends the run when the spawned server has exited.
+    pub(super) fn check_alive(&self) -> Step {
+        if self.server.is_alive() {
+            return Step::Continue(Vec::new());
+        }
+        let report = self.server.exit_report().unwrap_or_default();
+        Step::End(failed(
+            ErrorCode::CodingAgentOpencodeStartFailed,
+            format!("the OpenCode server exited during the run: {report}"),
+        ))
+    }
+
+    async fn abort(&self) {
+        let _ = tokio::time::timeout(ABORT_WAIT, self.client.abort(&self.session)).await;
+    }
+
+    fn gave_up_retrying(&self, bound: Duration) -> Outcome {
+        let (attempt, message) = self
+            .translator
+            .retry()
+            .map(|r| (r.attempt, r.message.clone()))
+            .unwrap_or_default();
+        Outcome::Failed {
+            error: EventError {
+                code: ErrorCode::CodingAgentModelError,
+                message: format!(
+                    "the model call kept failing ({message}); gave up after {} s of retries",
+                    bound.as_secs()
+                ),
+                field: None,
+                details: Some(serde_json::json!({
+                    "upstream_error": message,
+                    "attempts": attempt,
+                })),
+            },
+        }
+    }
+
+    async fn forward(&mut self, emitted: Vec<Emitted>) -> Result<(), ()> {
+        for (body, mut diagnostics) in emitted {
+            if !self.pending.is_empty() {
+                let mut own = std::mem::take(&mut self.pending);
+                own.append(&mut diagnostics);
+                diagnostics = own;
+            }
+            if self.stats.first_token_ms.is_none()
+                && matches!(body, EventBody::AssistantDelta { .. })
+            {
+                self.stats.first_token_ms = Some(self.prompted.elapsed().as_millis() as u64);
+            }
+            self.sink.emit(body, diagnostics).await.map_err(|_| ())?;
+        }
+        Ok(())
+    }
+}
+
+async fn next_item(events: &mut Option<SessionEvents>) -> Option<StreamItem> {
+    match events {
+        Some(events) => events.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn wait_sync(rx: &mut Option<oneshot::Receiver<Result<(), String>>>) -> Result<(), String> {
+    match rx {
+        Some(rx) => rx
+            .await
+            .unwrap_or_else(|_| Err("the prompt call was dropped".into())),
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

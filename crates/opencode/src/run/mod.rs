@@ -1,0 +1,196 @@
+//! One run on a ready server: create a titled session, follow its events from before the
+//! prompt is sent, prompt it, and translate until it goes idle — or until draftsmith ends
+//! it: cancel, a retry streak past the bound, the step limit, a dead server, or a closed
+//! sink. A broken event stream is replaced by polling the session's messages.
+
+mod follow;
+mod poll;
+
+use std::time::{Duration, Instant};
+
+use draftsmith_core::{Diagnostic, ErrorCode, EventBody, EventError};
+use draftsmith_engine::{EventSink, Job, Outcome};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::{OpencodeClient, PromptAccepted};
+use crate::config::Faults;
+use crate::prompt::prompt_body;
+use crate::server::OpencodeServer;
+use crate::stream::{SessionEvents, StreamItem};
+use crate::translate::{Emitted, Translator};
+use crate::wire::{Event, MessageWithParts, SessionStatus};
+
+/// The title every session gets (a titled session spares the model a title request).
+const SESSION_TITLE: &str = "draftsmith run";
+/// Longest wait for the abort call when cancelling (cancel must end within a second).
+const ABORT_WAIT: Duration = Duration::from_millis(700);
+/// How long the session may stay idle with its last message unsettled (a step asking for
+/// tools, no answer yet) before the run ends anyway.
+const IDLE_CONFIRM: Duration = Duration::from_secs(5);
+/// How long polling may keep failing before the server counts as lost (an external server
+/// has no process to watch).
+const POLL_GIVE_UP: Duration = Duration::from_secs(20);
+/// How often the server's process is checked.
+const LIVENESS: Duration = Duration::from_millis(500);
+/// What a refused permission request tells the model.
+const PERMISSION_REFUSAL: &str = "draftsmith answers permission requests automatically and refuses them: nobody can approve them during a run";
+
+/// The run's limits and policy.
+#[derive(Debug, Clone)]
+pub struct RunLimits {
+    /// How long a model call may keep being retried.
+    pub max_retry: Duration,
+    /// Fail on an edit failure no later edit repaired.
+    pub fail_on_unrecovered_edit: bool,
+    /// The polling period after the event stream is lost.
+    pub poll_interval: Duration,
+    /// Fault injection.
+    pub faults: Faults,
+}
+
+/// What a run produced besides its outcome.
+#[derive(Debug, Clone, Default)]
+pub struct RunStats {
+    /// From the prompt being sent to the first answer text (ms).
+    pub first_token_ms: Option<u64>,
+    /// Model calls made.
+    pub steps: usize,
+    /// Whether the event stream was replaced by polling.
+    pub polled: bool,
+    /// What ended the run, for diagnostics.
+    pub ended_by: String,
+}
+
+/// The run loop's state.
+struct Run<'a> {
+    client: &'a OpencodeClient,
+    server: &'a OpencodeServer,
+    sink: &'a dyn EventSink,
+    session: String,
+    translator: Translator,
+    stats: RunStats,
+    prompted: Instant,
+    idle_since: Option<Instant>,
+    /// An idle event arrived but the session's messages did not confirm it yet.
+    idle_unconfirmed: bool,
+    poll_failing_since: Option<Instant>,
+    pending: Vec<Diagnostic>,
+}
+
+/// Runs `job` on `server` to its end; returns the outcome, the transcript and the stats.
+pub async fn run_session(
+    server: &OpencodeServer,
+    job: &Job,
+    workspace: std::path::PathBuf,
+    limits: &RunLimits,
+    sink: &dyn EventSink,
+    cancel: &CancellationToken,
+) -> (Outcome, String, RunStats) {
+    let client = server.client();
+    let session = match client.create_session(SESSION_TITLE).await {
+        Ok(session) => session.id,
+        Err(err) => {
+            let outcome = failed(
+                ErrorCode::CodingAgentOpencodeStartFailed,
+                format!("could not create an OpenCode session: {err}"),
+            );
+            return (outcome, String::new(), RunStats::default());
+        }
+    };
+    let mut run = Run {
+        client,
+        server,
+        sink,
+        session: session.clone(),
+        translator: Translator::new(workspace),
+        stats: RunStats::default(),
+        prompted: Instant::now(),
+        idle_since: None,
+        idle_unconfirmed: false,
+        poll_failing_since: None,
+        pending: Vec::new(),
+    };
+    let mut events = match SessionEvents::subscribe(
+        client,
+        session.clone(),
+        limits.faults.drop_event_stream_after,
+    )
+    .await
+    {
+        Ok(events) => Some(events),
+        Err(err) => {
+            run.lost_stream(&err.to_string());
+            None
+        }
+    };
+    let body = prompt_body(job);
+    run.prompted = Instant::now();
+    let accepted = if limits.faults.skip_prompt_async {
+        Ok(PromptAccepted::RouteMissing)
+    } else {
+        client.prompt_async(&session, &body).await
+    };
+    // The synchronous fallback answers only when the work is over: it runs beside the loop.
+    let mut sync_prompt: Option<oneshot::Receiver<Result<(), String>>> = None;
+    let _sync_task = match accepted {
+        Ok(PromptAccepted::Async) => None,
+        Ok(PromptAccepted::RouteMissing) => {
+            let (tx, rx) = oneshot::channel();
+            sync_prompt = Some(rx);
+            let client = client.clone();
+            let session = session.clone();
+            Some(AbortOnDrop(tokio::spawn(async move {
+                let result = client.prompt_sync(&session, &body).await;
+                let _ = tx.send(result.map_err(|e| e.to_string()));
+            })))
+        }
+        Err(err) => {
+            let outcome = failed(
+                ErrorCode::CodingAgentOpencodeStartFailed,
+                format!("OpenCode did not accept the prompt: {err}"),
+            );
+            return (outcome, String::new(), run.stats);
+        }
+    };
+    let outcome = run
+        .follow(&mut events, &mut sync_prompt, limits, job.max_steps, cancel)
+        .await;
+    run.stats.steps = run.translator.steps();
+    if run.stats.ended_by.is_empty() {
+        run.stats.ended_by = match &outcome {
+            Outcome::Cancelled => "cancel (or a closed sink)".into(),
+            Outcome::Paused { reason } => reason.clone(),
+            Outcome::Failed { error } => error.message.chars().take(200).collect(),
+            Outcome::Completed { .. } => "completed".into(),
+        };
+    }
+    (outcome, run.translator.transcript(), run.stats)
+}
+
+/// Aborts a helper task when the run that owns it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What one turn of the loop decided.
+enum Step {
+    Continue(Vec<Emitted>),
+    Idle(Vec<Emitted>),
+    End(Outcome),
+}
+
+fn failed(code: ErrorCode, message: String) -> Outcome {
+    Outcome::Failed {
+        error: EventError {
+            code,
+            message,
+            field: None,
+            details: None,
+        },
+    }
+}

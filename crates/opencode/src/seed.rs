@@ -1,0 +1,165 @@
+//! Workspace seeding before a session starts (SPEC §5), fail-closed: the two contract tools
+//! in `.opencode/tools/`, their manifest, and the selected agent's contract in
+//! `.cache/opencode/`. Also the private HOME's OpenCode config directory.
+//!
+//! OpenCode installs `@opencode-ai/plugin` into every config directory it loads (the
+//! workspace's `.opencode/` and `$XDG_CONFIG_HOME/opencode/`) unless that directory already
+//! has a `node_modules/` and a `package-lock.json` naming the package, and custom tools wait
+//! for that install: with no network a run would hang before its first model call. Seeding
+//! both files (the tools import nothing, so the package itself is never needed) keeps
+//! OpenCode offline.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::binary::pinned_version;
+
+/// The custom tools seeded into `.opencode/tools/`, by name.
+pub const PROJECT_CUSTOM_TOOLS: &[&str] = &[
+    "coding_agent_get_agent_integration_contract",
+    "coding_agent_describe_selected_agent_contract",
+];
+
+/// Where the tools read the contract, relative to the workspace.
+pub const CONTRACT_PATH: &str = ".cache/opencode/selected_agent_contract.json";
+
+const GET_TOOL: &str = include_str!("../assets/coding_agent_get_agent_integration_contract.ts");
+const DESCRIBE_TOOL: &str =
+    include_str!("../assets/coding_agent_describe_selected_agent_contract.ts");
+const PACKAGE_NAME: &str = "draftsmith-opencode-tools";
+const PLUGIN_PACKAGE: &str = "@opencode-ai/plugin";
+
+/// A seed file could not be written; the run must not start.
+#[derive(Debug, thiserror::Error)]
+#[error("could not seed {}: {source}", path.display())]
+pub struct SeedError {
+    /// The file or directory that failed.
+    pub path: PathBuf,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// The contract of an app with no selected runtime agent, well-formed so the tools answer
+/// "no agent" rather than fail.
+pub fn empty_contract() -> Value {
+    json!({"agent": null, "tools": [], "runtime_ready": false, "diagnostics": []})
+}
+
+/// Writes the tools, their manifest and the contract (`None`: the empty contract) into
+/// `workspace`, replacing what is there.
+pub fn seed_workspace(workspace: &Path, contract: Option<&Value>) -> Result<(), SeedError> {
+    let config_dir = workspace.join(".opencode");
+    offline_manifest(&config_dir)?;
+    let tools = config_dir.join("tools");
+    create_dir(&tools)?;
+    write(
+        &tools.join(format!("{}.ts", PROJECT_CUSTOM_TOOLS[0])),
+        GET_TOOL,
+    )?;
+    write(
+        &tools.join(format!("{}.ts", PROJECT_CUSTOM_TOOLS[1])),
+        DESCRIBE_TOOL,
+    )?;
+    let contract_file = workspace.join(CONTRACT_PATH);
+    if let Some(parent) = contract_file.parent() {
+        create_dir(parent)?;
+    }
+    let text = match contract {
+        Some(value) => serde_json::to_string_pretty(value),
+        None => serde_json::to_string_pretty(&empty_contract()),
+    }
+    .unwrap_or_else(|_| "{}".into());
+    write(&contract_file, &text)
+}
+
+/// Creates a private HOME: the four XDG directories under it and an OpenCode config
+/// directory that needs no install.
+pub fn prepare_home(home: &Path) -> Result<(), SeedError> {
+    for dir in xdg_dirs(home).iter().map(|(_, dir)| dir) {
+        create_dir(dir)?;
+    }
+    offline_manifest(&home.join(".config").join("opencode"))
+}
+
+/// The `XDG_*` variables for a private HOME.
+pub fn xdg_dirs(home: &Path) -> [(&'static str, PathBuf); 4] {
+    [
+        ("XDG_CONFIG_HOME", home.join(".config")),
+        ("XDG_DATA_HOME", home.join(".local").join("share")),
+        ("XDG_CACHE_HOME", home.join(".cache")),
+        ("XDG_STATE_HOME", home.join(".local").join("state")),
+    ]
+}
+
+/// `package.json`, `package-lock.json` and an empty `node_modules/` that satisfy
+/// OpenCode's dependency check for `dir`.
+fn offline_manifest(dir: &Path) -> Result<(), SeedError> {
+    create_dir(&dir.join("node_modules"))?;
+    let deps = json!({ PLUGIN_PACKAGE: pinned_version() });
+    let manifest = json!({"name": PACKAGE_NAME, "private": true, "dependencies": deps});
+    let lock = json!({
+        "name": PACKAGE_NAME,
+        "lockfileVersion": 3,
+        "requires": true,
+        "packages": {"": {"name": PACKAGE_NAME, "dependencies": deps}},
+    });
+    for (name, value) in [("package.json", manifest), ("package-lock.json", lock)] {
+        let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+        write(&dir.join(name), &format!("{text}\n"))?;
+    }
+    Ok(())
+}
+
+fn create_dir(path: &Path) -> Result<(), SeedError> {
+    std::fs::create_dir_all(path).map_err(|source| SeedError {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn write(path: &Path, text: &str) -> Result<(), SeedError> {
+    std::fs::write(path, text).map_err(|source| SeedError {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn seeds_every_file_and_the_empty_contract() {
+        let dir = std::env::temp_dir().join(format!("ds-seed-{}", std::process::id()));
+        seed_workspace(&dir, None).unwrap();
+        for name in PROJECT_CUSTOM_TOOLS {
+            assert!(dir.join(format!(".opencode/tools/{name}.ts")).is_file());
+        }
+        let lock: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(".opencode/package-lock.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            lock["packages"][""]["dependencies"][PLUGIN_PACKAGE],
+            pinned_version()
+        );
+        let contract: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(CONTRACT_PATH)).unwrap())
+                .unwrap();
+        assert_eq!(contract, empty_contract());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_in_the_way_fails_closed() {
+        let dir = std::env::temp_dir().join(format!("ds-seed-block-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(".opencode"), "not a directory").unwrap();
+        let err = seed_workspace(&dir, None).unwrap_err();
+        assert!(err.path.starts_with(dir.join(".opencode")), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

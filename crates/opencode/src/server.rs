@@ -1,0 +1,383 @@
+//! One `opencode serve` process: started in a workspace with a private HOME, the generated
+//! configuration, a random password and a free loopback port, optionally under a
+//! confinement wrapper; ready once it printed its listening line and answered
+//! `/global/health`; killed with its whole process tree on `stop()` or drop.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::client::OpencodeClient;
+use crate::process::kill_tree;
+use crate::seed::{SeedError, prepare_home, xdg_dirs};
+
+/// The line `opencode serve` prints once it accepts connections.
+const LISTENING: &str = "opencode server listening on ";
+/// Lines of output kept to explain a failed start.
+const TAIL_LINES: usize = 40;
+
+/// How to start a server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The `opencode` binary.
+    pub binary: PathBuf,
+    /// Its working directory: the workspace the agent edits.
+    pub workspace: PathBuf,
+    /// A private HOME (the four `XDG_*` directories go under it), so servers never share
+    /// OpenCode's database or settings.
+    pub home: PathBuf,
+    /// `OPENCODE_CONFIG_CONTENT`.
+    pub config_json: String,
+    /// A wrapper argv the server runs under (e.g. bubblewrap and its arguments); empty
+    /// spawns `opencode` directly.
+    pub confinement: Vec<String>,
+    /// How long the whole start (spawn, listening line, health) may take.
+    pub start_timeout: Duration,
+    /// `OPENCODE_SERVER_PASSWORD`; `None` generates a random one (set it only to share the
+    /// server, e.g. as an external server).
+    pub password: Option<String>,
+}
+
+/// Why a server did not start; every case maps to `CODING_AGENT_OPENCODE_START_FAILED`.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The private HOME could not be prepared.
+    #[error(transparent)]
+    Home(#[from] SeedError),
+    /// The process could not be spawned (missing binary, bad wrapper).
+    #[error("could not spawn {program}: {source}")]
+    Spawn {
+        /// What was run.
+        program: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The process exited before it was ready.
+    #[error("opencode exited before it was ready ({status}); last output: {output}")]
+    Exited {
+        /// Its exit status.
+        status: String,
+        /// The tail of its output.
+        output: String,
+    },
+    /// Not ready within the start timeout.
+    #[error("opencode was not ready within {} s; last output: {output}", after.as_secs())]
+    Timeout {
+        /// The timeout.
+        after: Duration,
+        /// The tail of its output.
+        output: String,
+    },
+}
+
+/// A running server (or an external one); cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct OpencodeServer {
+    client: OpencodeClient,
+    process: Option<ServerProcess>,
+    start_ms: u64,
+}
+
+#[derive(Debug)]
+struct ServerProcess {
+    pid: u32,
+    exited: watch::Receiver<Option<String>>,
+    output: Arc<Mutex<VecDeque<String>>>,
+    readers: Vec<JoinHandle<()>>,
+    stopped: AtomicBool,
+}
+
+impl OpencodeServer {
+    /// Spawns `opencode serve` and waits until it is ready, or fails within the timeout
+    /// (the process is killed then).
+    pub async fn start(options: ServerOptions) -> Result<Self, StartError> {
+        let clock = Instant::now();
+        let deadline = clock + options.start_timeout;
+        prepare_home(&options.home)?;
+        let port = free_port().map_err(|source| StartError::Spawn {
+            program: "a loopback port".into(),
+            source,
+        })?;
+        let password = options.password.clone().unwrap_or_else(random_password);
+        let mut command = build_command(&options, port, &password);
+        let mut child = command.spawn().map_err(|source| StartError::Spawn {
+            program: program_name(&options),
+            source,
+        })?;
+        let pid = child.id().unwrap_or_default();
+        let output = Arc::new(Mutex::new(VecDeque::new()));
+        let (listening_tx, listening_rx) = oneshot::channel();
+        let mut readers = Vec::new();
+        if let Some(stdout) = child.stdout.take() {
+            readers.push(tokio::spawn(read_lines(
+                stdout,
+                output.clone(),
+                Some(listening_tx),
+            )));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            readers.push(tokio::spawn(read_lines(stderr, output.clone(), None)));
+        }
+        let (exit_tx, exited) = watch::channel(None);
+        // The waiter owns the child and ends when it does; it must outlive a kill to reap.
+        tokio::spawn(async move {
+            let status = match child.wait().await {
+                Ok(status) => status.to_string(),
+                Err(err) => format!("wait failed: {err}"),
+            };
+            let _ = exit_tx.send(Some(status));
+        });
+        let mut process = ServerProcess {
+            pid,
+            exited,
+            output,
+            readers,
+            stopped: AtomicBool::new(false),
+        };
+        let fallback_url = format!("http://127.0.0.1:{port}");
+        let ready = wait_ready(&process, listening_rx, &fallback_url, &password, deadline).await;
+        let base_url = match ready {
+            Ok(url) => url,
+            Err(failure) => {
+                if matches!(failure, NotReady::Exited(_)) {
+                    // Let the readers drain what it said before dying (the pipes are closed).
+                    for reader in &mut process.readers {
+                        let _ = tokio::time::timeout(Duration::from_millis(500), reader).await;
+                    }
+                }
+                process.kill();
+                let output = process.tail();
+                return Err(match failure {
+                    NotReady::Exited(status) => StartError::Exited { status, output },
+                    NotReady::Timeout => StartError::Timeout {
+                        after: options.start_timeout,
+                        output,
+                    },
+                });
+            }
+        };
+        let start_ms = clock.elapsed().as_millis() as u64;
+        tracing::info!(pid, %base_url, start_ms, "opencode server ready");
+        Ok(Self {
+            client: OpencodeClient::new(base_url, Some(password)),
+            process: Some(process),
+            start_ms,
+        })
+    }
+
+    /// A server somebody else runs (`APPS_CODING_AGENT_OPENCODE_BASE_URL`); nothing is
+    /// spawned or killed.
+    pub fn external(base_url: String, password: Option<String>) -> Self {
+        Self {
+            client: OpencodeClient::new(base_url.trim_end_matches('/').to_owned(), password),
+            process: None,
+            start_ms: 0,
+        }
+    }
+
+    /// The same server with every call scoped to `directory` (how one external server
+    /// serves several workspaces).
+    pub fn with_directory(mut self, directory: String) -> Self {
+        self.client = self.client.clone().scoped(directory);
+        self
+    }
+
+    /// The HTTP client for this server.
+    pub fn client(&self) -> &OpencodeClient {
+        &self.client
+    }
+
+    /// Milliseconds from spawn to ready (0 for an external server).
+    pub fn start_ms(&self) -> u64 {
+        self.start_ms
+    }
+
+    /// The process id, for an own server.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(|p| p.pid)
+    }
+
+    /// Whether this is a spawned server (`false` for an external one).
+    pub fn is_spawned(&self) -> bool {
+        self.process.is_some()
+    }
+
+    /// Whether the process still runs (an external server is assumed to).
+    pub fn is_alive(&self) -> bool {
+        self.process
+            .as_ref()
+            .is_none_or(|p| !p.stopped.load(Ordering::SeqCst) && p.exited.borrow().is_none())
+    }
+
+    /// Why the process ended, with its last output, once it has.
+    pub fn exit_report(&self) -> Option<String> {
+        let process = self.process.as_ref()?;
+        let status = process.exited.borrow().clone()?;
+        Some(format!("{status}; last output: {}", process.tail()))
+    }
+
+    /// Kills the server's whole process tree and waits (briefly) until it is reaped.
+    pub async fn stop(&self) {
+        let Some(process) = &self.process else {
+            return;
+        };
+        process.kill();
+        let mut exited = process.exited.clone();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            exited.wait_for(|status| status.is_some()),
+        )
+        .await;
+    }
+}
+
+impl Drop for ServerProcess {
+    // Also covers a start abandoned half-way (its future dropped while waiting for ready).
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl ServerProcess {
+    fn kill(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        if self.exited.borrow().is_none() {
+            kill_tree(self.pid);
+        }
+        for reader in &self.readers {
+            reader.abort();
+        }
+    }
+
+    fn tail(&self) -> String {
+        let lines = self.output.lock().map(|l| l.clone()).unwrap_or_default();
+        lines.into_iter().collect::<Vec<_>>().join(" | ")
+    }
+}
+
+/// Why a start did not become ready.
+enum NotReady {
+    Exited(String),
+    Timeout,
+}
+
+/// Waits for the listening line, then for `/global/health`, before `deadline`.
+async fn wait_ready(
+    process: &ServerProcess,
+    listening: oneshot::Receiver<String>,
+    fallback_url: &str,
+    password: &str,
+    deadline: Instant,
+) -> Result<String, NotReady> {
+    let mut exited = process.exited.clone();
+    let deadline = tokio::time::Instant::from_std(deadline);
+    let url = tokio::select! {
+        url = listening => url.unwrap_or_else(|_| fallback_url.to_owned()),
+        status = exited.wait_for(|s| s.is_some()) => {
+            let status = status.map(|s| s.clone().unwrap_or_default()).unwrap_or_default();
+            return Err(NotReady::Exited(status));
+        }
+        _ = tokio::time::sleep_until(deadline) => return Err(NotReady::Timeout),
+    };
+    let client = OpencodeClient::new(url.clone(), Some(password.to_owned()));
+    loop {
+        if let Some(status) = exited.borrow().clone() {
+            return Err(NotReady::Exited(status));
+        }
+        if client.healthy().await {
+            return Ok(url);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(NotReady::Timeout);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn build_command(options: &ServerOptions, port: u16, password: &str) -> Command {
+    let mut argv: Vec<String> = options.confinement.clone();
+    argv.push(options.binary.display().to_string());
+    let mut command = Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .args(["serve", "--hostname", "127.0.0.1", "--port"])
+        .arg(port.to_string())
+        .current_dir(&options.workspace)
+        // Nothing of the service's environment (tokens, database URLs) reaches the agent.
+        .env_clear()
+        .env("HOME", &options.home)
+        .envs(xdg_dirs(&options.home))
+        .env("OPENCODE_CONFIG_CONTENT", &options.config_json)
+        .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
+        .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
+        .env("OPENCODE_SERVER_PASSWORD", password)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for key in ["PATH", "LANG", "LC_ALL", "TZ"] {
+        if let Some(value) = std::env::var_os(key) {
+            command.env(key, value);
+        }
+    }
+    command
+}
+
+fn program_name(options: &ServerOptions) -> String {
+    options
+        .confinement
+        .first()
+        .cloned()
+        .unwrap_or_else(|| options.binary.display().to_string())
+}
+
+/// Forwards output lines into a bounded tail, and the listening URL once it appears.
+async fn read_lines(
+    stream: impl AsyncRead + Unpin,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    mut listening: Option<oneshot::Sender<String>>,
+) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(url) = line.split(LISTENING).nth(1)
+            && let Some(tx) = listening.take()
+        {
+            let _ = tx.send(url.trim().trim_end_matches('/').to_owned());
+        }
+        if let Ok(mut tail) = tail.lock() {
+            if tail.len() == TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(line.chars().take(500).collect());
+        }
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn random_password() -> String {
+    let mut bytes = [0u8; 24];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Without an OS random source, fall back to the clock and pid: still unguessable
+        // enough for a loopback-only server, and never empty.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        return format!("{nanos:x}{:x}", std::process::id());
+    }
+    hex::encode(bytes)
+}

@@ -1,0 +1,331 @@
+//! The translator against event sequences shaped like those OpenCode 1.18 sends.
+
+#![allow(clippy::unwrap_used)]
+
+use pretty_assertions::assert_eq;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::wire::parse_event;
+
+const WS: &str = "/work/ws";
+
+fn event(kind: &str, properties: Value) -> Event {
+    let data = json!({"directory": WS, "payload": {"type": kind, "properties": properties}});
+    parse_event(&data.to_string()).unwrap().1
+}
+
+fn info(id: &str, role: &str, completed: bool, error: Option<Value>) -> Event {
+    let mut info = json!({"id": id, "sessionID": "s", "role": role, "time": {"created": 1}});
+    if completed {
+        info["time"]["completed"] = json!(2);
+    }
+    if let Some(error) = error {
+        info["error"] = error;
+    }
+    event("message.updated", json!({"sessionID": "s", "info": info}))
+}
+
+fn part(message: &str, id: &str, kind: &str, extra: Value) -> Event {
+    let mut part = json!({"id": id, "messageID": message, "sessionID": "s", "type": kind});
+    if let (Some(part), Some(extra)) = (part.as_object_mut(), extra.as_object()) {
+        part.extend(extra.clone());
+    }
+    event(
+        "message.part.updated",
+        json!({"sessionID": "s", "part": part}),
+    )
+}
+
+fn delta(message: &str, id: &str, text: &str) -> Event {
+    event(
+        "message.part.delta",
+        json!({"sessionID": "s", "messageID": message, "partID": id, "field": "text", "delta": text}),
+    )
+}
+
+fn tool(message: &str, id: &str, name: &str, status: &str, input: Value, extra: Value) -> Event {
+    let mut state = json!({"status": status, "input": input, "time": {"start": 10, "end": 35}});
+    if let (Some(state), Some(extra)) = (state.as_object_mut(), extra.as_object()) {
+        state.extend(extra.clone());
+    }
+    part(
+        message,
+        id,
+        "tool",
+        json!({"tool": name, "callID": format!("call_{id}"), "state": state}),
+    )
+}
+
+fn run(t: &mut Translator, events: &[Event]) -> Vec<EventBody> {
+    events
+        .iter()
+        .flat_map(|e| t.apply(e))
+        .map(|(body, _)| body)
+        .collect()
+}
+
+/// `run`, then the session goes idle.
+fn run_to_idle(t: &mut Translator, events: &[Event]) -> Vec<EventBody> {
+    let mut out = run(t, events);
+    out.extend(t.finish().into_iter().map(|(body, _)| body));
+    out
+}
+
+fn names(events: &[EventBody]) -> Vec<&'static str> {
+    events.iter().map(EventBody::event_type).collect()
+}
+
+fn streamed(events: &[EventBody]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EventBody::AssistantDelta { delta, .. } => Some(delta.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn edit_turn(message: &str, id: &str, status: &str, file: &str) -> Vec<Event> {
+    let input = json!({"filePath": format!("{WS}/{file}"), "oldString": "a", "newString": "b"});
+    let extra = if status == "error" {
+        json!({"error": "Could not find oldString"})
+    } else {
+        json!({"output": "Edit applied."})
+    };
+    vec![
+        info(message, "assistant", false, None),
+        part(message, &format!("{id}s"), "step-start", json!({})),
+        tool(message, id, "edit", status, input, extra),
+        info(message, "assistant", true, None),
+    ]
+}
+
+#[test]
+fn a_turn_streams_text_and_tools_and_hides_reasoning() {
+    let mut t = Translator::new(WS.into());
+    let events = run_to_idle(
+        &mut t,
+        &[
+            info("u", "user", false, None),
+            part("u", "pu", "text", json!({"text": "write hello"})),
+            info("m1", "assistant", false, None),
+            part("m1", "s1", "step-start", json!({})),
+            part("m1", "r1", "reasoning", json!({"text": ""})),
+            delta("m1", "r1", "secret"),
+            part("m1", "t1", "text", json!({"text": ""})),
+            delta("m1", "t1", "I will "),
+            delta("m1", "t1", "write."),
+            tool("m1", "w", "write", "pending", json!({}), json!({})),
+            tool(
+                "m1",
+                "w",
+                "write",
+                "running",
+                json!({"filePath": format!("{WS}/hello.txt")}),
+                json!({}),
+            ),
+            part("m1", "t1", "text", json!({"text": "I will write."})),
+            tool(
+                "m1",
+                "w",
+                "write",
+                "completed",
+                json!({"filePath": format!("{WS}/hello.txt")}),
+                json!({"output": "Wrote file successfully."}),
+            ),
+            part("m1", "f1", "step-finish", json!({"reason": "tool-calls"})),
+            info("m1", "assistant", true, None),
+            info("m1", "assistant", true, None),
+            info("m2", "assistant", false, None),
+            part("m2", "s2", "step-start", json!({})),
+            part("m2", "t2", "text", json!({"text": ""})),
+            delta("m2", "t2", "Done."),
+            info("m2", "assistant", true, None),
+        ],
+    );
+    assert_eq!(
+        names(&events),
+        vec![
+            "assistant.delta",
+            "assistant.delta",
+            "tool.started",
+            "tool.completed",
+            "assistant.message",
+            "assistant.delta",
+            "assistant.message",
+        ]
+    );
+    assert_eq!(streamed(&events), "I will write.Done.");
+    assert!(!format!("{events:?}").contains("secret"));
+    let EventBody::ToolCompleted {
+        paths,
+        ms,
+        tool_call_id,
+        ..
+    } = &events[3]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        (paths.clone(), *ms, tool_call_id.as_str()),
+        (vec!["hello.txt".to_owned()], 25, "call_w")
+    );
+    assert_eq!(
+        t.outcome(true),
+        Outcome::Completed {
+            summary: "Done.".into()
+        }
+    );
+    assert_eq!(t.transcript(), "I will write.\n\nDone.");
+}
+
+#[test]
+fn tool_parts_before_the_message_metadata_still_count() {
+    let mut t = Translator::new(WS.into());
+    let events = run(
+        &mut t,
+        &[
+            tool(
+                "m1",
+                "g",
+                "glob",
+                "running",
+                json!({"pattern": "*"}),
+                json!({}),
+            ),
+            tool(
+                "m1",
+                "g",
+                "glob",
+                "completed",
+                json!({"pattern": "*"}),
+                json!({"output": "a"}),
+            ),
+            info("m1", "assistant", true, None),
+        ],
+    );
+    assert_eq!(names(&events), vec!["tool.started", "tool.completed"]);
+}
+
+#[test]
+fn an_unrepaired_edit_failure_fails_the_run_unless_the_policy_is_off() {
+    let mut t = Translator::new(WS.into());
+    let events = run(&mut t, &edit_turn("m1", "e1", "error", "a.txt"));
+    assert_eq!(names(&events), vec!["tool.started", "tool.failed"]);
+    let Outcome::Failed { error } = t.outcome(true) else {
+        panic!()
+    };
+    assert_eq!(error.code, ErrorCode::CodingAgentToolFailed);
+    assert!(error.message.contains("a.txt"), "{}", error.message);
+    assert!(matches!(t.outcome(false), Outcome::Completed { .. }));
+    // An edit of another file does not repair it; one of the same file does.
+    run(&mut t, &edit_turn("m2", "e2", "completed", "b.txt"));
+    assert!(matches!(t.outcome(true), Outcome::Failed { .. }));
+    run(&mut t, &edit_turn("m3", "e3", "completed", "a.txt"));
+    assert!(matches!(t.outcome(true), Outcome::Completed { .. }));
+}
+
+#[test]
+fn session_errors_fail_the_run_but_aborts_do_not() {
+    let mut t = Translator::new(WS.into());
+    let aborted = json!({"name": "MessageAbortedError", "data": {"message": "aborted"}});
+    run(
+        &mut t,
+        &[event(
+            "session.error",
+            json!({"sessionID": "s", "error": aborted}),
+        )],
+    );
+    assert!(t.fatal().is_none());
+    let api = json!({"name": "APIError", "data": {"message": "your request is bad", "isRetryable": false}});
+    run(
+        &mut t,
+        &[event(
+            "session.error",
+            json!({"sessionID": "s", "error": api}),
+        )],
+    );
+    let Outcome::Failed { error } = t.outcome(true) else {
+        panic!()
+    };
+    assert_eq!(
+        (error.code, error.message.as_str()),
+        (ErrorCode::CodingAgentModelError, "your request is bad")
+    );
+}
+
+#[test]
+fn a_poll_after_deltas_repeats_nothing_and_retries_ride_on_the_next_event() {
+    let mut t = Translator::new(WS.into());
+    let retry = event(
+        "session.status",
+        json!({"sessionID": "s", "status": {"type": "retry", "attempt": 1, "message": "Connection reset by server", "next": 5}}),
+    );
+    let first = [
+        info("m1", "assistant", false, None),
+        part("m1", "s1", "step-start", json!({})),
+        part("m1", "t1", "text", json!({"text": ""})),
+        delta("m1", "t1", "partial "),
+        retry.clone(),
+        retry,
+        part("m1", "s2", "step-start", json!({})),
+        part("m1", "t2", "text", json!({"text": ""})),
+        delta("m1", "t2", "partial "),
+        delta("m1", "t2", "answer"),
+    ];
+    let emitted: Vec<Emitted> = first.iter().flat_map(|e| t.apply(e)).collect();
+    let bodies: Vec<EventBody> = emitted.iter().map(|(b, _)| b.clone()).collect();
+    assert_eq!(streamed(&bodies), "partial answer");
+    assert_eq!(emitted[1].1.len(), 1, "{emitted:?}");
+    assert_eq!(emitted[1].1[0].code, "opencode_retry");
+    assert!(t.retry().is_some());
+    let snapshot: Vec<MessageWithParts> = serde_json::from_value(json!([
+        {"info": {"id": "m1", "sessionID": "s", "role": "assistant", "time": {"created": 1, "completed": 3}, "finish": "stop"},
+         "parts": [
+            {"id": "s1", "messageID": "m1", "type": "step-start"},
+            {"id": "t1", "messageID": "m1", "type": "text", "text": ""},
+            {"id": "s2", "messageID": "m1", "type": "step-start"},
+            {"id": "t2", "messageID": "m1", "type": "text", "text": "partial answer."},
+            {"id": "f2", "messageID": "m1", "type": "step-finish"}]}
+    ]))
+    .unwrap();
+    let mut polled: Vec<EventBody> = t
+        .apply_snapshot(&snapshot)
+        .into_iter()
+        .map(|(b, _)| b)
+        .collect();
+    polled.extend(t.finish().into_iter().map(|(b, _)| b));
+    assert_eq!(names(&polled), vec!["assistant.delta", "assistant.message"]);
+    assert_eq!(streamed(&polled), ".");
+    assert!(t.retry().is_none());
+    assert_eq!(t.apply_snapshot(&snapshot).len(), 0);
+    assert_eq!(t.transcript(), "partial answer.");
+}
+
+#[test]
+fn a_completion_that_overtakes_the_text_still_yields_the_whole_answer() {
+    let mut t = Translator::new(WS.into());
+    let events = run_to_idle(
+        &mut t,
+        &[
+            info("m1", "assistant", false, None),
+            part("m1", "s1", "step-start", json!({})),
+            // Deltas for a part whose kind is not announced yet…
+            delta("m1", "t1", "All "),
+            delta("m1", "t1", "done."),
+            // …and the completion before the part's own update.
+            info("m1", "assistant", true, None),
+            part("m1", "t1", "text", json!({"text": "All done."})),
+            part("m1", "f1", "step-finish", json!({"reason": "stop"})),
+        ],
+    );
+    assert_eq!(names(&events), vec!["assistant.delta", "assistant.message"]);
+    assert_eq!(streamed(&events), "All done.");
+    assert_eq!(
+        t.outcome(true),
+        Outcome::Completed {
+            summary: "All done.".into()
+        }
+    );
+}

@@ -1,0 +1,300 @@
+//! OpenCode's wire types, as far as draftsmith reads them (opencode-ai 1.18): sessions,
+//! messages and their parts, session status, permission requests, and the events of
+//! `GET /global/event`. Parsing is lenient: unknown fields and event types are ignored, so
+//! a newer OpenCode degrades instead of breaking.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// `POST /session` answer (and `session.created` info).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Session {
+    /// `ses_…`.
+    pub id: String,
+    /// The session that spawned it (subagents).
+    #[serde(rename = "parentID", default)]
+    pub parent_id: Option<String>,
+}
+
+/// A message's metadata.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessageInfo {
+    /// `msg_…`.
+    pub id: String,
+    /// Its session.
+    #[serde(rename = "sessionID", default)]
+    pub session_id: String,
+    /// `user` or `assistant`.
+    pub role: String,
+    /// Creation and completion times (ms).
+    #[serde(default)]
+    pub time: MessageTime,
+    /// Why an assistant message failed.
+    #[serde(default)]
+    pub error: Option<OpencodeError>,
+    /// The model's finish reason (`stop`, `tool-calls`, …).
+    #[serde(default)]
+    pub finish: Option<String>,
+}
+
+/// Message timestamps.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MessageTime {
+    /// Created at (ms).
+    #[serde(default)]
+    pub created: Option<u64>,
+    /// Completed at (ms); absent while the message streams.
+    #[serde(default)]
+    pub completed: Option<u64>,
+}
+
+/// An error OpenCode reports on a message or session (`APIError`, `MessageAbortedError`, …).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OpencodeError {
+    /// Its class name.
+    pub name: String,
+    /// Details; `data.message` is the human text.
+    #[serde(default)]
+    pub data: Value,
+}
+
+impl OpencodeError {
+    /// The human-readable message.
+    pub fn message(&self) -> String {
+        self.data
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.name.clone())
+    }
+
+    /// Whether it only says the session was aborted (by draftsmith's cancel or retry bound).
+    pub fn is_abort(&self) -> bool {
+        self.name == "MessageAbortedError"
+    }
+}
+
+/// One part of a message: text, reasoning, tool, step-start, step-finish, …
+#[derive(Debug, Clone, Deserialize)]
+pub struct Part {
+    /// `prt_…`.
+    pub id: String,
+    /// Its message.
+    #[serde(rename = "messageID")]
+    pub message_id: String,
+    /// The part type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Text and reasoning content.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Added by OpenCode itself, not said by the model.
+    #[serde(default)]
+    pub synthetic: Option<bool>,
+    /// Excluded from the conversation.
+    #[serde(default)]
+    pub ignored: Option<bool>,
+    /// The tool's name.
+    #[serde(default)]
+    pub tool: Option<String>,
+    /// The model's tool call id.
+    #[serde(rename = "callID", default)]
+    pub call_id: Option<String>,
+    /// The tool call's state.
+    #[serde(default)]
+    pub state: Option<ToolState>,
+}
+
+/// A tool call's state machine: pending → running → completed | error.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ToolState {
+    /// `pending`, `running`, `completed` or `error`.
+    pub status: String,
+    /// The arguments (empty while pending).
+    #[serde(default)]
+    pub input: Value,
+    /// The result text.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// The failure text.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Start and end (ms).
+    #[serde(default)]
+    pub time: Option<ToolTime>,
+}
+
+/// Tool timestamps.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ToolTime {
+    /// Started (ms).
+    #[serde(default)]
+    pub start: Option<u64>,
+    /// Ended (ms).
+    #[serde(default)]
+    pub end: Option<u64>,
+}
+
+/// `GET /session/{id}/message` item.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessageWithParts {
+    /// Metadata.
+    pub info: MessageInfo,
+    /// Parts in order.
+    #[serde(default)]
+    pub parts: Vec<Part>,
+}
+
+/// A session's status.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum SessionStatus {
+    /// Nothing running.
+    Idle,
+    /// Working.
+    Busy,
+    /// Waiting to retry a failed model call.
+    Retry {
+        /// Attempt number.
+        #[serde(default)]
+        attempt: u64,
+        /// The upstream error.
+        #[serde(default)]
+        message: String,
+        /// When the next attempt starts (ms since the epoch).
+        #[serde(default)]
+        next: Option<u64>,
+    },
+}
+
+/// A pending permission request.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PermissionRequest {
+    /// `per_…`.
+    pub id: String,
+    /// The asking session.
+    #[serde(rename = "sessionID")]
+    pub session_id: String,
+    /// What is asked (`external_directory`, `edit`, …).
+    #[serde(default)]
+    pub permission: String,
+}
+
+/// One event of `/global/event`, reduced to what the engine acts on.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The stream is live (first event).
+    Connected,
+    /// A message was created or changed.
+    MessageUpdated(MessageInfo),
+    /// A part was created or changed (text parts carry their full text).
+    PartUpdated(Part),
+    /// Text appended to a part.
+    PartDelta {
+        /// Its message.
+        message_id: String,
+        /// The part.
+        part_id: String,
+        /// The field (`text`).
+        field: String,
+        /// The appended text.
+        delta: String,
+    },
+    /// Busy, idle or retrying.
+    Status(SessionStatus),
+    /// The session finished working.
+    Idle,
+    /// The session failed.
+    Error(Option<OpencodeError>),
+    /// A tool waits for a permission answer.
+    PermissionAsked(PermissionRequest),
+    /// A session was created (subagents have a parent).
+    SessionCreated(Session),
+    /// Anything else.
+    Other,
+}
+
+/// The `/global/event` envelope.
+#[derive(Debug, Deserialize)]
+struct GlobalEvent {
+    payload: Payload,
+}
+
+#[derive(Debug, Deserialize)]
+struct Payload {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    properties: Value,
+}
+
+/// Parses one SSE `data:` line: the session it concerns (when it names one) and the event.
+pub fn parse_event(data: &str) -> Option<(Option<String>, Event)> {
+    let global: GlobalEvent = serde_json::from_str(data).ok()?;
+    let props = global.payload.properties;
+    let session = session_of(&props);
+    let field = |name: &str| props.get(name).cloned().unwrap_or(Value::Null);
+    let event = match global.payload.kind.as_str() {
+        "server.connected" => Event::Connected,
+        "message.updated" => Event::MessageUpdated(serde_json::from_value(field("info")).ok()?),
+        "message.part.updated" => Event::PartUpdated(serde_json::from_value(field("part")).ok()?),
+        "message.part.delta" => Event::PartDelta {
+            message_id: str_field(&props, "messageID"),
+            part_id: str_field(&props, "partID"),
+            field: str_field(&props, "field"),
+            delta: str_field(&props, "delta"),
+        },
+        "session.status" => Event::Status(serde_json::from_value(field("status")).ok()?),
+        "session.idle" => Event::Idle,
+        "session.error" => Event::Error(serde_json::from_value(field("error")).ok()),
+        "permission.asked" => Event::PermissionAsked(serde_json::from_value(props).ok()?),
+        "session.created" => Event::SessionCreated(serde_json::from_value(field("info")).ok()?),
+        _ => Event::Other,
+    };
+    Some((session, event))
+}
+
+fn str_field(props: &Value, name: &str) -> String {
+    props
+        .get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The session an event belongs to: `sessionID` at the top, or in its part or info.
+fn session_of(props: &Value) -> Option<String> {
+    [
+        props.get("sessionID"),
+        props.pointer("/part/sessionID"),
+        props.pointer("/info/sessionID"),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(Value::as_str)
+    .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn parses_the_events_the_engine_needs() {
+        let delta = r#"{"directory":"/w","payload":{"type":"message.part.delta","properties":{"sessionID":"ses_1","messageID":"msg_1","partID":"prt_1","field":"text","delta":"Hi"}}}"#;
+        let (session, event) = parse_event(delta).unwrap();
+        assert_eq!(session.as_deref(), Some("ses_1"));
+        assert!(matches!(event, Event::PartDelta { ref delta, .. } if delta == "Hi"));
+        let retry = r#"{"payload":{"type":"session.status","properties":{"sessionID":"ses_1","status":{"type":"retry","attempt":2,"message":"boom","next":5}}}}"#;
+        let (_, event) = parse_event(retry).unwrap();
+        assert!(
+            matches!(event, Event::Status(SessionStatus::Retry { attempt: 2, ref message, .. }) if message == "boom")
+        );
+        let tool = r#"{"payload":{"type":"message.part.updated","properties":{"sessionID":"ses_1","part":{"id":"prt_2","messageID":"msg_1","sessionID":"ses_1","type":"tool","tool":"write","callID":"c1","state":{"status":"pending","input":{},"raw":""}}}}}"#;
+        let (_, event) = parse_event(tool).unwrap();
+        assert!(matches!(event, Event::PartUpdated(ref p) if p.call_id.as_deref() == Some("c1")));
+        let other = r#"{"payload":{"type":"plugin.added","properties":{"id":"x"}}}"#;
+        assert!(matches!(parse_event(other).unwrap().1, Event::Other));
+    }
+}

@@ -1,0 +1,280 @@
+//! Server lifecycle: confinement wrappers, start failures, a missing binary, an external
+//! server, and a server that dies — always with no process left behind.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use draftsmith_core::{ErrorCode, EventBody};
+use draftsmith_engine::{Engine, Outcome};
+use draftsmith_opencode::{
+    ConfinementFn, ExternalServer, INSTALL_HINT, OpencodeConfig, OpencodeEngine, OpencodeServer,
+    OpencodeSettings, ServerOptions, StartError, descendants, is_running,
+};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::*;
+
+fn write_script(name: &str, text: &str) -> serde_json::Value {
+    json!({"name": name, "match": {"contains": name}, "turns": [
+        {"steps": [{"tool_call": {"id": format!("call_{name}"), "name": "write",
+            "arguments": {"filePath": format!("{name}.txt"), "content": text}}}]},
+        {"steps": [{"text": format!("{name} done.")}]}
+    ]})
+}
+
+/// bubblewrap with the system read-only and only the workspace and HOME writable.
+fn bwrap() -> ConfinementFn {
+    Arc::new(|workspace: &Path, home: &Path| {
+        let mut argv: Vec<String> = [
+            "bwrap",
+            "--die-with-parent",
+            "--new-session",
+            "--unshare-pid",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for dir in [workspace, home] {
+            let dir = dir.display().to_string();
+            argv.extend(["--bind".to_owned(), dir.clone(), dir]);
+        }
+        argv.extend([
+            "--chdir".into(),
+            workspace.display().to_string(),
+            "--".into(),
+        ]);
+        argv
+    })
+}
+
+#[tokio::test]
+async fn a_confined_server_works_and_dies_with_its_whole_tree() {
+    let model = model(json!({"scenarios": [write_script("CONFINED", "inside\n")]})).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let ws = workspace(scratch.path(), "app");
+    let engine = OpencodeEngine::new(OpencodeConfig {
+        confinement: Some(bwrap()),
+        ..config(scratch.path())
+    });
+    let sink = RecordingSink::default();
+    let finished = tokio::time::timeout(
+        RUN_TIMEOUT,
+        engine.run(
+            job(&model, &ws, "CONFINED"),
+            &sink,
+            CancellationToken::new(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        finished.outcome,
+        Outcome::Completed {
+            summary: "CONFINED done.".into()
+        }
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("CONFINED.txt")).unwrap(),
+        "inside\n"
+    );
+    eprintln!("confined: {:?}", engine.timings(&ws));
+    let pid = engine.server_pid(&ws).await.unwrap();
+    let mut tree = descendants(pid);
+    assert!(!tree.is_empty(), "opencode runs below the wrapper");
+    tree.push(pid);
+    shut_down(&engine, &tree).await;
+}
+
+#[tokio::test]
+async fn start_failures_are_reported_and_leave_no_process() {
+    let scratch = tempfile::tempdir().unwrap();
+    let fake = |name: &str, body: &str| {
+        let path = scratch.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&path)
+            .status()
+            .unwrap();
+        path
+    };
+    let pid_file = scratch.path().join("hang.pid");
+    let options = |binary| ServerOptions {
+        binary,
+        workspace: scratch.path().to_path_buf(),
+        home: scratch.path().join("home"),
+        config_json: "{}".into(),
+        confinement: Vec::new(),
+        start_timeout: Duration::from_secs(2),
+        password: None,
+    };
+    let hang = fake(
+        "hang",
+        &format!("echo $$ > {}\nexec sleep 60", pid_file.display()),
+    );
+    let err = OpencodeServer::start(options(hang)).await.unwrap_err();
+    assert!(matches!(err, StartError::Timeout { .. }), "{err}");
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_gone(&[pid]).await;
+
+    let crash = fake("crash", "echo boom >&2\nexit 3");
+    let err = OpencodeServer::start(options(crash)).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(err, StartError::Exited { .. }) && message.contains("boom"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_binary_fails_the_run_with_the_install_hint() {
+    let model =
+        model(json!({"scenarios": [{"name": "any", "turns": [{"steps": [{"text": "no"}]}]}]}))
+            .await;
+    let scratch = tempfile::tempdir().unwrap();
+    let ws = workspace(scratch.path(), "app");
+    let engine = OpencodeEngine::new(OpencodeConfig {
+        binary: Some(scratch.path().join("no-opencode-here")),
+        ..config(scratch.path())
+    });
+    let finished = engine
+        .run(
+            job(&model, &ws, "x"),
+            &RecordingSink::default(),
+            CancellationToken::new(),
+        )
+        .await;
+    let Outcome::Failed { error } = finished.outcome else {
+        panic!("{:?}", finished.outcome)
+    };
+    assert_eq!(error.code, ErrorCode::CodingAgentOpencodeStartFailed);
+    assert!(error.message.contains(INSTALL_HINT), "{}", error.message);
+}
+
+#[tokio::test]
+async fn an_external_server_is_used_without_spawning_one() {
+    let model = model(json!({"scenarios": [write_script("EXTERNAL", "external\n")]})).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let ws = workspace(scratch.path(), "app");
+    let elsewhere = workspace(scratch.path(), "server-cwd");
+    let job = job(&model, &ws, "EXTERNAL");
+    let server = OpencodeServer::start(ServerOptions {
+        binary: opencode_binary(),
+        workspace: elsewhere,
+        home: scratch.path().join("external-home"),
+        config_json: OpencodeSettings::for_model(&job.model, &[]).to_json(),
+        confinement: Vec::new(),
+        start_timeout: START_TIMEOUT,
+        password: Some("shared-secret".into()),
+    })
+    .await
+    .unwrap();
+    let engine = OpencodeEngine::new(OpencodeConfig {
+        external: Some(ExternalServer {
+            base_url: server.client().base_url().to_owned(),
+            password: Some("shared-secret".into()),
+        }),
+        ..config(scratch.path())
+    });
+    let sink = RecordingSink::default();
+    let finished = tokio::time::timeout(
+        RUN_TIMEOUT,
+        engine.run(job, &sink, CancellationToken::new()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        finished.outcome,
+        Outcome::Completed {
+            summary: "EXTERNAL done.".into()
+        }
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.join("EXTERNAL.txt")).unwrap(),
+        "external\n"
+    );
+    assert!(engine.server_pid(&ws).await.is_none(), "nothing spawned");
+    let pid = server.pid().unwrap();
+    engine.shutdown().await;
+    assert!(
+        is_running(pid),
+        "the engine must not stop somebody else's server"
+    );
+    server.stop().await;
+    assert_gone(&[pid]).await;
+}
+
+#[tokio::test]
+async fn a_server_that_dies_fails_its_run_and_is_replaced_for_the_next() {
+    let model = model(json!({"scenarios": [
+        {"name": "slow", "match": {"contains": "SCENARIO_DIES"}, "turns": [
+            {"steps": [{"text": "Starting"}, {"delay_ms": 60000}]}
+        ]},
+        write_script("AFTER", "after\n")
+    ]}))
+    .await;
+    let scratch = tempfile::tempdir().unwrap();
+    let ws = workspace(scratch.path(), "app");
+    let engine = OpencodeEngine::new(config(scratch.path()));
+    let sink = RecordingSink::default();
+    let run = engine.run(
+        job(&model, &ws, "SCENARIO_DIES"),
+        &sink,
+        CancellationToken::new(),
+    );
+    let killer = async {
+        sink.wait_for(|e| matches!(e, EventBody::AssistantDelta { .. }))
+            .await;
+        let pid = engine.server_pid(&ws).await.unwrap();
+        std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        pid
+    };
+    let (finished, dead) = tokio::time::timeout(RUN_TIMEOUT, async { tokio::join!(run, killer) })
+        .await
+        .unwrap();
+    let Outcome::Failed { error } = finished.outcome else {
+        panic!("{:?}", finished.outcome)
+    };
+    assert_eq!(error.code, ErrorCode::CodingAgentOpencodeStartFailed);
+    assert!(
+        error.message.contains("exited during the run"),
+        "{}",
+        error.message
+    );
+    assert_eq!(finished.transcript, "Starting");
+
+    let next = RecordingSink::default();
+    let finished = tokio::time::timeout(
+        RUN_TIMEOUT,
+        engine.run(job(&model, &ws, "AFTER"), &next, CancellationToken::new()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        finished.outcome,
+        Outcome::Completed {
+            summary: "AFTER done.".into()
+        }
+    );
+    assert!(!engine.timings(&ws).unwrap().server_reused);
+    let pid = engine.server_pid(&ws).await.unwrap();
+    assert_ne!(pid, dead);
+    shut_down(&engine, &[pid, dead]).await;
+}
