@@ -44,6 +44,13 @@ fn bwrap() -> ConfinementFn {
         ]
         .map(str::to_owned)
         .to_vec();
+        // The installed OpenCode may itself live under /tmp (a fresh clone there): bring it
+        // back, read-only, over the private /tmp.
+        let tools = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools");
+        if let Ok(tools) = tools.canonicalize() {
+            let tools = tools.display().to_string();
+            argv.extend(["--ro-bind".to_owned(), tools.clone(), tools]);
+        }
         for dir in [workspace, home] {
             let dir = dir.display().to_string();
             argv.extend(["--bind".to_owned(), dir.clone(), dir]);
