@@ -13,7 +13,7 @@ mod spec;
 mod tools;
 mod validate;
 
-pub use command::{CommandOutput, CommandRequest, CommandRunner, LocalCommandRunner};
+pub use command::{CommandOutput, CommandRequest, CommandRunner, LocalCommandRunner, TailBuffer};
 pub use context::{ToolContext, ToolLimits};
 pub use dispatch::run_tool;
 pub use error::{ToolError, ToolOutcome};

@@ -3,7 +3,6 @@
 
 mod groups;
 mod run;
-mod tail;
 
 pub use groups::ProcessGroups;
 pub(crate) use groups::kill_by_cwd;

@@ -12,7 +12,7 @@ use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use super::groups::{ProcessGroups, kill_group, kill_tree};
-use super::tail::TailBuffer;
+use draftsmith_tools::TailBuffer;
 
 /// How long to wait for the pipes to close after the group was killed.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);

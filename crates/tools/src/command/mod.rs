@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::ToolError;
 
 pub use local::LocalCommandRunner;
-pub(crate) use tail::TailBuffer;
+pub use tail::TailBuffer;
 
 /// Runs one shell command to completion, timeout or cancellation.
 #[async_trait::async_trait]

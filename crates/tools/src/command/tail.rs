@@ -3,7 +3,7 @@
 
 /// The tail of a stream, with a count of what was dropped.
 #[derive(Debug)]
-pub(crate) struct TailBuffer {
+pub struct TailBuffer {
     max: usize,
     bytes: Vec<u8>,
     dropped: u64,
@@ -11,7 +11,7 @@ pub(crate) struct TailBuffer {
 
 impl TailBuffer {
     /// An empty buffer keeping at most `max` bytes.
-    pub(crate) fn new(max: usize) -> Self {
+    pub fn new(max: usize) -> Self {
         Self {
             max,
             bytes: Vec::new(),
@@ -20,7 +20,7 @@ impl TailBuffer {
     }
 
     /// Appends `chunk`, dropping the oldest bytes beyond the bound.
-    pub(crate) fn push(&mut self, chunk: &[u8]) {
+    pub fn push(&mut self, chunk: &[u8]) {
         if chunk.len() >= self.max {
             self.dropped += (self.bytes.len() + chunk.len() - self.max) as u64;
             self.bytes.clear();
@@ -38,7 +38,7 @@ impl TailBuffer {
     }
 
     /// The kept text (lossy UTF-8), prefixed with a mark when anything was dropped.
-    pub(crate) fn finish(mut self) -> String {
+    pub fn finish(mut self) -> String {
         if self.bytes.len() > self.max {
             let excess = self.bytes.len() - self.max;
             self.bytes.drain(..excess);
