@@ -131,3 +131,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
             .map_err(|e| ApiError::validation("query", e.body_text()))
     }
 }
+
+/// A page size from `?limit=`, `max` when absent.
+pub fn page_limit(limit: Option<i64>, max: i64) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(max);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::validation(
+            "limit",
+            format!("limit must be 1-{max}"),
+        ))
+    }
+}
+
+/// A `next_before` cursor, `<created_at micros>_<id>`, back into its parts.
+pub fn parse_cursor<T: std::str::FromStr>(cursor: &str) -> Result<(i64, T), ApiError> {
+    cursor
+        .split_once('_')
+        .and_then(|(micros, id)| Some((micros.parse().ok()?, id.parse().ok()?)))
+        .ok_or_else(|| ApiError::validation("before", "not a cursor from next_before"))
+}

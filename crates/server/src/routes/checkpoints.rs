@@ -17,7 +17,9 @@ use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AppIdPath, Json, Query, RawBody, parse_json, path_param};
+use crate::extract::{
+    AppIdPath, Json, Query, RawBody, page_limit, parse_cursor, parse_json, path_param,
+};
 use crate::routes::apps::visible_app;
 use crate::routes::runs::RunRoute;
 use crate::{AppState, Settings};
@@ -87,23 +89,12 @@ async fn list_checkpoints(
     Query(query): Query<ListQuery>,
 ) -> ApiResult<axum::Json<CheckpointList>> {
     visible_app(&state, &caller, app_id).await?;
-    let limit = query.limit.unwrap_or(PAGE);
-    if !(1..=PAGE).contains(&limit) {
-        return Err(ApiError::validation(
-            "limit",
-            format!("limit must be 1-{PAGE}"),
-        ));
-    }
-    let before = match query.before.as_deref() {
-        Some(cursor) => {
-            let (micros, id) = cursor
-                .split_once('_')
-                .and_then(|(m, id)| Some((m.parse::<i64>().ok()?, id.to_owned())))
-                .ok_or_else(|| ApiError::validation("before", "not a cursor from next_before"))?;
-            Some((micros, id))
-        }
-        None => None,
-    };
+    let limit = page_limit(query.limit, PAGE)?;
+    let before = query
+        .before
+        .as_deref()
+        .map(parse_cursor::<String>)
+        .transpose()?;
     // One extra, older checkpoint gives the last of the page its predecessor.
     let mut page = state.store.checkpoints(app_id, limit + 2, before).await?;
     let more = page.len() as i64 > limit;

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{AppIdPath, Json, Query, path_param};
+use crate::extract::{AppIdPath, Json, Query, page_limit, parse_cursor, path_param};
 use crate::routes::apps::visible_app;
 use crate::{AppState, Settings};
 
@@ -116,17 +116,12 @@ async fn list_runs(
     Query(query): Query<ListQuery>,
 ) -> ApiResult<axum::Json<RunList>> {
     visible_app(&state, &caller, app_id).await?;
-    let limit = query.limit.unwrap_or(PAGE);
-    if !(1..=PAGE).contains(&limit) {
-        return Err(ApiError::validation(
-            "limit",
-            format!("limit must be 1-{PAGE}"),
-        ));
-    }
-    let before = match query.before.as_deref() {
-        Some(cursor) => Some(parse_cursor(cursor)?),
-        None => None,
-    };
+    let limit = page_limit(query.limit, PAGE)?;
+    let before = query
+        .before
+        .as_deref()
+        .map(parse_cursor::<RunId>)
+        .transpose()?;
     let runs = state.store.runs(app_id, limit + 1, before).await?;
     let more = runs.len() as i64 > limit;
     let runs: Vec<Run> = runs.into_iter().take(limit as usize).collect();
@@ -137,15 +132,6 @@ async fn list_runs(
         })
         .flatten();
     Ok(axum::Json(RunList { runs, next_before }))
-}
-
-fn parse_cursor(cursor: &str) -> ApiResult<(i64, RunId)> {
-    let bad = || ApiError::validation("before", "not a cursor from next_before");
-    let (micros, id) = cursor.split_once('_').ok_or_else(bad)?;
-    Ok((
-        micros.parse().map_err(|_| bad())?,
-        id.parse().map_err(|_| bad())?,
-    ))
 }
 
 /// One run.
