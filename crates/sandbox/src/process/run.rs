@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use draftsmith_tools::{CommandOutput, CommandRequest, ToolError};
-use tokio::io::{AsyncRead, AsyncReadExt};
+
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
 use super::groups::{ProcessGroups, kill_group, kill_tree};
-use draftsmith_tools::TailBuffer;
+use draftsmith_tools::{TailBuffer, spawn_tail_reader};
 
 /// How long to wait for the pipes to close after the group was killed.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -86,8 +86,14 @@ pub(crate) async fn run_in_group(
     };
     let tail = Arc::new(Mutex::new(TailBuffer::new(request.max_output_bytes)));
     let readers = [
-        child.stdout.take().map(|s| spawn_reader(s, tail.clone())),
-        child.stderr.take().map(|s| spawn_reader(s, tail.clone())),
+        child
+            .stdout
+            .take()
+            .map(|s| spawn_tail_reader(s, tail.clone())),
+        child
+            .stderr
+            .take()
+            .map(|s| spawn_tail_reader(s, tail.clone())),
     ];
 
     let (mut timed_out, mut cancelled) = (false, false);
@@ -151,25 +157,6 @@ fn ended(
         cancelled,
         ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }
-}
-
-fn spawn_reader<R>(mut stream: R, tail: Arc<Mutex<TailBuffer>>) -> tokio::task::JoinHandle<()>
-where
-    R: AsyncRead + Unpin + Send + 'static,
-{
-    tokio::spawn(async move {
-        let mut chunk = vec![0u8; 8192];
-        loop {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if let Ok(mut tail) = tail.lock() {
-                        tail.push(&chunk[..n]);
-                    }
-                }
-            }
-        }
-    })
 }
 
 #[cfg(test)]

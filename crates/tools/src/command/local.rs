@@ -5,11 +5,10 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use super::{CommandOutput, CommandRequest, CommandRunner, TailBuffer};
+use super::{CommandOutput, CommandRequest, CommandRunner, TailBuffer, spawn_tail_reader};
 use crate::error::ToolError;
 
 /// How long to wait for the pipes to close after the group was killed.
@@ -42,8 +41,14 @@ impl CommandRunner for LocalCommandRunner {
         let pgid = child.id().and_then(|id| i32::try_from(id).ok());
         let tail = Arc::new(Mutex::new(TailBuffer::new(request.max_output_bytes)));
         let readers = [
-            child.stdout.take().map(|s| spawn_reader(s, tail.clone())),
-            child.stderr.take().map(|s| spawn_reader(s, tail.clone())),
+            child
+                .stdout
+                .take()
+                .map(|s| spawn_tail_reader(s, tail.clone())),
+            child
+                .stderr
+                .take()
+                .map(|s| spawn_tail_reader(s, tail.clone())),
         ];
 
         let (mut timed_out, mut cancelled) = (false, false);
@@ -98,23 +103,4 @@ fn kill_group(pgid: Option<i32>) {
             libc::kill(-pgid, libc::SIGKILL);
         }
     }
-}
-
-fn spawn_reader<R>(mut stream: R, tail: Arc<Mutex<TailBuffer>>) -> tokio::task::JoinHandle<()>
-where
-    R: AsyncRead + Unpin + Send + 'static,
-{
-    tokio::spawn(async move {
-        let mut chunk = vec![0u8; 8192];
-        loop {
-            match stream.read(&mut chunk).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if let Ok(mut tail) = tail.lock() {
-                        tail.push(&chunk[..n]);
-                    }
-                }
-            }
-        }
-    })
 }

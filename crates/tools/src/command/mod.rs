@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::ToolError;
 
 pub use local::LocalCommandRunner;
-pub use tail::TailBuffer;
+pub use tail::{TailBuffer, spawn_tail_reader};
 
 /// Runs one shell command to completion, timeout or cancellation.
 #[async_trait::async_trait]

@@ -61,6 +61,29 @@ impl TailBuffer {
     }
 }
 
+/// Reads `stream` to its end into `tail`, on its own task.
+pub fn spawn_tail_reader<R>(
+    mut stream: R,
+    tail: std::sync::Arc<std::sync::Mutex<TailBuffer>>,
+) -> tokio::task::JoinHandle<()>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut chunk = vec![0u8; 8192];
+        loop {
+            match tokio::io::AsyncReadExt::read(&mut stream, &mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if let Ok(mut tail) = tail.lock() {
+                        tail.push(&chunk[..n]);
+                    }
+                }
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
