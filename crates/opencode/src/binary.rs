@@ -46,6 +46,25 @@ pub fn find_binary(configured: Option<&Path>) -> Result<PathBuf, MissingBinary> 
     }
 }
 
+/// The directory OpenCode is installed in, which a confinement must keep visible: the
+/// npm prefix holding the `node_modules` the binary lives in (its platform package sits
+/// beside it), else the directory of the resolved binary.
+pub fn install_dir(binary: &Path) -> PathBuf {
+    let resolved = binary
+        .canonicalize()
+        .unwrap_or_else(|_| binary.to_path_buf());
+    let npm_prefix = |path: &Path| {
+        path.ancestors()
+            .find(|dir| dir.file_name().is_some_and(|n| n == "node_modules"))
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+    };
+    npm_prefix(binary)
+        .or_else(|| npm_prefix(&resolved))
+        .or_else(|| resolved.parent().map(Path::to_path_buf))
+        .unwrap_or(resolved)
+}
+
 fn default_candidates() -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> = Vec::new();
     if let Ok(cwd) = std::env::current_dir() {
@@ -86,6 +105,20 @@ mod tests {
         let message = err.map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("/nonexistent/opencode"), "{message}");
         assert!(message.contains(INSTALL_HINT), "{message}");
+    }
+
+    #[test]
+    fn the_install_dir_is_the_npm_prefix() {
+        assert_eq!(
+            install_dir(Path::new(
+                "/opt/x/.tools/opencode/node_modules/.bin/opencode"
+            )),
+            Path::new("/opt/x/.tools/opencode")
+        );
+        assert_eq!(
+            install_dir(Path::new("/nonexistent/bin/opencode")),
+            Path::new("/nonexistent/bin")
+        );
     }
 
     #[test]

@@ -10,9 +10,20 @@ use serde_json::Value;
 
 use crate::settings::PermissionAction;
 
-/// Builds the argv a server runs under (e.g. `bwrap … --`) from the workspace and the private
-/// HOME; an empty argv runs OpenCode directly. The sandbox crate provides one.
-pub type ConfinementFn = Arc<dyn Fn(&Path, &Path) -> Vec<String> + Send + Sync>;
+/// Where one workspace's server lives: its private HOME and the argv it runs under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// The server's private HOME (the four `XDG_*` directories go under it).
+    pub home: PathBuf,
+    /// The wrapper argv (e.g. `bwrap … --`); empty runs OpenCode directly.
+    pub confinement: Vec<String>,
+}
+
+/// The launch of a workspace's server, from the workspace and the directory OpenCode is
+/// installed in (which a confinement must keep visible, read-only); an error fails the
+/// start with `CODING_AGENT_OPENCODE_START_FAILED`. The sandbox controller provides one, so
+/// the server runs inside its sandbox's confinement and HOME and dies with the sandbox.
+pub type LaunchFn = Arc<dyn Fn(&Path, &Path) -> Result<Launch, String> + Send + Sync>;
 
 /// Whether servers outlive runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,8 +61,8 @@ pub struct Faults {
 pub struct OpencodeConfig {
     /// The `opencode` binary; `None` finds it ([`crate::find_binary`]).
     pub binary: Option<PathBuf>,
-    /// Where the private HOMEs live (one per workspace, never inside it); `None` uses the
-    /// system temp directory.
+    /// Where the private HOMEs live (one per workspace, never inside it) when no `launch`
+    /// is set; `None` uses the system temp directory.
     pub homes_dir: Option<PathBuf>,
     /// Server reuse.
     pub server_policy: ServerPolicy,
@@ -66,8 +77,9 @@ pub struct OpencodeConfig {
     /// Fail a run whose failed edit no later edit repaired
     /// (`APPS_CODING_AGENT_OPENCODE_FAIL_ON_UNRECOVERED_APPLY_PATCH`, default on).
     pub fail_on_unrecovered_edit: bool,
-    /// The confinement wrapper, if any.
-    pub confinement: Option<ConfinementFn>,
+    /// Where and how each workspace's server runs; `None` runs it unconfined with a HOME
+    /// under `homes_dir`.
+    pub launch: Option<LaunchFn>,
     /// The contract seeded for the tools when a job carries none (`Job::contract` null);
     /// `None` seeds the empty contract.
     pub contract: Option<Value>,
@@ -90,7 +102,7 @@ impl std::fmt::Debug for OpencodeConfig {
             .field("start_timeout", &self.start_timeout)
             .field("max_retry", &self.max_retry)
             .field("fail_on_unrecovered_edit", &self.fail_on_unrecovered_edit)
-            .field("confined", &self.confinement.is_some())
+            .field("launch", &self.launch.is_some())
             .field("faults", &self.faults)
             .finish_non_exhaustive()
     }
@@ -106,7 +118,7 @@ impl Default for OpencodeConfig {
             start_timeout: Duration::from_secs(30),
             max_retry: Duration::from_secs(60),
             fail_on_unrecovered_edit: true,
-            confinement: None,
+            launch: None,
             contract: None,
             permission_overrides: Vec::new(),
             poll_interval: Duration::from_millis(250),

@@ -14,9 +14,9 @@ use draftsmith_core::{ErrorCode, EventError};
 use draftsmith_engine::{Engine, EventSink, Finished, Job, Outcome};
 use tokio_util::sync::CancellationToken;
 
-use crate::binary::find_binary;
+use crate::binary::{find_binary, install_dir};
 use crate::client::ModelRef;
-use crate::config::{OpencodeConfig, ServerPolicy};
+use crate::config::{Launch, OpencodeConfig, ServerPolicy};
 use crate::run::{RunLimits, run_session};
 use crate::seed::seed_workspace;
 use crate::server::{OpencodeServer, ServerOptions, StartError};
@@ -45,6 +45,7 @@ pub struct RunTimings {
 struct PooledServer {
     server: Arc<OpencodeServer>,
     settings: String,
+    home: PathBuf,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<PooledServer>>>;
@@ -100,8 +101,10 @@ impl OpencodeEngine {
             && let Some(pooled) = slot.lock().await.take()
         {
             pooled.server.stop().await;
+            let _ = std::fs::remove_dir_all(&pooled.home);
         }
-        if self.config.external.is_none() {
+        if self.config.launch.is_none() && self.config.external.is_none() {
+            // A start that failed left its HOME but no pooled server.
             let _ = std::fs::remove_dir_all(self.home_for(&key));
         }
     }
@@ -176,17 +179,18 @@ impl OpencodeEngine {
             *guard = None;
         }
         let binary = find_binary(self.config.binary.as_deref()).map_err(|e| e.to_string())?;
-        let home = self.home_for(workspace);
-        let confinement = self
-            .config
-            .confinement
-            .as_ref()
-            .map(|provide| provide(workspace, &home))
-            .unwrap_or_default();
+        let Launch { home, confinement } = match &self.config.launch {
+            Some(launch) => launch(workspace, &install_dir(&binary))
+                .map_err(|e| format!("cannot place the OpenCode server in its sandbox: {e}"))?,
+            None => Launch {
+                home: self.home_for(workspace),
+                confinement: Vec::new(),
+            },
+        };
         let options = ServerOptions {
             binary,
             workspace: workspace.to_path_buf(),
-            home,
+            home: home.clone(),
             config_json: settings.clone(),
             confinement,
             start_timeout: self.config.start_timeout,
@@ -203,6 +207,7 @@ impl OpencodeEngine {
         *guard = Some(PooledServer {
             server: server.clone(),
             settings,
+            home,
         });
         Ok((server, false))
     }

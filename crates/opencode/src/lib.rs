@@ -21,9 +21,11 @@ mod stream;
 mod translate;
 mod wire;
 
-pub use binary::{INSTALL_HINT, MissingBinary, PINNED_RELATIVE_PATH, find_binary, pinned_version};
+pub use binary::{
+    INSTALL_HINT, MissingBinary, PINNED_RELATIVE_PATH, find_binary, install_dir, pinned_version,
+};
 pub use client::{ClientError, OpencodeClient};
-pub use config::{ConfinementFn, ExternalServer, Faults, OpencodeConfig, ServerPolicy};
+pub use config::{ExternalServer, Faults, Launch, LaunchFn, OpencodeConfig, ServerPolicy};
 pub use engine::{OpencodeEngine, RunTimings};
 pub use policy::{DELEGATED_TOOLS, OpencodePolicyInfo, PERMISSION_MODEL, policy};
 pub use process::{descendants, is_running};

@@ -16,7 +16,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::client::OpencodeClient;
-use crate::process::kill_tree;
+use crate::process::{descendants, is_running, kill_tree};
 use crate::seed::{SeedError, prepare_home, xdg_dirs};
 
 /// The line `opencode serve` prints once it accepts connections.
@@ -225,18 +225,21 @@ impl OpencodeServer {
         Some(format!("{status}; last output: {}", process.tail()))
     }
 
-    /// Kills the server's whole process tree and waits (briefly) until it is reaped.
+    /// Kills the server's whole process tree and waits (at most 5 s) until the server is
+    /// reaped and every process of its tree is gone, so nothing of it outlives the call.
     pub async fn stop(&self) {
         let Some(process) = &self.process else {
             return;
         };
+        let mut tree = descendants(process.pid);
         process.kill();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         let mut exited = process.exited.clone();
-        let _ = tokio::time::timeout(
-            Duration::from_secs(5),
-            exited.wait_for(|status| status.is_some()),
-        )
-        .await;
+        let _ = tokio::time::timeout_at(deadline, exited.wait_for(|status| status.is_some())).await;
+        while !tree.is_empty() && tokio::time::Instant::now() < deadline {
+            tree.retain(|pid| is_running(*pid));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 

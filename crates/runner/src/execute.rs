@@ -57,6 +57,7 @@ impl Execution {
         let mut timing = Map::new();
         timing.insert("create_run".into(), self.create_ms.into());
         let (ending, transcript) = self.work(&sink, &mut timing).await;
+        self.release_sandbox(&ending).await;
         if let Ok(api) = self.api_ms.try_recv() {
             timing.insert("create_run_api".into(), api.into());
         }
@@ -68,6 +69,26 @@ impl Execution {
             (self.started.elapsed().as_millis() as u64).into(),
         );
         self.finish(&sink, ending, transcript, timing).await;
+    }
+
+    /// SPEC §6: a failed run stops its sandbox, the OpenCode server in it included, before
+    /// the terminal event is sent; any other ending keeps it warm for another TTL.
+    async fn release_sandbox(&self, ending: &Ending) {
+        let Ok(id) = SandboxId::for_chat(&self.run.chat_session_id.to_string()) else {
+            return;
+        };
+        if matches!(ending.body, EventBody::RunFailed { .. }) {
+            if let (Some(engine), Some(workspace)) =
+                (&self.opencode, self.controller.workspace_dir(&id))
+            {
+                engine.stop_server(&workspace).await;
+            }
+            if let Err(err) = self.controller.stop(&id).await {
+                tracing::warn!(sandbox = %id, error = %err, "could not stop a failed run's sandbox");
+            }
+        } else if let Err(err) = self.controller.touch(&id, self.config.sandbox_ttl).await {
+            tracing::debug!(sandbox = %id, error = %err, "sandbox not kept warm");
+        }
     }
 
     async fn work(&self, sink: &RunSink, timing: &mut Map<String, Value>) -> (Ending, String) {

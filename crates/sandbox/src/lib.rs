@@ -23,7 +23,7 @@ pub use controller::{
 pub use error::SandboxError;
 pub use id::SandboxId;
 pub use isolation::{Isolation, IsolationMode};
-pub use local::LocalController;
+pub use local::{LocalController, ServiceLaunch};
 pub use process::{ProcessGroups, UnconfinedCommandRunner};
 pub use reaper::spawn_reaper;
 pub use remote::{RemoteController, controller_router};

@@ -95,8 +95,8 @@ pub async fn build_state(
             .map_err(StartError::Bus)?,
         _ => Arc::new(LocalBus::default()),
     };
-    let controller = sandbox_controller(config, stop.clone())?;
-    let (opencode, opencode_unavailable) = opencode_engine(config);
+    let (controller, local) = sandboxes(config, stop.clone())?;
+    let (opencode, opencode_unavailable) = opencode_engine(config, local);
     let runner_config = RunnerConfig {
         data_dir: config.data_dir.clone(),
         instance: instance_id(&config.data_dir)?,
@@ -135,31 +135,45 @@ pub fn sandbox_controller(
     config: &Config,
     stop: CancellationToken,
 ) -> Result<Arc<dyn SandboxController>, StartError> {
-    let controller: Arc<dyn SandboxController> = if config.sandbox.controller_url.trim().is_empty()
-    {
-        let local = LocalController::new(
-            config.data_dir.join("sandboxes"),
-            config.data_dir.join("cache"),
-            config.isolation_mode()?,
-        )
-        .map_err(|e| StartError::Sandbox(e.to_string()))?
-        .with_hidden_path(config.data_dir.clone());
-        Arc::new(local)
-    } else {
-        Arc::new(RemoteController::new(
-            config.sandbox.controller_url.trim(),
-            config.sandbox.controller_secret.clone(),
-            reqwest::Client::new(),
-        ))
-    };
-    tracing::info!(isolation = controller.isolation().as_str(), "sandboxes");
-    draftsmith_sandbox::spawn_reaper(controller.clone(), Duration::from_secs(30), stop);
-    Ok(controller)
+    Ok(sandboxes(config, stop)?.0)
 }
 
-/// The OpenCode engine when its binary is installed, or why it is not.
+/// The controller, and the in-process one itself when it is local (the OpenCode engine
+/// starts its servers inside its sandboxes).
+fn sandboxes(
+    config: &Config,
+    stop: CancellationToken,
+) -> Result<(Arc<dyn SandboxController>, Option<Arc<LocalController>>), StartError> {
+    let (controller, local): (Arc<dyn SandboxController>, _) =
+        if config.sandbox.controller_url.trim().is_empty() {
+            let local = LocalController::new(
+                config.data_dir.join("sandboxes"),
+                config.data_dir.join("cache"),
+                config.isolation_mode()?,
+            )
+            .map_err(|e| StartError::Sandbox(e.to_string()))?
+            .with_hidden_path(config.data_dir.clone());
+            let local = Arc::new(local);
+            (local.clone(), Some(local))
+        } else {
+            let remote = RemoteController::new(
+                config.sandbox.controller_url.trim(),
+                config.sandbox.controller_secret.clone(),
+                reqwest::Client::new(),
+            );
+            (Arc::new(remote), None)
+        };
+    tracing::info!(isolation = controller.isolation().as_str(), "sandboxes");
+    draftsmith_sandbox::spawn_reaper(controller.clone(), Duration::from_secs(30), stop);
+    Ok((controller, local))
+}
+
+/// The OpenCode engine when its binary is installed, or why it is not. With an in-process
+/// controller each server is a service of its sandbox: confined like the sandbox's
+/// commands, its HOME inside the sandbox's directory, gone with it.
 fn opencode_engine(
     config: &Config,
+    local: Option<Arc<LocalController>>,
 ) -> (Option<draftsmith_opencode::OpencodeEngine>, Option<String>) {
     let mut settings = draftsmith_opencode::OpencodeConfig::from_env();
     if settings.external.is_none()
@@ -169,6 +183,17 @@ fn opencode_engine(
         return (None, Some(missing.to_string()));
     }
     settings.homes_dir = Some(config.data_dir.join("opencode"));
+    if let Some(local) = local {
+        settings.launch = Some(Arc::new(move |workspace: &Path, install: &Path| {
+            let launch = local
+                .service_launch(workspace, "opencode", &[install.to_path_buf()])
+                .map_err(|e| e.to_string())?;
+            Ok(draftsmith_opencode::Launch {
+                home: launch.home,
+                confinement: launch.confinement,
+            })
+        }));
+    }
     (
         Some(draftsmith_opencode::OpencodeEngine::new(settings)),
         None,

@@ -93,3 +93,155 @@ async fn an_opencode_run_lands_in_the_draft() {
     );
     server.shutdown().await;
 }
+
+/// The OpenCode server is a service of its sandbox: confined like the sandbox's commands
+/// (its own `bash` tool cannot see the service's data or another chat's sandbox), its HOME
+/// inside the sandbox's directory, and gone with the sandbox when a run fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_opencode_server_is_confined_and_dies_with_its_sandbox() {
+    let server = TestServer::with_script(
+        StoreKind::Sqlite,
+        "{\"scenarios\": [{\"name\": \"idle\", \"turns\": []}]}",
+    )
+    .await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let data = server.db.dir.path().to_path_buf();
+    std::fs::write(data.join("tokens.txt"), "service secret").unwrap();
+    let other = data.join("sandboxes").join("chat-other").join("workspace");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("secret.txt"), "other sandbox secret").unwrap();
+    // Paths spelled in octal escapes: OpenCode's own permission rules match path strings in
+    // commands and would refuse a literal one, which proves nothing about the confinement.
+    let hidden = |path: &std::path::Path| {
+        let octal: String = path
+            .display()
+            .to_string()
+            .bytes()
+            .map(|b| format!("\\{b:03o}"))
+            .collect();
+        format!("\"$(printf '{octal}')\"")
+    };
+    let command = format!(
+        "cat {db} || echo NO_DB; cat {tokens} || echo NO_TOKENS; cat {secret} || echo NO_OTHER; \
+         echo mine > own.txt && cat own.txt",
+        db = hidden(&data.join("draftsmith.db")),
+        tokens = hidden(&data.join("tokens.txt")),
+        secret = hidden(&other.join("secret.txt"))
+    );
+    let script = json!({"scenarios": [
+        {"name": "fail", "match": {"contains": "ZZFAILZZ"}, "turns": [
+            {"error": {"status": 400, "message": "scripted refusal"}}
+        ]},
+        {"name": "probe", "turns": [
+            {"steps": [{"tool_call": {"id": "call_probe", "name": "bash", "arguments": {
+                "command": command, "description": "Probe what the sandbox can see"}}}]},
+            {"steps": [{"text": "probed"}]}
+        ]}
+    ]});
+    let model = draftsmith_mockmodel::MockModel::start(
+        draftsmith_mockmodel::Script::from_json(&script.to_string()).unwrap(),
+    )
+    .await
+    .unwrap();
+    server.state.runner.replace_registry(
+        draftsmith_testkit::server::config_for_model(&model.base_url())
+            .model_registry(&|_| None, None)
+            .unwrap(),
+    );
+
+    let probe = start_run(
+        &admin,
+        &app,
+        json!({"input": "probe", "engine": "opencode"}),
+    )
+    .await;
+    let events = collect(&admin, &probe.stream_url, None).await;
+    assert_eq!(
+        events.last().unwrap().body.event_type(),
+        "run.completed",
+        "{events:#?}"
+    );
+    let output = events
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::ToolCompleted { tool, output, .. } if tool == "bash" => {
+                Some(output.to_string())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("the bash tool ran: {events:#?}"));
+    for absent in ["NO_DB", "NO_TOKENS", "NO_OTHER"] {
+        assert!(output.contains(absent), "{absent}: {output}");
+    }
+    assert!(
+        !output.contains("service secret") && !output.contains("other sandbox secret"),
+        "{output}"
+    );
+    assert!(
+        output.contains("mine"),
+        "the workspace is writable: {output}"
+    );
+
+    // The server runs in another mount namespace, with its HOME in the sandbox.
+    let sandbox = data
+        .join("sandboxes")
+        .join(format!("chat-{}", probe.chat_session_id));
+    let servers = opencode_servers_in(&sandbox);
+    assert_eq!(servers.len(), 1, "one server for the sandbox: {servers:?}");
+    let pid = servers[0];
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/mnt")).unwrap();
+    assert_ne!(ns(&pid.to_string()), ns("self"), "confined by bubblewrap");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let home = environ
+        .split(|b| *b == 0)
+        .find_map(|kv| kv.strip_prefix(b"HOME="))
+        .map(|h| String::from_utf8_lossy(h).into_owned())
+        .unwrap();
+    assert!(
+        std::path::Path::new(&home).starts_with(&sandbox),
+        "HOME {home} is inside {}",
+        sandbox.display()
+    );
+
+    // A failed run in the same chat stops the sandbox and its server.
+    let failing = start_run(
+        &admin,
+        &app,
+        json!({"input": "ZZFAILZZ now", "engine": "opencode", "chat_session_id": probe.chat_session_id}),
+    )
+    .await;
+    let events = collect(&admin, &failing.stream_url, None).await;
+    assert_eq!(
+        events.last().unwrap().body.event_type(),
+        "run.failed",
+        "{events:#?}"
+    );
+    assert!(!draftsmith_opencode::is_running(pid), "the server died");
+    assert!(!sandbox.exists(), "the sandbox is gone");
+    server.shutdown().await;
+}
+
+/// Pids of `opencode` processes working in `dir` (their HOME or cwd under it).
+fn opencode_servers_in(dir: &std::path::Path) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let argv: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_server = argv.first().is_some_and(|a| a.ends_with("opencode"))
+            && argv.iter().any(|a| a == "serve");
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap_or_default();
+        if is_server && cwd.starts_with(dir) {
+            found.push(pid);
+        }
+    }
+    found
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use draftsmith_core::{ErrorCode, EventBody};
 use draftsmith_engine::{Engine, Outcome};
 use draftsmith_opencode::{
-    ConfinementFn, ExternalServer, INSTALL_HINT, OpencodeConfig, OpencodeEngine, OpencodeServer,
+    ExternalServer, INSTALL_HINT, Launch, LaunchFn, OpencodeConfig, OpencodeEngine, OpencodeServer,
     OpencodeSettings, ServerOptions, StartError, descendants, is_running,
 };
 use serde_json::json;
@@ -24,9 +24,11 @@ fn write_script(name: &str, text: &str) -> serde_json::Value {
     ]})
 }
 
-/// bubblewrap with the system read-only and only the workspace and HOME writable.
-fn bwrap() -> ConfinementFn {
-    Arc::new(|workspace: &Path, home: &Path| {
+/// bubblewrap with the system read-only and only the workspace and a HOME beside it
+/// writable; the install directory it is given stays visible over the private /tmp.
+fn bwrap() -> LaunchFn {
+    Arc::new(|workspace: &Path, install: &Path| {
+        let home = workspace.with_file_name("confined-home");
         let mut argv: Vec<String> = [
             "bwrap",
             "--die-with-parent",
@@ -46,12 +48,9 @@ fn bwrap() -> ConfinementFn {
         .to_vec();
         // The installed OpenCode may itself live under /tmp (a fresh clone there): bring it
         // back, read-only, over the private /tmp.
-        let tools = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools");
-        if let Ok(tools) = tools.canonicalize() {
-            let tools = tools.display().to_string();
-            argv.extend(["--ro-bind".to_owned(), tools.clone(), tools]);
-        }
-        for dir in [workspace, home] {
+        let install = install.display().to_string();
+        argv.extend(["--ro-bind".to_owned(), install.clone(), install]);
+        for dir in [workspace, home.as_path()] {
             let dir = dir.display().to_string();
             argv.extend(["--bind".to_owned(), dir.clone(), dir]);
         }
@@ -60,7 +59,10 @@ fn bwrap() -> ConfinementFn {
             workspace.display().to_string(),
             "--".into(),
         ]);
-        argv
+        Ok(Launch {
+            home,
+            confinement: argv,
+        })
     })
 }
 
@@ -70,7 +72,7 @@ async fn a_confined_server_works_and_dies_with_its_whole_tree() {
     let scratch = tempfile::tempdir().unwrap();
     let ws = workspace(scratch.path(), "app");
     let engine = OpencodeEngine::new(OpencodeConfig {
-        confinement: Some(bwrap()),
+        launch: Some(bwrap()),
         ..config(scratch.path())
     });
     let sink = RecordingSink::default();

@@ -4,6 +4,9 @@
 
 mod ops;
 mod sandbox;
+mod service;
+
+pub use service::ServiceLaunch;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
