@@ -41,6 +41,8 @@ pub fn routes(settings: &Settings) -> OpenApiRouter<AppState> {
         .merge(crate::routes::checkpoints::router(settings))
         .merge(crate::routes::chat::router(settings))
         .merge(crate::routes::agents::router(settings))
+        .merge(crate::routes::templates::router(settings))
+        .merge(crate::routes::preview::router(settings))
 }
 
 /// OpenAPI has no catch-all parameters: axum's `{*path}` is documented as `{path}`.

@@ -3,12 +3,14 @@
 //! states the status it expects.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 pub mod client;
 pub mod db;
 pub mod process;
 pub mod server;
 pub mod sse;
 
+pub use browser::Browser;
 pub use client::ApiClient;
 pub use db::{StoreKind, TestDb};
 pub use process::ServerProcess;

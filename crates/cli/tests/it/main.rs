@@ -15,5 +15,6 @@ mod processes;
 mod runs;
 mod sandboxes;
 mod sync;
+mod ui;
 mod validation;
 mod verification;

@@ -1,0 +1,299 @@
+//! Runs seen in the browser: streaming text and tool rows, the queue, Stop, reattaching
+//! after a reload, and a dropped stream that resumes by itself.
+
+use draftsmith_core::RunStatus;
+use serde_json::json;
+
+use super::{SLOW_ANSWER, Ui};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_create_an_app_and_stream_a_run() {
+    let ui = Ui::start().await;
+    let b = &ui.browser;
+    b.goto(&format!("{}/", ui.server.base_url)).await;
+    b.wait_css("#token").await;
+    b.screenshot("01-sign-in").await;
+    // A wrong token: the API's error is shown with its code.
+    b.type_into("#token", "ds_wrong").await;
+    b.click("#signin-submit").await;
+    b.wait_css("#errors .error[data-code=UNAUTHORIZED]").await;
+    assert!(b.text("#errors").await.contains("unknown token"));
+    b.js("document.querySelector('#token').value = ''", json!([]))
+        .await;
+    ui.sign_in().await;
+    b.screenshot("02-apps").await;
+    let app = ui.create_app("Greeter", "static").await;
+
+    ui.send("ZBUILD make the heading say hello").await;
+    b.wait_for(
+        "the prompt in the chat",
+        "return [...document.querySelectorAll('.msg.user')].some(m => m.textContent.includes('ZBUILD'))",
+        json!([]),
+    )
+    .await;
+    // Streamed text shows while the run is still going, rendered as Markdown.
+    b.wait_for(
+        "streamed text mid-run",
+        "const a = document.querySelector('.msg.assistant.streaming strong'); \
+         return a && a.textContent === 'heading' && document.body.dataset.run === 'active'",
+        json!([]),
+    )
+    .await;
+    // Tool rows: plain-language intent, path chips, the active one shimmering.
+    b.wait_for(
+        "the write row",
+        "return [...document.querySelectorAll('#timeline li.step')].some(r => \
+           r.querySelector('.intent').textContent === 'Writing index.html' && \
+           r.dataset.status === 'done' && r.querySelector('.chip').textContent === 'index.html')",
+        json!([]),
+    )
+    .await;
+    b.wait_for(
+        "the running command to shimmer",
+        "const r = document.querySelector('#timeline li.step.active'); \
+         return r && r.dataset.status === 'running' && r.querySelector('.intent').textContent.startsWith('Running sleep 1.5')",
+        json!([]),
+    )
+    .await;
+    b.screenshot("03-run-streaming").await;
+    ui.wait_status("completed").await;
+    let rows = b
+        .js(
+            "return [...document.querySelectorAll('#timeline li.step')].map(r => [r.querySelector('.intent').textContent, r.dataset.status])",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        rows,
+        json!([
+            ["Writing index.html", "done"],
+            ["Running sleep 1.5; grep -c agent index.html", "done"],
+            ["Reading index.html", "done"]
+        ])
+    );
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('#timeline .active').length",
+            json!([])
+        )
+        .await,
+        0
+    );
+    let texts = ui.assistant_texts().await;
+    assert_eq!(texts.len(), 1);
+    assert!(
+        texts[0].starts_with("I'll update the heading of index.html now."),
+        "{texts:?}"
+    );
+    assert!(
+        texts[0].contains("Done. The page now greets you:"),
+        "{texts:?}"
+    );
+    // The code block is highlighted.
+    assert_eq!(
+        b.text(".msg.assistant pre.code .tok-keyword").await,
+        "const"
+    );
+    assert_eq!(
+        b.text(".msg.assistant pre.code .tok-string").await,
+        "\"Hello from the agent\""
+    );
+    b.screenshot("04-run-completed").await;
+
+    // The draft's files, refreshed after the run, and the file viewer.
+    b.click("#tab-files").await;
+    b.wait_css("#draft-revision[data-revision='2']").await;
+    b.click("button[aria-label='Open index.html']").await;
+    b.wait_for(
+        "the file viewer",
+        "return document.querySelector('#viewer').textContent.includes('Hello from the agent')",
+        json!([]),
+    )
+    .await;
+    // The live preview shows the changed page.
+    b.click("#tab-preview").await;
+    b.wait_css("iframe.preview").await;
+    b.frame(Some("iframe.preview")).await;
+    b.wait_for(
+        "the preview to show the new heading",
+        "const g = document.querySelector('#greeting'); return g && g.textContent",
+        json!([]),
+    )
+    .await;
+    assert_eq!(b.text("#greeting").await, "Hello from the agent");
+    b.frame(None).await;
+    b.screenshot("05-preview").await;
+
+    // Reopened: the session's history, the sessions list and the last run's timeline.
+    b.refresh().await;
+    b.wait_css("body[data-view=builder] .sessions .session.current")
+        .await;
+    b.wait_css("#run-status[data-status=completed]").await;
+    b.wait_for(
+        "the history",
+        "return document.querySelectorAll('.msg.user').length === 1 && \
+           [...document.querySelectorAll('.msg.assistant')].some(m => m.textContent.includes('greets you')) && \
+           document.querySelectorAll('#timeline li.step').length === 3",
+        json!([]),
+    )
+    .await;
+    // A new chat starts empty and shows up in the list after its first prompt.
+    b.click(".new-chat").await;
+    b.wait_for(
+        "an empty chat",
+        "return document.querySelectorAll('.msg').length === 0",
+        json!([]),
+    )
+    .await;
+    ui.send("ZQUICK hello again").await;
+    ui.wait_status("completed").await;
+    b.wait_for(
+        "two sessions",
+        "return document.querySelectorAll('.sessions .session').length === 2",
+        json!([]),
+    )
+    .await;
+    assert_eq!(ui.runs(&app).await.len(), 2);
+    ui.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_two_remove_one_stop_and_the_queue_goes_on() {
+    let ui = Ui::start().await;
+    let b = &ui.browser;
+    ui.sign_in().await;
+    let app = ui.create_app("Queue", "static").await;
+    ui.send("Take your time").await;
+    b.wait_for(
+        "the slow answer to stream",
+        "return document.querySelector('.msg.assistant.streaming')?.textContent.includes('slowly')",
+        json!([]),
+    )
+    .await;
+    assert_eq!(b.text("#send").await, "Queue");
+    ui.send("ZQUICK first queued").await;
+    ui.send("ZQUICK second queued").await;
+    b.wait_for(
+        "two queued prompts",
+        "return document.querySelectorAll('#queue li.queued').length === 2",
+        json!([]),
+    )
+    .await;
+    assert!(
+        !b.js("return document.querySelector('#queue').hidden", json!([]))
+            .await
+            .as_bool()
+            .unwrap()
+    );
+    b.screenshot("06-queue").await;
+    // Remove the first; the second stays.
+    b.click("#queue li.queued:first-child button.remove").await;
+    b.wait_for(
+        "one queued prompt",
+        "const q = [...document.querySelectorAll('#queue li.queued .queued-text')].map(e => e.textContent); \
+         return q.length === 1 && q[0] === 'ZQUICK second queued'",
+        json!([]),
+    )
+    .await;
+    let stored = b
+        .js("return JSON.parse(localStorage.getItem('draftsmith.queue.' + arguments[0])).map(i => i.text)", json!([app]))
+        .await;
+    assert_eq!(stored, json!(["ZQUICK second queued"]));
+
+    // Stop cancels the run on the server; the queued prompt then starts by itself.
+    b.click("#stop").await;
+    b.wait_for(
+        "the stop note",
+        "return [...document.querySelectorAll('.note')].some(n => n.textContent === 'Run stopped.')",
+        json!([]),
+    )
+    .await;
+    b.wait_for(
+        "the queued prompt to start",
+        "const u = [...document.querySelectorAll('.msg.user')].map(m => m.textContent); \
+         return u.length === 2 && u[1] === 'ZQUICK second queued' && document.querySelectorAll('#queue li.queued').length === 0",
+        json!([]),
+    )
+    .await;
+    ui.wait_status("completed").await;
+    b.wait_for(
+        "the quick answer",
+        "return [...document.querySelectorAll('.msg.assistant')].pop().textContent.includes('Quick answer: done.')",
+        json!([]),
+    )
+    .await;
+    b.screenshot("07-after-stop").await;
+    let runs = ui.runs(&app).await;
+    let seen: Vec<(&str, RunStatus)> = runs.iter().map(|r| (r.input.as_str(), r.status)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("ZQUICK second queued", RunStatus::Completed),
+            ("Take your time", RunStatus::Cancelled)
+        ]
+    );
+    assert_eq!(runs[0].chat_session_id, runs[1].chat_session_id);
+    ui.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_stream_resumes_and_a_reload_reattaches_mid_run() {
+    let ui = Ui::start().await;
+    let b = &ui.browser;
+    ui.sign_in().await;
+    let app = ui.create_app("Reload", "static").await;
+    ui.send("Take your time").await;
+    b.wait_for(
+        "the first words",
+        "return document.querySelector('.msg.assistant.streaming')?.textContent.includes('slowly')",
+        json!([]),
+    )
+    .await;
+    // The connection drops: the follower reconnects by itself after the last seq.
+    let seq_before = b.js("return window.draftsmith.lastSeq()", json!([])).await;
+    b.js("window.draftsmith.dropStream()", json!([])).await;
+    b.wait_for(
+        "a resumed stream",
+        "return window.draftsmith.reconnects() === 1 && window.draftsmith.lastSeq() > arguments[0] && \
+           document.querySelector('#stream-state').dataset.state === 'live'",
+        json!([seq_before]),
+    )
+    .await;
+    b.wait_for(
+        "more words",
+        "return document.querySelector('.msg.assistant.streaming')?.textContent.includes('reload the page')",
+        json!([]),
+    )
+    .await;
+    // A reload in the middle of the run reattaches to it.
+    assert_eq!(
+        ui.runs(&app).await[0].status,
+        draftsmith_core::RunStatus::Running
+    );
+    b.refresh().await;
+    b.wait_css("body[data-view=builder]").await;
+    b.wait_css("#run-status[data-status=running]").await;
+    b.wait_css(".msg.assistant.streaming").await;
+    b.screenshot("08-reattached").await;
+    ui.wait_status("completed").await;
+    // No gap and no duplicate: the whole answer exactly once, the prompt once.
+    let texts = ui.assistant_texts().await;
+    assert_eq!(texts, [SLOW_ANSWER]);
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('.msg.user').length",
+            json!([])
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        b.js(
+            "return [...document.querySelectorAll('#timeline .intent')].map(e => e.textContent)",
+            json!([])
+        )
+        .await,
+        json!(["Writing notes.md"])
+    );
+    ui.finish().await;
+}
