@@ -18,3 +18,4 @@ mod sync;
 mod ui;
 mod validation;
 mod verification;
+mod web;
