@@ -148,6 +148,12 @@ async fn serve(state: &AppState, app_id: &str, token: &str, path: &str) -> ApiRe
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // The sandboxed page has an opaque origin, so its module scripts (Vite's output) are
+    // cross-origin CORS fetches; the URL is the credential, so any origin may read it.
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     if let Some(revision) = revision {
         headers.insert(
             super::drafts::REVISION_HEADER,

@@ -26,7 +26,7 @@ export class Builder {
     this.timeline = new Timeline(this.ui.timeline, this.ui.runInfo);
     this.queue = new PromptQueue(app.id, this.ui.queue, () => this.controls());
     this.files = new DraftFiles(this.ui.tree, this.ui.viewer, app.id);
-    this.preview = new Preview(this.ui.preview, app.id);
+    this.preview = new Preview(this.ui.preview, app);
     this.checkpoints = new Checkpoints(this.ui.checkpoints, app.id, (msg) => this.changed(msg), () => !this.run);
     this.ui.composer.addEventListener("submit", (e) => {
       e.preventDefault();

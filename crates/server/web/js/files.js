@@ -62,9 +62,10 @@ function tree(node, onOpen) {
 }
 
 export class Preview {
-  constructor(el, appId) {
+  constructor(el, app) {
     this.el = el;
-    this.appId = appId;
+    this.appId = app.id;
+    this.template = app.template;
   }
 
   async refresh() {
@@ -74,6 +75,9 @@ export class Preview {
         h("p", { class: "muted preview-source", dataset: { source: p.source } },
           p.source === "build" ? "Built output from the sandbox" : `Draft revision ${p.revision}`, " · ",
           h("a", { href: p.url, target: "_blank", rel: "noopener" }, "Open in a new tab")),
+        p.source === "draft" && this.template !== "static"
+          ? h("p", { class: "note" }, "This app needs a build: the preview shows the sandbox's built output once a run's verification has built it.")
+          : null,
         h("iframe", { class: "preview", title: "Live preview of the app", src: p.url, sandbox: "allow-scripts allow-forms allow-popups allow-modals" }));
     } catch (err) {
       replace(this.el, h("p", { class: "muted" }, "No preview."));

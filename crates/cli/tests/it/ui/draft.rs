@@ -2,6 +2,7 @@
 //! confirmation that says what changes, the files refreshed afterwards.
 
 use draftsmith_core::api::Draft;
+use draftsmith_sandbox::SandboxId;
 use serde_json::json;
 
 use super::Ui;
@@ -141,5 +142,62 @@ async fn pick_a_model_see_capabilities_and_restore_a_checkpoint() {
             .contains("Hello from the agent")
     );
     b.screenshot("12-restored").await;
+    ui.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_runs_a_built_vite_app() {
+    let ui = Ui::start().await;
+    let b = &ui.browser;
+    ui.sign_in().await;
+    let app = ui.create_app("Vite", "vite-react").await;
+    // Before any build, the preview says the app needs one.
+    b.wait_css(".preview-source[data-source=draft]").await;
+    ui.send("ZQUICK hello").await;
+    ui.wait_status("completed").await;
+    // What `vite build` with the template's relative base writes: a module script with
+    // `crossorigin`, which a sandboxed (opaque-origin) page fetches with CORS.
+    let run = &ui.runs(&app).await[0];
+    let sandbox = SandboxId::for_chat(&run.chat_session_id.to_string()).unwrap();
+    let workspace = ui
+        .server
+        .state
+        .runner
+        .controller()
+        .workspace_dir(&sandbox)
+        .unwrap();
+    std::fs::create_dir_all(workspace.join("dist/assets")).unwrap();
+    std::fs::write(
+        workspace.join("dist/index.html"),
+        "<!doctype html><html><head><script type=\"module\" crossorigin src=\"./assets/index-x.js\"></script>\
+         <link rel=\"stylesheet\" crossorigin href=\"./assets/index-x.css\"></head><body><div id=\"root\"></div></body></html>",
+    )
+    .unwrap();
+    std::fs::write(
+        workspace.join("dist/assets/index-x.js"),
+        "document.getElementById('root').textContent = 'Built and running';",
+    )
+    .unwrap();
+    std::fs::write(
+        workspace.join("dist/assets/index-x.css"),
+        "#root { color: rebeccapurple; }",
+    )
+    .unwrap();
+    // The next refresh (after any change) picks the build up.
+    b.click("#tab-checkpoints").await;
+    b.click("li.checkpoint[data-kind=pre_run] button.restore")
+        .await;
+    b.click("dialog.confirm[open] .confirm-ok").await;
+    b.click("#tab-preview").await;
+    b.wait_css(".preview-source[data-source=build]").await;
+    b.frame(Some("iframe.preview")).await;
+    b.wait_for(
+        "the built app to run",
+        "const r = document.getElementById('root'); return r && r.textContent === 'Built and running' && getComputedStyle(r).color === 'rgb(102, 51, 153)'",
+        json!([]),
+    )
+    .await;
+    b.frame(None).await;
+    b.screenshot("14-vite-preview").await;
     ui.finish().await;
 }
