@@ -9,7 +9,7 @@ use super::Ui;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pick_a_model_see_capabilities_and_restore_a_checkpoint() {
-    let ui = Ui::start().await;
+    let ui = Ui::start_with(true).await;
     let b = &ui.browser;
     ui.sign_in().await;
     let app = ui.create_app("Checkpoints", "static").await;
@@ -71,6 +71,21 @@ async fn pick_a_model_see_capabilities_and_restore_a_checkpoint() {
     )
     .await;
     ui.wait_status("completed").await;
+    // Verification is a row of its own, its output folded under it.
+    let verify = b
+        .js(
+            "const r = [...document.querySelectorAll('#timeline li.step.verification')].pop(); \
+             return r && [r.querySelector('.intent').textContent, r.dataset.status, r.querySelector('details').open, r.querySelector('details .output').textContent]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(verify[0], "Verifying: node --check script.js");
+    assert_eq!(verify[1], "done");
+    assert_eq!(verify[2], false);
+    assert!(
+        verify[3].as_str().unwrap().starts_with("exit 0"),
+        "{verify}"
+    );
     assert_eq!(ui.runs(&app).await[0].resolved_model_id, "mock/other");
     assert_eq!(ui.runs(&app).await[0].requested_model_id, "mock/other");
 
@@ -142,6 +157,17 @@ async fn pick_a_model_see_capabilities_and_restore_a_checkpoint() {
             .contains("Hello from the agent")
     );
     b.screenshot("12-restored").await;
+    // Reverting the run now conflicts (the draft moved on): the API's error is shown.
+    b.click("li.checkpoint[data-kind=post_run] button.revert")
+        .await;
+    b.click("dialog.confirm[open] .confirm-ok").await;
+    b.wait_css("#errors .error[data-code=CODING_AGENT_REVISION_CONFLICT]")
+        .await;
+    assert!(
+        b.text("#errors")
+            .await
+            .contains("the draft changed after this run")
+    );
     ui.finish().await;
 }
 

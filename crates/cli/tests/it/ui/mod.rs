@@ -25,11 +25,18 @@ pub struct Ui {
 }
 
 impl Ui {
+    /// Verification off (as in most end-to-end tests).
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// With the template's verification after the agent's edits, or without.
+    pub async fn start_with(verify: bool) -> Self {
         let model = MockModel::start(Script::from_json(SCRIPT).unwrap())
             .await
             .unwrap();
         let mut config = config_for_model(&model.base_url());
+        config.coding_agent.verify = verify;
         config.providers.push(ProviderConfig {
             id: "offline".into(),
             kind: "openai".into(),
