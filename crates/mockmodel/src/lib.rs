@@ -60,6 +60,9 @@ pub struct RecordedRequest {
     pub turn: usize,
     /// Which request for this (scenario, turn) this was, counting from 0.
     pub attempt: usize,
+    /// The API key it carried (`Authorization: Bearer …` or `x-api-key`), if any.
+    #[serde(default)]
+    pub credential: Option<String>,
 }
 
 /// A running mock model server bound to 127.0.0.1; dropping it stops the server.

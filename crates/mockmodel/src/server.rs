@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
@@ -111,12 +111,43 @@ pub(crate) async fn run(
         .await
 }
 
-async fn chat_completions(State(app): State<App>, uri: Uri, body: Bytes) -> Response {
-    handle(&app, Dialect::OpenAi, uri.path(), &body).await
+async fn chat_completions(
+    State(app): State<App>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = Request {
+        dialect: Dialect::OpenAi,
+        path: uri.path(),
+        credential: credential(&headers),
+    };
+    handle(&app, request, &body).await
 }
 
-async fn messages(State(app): State<App>, uri: Uri, body: Bytes) -> Response {
-    handle(&app, Dialect::Anthropic, uri.path(), &body).await
+async fn messages(State(app): State<App>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let request = Request {
+        dialect: Dialect::Anthropic,
+        path: uri.path(),
+        credential: credential(&headers),
+    };
+    handle(&app, request, &body).await
+}
+
+/// What a model request says besides its body.
+struct Request<'a> {
+    dialect: Dialect,
+    path: &'a str,
+    credential: Option<String>,
+}
+
+/// The API key a request carries: `Authorization: Bearer …` (OpenAI) or `x-api-key`
+/// (Anthropic).
+fn credential(headers: &HeaderMap) -> Option<String> {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    value("authorization")
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_owned())
+        .or_else(|| value("x-api-key").map(str::to_owned))
 }
 
 async fn models() -> Response {
@@ -180,7 +211,12 @@ fn finished_reply() -> Reply {
 }
 
 /// One model request: check, choose, record, answer.
-async fn handle(app: &App, dialect: Dialect, path: &str, raw: &[u8]) -> Response {
+async fn handle(app: &App, request: Request<'_>, raw: &[u8]) -> Response {
+    let Request {
+        dialect,
+        path,
+        credential,
+    } = request;
     let shared = &app.shared;
     let body: Value = match serde_json::from_slice(raw) {
         Ok(body) => body,
@@ -191,6 +227,7 @@ async fn handle(app: &App, dialect: Dialect, path: &str, raw: &[u8]) -> Response
                 scenario: String::new(),
                 turn: 0,
                 attempt: 0,
+                credential,
             });
             let message = format!("mock-model: request body is not JSON: {e}");
             return error_response(dialect, 400, None, &message, None);
@@ -211,6 +248,7 @@ async fn handle(app: &App, dialect: Dialect, path: &str, raw: &[u8]) -> Response
             scenario: String::new(),
             turn: inbound.turn,
             attempt: 0,
+            credential,
         });
         return error_response(dialect, 400, Some("invalid_request_error"), &message, None);
     }
@@ -227,6 +265,7 @@ async fn handle(app: &App, dialect: Dialect, path: &str, raw: &[u8]) -> Response
             scenario: String::new(),
             turn: inbound.turn,
             attempt: 0,
+            credential,
         });
         let names: Vec<&str> = shared
             .script
@@ -269,6 +308,7 @@ async fn handle(app: &App, dialect: Dialect, path: &str, raw: &[u8]) -> Response
         scenario: scenario.name.clone(),
         turn,
         attempt: attempt_index,
+        credential,
     });
 
     let finished;

@@ -11,15 +11,16 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use draftsmith_core::{ErrorCode, EventError};
-use draftsmith_engine::{Engine, EventSink, Finished, Job, Outcome};
+use draftsmith_engine::{Engine, EventSink, Finished, Job, Outcome, ResolvedModel};
 use tokio_util::sync::CancellationToken;
 
 use crate::binary::{find_binary, install_dir};
 use crate::client::ModelRef;
 use crate::config::{Launch, OpencodeConfig, ServerPolicy};
+use crate::gate::{ModelGate, PLACEHOLDER_KEY, Route};
 use crate::run::{RunLimits, run_session};
 use crate::seed::seed_workspace;
-use crate::server::{OpencodeServer, ServerOptions, StartError};
+use crate::server::{OpencodeServer, ServerOptions};
 use crate::settings::OpencodeSettings;
 
 /// Timings of a workspace's latest run, for `timing_metrics_ms` (SPEC §4).
@@ -46,6 +47,8 @@ struct PooledServer {
     server: Arc<OpencodeServer>,
     settings: String,
     home: PathBuf,
+    /// Its model-gate route, closed when the server goes.
+    route: Option<String>,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<PooledServer>>>;
@@ -61,6 +64,7 @@ struct Pool {
 pub struct OpencodeEngine {
     config: Arc<OpencodeConfig>,
     pool: Arc<Pool>,
+    gate: Arc<tokio::sync::OnceCell<ModelGate>>,
 }
 
 impl OpencodeEngine {
@@ -69,6 +73,7 @@ impl OpencodeEngine {
         Self {
             config: Arc::new(config),
             pool: Arc::new(Pool::default()),
+            gate: Arc::default(),
         }
     }
 
@@ -100,7 +105,7 @@ impl OpencodeEngine {
         if let Some(slot) = slot
             && let Some(pooled) = slot.lock().await.take()
         {
-            pooled.server.stop().await;
+            self.retire(&pooled).await;
             let _ = std::fs::remove_dir_all(&pooled.home);
         }
         if self.config.launch.is_none() && self.config.external.is_none() {
@@ -149,13 +154,49 @@ impl OpencodeEngine {
         root.join(format!("{name}-{:016x}", hasher.finish()))
     }
 
-    /// A ready server for `workspace` and whether it was reused.
+    /// Stops a server and closes its model-gate route.
+    async fn retire(&self, pooled: &PooledServer) {
+        pooled.server.stop().await;
+        if let (Some(token), Some(gate)) = (&pooled.route, self.gate.get()) {
+            gate.close(token);
+        }
+    }
+
+    /// The configuration a new server for `model` starts with: when the provider needs a
+    /// key, its base URL is a fresh model-gate route and its key a placeholder, so the key
+    /// never reaches OpenCode's environment.
+    async fn start_settings(
+        &self,
+        model: &ResolvedModel,
+    ) -> Result<(String, Option<Route>), String> {
+        let extra = &self.config.permission_overrides;
+        let Some(key) = model.spec.api_key.as_deref().filter(|k| !k.is_empty()) else {
+            return Ok((OpencodeSettings::for_model(model, extra).to_json(), None));
+        };
+        let gate = self
+            .gate
+            .get_or_try_init(ModelGate::start)
+            .await
+            .map_err(|e| format!("cannot start the model gate: {e}"))?;
+        let route = gate.open(&model.spec.base_url, key, model.spec.kind);
+        let mut gated = model.clone();
+        gated.spec.base_url = route.base_url.clone();
+        gated.spec.api_key = Some(PLACEHOLDER_KEY.to_owned());
+        Ok((
+            OpencodeSettings::for_model(&gated, extra).to_json(),
+            Some(route),
+        ))
+    }
+
+    /// A ready server for `workspace` and whether it was reused. `settings` (with the real
+    /// key) decides whether a running server fits; a new one starts gated.
     async fn server_for(
         &self,
         workspace: &Path,
         settings: String,
-        model: &ModelRef,
+        resolved: &ResolvedModel,
     ) -> Result<(Arc<OpencodeServer>, bool), String> {
+        let model = &ModelRef::of(resolved);
         if let Some(external) = &self.config.external {
             let server =
                 OpencodeServer::external(external.base_url.clone(), external.password.clone());
@@ -175,7 +216,7 @@ impl OpencodeEngine {
             if !pooled.server.is_alive() {
                 tracing::warn!(workspace = %workspace.display(), "OpenCode server died; starting a new one");
             }
-            pooled.server.stop().await;
+            self.retire(pooled).await;
             *guard = None;
         }
         let binary = find_binary(self.config.binary.as_deref()).map_err(|e| e.to_string())?;
@@ -187,20 +228,28 @@ impl OpencodeEngine {
                 confinement: Vec::new(),
             },
         };
+        let (config_json, route) = self.start_settings(resolved).await?;
+        let close_route = || {
+            if let (Some(route), Some(gate)) = (&route, self.gate.get()) {
+                gate.close(&route.token);
+            }
+        };
         let options = ServerOptions {
             binary,
             workspace: workspace.to_path_buf(),
             home: home.clone(),
-            config_json: settings.clone(),
+            config_json,
             confinement,
             start_timeout: self.config.start_timeout,
             password: None,
         };
-        let server = Arc::new(
-            OpencodeServer::start(options)
-                .await
-                .map_err(|e: StartError| e.to_string())?,
-        );
+        let server = match OpencodeServer::start(options).await {
+            Ok(server) => Arc::new(server),
+            Err(err) => {
+                close_route();
+                return Err(err.to_string());
+            }
+        };
         if let Err(err) = server.client().warm_up(model).await {
             tracing::warn!(error = %err, "OpenCode warm-up failed; the first run will be slower");
         }
@@ -208,6 +257,7 @@ impl OpencodeEngine {
             server: server.clone(),
             settings,
             home,
+            route: route.map(|r| r.token),
         });
         Ok((server, false))
     }
@@ -229,10 +279,9 @@ impl OpencodeEngine {
         }
         let settings =
             OpencodeSettings::for_model(&job.model, &self.config.permission_overrides).to_json();
-        let model = ModelRef::of(&job.model);
         let started = tokio::select! {
             _ = cancel.cancelled() => return (Outcome::Cancelled, String::new()),
-            started = self.server_for(&workspace, settings, &model) => started,
+            started = self.server_for(&workspace, settings, &job.model) => started,
         };
         let (server, reused) = match started {
             Ok(found) => found,

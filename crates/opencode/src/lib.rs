@@ -10,6 +10,7 @@ mod binary;
 mod client;
 mod config;
 mod engine;
+mod gate;
 mod policy;
 mod process;
 mod prompt;
@@ -27,6 +28,7 @@ pub use binary::{
 pub use client::{ClientError, OpencodeClient};
 pub use config::{ExternalServer, Faults, Launch, LaunchFn, OpencodeConfig, ServerPolicy};
 pub use engine::{OpencodeEngine, RunTimings};
+pub use gate::{ModelGate, PLACEHOLDER_KEY, Route};
 pub use policy::{DELEGATED_TOOLS, OpencodePolicyInfo, PERMISSION_MODEL, policy};
 pub use process::{descendants, is_running};
 pub use seed::{CONTRACT_PATH, PROJECT_CUSTOM_TOOLS, SeedError, empty_contract, seed_workspace};

@@ -27,7 +27,9 @@ pub const PERMISSION_MODEL: &str = "No request waits for a person. Edits and she
 inside the workspace are allowed; reading .env files, touching paths outside the workspace, \
 web access and the doom-loop guard are denied by configuration; any permission request that \
 still reaches the engine is refused at once. OpenCode's path rules are not a boundary: the \
-sandbox's confinement is.";
+sandbox's confinement is (the server runs inside it, under bubblewrap when isolation is on). \
+Provider API keys never enter the sandbox: OpenCode reaches its model through draftsmith's \
+loopback model gate, which adds the key.";
 
 /// The engine's policy, without availability (which depends on the binary being there).
 #[derive(Debug, Clone, PartialEq, Eq)]

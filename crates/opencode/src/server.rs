@@ -371,7 +371,8 @@ fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-fn random_password() -> String {
+/// 48 random hex digits (a server password, a model-gate route).
+pub(crate) fn random_password() -> String {
     let mut bytes = [0u8; 24];
     if getrandom::fill(&mut bytes).is_err() {
         // Without an OS random source, fall back to the clock and pid: still unguessable

@@ -1,0 +1,108 @@
+//! The model gate: a provider key reaches the model but never OpenCode's environment, and a
+//! route stops working once closed.
+
+use draftsmith_core::EventBody;
+use draftsmith_engine::{Engine, Outcome, ProviderKind};
+use draftsmith_opencode::{ModelGate, OpencodeEngine, PLACEHOLDER_KEY, descendants};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::support::*;
+
+/// What `support::job` configures as the provider's key.
+const KEY: &str = "test-key";
+
+#[tokio::test]
+async fn the_provider_key_reaches_the_model_but_never_opencode() {
+    let model = model(json!({"scenarios": [{"name": "env", "turns": [
+        {"steps": [{"tool_call": {"id": "call_env", "name": "bash", "arguments": {
+            "command": "env", "description": "Print the environment"}}}]},
+        {"steps": [{"text": "looked"}]}
+    ]}]}))
+    .await;
+    let scratch = tempfile::tempdir().unwrap();
+    let ws = workspace(scratch.path(), "app");
+    let engine = OpencodeEngine::new(config(scratch.path()));
+    let sink = RecordingSink::default();
+    let finished = tokio::time::timeout(
+        RUN_TIMEOUT,
+        engine.run(
+            job(&model, &ws, "show env"),
+            &sink,
+            CancellationToken::new(),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        finished.outcome,
+        Outcome::Completed {
+            summary: "looked".into()
+        }
+    );
+    let calls: Vec<_> = model
+        .requests()
+        .into_iter()
+        .filter(|r| r.scenario == "env")
+        .collect();
+    assert!(calls.len() >= 2, "{calls:?}");
+    assert!(
+        calls.iter().all(|r| r.credential.as_deref() == Some(KEY)),
+        "the gate added the key: {:?}",
+        calls.iter().map(|r| &r.credential).collect::<Vec<_>>()
+    );
+    let output = sink
+        .events()
+        .into_iter()
+        .find_map(|e| match e {
+            EventBody::ToolCompleted { tool, output, .. } if tool == "bash" => {
+                Some(output.to_string())
+            }
+            _ => None,
+        })
+        .expect("env ran");
+    assert!(output.contains(PLACEHOLDER_KEY), "{output}");
+    assert!(!output.contains(KEY), "the agent saw the key: {output}");
+    let pid = engine.server_pid(&ws).await.unwrap();
+    let mut tree = descendants(pid);
+    tree.push(pid);
+    for process in &tree {
+        let environ = std::fs::read(format!("/proc/{process}/environ")).unwrap_or_default();
+        let environ = String::from_utf8_lossy(&environ);
+        assert!(!environ.contains(KEY), "pid {process} holds the key");
+    }
+    shut_down(&engine, &tree).await;
+}
+
+#[tokio::test]
+async fn a_closed_route_is_refused() {
+    let model = model(json!({"scenarios": [{"name": "hi", "turns": [
+        {"steps": [{"text": "hello"}]}
+    ]}]}))
+    .await;
+    let gate = ModelGate::start().await.unwrap();
+    let route = gate.open(&model.base_url(), "sk-secret", ProviderKind::OpenAi);
+    let http = reqwest::Client::new();
+    let ask = || {
+        http.post(format!("{}/chat/completions", route.base_url))
+            .bearer_auth("whatever-the-caller-says")
+            .json(&json!({"model": "coder", "stream": false,
+                "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    let answer = ask().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "hello");
+    assert_eq!(
+        model.requests().last().unwrap().credential.as_deref(),
+        Some("sk-secret"),
+        "the caller's credential is replaced by the route's"
+    );
+    assert_eq!(gate.open_routes(), 1);
+    gate.close(&route.token);
+    assert_eq!(gate.open_routes(), 0);
+    let refused = ask().await.unwrap();
+    assert_eq!(refused.status(), 404);
+    assert_eq!(model.requests().len(), 1, "nothing reached the model");
+}
