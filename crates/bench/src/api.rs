@@ -18,8 +18,13 @@ pub async fn new_app(client: &ApiClient, name: &str) -> anyhow::Result<App> {
 
 /// Starts a run of `app` with `input`.
 pub async fn start_run(client: &ApiClient, app: &App, input: &str) -> anyhow::Result<Run> {
+    start_run_with(client, app, &json!({"input": input})).await
+}
+
+/// Starts a run of `app` with a whole request body (engine, chat session, …).
+pub async fn start_run_with(client: &ApiClient, app: &App, body: &Value) -> anyhow::Result<Run> {
     let path = format!("/admin/apps/{}/coding-agent/runs", app.id);
-    post(client, &path, &json!({"input": input})).await
+    post(client, &path, body).await
 }
 
 /// Follows `run`'s event stream from its start and returns the status its terminal event

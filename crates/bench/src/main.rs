@@ -6,6 +6,7 @@ mod api;
 mod checkpoints;
 mod drafts;
 mod memory;
+mod opencode;
 mod replay;
 mod report;
 mod runs;
@@ -24,15 +25,19 @@ async fn main() -> anyhow::Result<()> {
             runs::run().await?;
             memory::run().await
         }
+        "opencode" => opencode::run().await,
         "all" => {
             drafts::run().await?;
             checkpoints::run().await?;
             sandbox::run().await?;
             runs::run().await?;
-            memory::run().await
+            memory::run().await?;
+            opencode::run().await
         }
         other => {
-            bail!("unknown benchmark {other:?}; known: drafts, checkpoints, sandbox, runs, all")
+            bail!(
+                "unknown benchmark {other:?}; known: drafts, checkpoints, sandbox, runs, opencode, all"
+            )
         }
     }
 }

@@ -21,7 +21,7 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(20);
 
 pub async fn run() -> anyhow::Result<()> {
     println!("== memory: server RSS with {CONCURRENT} concurrent runs (release binary, SQLite) ==");
-    let binary = binary();
+    let binary = server_binary();
     let Ok(binary) = binary.canonicalize() else {
         println!(
             "skipped: no server binary at {}; build it with `cargo build --release -p draftsmith` \
@@ -110,7 +110,7 @@ pub async fn run() -> anyhow::Result<()> {
 
 /// `DRAFTSMITH_BIN`, else `target/release/draftsmith` (from the current directory, then
 /// from the workspace root).
-fn binary() -> PathBuf {
+pub fn server_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("DRAFTSMITH_BIN") {
         return path.into();
     }
@@ -143,7 +143,7 @@ fn script() -> anyhow::Result<Script> {
 }
 
 /// The pid of the one `draftsmith` process this process started.
-fn child_pid() -> anyhow::Result<u32> {
+pub fn child_pid() -> anyhow::Result<u32> {
     let me = std::process::id();
     for entry in std::fs::read_dir("/proc")? {
         let Ok(pid) = entry?.file_name().to_string_lossy().parse::<u32>() else {
@@ -165,7 +165,7 @@ fn child_pid() -> anyhow::Result<u32> {
 }
 
 /// VmRSS of `pid`, in MiB.
-fn rss_mib(pid: u32) -> anyhow::Result<f64> {
+pub fn rss_mib(pid: u32) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
     let kib: f64 = status
