@@ -51,7 +51,7 @@ async fn sign_in_create_an_app_and_stream_a_run() {
     b.wait_for(
         "the running command to shimmer",
         "const r = document.querySelector('#timeline li.step.active'); \
-         return r && r.dataset.status === 'running' && r.querySelector('.intent').textContent.startsWith('Running sleep 1.5')",
+         return r && r.dataset.status === 'running' && r.querySelector('.intent').textContent.startsWith('Running sleep 2')",
         json!([]),
     )
     .await;
@@ -67,7 +67,7 @@ async fn sign_in_create_an_app_and_stream_a_run() {
         rows,
         json!([
             ["Writing index.html", "done"],
-            ["Running sleep 1.5; grep -c agent index.html", "done"],
+            ["Running sleep 2; grep -c agent index.html", "done"],
             ["Reading index.html", "done"]
         ])
     );
