@@ -184,7 +184,12 @@ export class Builder {
   /** Shows a finished run's timeline (its log replays and the stream closes by itself). */
   replay(run) {
     this.timeline.reset(run);
-    follow(run, { after: 0, onEvent: (ev) => this.timeline.onEvent(ev), onEnd: () => {} });
+    follow(run, {
+      after: 0,
+      onEvent: (ev) => this.timeline.onEvent(ev),
+      onEnd: () => {},
+      onError: (err) => showError(err, "Loading the last run"),
+    });
   }
 
   onEvent(ev) {

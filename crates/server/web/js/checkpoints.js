@@ -2,7 +2,6 @@
 // current draft, and restore / revert behind a confirmation that says what will change.
 import { api, agent } from "./api.js";
 import { h, replace, timeEl } from "./dom.js";
-import { codeBlock } from "./markdown.js";
 import { showError } from "./notices.js";
 
 const KIND = { pre_run: "Before run", post_run: "After run", restore: "Before restore", manual: "Manual", rejected: "Rejected" };
@@ -62,7 +61,7 @@ export class Checkpoints {
         d.files.length ? null : h("p", { class: "muted" }, "The draft is the same as this checkpoint."),
         d.files.map((f) => h("section", { class: "file-diff" },
           h("h4", {}, `${f.change}: ${f.path}`),
-          f.binary ? h("p", { class: "muted" }, "Binary file") : codeBlock(f.diff, "diff"))));
+          f.binary ? h("p", { class: "muted" }, "Binary file") : diffBlock(f.diff))));
       box.focus?.();
     } catch (err) {
       showError(err, "Diff");
@@ -105,6 +104,12 @@ export class Checkpoints {
       showError(err, "Revert");
     }
   }
+}
+
+/** A unified diff with added, removed and hunk lines marked. */
+function diffBlock(diff) {
+  const kind = (line) => (line.startsWith("@@") ? "hunk" : line.startsWith("+++") || line.startsWith("---") ? "head" : line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "ctx");
+  return h("pre", { class: "code diff-lines" }, h("code", {}, diff.split("\n").map((line) => h("span", { class: `dl ${kind(line)}` }, `${line}\n`))));
 }
 
 /** A modal <dialog> listing what will change; resolves true when confirmed. */
