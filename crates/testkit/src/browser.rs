@@ -188,6 +188,16 @@ impl Browser {
         .await
     }
 
+    /// Runs an asynchronous `script` that ends by calling its last argument with a value.
+    pub async fn js_async(&self, script: &str, args: Value) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
     /// Polls `script` until it returns something truthy, and returns that.
     pub async fn wait_for(&self, what: &str, script: &str, args: Value) -> Value {
         let deadline = Instant::now() + WAIT;

@@ -238,6 +238,7 @@ async fn preview_urls_are_capabilities_confined_to_the_app(kind: StoreKind) {
     std::os::unix::fs::symlink("/etc/hostname", workspace.join("dist/leak.txt")).unwrap();
     let built: Value = admin.post(&path, &json!({}), 200).await;
     assert_eq!(built["source"], "build");
+    assert_eq!(built["built_revision"], 1);
     let url = built["url"].as_str().unwrap();
     let page = get(format!("{}{url}", server.base_url)).await;
     assert!(!page.headers().contains_key("x-draft-revision"));

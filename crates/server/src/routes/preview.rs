@@ -48,6 +48,9 @@ pub struct PreviewSession {
     pub source: String,
     /// The draft revision at the time the URL was made.
     pub revision: i64,
+    /// With `build`: the draft revision the build was made from (older than `revision`
+    /// when the draft changed since).
+    pub built_revision: Option<i64>,
     /// When the URL stops working.
     #[schema(value_type = String, format = DateTime)]
     pub expires_at: Timestamp,
@@ -73,15 +76,13 @@ async fn create_preview(
         .store
         .insert_web_session(&preview_hash(&token), &who, expires_at)
         .await?;
-    let source = if build_dir(&state, app_id).await?.is_some() {
-        "build"
-    } else {
-        "draft"
-    };
+    let build = build_dir(&state, app_id).await?;
+    let source = if build.is_some() { "build" } else { "draft" };
     Ok(axum::Json(PreviewSession {
         url: format!("/preview/{app_id}/{token}/"),
         source: source.into(),
         revision: state.store.draft(app_id).await?.revision,
+        built_revision: build.map(|b| b.revision),
         expires_at,
     }))
 }
@@ -129,7 +130,7 @@ async fn serve(state: &AppState, app_id: &str, token: &str, path: &str) -> ApiRe
     };
     let path = DraftPath::parse(&path)?;
     let (bytes, revision) = match build_dir(state, app.id).await? {
-        Some(dist) => (read_inside(&dist, path.as_str()).await?, None),
+        Some(build) => (read_inside(&build.dir, path.as_str()).await?, None),
         None => {
             let (revision, _, content) = state.store.read_file(app.id, &path).await?;
             (content, Some(revision))
@@ -163,8 +164,16 @@ async fn serve(state: &AppState, app_id: &str, token: &str, path: &str) -> ApiRe
     Ok((StatusCode::OK, headers, bytes).into_response())
 }
 
+/// A build found in a chat workspace.
+struct Build {
+    /// Its `dist/`.
+    dir: PathBuf,
+    /// The draft revision the run that left it ended on.
+    revision: i64,
+}
+
 /// The built output of the app's latest chat workspace, when it is on this host.
-async fn build_dir(state: &AppState, app: AppId) -> ApiResult<Option<PathBuf>> {
+async fn build_dir(state: &AppState, app: AppId) -> ApiResult<Option<Build>> {
     let Some(run) = state.store.runs(app, 1, None).await?.into_iter().next() else {
         return Ok(None);
     };
@@ -178,7 +187,10 @@ async fn build_dir(state: &AppState, app: AppId) -> ApiResult<Option<PathBuf>> {
     let found = tokio::fs::try_exists(dist.join("index.html"))
         .await
         .unwrap_or(false);
-    Ok(found.then_some(dist))
+    Ok(found.then(|| Build {
+        dir: dist,
+        revision: run.result_revision.unwrap_or(run.base_revision),
+    }))
 }
 
 /// Reads `relative` under `root`, refusing anything a symlink takes outside it.

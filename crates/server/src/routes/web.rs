@@ -122,6 +122,7 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::{assets, content_type};
 
@@ -133,6 +134,30 @@ mod tests {
         assert!(all.contains_key("js/main.js"));
         for path in all.keys() {
             assert_ne!(content_type(path), "application/octet-stream", "{path}");
+        }
+    }
+
+    #[test]
+    fn the_page_names_only_embedded_assets() {
+        let page = std::str::from_utf8(assets()["index.html"].bytes).unwrap();
+        let refs: Vec<&str> = page
+            .split("\"/ui/assets/")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert!(refs.len() >= 3, "{refs:?}");
+        for path in refs {
+            assert!(assets().contains_key(path), "index.html names {path}");
+        }
+        // Every module is preloaded, so the page loads without an import waterfall.
+        for path in assets()
+            .keys()
+            .filter(|p| p.starts_with("js/") && *p != "js/main.js")
+        {
+            assert!(
+                page.contains(&format!("modulepreload\" href=\"/ui/assets/{path}")),
+                "{path}"
+            );
         }
     }
 }

@@ -73,7 +73,10 @@ export class Preview {
       const p = await api("POST", `/admin/apps/${this.appId}/preview`);
       replace(this.el,
         h("p", { class: "muted preview-source", dataset: { source: p.source } },
-          p.source === "build" ? "Built output from the sandbox" : `Draft revision ${p.revision}`, " · ",
+          p.source === "build"
+            ? `Built output of revision ${p.built_revision}${p.built_revision < p.revision ? ` (the draft is at ${p.revision}; the next run rebuilds it)` : ""}`
+            : `Draft revision ${p.revision}`,
+          " · ",
           h("a", { href: p.url, target: "_blank", rel: "noopener" }, "Open in a new tab")),
         p.source === "draft" && this.template !== "static"
           ? h("p", { class: "note" }, "This app needs a build: the preview shows the sandbox's built output once a run's verification has built it.")

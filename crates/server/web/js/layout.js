@@ -26,7 +26,7 @@ export function layout(main, app) {
               keep("stop", h("button", { type: "button", id: "stop", class: "danger", disabled: true }, "Stop")))))),
         h("section", { class: "col run-col", "aria-labelledby": "timeline-title" },
           h("h2", { id: "timeline-title" }, "Task timeline ", keep("streamState", h("span", { id: "stream-state", class: "stream-state", "aria-live": "polite" }))),
-          keep("runInfo", h("div", { id: "run-info", class: "run-info" })),
+          keep("runInfo", h("div", { id: "run-info", class: "run-info", "aria-live": "polite" })),
           keep("timeline", h("ol", { id: "timeline", class: "timeline", "aria-label": "Tool steps" }))),
         keep("tabs", h("section", { class: "col side-col", "aria-label": "Draft" },
           h("div", { role: "tablist", "aria-label": "Draft views" },

@@ -5,6 +5,7 @@
 
 mod a11y;
 mod draft;
+mod markdown;
 mod runs;
 
 use draftsmith_core::api::{Run, RunList};
