@@ -309,3 +309,54 @@ async fn a_dropped_stream_resumes_and_a_reload_reattaches_mid_run() {
     assert_eq!(seen, [RunStatus::Completed, RunStatus::Completed]);
     ui.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_started_elsewhere_is_followed_and_the_prompt_waits_for_it() {
+    let ui = Ui::start().await;
+    let b = &ui.browser;
+    ui.sign_in().await;
+    let app = ui.create_app("Elsewhere", "static").await;
+    // Another client starts a run; this page does not know yet.
+    let admin = ui.server.admin();
+    let other: draftsmith_core::api::Run = admin
+        .post(
+            &format!("/admin/apps/{app}/coding-agent/runs"),
+            &json!({"input": "Take your time"}),
+            201,
+        )
+        .await;
+    // Sending now gets 409 CODING_AGENT_RUN_ACTIVE: the prompt is queued, that run followed.
+    ui.send("ZQUICK mine").await;
+    b.wait_for(
+        "the other run to be followed",
+        "return document.querySelector('#run-status')?.dataset.run === arguments[0]",
+        json!([other.run_id.to_string()]),
+    )
+    .await;
+    assert_eq!(b.text("#queue li.queued .queued-text").await, "ZQUICK mine");
+    b.wait_for(
+        "the other run's words",
+        "return document.querySelector('.msg.assistant.streaming')?.textContent.includes('slowly')",
+        json!([]),
+    )
+    .await;
+    // When it ends, the queued prompt starts by itself.
+    b.wait_for(
+        "the queued prompt to run",
+        "return [...document.querySelectorAll('.msg.user')].some(m => m.textContent === 'ZQUICK mine') && \
+           document.querySelectorAll('#queue li.queued').length === 0",
+        json!([]),
+    )
+    .await;
+    ui.wait_status("completed").await;
+    let runs = ui.runs(&app).await;
+    let seen: Vec<(&str, RunStatus)> = runs.iter().map(|r| (r.input.as_str(), r.status)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("ZQUICK mine", RunStatus::Completed),
+            ("Take your time", RunStatus::Completed)
+        ]
+    );
+    ui.finish().await;
+}
