@@ -21,10 +21,9 @@ use crate::memory::{child_pid, rss_mib, server_binary};
 use crate::report::{line, line_mib};
 
 /// Warm runs per way (after one cold run).
-const RUNS: usize = 5;
+const RUNS: usize = 9;
 /// Marks the task in prompts so the scripted model answers with each engine's tool names.
 const OPENCODE_TASK: &str = "bench-oc-task: take notes";
-const NATIVE_TASK: &str = "bench-native-task: take notes";
 /// Model requests the task makes.
 const STEPS: usize = 5;
 
@@ -55,6 +54,13 @@ pub async fn run() -> anyhow::Result<()> {
         }
     };
     let model = MockModel::start(script()?).await?;
+    // Whichever way starts OpenCode first would otherwise pay for reading its binary
+    // (≈100 MB) from disk.
+    tokio::process::Command::new(&opencode)
+        .arg("--version")
+        .output()
+        .await
+        .context("running opencode --version")?;
 
     let raw = raw_opencode(&opencode, &model).await?;
     let (native, engine) = through_the_service(&server_binary, &model).await?;
@@ -216,13 +222,13 @@ async fn through_the_service(
     let pid = child_pid()?;
     let admin = server.admin();
     let app = new_app(&admin, "bench native").await?;
-    let native = timed_runs(&admin, &app, model, "native", NATIVE_TASK).await?;
+    let native = timed_runs(&admin, &app, model, "native", native_task).await?;
     let native = Measured {
         rss_mib: rss_mib(pid)?,
         ..native
     };
     let app = new_app(&admin, "bench opencode").await?;
-    let engine = timed_runs(&admin, &app, model, "opencode", OPENCODE_TASK).await?;
+    let engine = timed_runs(&admin, &app, model, "opencode", |_| OPENCODE_TASK.into()).await?;
     let engine = Measured {
         rss_mib: tree_rss_mib(pid)?,
         ..engine
@@ -231,19 +237,27 @@ async fn through_the_service(
     Ok((native, engine))
 }
 
-/// A cold run on a new chat, then `RUNS` warm runs in the same chat.
+/// The native task of the `k`-th run of a chat. The native engine sends the chat's earlier
+/// turns as messages, and the scripted model picks a turn by counting assistant messages,
+/// so run `k` has a scenario of its own whose first `k` turns are never played.
+fn native_task(k: usize) -> String {
+    format!("bench-native-task-{k:02}: take notes")
+}
+
+/// A cold run on a new chat, then `RUNS` warm runs in the same chat; `input(k)` is the
+/// prompt of the `k`-th.
 async fn timed_runs(
     admin: &ApiClient,
     app: &App,
     model: &MockModel,
     engine: &str,
-    input: &str,
+    input: impl Fn(usize) -> String,
 ) -> anyhow::Result<Measured> {
     let mut chat: Option<String> = None;
     let mut times = Vec::with_capacity(RUNS + 1);
-    for _ in 0..=RUNS {
+    for k in 0..=RUNS {
         let before = model.requests().len();
-        let body = json!({"input": input, "engine": engine, "chat_session_id": chat});
+        let body = json!({"input": input(k), "engine": engine, "chat_session_id": chat});
         let clock = Instant::now();
         let run = start_run_with(admin, app, &body).await?;
         let status = follow(admin, &run).await?;
@@ -302,15 +316,23 @@ fn script() -> anyhow::Result<Script> {
             {"steps": [{"text": "Two notes written.", "chunk": 6}]}
         ])
     };
-    let script = json!({
-        "chunk_delay_ms": 0,
-        "scenarios": [
-            {"name": "opencode", "match": {"contains": "bench-oc-task"},
-             "turns": turns("write", "read", "filePath")},
-            {"name": "native", "match": {"contains": "bench-native-task"},
-             "turns": turns("write", "read", "path")},
-            {"name": "other", "turns": [{"steps": [{"text": "ok"}]}]}
-        ]
-    });
+    let mut scenarios = vec![
+        json!({"name": "opencode", "match": {"contains": "bench-oc-task"},
+        "turns": turns("write", "read", "filePath")}),
+    ];
+    // Newest run first: a later run's history holds the earlier runs' markers too.
+    for k in (0..=RUNS).rev() {
+        let mut native = vec![json!({"steps": [{"text": "(unused)"}]}); k];
+        native.extend(
+            turns("write", "read", "path")
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        scenarios.push(json!({"name": format!("native-{k}"),
+            "match": {"contains": native_task(k)}, "turns": native}));
+    }
+    scenarios.push(json!({"name": "other", "turns": [{"steps": [{"text": "ok"}]}]}));
+    let script = json!({"chunk_delay_ms": 0, "scenarios": scenarios});
     Ok(Script::from_json(&script.to_string())?)
 }
