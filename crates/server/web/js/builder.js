@@ -39,8 +39,8 @@ export class Builder {
       }
     });
     this.ui.stop.addEventListener("click", () => this.stop());
+    // Read-only diagnostics (the UI tests read them): where the stream is, how often it reconnected.
     window.draftsmith = {
-      dropStream: () => this.follower && this.follower.drop(),
       lastSeq: () => (this.follower ? this.follower.lastSeq() : null),
       reconnects: () => this.reconnects + (this.follower ? this.follower.reconnects() : 0),
     };

@@ -12,7 +12,7 @@ const TYPES = [
 const TERMINAL_EVENTS = new Set(["run.completed", "run.failed", "run.cancelled", "run.paused"]);
 
 /**
- * follow(run, {after, onEvent, onEnd, onState, onError}) → {close(), drop(), lastSeq(), reconnects()}
+ * follow(run, {after, onEvent, onEnd, onState, onError}) → {close(), lastSeq(), reconnects()}
  * onState("live" | "reconnecting" | "closed"); onEnd(terminalEvent); onError(ApiError).
  */
 export function follow(run, handlers) {
@@ -82,8 +82,6 @@ export function follow(run, handlers) {
   open();
   return {
     close: stop,
-    // Simulates a dropped connection (used by the UI tests); the follower recovers itself.
-    drop: () => reconnect(),
     lastSeq: () => last,
     reconnects: () => reconnects,
   };

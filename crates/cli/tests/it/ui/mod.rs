@@ -53,8 +53,13 @@ impl Ui {
 
     /// Opens the UI and signs in with the admin token.
     pub async fn sign_in(&self) {
+        self.sign_in_at(&self.server.base_url).await;
+    }
+
+    /// The same through another address of the server (e.g. a proxy).
+    pub async fn sign_in_at(&self, base_url: &str) {
         let b = &self.browser;
-        b.goto(&format!("{}/", self.server.base_url)).await;
+        b.goto(&format!("{base_url}/")).await;
         b.wait_css("#token").await;
         b.type_into("#token", ADMIN_TOKEN).await;
         b.click("#signin-submit").await;
