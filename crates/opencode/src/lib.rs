@@ -31,7 +31,9 @@ pub use engine::{OpencodeEngine, RunTimings};
 pub use gate::{ModelGate, PLACEHOLDER_KEY, Route};
 pub use policy::{DELEGATED_TOOLS, OpencodePolicyInfo, PERMISSION_MODEL, policy};
 pub use process::{descendants, is_running};
-pub use seed::{CONTRACT_PATH, PROJECT_CUSTOM_TOOLS, SeedError, empty_contract, seed_workspace};
+pub use seed::{
+    CONTRACT_PATH, PROJECT_CUSTOM_TOOLS, SeedError, empty_contract, project_files, seed_workspace,
+};
 pub use server::{OpencodeServer, ServerOptions, StartError};
 pub use settings::{
     DISABLED_TOOLS, OpencodeSettings, PermissionAction, PermissionRule, Permissions,

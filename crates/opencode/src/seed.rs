@@ -28,6 +28,10 @@ const GET_TOOL: &str = include_str!("../assets/coding_agent_get_agent_integratio
 const DESCRIBE_TOOL: &str =
     include_str!("../assets/coding_agent_describe_selected_agent_contract.ts");
 const PACKAGE_NAME: &str = "draftsmith-opencode-tools";
+/// What OpenCode writes to `.opencode/.gitignore` when it first opens a project (1.18.33,
+/// byte for byte), carried by every app so that first run changes nothing there.
+const CONFIG_GITIGNORE: &str =
+    "node_modules\npackage.json\npackage-lock.json\nbun.lock\n.gitignore";
 const PLUGIN_PACKAGE: &str = "@opencode-ai/plugin";
 
 /// A seed file could not be written; the run must not start.
@@ -47,21 +51,31 @@ pub fn empty_contract() -> Value {
     json!({"agent": null, "tools": [], "runtime_ready": false, "diagnostics": []})
 }
 
+/// The project-local OpenCode files every app carries from its template on (the two tools
+/// and their manifest), as `(relative path, text)`. Seeding rewrites the same files.
+pub fn project_files() -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = manifest_files()
+        .into_iter()
+        .map(|(name, text)| (format!(".opencode/{name}"), text))
+        .collect();
+    files.push((".opencode/.gitignore".into(), CONFIG_GITIGNORE.into()));
+    for (name, source) in PROJECT_CUSTOM_TOOLS.iter().zip([GET_TOOL, DESCRIBE_TOOL]) {
+        files.push((format!(".opencode/tools/{name}.ts"), source.to_owned()));
+    }
+    files
+}
+
 /// Writes the tools, their manifest and the contract (`None`: the empty contract) into
 /// `workspace`, replacing what is there.
 pub fn seed_workspace(workspace: &Path, contract: Option<&Value>) -> Result<(), SeedError> {
-    let config_dir = workspace.join(".opencode");
-    offline_manifest(&config_dir)?;
-    let tools = config_dir.join("tools");
-    create_dir(&tools)?;
-    write(
-        &tools.join(format!("{}.ts", PROJECT_CUSTOM_TOOLS[0])),
-        GET_TOOL,
-    )?;
-    write(
-        &tools.join(format!("{}.ts", PROJECT_CUSTOM_TOOLS[1])),
-        DESCRIBE_TOOL,
-    )?;
+    create_dir(&workspace.join(".opencode").join("node_modules"))?;
+    for (path, text) in project_files() {
+        let file = workspace.join(path);
+        if let Some(parent) = file.parent() {
+            create_dir(parent)?;
+        }
+        write(&file, &text)?;
+    }
     let contract_file = workspace.join(CONTRACT_PATH);
     if let Some(parent) = contract_file.parent() {
         create_dir(parent)?;
@@ -97,6 +111,14 @@ pub fn xdg_dirs(home: &Path) -> [(&'static str, PathBuf); 4] {
 /// OpenCode's dependency check for `dir`.
 fn offline_manifest(dir: &Path) -> Result<(), SeedError> {
     create_dir(&dir.join("node_modules"))?;
+    for (name, text) in manifest_files() {
+        write(&dir.join(name), &text)?;
+    }
+    Ok(())
+}
+
+/// The `package.json` and `package-lock.json` of a config directory that needs no install.
+fn manifest_files() -> Vec<(&'static str, String)> {
     let deps = json!({ PLUGIN_PACKAGE: pinned_version() });
     let manifest = json!({"name": PACKAGE_NAME, "private": true, "dependencies": deps});
     let lock = json!({
@@ -105,11 +127,13 @@ fn offline_manifest(dir: &Path) -> Result<(), SeedError> {
         "requires": true,
         "packages": {"": {"name": PACKAGE_NAME, "dependencies": deps}},
     });
-    for (name, value) in [("package.json", manifest), ("package-lock.json", lock)] {
-        let text = serde_json::to_string_pretty(&value).unwrap_or_default();
-        write(&dir.join(name), &format!("{text}\n"))?;
-    }
-    Ok(())
+    [("package.json", manifest), ("package-lock.json", lock)]
+        .into_iter()
+        .map(|(name, value)| {
+            let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+            (name, format!("{text}\n"))
+        })
+        .collect()
 }
 
 fn create_dir(path: &Path) -> Result<(), SeedError> {

@@ -27,10 +27,27 @@ async fn creates_an_app_from_each_template(kind: StoreKind) {
             .get(&format!("/admin/apps/{}/draft", app.id), 200)
             .await;
         assert_eq!(draft.revision, 1);
-        let expected = template.files();
+        // The template's files and OpenCode's project-local tools, sorted by path.
+        let mut expected: Vec<(String, Vec<u8>)> = template
+            .files()
+            .into_iter()
+            .map(|(p, c)| (p, c.to_vec()))
+            .chain(
+                draftsmith_opencode::project_files()
+                    .into_iter()
+                    .map(|(p, t)| (p, t.into_bytes())),
+            )
+            .collect();
+        expected.sort();
         let listed: Vec<&str> = draft.files.iter().map(|f| f.path.as_str()).collect();
         let wanted: Vec<&str> = expected.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(listed, wanted);
+        for tool in draftsmith_opencode::PROJECT_CUSTOM_TOOLS {
+            assert!(
+                wanted.contains(&format!(".opencode/tools/{tool}.ts").as_str()),
+                "{wanted:?}"
+            );
+        }
         for (path, content) in &expected {
             let (bytes, revision) = admin
                 .get_bytes(&format!("/admin/apps/{}/draft/files/{path}", app.id))

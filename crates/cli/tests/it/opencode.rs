@@ -58,6 +58,23 @@ async fn an_opencode_run_lands_in_the_draft() {
             .iter()
             .any(|e| matches!(&e.body, EventBody::ToolCompleted { tool, .. } if tool == "write"))
     );
+    // The seeded `.opencode/` files came with the template: only the agent's edit is new.
+    let synced = events
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::DraftSynced {
+                added,
+                modified,
+                deleted,
+                ..
+            } => Some((added.clone(), modified.clone(), deleted.clone())),
+            _ => None,
+        })
+        .expect("draft.synced");
+    assert_eq!(
+        synced,
+        (vec!["src/Hello.jsx".to_owned()], Vec::new(), Vec::new())
+    );
     let (hello, _) = admin
         .get_bytes(&format!("/admin/apps/{}/draft/files/src/Hello.jsx", app.id))
         .await;

@@ -53,10 +53,17 @@ async fn create_app(
             ),
         )
     })?;
+    // Every template also carries OpenCode's project-local tools (SPEC §5), so the seeding
+    // before a run never shows up as a change of the agent's.
+    let opencode_files = draftsmith_opencode::project_files()
+        .into_iter()
+        .map(|(path, text)| (path, text.into_bytes()));
     let files = template
         .files()
         .into_iter()
-        .map(|(path, content)| Ok((DraftPath::parse(&path)?, content.to_vec())))
+        .map(|(path, content)| (path, content.to_vec()))
+        .chain(opencode_files)
+        .map(|(path, content)| Ok((DraftPath::parse(&path)?, content)))
         .collect::<Result<Vec<_>, draftsmith_core::PathError>>()
         .map_err(|e| ApiError::internal("template path", &e))?;
     let app = state
