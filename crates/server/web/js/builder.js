@@ -181,10 +181,17 @@ export class Builder {
     this.ui.streamState.textContent = { live: "Live", reconnecting: "Reconnecting…", closed: "" }[state];
   }
 
+  /** Leaving the view: stop following, and let the next builder run the queue. */
+  dispose() {
+    this.disposed = true;
+    if (this.follower) this.follower.close();
+    if (this.replayer) this.replayer.close();
+  }
+
   /** Shows a finished run's timeline (its log replays and the stream closes by itself). */
   replay(run) {
     this.timeline.reset(run);
-    follow(run, {
+    this.replayer = follow(run, {
       after: 0,
       onEvent: (ev) => this.timeline.onEvent(ev),
       onEnd: () => {},
@@ -237,7 +244,7 @@ export class Builder {
   }
 
   ended(run, ev) {
-    if (this.run !== run) return;
+    if (this.run !== run || this.disposed) return;
     const status = ev ? ev.event.replace("run.", "") : "failed";
     this.timeline.status(run, status);
     this.timeline.settle(status);
@@ -268,7 +275,7 @@ export class Builder {
   }
 
   pump() {
-    if (this.run || this.starting || !this.queue.length) return;
+    if (this.disposed || this.run || this.starting || !this.queue.length) return;
     this.start(this.queue.shift());
   }
 

@@ -6,6 +6,7 @@ import { h, replace, timeEl } from "./dom.js";
 import { clearErrors, showError } from "./notices.js";
 
 const main = document.getElementById("main");
+let builder = null;
 const nav = document.getElementById("nav");
 
 function view(name) {
@@ -14,6 +15,8 @@ function view(name) {
 
 async function route() {
   clearErrors();
+  if (builder) builder.dispose();
+  builder = null;
   let apps;
   try {
     apps = await api("GET", "/admin/apps");
@@ -28,7 +31,8 @@ async function route() {
       const app = await api("GET", `/admin/apps/${open[1]}`);
       view("builder");
       document.title = `${app.name} · draftsmith`;
-      await new Builder(main, app).load();
+      builder = new Builder(main, app);
+      await builder.load();
     } catch (err) {
       showError(err, "Opening the app");
     }
