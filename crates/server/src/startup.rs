@@ -138,12 +138,12 @@ pub fn sandbox_controller(
     Ok(sandboxes(config, stop)?.0)
 }
 
-/// The controller, and the in-process one itself when it is local (the OpenCode engine
-/// starts its servers inside its sandboxes).
-fn sandboxes(
-    config: &Config,
-    stop: CancellationToken,
-) -> Result<(Arc<dyn SandboxController>, Option<Arc<LocalController>>), StartError> {
+/// The controller runs use, and the in-process one itself when it is local (the OpenCode
+/// engine starts its servers inside its sandboxes).
+type Sandboxes = (Arc<dyn SandboxController>, Option<Arc<LocalController>>);
+
+/// The controller and, when local, the in-process one; reaped every 30 s until `stop`.
+fn sandboxes(config: &Config, stop: CancellationToken) -> Result<Sandboxes, StartError> {
     let (controller, local): (Arc<dyn SandboxController>, _) =
         if config.sandbox.controller_url.trim().is_empty() {
             let local = LocalController::new(
