@@ -89,8 +89,27 @@ export class Timeline {
           this.verifying = null;
         }
         break;
+      case "sandbox.ready":
+        this.milestone(p.reused ? `Sandbox reused · ${p.ms} ms` : `Sandbox ready · ${p.ms} ms`);
+        break;
+      case "draft.synced": {
+        const n = (k) => (p[k] || []).length;
+        this.milestone(`Draft revision ${p.revision}: ${n("added")} added, ${n("modified")} modified, ${n("deleted")} deleted`);
+        break;
+      }
+      case "run.failed":
+        this.milestone(`Failed — ${p.error ? `${p.error.code}: ${p.error.message}` : "unknown error"}`, "failed");
+        break;
+      case "run.paused":
+        this.milestone(`Paused (${p.reason || "step limit"})`);
+        break;
       default:
     }
+  }
+
+  /** A one-line note between steps: the sandbox, the sync, how the run ended. */
+  milestone(text, kind = "") {
+    this.list.append(h("li", { class: `milestone ${kind}` }, text));
   }
 
   row(id, text, paths, status, input, verification = false) {

@@ -81,6 +81,21 @@ async fn sign_in_create_an_app_and_stream_a_run() {
         .await,
         0
     );
+    let milestones = b
+        .js(
+            "return [...document.querySelectorAll('#timeline li.milestone')].map(m => m.textContent)",
+            json!([]),
+        )
+        .await;
+    let milestones: Vec<String> = serde_json::from_value(milestones).unwrap();
+    assert!(
+        milestones[0].starts_with("Sandbox ready · "),
+        "{milestones:?}"
+    );
+    assert_eq!(
+        milestones.last().unwrap(),
+        "Draft revision 2: 0 added, 1 modified, 0 deleted"
+    );
     let texts = ui.assistant_texts().await;
     assert_eq!(texts.len(), 1);
     assert!(
