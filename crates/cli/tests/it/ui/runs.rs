@@ -379,3 +379,42 @@ async fn a_run_started_elsewhere_is_followed_and_the_prompt_waits_for_it() {
     );
     ui.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_shows_its_code_and_the_queue_goes_on() {
+    let ui = Ui::start().await;
+    let b = &ui.browser;
+    ui.sign_in().await;
+    let app = ui.create_app("Failing", "static").await;
+    ui.send("ZFAIL please").await;
+    b.wait_css(".msg.assistant.streaming").await;
+    ui.send("ZQUICK after the failure").await;
+    b.wait_css("#queue li.queued").await;
+    // The run fails: its error is shown with its code, the timeline says so too.
+    b.wait_for(
+        "the failure note",
+        "return [...document.querySelectorAll('.note.error')].some(n => n.textContent.startsWith('Run failed — CODING_AGENT_MODEL_ERROR: '))",
+        json!([]),
+    )
+    .await;
+    b.screenshot("15-failed-run").await;
+    // Then the queued prompt starts by itself and completes.
+    b.wait_for(
+        "the queued prompt to run",
+        "return [...document.querySelectorAll('.msg.user')].some(m => m.textContent === 'ZQUICK after the failure') && \
+           document.querySelectorAll('#queue li.queued').length === 0",
+        json!([]),
+    )
+    .await;
+    ui.wait_status("completed").await;
+    let runs = ui.runs(&app).await;
+    let seen: Vec<(&str, RunStatus)> = runs.iter().map(|r| (r.input.as_str(), r.status)).collect();
+    assert_eq!(
+        seen,
+        [
+            ("ZQUICK after the failure", RunStatus::Completed),
+            ("ZFAIL please", RunStatus::Failed)
+        ]
+    );
+    ui.finish().await;
+}
