@@ -314,6 +314,11 @@ impl Browser {
         self.cmd("POST", "/frame", Some(json!({"id": id}))).await;
     }
 
+    /// Deletes every cookie of the current page's site (a session that ended).
+    pub async fn delete_cookies(&self) {
+        self.cmd("DELETE", "/cookie", None).await;
+    }
+
     /// Saves a PNG of the viewport as `artifacts/ui/{name}.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let data = self.cmd("GET", "/screenshot", None).await;

@@ -30,6 +30,10 @@ export async function api(method, path, body) {
   } catch {
     data = null;
   }
+  if (response.status === 401 && path !== "/auth/session") {
+    // The session ended (expired, signed out elsewhere): the shell shows the sign-in form.
+    window.dispatchEvent(new CustomEvent("draftsmith:unauthorized"));
+  }
   if (!response.ok) {
     const e = data && data.error;
     if (e && e.code) throw new ApiError(response.status, e.code, e.message, e.details || {});

@@ -148,6 +148,9 @@ export class Builder {
         if (err.details.run_id && !this.run) {
           api("GET", agent(this.app.id, `runs/${err.details.run_id}`)).then((r) => this.attach(r), (e) => showError(e));
         }
+      } else if (err.status === 401) {
+        // Signed out meanwhile: the prompt waits in the queue until the next sign-in.
+        this.queue.unshift({ id: `q${Date.now().toString(36)}`, ...item });
       } else {
         showError(err, "Starting the run");
         if (!this.ui.prompt.value) this.ui.prompt.value = item.text;

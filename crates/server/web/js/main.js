@@ -114,4 +114,10 @@ async function picker(apps) {
 }
 
 window.addEventListener("hashchange", route);
+window.addEventListener("draftsmith:unauthorized", () => {
+  if (document.body.dataset.view === "signin") return;
+  if (builder) builder.dispose();
+  builder = null;
+  signIn("Your session has ended; sign in again to go on where you were.");
+});
 route();

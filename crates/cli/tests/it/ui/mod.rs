@@ -7,6 +7,7 @@ mod a11y;
 mod draft;
 mod markdown;
 mod runs;
+mod shell;
 
 use draftsmith_core::api::{Run, RunList};
 use draftsmith_mockmodel::{MockModel, Script};

@@ -1,0 +1,42 @@
+//! The shell around the builder: an ended session leads back to the sign-in form, and
+//! signing in again returns to the app that was open; signing out ends the session.
+
+use draftsmith_testkit::ADMIN_TOKEN;
+use serde_json::json;
+
+use super::Ui;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_session_asks_to_sign_in_again_and_returns_to_the_app() {
+    let ui = Ui::start().await;
+    let b = &ui.browser;
+    ui.sign_in().await;
+    let app = ui.create_app("Session", "static").await;
+    // The cookie goes away (expired, or signed out elsewhere): the next call is a 401.
+    b.delete_cookies().await;
+    ui.send("ZQUICK are you there").await;
+    b.wait_css("body[data-view=signin] #token").await;
+    assert!(b.text("#signin").await.contains("Your session has ended"));
+    // Signing in again goes back to the same app, and the prompt, kept, is sent then.
+    b.type_into("#token", ADMIN_TOKEN).await;
+    b.click("#signin-submit").await;
+    b.wait_css("body[data-view=builder] #composer").await;
+    let hash = b.js("return location.hash", json!([])).await;
+    assert_eq!(hash, json!(format!("#/apps/{app}")));
+    ui.wait_status("completed").await;
+    let runs = ui.runs(&app).await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].input, "ZQUICK are you there");
+    // Signing out ends the session on the server too.
+    b.click("#sign-out").await;
+    b.wait_css("body[data-view=signin]").await;
+    let status = b
+        .js_async(
+            "const done = arguments[arguments.length - 1]; \
+             fetch('/admin/apps', {credentials: 'same-origin'}).then(r => done(r.status))",
+            json!([]),
+        )
+        .await;
+    assert_eq!(status, 401);
+    ui.finish().await;
+}
