@@ -33,7 +33,7 @@ pub async fn run() -> anyhow::Result<()> {
     let model = MockModel::start(script()?).await?;
     let config_dir = tempfile::tempdir()?;
     let config = config_dir.path().join("draftsmith.toml");
-    std::fs::write(&config, config_toml(&model.base_url()))?;
+    std::fs::write(&config, config_toml(&model.base_url(), "native", true))?;
     let config = config.to_str().context("temporary path is not UTF-8")?;
     let db = TestDb::new(StoreKind::Sqlite).await;
     let server = ServerProcess::start_with_env(
@@ -121,12 +121,14 @@ pub fn server_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/release/draftsmith")
 }
 
-fn config_toml(model_base_url: &str) -> String {
+/// A service configuration with the scripted model as `mock/coder`.
+pub fn config_toml(model_base_url: &str, default_engine: &str, verify: bool) -> String {
     format!(
         "[models]\ndefault = \"mock/coder\"\n\n\
          [[providers]]\nid = \"mock\"\nkind = \"openai\"\nbase_url = \"{model_base_url}\"\n\
          models = [\"coder\"]\n\n\
-         [coding_agent]\ndefault_engine = \"native\"\nnative_enabled = true\n"
+         [coding_agent]\ndefault_engine = \"{default_engine}\"\nnative_enabled = true\n\
+         verify = {verify}\n"
     )
 }
 

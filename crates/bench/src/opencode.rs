@@ -17,7 +17,7 @@ use draftsmith_testkit::{ADMIN_TOKEN, ApiClient, ServerProcess, StoreKind, TestD
 use serde_json::{Value, json};
 
 use crate::api::{follow, new_app, start_run_with};
-use crate::memory::{child_pid, rss_mib, server_binary};
+use crate::memory::{child_pid, config_toml, rss_mib, server_binary};
 use crate::report::{line, line_mib};
 
 /// Warm runs per way (after one cold run).
@@ -207,7 +207,7 @@ async fn through_the_service(
 ) -> anyhow::Result<(Measured, Measured)> {
     let config_dir = tempfile::tempdir()?;
     let config = config_dir.path().join("draftsmith.toml");
-    std::fs::write(&config, config_toml(&model.base_url()))?;
+    std::fs::write(&config, config_toml(&model.base_url(), "opencode", false))?;
     let config = config.to_str().context("temporary path is not UTF-8")?;
     let db = TestDb::new(StoreKind::Sqlite).await;
     let server = ServerProcess::start_with_env(
@@ -292,15 +292,6 @@ fn tree_rss_mib(pid: u32) -> anyhow::Result<f64> {
         total += rss_mib(child).unwrap_or(0.0);
     }
     Ok(total)
-}
-
-fn config_toml(model_base_url: &str) -> String {
-    format!(
-        "[models]\ndefault = \"mock/coder\"\n\n\
-         [[providers]]\nid = \"mock\"\nkind = \"openai\"\nbase_url = \"{model_base_url}\"\n\
-         models = [\"coder\"]\n\n\
-         [coding_agent]\ndefault_engine = \"opencode\"\nnative_enabled = true\nverify = false\n"
-    )
 }
 
 /// The task in each engine's tool names: write a note, read it, write another, glob, answer.
