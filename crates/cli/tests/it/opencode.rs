@@ -262,3 +262,80 @@ fn opencode_servers_in(dir: &std::path::Path) -> Vec<u32> {
     }
     found
 }
+
+/// Two chats, two sandboxes, two confined OpenCode servers working at the same time; each
+/// edit lands in its own app, and shutting the service down leaves no server behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sandboxes_run_two_servers_at_once() {
+    let scenario = |name: &str| {
+        json!({"name": name, "match": {"contains": name}, "turns": [
+            {"steps": [
+                {"text": format!("{name} starts.")},
+                {"delay_ms": 1500},
+                {"tool_call": {"id": format!("call_{name}"), "name": "write", "arguments": {
+                    "filePath": format!("{name}.txt"), "content": format!("{name}\n")}}}
+            ]},
+            {"steps": [{"text": format!("{name} done.")}]}
+        ]})
+    };
+    let script = json!({"scenarios": [scenario("ALPHA"), scenario("BETA")]});
+    let server = TestServer::with_script(StoreKind::Sqlite, &script.to_string()).await;
+    let admin = server.admin();
+    let apps = [
+        new_app(&admin, "static").await,
+        new_app(&admin, "static").await,
+    ];
+    let runs = [
+        start_run(
+            &admin,
+            &apps[0],
+            json!({"input": "ALPHA", "engine": "opencode"}),
+        )
+        .await,
+        start_run(
+            &admin,
+            &apps[1],
+            json!({"input": "BETA", "engine": "opencode"}),
+        )
+        .await,
+    ];
+    let (alpha, beta) = tokio::join!(
+        collect(&admin, &runs[0].stream_url, None),
+        collect(&admin, &runs[1].stream_url, None)
+    );
+    for events in [&alpha, &beta] {
+        assert_eq!(
+            events.last().unwrap().body.event_type(),
+            "run.completed",
+            "{events:#?}"
+        );
+    }
+    // The runs overlapped: each started before the other ended.
+    let first = |events: &[draftsmith_core::RunEvent]| events[0].ts;
+    let last = |events: &[draftsmith_core::RunEvent]| events.last().unwrap().ts;
+    assert!(first(&alpha) < last(&beta) && first(&beta) < last(&alpha));
+    for (app, name) in apps.iter().zip(["ALPHA", "BETA"]) {
+        let (bytes, _) = admin
+            .get_bytes(&format!("/admin/apps/{}/draft/files/{name}.txt", app.id))
+            .await;
+        assert_eq!(bytes, format!("{name}\n").into_bytes());
+    }
+    let data = server.db.dir.path().join("sandboxes");
+    let pids: Vec<u32> = runs
+        .iter()
+        .map(|run| {
+            let sandbox = data.join(format!("chat-{}", run.chat_session_id));
+            let found = opencode_servers_in(&sandbox);
+            assert_eq!(found.len(), 1, "one warm server in {}", sandbox.display());
+            found[0]
+        })
+        .collect();
+    assert_ne!(pids[0], pids[1]);
+    server.shutdown().await;
+    for pid in pids {
+        assert!(
+            !draftsmith_opencode::is_running(pid),
+            "{pid} outlived the service"
+        );
+    }
+}
