@@ -148,6 +148,9 @@ pub async fn sandbox_controller(
         listener.local_addr()?
     );
     let app = draftsmith_sandbox::controller_router(controller, secret);
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -14,6 +14,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use draftsmith_engine::ProviderKind;
 use tokio::task::JoinHandle;
 
@@ -68,6 +69,10 @@ impl ModelGate {
             .route("/{token}/{*rest}", axum::routing::any(forward))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(gate);
+        // Streamed answers are many small writes: send each at once (no Nagle delay).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             if let Err(err) = axum::serve(listener, app).await {
                 tracing::error!(error = %err, "the model gate stopped");
