@@ -66,35 +66,35 @@ pub fn project_files() -> Vec<(String, String)> {
 }
 
 /// Writes the tools, their manifest and the contract (`None`: the empty contract) into
-/// `workspace`, replacing what is there.
+/// `workspace`, replacing what is there. Nothing is written through a symlink the agent may
+/// have planted: such a seed fails, and the run with it.
 pub fn seed_workspace(workspace: &Path, contract: Option<&Value>) -> Result<(), SeedError> {
-    create_dir(&workspace.join(".opencode").join("node_modules"))?;
+    create_root(workspace)?;
+    ensure_dir(workspace, ".opencode/node_modules")?;
     for (path, text) in project_files() {
-        let file = workspace.join(path);
-        if let Some(parent) = file.parent() {
-            create_dir(parent)?;
-        }
-        write(&file, &text)?;
-    }
-    let contract_file = workspace.join(CONTRACT_PATH);
-    if let Some(parent) = contract_file.parent() {
-        create_dir(parent)?;
+        write(workspace, &path, &text)?;
     }
     let text = match contract {
         Some(value) => serde_json::to_string_pretty(value),
         None => serde_json::to_string_pretty(&empty_contract()),
     }
     .unwrap_or_else(|_| "{}".into());
-    write(&contract_file, &text)
+    write(workspace, CONTRACT_PATH, &text)
 }
 
 /// Creates a private HOME: the four XDG directories under it and an OpenCode config
-/// directory that needs no install.
+/// directory that needs no install (never through a symlink a former server's agent left).
 pub fn prepare_home(home: &Path) -> Result<(), SeedError> {
+    create_root(home)?;
     for dir in xdg_dirs(home).iter().map(|(_, dir)| dir) {
-        create_dir(dir)?;
+        let relative = dir.strip_prefix(home).unwrap_or(dir);
+        ensure_dir(home, &relative.to_string_lossy())?;
     }
-    offline_manifest(&home.join(".config").join("opencode"))
+    ensure_dir(home, ".config/opencode/node_modules")?;
+    for (name, text) in manifest_files() {
+        write(home, &format!(".config/opencode/{name}"), &text)?;
+    }
+    Ok(())
 }
 
 /// The `XDG_*` variables for a private HOME.
@@ -105,16 +105,6 @@ pub fn xdg_dirs(home: &Path) -> [(&'static str, PathBuf); 4] {
         ("XDG_CACHE_HOME", home.join(".cache")),
         ("XDG_STATE_HOME", home.join(".local").join("state")),
     ]
-}
-
-/// `package.json`, `package-lock.json` and an empty `node_modules/` that satisfy
-/// OpenCode's dependency check for `dir`.
-fn offline_manifest(dir: &Path) -> Result<(), SeedError> {
-    create_dir(&dir.join("node_modules"))?;
-    for (name, text) in manifest_files() {
-        write(&dir.join(name), &text)?;
-    }
-    Ok(())
 }
 
 /// The `package.json` and `package-lock.json` of a config directory that needs no install.
@@ -136,18 +126,30 @@ fn manifest_files() -> Vec<(&'static str, String)> {
         .collect()
 }
 
-fn create_dir(path: &Path) -> Result<(), SeedError> {
-    std::fs::create_dir_all(path).map_err(|source| SeedError {
-        path: path.to_path_buf(),
+/// The service's own directory (a workspace or a HOME), made if missing.
+fn create_root(root: &Path) -> Result<(), SeedError> {
+    std::fs::create_dir_all(root).map_err(|source| SeedError {
+        path: root.to_path_buf(),
         source,
     })
 }
 
-fn write(path: &Path, text: &str) -> Result<(), SeedError> {
-    std::fs::write(path, text).map_err(|source| SeedError {
-        path: path.to_path_buf(),
-        source,
-    })
+fn ensure_dir(root: &Path, relative: &str) -> Result<(), SeedError> {
+    draftsmith_tools::ensure_service_dir(root, relative)
+        .map(drop)
+        .map_err(|e| seed_error(root, relative, e))
+}
+
+fn write(root: &Path, relative: &str, text: &str) -> Result<(), SeedError> {
+    draftsmith_tools::write_service_file(root, relative, text.as_bytes())
+        .map_err(|e| seed_error(root, relative, e))
+}
+
+fn seed_error(root: &Path, relative: &str, error: draftsmith_tools::ToolError) -> SeedError {
+    SeedError {
+        path: root.join(relative),
+        source: std::io::Error::other(error.message),
+    }
 }
 
 #[cfg(test)]
@@ -175,6 +177,21 @@ mod tests {
                 .unwrap();
         assert_eq!(contract, empty_contract());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_planted_symlink_fails_closed_and_nothing_lands_outside() {
+        let base = std::env::temp_dir().join(format!("ds-seed-link-{}", std::process::id()));
+        let (workspace, home, outside) = (base.join("ws"), base.join("home"), base.join("out"));
+        for dir in [&workspace, &home, &outside] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::os::unix::fs::symlink(&outside, workspace.join(".opencode")).unwrap();
+        assert!(seed_workspace(&workspace, None).is_err());
+        std::os::unix::fs::symlink(&outside, home.join(".config")).unwrap();
+        assert!(prepare_home(&home).is_err());
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -336,16 +336,19 @@ impl Execution {
             .map_err(|e| e.to_string())?;
         let root = self.controller.workspace_dir(sandbox).unwrap_or_default();
         if self.controller.workspace_dir(sandbox).is_some() {
-            let contract = &self.run.input_params["context"]["selected_agent_contract"];
-            let file = root.join(draftsmith_tools::CONTRACT_FILE);
-            if let Some(dir) = file.parent() {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(|e| format!("seeding the agent contract: {e}"))?;
-            }
-            tokio::fs::write(&file, contract.to_string())
-                .await
-                .map_err(|e| format!("seeding the agent contract: {e}"))?;
+            // Never through a symlink the agent planted in the workspace.
+            let contract = self.run.input_params["context"]["selected_agent_contract"].to_string();
+            let workspace = root.clone();
+            tokio::task::spawn_blocking(move || {
+                draftsmith_tools::write_service_file(
+                    &workspace,
+                    draftsmith_tools::CONTRACT_FILE,
+                    contract.as_bytes(),
+                )
+            })
+            .await
+            .map_err(|e| format!("seeding the agent contract: {e}"))?
+            .map_err(|e| format!("seeding the agent contract: {}", e.message))?;
         }
         Ok((manifest, created.reused, root))
     }

@@ -166,3 +166,63 @@ async fn a_run_works_through_a_remote_sandbox_controller() {
             .exists()
     );
 }
+
+/// The service seeds the agent contract outside the confinement, so a symlink the agent
+/// planted must not carry that write out of the workspace: the seeding run fails closed,
+/// nothing lands outside, and the chat's next run starts over in a fresh sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_symlink_never_carries_the_seeding_outside() {
+    let outside = tempfile::tempdir().unwrap();
+    let command = format!(
+        "rm -rf .cache && ln -s {} .cache && echo planted",
+        outside.path().display()
+    );
+    let script = json!({"scenarios": [
+        {"name": "plant", "match": {"contains": "plant"}, "turns": [
+            {"steps": [{"tool_call": {"id": "call_plant", "name": "run_command",
+                "arguments": {"command": command}}}]},
+            {"steps": [{"text": "planted"}]}
+        ]},
+        {"name": "other", "turns": [{"steps": [{"text": "fine"}]}]}
+    ]});
+    let server = TestServer::with_script(StoreKind::Sqlite, &script.to_string()).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let first = start_run(&admin, &app, json!({"input": "plant a link"})).await;
+    let events = collect(&admin, &first.stream_url, None).await;
+    assert_eq!(events.last().unwrap().body.event_type(), "run.completed");
+    let chat = first.chat_session_id;
+
+    let second = start_run(
+        &admin,
+        &app,
+        json!({"input": "go on", "chat_session_id": chat}),
+    )
+    .await;
+    let events = collect(&admin, &second.stream_url, None).await;
+    match &events.last().unwrap().body {
+        EventBody::RunFailed { error } => {
+            assert_eq!(
+                error.code,
+                draftsmith_core::ErrorCode::CodingAgentSandboxFailed
+            );
+            assert!(error.message.contains("symbolic link"), "{}", error.message);
+        }
+        other => panic!("expected run.failed, got {other:?}"),
+    }
+    assert_eq!(
+        std::fs::read_dir(outside.path()).unwrap().count(),
+        0,
+        "nothing was written through the link"
+    );
+
+    let third = start_run(
+        &admin,
+        &app,
+        json!({"input": "again", "chat_session_id": chat}),
+    )
+    .await;
+    let events = collect(&admin, &third.stream_url, None).await;
+    assert_eq!(events.last().unwrap().body.event_type(), "run.completed");
+    assert!(!ready(&events), "a fresh sandbox replaced the failed one");
+}
