@@ -34,6 +34,16 @@ export function renderMarkdown(source) {
       out.append(list);
       continue;
     }
+    if (isTableStart(lines, i)) {
+      const head = cells(line);
+      i += 2; // the header and its delimiter row
+      const rows = [];
+      while (i < lines.length && lines[i].includes("|") && lines[i].trim()) rows.push(cells(lines[i++]));
+      out.append(h("table", {},
+        h("thead", {}, h("tr", {}, head.map((c) => h("th", {}, inline(c))))),
+        h("tbody", {}, rows.map((r) => h("tr", {}, head.map((_, k) => h("td", {}, inline(r[k] ?? ""))))))));
+      continue;
+    }
     if (/^>\s?/.test(line)) {
       const quoted = [];
       while (i < lines.length && /^>\s?/.test(lines[i])) quoted.push(lines[i++].replace(/^>\s?/, ""));
@@ -45,13 +55,27 @@ export function renderMarkdown(source) {
       continue;
     }
     const para = [];
-    while (i < lines.length && lines[i].trim() && !/^(\s*(```|~~~)|#{1,6}\s|>|\s*([-*+]|\d+[.)])\s)/.test(lines[i])) {
+    while (i < lines.length && lines[i].trim() && !isTableStart(lines, i) && !/^(\s*(```|~~~)|#{1,6}\s|>|\s*([-*+]|\d+[.)])\s)/.test(lines[i])) {
       para.push(lines[i++]);
     }
     if (!para.length) para.push(lines[i++]);
     out.append(h("p", {}, inline(para.join("\n"))));
   }
   return out;
+}
+
+/** A GitHub-style table starts with a row of cells and a delimiter row such as `|---|:-:|`. */
+const TABLE_DELIMITER = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$/;
+
+function isTableStart(lines, i) {
+  return lines[i].includes("|") && i + 1 < lines.length && TABLE_DELIMITER.test(lines[i + 1]) &&
+    cells(lines[i]).length === cells(lines[i + 1]).length;
+}
+
+/** The cells of a table row: outer pipes dropped, split on pipes not escaped with `\`. */
+function cells(row) {
+  const inner = row.trim().replace(/^\|/, "").replace(/(?<!\\)\|$/, "");
+  return inner.split(/(?<!\\)\|/).map((c) => c.trim().replace(/\\\|/g, "|"));
 }
 
 const INLINE = /(`+)([\s\S]*?)\1|\*\*([^*]+)\*\*|__([^_]+)__|\*([^*\s][^*]*)\*|\[([^\]]+)\]\(([^)\s]+)\)/g;
