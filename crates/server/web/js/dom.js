@@ -46,7 +46,14 @@ export function timeAgo(iso) {
   return new Date(iso).toLocaleString();
 }
 
-/** A <time> element showing a relative time. */
+/** A <time> element showing a relative time, kept true by `refreshTimes`. */
 export function timeEl(iso) {
-  return h("time", { datetime: iso, title: new Date(iso).toLocaleString() }, timeAgo(iso));
+  return h("time", { datetime: iso, title: new Date(iso).toLocaleString(), dataset: { relative: "" } }, timeAgo(iso));
 }
+
+/** Rewrites every relative time on the page ("0s ago" must not stay so). */
+export function refreshTimes(root = document) {
+  for (const el of root.querySelectorAll("time[data-relative]")) el.textContent = timeAgo(el.dateTime);
+}
+
+setInterval(() => refreshTimes(), 15000);

@@ -40,3 +40,24 @@ async fn an_ended_session_asks_to_sign_in_again_and_returns_to_the_app() {
     assert_eq!(status, 401);
     ui.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relative_times_are_kept_true() {
+    let ui = Ui::start().await;
+    let b = &ui.browser;
+    b.goto(&format!("{}/", ui.server.base_url)).await;
+    b.wait_css("#token").await;
+    // A time made two minutes ago still says what it said then until the page refreshes it.
+    let shown = b
+        .js_async(
+            "const done = arguments[arguments.length - 1]; \
+             import('/ui/assets/js/dom.js').then(m => { \
+               const iso = new Date(Date.now() - 120000).toISOString(); \
+               const el = m.timeEl(iso); const before = el.textContent; el.textContent = '0s ago'; \
+               document.body.append(el); m.refreshTimes(); done([before, el.textContent]); })",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, json!(["2 min ago", "2 min ago"]));
+    ui.finish().await;
+}
