@@ -27,6 +27,13 @@ const INSTALL: &str = "npm ci --ignore-scripts --no-audit --no-fund --loglevel=e
 const MARKER: &str = ".draftsmith-deps";
 /// Owner of cached files when the service runs as root (`nobody`).
 const CACHE_OWNER: u32 = 65534;
+/// File in a cache entry whose modification time says when a workspace last used it.
+const LAST_USED: &str = ".last-used";
+/// A staging directory older than this is an install a crash abandoned (installs time out
+/// long before).
+const STAGING_GRACE: Duration = Duration::from_secs(2 * 3600);
+/// How long a cached tree no workspace used is kept by default: a week.
+pub(crate) const DEFAULT_IDLE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Installs dependency trees once per lockfile and links them into workspaces.
 pub(crate) struct DependencyCache {
@@ -67,6 +74,7 @@ impl DependencyCache {
         let done = self.dir.join(sha.as_str());
         let modules = done.join("node_modules");
         if modules.is_dir() {
+            mark_used(&done);
             return Ok(modules);
         }
         let gate = self
@@ -87,7 +95,13 @@ impl DependencyCache {
         if staging.exists() {
             let _ = std::fs::remove_dir_all(&staging);
         }
+        mark_used(&done);
         result.map(|()| modules)
+    }
+
+    /// Where the cached trees live, for [`collect_unused`].
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     async fn install(
@@ -133,6 +147,59 @@ impl DependencyCache {
             .await
             .map_err(|e| SandboxError::Dependencies(e.to_string()))?
     }
+}
+
+/// Records that a workspace uses the entry `done` now.
+fn mark_used(done: &Path) {
+    if done.is_dir() {
+        let _ = std::fs::write(done.join(LAST_USED), b"");
+    }
+}
+
+/// Deletes the cached trees under `dir` that no workspace used for `idle`, and staging
+/// directories a crash abandoned; returns the names of the trees deleted. Workspaces hold
+/// hard links, so a tree they were linked from can go without breaking them.
+pub(crate) fn collect_unused(dir: &Path, idle: Duration) -> Vec<String> {
+    let now = std::time::SystemTime::now();
+    let age = |path: &Path| {
+        let modified = path.metadata().and_then(|m| m.modified()).ok()?;
+        now.duration_since(modified).ok()
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let unused = if name.starts_with(".staging-") {
+            age(&path).is_some_and(|a| a > STAGING_GRACE)
+        } else {
+            // An entry without a mark predates marking: its directory's time stands in.
+            let marked = path.join(LAST_USED);
+            let since = if marked.exists() {
+                age(&marked)
+            } else {
+                age(&path)
+            };
+            since.is_some_and(|a| a > idle)
+        };
+        if !unused {
+            continue;
+        }
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => {
+                tracing::info!(entry = %name, "removed an unused dependency tree from the cache");
+                if !name.starts_with(".staging-") {
+                    removed.push(name);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(entry = %name, error = %e, "cannot remove a cached dependency tree")
+            }
+        }
+    }
+    removed
 }
 
 /// Moves a finished install into place; losing a race to another process is fine.
@@ -252,6 +319,50 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     use super::*;
+
+    #[test]
+    fn unused_trees_and_abandoned_installs_are_collected() {
+        let dir = tempfile::tempdir().unwrap();
+        let long_ago = std::time::SystemTime::now() - Duration::from_secs(30 * 24 * 3600);
+        let entry = |name: &str, used: Option<std::time::SystemTime>| {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.join("node_modules/pkg")).unwrap();
+            std::fs::write(path.join("node_modules/pkg/index.js"), b"x").unwrap();
+            seal(&path.join("node_modules")).unwrap();
+            if let Some(time) = used {
+                let file = std::fs::File::create(path.join(LAST_USED)).unwrap();
+                file.set_modified(time).unwrap();
+            }
+            path
+        };
+        let stale = entry("stale", Some(long_ago));
+        let fresh = entry("fresh", Some(std::time::SystemTime::now()));
+        let unmarked = entry("unmarked", None);
+        let staging = entry(".staging-crashed", None);
+        std::fs::File::open(&staging)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        // A workspace linked from the stale tree keeps its files.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let ws = elsewhere.path().to_path_buf();
+        link_into(&stale.join("node_modules"), &ws, &BlobHash::of(b"l")).unwrap();
+
+        let removed = collect_unused(dir.path(), DEFAULT_IDLE);
+        assert_eq!(removed, vec!["stale".to_owned()]);
+        assert!(!stale.exists() && !staging.exists());
+        assert!(
+            fresh.exists() && unmarked.exists(),
+            "a fresh directory counts as used"
+        );
+        assert_eq!(
+            std::fs::read(ws.join("node_modules/pkg/index.js")).unwrap(),
+            b"x"
+        );
+        // Marking renews an entry.
+        mark_used(&unmarked);
+        assert!(collect_unused(dir.path(), Duration::from_secs(3600)).is_empty());
+    }
 
     #[test]
     fn links_a_sealed_tree_with_its_symlinks() {

@@ -38,6 +38,8 @@ pub struct LocalController {
     hidden: Vec<PathBuf>,
     limits: ToolLimits,
     deps: DependencyCache,
+    /// How long a cached dependency tree no workspace used is kept.
+    dependency_idle: Duration,
     sandboxes: Mutex<HashMap<SandboxId, Arc<Sandbox>>>,
 }
 
@@ -65,6 +67,7 @@ impl LocalController {
             network: Network::default(),
             hidden,
             limits: ToolLimits::default(),
+            dependency_idle: crate::deps::DEFAULT_IDLE,
             sandboxes: Mutex::new(sandboxes),
         })
     }
@@ -80,6 +83,13 @@ impl LocalController {
         let path = path.canonicalize().unwrap_or(path);
         self.hidden.push(path);
         self.deps = DependencyCache::new(&self.cache, self.bwrap.clone(), self.hidden.clone());
+        self
+    }
+
+    /// How long a cached dependency tree that no workspace used stays (default a week);
+    /// older ones go with each reaping.
+    pub fn with_dependency_idle(mut self, idle: Duration) -> Self {
+        self.dependency_idle = idle;
         self
     }
 

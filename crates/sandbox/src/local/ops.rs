@@ -198,6 +198,9 @@ impl SandboxController for LocalController {
         log_reaped(&reaped);
         let ids = reaped.iter().map(|(id, _)| id.clone()).collect();
         delete_trash(reaped.into_iter().filter_map(|(_, t)| t).collect()).await;
+        let (cache, idle) = (self.deps.dir().to_path_buf(), self.dependency_idle);
+        let _ =
+            tokio::task::spawn_blocking(move || crate::deps::collect_unused(&cache, idle)).await;
         Ok(ids)
     }
 

@@ -111,3 +111,21 @@ async fn the_periodic_reaper_ends_idle_sandboxes() {
     stop.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn reaping_collects_dependency_trees_nobody_used() {
+    let data = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let (root, cache) = (data.path().join("sandboxes"), data.path().join("cache"));
+    let tree = cache.join("node_modules").join("0123abcd");
+    std::fs::create_dir_all(tree.join("node_modules/pkg")).unwrap();
+    std::fs::write(tree.join("node_modules/pkg/index.js"), b"x").unwrap();
+    let kept = LocalController::new(root.clone(), cache.clone(), IsolationMode::None).unwrap();
+    kept.reap_expired().await.unwrap();
+    assert!(tree.exists(), "a tree used within the idle time stays");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let strict = LocalController::new(root, cache, IsolationMode::None)
+        .unwrap()
+        .with_dependency_idle(Duration::from_millis(10));
+    strict.reap_expired().await.unwrap();
+    assert!(!tree.exists(), "an idle tree goes with the next reaping");
+}
