@@ -335,21 +335,17 @@ impl Execution {
             .await
             .map_err(|e| e.to_string())?;
         let root = self.controller.workspace_dir(sandbox).unwrap_or_default();
-        if self.controller.workspace_dir(sandbox).is_some() {
-            // Never through a symlink the agent planted in the workspace.
-            let contract = self.run.input_params["context"]["selected_agent_contract"].to_string();
-            let workspace = root.clone();
-            tokio::task::spawn_blocking(move || {
-                draftsmith_tools::write_service_file(
-                    &workspace,
-                    draftsmith_tools::CONTRACT_FILE,
-                    contract.as_bytes(),
-                )
-            })
+        // Through the controller, so a remote sandbox gets it too; never through a symlink
+        // the agent planted in the workspace.
+        let contract = self.run.input_params["context"]["selected_agent_contract"].to_string();
+        self.controller
+            .seed_file(
+                sandbox,
+                draftsmith_tools::CONTRACT_FILE,
+                contract.as_bytes(),
+            )
             .await
-            .map_err(|e| format!("seeding the agent contract: {e}"))?
-            .map_err(|e| format!("seeding the agent contract: {}", e.message))?;
-        }
+            .map_err(|e| format!("seeding the agent contract: {e}"))?;
         Ok((manifest, created.reused, root))
     }
 

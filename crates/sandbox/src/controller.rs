@@ -129,6 +129,16 @@ pub trait SandboxController: Send + Sync {
         base: &[FileEntry],
     ) -> Result<Vec<Change>, SandboxError>;
 
+    /// Writes a file the service itself provides (the agent contract) into the workspace,
+    /// never through a symlink the agent planted; generated directories such as `.cache/`
+    /// are allowed, unlike for the agent's own writes.
+    async fn seed_file(
+        &self,
+        id: &SandboxId,
+        path: &str,
+        content: &[u8],
+    ) -> Result<(), SandboxError>;
+
     /// Keeps the sandbox alive for `ttl` from now.
     async fn touch(&self, id: &SandboxId, ttl: Duration) -> Result<(), SandboxError>;
 

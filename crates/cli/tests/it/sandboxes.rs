@@ -158,12 +158,30 @@ async fn a_run_works_through_a_remote_sandbox_controller() {
             .join(format!("chat-{}", run.chat_session_id))
             .exists()
     );
-    assert!(
-        controller_dir
-            .path()
-            .join("sandboxes")
-            .join(format!("chat-{}", run.chat_session_id))
-            .exists()
+    let remote = controller_dir
+        .path()
+        .join("sandboxes")
+        .join(format!("chat-{}", run.chat_session_id));
+    assert!(remote.exists());
+    // The agent contract was seeded into the remote workspace too.
+    let finished: draftsmith_core::api::Run = admin
+        .get(
+            &format!("/admin/apps/{}/coding-agent/runs/{}", app.id, run.run_id),
+            200,
+        )
+        .await;
+    let seeded: Value = serde_json::from_slice(
+        &std::fs::read(
+            remote
+                .join("workspace")
+                .join(draftsmith_tools::CONTRACT_FILE),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        seeded,
+        finished.input_params["context"]["selected_agent_contract"]
     );
 }
 

@@ -179,6 +179,25 @@ impl SandboxController for LocalController {
         .await
     }
 
+    async fn seed_file(
+        &self,
+        id: &SandboxId,
+        path: &str,
+        content: &[u8],
+    ) -> Result<(), SandboxError> {
+        let workspace = self.get(id).await?.workspace.clone();
+        let (relative, content) = (path.to_owned(), content.to_vec());
+        let written = tokio::task::spawn_blocking(move || {
+            draftsmith_tools::write_service_file(&workspace, &relative, &content)
+        })
+        .await
+        .map_err(|e| SandboxError::Process(e.to_string()))?;
+        written.map_err(|e| SandboxError::PathBlocked {
+            path: path.to_owned(),
+            reason: e.message,
+        })
+    }
+
     async fn touch(&self, id: &SandboxId, ttl: Duration) -> Result<(), SandboxError> {
         self.get(id).await?.renew(None, ttl)
     }

@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use super::PREFIX;
 use super::wire::{
     CancelBody, ChangesBody, CreateBody, CreatedBody, Empty, ExecBody, InfoBody, LinkedBody,
-    MissingBody, PlanBody, ReapedBody, RefreshBody, SnapshotBody, ToolBody, TouchBody, WireOutcome,
-    WireOutput, encode, millis,
+    MissingBody, PlanBody, ReapedBody, RefreshBody, SeedBody, SnapshotBody, ToolBody, TouchBody,
+    WireOutcome, WireOutput, encode, millis,
 };
 use crate::controller::{
     BlobSource, Change, Created, ExecRequest, FileEntry, Refreshed, SandboxController,
@@ -268,6 +268,20 @@ impl SandboxController for RemoteController {
             .into_iter()
             .map(|c| c.into_change())
             .collect()
+    }
+
+    async fn seed_file(
+        &self,
+        id: &SandboxId,
+        path: &str,
+        content: &[u8],
+    ) -> Result<(), SandboxError> {
+        let body = SeedBody {
+            path: path.to_owned(),
+            content: encode(content),
+        };
+        let _: Empty = self.post(Some(id), "seed", &body).await?;
+        Ok(())
     }
 
     async fn touch(&self, id: &SandboxId, ttl: Duration) -> Result<(), SandboxError> {

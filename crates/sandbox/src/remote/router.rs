@@ -20,8 +20,8 @@ use super::auth::{digest, require_secret};
 use super::execs::ExecRegistry;
 use super::wire::{
     CancelBody, ChangesBody, CreateBody, CreatedBody, Empty, ExecBody, InfoBody, LinkedBody,
-    MissingBody, PlanBody, ReapedBody, RefreshBody, SnapshotBody, ToolBody, TouchBody, WireOutcome,
-    WireOutput, decode,
+    MissingBody, PlanBody, ReapedBody, RefreshBody, SeedBody, SnapshotBody, ToolBody, TouchBody,
+    WireOutcome, WireOutput, decode,
 };
 use crate::controller::{BlobSource, Refreshed, SandboxController};
 use crate::error::SandboxError;
@@ -58,6 +58,7 @@ pub fn controller_router(controller: Arc<dyn SandboxController>, secret: String)
         .route(&session("exec"), post(exec))
         .route(&session("cancel"), post(cancel))
         .route(&session("snapshot"), post(snapshot))
+        .route(&session("seed"), post(seed))
         .route(&session("touch"), post(touch))
         .route(&session("stop"), post(stop))
         .fallback(not_found)
@@ -246,6 +247,18 @@ async fn snapshot(
     Ok(Json(ChangesBody {
         changes: changes.into_iter().map(Into::into).collect(),
     }))
+}
+
+async fn seed(
+    State(s): State<ServerState>,
+    Path(id): Path<String>,
+    Body(body): Body<SeedBody>,
+) -> Answer<Empty> {
+    let content = decode(&body.content)?;
+    s.controller
+        .seed_file(&sandbox(&id)?, &body.path, &content)
+        .await?;
+    Ok(Json(Empty {}))
 }
 
 async fn touch(

@@ -92,6 +92,14 @@ pub(crate) struct WireChange {
     pub(crate) content: Option<String>,
 }
 
+/// `POST …/seed`: a file the service provides.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct SeedBody {
+    pub(crate) path: String,
+    /// Base64 content.
+    pub(crate) content: String,
+}
+
 /// `POST …/touch`.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct TouchBody {

@@ -63,6 +63,40 @@ pub(super) async fn refresh_refuses_blocked_paths(d: Deployment) {
     }
 }
 
+pub(super) async fn seeded_files_land_inside_and_never_through_symlinks(d: Deployment) {
+    let env = Env::new(d).await;
+    let id = env.sandbox("seed", HOUR).await;
+    let ws = env.workspace(&id);
+    let contract = ".cache/opencode/selected_agent_contract.json";
+    env.ctl
+        .seed_file(&id, contract, b"{\"agent\": null}")
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(ws.join(contract)).unwrap(),
+        b"{\"agent\": null}"
+    );
+    let outside = env.data.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, ws.join("planted")).unwrap();
+    for bad in ["planted/x.json", "../escape.json", "/etc/x.json"] {
+        let err = env.ctl.seed_file(&id, bad, b"x").await.unwrap_err();
+        assert!(
+            matches!(err, SandboxError::PathBlocked { .. }),
+            "{bad}: {err:?}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    let missing = draftsmith_sandbox::SandboxId::parse("never-created").unwrap();
+    assert!(matches!(
+        env.ctl
+            .seed_file(&missing, contract, b"x")
+            .await
+            .unwrap_err(),
+        SandboxError::NotFound(_)
+    ));
+}
+
 pub(super) async fn tools_edit_the_workspace(d: Deployment) {
     let env = Env::new(d).await;
     let id = env.sandbox("edit", HOUR).await;

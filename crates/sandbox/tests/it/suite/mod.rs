@@ -42,6 +42,7 @@ both!(
     processes::tool_run_command_cancel_kills_everything,
     files::refresh_writes_only_what_differs,
     files::refresh_refuses_blocked_paths,
+    files::seeded_files_land_inside_and_never_through_symlinks,
     files::tools_edit_the_workspace,
     files::snapshot_prunes_generated_directories,
     confinement::confinement_hides_service_and_other_sandboxes,
