@@ -20,6 +20,14 @@ pub enum ErrorCode {
     ValidationFailed,
     /// A body or file exceeded its size bound.
     PayloadTooLarge,
+    /// 408: the request (its head or its body) did not arrive in time.
+    RequestTimeout,
+    /// 414: the request target is longer than the server reads.
+    UriTooLong,
+    /// 431: the request's header fields are too many or too large.
+    HeadersTooLarge,
+    /// 503: the server has no room for another connection right now; retry later.
+    ServiceUnavailable,
     /// The app already has an active run; `details.run_id` names it.
     CodingAgentRunActive,
     /// The requested model is unknown or its provider is not configured.
@@ -50,13 +58,17 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 23] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::ValidationFailed,
         Self::PayloadTooLarge,
+        Self::RequestTimeout,
+        Self::UriTooLong,
+        Self::HeadersTooLarge,
+        Self::ServiceUnavailable,
         Self::CodingAgentRunActive,
         Self::CodingAgentModelUnavailable,
         Self::CodingAgentEngineUnavailable,
@@ -81,6 +93,10 @@ impl ErrorCode {
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::ValidationFailed => "VALIDATION_FAILED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
+            Self::UriTooLong => "URI_TOO_LONG",
+            Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::CodingAgentRunActive => "CODING_AGENT_RUN_ACTIVE",
             Self::CodingAgentModelUnavailable => "CODING_AGENT_MODEL_UNAVAILABLE",
             Self::CodingAgentEngineUnavailable => "CODING_AGENT_ENGINE_UNAVAILABLE",
@@ -110,6 +126,10 @@ impl ErrorCode {
             | Self::CodingAgentPathBlocked
             | Self::CodingAgentToolInputInvalid => 400,
             Self::PayloadTooLarge => 413,
+            Self::RequestTimeout => 408,
+            Self::UriTooLong => 414,
+            Self::HeadersTooLarge => 431,
+            Self::ServiceUnavailable => 503,
             Self::CodingAgentRunActive | Self::CodingAgentRevisionConflict => 409,
             Self::CodingAgentToolFailed
             | Self::CodingAgentModelError

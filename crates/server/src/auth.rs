@@ -97,6 +97,17 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
+/// Which stored credential a request presents, as `t<hash>` (a bearer token) or
+/// `s<hash>` (a session cookie), in the order [`Caller`] reads them. Previews minted with
+/// it live only as long as it does.
+pub fn credential_ref(headers: &HeaderMap) -> Option<String> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value.to_str().ok()?.strip_prefix("Bearer ")?.trim();
+        return Some(format!("t{}", hash_secret(token)));
+    }
+    session_cookie(headers).map(|session| format!("s{}", hash_secret(&session)))
+}
+
 /// The stored form of a token or session id.
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))

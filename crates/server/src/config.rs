@@ -29,6 +29,8 @@ pub struct Config {
     pub coding_agent: CodingAgentConfig,
     /// Where runs work.
     pub sandbox: SandboxConfig,
+    /// Limits of the HTTP edge.
+    pub http: crate::edge::HttpConfig,
 }
 
 /// `[sandbox]`.
@@ -128,6 +130,7 @@ impl Default for Config {
             providers: Vec::new(),
             coding_agent: CodingAgentConfig::default(),
             sandbox: SandboxConfig::default(),
+            http: crate::edge::HttpConfig::default(),
         }
     }
 }
@@ -255,6 +258,7 @@ impl Config {
         if let Some(v) = env("DRAFTSMITH_SANDBOX_CONTROLLER_SECRET") {
             self.sandbox.controller_secret = v;
         }
+        self.http.apply_env(env)?;
         self.isolation_mode()?;
         self.default_engine()?;
         Ok(())

@@ -19,20 +19,60 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+        check_json_content_type(req.headers())?;
         let bytes = RawBody::from_request(req, state).await?.0;
-        if let Some(ct) = content_type {
-            let ct = ct.to_str().unwrap_or_default();
-            if !(ct.starts_with("application/json") || ct.contains("+json")) {
-                return Err(ApiError::validation(
-                    "content-type",
-                    format!("expected application/json, got {ct:?}"),
-                )
-                .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
-            }
-        }
-        parse_json(&bytes).map(Json)
+        parse_object(&bytes).map(Json)
     }
+}
+
+/// A JSON body that may be left out: an empty body is `None`; one that is sent is held
+/// to the rules of [`Json`].
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let headers = req.headers().clone();
+        let bytes = RawBody::from_request(req, state).await?.0;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        check_json_content_type(&headers)?;
+        parse_object(&bytes).map(|v| OptionalJson(Some(v)))
+    }
+}
+
+/// Every JSON body of the API is an object; serde alone would also take a struct from an
+/// array (`[]` for a struct whose fields are all optional).
+fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(
+            ErrorCode::ValidationFailed,
+            "the body must be a JSON object",
+        ));
+    }
+    parse_json(bytes)
+}
+
+/// Exactly one `Content-Type` whose media type is `application/json`, compared without
+/// case (RFC 9110 §8.3.1), parameters such as `charset` allowed; anything else is 415.
+pub fn check_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let value = match (values.next(), values.next()) {
+        (Some(v), None) => v.to_str().unwrap_or_default(),
+        (None, _) => "",
+        (Some(_), Some(_)) => "(several)",
+    };
+    let media = value.split(';').next().unwrap_or_default().trim();
+    if media.eq_ignore_ascii_case("application/json") {
+        return Ok(());
+    }
+    Err(ApiError::validation(
+        "content-type",
+        format!("expected Content-Type: application/json, got {value:?}"),
+    )
+    .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE))
 }
 
 /// Deserialises `bytes`, turning serde's complaint into a field-naming validation error.
@@ -84,6 +124,10 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
                 {
                     ApiError::new(ErrorCode::PayloadTooLarge, "request body is too large")
                 }
+                other if crate::edge::body::is_body_timeout(&other) => ApiError::new(
+                    ErrorCode::RequestTimeout,
+                    "the request body did not arrive in time",
+                ),
                 other => ApiError::new(ErrorCode::ValidationFailed, other.body_text()),
             })
     }

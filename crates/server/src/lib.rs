@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod extract;
 mod openapi;
@@ -33,6 +34,8 @@ pub struct Settings {
     pub max_file_bytes: usize,
     /// Largest JSON body accepted.
     pub max_json_bytes: usize,
+    /// Limits of the HTTP edge (timeouts, connection cap, proxy trust).
+    pub http: edge::HttpConfig,
 }
 
 impl From<&Config> for Settings {
@@ -40,6 +43,7 @@ impl From<&Config> for Settings {
         Self {
             max_file_bytes: c.max_file_bytes,
             max_json_bytes: c.max_json_bytes,
+            http: c.http.clone(),
         }
     }
 }
@@ -77,6 +81,10 @@ pub fn router(state: AppState) -> Router {
         })
         // JSON bodies are small; the file routes set their own, larger limit inside this one.
         .layer(DefaultBodyLimit::max(state.settings.max_json_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.settings.http.body_timeout(),
+            edge::body::body_deadline,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -89,21 +97,13 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     response
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then drains open requests.
+/// Serves `state` on `listener` until `shutdown` resolves, then drains open requests; the
+/// edge's limits come from `state.settings.http`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Event streams are many small writes: without TCP_NODELAY, Nagle's algorithm holds
-    // each one back until the client's delayed ACK (≈40 ms on Linux) instead of sending it.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.settings.http.clone();
+    edge::serve(listener, router(state), limits, shutdown).await
 }

@@ -9,6 +9,8 @@ mod auth;
 mod checkpoints;
 mod cli_run;
 mod drafts;
+mod edge;
+mod hardening;
 mod instances;
 mod opencode;
 mod processes;

@@ -59,12 +59,19 @@ fn check_name(name: &str) -> ApiResult<()> {
             "name must be 1-100 characters",
         ));
     }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::validation(
+            "name",
+            "name must not contain control characters",
+        ));
+    }
     Ok(())
 }
 
 /// A JSON Schema that the meta-schema accepts, or a 400 naming the field and where.
 fn check_schema(field: &str, schema: &Value) -> ApiResult<()> {
-    if !schema.is_object() && !schema.is_boolean() {
+    // A boolean schema is valid JSON Schema, but a tool's contract must describe a value.
+    if !schema.is_object() {
         return Err(ApiError::validation(
             field,
             format!("{field} must be a JSON Schema object"),

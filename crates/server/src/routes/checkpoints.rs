@@ -17,9 +17,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{
-    AppIdPath, Json, Query, RawBody, page_limit, parse_cursor, parse_json, path_param,
-};
+use crate::extract::{AppIdPath, Json, OptionalJson, Query, page_limit, parse_cursor, path_param};
 use crate::routes::apps::visible_app;
 use crate::routes::runs::RunRoute;
 use crate::{AppState, Settings};
@@ -298,14 +296,10 @@ async fn revert_run(
     State(state): State<AppState>,
     caller: Caller,
     route: RunRoute,
-    RawBody(body): RawBody,
+    OptionalJson(body): OptionalJson<RevertRun>,
 ) -> ApiResult<axum::Json<Restored>> {
     // The body is optional: an empty one means `{"force": false}`.
-    let force = if body.iter().all(u8::is_ascii_whitespace) {
-        false
-    } else {
-        parse_json::<RevertRun>(&body)?.force
-    };
+    let force = body.is_some_and(|b| b.force);
     let run = route.run;
     if !run.status.is_terminal() {
         return Err(ApiError::new(

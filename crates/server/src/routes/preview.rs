@@ -4,6 +4,11 @@
 //! scripts run in an opaque origin and cannot use the builder's session. The files are the
 //! sandbox's built output (`dist/`) when the app's latest chat workspace has one on this
 //! host, else the draft's own files (which is all a `static` app needs).
+//!
+//! A token names the credential that minted it (`dsp_<secret>.<s|t><hash>`): it stops
+//! working when that session signs out or that token is gone. Only what a page loads is
+//! served ([`servable`]), with `Referrer-Policy: no-referrer`, and CORS only for the
+//! sandboxed page's own opaque origin (`Origin: null`).
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +23,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Caller, hash_secret, new_secret};
+use crate::auth::{Caller, credential_ref, hash_secret, new_secret};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::AppIdPath;
 use crate::routes::apps::visible_app;
@@ -63,9 +68,13 @@ async fn create_preview(
     State(state): State<AppState>,
     caller: Caller,
     AppIdPath(app_id): AppIdPath,
+    headers: HeaderMap,
 ) -> ApiResult<axum::Json<PreviewSession>> {
     visible_app(&state, &caller, app_id).await?;
-    let token = new_secret("dsp_")?;
+    let minted_by = credential_ref(&headers).ok_or_else(|| {
+        ApiError::internal("preview", &"an authenticated request without credentials")
+    })?;
+    let token = format!("{}.{minted_by}", new_secret("dsp_")?);
     let expires_at =
         Timestamp::from_micros(Timestamp::now().as_micros() + PREVIEW_SECONDS * 1_000_000);
     let who = Principal {
@@ -99,29 +108,104 @@ fn preview_hash(token: &str) -> String {
 async fn preview_file(
     State(state): State<AppState>,
     UrlPath((app_id, token, path)): UrlPath<(String, String, String)>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    serve(&state, &app_id, &token, &path).await
+    serve(&state, &app_id, &token, &path, &headers).await
 }
 
 async fn preview_index(
     State(state): State<AppState>,
     UrlPath((app_id, token)): UrlPath<(String, String)>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    serve(&state, &app_id, &token, "index.html").await
+    serve(&state, &app_id, &token, "index.html", &headers).await
 }
 
-async fn serve(state: &AppState, app_id: &str, token: &str, path: &str) -> ApiResult<Response> {
-    let app_id: AppId = app_id.parse().map_err(|_| ApiError::not_found("app"))?;
+/// Who a preview token acts for, while it and the credential that minted it both live.
+async fn preview_principal(state: &AppState, token: &str) -> ApiResult<Principal> {
+    let expired = || {
+        ApiError::new(
+            ErrorCode::Unauthorized,
+            "the preview link has expired or its sign-in ended; reload the preview",
+        )
+    };
+    let now = Timestamp::now();
     let who = state
         .store
-        .find_web_session(&preview_hash(token), Timestamp::now())
+        .find_web_session(&preview_hash(token), now)
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::Unauthorized,
-                "the preview link has expired; reload the preview",
-            )
-        })?;
+        .ok_or_else(expired)?;
+    let (_, minted_by) = token.split_once('.').ok_or_else(expired)?;
+    let alive = match minted_by.split_at_checked(1) {
+        Some(("s", hash)) => state.store.find_web_session(hash, now).await?.is_some(),
+        Some(("t", hash)) => state.store.find_token(hash).await?.is_some(),
+        _ => false,
+    };
+    if alive { Ok(who) } else { Err(expired()) }
+}
+
+/// What a page loads: no segment starting with `.` (`.opencode/`, `.env`, `.git`), nothing
+/// under `node_modules/`, no project manifest, and only these asset extensions.
+pub fn servable(path: &str) -> bool {
+    const ASSETS: &[&str] = &[
+        "html",
+        "htm",
+        "css",
+        "js",
+        "mjs",
+        "map",
+        "json",
+        "webmanifest",
+        "txt",
+        "xml",
+        "svg",
+        "png",
+        "jpg",
+        "jpeg",
+        "gif",
+        "webp",
+        "avif",
+        "ico",
+        "bmp",
+        "woff",
+        "woff2",
+        "ttf",
+        "otf",
+        "wasm",
+        "mp3",
+        "mp4",
+        "webm",
+        "ogg",
+        "wav",
+    ];
+    let segments: Vec<&str> = path.split('/').collect();
+    let name = segments
+        .last()
+        .copied()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let manifest = name == "package.json"
+        || name == "package-lock.json"
+        || name == "jsconfig.json"
+        || (name.starts_with("tsconfig") && name.ends_with(".json"));
+    let hidden = segments
+        .iter()
+        .any(|s| s.starts_with('.') || s.eq_ignore_ascii_case("node_modules"));
+    let asset = name
+        .rsplit_once('.')
+        .is_some_and(|(_, ext)| ASSETS.contains(&ext));
+    asset && !hidden && !manifest
+}
+
+async fn serve(
+    state: &AppState,
+    app_id: &str,
+    token: &str,
+    path: &str,
+    request: &HeaderMap,
+) -> ApiResult<Response> {
+    let app_id: AppId = app_id.parse().map_err(|_| ApiError::not_found("app"))?;
+    let who = preview_principal(state, token).await?;
     let app = visible_app(state, &Caller::from(who), app_id).await?;
     let path = if path.is_empty() || path.ends_with('/') {
         format!("{path}index.html")
@@ -129,6 +213,9 @@ async fn serve(state: &AppState, app_id: &str, token: &str, path: &str) -> ApiRe
         path.to_owned()
     };
     let path = DraftPath::parse(&path)?;
+    if !servable(path.as_str()) {
+        return Err(ApiError::not_found("file"));
+    }
     let (bytes, revision) = match build_dir(state, app.id).await? {
         Some(build) => (read_inside(&build.dir, path.as_str()).await?, None),
         None => {
@@ -150,10 +237,18 @@ async fn serve(state: &AppState, app_id: &str, token: &str, path: &str) -> ApiRe
         HeaderValue::from_static("nosniff"),
     );
     // The sandboxed page has an opaque origin, so its module scripts (Vite's output) are
-    // cross-origin CORS fetches; the URL is the credential, so any origin may read it.
+    // CORS fetches with `Origin: null`; only those are allowed to read the answer.
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    if request.get(header::ORIGIN).is_some_and(|o| o == "null") {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("null"),
+        );
+    }
+    // The URL is the credential: never hand it to what the page links or loads.
     headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
     );
     if let Some(revision) = revision {
         headers.insert(

@@ -27,6 +27,7 @@ pub fn router(_: &Settings) -> OpenApiRouter<AppState> {
     responses((status = 200, body = Me), (status = 401, body = draftsmith_core::ErrorBody)))]
 async fn sign_in(
     State(state): State<AppState>,
+    request: HeaderMap,
     Json(body): Json<CreateWebSession>,
 ) -> ApiResult<impl IntoResponse> {
     let principal: Principal = state
@@ -41,8 +42,9 @@ async fn sign_in(
         .store
         .insert_web_session(&hash_secret(&session), &principal, expires)
         .await?;
+    let secure = secure_attribute(&state, &request);
     let cookie = format!(
-        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}"
+        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_SECONDS}{secure}"
     );
     let mut headers = HeaderMap::new();
     headers.insert(
@@ -68,11 +70,44 @@ async fn sign_out(
             .delete_web_session(&hash_secret(&session))
             .await?;
     }
-    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    let secure = secure_attribute(&state, &headers);
+    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}");
     let mut out = HeaderMap::new();
     out.insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&clear).map_err(|e| ApiError::internal("cookie", &e))?,
     );
     Ok((StatusCode::NO_CONTENT, out))
+}
+
+/// `; Secure` when the browser reached us over HTTPS: always with `secure_cookies`, or
+/// when a trusted reverse proxy says so (`X-Forwarded-Proto: https` or
+/// `Forwarded: proto=https`). The server itself speaks plain HTTP.
+fn secure_attribute(state: &AppState, headers: &HeaderMap) -> &'static str {
+    let http = &state.settings.http;
+    let forwarded_https = || {
+        let xfp = headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+        let forwarded = headers
+            .get(header::FORWARDED)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .is_some_and(|first| {
+                first.split(';').any(|pair| {
+                    pair.split_once('=').is_some_and(|(k, v)| {
+                        k.trim().eq_ignore_ascii_case("proto")
+                            && v.trim().trim_matches('"').eq_ignore_ascii_case("https")
+                    })
+                })
+            });
+        xfp || forwarded
+    };
+    if http.secure_cookies || (http.trust_proxy_headers && forwarded_https()) {
+        "; Secure"
+    } else {
+        ""
+    }
 }

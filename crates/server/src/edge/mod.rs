@@ -1,0 +1,126 @@
+//! The HTTP edge: the accept loop and each connection's HTTP/1.1 server, owned here so the
+//! limits hold before a request reaches the router: a header timeout (hyper's), an idle
+//! timeout and the envelope on hyper's own parse errors ([`io::EdgeIo`]), a body deadline
+//! ([`body`]), and a cap on connections served at once (one more is answered 503).
+
+pub mod body;
+pub mod config;
+pub mod io;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+pub use config::HttpConfig;
+
+/// Serves `app` on `listener` under `limits` until `shutdown` resolves, then lets open
+/// connections finish their current exchange.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: HttpConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout())
+        .keep_alive(true);
+    let builder = Arc::new(builder);
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, _peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    accept_failed(err).await;
+                    continue;
+                }
+            },
+        };
+        if let Err(err) = tcp.set_nodelay(true) {
+            // Event streams are many small writes: without TCP_NODELAY each waits for
+            // the client's delayed ACK.
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+        }
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            refuse(tcp);
+            continue;
+        };
+        let (app, builder, stop, idle) = (
+            app.clone(),
+            builder.clone(),
+            stop.clone(),
+            limits.idle_timeout(),
+        );
+        tracker.spawn(async move {
+            connection(tcp, app, &builder, idle, stop).await;
+            drop(permit);
+        });
+    }
+    stop.cancel();
+    tracker.close();
+    tracker.wait().await;
+    Ok(())
+}
+
+async fn connection(
+    tcp: TcpStream,
+    app: Router,
+    builder: &http1::Builder,
+    idle: Duration,
+    stop: CancellationToken,
+) {
+    let io = TokioIo::new(io::EdgeIo::new(tcp, idle));
+    let service = TowerToHyperService::new(
+        app.map_request(|req: axum::http::Request<Incoming>| req.map(Body::new)),
+    );
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        result = conn.as_mut() => result,
+        () = stop.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(error = %err, "connection ended with an error");
+    }
+}
+
+/// Over the cap: one write of the 503 envelope if the socket takes it, then close.
+fn refuse(tcp: TcpStream) {
+    tracing::warn!("connection limit reached; refusing a connection");
+    let _ = tcp.try_write(&io::envelope_response(503));
+}
+
+/// Transient accept errors (a reset before accept, out of file descriptors) must not end
+/// the server; back off briefly when the process is out of descriptors.
+async fn accept_failed(err: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        err.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(error = %err, "accept failed");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
