@@ -40,6 +40,10 @@ pub enum PathError {
     /// NUL, another control character, or a backslash.
     #[error("path contains a forbidden character")]
     ForbiddenCharacter,
+    /// A bidi control, a zero-width or another invisible format character: names that
+    /// display as something they are not.
+    #[error("path contains an invisible or bidirectional control character")]
+    InvisibleCharacter,
     /// Starts at the root or a drive.
     #[error("path must be relative to the app's root")]
     Absolute,
@@ -58,6 +62,7 @@ impl PathError {
             Self::Empty => "empty",
             Self::TooLong => "too_long",
             Self::ForbiddenCharacter => "forbidden_character",
+            Self::InvisibleCharacter => "invisible_character",
             Self::Absolute => "absolute",
             Self::ParentDir => "parent_dir",
             Self::Blocked(_) => "blocked_directory",
@@ -78,6 +83,9 @@ impl DraftPath {
         if raw.chars().any(|c| c.is_control() || c == '\\') {
             return Err(PathError::ForbiddenCharacter);
         }
+        if raw.chars().any(is_invisible) {
+            return Err(PathError::InvisibleCharacter);
+        }
         if raw.starts_with('/') || raw.starts_with('~') || has_drive_prefix(raw) {
             return Err(PathError::Absolute);
         }
@@ -93,12 +101,10 @@ impl DraftPath {
         let Some(file_name) = parts.last() else {
             return Err(PathError::Empty);
         };
-        if let Some(dir) = parts.iter().find(|p| BLOCKED_DIRS.contains(p)) {
+        if let Some(dir) = parts.iter().find(|p| is_blocked_dir(p)) {
             return Err(PathError::Blocked(format!("{dir}/")));
         }
-        if BLOCKED_FILE_NAMES.contains(file_name)
-            || BLOCKED_FILE_SUFFIXES.iter().any(|s| file_name.ends_with(s))
-        {
+        if is_blocked_file(file_name) {
             return Err(PathError::Blocked((*file_name).to_owned()));
         }
         Ok(Self(parts.join("/")))
@@ -127,6 +133,41 @@ impl Serialize for DraftPath {
     }
 }
 
+/// A name as a case-insensitive file system (or Windows, which drops trailing dots and
+/// spaces) sees it: `.GIT.` and `.git ` are `.git`.
+fn folded(name: &str) -> String {
+    name.trim_end_matches(['.', ' ']).to_lowercase()
+}
+
+/// Whether a directory name is one drafts never hold, compared without case and without
+/// trailing dots or spaces (`.GIT`, `Node_Modules`, `.git.` are all blocked).
+pub fn is_blocked_dir(name: &str) -> bool {
+    let name = folded(name);
+    BLOCKED_DIRS.contains(&name.as_str())
+}
+
+/// Whether a file name is a generated file drafts never hold, compared like
+/// [`is_blocked_dir`].
+pub fn is_blocked_file(name: &str) -> bool {
+    let name = folded(name);
+    BLOCKED_FILE_NAMES.contains(&name.as_str())
+        || BLOCKED_FILE_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+/// Characters that change how a name displays without being seen: bidi embeddings,
+/// overrides and isolates, zero-width characters and joiners, word joiners and invisible
+/// operators, the BOM, and the other format (Cf) characters and fillers of Unicode.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{0600}'..='\u{0605}' | '\u{06DD}'
+        | '\u{070F}' | '\u{08E2}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}'
+        | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
+}
+
 fn has_drive_prefix(raw: &str) -> bool {
     let b = raw.as_bytes();
     b.len() >= 2 && b[0].is_ascii_alphabetic() && b[1] == b':'
@@ -146,6 +187,11 @@ mod tests {
             Ok(".opencode/tools/x.ts".into())
         );
         assert_eq!(ok("distance/notes.md"), Ok("distance/notes.md".into()));
+        // Close to a blocked name is not a blocked name; visible non-ASCII is fine.
+        assert_eq!(ok(".github/ci.yml"), Ok(".github/ci.yml".into()));
+        assert_eq!(ok("gitx/.gitkeep"), Ok("gitx/.gitkeep".into()));
+        assert_eq!(ok("docs/café ü.md"), Ok("docs/café ü.md".into()));
+        assert_eq!(ok("src/日本語.js"), Ok("src/日本語.js".into()));
     }
 
     #[test]
@@ -168,6 +214,29 @@ mod tests {
             (".cache/x", "blocked_directory"),
             ("tsconfig.tsbuildinfo", "blocked_directory"),
             (".eslintcache", "blocked_directory"),
+            // Case and trailing dots or spaces do not get around the blocked directories.
+            (".GIT/hooks/pre-commit", "blocked_directory"),
+            (".Git/config", "blocked_directory"),
+            ("Node_Modules/x.js", "blocked_directory"),
+            (".git /config", "blocked_directory"),
+            (".git./config", "blocked_directory"),
+            (".git. . /config", "blocked_directory"),
+            ("src/DIST/x.js", "blocked_directory"),
+            ("a.TSBUILDINFO", "blocked_directory"),
+            (".ESLintCache.", "blocked_directory"),
+            // Names that display as something else.
+            ("src/\u{202E}txt.js", "invisible_character"),
+            ("\u{202A}a.js", "invisible_character"),
+            ("\u{2066}a.js", "invisible_character"),
+            ("\u{2069}a.js", "invisible_character"),
+            ("a\u{200B}.js", "invisible_character"),
+            ("a\u{200D}.js", "invisible_character"),
+            ("a\u{200F}.js", "invisible_character"),
+            ("a\u{2060}.js", "invisible_character"),
+            ("\u{FEFF}index.html", "invisible_character"),
+            ("a\u{00AD}b.js", "invisible_character"),
+            ("a\u{E0041}.js", "invisible_character"),
+            (".gi\u{200B}t/config", "invisible_character"),
         ];
         for (raw, reason) in cases {
             let err = DraftPath::parse(raw).err().map(|e| e.reason());

@@ -40,10 +40,12 @@ pub(crate) struct Execution {
     pub started: Instant,
 }
 
-/// The terminal event and the assistant message status it implies.
-struct Ending {
-    body: EventBody,
-    message: MessageStatus,
+/// The terminal event and the assistant message status it implies; a run that ends with
+/// work to sync carries it, to land with the terminal event in one transaction.
+pub(crate) struct Ending {
+    pub body: EventBody,
+    pub message: MessageStatus,
+    pub land: Option<crate::land::Pending>,
 }
 
 impl Execution {
@@ -56,8 +58,27 @@ impl Execution {
         );
         let mut timing = Map::new();
         timing.insert("create_run".into(), self.create_ms.into());
-        let (ending, transcript) = self.work(&sink, &mut timing).await;
+        let (mut ending, transcript) = self.work(&sink, &mut timing).await;
+        if let Some(pending) = ending.land.take() {
+            // Kept warm first: once the landing commits, the run has ended.
+            self.release_sandbox(&ending).await;
+            self.close_timing(&sink, &mut timing);
+            let status = ending.body.event_type();
+            match self
+                .land(&sink, pending, ending, &transcript, &timing)
+                .await
+            {
+                Ok(()) => return self.log_timing(status, timing),
+                Err(failed) => ending = failed,
+            }
+        }
         self.release_sandbox(&ending).await;
+        self.close_timing(&sink, &mut timing);
+        self.finish(&sink, ending, transcript, timing).await;
+    }
+
+    /// Adds the API's own timing, the first token and the total to the run's timings.
+    fn close_timing(&mut self, sink: &RunSink, timing: &mut Map<String, Value>) {
         if let Ok(api) = self.api_ms.try_recv() {
             timing.insert("create_run_api".into(), api.into());
         }
@@ -68,7 +89,6 @@ impl Execution {
             "total".into(),
             (self.started.elapsed().as_millis() as u64).into(),
         );
-        self.finish(&sink, ending, transcript, timing).await;
     }
 
     /// SPEC §6: a failed run stops its sandbox, the OpenCode server in it included, before
@@ -205,26 +225,30 @@ impl Execution {
         }
         let ending = match finished.outcome {
             Outcome::Completed { summary } => {
-                match self.sync_and_checkpoint(sink, &sandbox, &manifest).await {
-                    Ok(revision) => Ending {
-                        body: EventBody::RunCompleted { revision, summary },
-                        message: MessageStatus::Complete,
+                self.to_land(
+                    &sandbox,
+                    manifest,
+                    EventBody::RunCompleted {
+                        revision: 0,
+                        summary,
                     },
-                    Err(ending) => ending,
-                }
+                    MessageStatus::Complete,
+                )
+                .await
             }
             Outcome::Paused { reason } => {
-                match self.sync_and_checkpoint(sink, &sandbox, &manifest).await {
-                    Ok(_) => Ending {
-                        body: EventBody::RunPaused { reason },
-                        message: MessageStatus::Partial,
-                    },
-                    Err(ending) => ending,
-                }
+                self.to_land(
+                    &sandbox,
+                    manifest,
+                    EventBody::RunPaused { reason },
+                    MessageStatus::Partial,
+                )
+                .await
             }
             Outcome::Failed { error } => Ending {
                 body: EventBody::RunFailed { error },
                 message: MessageStatus::Partial,
+                land: None,
             },
             Outcome::Cancelled => self.cancelled(),
         };
@@ -350,7 +374,7 @@ impl Execution {
     }
 
     /// The workspace's changes against the manifest it was refreshed from.
-    async fn snapshot(
+    pub(crate) async fn snapshot(
         &self,
         sandbox: &SandboxId,
         manifest: &draftsmith_store::Manifest,
@@ -412,109 +436,9 @@ impl Execution {
         ))
     }
 
-    /// Syncs, then takes the run's `post_run` checkpoint of the result.
-    async fn sync_and_checkpoint(
-        &self,
-        sink: &RunSink,
-        sandbox: &SandboxId,
-        manifest: &draftsmith_store::Manifest,
-    ) -> Result<i64, Ending> {
-        let revision = self.sync(sink, sandbox, manifest).await?;
-        let checkpoint = self
-            .store
-            .create_checkpoint(draftsmith_store::NewCheckpoint {
-                app: self.app.id,
-                kind: CheckpointKind::PostRun,
-                revision,
-                run: Some(self.run.run_id),
-                label: "after the run".into(),
-                by: self.run.created_by.clone(),
-                detached: None,
-            })
-            .await
-            .map_err(|e| failed(ErrorCode::Internal, e.to_string()))?;
-        let created = EventBody::CheckpointCreated {
-            checkpoint_id: checkpoint.id,
-            kind: CheckpointKind::PostRun.as_str().into(),
-            revision,
-        };
-        sink.record(created, Vec::new())
-            .await
-            .map_err(|_| self.cancelled())?;
-        Ok(revision)
-    }
-
-    /// Writes the workspace's changes as one draft revision; returns the revision after.
-    /// A conflict keeps the run's work as a `rejected` checkpoint and fails the run.
-    async fn sync(
-        &self,
-        sink: &RunSink,
-        sandbox: &SandboxId,
-        manifest: &draftsmith_store::Manifest,
-    ) -> Result<i64, Ending> {
-        let changes = self
-            .snapshot(sandbox, manifest)
-            .await
-            .map_err(|e| failed(ErrorCode::CodingAgentSandboxFailed, e))?;
-        if changes.is_empty() {
-            return Ok(self
-                .store
-                .draft(self.app.id)
-                .await
-                .map(|d| d.revision)
-                .unwrap_or(manifest.revision));
-        }
-        let written = match crate::sync::sync(
-            self.store.as_ref(),
-            self.app.id,
-            manifest,
-            changes.clone(),
-            &self.run.created_by,
-        )
-        .await
-        {
-            Ok(written) => written,
-            Err(crate::sync::SyncError::Conflict { paths }) => {
-                let kept = self
-                    .reject(
-                        sink,
-                        manifest.revision,
-                        &changes,
-                        "conflicting draft change",
-                    )
-                    .await;
-                let mut ending = failed(
-                    ErrorCode::CodingAgentRevisionConflict,
-                    format!(
-                        "the draft changed meanwhile in the same files: {}",
-                        paths.join(", ")
-                    ),
-                );
-                if let (EventBody::RunFailed { error }, Some(id)) = (&mut ending.body, kept) {
-                    error.details =
-                        Some(serde_json::json!({"paths": paths, "rejected_checkpoint_id": id}));
-                }
-                return Err(ending);
-            }
-            Err(crate::sync::SyncError::Store(e)) => {
-                return Err(failed(ErrorCode::Internal, e.to_string()));
-            }
-        };
-        let synced = EventBody::DraftSynced {
-            revision: written.revision,
-            added: written.added,
-            modified: written.modified,
-            deleted: written.deleted,
-        };
-        sink.record(synced, Vec::new())
-            .await
-            .map_err(|_| self.cancelled())?;
-        Ok(written.revision)
-    }
-
     /// Keeps work that will not reach the draft as a `rejected` checkpoint on top of
     /// `base`; returns its id.
-    async fn reject(
+    pub(crate) async fn reject(
         &self,
         sink: &RunSink,
         base: i64,
@@ -567,12 +491,13 @@ impl Execution {
         Some(checkpoint.id)
     }
 
-    fn cancelled(&self) -> Ending {
+    pub(crate) fn cancelled(&self) -> Ending {
         let by = self.cancelled_by.lock().ok().and_then(|b| b.clone());
         match by {
             Some(by) => Ending {
                 body: EventBody::RunCancelled { by },
                 message: MessageStatus::Partial,
+                land: None,
             },
             // Cancelled without a user: the service is shutting down.
             None => failed(
@@ -612,10 +537,14 @@ impl Execution {
         if let Err(err) = sink.record(ending.body, Vec::new()).await {
             tracing::warn!(run = %run, error = %err, "terminal event not recorded (the run had already ended)");
         }
+        self.log_timing(status, timing);
+    }
+
+    fn log_timing(&self, status: &str, timing: Map<String, Value>) {
         let timing_json = Value::Object(timing).to_string();
         tracing::info!(
             target: "CODING_AGENT_TIMING",
-            run_id = %run,
+            run_id = %self.run.run_id,
             app_id = %self.app.id,
             engine = self.engine.as_str(),
             model = %self.model.id,
@@ -626,7 +555,7 @@ impl Execution {
     }
 }
 
-fn failed(code: ErrorCode, message: String) -> Ending {
+pub(crate) fn failed(code: ErrorCode, message: String) -> Ending {
     Ending {
         body: EventBody::RunFailed {
             error: EventError {
@@ -637,5 +566,6 @@ fn failed(code: ErrorCode, message: String) -> Ending {
             },
         },
         message: MessageStatus::Partial,
+        land: None,
     }
 }

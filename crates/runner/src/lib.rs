@@ -6,6 +6,7 @@
 pub mod bus;
 pub mod contract;
 mod execute;
+mod land;
 pub mod policy;
 pub mod sandbox;
 mod sink;
@@ -26,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use bus::{BusMessage, EventBus, LocalBus, PgBus};
+pub use land::CRASH_AFTER_LANDING;
 pub use policy::EnginePolicy;
 
 /// How the runner behaves.
@@ -315,6 +317,8 @@ impl Runner {
             .orphaned_runs(previous_life, Timestamp::now())
             .await?;
         for run in orphans.into_iter().filter(|r| !local.contains(r)) {
+            // SPEC §6: a failed run stops its sandbox, before its terminal event.
+            self.stop_sandbox(run).await;
             let body = EventBody::RunFailed {
                 error: EventError {
                     code: ErrorCode::CodingAgentRunOrphaned,
@@ -333,5 +337,34 @@ impl Runner {
             }
         }
         Ok(())
+    }
+
+    /// Stops the sandbox of a run that ended without its owner (the OpenCode server in it
+    /// included), as a failed run's own ending would.
+    async fn stop_sandbox(&self, run: RunId) {
+        let chat = match self.inner.store.run(run).await {
+            Ok(found) => found.chat_session_id,
+            Err(err) => {
+                tracing::warn!(run = %run, error = %err, "orphaned run not found to stop its sandbox");
+                return;
+            }
+        };
+        let Ok(id) = draftsmith_sandbox::SandboxId::for_chat(&chat.to_string()) else {
+            return;
+        };
+        let controller = &self.inner.controller;
+        if let (Some(engine), Some(workspace)) =
+            (&self.inner.opencode, controller.workspace_dir(&id))
+        {
+            engine.stop_server(&workspace).await;
+        }
+        match controller.stop(&id).await {
+            Ok(()) => {
+                tracing::info!(run = %run, sandbox = %id, "stopped an orphaned run's sandbox")
+            }
+            Err(err) => {
+                tracing::warn!(run = %run, sandbox = %id, error = %err, "could not stop an orphaned run's sandbox");
+            }
+        }
     }
 }

@@ -60,6 +60,15 @@ impl RunSink {
     }
 }
 
+impl RunSink {
+    /// Publishes events already persisted (by a landing), in order.
+    pub async fn publish(&self, events: &[RunEvent]) {
+        for event in events {
+            self.bus.publish(event).await;
+        }
+    }
+}
+
 #[async_trait]
 impl EventSink for RunSink {
     async fn emit(&self, body: EventBody, diagnostics: Vec<Diagnostic>) -> Result<(), SinkClosed> {

@@ -1,11 +1,12 @@
-//! Workspace → draft sync with a three-way check. The workspace was refreshed from `base`;
+//! Workspace → draft sync with a three-way check, landing with the run's result in one
+//! transaction. The workspace was refreshed from `base`;
 //! if the draft moved on meanwhile, changes to paths nobody else touched are applied on the
 //! new revision, and a path changed differently by both sides is a conflict that loses
 //! neither version (the run's is kept as a `rejected` checkpoint by the caller).
 
+use draftsmith_core::BlobHash;
 use draftsmith_core::api::FilesChanged;
-use draftsmith_core::{AppId, BlobHash, UserId};
-use draftsmith_store::{DraftWrite, FileChange, Manifest, Store, StoreError};
+use draftsmith_store::{FileChange, Landed, Landing, Manifest, Store, StoreError};
 
 /// How often a sync retries when another writer wins the race for the next revision.
 const ATTEMPTS: usize = 5;
@@ -24,31 +25,28 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
-/// Applies `changes` (made against `base`) to the draft as one new revision.
-pub async fn sync(
+/// Lands a run's result (`landing.changes`, made against `base`) with everything the run's
+/// records say about it, in one transaction per attempt; see [`Store::land_run`].
+pub async fn land(
     store: &dyn Store,
-    app: AppId,
     base: &Manifest,
-    changes: Vec<FileChange>,
-    author: &UserId,
-) -> Result<DraftWrite, SyncError> {
+    mut landing: Landing,
+) -> Result<Landed, SyncError> {
     let mut last = None;
     for _ in 0..ATTEMPTS {
-        let current = store.draft(app).await?;
+        let current = store.draft(landing.app).await?;
         if current.revision != base.revision {
             let theirs = store
-                .changes_between(app, base.revision, current.revision)
+                .changes_between(landing.app, base.revision, current.revision)
                 .await?;
-            let contested = contested(&changes, &theirs, &current);
+            let contested = contested(&landing.changes, &theirs, &current);
             if !contested.is_empty() {
                 return Err(SyncError::Conflict { paths: contested });
             }
         }
-        match store
-            .write_draft(app, Some(current.revision), changes.clone(), author)
-            .await
-        {
-            Ok(written) => return Ok(written),
+        landing.expected = current.revision;
+        match store.land_run(landing.clone()).await {
+            Ok(landed) => return Ok(landed),
             Err(StoreError::RevisionConflict { current }) => last = Some(current),
             Err(err) => return Err(err.into()),
         }

@@ -277,6 +277,10 @@ impl Store for SqlStore {
         crate::drafts::write_draft(self, app, expected, changes, author).await
     }
 
+    async fn land_run(&self, landing: crate::Landing) -> Result<crate::Landed> {
+        crate::landing::land(self, landing).await
+    }
+
     async fn create_run(&self, new: NewRun) -> Result<Run> {
         runs::create_run(&self.pool, new).await
     }

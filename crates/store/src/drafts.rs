@@ -193,51 +193,71 @@ pub(crate) async fn write_draft(
     changes: Vec<FileChange>,
     author: &UserId,
 ) -> Result<DraftWrite> {
-    // Last change to a path wins, as if applied in order.
-    let mut wanted: BTreeMap<String, Option<(BlobHash, Vec<u8>)>> = BTreeMap::new();
+    let wanted = store_changes(store, changes).await?;
+    let mut tx = crate::db::begin_write(&store.pool).await?;
+    let result = write_in_tx(&mut tx, app, expected, &wanted, author).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+/// What a list of changes wants each path to become (the last change to a path wins, as
+/// if applied in order), with every new content already in the blob store.
+pub(crate) type Wanted = BTreeMap<String, Option<(BlobHash, i64)>>;
+
+/// Stores the changes' contents as blobs and reduces them to what each path becomes.
+pub(crate) async fn store_changes(store: &SqlStore, changes: Vec<FileChange>) -> Result<Wanted> {
+    let mut contents: BTreeMap<String, Option<(BlobHash, Vec<u8>)>> = BTreeMap::new();
     for change in changes {
         let value = change.content.map(|c| (BlobHash::of(&c), c));
-        wanted.insert(change.path.into_string(), value);
+        contents.insert(change.path.into_string(), value);
     }
-    let refs: Vec<(&BlobHash, &[u8])> = wanted
+    let refs: Vec<(&BlobHash, &[u8])> = contents
         .values()
         .flatten()
         .map(|(h, c)| (h, c.as_slice()))
         .collect();
     store.blobs().put_many(&refs).await?;
+    Ok(contents
+        .into_iter()
+        .map(|(path, value)| (path, value.map(|(h, c)| (h, c.len() as i64))))
+        .collect())
+}
 
+/// Applies `wanted` as the next revision inside `tx`. The app row is locked before anything
+/// is read, and the compare with `expected` is what makes stale writers fail. When nothing
+/// differs, nothing is written and the revision stays.
+pub(crate) async fn write_in_tx(
+    tx: &mut Transaction<'static, Any>,
+    app: AppId,
+    expected: Option<i64>,
+    wanted: &Wanted,
+    author: &UserId,
+) -> Result<DraftWrite> {
     let now = Timestamp::now().as_micros();
-    let mut tx = crate::db::begin_write(&store.pool).await?;
-    // Claim the next revision first: the write lock is taken before anything is read, and
-    // the compare-and-swap on the revision is what makes stale writers fail.
-    let claimed = sqlx::query(
-        "UPDATE apps SET draft_revision = draft_revision + 1, updated_at = $2 \
-         WHERE id = $1 AND ($3 < 0 OR draft_revision = $3) RETURNING draft_revision",
+    let current: i64 = sqlx::query(
+        "UPDATE apps SET updated_at = updated_at WHERE id = $1 RETURNING draft_revision",
     )
     .bind(app.to_string())
-    .bind(now)
-    .bind(expected.unwrap_or(-1))
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(claimed) = claimed else {
-        drop(tx);
-        let current = draft_revision(&store.pool, app).await?;
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::NotFound("app"))?
+    .try_get("draft_revision")?;
+    if expected.is_some_and(|e| e != current) {
         return Err(StoreError::RevisionConflict { current });
-    };
-    let revision: i64 = claimed.try_get("draft_revision")?;
-
+    }
+    let revision = current + 1;
     let mut result = DraftWrite {
         revision,
         added: Vec::new(),
         modified: Vec::new(),
         deleted: Vec::new(),
     };
-    for (path, value) in &wanted {
+    for (path, new) in wanted {
         let old =
             sqlx::query("SELECT blob_hash, size FROM draft_files WHERE app_id = $1 AND path = $2")
                 .bind(app.to_string())
                 .bind(path)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?;
         let old = match old {
             Some(row) => Some((
@@ -246,12 +266,12 @@ pub(crate) async fn write_draft(
             )),
             None => None,
         };
-        let new = value.as_ref().map(|(h, c)| (h, c.len() as i64));
+        let new = new.as_ref().map(|(h, size)| (h, *size));
         match (&old, new) {
             (None, None) => continue,
             (Some((old_hash, _)), Some((hash, _))) if old_hash == hash => continue,
             (_, Some((hash, size))) => {
-                upsert_file(&mut tx, app, path, hash, size).await?;
+                upsert_file(tx, app, path, hash, size).await?;
                 match old {
                     Some(_) => result.modified.push(path.clone()),
                     None => result.added.push(path.clone()),
@@ -261,23 +281,25 @@ pub(crate) async fn write_draft(
                 sqlx::query("DELETE FROM draft_files WHERE app_id = $1 AND path = $2")
                     .bind(app.to_string())
                     .bind(path)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                 result.deleted.push(path.clone());
             }
         }
         let old_ref = old.as_ref().map(|(h, s)| (h, *s));
-        record_change(&mut tx, app, revision, path, old_ref, new).await?;
+        record_change(tx, app, revision, path, old_ref, new).await?;
     }
-
     if result.added.is_empty() && result.modified.is_empty() && result.deleted.is_empty() {
-        // Nothing changed: give the revision back.
-        tx.rollback().await?;
-        result.revision = revision - 1;
+        result.revision = current;
         return Ok(result);
     }
-    record_revision(&mut tx, app, revision, author, now).await?;
-    tx.commit().await?;
+    sqlx::query("UPDATE apps SET draft_revision = $2, updated_at = $3 WHERE id = $1")
+        .bind(app.to_string())
+        .bind(revision)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    record_revision(tx, app, revision, author, now).await?;
     Ok(result)
 }
 

@@ -8,6 +8,7 @@ mod checkpoints;
 mod db;
 mod drafts;
 mod error;
+mod landing;
 mod resources;
 mod runs;
 
@@ -25,6 +26,7 @@ pub use blobs::{BlobStore, DbBlobs};
 pub use checkpoints::{NewCheckpoint, diff_manifests};
 pub use db::{Backend, SqlStore};
 pub use error::{Result, StoreError};
+pub use landing::{Landed, Landing};
 pub use resources::StoredResource;
 pub use runs::NewRun;
 
@@ -132,6 +134,13 @@ pub trait Store: Send + Sync + 'static {
         changes: Vec<FileChange>,
         author: &UserId,
     ) -> Result<DraftWrite>;
+
+    /// Lands a run's result: the draft revision, `draft.synced`, the `post_run` checkpoint
+    /// and its event, the assistant's message, the timings and the terminal event, in one
+    /// transaction. [`StoreError::RevisionConflict`] when the draft moved past
+    /// `landing.expected`, [`StoreError::RunEnded`] when the run already ended; either way
+    /// nothing is written.
+    async fn land_run(&self, landing: Landing) -> Result<Landed>;
 
     /// Persists a run, its user message and its `run.accepted` event at once (creating the
     /// chat session when none is named). A second active run on the app is

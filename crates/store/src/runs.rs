@@ -297,7 +297,7 @@ pub(crate) async fn append_event(
 
 /// Claims the next `seq` (and applies the status change the event implies) only while the
 /// run is in one of `from`; then writes the event.
-async fn append_in_tx(
+pub(crate) async fn append_in_tx(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     run: RunId,
     body: EventBody,
@@ -392,11 +392,22 @@ pub(crate) async fn set_timing(
     run: RunId,
     timing: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    set_timing_in_tx(&mut tx, run, timing).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(crate) async fn set_timing_in_tx(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    run: RunId,
+    timing: &serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
     let json = serde_json::to_string(timing).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query("UPDATE runs SET timing_metrics_ms = $2 WHERE id = $1")
         .bind(run.to_string())
         .bind(json)
-        .execute(pool)
+        .execute(&mut **tx)
         .await?;
     Ok(())
 }

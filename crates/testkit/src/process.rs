@@ -109,6 +109,14 @@ impl ServerProcess {
             .unwrap()
     }
 
+    /// Waits up to `within` for the process to end by itself (a crash hook, for example).
+    pub async fn wait_for_exit(mut self, within: Duration) -> std::process::ExitStatus {
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .expect("draftsmith did not exit in time")
+            .unwrap()
+    }
+
     /// Kills the process with SIGKILL, as a crash would.
     pub async fn kill(mut self) {
         self.child.kill().await.unwrap();

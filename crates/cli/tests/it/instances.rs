@@ -18,7 +18,7 @@ use crate::support::binary;
 both_stores!(killed_mid_run_then_restarted);
 
 /// A configuration file that runs the native engine against `model`.
-fn config_file(dir: &std::path::Path, model: &MockModel) -> PathBuf {
+pub(crate) fn config_file(dir: &std::path::Path, model: &MockModel) -> PathBuf {
     let path = dir.join("draftsmith-test.toml");
     let text = format!(
         "[models]\ndefault = \"mock/coder\"\n\n[[providers]]\nid = \"mock\"\nkind = \"openai\"\n\
@@ -31,28 +31,35 @@ fn config_file(dir: &std::path::Path, model: &MockModel) -> PathBuf {
 }
 
 async fn start(db: &TestDb, data_dir: &std::path::Path, config: &std::path::Path) -> ServerProcess {
+    start_with(db, data_dir, config, &[]).await
+}
+
+/// `draftsmith serve` on `db` with its own data directory, `config`, and `extra` variables.
+pub(crate) async fn start_with(
+    db: &TestDb,
+    data_dir: &std::path::Path,
+    config: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> ServerProcess {
     std::fs::create_dir_all(data_dir).unwrap();
     let data = data_dir.to_string_lossy().to_string();
     let config = config.to_string_lossy().to_string();
-    ServerProcess::start_with_env(
-        &binary(),
-        db,
-        &[
-            ("DRAFTSMITH_ADMIN_TOKEN", ADMIN_TOKEN),
-            ("DRAFTSMITH_CONFIG", &config),
-            ("DRAFTSMITH_DATA_DIR", &data),
-        ],
-    )
-    .await
+    let mut env = vec![
+        ("DRAFTSMITH_ADMIN_TOKEN", ADMIN_TOKEN),
+        ("DRAFTSMITH_CONFIG", config.as_str()),
+        ("DRAFTSMITH_DATA_DIR", data.as_str()),
+    ];
+    env.extend_from_slice(extra);
+    ServerProcess::start_with_env(&binary(), db, &env).await
 }
 
-async fn slow_model() -> MockModel {
+pub(crate) async fn slow_model() -> MockModel {
     MockModel::start(Script::from_json(SLOW_TEXT).unwrap())
         .await
         .unwrap()
 }
 
-async fn wait_for_status(client: &ApiClient, run: &Run, status: RunStatus) -> Run {
+pub(crate) async fn wait_for_status(client: &ApiClient, run: &Run, status: RunStatus) -> Run {
     let url = format!(
         "/admin/apps/{}/coding-agent/runs/{}",
         run.app_id, run.run_id

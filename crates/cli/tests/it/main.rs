@@ -12,6 +12,7 @@ mod drafts;
 mod edge;
 mod hardening;
 mod instances;
+mod landing;
 mod opencode;
 mod processes;
 mod runs;

@@ -93,6 +93,21 @@ async fn bad_paths_are_blocked(kind: StoreKind) {
         "a%5C..%5Cb",
         "C:%2Fwindows",
         "tsconfig.tsbuildinfo",
+        // Case, trailing dots and spaces do not get around the blocked directories…
+        ".GIT/hooks/pre-commit",
+        ".Git/config",
+        "Node_Modules/x.js",
+        ".git%20/config",
+        ".git./config",
+        ".GIT%2E%20/config",
+        // …and names with bidi controls, zero-width characters or a BOM are refused.
+        "src/%E2%80%AEsj.txt",
+        "%E2%80%AAa.js",
+        "%E2%81%A6a.js",
+        "a%E2%80%8B.js",
+        "a%E2%80%8Fb.js",
+        "a%E2%81%A0b.js",
+        "%EF%BB%BFindex.html",
     ];
     for raw in hostile {
         let path = format!("/admin/apps/{}/draft/files/{raw}", app.id);
@@ -103,6 +118,18 @@ async fn bad_paths_are_blocked(kind: StoreKind) {
             &admin.get::<Value>(&path, 400).await,
             "CODING_AGENT_PATH_BLOCKED",
         );
+    }
+    for (raw, reason) in [
+        (".GIT/hooks/pre-commit", "blocked_directory"),
+        (".git%20/config", "blocked_directory"),
+        (".git./config", "blocked_directory"),
+        ("src/%E2%80%AEsj.txt", "invisible_character"),
+        ("%EF%BB%BFindex.html", "invisible_character"),
+    ] {
+        let path = format!("/admin/apps/{}/draft/files/{raw}", app.id);
+        let put = admin.put_bytes(&path, "x", Some("*"), 400).await;
+        let details = assert_error(&put, "CODING_AGENT_PATH_BLOCKED");
+        assert_eq!(details["reason"], reason, "{raw}");
     }
     let long = format!("/admin/apps/{}/draft/files/{}", app.id, "a".repeat(1100));
     assert_error(

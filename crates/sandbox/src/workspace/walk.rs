@@ -4,7 +4,7 @@
 use std::fs::Metadata;
 use std::path::Path;
 
-use draftsmith_core::path::{BLOCKED_DIRS, BLOCKED_FILE_NAMES, BLOCKED_FILE_SUFFIXES};
+use draftsmith_core::path::{is_blocked_dir, is_blocked_file};
 
 use crate::error::SandboxError;
 
@@ -41,7 +41,7 @@ pub(crate) fn walk(root: &Path) -> Result<Vec<Found>, SandboxError> {
                 format!("{prefix}/{name}")
             };
             if kind.is_dir() {
-                if !BLOCKED_DIRS.contains(&name) {
+                if !is_blocked_dir(name) {
                     stack.push((entry.path(), rel));
                 }
             } else if kind.is_file() && !is_skipped_file(name) {
@@ -58,7 +58,5 @@ pub(crate) fn walk(root: &Path) -> Result<Vec<Found>, SandboxError> {
 }
 
 fn is_skipped_file(name: &str) -> bool {
-    BLOCKED_FILE_NAMES.contains(&name)
-        || BLOCKED_FILE_SUFFIXES.iter().any(|s| name.ends_with(s))
-        || name.ends_with(TMP_SUFFIX)
+    is_blocked_file(name) || name.ends_with(TMP_SUFFIX)
 }

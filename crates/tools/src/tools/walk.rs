@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use draftsmith_core::path::{BLOCKED_DIRS, BLOCKED_FILE_NAMES, BLOCKED_FILE_SUFFIXES};
+use draftsmith_core::path::{is_blocked_dir, is_blocked_file};
 use ignore::{DirEntry, WalkBuilder};
 use tokio_util::sync::CancellationToken;
 
@@ -81,10 +81,9 @@ fn is_blocked(entry: &DirEntry) -> bool {
     let name = entry.file_name().to_string_lossy();
     let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
     if is_dir {
-        BLOCKED_DIRS.contains(&name.as_ref())
+        is_blocked_dir(&name)
     } else {
-        BLOCKED_FILE_NAMES.contains(&name.as_ref())
-            || BLOCKED_FILE_SUFFIXES.iter().any(|s| name.ends_with(s))
+        is_blocked_file(&name)
     }
 }
 

@@ -74,6 +74,20 @@ fn lexical_hostile() -> Vec<String> {
         "x/tsconfig.tsbuildinfo",
         ".eslintcache",
         "x/.stylelintcache",
+        // Blocked names compared without case and without trailing dots or spaces.
+        ".GIT/hooks/pre-commit",
+        ".Git/config",
+        "Node_Modules/x.js",
+        ".git /config",
+        ".git./config",
+        "DIST/index.html",
+        "x/.ESLintCache",
+        // Names that display as something else.
+        "src/\u{202E}sj.txt",
+        "\u{2066}a.js",
+        "a\u{200B}.js",
+        "\u{FEFF}index.html",
+        "a\u{2060}b",
     ]
     .iter()
     .map(|s| (*s).to_owned())
