@@ -61,7 +61,7 @@ static SPECS: LazyLock<Vec<ToolSpec>> = LazyLock::new(|| {
         ),
         spec::<ApplyPatchInput>(
             "apply_patch",
-            "Edit files with a patch: \"*** Begin Patch\", then per file \"*** Add File: path\" (lines starting with +), \"*** Delete File: path\", or \"*** Update File: path\" (optionally followed by \"*** Move to: new_path\") with hunks. A hunk starts with \"@@\" or \"@@ <a line just above the change, e.g. the enclosing function>\" and has lines starting with \" \" (unchanged context, about 3 lines before and after), \"-\" (removed) or \"+\" (added); \"*** End of File\" ends a hunk that must match the end of the file. Finish with \"*** End Patch\". All files change or none do. If a hunk's context appears more than once, add an @@ line or more context; a failure names the file and hunk and shows the nearest text.",
+            "Edit files with a patch: \"*** Begin Patch\", then per file \"*** Add File: path\" (lines starting with +), \"*** Delete File: path\", or \"*** Update File: path\" (optionally followed by \"*** Move to: new_path\") with hunks. A hunk starts with \"@@\" or \"@@ <a line just above the change, e.g. the enclosing function>\" and has lines starting with \" \" (unchanged context, about 3 lines before and after), \"-\" (removed) or \"+\" (added); \"*** End of File\" ends a hunk that must match the end of the file. Finish with \"*** End Patch\". Add File onto an existing file, or Move to onto an existing file, replaces it. All files change or none do. If a hunk's context appears more than once, add an @@ line or more context; a failure names the file and hunk and shows the nearest text.",
         ),
         spec::<DeleteInput>(
             "delete",

@@ -53,13 +53,15 @@ impl Plan {
         match op {
             FileOp::Add { path, content } => {
                 let key = self.load(path, "Add File")?;
-                if self.current(&key).is_some() {
-                    return Err(ToolError::failed(format!(
-                        "Add File: {key} already exists; use Update File to change it"
-                    )));
-                }
+                // As in the reference implementation (codex `apply-patch`), adding onto an
+                // existing file replaces it: reported as a modification.
+                let existed = self.current(&key).is_some();
                 self.set(&key, Some(content.clone().into_bytes()))?;
-                Ok(json!({"path": key, "action": "added"}))
+                Ok(if existed {
+                    json!({"path": key, "action": "updated", "overwritten": true})
+                } else {
+                    json!({"path": key, "action": "added"})
+                })
             }
             FileOp::Delete { path } => {
                 let key = self.load(path, "Delete File")?;
@@ -96,14 +98,16 @@ impl Plan {
                     self.set(&key, Some(updated.into_bytes()))?;
                     return Ok(json!({"path": key, "action": "updated"}));
                 }
-                if self.current(&to_key).is_some() {
-                    return Err(ToolError::failed(format!(
-                        "Move to: {to_key} already exists; delete it first or pick another name"
-                    )));
-                }
+                // Moving onto an existing file replaces it, as in the reference
+                // implementation: the destination is reported as modified.
+                let existed = self.current(&to_key).is_some();
                 self.set(&to_key, Some(updated.into_bytes()))?;
                 self.set(&key, None)?;
-                Ok(json!({"path": key, "action": "moved", "to": to_key}))
+                Ok(if existed {
+                    json!({"path": key, "action": "moved", "to": to_key, "overwritten": true})
+                } else {
+                    json!({"path": key, "action": "moved", "to": to_key})
+                })
             }
         }
     }

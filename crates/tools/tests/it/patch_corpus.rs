@@ -83,6 +83,16 @@ fn run_case(dir: &Path) -> Result<(), String> {
             if let Some(error) = &outcome.error {
                 return Err(format!("unexpected failure: {error}"));
             }
+            if let Ok(report) = std::fs::read_to_string(dir.join("expected_report.json")) {
+                let wanted: serde_json::Value =
+                    serde_json::from_str(&report).map_err(|e| format!("expected_report: {e}"))?;
+                if outcome.output["files"] != wanted {
+                    return Err(format!(
+                        "reported {} instead of {wanted}",
+                        outcome.output["files"]
+                    ));
+                }
+            }
             let expected = files(&dir.join("expected"));
             if after != expected {
                 return Err(format!(
