@@ -7,6 +7,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod path;
+pub mod publish;
 pub mod run;
 pub mod time;
 

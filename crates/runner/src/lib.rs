@@ -8,6 +8,7 @@ pub mod contract;
 mod execute;
 mod land;
 pub mod policy;
+pub mod publish;
 pub mod sandbox;
 mod sink;
 pub mod sync;

@@ -139,6 +139,15 @@ pub trait SandboxController: Send + Sync {
         content: &[u8],
     ) -> Result<(), SandboxError>;
 
+    /// The files a build wrote under `dir` (relative to the workspace, e.g. `dist`), by their
+    /// path under it; symlinks are skipped and more than `max_bytes` in total is refused.
+    async fn read_output(
+        &self,
+        id: &SandboxId,
+        dir: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<(String, Vec<u8>)>, SandboxError>;
+
     /// Keeps the sandbox alive for `ttl` from now.
     async fn touch(&self, id: &SandboxId, ttl: Duration) -> Result<(), SandboxError>;
 

@@ -31,6 +31,28 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// Limits of the HTTP edge.
     pub http: crate::edge::HttpConfig,
+    /// How published apps are served.
+    pub publish: PublishConfig,
+}
+
+/// `[publish]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublishConfig {
+    /// Serve each published app at `{slug}.{apps_domain}` too, as its own origin
+    /// (`DRAFTSMITH_PUBLISH_APPS_DOMAIN`); empty: only at `/p/{slug}/`.
+    pub apps_domain: String,
+    /// Memory for hot published files, in MiB (`DRAFTSMITH_PUBLISH_CACHE_MIB`).
+    pub cache_mib: usize,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        Self {
+            apps_domain: String::new(),
+            cache_mib: 64,
+        }
+    }
 }
 
 /// `[sandbox]`.
@@ -131,6 +153,7 @@ impl Default for Config {
             coding_agent: CodingAgentConfig::default(),
             sandbox: SandboxConfig::default(),
             http: crate::edge::HttpConfig::default(),
+            publish: PublishConfig::default(),
         }
     }
 }
@@ -259,6 +282,12 @@ impl Config {
             self.sandbox.controller_secret = v;
         }
         self.http.apply_env(env)?;
+        if let Some(v) = env("DRAFTSMITH_PUBLISH_APPS_DOMAIN") {
+            self.publish.apps_domain = v;
+        }
+        if let Some(v) = env("DRAFTSMITH_PUBLISH_CACHE_MIB") {
+            self.publish.cache_mib = parse_usize("DRAFTSMITH_PUBLISH_CACHE_MIB", &v)?;
+        }
         self.isolation_mode()?;
         self.default_engine()?;
         Ok(())

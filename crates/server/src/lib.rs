@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 mod openapi;
 pub mod routes;
+pub mod sites;
 pub mod startup;
 
 use std::future::Future;
@@ -36,6 +37,8 @@ pub struct Settings {
     pub max_json_bytes: usize,
     /// Limits of the HTTP edge (timeouts, connection cap, proxy trust).
     pub http: edge::HttpConfig,
+    /// Published apps are also served at `{slug}.{apps_domain}` when set.
+    pub apps_domain: Option<String>,
 }
 
 impl From<&Config> for Settings {
@@ -44,6 +47,14 @@ impl From<&Config> for Settings {
             max_file_bytes: c.max_file_bytes,
             max_json_bytes: c.max_json_bytes,
             http: c.http.clone(),
+            apps_domain: Some(
+                c.publish
+                    .apps_domain
+                    .trim()
+                    .trim_matches('.')
+                    .to_ascii_lowercase(),
+            )
+            .filter(|d| !d.is_empty()),
         }
     }
 }
@@ -57,6 +68,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Executes runs.
     pub runner: draftsmith_runner::Runner,
+    /// What published apps are served from.
+    pub sites: Arc<sites::Sites>,
 }
 
 /// The whole API as one router, with the OpenAPI document served at `/openapi.json`.
@@ -72,6 +85,7 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .merge(routes::web::router())
+        .merge(routes::published::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -86,6 +100,10 @@ pub fn router(state: AppState) -> Router {
             edge::body::body_deadline,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::published::by_host,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

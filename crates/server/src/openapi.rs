@@ -43,6 +43,7 @@ pub fn routes(settings: &Settings) -> OpenApiRouter<AppState> {
         .merge(crate::routes::agents::router(settings))
         .merge(crate::routes::templates::router(settings))
         .merge(crate::routes::preview::router(settings))
+        .merge(crate::routes::releases::router(settings))
 }
 
 /// OpenAPI has no catch-all parameters: axum's `{*path}` is documented as `{path}`.

@@ -124,6 +124,9 @@ pub async fn build_state(
     Ok(AppState {
         store,
         settings: Arc::new(Settings::from(config)),
+        sites: Arc::new(crate::sites::Sites::new(
+            config.publish.cache_mib * 1024 * 1024,
+        )),
         runner,
     })
 }

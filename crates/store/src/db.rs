@@ -456,6 +456,10 @@ impl Store for SqlStore {
         &self.blobs
     }
 
+    fn releases(&self) -> &dyn crate::ReleaseStore {
+        self
+    }
+
     async fn blob(&self, hash: &BlobHash) -> Result<Vec<u8>> {
         self.blobs
             .get(hash)

@@ -9,6 +9,7 @@ mod db;
 mod drafts;
 mod error;
 mod landing;
+mod releases;
 mod resources;
 mod runs;
 
@@ -27,6 +28,7 @@ pub use checkpoints::{NewCheckpoint, diff_manifests};
 pub use db::{Backend, SqlStore};
 pub use error::{Result, StoreError};
 pub use landing::{Landed, Landing};
+pub use releases::{Encoded, NewRelease, PublicationRecord, ReleaseStore, StoredReleaseFile};
 pub use resources::StoredResource;
 pub use runs::NewRun;
 
@@ -241,6 +243,8 @@ pub trait Store: Send + Sync + 'static {
     async fn stats(&self) -> Result<StorageStats>;
     /// The blob store this store writes through.
     fn blobs(&self) -> &dyn BlobStore;
+    /// Releases and publications.
+    fn releases(&self) -> &dyn ReleaseStore;
     /// Content of one blob.
     async fn blob(&self, hash: &BlobHash) -> Result<Vec<u8>> {
         self.blobs()

@@ -14,11 +14,16 @@ static TEMPLATES: &[Template] = &[
         id: "vite-react",
         description: "A Vite 7 + React 19 app in plain JSX with a counter.",
         verify: &["npm run build"],
+        publish: Some(Build {
+            command: "npm run build",
+            output: "dist",
+        }),
     },
     Template {
         id: "static",
         description: "A plain HTML, CSS and JavaScript page with no build step.",
         verify: &["node --check script.js"],
+        publish: None,
     },
 ];
 
@@ -31,6 +36,17 @@ pub struct Template {
     pub description: &'static str,
     /// Shell commands, run in the app's directory, that check the app still works after edits.
     pub verify: &'static [&'static str],
+    /// How a release is built; `None` publishes the app's own files as they are.
+    pub publish: Option<Build>,
+}
+
+/// A template's release build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Build {
+    /// Shell command run in the app's directory, dependencies linked first.
+    pub command: &'static str,
+    /// The directory it writes the site into, relative to the app.
+    pub output: &'static str,
 }
 
 /// Lists every built-in template so callers can offer the choice.

@@ -15,6 +15,7 @@ mod instances;
 mod landing;
 mod opencode;
 mod processes;
+mod publish;
 mod runs;
 mod sandboxes;
 mod sync;

@@ -198,6 +198,19 @@ impl SandboxController for LocalController {
         })
     }
 
+    async fn read_output(
+        &self,
+        id: &SandboxId,
+        dir: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<(String, Vec<u8>)>, SandboxError> {
+        let workspace = self.get(id).await?.workspace.clone();
+        let dir = dir.to_owned();
+        tokio::task::spawn_blocking(move || workspace::output::read(&workspace, &dir, max_bytes))
+            .await
+            .map_err(|e| SandboxError::Process(e.to_string()))?
+    }
+
     async fn touch(&self, id: &SandboxId, ttl: Duration) -> Result<(), SandboxError> {
         self.get(id).await?.renew(None, ttl)
     }

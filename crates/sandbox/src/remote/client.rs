@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use super::PREFIX;
 use super::wire::{
     CancelBody, ChangesBody, CreateBody, CreatedBody, Empty, ExecBody, InfoBody, LinkedBody,
-    MissingBody, PlanBody, ReapedBody, RefreshBody, SeedBody, SnapshotBody, ToolBody, TouchBody,
-    WireOutcome, WireOutput, encode, millis,
+    MissingBody, OutputBody, OutputFiles, PlanBody, ReapedBody, RefreshBody, SeedBody,
+    SnapshotBody, ToolBody, TouchBody, WireOutcome, WireOutput, decode, encode, millis,
 };
 use crate::controller::{
     BlobSource, Change, Created, ExecRequest, FileEntry, Refreshed, SandboxController,
@@ -282,6 +282,24 @@ impl SandboxController for RemoteController {
         };
         let _: Empty = self.post(Some(id), "seed", &body).await?;
         Ok(())
+    }
+
+    async fn read_output(
+        &self,
+        id: &SandboxId,
+        dir: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<(String, Vec<u8>)>, SandboxError> {
+        let body = OutputBody {
+            dir: dir.to_owned(),
+            max_bytes,
+        };
+        let answer: OutputFiles = self.post(Some(id), "output", &body).await?;
+        answer
+            .files
+            .into_iter()
+            .map(|(path, content)| Ok((path, decode(&content)?)))
+            .collect()
     }
 
     async fn touch(&self, id: &SandboxId, ttl: Duration) -> Result<(), SandboxError> {

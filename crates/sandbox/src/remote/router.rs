@@ -20,8 +20,8 @@ use super::auth::{digest, require_secret};
 use super::execs::ExecRegistry;
 use super::wire::{
     CancelBody, ChangesBody, CreateBody, CreatedBody, Empty, ExecBody, InfoBody, LinkedBody,
-    MissingBody, PlanBody, ReapedBody, RefreshBody, SeedBody, SnapshotBody, ToolBody, TouchBody,
-    WireOutcome, WireOutput, decode,
+    MissingBody, OutputBody, OutputFiles, PlanBody, ReapedBody, RefreshBody, SeedBody,
+    SnapshotBody, ToolBody, TouchBody, WireOutcome, WireOutput, decode, encode,
 };
 use crate::controller::{BlobSource, Refreshed, SandboxController};
 use crate::error::SandboxError;
@@ -59,6 +59,7 @@ pub fn controller_router(controller: Arc<dyn SandboxController>, secret: String)
         .route(&session("cancel"), post(cancel))
         .route(&session("snapshot"), post(snapshot))
         .route(&session("seed"), post(seed))
+        .route(&session("output"), post(output))
         .route(&session("touch"), post(touch))
         .route(&session("stop"), post(stop))
         .fallback(not_found)
@@ -259,6 +260,23 @@ async fn seed(
         .seed_file(&sandbox(&id)?, &body.path, &content)
         .await?;
     Ok(Json(Empty {}))
+}
+
+async fn output(
+    State(s): State<ServerState>,
+    Path(id): Path<String>,
+    Body(body): Body<OutputBody>,
+) -> Answer<OutputFiles> {
+    let files = s
+        .controller
+        .read_output(&sandbox(&id)?, &body.dir, body.max_bytes)
+        .await?;
+    Ok(Json(OutputFiles {
+        files: files
+            .into_iter()
+            .map(|(path, content)| (path, encode(&content)))
+            .collect(),
+    }))
 }
 
 async fn touch(

@@ -100,6 +100,19 @@ pub(crate) struct SeedBody {
     pub(crate) content: String,
 }
 
+/// `POST …/output`: a build's output directory.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct OutputBody {
+    pub(crate) dir: String,
+    pub(crate) max_bytes: u64,
+}
+
+/// The answer to `POST …/output`: each file's path and base64 content.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct OutputFiles {
+    pub(crate) files: Vec<(String, String)>,
+}
+
 /// `POST …/touch`.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct TouchBody {

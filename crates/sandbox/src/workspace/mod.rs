@@ -2,6 +2,7 @@
 //! nobody touched, materialisation from a manifest, and the snapshot of what changed.
 
 mod index;
+pub(crate) mod output;
 mod refresh;
 mod snapshot;
 mod walk;

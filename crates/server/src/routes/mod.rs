@@ -8,6 +8,8 @@ pub mod checkpoints;
 pub mod drafts;
 pub mod health;
 pub mod preview;
+pub mod published;
+pub mod releases;
 pub mod runs;
 pub mod session;
 pub mod stream;

@@ -1,0 +1,366 @@
+//! Publishing: releases built from the draft or a checkpoint, served at `/p/{slug}/` with
+//! caching, compression, ranges and an SPA fallback; promote, rollback and unpublish as
+//! pointer swaps; private releases; ownership; a failing build publishes nothing.
+
+use std::io::Read;
+
+use draftsmith_core::api::{App, TokenCreated};
+use draftsmith_core::publish::{Publication, Release, ReleaseList};
+use draftsmith_testkit::client::assert_error;
+use draftsmith_testkit::{ApiClient, StoreKind, TestServer};
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+
+use crate::both_stores;
+use crate::runs::new_app;
+
+both_stores!(
+    releases_are_served_promoted_rolled_back_and_unpublished,
+    private_releases_and_other_users_are_refused
+);
+
+/// 20 KB of CSS under a bundler-style hashed name.
+fn big_css() -> Vec<u8> {
+    (0..400)
+        .map(|i| format!(".rule-{i} {{ color: #{:06x}; margin: {i}px; }}\n", i * 997))
+        .collect::<String>()
+        .into_bytes()
+}
+
+async fn put(admin: &ApiClient, app: &App, path: &str, bytes: Vec<u8>) {
+    let (_, revision) = admin
+        .get_bytes(&format!("/admin/apps/{}/draft/files/index.html", app.id))
+        .await;
+    admin
+        .put_bytes(
+            &format!("/admin/apps/{}/draft/files/{path}", app.id),
+            bytes,
+            Some(&revision.to_string()),
+            200,
+        )
+        .await;
+}
+
+pub async fn publish(admin: &ApiClient, app: &App, body: Value) -> Release {
+    admin
+        .post(&format!("/admin/apps/{}/releases", app.id), &body, 201)
+        .await
+}
+
+async fn fetch(base: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{base}{path}"));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    request.send().await.unwrap()
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or_default()
+}
+
+async fn releases_are_served_promoted_rolled_back_and_unpublished(kind: StoreKind) {
+    let server = TestServer::start(kind).await;
+    let admin = server.admin();
+    let base = server.base_url.clone();
+    let app = new_app(&admin, "static").await;
+    let css = big_css();
+    put(&admin, &app, "assets/site-Ab12Cd34.css", css.clone()).await;
+    let (index_v1, _) = admin
+        .get_bytes(&format!("/admin/apps/{}/draft/files/index.html", app.id))
+        .await;
+
+    let first = publish(&admin, &app, json!({})).await;
+    assert_eq!((first.number, first.live), (1, true));
+    let site = format!("/p/{}/", app.slug);
+    // The release holds the app's files, not its hidden ones.
+    let detail: Release = admin
+        .get(
+            &format!("/admin/apps/{}/releases/{}", app.id, first.id),
+            200,
+        )
+        .await;
+    let paths: Vec<String> = detail.files.unwrap().into_iter().map(|f| f.path).collect();
+    assert!(paths.contains(&"index.html".to_owned()), "{paths:?}");
+    assert!(paths.iter().all(|p| !p.starts_with('.')), "{paths:?}");
+
+    let page = fetch(&base, &site, &[]).await;
+    assert_eq!(page.status(), 200);
+    let h = page.headers().clone();
+    assert_eq!(header(&h, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(header(&h, "cache-control"), "public, no-cache");
+    assert!(header(&h, "content-security-policy").starts_with("sandbox allow-scripts"));
+    assert_eq!(page.bytes().await.unwrap(), index_v1);
+    // Revalidation: the ETag gives a 304 with no body.
+    let etag = header(&h, "etag").to_owned();
+    let again = fetch(&base, &site, &[("if-none-match", &etag)]).await;
+    assert_eq!(again.status(), 304);
+    assert!(again.bytes().await.unwrap().is_empty());
+    // A client-side route falls back to index.html; a missing file is a 404 page.
+    let route = fetch(&base, &format!("{site}settings/profile"), &[]).await;
+    assert_eq!(route.status(), 200);
+    assert_eq!(route.bytes().await.unwrap(), index_v1);
+    let missing = fetch(&base, &format!("{site}nope.png"), &[]).await;
+    assert_eq!(missing.status(), 404);
+    assert!(header(missing.headers(), "content-type").starts_with("text/html"));
+    assert_eq!(
+        fetch(&base, &format!("/p/{}", app.slug), &[])
+            .await
+            .status(),
+        308
+    );
+
+    // A hashed asset: immutable, precompressed by Accept-Encoding, ranges on the identity bytes.
+    let asset = format!("{site}assets/site-Ab12Cd34.css");
+    let plain = fetch(&base, &asset, &[]).await;
+    assert_eq!(
+        header(plain.headers(), "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(
+        header(plain.headers(), "content-type"),
+        "text/css; charset=utf-8"
+    );
+    assert_eq!(plain.bytes().await.unwrap(), css);
+    let br = fetch(&base, &asset, &[("accept-encoding", "gzip, br")]).await;
+    assert_eq!(header(br.headers(), "content-encoding"), "br");
+    assert_eq!(header(br.headers(), "vary"), "Accept-Encoding");
+    let compressed = br.bytes().await.unwrap();
+    assert!(compressed.len() < css.len() / 4);
+    let mut decoded = Vec::new();
+    brotli::BrotliDecompress(&mut &compressed[..], &mut decoded).unwrap();
+    assert_eq!(decoded, css);
+    let gz = fetch(&base, &asset, &[("accept-encoding", "gzip, br;q=0")]).await;
+    assert_eq!(header(gz.headers(), "content-encoding"), "gzip");
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(&gz.bytes().await.unwrap()[..])
+        .read_to_end(&mut decoded)
+        .unwrap();
+    assert_eq!(decoded, css);
+    let part = fetch(&base, &asset, &[("range", "bytes=10-19")]).await;
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        header(part.headers(), "content-range"),
+        format!("bytes 10-19/{}", css.len())
+    );
+    assert_eq!(part.bytes().await.unwrap(), css[10..20]);
+    let beyond = fetch(&base, &asset, &[("range", "bytes=999999-")]).await;
+    assert_eq!(beyond.status(), 416);
+
+    // A second release of changed content; equal files are stored once.
+    let stats_before = server.store.stats().await.unwrap();
+    let index_v2 = b"<!doctype html><title>v2</title><p>second release</p>\n".to_vec();
+    put(&admin, &app, "index.html", index_v2.clone()).await;
+    let second = publish(&admin, &app, json!({})).await;
+    assert_eq!((second.number, second.live), (2, true));
+    let stats_after = server.store.stats().await.unwrap();
+    assert_eq!(
+        stats_after.blobs,
+        stats_before.blobs + 1,
+        "only index.html is new"
+    );
+    assert_eq!(
+        fetch(&base, &site, &[]).await.bytes().await.unwrap(),
+        index_v2
+    );
+
+    // Rollback: the earlier bytes exactly, at once.
+    let live: Publication = admin
+        .post(
+            &format!("/admin/apps/{}/releases/{}/promote", app.id, first.id),
+            &json!({}),
+            200,
+        )
+        .await;
+    assert_eq!(live.release_id.as_deref(), Some(first.id.as_str()));
+    assert_eq!(live.path, site);
+    assert_eq!(
+        fetch(&base, &site, &[]).await.bytes().await.unwrap(),
+        index_v1
+    );
+    let list: ReleaseList = admin
+        .get(&format!("/admin/apps/{}/releases", app.id), 200)
+        .await;
+    let numbers: Vec<(i64, bool)> = list.releases.iter().map(|r| (r.number, r.live)).collect();
+    assert_eq!(numbers, [(2, false), (1, true)]);
+
+    // Unpublish: 404, the releases stay, and one can go live again.
+    let offline: Publication = serde_json::from_value(
+        admin
+            .delete(&format!("/admin/apps/{}/publication", app.id), None, 200)
+            .await,
+    )
+    .unwrap();
+    assert_eq!(offline.release_id, None);
+    assert_eq!(fetch(&base, &site, &[]).await.status(), 404);
+    let list: ReleaseList = admin
+        .get(&format!("/admin/apps/{}/releases", app.id), 200)
+        .await;
+    assert_eq!(list.releases.len(), 2);
+    admin
+        .post::<_, Value>(
+            &format!("/admin/apps/{}/releases/{}/promote", app.id, second.id),
+            &json!({}),
+            200,
+        )
+        .await;
+    assert_eq!(
+        fetch(&base, &site, &[]).await.bytes().await.unwrap(),
+        index_v2
+    );
+
+    // A release kept offline until promoted.
+    let staged = publish(&admin, &app, json!({"promote": false})).await;
+    assert!(!staged.live);
+    assert_eq!(
+        fetch(&base, &site, &[]).await.bytes().await.unwrap(),
+        index_v2
+    );
+    let bad = admin
+        .post::<_, Value>(
+            &format!("/admin/apps/{}/releases", app.id),
+            &json!({"checkpoint_id": "no-such-checkpoint"}),
+            400,
+        )
+        .await;
+    assert_error(&bad, "VALIDATION_FAILED");
+    server.shutdown().await;
+}
+
+async fn private_releases_and_other_users_are_refused(kind: StoreKind) {
+    let server = TestServer::start(kind).await;
+    let admin = server.admin();
+    let base = server.base_url.clone();
+    let app = new_app(&admin, "static").await;
+    let release = publish(&admin, &app, json!({})).await;
+    let site = format!("/p/{}/", app.slug);
+    let key = "k3y-for-friends-only_2026";
+    let bad = admin
+        .request(
+            reqwest::Method::PUT,
+            &format!("/admin/apps/{}/publication", app.id),
+        )
+        .json(&json!({"visibility": "private", "access_key": "short"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let set = admin
+        .request(
+            reqwest::Method::PUT,
+            &format!("/admin/apps/{}/publication", app.id),
+        )
+        .json(&json!({"visibility": "private", "access_key": key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    let refused = fetch(&base, &site, &[]).await;
+    assert_eq!(refused.status(), 401);
+    assert!(header(refused.headers(), "www-authenticate").starts_with("Basic"));
+    let wrong = fetch(&base, &format!("{site}~not-the-key-at-all-x/"), &[]).await;
+    assert_eq!(wrong.status(), 401);
+    let by_path = fetch(&base, &format!("{site}~{key}/"), &[]).await;
+    assert_eq!(by_path.status(), 200);
+    assert!(header(by_path.headers(), "cache-control").starts_with("private"));
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("visitor:{key}"))
+    );
+    assert_eq!(
+        fetch(&base, &site, &[("authorization", &basic)])
+            .await
+            .status(),
+        200
+    );
+
+    // Another user can neither publish, promote, list, read nor unpublish this app.
+    let bob: TokenCreated = admin
+        .post(
+            "/admin/tokens",
+            &json!({"user": "bob", "role": "builder"}),
+            201,
+        )
+        .await;
+    let bob = admin.with_token(&bob.token);
+    let releases = format!("/admin/apps/{}/releases", app.id);
+    assert_error(
+        &bob.post::<_, Value>(&releases, &json!({}), 404).await,
+        "NOT_FOUND",
+    );
+    bob.get::<Value>(&releases, 404).await;
+    bob.get::<Value>(&format!("{releases}/{}", release.id), 404)
+        .await;
+    bob.post::<_, Value>(
+        &format!("{releases}/{}/promote", release.id),
+        &json!({}),
+        404,
+    )
+    .await;
+    bob.delete(&format!("/admin/apps/{}/publication", app.id), None, 404)
+        .await;
+    let bobs_app = new_app(&bob, "static").await;
+    // Nor promote this app's release through an app of his own.
+    bob.post::<_, Value>(
+        &format!(
+            "/admin/apps/{}/releases/{}/promote",
+            bobs_app.id, release.id
+        ),
+        &json!({}),
+        404,
+    )
+    .await;
+    assert_eq!(fetch(&base, &site, &[]).await.status(), 401);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_build_publishes_nothing() {
+    let server = TestServer::start(StoreKind::Sqlite).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "vite-react").await;
+    put(
+        &admin,
+        &app,
+        "src/App.jsx",
+        b"export default function App() { return <div>; }\n".to_vec(),
+    )
+    .await;
+    let refused = admin
+        .post::<_, Value>(&format!("/admin/apps/{}/releases", app.id), &json!({}), 422)
+        .await;
+    let details = assert_error(&refused, "CODING_AGENT_VERIFICATION_FAILED");
+    assert_eq!(details["command"], "npm run build");
+    assert!(
+        details["output"].as_str().unwrap().contains("App.jsx"),
+        "{details:#}"
+    );
+    let list: ReleaseList = admin
+        .get(&format!("/admin/apps/{}/releases", app.id), 200)
+        .await;
+    assert!(list.releases.is_empty());
+    let page = fetch(&server.base_url, &format!("/p/{}/", app.slug), &[]).await;
+    assert_eq!(page.status(), 404);
+    // The build's sandbox is gone.
+    let sandboxes = server.db.dir.path().join("sandboxes");
+    let left: Vec<String> = std::fs::read_dir(&sandboxes)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("release-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    server.shutdown().await;
+}
