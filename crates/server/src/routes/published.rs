@@ -201,11 +201,20 @@ fn find<'a>(site: &'a Site, path: &str) -> Option<&'a StoredReleaseFile> {
         return Some(file);
     }
     let last = path.rsplit('/').next().unwrap_or(path);
-    if last.contains('.') {
-        None
-    } else {
-        site.files.get("index.html")
+    if !last.contains('.') {
+        return site.files.get("index.html");
     }
+    // A page served for a deep client-side route (`/p/app/settings/profile`) asks for its
+    // relative assets under that route (`settings/assets/x.js`): the site's own file with
+    // the longest matching suffix answers.
+    let mut rest = path;
+    while let Some((_, tail)) = rest.split_once('/') {
+        if let Some(file) = site.files.get(tail) {
+            return Some(file);
+        }
+        rest = tail;
+    }
+    None
 }
 
 /// The encoding chosen for `file` by `Accept-Encoding` (brotli first, then gzip).

@@ -7,6 +7,7 @@ import { Checkpoints } from "./checkpoints.js";
 import { DraftFiles, Preview } from "./files.js";
 import { capabilitiesSummary, modelPicker } from "./models.js";
 import { showError } from "./notices.js";
+import { Publisher } from "./publish.js";
 import { PromptQueue } from "./queue.js";
 import { follow } from "./stream.js";
 import { Timeline } from "./timeline.js";
@@ -28,6 +29,7 @@ export class Builder {
     this.files = new DraftFiles(this.ui.tree, this.ui.viewer, app.id);
     this.preview = new Preview(this.ui.preview, app);
     this.checkpoints = new Checkpoints(this.ui.checkpoints, app.id, (msg) => this.changed(msg), () => !this.run);
+    this.publisher = new Publisher(this.ui.publish, app.id);
     this.ui.composer.addEventListener("submit", (e) => {
       e.preventDefault();
       this.send();
@@ -76,6 +78,7 @@ export class Builder {
     this.files.refresh();
     this.preview.refresh();
     this.checkpoints.refresh();
+    this.publisher.refresh();
     this.controls();
   }
 

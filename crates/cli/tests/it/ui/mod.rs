@@ -6,6 +6,7 @@
 mod a11y;
 mod draft;
 mod markdown;
+mod publish;
 mod runs;
 mod shell;
 
