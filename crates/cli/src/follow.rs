@@ -58,7 +58,7 @@ pub async fn run(base: &str, token: &str, request: RunRequest) -> anyhow::Result
     follow(&http, base, token, &run).await
 }
 
-async fn resolve_app(
+pub(crate) async fn resolve_app(
     http: &reqwest::Client,
     base: &str,
     token: &str,
@@ -83,7 +83,7 @@ async fn resolve_app(
         .with_context(|| format!("no app with id or slug {app:?}"))
 }
 
-async fn error_text(response: reqwest::Response) -> String {
+pub(crate) async fn error_text(response: reqwest::Response) -> String {
     let status = response.status();
     let body: serde_json::Value = response.json().await.unwrap_or_default();
     let code = body["error"]["code"].as_str().unwrap_or("HTTP_ERROR");

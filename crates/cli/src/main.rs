@@ -3,6 +3,7 @@
 //! serves the scripted model.
 
 mod follow;
+mod publish;
 mod serve;
 
 use std::path::PathBuf;
@@ -51,6 +52,24 @@ enum Command {
         /// Continue this chat session.
         #[arg(long)]
         chat_session: Option<String>,
+        /// The service's URL.
+        #[arg(long, env = "DRAFTSMITH_URL", default_value = "http://127.0.0.1:8787")]
+        url: String,
+        /// A bearer token.
+        #[arg(long, env = "DRAFTSMITH_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+    /// Build a release of an app and make it live, showing progress.
+    Publish {
+        /// App id or slug.
+        #[arg(long)]
+        app: String,
+        /// Build this checkpoint instead of the current draft.
+        #[arg(long)]
+        checkpoint: Option<String>,
+        /// Record the release without making it live.
+        #[arg(long)]
+        no_promote: bool,
         /// The service's URL.
         #[arg(long, env = "DRAFTSMITH_URL", default_value = "http://127.0.0.1:8787")]
         url: String,
@@ -156,6 +175,21 @@ async fn main() -> anyhow::Result<()> {
                 chat_session,
             };
             let code = follow::run(&url, &token, request).await?;
+            std::process::exit(code);
+        }
+        Command::Publish {
+            app,
+            checkpoint,
+            no_promote,
+            url,
+            token,
+        } => {
+            let request = publish::PublishRequest {
+                app,
+                checkpoint,
+                promote: !no_promote,
+            };
+            let code = publish::publish(&url, &token, request).await?;
             std::process::exit(code);
         }
         Command::Token {

@@ -364,3 +364,134 @@ async fn a_failing_build_publishes_nothing() {
     assert!(left.is_empty(), "{left:?}");
     server.shutdown().await;
 }
+
+/// Waits until `base` serves `path` with `status` (and `body`, when given).
+async fn served_within(base: &str, path: &str, status: u16, body: Option<&[u8]>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let response = fetch(base, path, &[]).await;
+        let got = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap();
+        if got == status && body.is_none_or(|b| bytes == b) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{base}{path}: still {got} {:?}",
+            String::from_utf8_lossy(&bytes)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_serves_the_same_release() {
+    use draftsmith_testkit::{ADMIN_TOKEN, ServerProcess, TestDb};
+    let db = TestDb::new(StoreKind::Postgres).await;
+    let start = |name: &'static str| {
+        let dir = db.dir.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = dir.to_string_lossy().into_owned();
+        let db = &db;
+        async move {
+            ServerProcess::start_with_env(
+                &crate::support::binary(),
+                db,
+                &[
+                    ("DRAFTSMITH_ADMIN_TOKEN", ADMIN_TOKEN),
+                    ("DRAFTSMITH_DATA_DIR", &dir),
+                ],
+            )
+            .await
+        }
+    };
+    let one = start("one").await;
+    let two = start("two").await;
+    let admin = one.admin();
+    let app = new_app(&admin, "static").await;
+    let site = format!("/p/{}/", app.slug);
+    served_within(&two.base_url, &site, 404, None).await;
+    publish(&admin, &app, json!({})).await;
+    let (index, _) = admin
+        .get_bytes(&format!("/admin/apps/{}/draft/files/index.html", app.id))
+        .await;
+    served_within(&two.base_url, &site, 200, Some(&index)).await;
+    // A new release made live on one instance is what the other serves (within a second).
+    let v2 = b"<!doctype html><p>from instance one</p>\n".to_vec();
+    put(&admin, &app, "index.html", v2.clone()).await;
+    publish(&admin, &app, json!({})).await;
+    served_within(&two.base_url, &site, 200, Some(&v2)).await;
+    two.admin()
+        .delete(&format!("/admin/apps/{}/publication", app.id), None, 200)
+        .await;
+    served_within(&one.base_url, &site, 404, None).await;
+    one.kill().await;
+    two.kill().await;
+}
+
+async fn publish_cli(base: &str, args: &[&str]) -> (i32, String) {
+    let output = tokio::process::Command::new(crate::support::binary())
+        .arg("publish")
+        .args(args)
+        .args(["--url", base])
+        .env("DRAFTSMITH_TOKEN", draftsmith_testkit::ADMIN_TOKEN)
+        .output()
+        .await
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_from_the_terminal_shows_progress_and_failures() {
+    let server = TestServer::start(StoreKind::Sqlite).await;
+    let admin = server.admin();
+    let base = server.base_url.clone();
+    let app = new_app(&admin, "static").await;
+    let (code, text) = publish_cli(&base, &["--app", &app.slug]).await;
+    assert_eq!(code, 0, "{text}");
+    for expected in [
+        format!(
+            "publishing {} (draft revision 1, template static)",
+            app.slug
+        ),
+        "built in".to_owned(),
+        "release #1 · revision 1".to_owned(),
+        format!("live at {base}/p/{}/", app.slug),
+    ] {
+        assert!(text.contains(&expected), "missing {expected:?} in:\n{text}");
+    }
+    assert_eq!(
+        fetch(&base, &format!("/p/{}/", app.slug), &[])
+            .await
+            .status(),
+        200
+    );
+    let (code, text) = publish_cli(&base, &["--app", &app.slug, "--no-promote"]).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("release #2") && text.contains("not live"),
+        "{text}"
+    );
+    let (code, text) = publish_cli(&base, &["--app", "no-such-app"]).await;
+    assert_ne!(code, 0);
+    assert!(text.contains("no-such-app"), "{text}");
+    // A failing build prints the build's output and exits 1.
+    let vite = new_app(&admin, "vite-react").await;
+    put(
+        &admin,
+        &vite,
+        "src/App.jsx",
+        b"export default () => <div>;\n".to_vec(),
+    )
+    .await;
+    let (code, text) = publish_cli(&base, &["--app", &vite.slug]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("CODING_AGENT_VERIFICATION_FAILED"), "{text}");
+    assert!(text.contains("App.jsx"), "{text}");
+    server.shutdown().await;
+}
