@@ -14,7 +14,7 @@ use draftsmith_core::{ErrorCode, EventError};
 use draftsmith_engine::{Engine, EventSink, Finished, Job, Outcome, ResolvedModel};
 use tokio_util::sync::CancellationToken;
 
-use crate::binary::{find_binary, install_dir};
+use crate::binary::install_dir;
 use crate::client::ModelRef;
 use crate::config::{Launch, OpencodeConfig, ServerPolicy};
 use crate::gate::{ModelGate, PLACEHOLDER_KEY, Route};
@@ -22,6 +22,7 @@ use crate::run::{RunLimits, run_session};
 use crate::seed::seed_workspace;
 use crate::server::{OpencodeServer, ServerOptions};
 use crate::settings::OpencodeSettings;
+use crate::version::resolve_binary;
 
 /// Timings of a workspace's latest run, for `timing_metrics_ms` (SPEC §4).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -219,7 +220,7 @@ impl OpencodeEngine {
             self.retire(pooled).await;
             *guard = None;
         }
-        let binary = find_binary(self.config.binary.as_deref()).map_err(|e| e.to_string())?;
+        let binary = resolve_binary(self.config.binary.as_deref()).map_err(|e| e.to_string())?;
         let Launch { home, confinement } = match &self.config.launch {
             Some(launch) => launch(workspace, &install_dir(&binary))
                 .map_err(|e| format!("cannot place the OpenCode server in its sandbox: {e}"))?,

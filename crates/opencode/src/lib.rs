@@ -20,6 +20,7 @@ mod server;
 mod settings;
 mod stream;
 mod translate;
+mod version;
 mod wire;
 
 pub use binary::{
@@ -39,3 +40,4 @@ pub use settings::{
     DISABLED_TOOLS, OpencodeSettings, PermissionAction, PermissionRule, Permissions,
     default_permissions,
 };
+pub use version::{BinaryError, binary_version, check_version, resolve_binary};

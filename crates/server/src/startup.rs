@@ -171,7 +171,8 @@ fn sandboxes(config: &Config, stop: CancellationToken) -> Result<Sandboxes, Star
     Ok((controller, local))
 }
 
-/// The OpenCode engine when its binary is installed, or why it is not. With an in-process
+/// The OpenCode engine when its binary is installed and of the supported major line, or
+/// why it is not. With an in-process
 /// controller each server is a service of its sandbox: confined like the sandbox's
 /// commands, its HOME inside the sandbox's directory, gone with it.
 fn opencode_engine(
@@ -180,10 +181,10 @@ fn opencode_engine(
 ) -> (Option<draftsmith_opencode::OpencodeEngine>, Option<String>) {
     let mut settings = draftsmith_opencode::OpencodeConfig::from_env();
     if settings.external.is_none()
-        && let Err(missing) = draftsmith_opencode::find_binary(settings.binary.as_deref())
+        && let Err(unusable) = draftsmith_opencode::resolve_binary(settings.binary.as_deref())
     {
-        tracing::warn!(%missing, "the opencode engine is unavailable");
-        return (None, Some(missing.to_string()));
+        tracing::warn!(%unusable, "the opencode engine is unavailable");
+        return (None, Some(unusable.to_string()));
     }
     settings.homes_dir = Some(config.data_dir.join("opencode"));
     if let Some(local) = local {

@@ -339,3 +339,57 @@ async fn two_sandboxes_run_two_servers_at_once() {
         );
     }
 }
+
+/// `DRAFTSMITH_OPENCODE_BIN` naming a binary of another major line: the service starts,
+/// says why in capabilities, and refuses OpenCode runs with that reason at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsupported_opencode_binary_is_refused_at_start_up() {
+    use std::os::unix::fs::PermissionsExt;
+    let model = crate::instances::slow_model().await;
+    let db = draftsmith_testkit::TestDb::new(StoreKind::Sqlite).await;
+    let fake = db.dir.path().join("opencode-2");
+    std::fs::write(&fake, "#!/bin/sh\necho 'opencode 2.1.0'\n").unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = crate::instances::config_file(db.dir.path(), &model);
+    let fake_env = fake.to_string_lossy().to_string();
+    let server = crate::instances::start_with(
+        &db,
+        &db.dir.path().join("node"),
+        &config,
+        &[("DRAFTSMITH_OPENCODE_BIN", &fake_env)],
+    )
+    .await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let caps: Value = admin
+        .get(
+            &format!("/admin/apps/{}/coding-agent/capabilities", app.id),
+            200,
+        )
+        .await;
+    let policy = &caps["opencode_policy"];
+    assert_eq!(policy["available"], false, "{caps}");
+    let reason = policy["unavailable_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("version 2.1.0") && reason.contains("1.x"),
+        "{reason}"
+    );
+    let refused: Value = admin
+        .post(
+            &format!("/admin/apps/{}/coding-agent/runs", app.id),
+            &json!({"input": "x", "engine": "opencode"}),
+            400,
+        )
+        .await;
+    let error = &refused["error"];
+    assert_eq!(
+        error["code"], "CODING_AGENT_ENGINE_UNAVAILABLE",
+        "{refused}"
+    );
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("version 2.1.0")),
+        "{refused}"
+    );
+}

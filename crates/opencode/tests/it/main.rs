@@ -12,3 +12,4 @@ mod retries;
 mod seeding;
 mod servers;
 mod support;
+mod version;
