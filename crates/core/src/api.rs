@@ -10,7 +10,13 @@ use crate::{AppId, BlobHash, Role, Timestamp, UserId};
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApp {
-    /// Display name; the slug is derived from it.
+    /// Display name; the slug is derived from it. 1-100 characters, not all blank, no
+    /// control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\s\\u0000-\\u001F\\u007F-\\u009F][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
     /// Built-in template id: `vite-react` or `static`.
     pub template: String,
@@ -85,7 +91,8 @@ pub struct FileChanged {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
-    /// User the token acts as.
+    /// User the token acts as: 1-64 letters, digits, `.`, `_`, `-` or `@`.
+    #[schema(pattern = "^[A-Za-z0-9._@-]{1,64}$")]
     pub user: String,
     /// Role of the token; `builder` when omitted.
     #[serde(default = "default_role")]
@@ -150,7 +157,8 @@ pub struct Health {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRun {
-    /// The prompt.
+    /// The prompt: up to 100,000 characters, not all blank.
+    #[schema(min_length = 1, max_length = 100000, pattern = "\\S")]
     pub input: String,
     /// `provider/model` or `auto`; the policy's default when omitted.
     #[serde(default)]
@@ -450,8 +458,9 @@ pub struct CheckpointList {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCheckpoint {
-    /// A label for people.
+    /// A label for people, up to 200 characters.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub label: Option<String>,
 }
 

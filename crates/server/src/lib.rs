@@ -79,10 +79,12 @@ pub fn router(state: AppState) -> Router {
     api_router
         .route(
             "/openapi.json",
-            axum::routing::get(move || {
-                let api = api.clone();
-                async move { axum::Json(api.as_ref().clone()) }
-            }),
+            axum::routing::get(
+                move |axum::extract::State(state): axum::extract::State<AppState>| {
+                    let api = api.clone();
+                    async move { axum::Json(openapi::live(&api, &state)) }
+                },
+            ),
         )
         .merge(routes::web::router())
         .merge(routes::published::router())

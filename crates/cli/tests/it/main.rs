@@ -4,6 +4,7 @@
 mod support;
 
 mod agents;
+mod api_contract;
 mod apps;
 mod auth;
 mod checkpoints;

@@ -90,6 +90,13 @@ fn check_schema(field: &str, schema: &Value) -> ApiResult<()> {
 
 fn check_tool(definition: &ToolDefinition) -> ApiResult<()> {
     check_name(&definition.name)?;
+    if definition
+        .x_ui
+        .as_ref()
+        .is_some_and(|hint| !hint.is_object() && !hint.is_null())
+    {
+        return Err(ApiError::validation("x-ui", "x-ui must be an object"));
+    }
     check_schema("input_schema", &definition.input_schema)?;
     check_schema("output_schema", &definition.output_schema)
 }
@@ -158,7 +165,8 @@ async fn get_tool(
 
 /// Replace a tool.
 #[utoipa::path(put, path = "/admin/tools/{tool_id}", params(("tool_id" = String, Path)), request_body = ToolDefinition,
-    responses((status = 200, body = RuntimeTool), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RuntimeTool), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 async fn put_tool(
     State(state): State<AppState>,
     caller: Caller,
@@ -193,7 +201,7 @@ async fn delete_tool(
 
 /// Create an agent.
 #[utoipa::path(post, path = "/admin/agents", request_body = AgentDefinition,
-    responses((status = 201, body = RuntimeAgent), (status = 400, body = ErrorBody)))]
+    responses((status = 201, body = RuntimeAgent), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_agent(
     State(state): State<AppState>,
     caller: Caller,
@@ -230,7 +238,7 @@ async fn list_agents(
 
 /// One agent.
 #[utoipa::path(get, path = "/admin/agents/{agent_id}", params(("agent_id" = String, Path)),
-    responses((status = 200, body = RuntimeAgent), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RuntimeAgent), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn get_agent(
     State(state): State<AppState>,
     caller: Caller,
@@ -243,7 +251,7 @@ async fn get_agent(
 
 /// Replace an agent.
 #[utoipa::path(put, path = "/admin/agents/{agent_id}", params(("agent_id" = String, Path)), request_body = AgentDefinition,
-    responses((status = 200, body = RuntimeAgent), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RuntimeAgent), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn put_agent(
     State(state): State<AppState>,
     caller: Caller,

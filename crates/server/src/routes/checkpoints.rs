@@ -69,11 +69,16 @@ async fn find(state: &AppState, app: &App, id: &str) -> ApiResult<Checkpoint> {
 
 /// Paging.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// Page size (1-50).
+    #[param(minimum = 1, maximum = 50)]
     limit: Option<i64>,
     /// `next_before` of the previous page.
+    #[param(
+        pattern = "^[0-9]{1,18}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     before: Option<String>,
 }
 
@@ -178,6 +183,7 @@ async fn create_checkpoint(
 
 /// What to compare with.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DiffQuery {
     /// Another checkpoint's id, or `current` (the default) for the draft.

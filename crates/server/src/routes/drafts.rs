@@ -30,6 +30,7 @@ pub fn router(settings: &Settings) -> OpenApiRouter<AppState> {
 
 /// `?revision=N` asks for an earlier revision's manifest.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DraftQuery {
     /// Revision to list instead of the current one.
@@ -78,8 +79,9 @@ impl FromRequestParts<AppState> for FileRoute {
 
 /// A file's bytes; `x-draft-revision` tells which revision they belong to.
 #[utoipa::path(get, path = "/admin/apps/{app_id}/draft/files/{*path}",
-    params(("app_id" = String, Path), ("path" = String, Path, description = "file path; may contain '/'")),
-    responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = ErrorBody)))]
+    params(("app_id" = String, Path), ("path" = String, Path, description = "file path; may contain '/'. The pattern is a safe subset of what the path policy accepts (no hidden, blocked or generated paths); anything the policy refuses is 400 CODING_AGENT_PATH_BLOCKED", pattern = "^(?!(?:.*/)?(?:[dD][iI][sS][tT]|[nN][oO][dD][eE]_[mM][oO][dD][uU][lL][eE][sS])(?:/|$))(?:[A-Za-z0-9_][A-Za-z0-9_-]{0,15}/){0,3}[A-Za-z0-9_][A-Za-z0-9_-]{0,15}\\.[a-z0-9]{1,6}$")),
+    responses((status = 200, description = "the file's bytes, typed by its extension", content_type = "*/*", body = Vec<u8>),
+        (status = 404, body = ErrorBody)))]
 async fn read_file(
     State(state): State<AppState>,
     caller: Caller,
@@ -98,7 +100,8 @@ async fn read_file(
 
 /// Create or replace a file; needs `If-Match: <revision>` (or `*`).
 #[utoipa::path(put, path = "/admin/apps/{app_id}/draft/files/{*path}",
-    params(("app_id" = String, Path), ("path" = String, Path), ("If-Match" = String, Header)),
+    params(("app_id" = String, Path), ("path" = String, Path, description = "file path; may contain '/'. The pattern is a safe subset of what the path policy accepts (no hidden, blocked or generated paths); anything the policy refuses is 400 CODING_AGENT_PATH_BLOCKED", pattern = "^(?!(?:.*/)?(?:[dD][iI][sS][tT]|[nN][oO][dD][eE]_[mM][oO][dD][uU][lL][eE][sS])(?:/|$))(?:[A-Za-z0-9_][A-Za-z0-9_-]{0,15}/){0,3}[A-Za-z0-9_][A-Za-z0-9_-]{0,15}\\.[a-z0-9]{1,6}$"),
+        ("If-Match" = String, Header, description = "the draft revision the change is based on, or `*`", pattern = "^([*]|[0-9]{1,15})$")),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = FileChanged), (status = 409, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 428, body = ErrorBody)))]
@@ -125,8 +128,10 @@ async fn write_file(
 
 /// Delete a file; needs `If-Match: <revision>` (or `*`).
 #[utoipa::path(delete, path = "/admin/apps/{app_id}/draft/files/{*path}",
-    params(("app_id" = String, Path), ("path" = String, Path), ("If-Match" = String, Header)),
-    responses((status = 200, body = FileChanged), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    params(("app_id" = String, Path), ("path" = String, Path, description = "file path; may contain '/'. The pattern is a safe subset of what the path policy accepts (no hidden, blocked or generated paths); anything the policy refuses is 400 CODING_AGENT_PATH_BLOCKED", pattern = "^(?!(?:.*/)?(?:[dD][iI][sS][tT]|[nN][oO][dD][eE]_[mM][oO][dD][uU][lL][eE][sS])(?:/|$))(?:[A-Za-z0-9_][A-Za-z0-9_-]{0,15}/){0,3}[A-Za-z0-9_][A-Za-z0-9_-]{0,15}\\.[a-z0-9]{1,6}$"),
+        ("If-Match" = String, Header, description = "the draft revision the change is based on, or `*`", pattern = "^([*]|[0-9]{1,15})$")),
+    responses((status = 200, body = FileChanged), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 428, body = ErrorBody)))]
 async fn delete_file(
     State(state): State<AppState>,
     caller: Caller,

@@ -104,7 +104,10 @@ fn preview_hash(token: &str) -> String {
 /// One file of the preview.
 #[utoipa::path(get, path = "/preview/{app_id}/{token}/{*path}", security(()),
     params(("app_id" = String, Path), ("token" = String, Path), ("path" = String, Path)),
-    responses((status = 200, content_type = "application/octet-stream"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "a page asset, typed by its extension",
+            content((Vec<u8> = "text/*"), (Vec<u8> = "application/*"), (Vec<u8> = "image/*"),
+                (Vec<u8> = "font/*"), (Vec<u8> = "audio/*"), (Vec<u8> = "video/*"))),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn preview_file(
     State(state): State<AppState>,
     UrlPath((app_id, token, path)): UrlPath<(String, String, String)>,

@@ -98,11 +98,16 @@ async fn create_run(
 
 /// Paging of `GET runs`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     /// Page size (1-50).
+    #[param(minimum = 1, maximum = 50)]
     limit: Option<i64>,
     /// `next_before` of the previous page.
+    #[param(
+        pattern = "^[0-9]{1,18}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     before: Option<String>,
 }
 

@@ -34,6 +34,7 @@ pub fn router(_: &Settings) -> OpenApiRouter<AppState> {
 
 /// Where to resume.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct StreamQuery {
     /// Resume after this `seq` (like `Last-Event-ID`).
@@ -43,7 +44,7 @@ struct StreamQuery {
 /// Follow a run's events over Server-Sent Events.
 #[utoipa::path(get, path = "/admin/apps/{app_id}/coding-agent/runs/{run_id}/stream",
     params(("app_id" = String, Path), ("run_id" = String, Path), StreamQuery,
-        ("Last-Event-ID" = Option<String>, Header, description = "the last seq received")),
+        ("Last-Event-ID" = Option<String>, Header, description = "the last seq received", pattern = "^[0-9]{1,18}$")),
     responses((status = 200, content_type = "text/event-stream"), (status = 404, body = ErrorBody)))]
 async fn stream_run(
     State(state): State<AppState>,

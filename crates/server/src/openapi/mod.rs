@@ -1,6 +1,10 @@
 //! The OpenAPI document: every route module contributes its annotated handlers, so the
 //! document cannot drift from the router.
 
+mod truth;
+
+pub use truth::live;
+
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -46,12 +50,15 @@ pub fn routes(settings: &Settings) -> OpenApiRouter<AppState> {
         .merge(crate::routes::releases::router(settings))
 }
 
-/// OpenAPI has no catch-all parameters: axum's `{*path}` is documented as `{path}`.
-pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+/// The served document: axum's `{*path}` documented as `{path}` (OpenAPI has no
+/// catch-all parameters), then completed by [`truth::complete`].
+pub fn finish(mut api: utoipa::openapi::OpenApi) -> serde_json::Value {
     let paths = std::mem::take(&mut api.paths.paths);
     api.paths.paths = paths
         .into_iter()
         .map(|(path, item)| (path.replace("{*", "{"), item))
         .collect();
-    api
+    let mut doc = serde_json::to_value(&api).unwrap_or_default();
+    truth::complete(&mut doc);
+    doc
 }
