@@ -12,6 +12,7 @@ use crate::{AppId, BlobHash, Timestamp, UserId};
 pub struct CreateRelease {
     /// The checkpoint whose manifest is built; the current draft revision when absent.
     #[serde(default)]
+    #[schema(format = Uuid)]
     pub checkpoint_id: Option<String>,
     /// Whether the new release goes live at once (default `true`).
     #[serde(default)]

@@ -12,6 +12,7 @@ pub fn complete(doc: &mut Value) {
     bytes_bodies(doc);
     template_enum(doc);
     tool_schemas(doc);
+    publication(doc);
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -188,6 +189,25 @@ fn bytes_bodies(value: &mut Value) {
         }
     }
     object.values_mut().for_each(bytes_bodies);
+}
+
+/// `SetPublication`: a public app takes no access key, a private one needs one of 16-128
+/// characters of `[A-Za-z0-9_-]` (checked in `routes::releases::set_publication`).
+fn publication(doc: &mut Value) {
+    let Some(schema) = doc.pointer_mut("/components/schemas/SetPublication") else {
+        return;
+    };
+    let description = schema["description"].clone();
+    *schema = json!({
+        "description": description,
+        "oneOf": [
+            {"type": "object", "required": ["visibility"], "additionalProperties": false,
+             "properties": {"visibility": {"const": "public"}, "access_key": {"type": "null"}}},
+            {"type": "object", "required": ["visibility", "access_key"], "additionalProperties": false,
+             "properties": {"visibility": {"const": "private"},
+                            "access_key": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,128}$"}}}
+        ]
+    });
 }
 
 /// `CreateApp.template` is one of the registered templates.

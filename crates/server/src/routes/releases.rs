@@ -46,14 +46,18 @@ async fn create_release(
     let app = visible_app(&state, &caller, app_id).await?;
     let (manifest, checkpoint_id) = match body.checkpoint_id {
         Some(id) => {
-            let checkpoint = state.store.checkpoint(&id).await.map_err(|_| {
-                ApiError::validation("checkpoint_id", format!("no checkpoint {id:?} in this app"))
-            })?;
-            if checkpoint.app_id != app.id {
-                return Err(ApiError::validation(
+            // A malformed id is a bad request; a well-formed one that names no checkpoint
+            // of this app is a missing resource.
+            let missing = || match id.parse::<uuid::Uuid>() {
+                Ok(_) => ApiError::not_found("checkpoint"),
+                Err(_) => ApiError::validation(
                     "checkpoint_id",
                     format!("no checkpoint {id:?} in this app"),
-                ));
+                ),
+            };
+            let checkpoint = state.store.checkpoint(&id).await.map_err(|_| missing())?;
+            if checkpoint.app_id != app.id {
+                return Err(missing());
             }
             (
                 state.store.checkpoint_manifest(&checkpoint).await?,
