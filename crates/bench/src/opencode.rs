@@ -136,6 +136,7 @@ async fn raw_opencode(binary: &Path, model: &MockModel) -> anyhow::Result<Measur
         home: scratch.path().join("home"),
         config_json: OpencodeSettings::for_model(&resolved, &[]).to_json(),
         confinement: Vec::new(),
+        prepare: None,
         start_timeout: Duration::from_secs(60),
         password: Some(password.clone()),
     })

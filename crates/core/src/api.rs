@@ -303,6 +303,37 @@ pub struct Capabilities {
     pub models: ModelList,
     /// Sandbox confinement in force: `bwrap` or `none`.
     pub sandbox_isolation: String,
+    /// Who sandbox processes run as and how each resource limit is enforced; absent when
+    /// the sandbox controller does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_limits: Option<SandboxLimits>,
+}
+
+/// The identity and resource limits of sandboxes (`[sandbox.limits]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SandboxLimits {
+    /// `per_sandbox_uid` (an unprivileged host uid per sandbox) or `service_uid`.
+    pub identity: String,
+    /// Processes and threads at once.
+    pub processes: LimitInForce,
+    /// Memory, in MiB.
+    pub memory_mib: LimitInForce,
+    /// CPU weight (1024 = one ordinary share).
+    pub cpu_shares: LimitInForce,
+    /// Workspace size, in MiB.
+    pub disk_mib: LimitInForce,
+    /// Open files per process.
+    pub open_files: LimitInForce,
+}
+
+/// One limit: its value (0 = off) and what enforces it: `cgroup_v2`, `cgroup_v1`,
+/// `rlimit`, `off` or `unenforced`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LimitInForce {
+    /// The configured value.
+    pub value: u64,
+    /// The mechanism.
+    pub mechanism: String,
 }
 
 /// One conversation of one user on one app.

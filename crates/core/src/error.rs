@@ -52,13 +52,16 @@ pub enum ErrorCode {
     CodingAgentVerificationFailed,
     /// The process that owned the run died before the run ended.
     CodingAgentRunOrphaned,
+    /// The sandbox's workspace is larger than its disk limit, so it is not synced;
+    /// `details.bytes` and `details.limit_bytes` say by how much.
+    CodingAgentWorkspaceTooLarge,
     /// Anything unexpected; the only code a 500 carries.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 24] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
@@ -81,6 +84,7 @@ impl ErrorCode {
         Self::CodingAgentSandboxFailed,
         Self::CodingAgentVerificationFailed,
         Self::CodingAgentRunOrphaned,
+        Self::CodingAgentWorkspaceTooLarge,
         Self::Internal,
     ];
 
@@ -109,6 +113,7 @@ impl ErrorCode {
             Self::CodingAgentSandboxFailed => "CODING_AGENT_SANDBOX_FAILED",
             Self::CodingAgentVerificationFailed => "CODING_AGENT_VERIFICATION_FAILED",
             Self::CodingAgentRunOrphaned => "CODING_AGENT_RUN_ORPHANED",
+            Self::CodingAgentWorkspaceTooLarge => "CODING_AGENT_WORKSPACE_TOO_LARGE",
             Self::Internal => "INTERNAL",
         }
     }
@@ -136,7 +141,8 @@ impl ErrorCode {
             | Self::CodingAgentOpencodeStartFailed
             | Self::CodingAgentSandboxFailed
             | Self::CodingAgentVerificationFailed
-            | Self::CodingAgentRunOrphaned => 422,
+            | Self::CodingAgentRunOrphaned
+            | Self::CodingAgentWorkspaceTooLarge => 422,
             Self::Internal => 500,
         }
     }

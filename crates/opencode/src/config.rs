@@ -11,12 +11,28 @@ use serde_json::Value;
 use crate::settings::PermissionAction;
 
 /// Where one workspace's server lives: its private HOME and the argv it runs under.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Launch {
     /// The server's private HOME (the four `XDG_*` directories go under it).
     pub home: PathBuf,
     /// The wrapper argv (e.g. `bwrap … --`); empty runs OpenCode directly.
     pub confinement: Vec<String>,
+    /// Applied to the command right before the spawn, after the HOME is written (the
+    /// sandbox's cgroup, rlimits and the hand-over of its directories to its uid).
+    pub prepare: Option<CommandHook>,
+}
+
+/// What a [`CommandHook`] runs.
+pub type CommandHookFn = dyn Fn(&mut tokio::process::Command) -> Result<(), String> + Send + Sync;
+
+/// A last step on the server's command before it is spawned; an error fails the start.
+#[derive(Clone)]
+pub struct CommandHook(pub Arc<CommandHookFn>);
+
+impl std::fmt::Debug for CommandHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CommandHook")
+    }
 }
 
 /// The launch of a workspace's server, from the workspace and the directory OpenCode is

@@ -221,12 +221,16 @@ impl OpencodeEngine {
             *guard = None;
         }
         let binary = resolve_binary(self.config.binary.as_deref()).map_err(|e| e.to_string())?;
-        let Launch { home, confinement } = match &self.config.launch {
+        let Launch {
+            home,
+            confinement,
+            prepare,
+        } = match &self.config.launch {
             Some(launch) => launch(workspace, &install_dir(&binary))
                 .map_err(|e| format!("cannot place the OpenCode server in its sandbox: {e}"))?,
             None => Launch {
                 home: self.home_for(workspace),
-                confinement: Vec::new(),
+                ..Launch::default()
             },
         };
         let (config_json, route) = self.start_settings(resolved).await?;
@@ -241,6 +245,7 @@ impl OpencodeEngine {
             home: home.clone(),
             config_json,
             confinement,
+            prepare,
             start_timeout: self.config.start_timeout,
             password: None,
         };

@@ -27,7 +27,9 @@ pub use binary::{
     INSTALL_HINT, MissingBinary, PINNED_RELATIVE_PATH, find_binary, install_dir, pinned_version,
 };
 pub use client::{ClientError, OpencodeClient};
-pub use config::{ExternalServer, Faults, Launch, LaunchFn, OpencodeConfig, ServerPolicy};
+pub use config::{
+    CommandHook, ExternalServer, Faults, Launch, LaunchFn, OpencodeConfig, ServerPolicy,
+};
 pub use engine::{OpencodeEngine, RunTimings};
 pub use gate::{ModelGate, PLACEHOLDER_KEY, Route};
 pub use policy::{DELEGATED_TOOLS, OpencodePolicyInfo, PERMISSION_MODEL, policy};

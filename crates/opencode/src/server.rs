@@ -16,6 +16,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::client::OpencodeClient;
+use crate::config::CommandHook;
 use crate::process::{descendants, is_running, kill_tree};
 use crate::seed::{SeedError, prepare_home, xdg_dirs};
 
@@ -39,6 +40,8 @@ pub struct ServerOptions {
     /// A wrapper argv the server runs under (e.g. bubblewrap and its arguments); empty
     /// spawns `opencode` directly.
     pub confinement: Vec<String>,
+    /// Applied to the command right before the spawn (see [`crate::Launch::prepare`]).
+    pub prepare: Option<CommandHook>,
     /// How long the whole start (spawn, listening line, health) may take.
     pub start_timeout: Duration,
     /// `OPENCODE_SERVER_PASSWORD`; `None` generates a random one (set it only to share the
@@ -109,6 +112,12 @@ impl OpencodeServer {
         })?;
         let password = options.password.clone().unwrap_or_else(random_password);
         let mut command = build_command(&options, port, &password);
+        if let Some(CommandHook(prepare)) = &options.prepare {
+            prepare(&mut command).map_err(|e| StartError::Spawn {
+                program: program_name(&options),
+                source: std::io::Error::other(e),
+            })?;
+        }
         let mut child = command.spawn().map_err(|source| StartError::Spawn {
             program: program_name(&options),
             source,

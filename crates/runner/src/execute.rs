@@ -378,12 +378,12 @@ impl Execution {
         &self,
         sandbox: &SandboxId,
         manifest: &draftsmith_store::Manifest,
-    ) -> Result<Vec<draftsmith_store::FileChange>, String> {
+    ) -> Result<Vec<draftsmith_store::FileChange>, Ending> {
         let changes = self
             .controller
             .snapshot(sandbox, &entries(manifest))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(sandbox_failed)?;
         Ok(changes
             .into_iter()
             .filter_map(|c| {

@@ -40,7 +40,7 @@ impl Execution {
                 message,
                 land: Some(Pending { manifest, changes }),
             },
-            Err(err) => failed(ErrorCode::CodingAgentSandboxFailed, err),
+            Err(ending) => ending,
         }
     }
 

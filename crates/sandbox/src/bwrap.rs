@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use draftsmith_tools::{CommandOutput, CommandRequest, CommandRunner, ToolError};
 use tokio_util::sync::CancellationToken;
 
-use crate::process::{ProcessGroups, base_env, run_in_group};
+use crate::enclosure::Enclosure;
+use crate::process::{ProcessGroups, base_env, run_enclosed};
 
 /// System directories made visible read-only (symlinks such as merged-/usr `/bin` are
 /// recreated as symlinks); everything else of the host is absent inside.
@@ -40,6 +41,9 @@ pub struct BwrapProfile {
     pub hidden: Vec<PathBuf>,
     /// Network sharing.
     pub network: Network,
+    /// The host uid (and gid) the command runs as, switched to inside once the mounts are
+    /// made; `None` keeps the service's.
+    pub identity: Option<u32>,
 }
 
 impl BwrapProfile {
@@ -62,6 +66,13 @@ impl BwrapProfile {
         .iter()
         .map(OsString::from)
         .collect();
+        if self.identity.is_some() {
+            // Only `setpriv` (see `entry`) uses these; the switch to a non-root uid clears
+            // every capability before the command runs.
+            for cap in ["CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP"] {
+                args.extend(["--cap-add", cap].map(OsString::from));
+            }
+        }
         if self.network == Network::Isolated {
             args.push("--unshare-net".into());
         }
@@ -83,18 +94,33 @@ impl BwrapProfile {
             push(&mut args, "--ro-bind", &resolv, &resolv);
             bound.push(resolv);
         }
-        for flag in [["--proc", "/proc"], ["--dev", "/dev"], ["--tmpfs", "/tmp"]] {
+        for flag in [["--proc", "/proc"], ["--dev", "/dev"], ["--perms", "1777"]] {
             args.extend(flag.iter().map(OsString::from));
+        }
+        args.extend(["--tmpfs", "/tmp"].map(OsString::from));
+        if self.identity.is_some() {
+            let all: Vec<PathBuf> = self
+                .readonly
+                .iter()
+                .chain(&self.writable)
+                .cloned()
+                .collect();
+            traversable_parents(&mut args, &all, &bound, &[]);
         }
         for path in &self.readonly {
             push(&mut args, "--ro-bind", path, path);
             bound.push(path.clone());
         }
+        let mut covered = Vec::new();
         for hidden in &self.hidden {
             if hidden.exists() && bound.iter().any(|b| hidden.starts_with(b)) {
                 args.push("--tmpfs".into());
                 args.push(hidden.into());
+                covered.push(hidden.as_path());
             }
+        }
+        if self.identity.is_some() {
+            traversable_parents(&mut args, &self.writable, &bound, &covered);
         }
         for path in &self.writable {
             push(&mut args, "--bind", path, path);
@@ -102,6 +128,59 @@ impl BwrapProfile {
         args.push("--chdir".into());
         args.push(cwd.into());
         args
+    }
+
+    /// What goes between `bwrap … --` and the command: `setpriv` dropping to the sandbox's
+    /// uid, no supplementary groups, no capability left; empty without an identity.
+    pub fn entry(&self) -> Vec<OsString> {
+        let Some(uid) = self.identity else {
+            return Vec::new();
+        };
+        let id = uid.to_string();
+        [
+            "setpriv",
+            "--reuid",
+            &id,
+            "--regid",
+            &id,
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ]
+        .map(OsString::from)
+        .to_vec()
+    }
+}
+
+/// bwrap makes the missing parents of a bind `0700` root's, which a sandbox uid could not
+/// pass through; make them `0755` first (they hold nothing but the mount points).
+fn traversable_parents(
+    args: &mut Vec<OsString>,
+    writable: &[PathBuf],
+    bound: &[PathBuf],
+    covered: &[&Path],
+) {
+    let mut made: Vec<&Path> = Vec::new();
+    for path in writable {
+        let mut parents: Vec<&Path> = path.ancestors().skip(1).collect();
+        parents.reverse();
+        for parent in parents {
+            // Present already: the root, /tmp, a bound directory's own contents (unless a
+            // tmpfs covers them, whose root is 0755 but whose new directories are not).
+            let in_tmpfs = covered
+                .iter()
+                .any(|c| parent.starts_with(c) && parent != *c);
+            let preset = parent == Path::new("/")
+                || parent == Path::new("/tmp")
+                || (!in_tmpfs && bound.iter().any(|b| parent.starts_with(b)));
+            if preset || made.contains(&parent) {
+                continue;
+            }
+            args.extend(["--perms", "0755", "--dir"].map(OsString::from));
+            args.push(parent.into());
+            made.push(parent);
+        }
     }
 }
 
@@ -128,16 +207,24 @@ pub struct BwrapCommandRunner {
     profile: BwrapProfile,
     home: PathBuf,
     groups: ProcessGroups,
+    enclosure: Enclosure,
 }
 
 impl BwrapCommandRunner {
     /// A runner confining commands by `profile`, with `home` as `$HOME` (it must be one of
-    /// the profile's writable paths), registering process groups in `groups`.
-    pub fn new(profile: BwrapProfile, home: PathBuf, groups: ProcessGroups) -> Self {
+    /// the profile's writable paths), registering process groups in `groups`, each
+    /// process started inside `enclosure` (its cgroup, rlimits and uid).
+    pub fn new(
+        profile: BwrapProfile,
+        home: PathBuf,
+        groups: ProcessGroups,
+        enclosure: Enclosure,
+    ) -> Self {
         Self {
             profile,
             home,
             groups,
+            enclosure,
         }
     }
 }
@@ -153,6 +240,7 @@ impl CommandRunner for BwrapCommandRunner {
         command
             .args(self.profile.args(&request.cwd))
             .arg("--")
+            .args(self.profile.entry())
             .arg("sh")
             .arg("-c")
             .arg(&request.command)
@@ -160,7 +248,7 @@ impl CommandRunner for BwrapCommandRunner {
             .env_clear()
             .envs(base_env(&self.home))
             .envs(request.env.iter().map(|(k, v)| (k, v)));
-        run_in_group(command, &request, cancel, &self.groups).await
+        run_enclosed(command, &request, cancel, &self.groups, &self.enclosure).await
     }
 }
 
@@ -175,6 +263,7 @@ mod tests {
             readonly: Vec::new(),
             hidden: vec!["/usr/share".into(), "/srv/data".into()],
             network: Network::Isolated,
+            identity: None,
         }
     }
 
@@ -197,5 +286,32 @@ mod tests {
             args.last().map(OsString::as_os_str),
             Some("/srv/data/sandboxes/a/workspace".as_ref())
         );
+    }
+
+    #[test]
+    fn an_identity_switches_inside_and_opens_the_way_to_its_binds() {
+        let plain = profile();
+        assert!(plain.entry().is_empty());
+        assert!(!plain.args(Path::new("/")).iter().any(|a| a == "--cap-add"));
+        let own = BwrapProfile {
+            identity: Some(1_000_007),
+            ..profile()
+        };
+        let args = own.args(Path::new("/srv/data/sandboxes/a/workspace"));
+        for parent in ["/srv", "/srv/data", "/srv/data/sandboxes/a"] {
+            let dir = position(&args, "--dir", parent).unwrap_or_else(|| panic!("{parent}"));
+            assert_eq!(args[dir - 1], "0755");
+        }
+        assert_eq!(position(&args, "--dir", "/"), None);
+        let caps: Vec<_> = args.windows(2).filter(|w| w[0] == "--cap-add").collect();
+        assert_eq!(caps.len(), 3);
+        let entry = own.entry();
+        assert_eq!(entry[0], "setpriv");
+        assert!(
+            entry
+                .windows(2)
+                .any(|w| w[0] == "--reuid" && w[1] == "1000007")
+        );
+        assert_eq!(entry.last().map(OsString::as_os_str), Some("--".as_ref()));
     }
 }

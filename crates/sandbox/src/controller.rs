@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::SandboxError;
 use crate::id::SandboxId;
 use crate::isolation::Isolation;
+use crate::limits::LimitsReport;
 
 /// One file of a draft revision's manifest: what the workspace must hold at `path`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +77,12 @@ pub struct ExecRequest {
 pub trait SandboxController: Send + Sync {
     /// The confinement in force, reported in capabilities.
     fn isolation(&self) -> Isolation;
+
+    /// The identity and resource limits in force and how each is enforced; `None` when
+    /// this side cannot tell.
+    fn limits(&self) -> Option<LimitsReport> {
+        None
+    }
 
     /// Provisions `id` or keeps a live one warm (refreshing its TTL); reaps expired ones first.
     async fn create(

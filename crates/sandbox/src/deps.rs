@@ -16,7 +16,9 @@ use draftsmith_tools::{CommandRequest, CommandRunner};
 use tokio_util::sync::CancellationToken;
 
 use crate::bwrap::{BwrapCommandRunner, BwrapProfile, Network};
+use crate::enclosure::Enclosure;
 use crate::error::SandboxError;
+use crate::identity::CACHE_OWNER;
 use crate::process::{ProcessGroups, UnconfinedCommandRunner};
 
 /// Longest an install may take.
@@ -25,8 +27,6 @@ const INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 const INSTALL: &str = "npm ci --ignore-scripts --no-audit --no-fund --loglevel=error";
 /// File in a workspace's `node_modules` naming the lockfile hash it was linked from.
 const MARKER: &str = ".draftsmith-deps";
-/// Owner of cached files when the service runs as root (`nobody`).
-const CACHE_OWNER: u32 = 65534;
 /// File in a cache entry whose modification time says when a workspace last used it.
 const LAST_USED: &str = ".last-used";
 /// A staging directory older than this is an install a crash abandoned (installs time out
@@ -55,6 +55,7 @@ impl DependencyCache {
             readonly: Vec::new(),
             hidden,
             network: Network::Shared,
+            identity: None,
         });
         Self {
             dir,
@@ -122,9 +123,18 @@ impl DependencyCache {
             Some(profile) => {
                 let mut profile = profile.clone();
                 profile.writable.push(staging.to_path_buf());
-                Box::new(BwrapCommandRunner::new(profile, self.home.clone(), groups))
+                Box::new(BwrapCommandRunner::new(
+                    profile,
+                    self.home.clone(),
+                    groups,
+                    Enclosure::unbounded(),
+                ))
             }
-            None => Box::new(UnconfinedCommandRunner::new(self.home.clone(), groups)),
+            None => Box::new(UnconfinedCommandRunner::new(
+                self.home.clone(),
+                groups,
+                Enclosure::unbounded(),
+            )),
         };
         let started = Instant::now();
         let request = CommandRequest {

@@ -48,6 +48,17 @@ pub enum SandboxError {
     /// Installing the template's dependencies failed; the output's tail says why.
     #[error("installing dependencies failed: {0}")]
     Dependencies(String),
+    /// The workspace outgrew the sandbox's disk limit, so it is not synced; delete files
+    /// (the agent can) and sync again.
+    #[error(
+        "the workspace holds {bytes} bytes, more than the sandbox's disk limit of {limit_bytes} bytes"
+    )]
+    WorkspaceTooLarge {
+        /// What the syncable files add up to.
+        bytes: u64,
+        /// `[sandbox.limits] disk_mib`, in bytes.
+        limit_bytes: u64,
+    },
     /// A request body did not validate; fix the caller.
     #[error("invalid request: {0}")]
     Invalid(String),
@@ -91,6 +102,7 @@ impl SandboxError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::PathBlocked { .. } => ErrorCode::CodingAgentPathBlocked,
             Self::Unauthorized(_) => ErrorCode::Unauthorized,
+            Self::WorkspaceTooLarge { .. } => ErrorCode::CodingAgentWorkspaceTooLarge,
             Self::Remote { code, .. } => *code,
             Self::Blob { .. }
             | Self::Io { .. }
@@ -116,6 +128,10 @@ impl SandboxError {
             Self::Blob { hash, .. } => {
                 details.insert("missing_blob".into(), hash.as_str().into());
             }
+            Self::WorkspaceTooLarge { bytes, limit_bytes } => {
+                details.insert("bytes".into(), (*bytes).into());
+                details.insert("limit_bytes".into(), (*limit_bytes).into());
+            }
             _ => {}
         }
         body
@@ -133,6 +149,19 @@ impl SandboxError {
         match body.error.code {
             ErrorCode::NotFound => Self::NotFound(detail("sandbox_id").unwrap_or_default()),
             ErrorCode::Unauthorized => Self::Unauthorized(body.error.message),
+            ErrorCode::CodingAgentWorkspaceTooLarge => {
+                let number = |key: &str| {
+                    body.error
+                        .details
+                        .get(key)
+                        .and_then(|v| v.as_u64())
+                        .unwrap_or(0)
+                };
+                Self::WorkspaceTooLarge {
+                    bytes: number("bytes"),
+                    limit_bytes: number("limit_bytes"),
+                }
+            }
             ErrorCode::CodingAgentPathBlocked => Self::PathBlocked {
                 path: detail("path").unwrap_or_default(),
                 reason: detail("reason").unwrap_or(body.error.message),
@@ -167,6 +196,10 @@ mod tests {
             SandboxError::Blob {
                 hash: BlobHash::of(b"x"),
                 message: "gone".into(),
+            },
+            SandboxError::WorkspaceTooLarge {
+                bytes: 3 << 20,
+                limit_bytes: 2 << 20,
             },
         ];
         for error in errors {

@@ -7,9 +7,12 @@
 mod bwrap;
 mod controller;
 mod deps;
+mod enclosure;
 mod error;
 mod id;
+mod identity;
 mod isolation;
+mod limits;
 mod local;
 mod process;
 mod reaper;
@@ -20,9 +23,12 @@ pub use bwrap::{BwrapCommandRunner, BwrapProfile, Network};
 pub use controller::{
     BlobSource, Change, Created, ExecRequest, FileEntry, Refreshed, SandboxController,
 };
+pub use enclosure::Enclosure;
 pub use error::SandboxError;
 pub use id::SandboxId;
+pub use identity::IdentityConfig;
 pub use isolation::{Isolation, IsolationMode};
+pub use limits::{Limits, LimitsReport, Mechanism};
 pub use local::{LocalController, ServiceLaunch};
 pub use process::{ProcessGroups, UnconfinedCommandRunner};
 pub use reaper::spawn_reaper;

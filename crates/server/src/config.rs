@@ -68,6 +68,10 @@ pub struct SandboxConfig {
     pub controller_url: String,
     /// The secret it expects (`DRAFTSMITH_SANDBOX_CONTROLLER_SECRET`).
     pub controller_secret: String,
+    /// `[sandbox.limits]`: processes, memory, CPU share, workspace size, open files.
+    pub limits: draftsmith_sandbox::Limits,
+    /// `[sandbox.identity]`: the uids sandboxes run as when the service is root.
+    pub identity: draftsmith_sandbox::IdentityConfig,
 }
 
 impl Default for SandboxConfig {
@@ -77,6 +81,8 @@ impl Default for SandboxConfig {
             ttl_seconds: 1800.0,
             controller_url: String::new(),
             controller_secret: String::new(),
+            limits: draftsmith_sandbox::Limits::default(),
+            identity: draftsmith_sandbox::IdentityConfig::default(),
         }
     }
 }
@@ -288,6 +294,9 @@ impl Config {
         if let Some(v) = env("DRAFTSMITH_PUBLISH_CACHE_MIB") {
             self.publish.cache_mib = parse_usize("DRAFTSMITH_PUBLISH_CACHE_MIB", &v)?;
         }
+        let invalid = |(var, message): (&'static str, String)| ConfigError::Env { var, message };
+        self.sandbox.limits.apply_env(env).map_err(invalid)?;
+        self.sandbox.identity.apply_env(env).map_err(invalid)?;
         self.isolation_mode()?;
         self.default_engine()?;
         Ok(())

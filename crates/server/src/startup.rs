@@ -154,6 +154,8 @@ fn sandboxes(config: &Config, stop: CancellationToken) -> Result<Sandboxes, Star
                 config.data_dir.join("cache"),
                 config.isolation_mode()?,
             )
+            .and_then(|local| local.with_identity(&config.sandbox.identity))
+            .and_then(|local| local.with_limits(config.sandbox.limits.clone()))
             .map_err(|e| StartError::Sandbox(e.to_string()))?
             .with_hidden_path(config.data_dir.clone());
             let local = Arc::new(local);
@@ -167,6 +169,22 @@ fn sandboxes(config: &Config, stop: CancellationToken) -> Result<Sandboxes, Star
             (Arc::new(remote), None)
         };
     tracing::info!(isolation = controller.isolation().as_str(), "sandboxes");
+    if let Some(report) = controller.limits() {
+        tracing::info!(
+            identity = %report.identity,
+            processes = report.limits.processes,
+            processes_by = report.processes.as_str(),
+            memory_mib = report.limits.memory_mib,
+            memory_by = report.memory.as_str(),
+            cpu_shares = report.limits.cpu_shares,
+            cpu_by = report.cpu.as_str(),
+            disk_mib = report.limits.disk_mib,
+            disk_by = report.disk.as_str(),
+            open_files = report.limits.open_files,
+            open_files_by = report.open_files.as_str(),
+            "sandbox limits"
+        );
+    }
     draftsmith_sandbox::spawn_reaper(controller.clone(), Duration::from_secs(30), stop);
     Ok((controller, local))
 }
@@ -192,9 +210,14 @@ fn opencode_engine(
             let launch = local
                 .service_launch(workspace, "opencode", &[install.to_path_buf()])
                 .map_err(|e| e.to_string())?;
+            let enclosure = launch.enclosure;
+            let prepare = draftsmith_opencode::CommandHook(Arc::new(move |command| {
+                enclosure.admit_now(command).map_err(|e| e.to_string())
+            }));
             Ok(draftsmith_opencode::Launch {
                 home: launch.home,
                 confinement: launch.confinement,
+                prepare: Some(prepare),
             })
         }));
     }

@@ -7,6 +7,7 @@ mod agents;
 mod api_contract;
 mod apps;
 mod auth;
+mod boundary;
 mod checkpoints;
 mod cli_run;
 mod drafts;

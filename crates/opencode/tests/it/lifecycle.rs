@@ -62,6 +62,7 @@ fn bwrap() -> LaunchFn {
         Ok(Launch {
             home,
             confinement: argv,
+            prepare: None,
         })
     })
 }
@@ -124,6 +125,7 @@ async fn start_failures_are_reported_and_leave_no_process() {
         home: scratch.path().join("home"),
         config_json: "{}".into(),
         confinement: Vec::new(),
+        prepare: None,
         start_timeout: Duration::from_secs(2),
         password: None,
     };
@@ -187,6 +189,7 @@ async fn an_external_server_is_used_without_spawning_one() {
         home: scratch.path().join("external-home"),
         config_json: OpencodeSettings::for_model(&job.model, &[]).to_json(),
         confinement: Vec::new(),
+        prepare: None,
         start_timeout: START_TIMEOUT,
         password: Some("shared-secret".into()),
     })

@@ -20,9 +20,12 @@ use tokio_util::sync::CancellationToken;
 use self::sandbox::Sandbox;
 use crate::bwrap::{BwrapCommandRunner, BwrapProfile, Network};
 use crate::deps::DependencyCache;
+use crate::enclosure::Enclosure;
 use crate::error::SandboxError;
 use crate::id::SandboxId;
+use crate::identity::{IdentityConfig, UidRange};
 use crate::isolation::{Isolation, IsolationMode};
+use crate::limits::{Enforcement, Limits, LimitsReport, SandboxCgroup};
 use crate::process::{UnconfinedCommandRunner, kill_by_cwd};
 
 /// Prefix of directories being deleted; never a valid sandbox id (ids have no dots).
@@ -37,6 +40,12 @@ pub struct LocalController {
     network: Network,
     hidden: Vec<PathBuf>,
     limits: ToolLimits,
+    /// How sandboxes' resources are bounded, resolved at start.
+    enforcement: Enforcement,
+    /// The uids sandboxes run as, when they get their own.
+    uids: Option<UidRange>,
+    /// `isolation = "bwrap"`: a limit that cannot be enforced is an error.
+    strict: bool,
     deps: DependencyCache,
     /// How long a cached dependency tree no workspace used is kept.
     dependency_idle: Duration,
@@ -58,7 +67,11 @@ impl LocalController {
         let cache = cache.canonicalize().map_err(SandboxError::io(&cache))?;
         let bwrap = isolation.resolve()?;
         let hidden = vec![root.clone(), cache.clone()];
-        let sandboxes = adopt(&root)?;
+        let strict = isolation == IsolationMode::Bwrap;
+        let uids = IdentityConfig::default().resolve(bwrap.is_some())?;
+        let enforcement =
+            Enforcement::resolve(Limits::default(), &tag(&root), uids.is_some(), strict)?;
+        let sandboxes = adopt(&root, uids)?;
         Ok(Self {
             deps: DependencyCache::new(&cache, bwrap.clone(), hidden.clone()),
             root,
@@ -67,6 +80,9 @@ impl LocalController {
             network: Network::default(),
             hidden,
             limits: ToolLimits::default(),
+            enforcement,
+            uids,
+            strict,
             dependency_idle: crate::deps::DEFAULT_IDLE,
             sandboxes: Mutex::new(sandboxes),
         })
@@ -91,6 +107,32 @@ impl LocalController {
     pub fn with_dependency_idle(mut self, idle: Duration) -> Self {
         self.dependency_idle = idle;
         self
+    }
+
+    /// Bounds every sandbox's resources by `limits`; fails when one cannot be enforced
+    /// under `isolation = "bwrap"`.
+    pub fn with_limits(mut self, limits: Limits) -> Result<Self, SandboxError> {
+        if let Some(old) = self.enforcement.cgroups.take() {
+            old.remove_parents();
+        }
+        self.enforcement =
+            Enforcement::resolve(limits, &tag(&self.root), self.uids.is_some(), self.strict)?;
+        Ok(self)
+    }
+
+    /// Runs sandboxes as uids from `identity`'s range (when the service is root and
+    /// confinement is on); sandboxes already adopted keep theirs if it is in the range.
+    pub fn with_identity(mut self, identity: &IdentityConfig) -> Result<Self, SandboxError> {
+        self.uids = identity.resolve(self.bwrap.is_some())?;
+        let limits = self.enforcement.limits.clone();
+        let sandboxes = adopt(&self.root, self.uids)?;
+        self.sandboxes = Mutex::new(sandboxes);
+        self.with_limits(limits)
+    }
+
+    /// The limits in force and how each is enforced.
+    pub fn limits_report(&self) -> LimitsReport {
+        self.enforcement.report.clone()
     }
 
     /// Sets the bounds the toolpack applies inside sandboxes.
@@ -126,8 +168,10 @@ impl LocalController {
     }
 
     /// The command runner confining this sandbox's processes.
-    fn runner(&self, sandbox: &Sandbox) -> Arc<dyn CommandRunner> {
-        match &self.bwrap {
+    fn runner(&self, sandbox: &Sandbox) -> Result<Arc<dyn CommandRunner>, SandboxError> {
+        let owned = vec![sandbox.workspace.clone(), sandbox.home.clone()];
+        let enclosure = self.enclosure(&sandbox.id, sandbox.uid(), owned)?;
+        Ok(match &self.bwrap {
             Some(bwrap) => {
                 let profile = BwrapProfile {
                     bwrap: bwrap.clone(),
@@ -135,18 +179,55 @@ impl LocalController {
                     readonly: Vec::new(),
                     hidden: self.hidden.clone(),
                     network: self.network,
+                    identity: enclosure.uid(),
                 };
                 Arc::new(BwrapCommandRunner::new(
                     profile,
                     sandbox.home.clone(),
                     sandbox.groups.clone(),
+                    enclosure,
                 ))
             }
             None => Arc::new(UnconfinedCommandRunner::new(
                 sandbox.home.clone(),
                 sandbox.groups.clone(),
+                enclosure,
             )),
-        }
+        })
+    }
+
+    /// The enclosure of sandbox `id`'s processes (its cgroup made if missing), handing
+    /// `owned` over to `uid`.
+    fn enclosure(
+        &self,
+        id: &SandboxId,
+        uid: Option<u32>,
+        owned: Vec<PathBuf>,
+    ) -> Result<Enclosure, SandboxError> {
+        let cgroup = match &self.enforcement.cgroups {
+            Some(tree) => Some(Arc::new(tree.create(id.as_str())?)),
+            None => None,
+        };
+        Ok(Enclosure {
+            uid: if self.bwrap.is_some() { uid } else { None },
+            owned,
+            cgroup,
+            rlimits: self.enforcement.rlimits(),
+            limits: Some(self.enforcement.limits.clone()),
+        })
+    }
+
+    /// How many processes sandbox `id` has in its cgroup; `None` without cgroups or when it
+    /// has none (yet, or any more), for tests and metrics.
+    pub fn cgroup_population(&self, id: &SandboxId) -> Option<usize> {
+        let tree = self.enforcement.cgroups.as_ref()?;
+        tree.open(id.as_str()).ok()?.population()
+    }
+
+    /// The cgroup of sandbox `id`, to empty and remove once it stops.
+    fn cgroup_of(&self, id: &SandboxId) -> Option<Arc<SandboxCgroup>> {
+        let tree = self.enforcement.cgroups.as_ref()?;
+        tree.open(id.as_str()).ok().map(Arc::new)
     }
 
     fn isolation_in_force(&self) -> Isolation {
@@ -158,10 +239,7 @@ impl LocalController {
     }
 
     /// Removes every expired sandbox from `map` and stops it; returns what to delete.
-    fn take_expired(
-        &self,
-        map: &mut HashMap<SandboxId, Arc<Sandbox>>,
-    ) -> Vec<(SandboxId, Option<PathBuf>)> {
+    fn take_expired(&self, map: &mut HashMap<SandboxId, Arc<Sandbox>>) -> Vec<(SandboxId, Trash)> {
         let now = SystemTime::now();
         let expired: Vec<SandboxId> = map
             .iter()
@@ -176,11 +254,19 @@ impl LocalController {
     }
 
     /// Kills everything the sandbox runs and moves its directory aside (fast, under the
-    /// map lock, so a new sandbox of the same id never races the deletion).
-    fn terminate(&self, sandbox: &Sandbox) -> Option<PathBuf> {
+    /// map lock, so a new sandbox of the same id never races the deletion); its cgroup is
+    /// emptied and removed with the directory.
+    fn terminate(&self, sandbox: &Sandbox) -> Trash {
         sandbox.stop.cancel();
         sandbox.groups.kill_all();
         kill_by_cwd(&sandbox.dir);
+        Trash {
+            dir: self.move_aside(sandbox),
+            cgroup: self.cgroup_of(&sandbox.id),
+        }
+    }
+
+    fn move_aside(&self, sandbox: &Sandbox) -> Option<PathBuf> {
         let trash = self.root.join(format!(
             "{TRASH_PREFIX}{}-{}",
             sandbox.id,
@@ -199,13 +285,24 @@ impl LocalController {
     }
 }
 
-/// Deletes directories moved aside, off the async threads.
-async fn delete_trash(paths: Vec<PathBuf>) {
-    if paths.is_empty() {
+/// What a stopped sandbox leaves to delete: its directory moved aside, its cgroup.
+#[derive(Debug, Default)]
+pub(crate) struct Trash {
+    dir: Option<PathBuf>,
+    cgroup: Option<Arc<SandboxCgroup>>,
+}
+
+/// Empties and removes cgroups, then deletes directories moved aside, off the async threads.
+async fn delete_trash(trash: Vec<Trash>) {
+    if trash.iter().all(|t| t.dir.is_none() && t.cgroup.is_none()) {
         return;
     }
     let done = tokio::task::spawn_blocking(move || {
-        for path in paths {
+        for item in trash {
+            if let Some(cgroup) = item.cgroup {
+                cgroup.destroy();
+            }
+            let Some(path) = item.dir else { continue };
             if let Err(e) = std::fs::remove_dir_all(&path) {
                 tracing::warn!(path = %path.display(), error = %e, "cannot delete a stopped sandbox");
             }
@@ -217,9 +314,13 @@ async fn delete_trash(paths: Vec<PathBuf>) {
     }
 }
 
-/// Sandboxes left in `root` by an earlier process, and trash it did not finish deleting.
-fn adopt(root: &Path) -> Result<HashMap<SandboxId, Arc<Sandbox>>, SandboxError> {
-    let mut map = HashMap::new();
+/// Sandboxes left in `root` by an earlier process, and trash it did not finish deleting;
+/// each gets a uid of the range unless its own is in it.
+fn adopt(
+    root: &Path,
+    uids: Option<UidRange>,
+) -> Result<HashMap<SandboxId, Arc<Sandbox>>, SandboxError> {
+    let mut map: HashMap<SandboxId, Arc<Sandbox>> = HashMap::new();
     for entry in std::fs::read_dir(root).map_err(SandboxError::io(root))? {
         let entry = entry.map_err(SandboxError::io(root))?;
         let name = entry.file_name();
@@ -227,10 +328,40 @@ fn adopt(root: &Path) -> Result<HashMap<SandboxId, Arc<Sandbox>>, SandboxError> 
         if name.starts_with(TRASH_PREFIX) {
             let _ = std::fs::remove_dir_all(entry.path());
         } else if let Ok(id) = SandboxId::parse(name) {
-            map.insert(id.clone(), Arc::new(Sandbox::load(root, &id)));
+            let sandbox = Sandbox::load(root, &id);
+            if let Some(range) = uids
+                && !sandbox.uid().is_some_and(|uid| range.contains(uid))
+            {
+                let used: Vec<u32> = map.values().filter_map(|s| s.uid()).collect();
+                sandbox.set_uid(range.allocate(&used)?)?;
+            }
+            map.insert(id.clone(), Arc::new(sandbox));
         }
     }
     Ok(map)
+}
+
+/// Names this controller's cgroups after its sandboxes root, so a restarted service finds
+/// them again and two controllers never share one.
+fn tag(root: &Path) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(root.as_os_str().as_encoded_bytes());
+    hex::encode(&digest[..6])
+}
+
+impl Drop for LocalController {
+    /// The service is going: its sandboxes' processes go with it, and so do their cgroups.
+    fn drop(&mut self) {
+        let ids: Vec<SandboxId> = self.sandboxes.get_mut().keys().cloned().collect();
+        for id in ids {
+            if let Some(cgroup) = self.cgroup_of(&id) {
+                cgroup.destroy();
+            }
+        }
+        if let Some(tree) = &self.enforcement.cgroups {
+            tree.remove_parents();
+        }
+    }
 }
 
 impl std::fmt::Debug for LocalController {

@@ -18,6 +18,7 @@ use crate::controller::{
 use crate::deps;
 use crate::error::SandboxError;
 use crate::id::SandboxId;
+use crate::identity::hand_over;
 use crate::isolation::Isolation;
 use crate::workspace::{self, FileIndex};
 
@@ -25,6 +26,10 @@ use crate::workspace::{self, FileIndex};
 impl SandboxController for LocalController {
     fn isolation(&self) -> Isolation {
         self.isolation_in_force()
+    }
+
+    fn limits(&self) -> Option<crate::limits::LimitsReport> {
+        Some(self.limits_report())
     }
 
     async fn create(
@@ -42,14 +47,21 @@ impl SandboxController for LocalController {
                 Created { reused: true }
             }
             None => {
-                let sandbox = Sandbox::create(&self.root, id, template, ttl)?;
+                let uid = match self.uids {
+                    Some(range) => {
+                        let used: Vec<u32> = map.values().filter_map(|s| s.uid()).collect();
+                        Some(range.allocate(&used)?)
+                    }
+                    None => None,
+                };
+                let sandbox = Sandbox::create(&self.root, id, template, ttl, uid)?;
                 map.insert(id.clone(), Arc::new(sandbox));
                 Created { reused: false }
             }
         };
         drop(map);
         log_reaped(&reaped);
-        delete_trash(reaped.into_iter().filter_map(|(_, t)| t).collect()).await;
+        delete_trash(reaped.into_iter().map(|(_, t)| t).collect()).await;
         Ok(created)
     }
 
@@ -92,9 +104,13 @@ impl SandboxController for LocalController {
             }
             contents.insert(hash, bytes);
         }
+        let uid = sandbox.uid();
         with_index(&mut index, &sandbox, move |root, index| {
             let done = workspace::apply(&root, &plan, &contents, index)?;
             index.save()?;
+            if let Some(uid) = uid {
+                hand_over(&root, uid, false)?;
+            }
             Ok(done)
         })
         .await
@@ -114,12 +130,18 @@ impl SandboxController for LocalController {
             return Ok(true);
         }
         let modules = self.deps.ensure(&sha, &package, &lock).await?;
-        let workspace = sandbox.workspace.clone();
+        let (workspace, uid) = (sandbox.workspace.clone(), sandbox.uid());
         let started = std::time::Instant::now();
-        let files =
-            tokio::task::spawn_blocking(move || deps::link_into(&modules, &workspace, &sha))
-                .await
-                .map_err(|e| SandboxError::Dependencies(e.to_string()))??;
+        let files = tokio::task::spawn_blocking(move || {
+            let files = deps::link_into(&modules, &workspace, &sha)?;
+            // The tree's directories become the sandbox's; the shared files stay nobody's.
+            if let Some(uid) = uid {
+                hand_over(&workspace.join("node_modules"), uid, true)?;
+            }
+            Ok::<_, SandboxError>(files)
+        })
+        .await
+        .map_err(|e| SandboxError::Dependencies(e.to_string()))??;
         tracing::debug!(sandbox = %id, files, ms = %started.elapsed().as_millis(), "linked dependencies");
         Ok(true)
     }
@@ -137,7 +159,7 @@ impl SandboxController for LocalController {
             workspace: sandbox.workspace.clone(),
             cancel,
             limits: self.limits.clone(),
-            commands: self.runner(&sandbox),
+            commands: self.runner(&sandbox)?,
         };
         Ok(draftsmith_tools::run_tool(&ctx, function_name, arguments).await)
     }
@@ -157,7 +179,7 @@ impl SandboxController for LocalController {
             max_output_bytes: request.max_output_bytes,
             env: request.env,
         };
-        self.runner(&sandbox)
+        self.runner(&sandbox)?
             .run(request, cancel)
             .await
             .map_err(|e| SandboxError::Process(e.message))
@@ -171,8 +193,9 @@ impl SandboxController for LocalController {
         let sandbox = self.get(id).await?;
         let mut index = sandbox.files.lock().await;
         let base = base.to_vec();
+        let max_bytes = self.enforcement.limits.disk_bytes();
         with_index(&mut index, &sandbox, move |root, index| {
-            let changes = workspace::snapshot(&root, &base, index)?;
+            let changes = workspace::snapshot(&root, &base, index, max_bytes)?;
             index.save()?;
             Ok(changes)
         })
@@ -185,10 +208,17 @@ impl SandboxController for LocalController {
         path: &str,
         content: &[u8],
     ) -> Result<(), SandboxError> {
-        let workspace = self.get(id).await?.workspace.clone();
+        let sandbox = self.get(id).await?;
+        let (workspace, uid) = (sandbox.workspace.clone(), sandbox.uid());
         let (relative, content) = (path.to_owned(), content.to_vec());
         let written = tokio::task::spawn_blocking(move || {
-            draftsmith_tools::write_service_file(&workspace, &relative, &content)
+            let written = draftsmith_tools::write_service_file(&workspace, &relative, &content);
+            if let (Ok(()), Some(uid)) = (&written, uid)
+                && let Err(e) = hand_over(&workspace, uid, false)
+            {
+                tracing::warn!(error = %e, "cannot hand a seeded file over to its sandbox");
+            }
+            written
         })
         .await
         .map_err(|e| SandboxError::Process(e.to_string()))?;
@@ -217,7 +247,7 @@ impl SandboxController for LocalController {
 
     async fn stop(&self, id: &SandboxId) -> Result<(), SandboxError> {
         let mut map = self.sandboxes.lock().await;
-        let trash = map.remove(id).and_then(|sandbox| self.terminate(&sandbox));
+        let trash = map.remove(id).map(|sandbox| self.terminate(&sandbox));
         drop(map);
         delete_trash(trash.into_iter().collect()).await;
         Ok(())
@@ -229,7 +259,7 @@ impl SandboxController for LocalController {
         drop(map);
         log_reaped(&reaped);
         let ids = reaped.iter().map(|(id, _)| id.clone()).collect();
-        delete_trash(reaped.into_iter().filter_map(|(_, t)| t).collect()).await;
+        delete_trash(reaped.into_iter().map(|(_, t)| t).collect()).await;
         let (cache, idle) = (self.deps.dir().to_path_buf(), self.dependency_idle);
         let _ =
             tokio::task::spawn_blocking(move || crate::deps::collect_unused(&cache, idle)).await;
@@ -241,7 +271,7 @@ impl SandboxController for LocalController {
     }
 }
 
-fn log_reaped(reaped: &[(SandboxId, Option<PathBuf>)]) {
+fn log_reaped(reaped: &[(SandboxId, super::Trash)]) {
     for (id, _) in reaped {
         tracing::info!(sandbox = %id, "reaped an expired sandbox");
     }

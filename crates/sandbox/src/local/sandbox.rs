@@ -19,6 +19,9 @@ struct State {
     template: String,
     ttl_ms: u64,
     expires_at_ms: u64,
+    /// The sandbox's own uid, when it has one.
+    #[serde(default)]
+    uid: Option<u32>,
 }
 
 /// A live sandbox of the in-process controller.
@@ -44,6 +47,7 @@ impl Sandbox {
         id: &SandboxId,
         template: &str,
         ttl: Duration,
+        uid: Option<u32>,
     ) -> Result<Self, SandboxError> {
         let sandbox = Self::at(
             root,
@@ -52,6 +56,7 @@ impl Sandbox {
                 template: template.to_owned(),
                 ttl_ms: millis(ttl),
                 expires_at_ms: deadline_ms(ttl),
+                uid,
             },
         );
         sandbox.ensure_dirs()?;
@@ -64,8 +69,25 @@ impl Sandbox {
     pub(crate) fn ensure_dirs(&self) -> Result<(), SandboxError> {
         for dir in [&self.workspace, &self.home] {
             std::fs::create_dir_all(dir).map_err(SandboxError::io(dir))?;
+            if let Some(uid) = self.uid() {
+                std::os::unix::fs::lchown(dir, Some(uid), Some(uid))
+                    .map_err(SandboxError::io(dir))?;
+            }
         }
         Ok(())
+    }
+
+    /// The sandbox's own uid, if it has one.
+    pub(crate) fn uid(&self) -> Option<u32> {
+        self.state.lock().ok().and_then(|s| s.uid)
+    }
+
+    /// Gives an adopted sandbox a uid (its state's one was missing or outside the range).
+    pub(crate) fn set_uid(&self, uid: u32) -> Result<(), SandboxError> {
+        if let Ok(mut state) = self.state.lock() {
+            state.uid = Some(uid);
+        }
+        self.save()
     }
 
     /// A sandbox left by an earlier process; without a readable state it counts as expired.
@@ -78,6 +100,7 @@ impl Sandbox {
                 template: String::new(),
                 ttl_ms: 0,
                 expires_at_ms: 0,
+                uid: None,
             });
         Self::at(root, id, state)
     }

@@ -7,18 +7,22 @@ use std::path::{Component, Path, PathBuf};
 
 use super::LocalController;
 use crate::bwrap::BwrapProfile;
+use crate::enclosure::Enclosure;
 use crate::error::SandboxError;
 use crate::id::SandboxId;
 
 /// How to start one service of a sandbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ServiceLaunch {
     /// The sandbox the service belongs to.
     pub sandbox: SandboxId,
     /// The service's private HOME, inside the sandbox's directory (not its workspace).
     pub home: PathBuf,
-    /// The argv prefix confining it (`bwrap … --`); empty when isolation is `none`.
+    /// The argv prefix confining it (`bwrap … -- setpriv …`); empty when isolation is `none`.
     pub confinement: Vec<String>,
+    /// The sandbox's cgroup, rlimits and uid: apply it to the command right before the
+    /// spawn ([`Enclosure::admit_now`]), after the HOME is written.
+    pub enclosure: Enclosure,
 }
 
 impl LocalController {
@@ -46,6 +50,12 @@ impl LocalController {
         }
         let home = dir.join("services").join(name);
         std::fs::create_dir_all(&home).map_err(SandboxError::io(&home))?;
+        // The state file has the sandbox's uid; the map's lock is async and this is not.
+        let uid = super::sandbox::Sandbox::load(&self.root, &sandbox).uid();
+        if self.uids.is_some() && uid.is_none() {
+            return Err(SandboxError::NotFound(sandbox.to_string()));
+        }
+        let enclosure = self.enclosure(&sandbox, uid, vec![workspace.clone(), home.clone()])?;
         let confinement = match &self.bwrap {
             None => Vec::new(),
             Some(bwrap) => {
@@ -55,10 +65,12 @@ impl LocalController {
                     readonly: readonly.to_vec(),
                     hidden: self.hidden.clone(),
                     network: self.network,
+                    identity: enclosure.uid(),
                 };
                 let mut argv = vec![bwrap.clone().into_os_string()];
                 argv.extend(profile.args(&workspace));
                 argv.push("--".into());
+                argv.extend(profile.entry());
                 argv.into_iter()
                     .map(|arg| {
                         arg.into_string().map_err(|arg| {
@@ -72,6 +84,7 @@ impl LocalController {
             sandbox,
             home,
             confinement,
+            enclosure,
         })
     }
 

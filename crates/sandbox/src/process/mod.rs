@@ -11,18 +11,45 @@ pub(crate) use run::{base_env, run_in_group};
 use draftsmith_tools::{CommandOutput, CommandRequest, CommandRunner, ToolError};
 use tokio_util::sync::CancellationToken;
 
+use crate::enclosure::Enclosure;
+
+/// [`run_in_group`] inside `enclosure`: the child joins the sandbox's cgroup and takes its
+/// rlimits before exec, and the output names a limit the command ran into.
+pub(crate) async fn run_enclosed(
+    mut command: tokio::process::Command,
+    request: &CommandRequest,
+    cancel: CancellationToken,
+    groups: &ProcessGroups,
+    enclosure: &Enclosure,
+) -> Result<CommandOutput, ToolError> {
+    enclosure
+        .admit(&mut command)
+        .await
+        .map_err(|e| ToolError::failed(format!("cannot start the command: {e}")))?;
+    let before = enclosure.counters();
+    let mut out = run_in_group(command, request, cancel, groups).await?;
+    enclosure.annotate(&mut out, before);
+    Ok(out)
+}
+
 /// Runs commands on the host without confinement (`isolation = none`), still in their own
 /// process group so nothing they start outlives them.
 #[derive(Debug, Clone)]
 pub struct UnconfinedCommandRunner {
     home: std::path::PathBuf,
     groups: ProcessGroups,
+    enclosure: Enclosure,
 }
 
 impl UnconfinedCommandRunner {
-    /// A runner whose commands see `home` as `$HOME` and register in `groups`.
-    pub fn new(home: std::path::PathBuf, groups: ProcessGroups) -> Self {
-        Self { home, groups }
+    /// A runner whose commands see `home` as `$HOME`, register in `groups` and start
+    /// inside `enclosure` (limits apply without confinement too).
+    pub fn new(home: std::path::PathBuf, groups: ProcessGroups, enclosure: Enclosure) -> Self {
+        Self {
+            home,
+            groups,
+            enclosure,
+        }
     }
 }
 
@@ -41,6 +68,6 @@ impl CommandRunner for UnconfinedCommandRunner {
             .env_clear()
             .envs(base_env(&self.home))
             .envs(request.env.iter().map(|(k, v)| (k, v)));
-        run_in_group(command, &request, cancel, &self.groups).await
+        run_enclosed(command, &request, cancel, &self.groups, &self.enclosure).await
     }
 }

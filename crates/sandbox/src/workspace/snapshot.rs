@@ -10,13 +10,28 @@ use super::index::FileIndex;
 use crate::controller::{Change, FileEntry};
 use crate::error::SandboxError;
 
-/// The changes that turn `base` into what `root` holds, sorted by path.
+/// The changes that turn `base` into what `root` holds, sorted by path; refused when the
+/// files to sync add up to more than `max_bytes` (0: no bound).
 pub(crate) fn snapshot(
     root: &Path,
     base: &[FileEntry],
     index: &mut FileIndex,
+    max_bytes: u64,
 ) -> Result<Vec<Change>, SandboxError> {
     let present = index.scan(root, false)?;
+    if max_bytes > 0 {
+        let bytes: u64 = present
+            .keys()
+            .filter_map(|rel| root.join(rel).symlink_metadata().ok())
+            .map(|meta| meta.len())
+            .sum();
+        if bytes > max_bytes {
+            return Err(SandboxError::WorkspaceTooLarge {
+                bytes,
+                limit_bytes: max_bytes,
+            });
+        }
+    }
     let known: HashMap<String, &BlobHash> = base
         .iter()
         .filter_map(|f| {

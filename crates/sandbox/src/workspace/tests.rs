@@ -127,7 +127,7 @@ fn snapshot_lists_changes_and_never_generated_files() {
     std::fs::write(root.join(".opencode/tools/t.ts"), b"t").unwrap();
     std::os::unix::fs::symlink("/etc/passwd", root.join("link")).unwrap();
     let manifest: Vec<FileEntry> = base.iter().map(|(f, _)| f.clone()).collect();
-    let changes = snapshot(root, &manifest, &mut index).unwrap();
+    let changes = snapshot(root, &manifest, &mut index, 0).unwrap();
     assert_eq!(
         changes,
         vec![
@@ -157,7 +157,7 @@ fn snapshot_does_not_trust_a_stamp_from_the_same_tick() {
     // Same size, written right after the refresh recorded it: possibly the same mtime.
     std::fs::write(root.join("a.txt"), b"bbbb").unwrap();
     let manifest: Vec<FileEntry> = base.iter().map(|(f, _)| f.clone()).collect();
-    let changes = snapshot(root, &manifest, &mut index).unwrap();
+    let changes = snapshot(root, &manifest, &mut index, 0).unwrap();
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].content.as_deref(), Some(&b"bbbb"[..]));
 }

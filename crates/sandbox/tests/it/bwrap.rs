@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use draftsmith_sandbox::{BwrapCommandRunner, BwrapProfile, Network, ProcessGroups};
+use draftsmith_sandbox::{BwrapCommandRunner, BwrapProfile, Enclosure, Network, ProcessGroups};
 use draftsmith_tools::{CommandRequest, CommandRunner};
 use tokio_util::sync::CancellationToken;
 
@@ -35,8 +35,14 @@ async fn hidden_paths_under_a_read_only_bind_stay_hidden() {
         readonly: vec![data.clone()],
         hidden: vec![sandboxes.clone()],
         network: Network::Isolated,
+        identity: None,
     };
-    let runner = BwrapCommandRunner::new(profile, home, ProcessGroups::default());
+    let runner = BwrapCommandRunner::new(
+        profile,
+        home,
+        ProcessGroups::default(),
+        Enclosure::unbounded(),
+    );
     let script = format!(
         "cat {data}/visible.txt; cat {other}/secret.txt; ls {sandboxes}; echo w > {data}/new.txt; \
          echo mine > own.txt && echo OWN-OK; cat /sys/class/net/*/address 2>/dev/null | wc -l",
@@ -74,8 +80,14 @@ async fn an_isolated_network_has_only_loopback() {
         readonly: Vec::new(),
         hidden: Vec::new(),
         network: Network::Isolated,
+        identity: None,
     };
-    let runner = BwrapCommandRunner::new(profile.clone(), ws.clone(), ProcessGroups::default());
+    let runner = BwrapCommandRunner::new(
+        profile.clone(),
+        ws.clone(),
+        ProcessGroups::default(),
+        Enclosure::unbounded(),
+    );
     let out = runner
         .run(
             request("cat /proc/net/dev | tail -n +3 | cut -d: -f1", &ws),
@@ -90,7 +102,12 @@ async fn an_isolated_network_has_only_loopback() {
         network: Network::Shared,
         ..profile
     };
-    let runner = BwrapCommandRunner::new(shared, ws.clone(), ProcessGroups::default());
+    let runner = BwrapCommandRunner::new(
+        shared,
+        ws.clone(),
+        ProcessGroups::default(),
+        Enclosure::unbounded(),
+    );
     let out = runner
         .run(
             request("cat /proc/net/dev | tail -n +3 | cut -d: -f1", &ws),

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use draftsmith_core::BlobHash;
 use draftsmith_sandbox::{
-    BlobSource, FileEntry, IsolationMode, LocalController, RemoteController, SandboxController,
-    SandboxError, SandboxId, controller_router,
+    BlobSource, FileEntry, IsolationMode, Limits, LocalController, RemoteController,
+    SandboxController, SandboxError, SandboxId, controller_router,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -46,6 +46,11 @@ impl Env {
 
     /// A fresh environment with the given isolation.
     pub async fn with_mode(deployment: Deployment, mode: IsolationMode) -> Self {
+        Self::bounded(deployment, mode, Limits::default()).await
+    }
+
+    /// A fresh environment with the given isolation and sandbox limits.
+    pub async fn bounded(deployment: Deployment, mode: IsolationMode, limits: Limits) -> Self {
         let data = tempfile::Builder::new()
             .prefix("sandbox-it-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -57,7 +62,9 @@ impl Env {
             mode,
         )
         .expect("bubblewrap must work on this machine (install the `bubblewrap` package)")
-        .with_hidden_path(data.path().to_path_buf());
+        .with_hidden_path(data.path().to_path_buf())
+        .with_limits(limits)
+        .expect("the limits can be enforced here");
         let local = Arc::new(local);
         let stop_server = CancellationToken::new();
         let (ctl, base_url): (Arc<dyn SandboxController>, _) = match deployment {

@@ -191,6 +191,7 @@ async fn capabilities(
             .into_api(policy.opencode_unavailable.clone()),
         models: state.runner.registry().list(),
         sandbox_isolation: state.runner.controller().isolation().as_str().into(),
+        sandbox_limits: state.runner.controller().limits().map(|r| r.to_api()),
     }))
 }
 

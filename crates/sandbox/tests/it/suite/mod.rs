@@ -1,6 +1,7 @@
 //! The behavioural suite of SPEC §6 / issue #5, run against the in-process controller and
 //! against the remote one over real HTTP. Each case is one function taking the deployment.
 
+mod boundary;
 mod confinement;
 mod files;
 mod lifecycle;
@@ -46,6 +47,10 @@ both!(
     files::tools_edit_the_workspace,
     files::snapshot_prunes_generated_directories,
     confinement::confinement_hides_service_and_other_sandboxes,
+    boundary::sandboxes_run_as_unprivileged_uids_of_their_own,
+    boundary::a_fork_bomb_hits_the_process_limit_while_another_sandbox_works,
+    boundary::memory_past_the_limit_is_killed_and_named,
+    boundary::writes_past_the_disk_limit_fail_and_sync_refuses,
 );
 
 pub(crate) fn exec(command: &str, timeout: Duration) -> ExecRequest {

@@ -1,0 +1,180 @@
+//! Who a sandbox's processes are. When the service runs as root, each confined sandbox
+//! gets a host uid (and gid) of its own from `[sandbox.identity]`'s range, so nothing
+//! root-only is readable, sandboxes cannot signal or read each other, and the shared
+//! dependency cache (read-only files owned by `nobody`) cannot be changed in place. Before
+//! a process starts, what the service wrote into the sandbox's directories is handed over
+//! to that uid. A service that is not root runs sandboxes as itself, as before.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::SandboxError;
+
+/// Owner of the dependency cache's shared files (`nobody`); never handed over.
+pub(crate) const CACHE_OWNER: u32 = 65534;
+
+/// `[sandbox.identity]`: the host uids sandboxes run as when the service is root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// First uid (and gid) of the range (`DRAFTSMITH_SANDBOX_UID_BASE`).
+    pub uid_base: u32,
+    /// How many there are; 0 runs sandboxes as the service's own uid
+    /// (`DRAFTSMITH_SANDBOX_UID_COUNT`).
+    pub uid_count: u32,
+}
+
+impl Default for IdentityConfig {
+    /// Above the ranges Debian gives users and subordinate ids of the first users.
+    fn default() -> Self {
+        Self {
+            uid_base: 1_000_000,
+            uid_count: 65_536,
+        }
+    }
+}
+
+impl IdentityConfig {
+    /// Applies the `DRAFTSMITH_SANDBOX_UID_…` overrides; an error names the variable.
+    pub fn apply_env(
+        &mut self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(), (&'static str, String)> {
+        for (var, field) in [
+            ("DRAFTSMITH_SANDBOX_UID_BASE", &mut self.uid_base),
+            ("DRAFTSMITH_SANDBOX_UID_COUNT", &mut self.uid_count),
+        ] {
+            if let Some(v) = env(var) {
+                *field = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| (var, format!("expected a uid, got {v:?}")))?;
+            }
+        }
+        self.check()
+            .map_err(|e| ("DRAFTSMITH_SANDBOX_UID_BASE", e.to_string()))
+    }
+
+    /// The range must not reach root, `nobody` or past the 32-bit uid space.
+    fn check(&self) -> Result<(), SandboxError> {
+        if self.uid_count == 0 {
+            return Ok(());
+        }
+        let end = u64::from(self.uid_base) + u64::from(self.uid_count);
+        let cache = u64::from(CACHE_OWNER);
+        if self.uid_base == 0
+            || end > u64::from(u32::MAX)
+            || (u64::from(self.uid_base) <= cache && cache < end)
+        {
+            return Err(SandboxError::Invalid(format!(
+                "sandbox uids {}..{end} must not include 0, {CACHE_OWNER} (nobody) or pass 2^32-1",
+                self.uid_base
+            )));
+        }
+        Ok(())
+    }
+
+    /// The range in force: `None` unless the service is root, confinement is on and the
+    /// range is not empty.
+    pub(crate) fn resolve(&self, confined: bool) -> Result<Option<UidRange>, SandboxError> {
+        self.check()?;
+        // SAFETY: geteuid(2) has no arguments and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        Ok(
+            (root && confined && self.uid_count > 0).then_some(UidRange {
+                base: self.uid_base,
+                count: self.uid_count,
+            }),
+        )
+    }
+}
+
+/// The uids handed out to sandboxes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UidRange {
+    base: u32,
+    count: u32,
+}
+
+impl UidRange {
+    /// The lowest uid of the range no live sandbox holds.
+    pub(crate) fn allocate(&self, used: &[u32]) -> Result<u32, SandboxError> {
+        (self.base..self.base.saturating_add(self.count))
+            .find(|uid| !used.contains(uid))
+            .ok_or_else(|| {
+                SandboxError::Process(format!(
+                    "all {} sandbox uids from {} are in use",
+                    self.count, self.base
+                ))
+            })
+    }
+
+    /// Whether `uid` belongs to the range (a state file is not trusted blindly).
+    pub(crate) fn contains(&self, uid: u32) -> bool {
+        uid >= self.base && uid - self.base < self.count
+    }
+}
+
+/// Makes everything under `dir` owned by `uid` (and gid `uid`), never following a symlink
+/// and never touching a shared cache file; `node_modules` trees are entered only when
+/// `deep` (right after linking), since what is linked there later is the sandbox's own.
+pub(crate) fn hand_over(dir: &Path, uid: u32, deep: bool) -> Result<(), SandboxError> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = match path.symlink_metadata() {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(SandboxError::io(&path)(e)),
+        };
+        let shared = meta.is_file() && meta.uid() == CACHE_OWNER;
+        if !shared && (meta.uid() != uid || meta.gid() != uid) {
+            std::os::unix::fs::lchown(&path, Some(uid), Some(uid))
+                .map_err(SandboxError::io(&path))?;
+        }
+        let enter = meta.is_dir() && (deep || path.file_name() != Some("node_modules".as_ref()));
+        if enter || path == dir {
+            for entry in std::fs::read_dir(&path).map_err(SandboxError::io(&path))? {
+                stack.push(entry.map_err(SandboxError::io(&path))?.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn ranges_allocate_the_lowest_free_uid() {
+        let range = UidRange {
+            base: 1000,
+            count: 3,
+        };
+        assert_eq!(range.allocate(&[]).unwrap(), 1000);
+        assert_eq!(range.allocate(&[1000, 1002]).unwrap(), 1001);
+        assert!(range.allocate(&[1000, 1001, 1002]).is_err());
+        assert!(range.contains(1002) && !range.contains(1003) && !range.contains(999));
+    }
+
+    #[test]
+    fn ranges_may_not_include_root_or_nobody() {
+        let bad = |base, count| {
+            IdentityConfig {
+                uid_base: base,
+                uid_count: count,
+            }
+            .check()
+            .is_err()
+        };
+        assert!(bad(0, 10));
+        assert!(bad(65_000, 1000));
+        assert!(bad(u32::MAX - 5, 10));
+        assert!(!bad(1_000_000, 65_536));
+        assert!(!bad(0, 0));
+    }
+}
