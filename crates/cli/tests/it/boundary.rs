@@ -18,6 +18,9 @@ use crate::runs::{new_app, start_run};
 
 /// Sandbox uids of these tests, apart from every other test's.
 const UID_BASE: u32 = 3_100_000;
+/// Those of the limits test alone, whose count of leftover processes must not see the
+/// OpenCode server of a test running beside it.
+const LIMITS_UID_BASE: u32 = 3_200_000;
 
 /// A scenario answering prompts that contain `tag`: one `run_command`, then a text.
 fn scenario(tag: &str, command: &str) -> Value {
@@ -31,7 +34,11 @@ fn scenario(tag: &str, command: &str) -> Value {
 /// A server whose sandboxes get uids from [`UID_BASE`] and, when `small`, the test's small
 /// limits (64 processes, 64 MiB, 8 MiB of disk); otherwise the defaults (OpenCode's server
 /// needs more than 64 MiB).
-async fn bounded_server(scenarios: Vec<Value>, small: bool) -> (TestServer, MockModel) {
+async fn bounded_server(
+    scenarios: Vec<Value>,
+    small: bool,
+    uid_base: u32,
+) -> (TestServer, MockModel) {
     let script = json!({ "scenarios": scenarios });
     let model = MockModel::start(Script::from_json(&script.to_string()).unwrap())
         .await
@@ -42,7 +49,7 @@ async fn bounded_server(scenarios: Vec<Value>, small: bool) -> (TestServer, Mock
         config.sandbox.limits.memory_mib = 64;
         config.sandbox.limits.disk_mib = 8;
     }
-    config.sandbox.identity.uid_base = UID_BASE;
+    config.sandbox.identity.uid_base = uid_base;
     config.sandbox.identity.uid_count = 100;
     (
         TestServer::start_with(StoreKind::Sqlite, config).await,
@@ -71,7 +78,7 @@ fn completed(events: &[RunEvent]) -> bool {
         .any(|e| matches!(e.body, EventBody::RunCompleted { .. }))
 }
 
-/// Host processes now, and those running as one of these tests' sandbox uids.
+/// Host processes now, and those running as one of the limits test's sandbox uids.
 fn processes() -> (usize, usize) {
     let (mut all, mut ours) = (0, 0);
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -86,7 +93,7 @@ fn processes() -> (usize, usize) {
                 .lines()
                 .find_map(|l| l.strip_prefix("Uid:"))
                 .and_then(|l| l.split_whitespace().next()?.parse::<u32>().ok());
-            if uid.is_some_and(|u| (UID_BASE..UID_BASE + 100).contains(&u)) {
+            if uid.is_some_and(|u| (LIMITS_UID_BASE..LIMITS_UID_BASE + 100).contains(&u)) {
                 ours += 1;
             }
         }
@@ -102,6 +109,7 @@ async fn a_runs_commands_are_unprivileged_and_their_files_sync() {
             "id -u; cat /etc/shadow || echo SHADOW-REFUSED; echo made-inside > made.txt",
         )],
         true,
+        UID_BASE,
     )
     .await;
     let admin = server.admin();
@@ -164,6 +172,7 @@ async fn one_sandbox_hitting_its_limits_leaves_the_others_and_the_host_alone() {
             ),
         ],
         true,
+        LIMITS_UID_BASE,
     )
     .await;
     let (before, _) = processes();
@@ -282,6 +291,7 @@ async fn opencodes_bash_is_unprivileged_and_its_files_sync() {
             {"steps": [{"text": "probed"}]}
         ]})],
         false,
+        UID_BASE,
     )
     .await;
     let admin = server.admin();
