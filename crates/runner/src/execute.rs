@@ -555,6 +555,23 @@ impl Execution {
     }
 }
 
+/// A sandbox error as the run's end, keeping its own code (an oversize workspace is
+/// `CODING_AGENT_WORKSPACE_TOO_LARGE`, not a generic sandbox failure) and details.
+fn sandbox_failed(error: draftsmith_sandbox::SandboxError) -> Ending {
+    let details = error.to_body().error.details;
+    let code = match error.code() {
+        ErrorCode::CodingAgentWorkspaceTooLarge => ErrorCode::CodingAgentWorkspaceTooLarge,
+        _ => ErrorCode::CodingAgentSandboxFailed,
+    };
+    let mut ending = failed(code, error.to_string());
+    if let EventBody::RunFailed { error } = &mut ending.body
+        && !details.is_empty()
+    {
+        error.details = Some(serde_json::Value::Object(details));
+    }
+    ending
+}
+
 pub(crate) fn failed(code: ErrorCode, message: String) -> Ending {
     Ending {
         body: EventBody::RunFailed {
