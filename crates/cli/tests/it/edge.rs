@@ -257,3 +257,44 @@ async fn requests_refused_below_the_router_get_the_envelope() {
         assert_eq!(body["error"]["code"], code, "{name}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_handler_is_not_an_idle_connection() {
+    // A handler that works longer than the idle timeout before it answers (a publish
+    // building the app) keeps its connection; the idle timer starts again after it.
+    let app = axum::Router::new().route(
+        "/slow",
+        axum::routing::get(|| async {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            "done"
+        }),
+    );
+    let limits = draftsmith_server::edge::HttpConfig {
+        idle_timeout_seconds: 0.5,
+        header_timeout_seconds: 0.5,
+        ..Default::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(draftsmith_server::edge::serve(
+        listener,
+        app,
+        limits,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let start = Instant::now();
+    tcp.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (sent, took) = until_closed(&mut tcp, start).await;
+    assert!(sent.starts_with("HTTP/1.1 200"), "{sent}");
+    assert!(sent.ends_with("done"), "{sent}");
+    // Then idle again: closed by the timers, not left open.
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    let _ = stop.send(());
+    served.await.unwrap().unwrap();
+}

@@ -6,6 +6,8 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -17,17 +19,22 @@ use tokio::time::{Instant, Sleep};
 pub struct EdgeIo<T> {
     inner: T,
     idle: Duration,
+    /// Handlers of this connection still working on an answer: while one is, the
+    /// connection is not idle (a publish may build for a minute before it answers).
+    busy: Arc<AtomicUsize>,
     timer: Pin<Box<Sleep>>,
     /// The envelope response replacing hyper's bare one, and how much of it is sent.
     replacement: Option<(Vec<u8>, usize)>,
 }
 
 impl<T> EdgeIo<T> {
-    /// Wraps `inner`; `idle` without progress either way ends the connection.
-    pub fn new(inner: T, idle: Duration) -> Self {
+    /// Wraps `inner`; `idle` without progress either way, and no handler busy on
+    /// `busy`, ends the connection.
+    pub fn new(inner: T, idle: Duration, busy: Arc<AtomicUsize>) -> Self {
         Self {
             inner,
             idle,
+            busy,
             timer: Box::pin(tokio::time::sleep(idle)),
             replacement: None,
         }
@@ -38,8 +45,13 @@ impl<T> EdgeIo<T> {
         self.timer.as_mut().reset(deadline);
     }
 
-    /// Pending I/O: fails once the timer has run out.
+    /// Pending I/O: fails once the timer has run out with no handler at work. (A busy
+    /// handler's answer is written when it is done, which starts the timer again.)
     fn idle_or_pending<R>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<R>> {
+        if self.busy.load(Ordering::Acquire) > 0 {
+            self.touch();
+            return Poll::Pending;
+        }
         match self.timer.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,

@@ -9,6 +9,7 @@ pub mod io;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -87,9 +88,18 @@ async fn connection(
     idle: Duration,
     stop: CancellationToken,
 ) {
-    let io = TokioIo::new(io::EdgeIo::new(tcp, idle));
+    let busy = Arc::new(AtomicUsize::new(0));
+    let io = TokioIo::new(io::EdgeIo::new(tcp, idle, busy.clone()));
     let service = TowerToHyperService::new(
-        app.map_request(|req: axum::http::Request<Incoming>| req.map(Body::new)),
+        app.map_request(|req: axum::http::Request<Incoming>| req.map(Body::new))
+            .map_future(move |answer| {
+                let guard = Busy::enter(busy.clone());
+                async move {
+                    let answer = answer.await;
+                    drop(guard);
+                    answer
+                }
+            }),
     );
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
@@ -102,6 +112,22 @@ async fn connection(
     };
     if let Err(err) = result {
         tracing::debug!(error = %err, "connection ended with an error");
+    }
+}
+
+/// Counts a handler at work on its connection until dropped (also when cancelled).
+struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn enter(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Self(count)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
