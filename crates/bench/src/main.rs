@@ -7,6 +7,7 @@ mod checkpoints;
 mod drafts;
 mod memory;
 mod opencode;
+mod publish;
 mod replay;
 mod report;
 mod runs;
@@ -26,17 +27,19 @@ async fn main() -> anyhow::Result<()> {
             memory::run().await
         }
         "opencode" => opencode::run().await,
+        "publish" => publish::run().await,
         "all" => {
             drafts::run().await?;
             checkpoints::run().await?;
             sandbox::run().await?;
             runs::run().await?;
             memory::run().await?;
-            opencode::run().await
+            opencode::run().await?;
+            publish::run().await
         }
         other => {
             bail!(
-                "unknown benchmark {other:?}; known: drafts, checkpoints, sandbox, runs, opencode, all"
+                "unknown benchmark {other:?}; known: drafts, checkpoints, sandbox, runs, opencode, publish, all"
             )
         }
     }
