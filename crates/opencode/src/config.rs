@@ -88,7 +88,8 @@ pub struct OpencodeConfig {
     /// default max(`APPS_DRAFT_DEV_CONTROLLER_TIMEOUT_SECONDS`, 30)).
     pub start_timeout: Duration,
     /// How long a model call may keep being retried before the run fails
-    /// (`APPS_CODING_AGENT_OPENCODE_MAX_RETRY_SECONDS`, default 60).
+    /// (`APPS_CODING_AGENT_OPENCODE_MAX_RETRY_SECONDS`, default 20, so a provider that keeps
+    /// failing ends the run within 30 s even when no model gate watches it).
     pub max_retry: Duration,
     /// Fail a run whose failed edit no later edit repaired
     /// (`APPS_CODING_AGENT_OPENCODE_FAIL_ON_UNRECOVERED_APPLY_PATCH`, default on).
@@ -132,7 +133,7 @@ impl Default for OpencodeConfig {
             server_policy: ServerPolicy::PerWorkspace,
             external: None,
             start_timeout: Duration::from_secs(30),
-            max_retry: Duration::from_secs(60),
+            max_retry: Duration::from_secs(20),
             fail_on_unrecovered_edit: true,
             launch: None,
             contract: None,

@@ -128,6 +128,17 @@ impl OpencodeEngine {
         }
     }
 
+    /// The gate's view of the provider of `workspace`'s server, reset for a new run.
+    async fn upstream_health(&self, workspace: &Path) -> Option<crate::gate::Health> {
+        let slot = self.slot(workspace)?;
+        let token = slot.lock().await.as_ref()?.route.clone()?;
+        let health = self.gate.get()?.health(&token)?;
+        if let Ok(mut h) = health.lock() {
+            *h = crate::gate::UpstreamHealth::default();
+        }
+        Some(health)
+    }
+
     fn slot(&self, key: &Path) -> Option<Slot> {
         self.pool.slots.lock().ok()?.get(key).cloned()
     }
@@ -299,6 +310,7 @@ impl OpencodeEngine {
             fail_on_unrecovered_edit: self.config.fail_on_unrecovered_edit,
             poll_interval: self.config.poll_interval,
             faults: self.config.faults.clone(),
+            upstream: self.upstream_health(&workspace).await,
         };
         let (outcome, transcript, stats) =
             run_session(&server, job, workspace.clone(), &limits, sink, cancel).await;

@@ -29,6 +29,31 @@ struct Upstream {
     base_url: String,
     api_key: String,
     kind: ProviderKind,
+    health: Health,
+}
+
+/// What a route saw of its provider: the run following the server reads it to end a run
+/// whose provider keeps failing, or whose stream was cut, as the native engine would,
+/// instead of waiting out OpenCode's own retries.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UpstreamHealth {
+    /// Failed answers (HTTP 429 or 5xx, or no answer) since the last good one.
+    pub failures: u32,
+    /// The last failure's HTTP status (502 when the provider was unreachable).
+    pub status: Option<u16>,
+    /// The last failure's message, as the provider put it.
+    pub message: String,
+    /// A streamed answer ended (or broke) before its end marker (`[DONE]`, `message_stop`).
+    pub cut: bool,
+}
+
+/// A route's [`UpstreamHealth`], shared with the run that follows its server.
+pub type Health = Arc<Mutex<UpstreamHealth>>;
+
+fn record(health: &Health, change: impl FnOnce(&mut UpstreamHealth)) {
+    if let Ok(mut h) = health.lock() {
+        change(&mut h);
+    }
 }
 
 type Routes = Arc<Mutex<HashMap<String, Upstream>>>;
@@ -88,6 +113,7 @@ impl ModelGate {
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key: api_key.to_owned(),
             kind,
+            health: Health::default(),
         };
         if let Ok(mut routes) = self.routes.lock() {
             routes.insert(token.clone(), upstream);
@@ -103,6 +129,12 @@ impl ModelGate {
         if let Ok(mut routes) = self.routes.lock() {
             routes.remove(token);
         }
+    }
+
+    /// The health of an open route's provider.
+    pub fn health(&self, token: &str) -> Option<Health> {
+        let routes = self.routes.lock().ok()?;
+        routes.get(token).map(|u| u.health.clone())
     }
 
     /// How many routes are open (for tests).
@@ -172,16 +204,90 @@ async fn forward(
         Ok(answer) => answer,
         Err(err) => {
             let message = format!("the model provider is unreachable: {err}");
+            failed(&upstream.health, 502, &message);
             return refusal(StatusCode::BAD_GATEWAY, &message);
         }
     };
-    let mut response = Response::builder().status(answer.status().as_u16());
+    let status = answer.status().as_u16();
+    let mut response = Response::builder().status(status);
     for (name, value) in answer.headers().iter().filter(|(n, _)| !is_dropped(n)) {
         response = response.header(name.as_str(), value.as_bytes());
     }
+    let body = if status == 429 || status >= 500 {
+        // Small error answers: read whole, so the run can report what the provider said.
+        let bytes = answer.bytes().await.unwrap_or_default();
+        failed(&upstream.health, status, &provider_message(&bytes));
+        Body::from(bytes)
+    } else {
+        if (200..300).contains(&status) {
+            record(&upstream.health, |h| h.failures = 0);
+        }
+        let streamed = answer
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if streamed {
+            watched(answer, upstream.health.clone())
+        } else {
+            Body::from_stream(answer.bytes_stream())
+        }
+    };
     response
-        .body(Body::from_stream(answer.bytes_stream()))
+        .body(body)
         .unwrap_or_else(|_| refusal(StatusCode::BAD_GATEWAY, "unreadable provider answer"))
+}
+
+fn failed(health: &Health, status: u16, message: &str) {
+    record(health, |h| {
+        h.failures += 1;
+        h.status = Some(status);
+        h.message = message.to_owned();
+    });
+}
+
+/// `error.message` of a JSON error body, else its text (shortened).
+fn provider_message(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let json: Option<serde_json::Value> = serde_json::from_slice(bytes).ok();
+    let message = json
+        .as_ref()
+        .and_then(|j| j["error"]["message"].as_str().or(j["message"].as_str()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| text.trim().to_owned());
+    message.chars().take(300).collect()
+}
+
+/// Streams an SSE answer through, noting in `health` when it ends or breaks before its end
+/// marker (`data: [DONE]` for OpenAI, `message_stop` for Anthropic).
+fn watched(answer: reqwest::Response, health: Health) -> Body {
+    use futures::StreamExt;
+    let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = finished.clone();
+    let mut tail: Vec<u8> = Vec::new();
+    let broke = health.clone();
+    let chunks = answer.bytes_stream().map(move |chunk| {
+        match &chunk {
+            Ok(bytes) => {
+                tail.extend_from_slice(bytes);
+                let text = String::from_utf8_lossy(&tail);
+                if text.contains("[DONE]") || text.contains("message_stop") {
+                    seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                let keep = tail.len().saturating_sub(16);
+                tail.drain(..keep);
+            }
+            Err(_) => record(&broke, |h| h.cut = true),
+        }
+        chunk
+    });
+    let end = futures::stream::once(async move {
+        if !finished.load(std::sync::atomic::Ordering::SeqCst) {
+            record(&health, |h| h.cut = true);
+        }
+    })
+    .filter_map(|()| async { None::<Result<Bytes, reqwest::Error>> });
+    Body::from_stream(chunks.chain(end))
 }
 
 /// An OpenAI-shaped error (both SDKs read `error.message`).

@@ -31,7 +31,7 @@ pub use config::{
     CommandHook, ExternalServer, Faults, Launch, LaunchFn, OpencodeConfig, ServerPolicy,
 };
 pub use engine::{OpencodeEngine, RunTimings};
-pub use gate::{ModelGate, PLACEHOLDER_KEY, Route};
+pub use gate::{Health, ModelGate, PLACEHOLDER_KEY, Route, UpstreamHealth};
 pub use policy::{DELEGATED_TOOLS, OpencodePolicyInfo, PERMISSION_MODEL, policy};
 pub use process::{descendants, is_running};
 pub use seed::{

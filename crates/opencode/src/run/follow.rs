@@ -43,6 +43,11 @@ impl Run<'_> {
         limits: &RunLimits,
         max_steps: usize,
     ) -> Option<Outcome> {
+        if let Some(outcome) = upstream_gave_out(limits) {
+            self.abort().await;
+            self.stats.ended_by = "the model provider's failure".into();
+            return Some(outcome);
+        }
         let retry_deadline = self
             .translator
             .retry()
@@ -221,4 +226,36 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
+}
+
+/// The run's end when the model gate saw the provider fail: a stream cut before its end
+/// marker at once, HTTP 429/5xx (or no answer) after [`UPSTREAM_ATTEMPTS`] in a row, with
+/// the provider's status and message, instead of OpenCode's own minute of retries.
+fn upstream_gave_out(limits: &RunLimits) -> Option<Outcome> {
+    let health = limits.upstream.as_ref()?.lock().ok()?.clone();
+    let (message, details) = if health.cut {
+        (
+            "the model's answer stream ended before it finished (no end marker)".to_owned(),
+            serde_json::json!({"attempts": 1, "cut": true}),
+        )
+    } else if health.failures >= UPSTREAM_ATTEMPTS {
+        let status = health.status.unwrap_or(502);
+        (
+            format!(
+                "the model provider answered HTTP {status}: {} (after {} attempts)",
+                health.message, health.failures
+            ),
+            serde_json::json!({"status": status, "attempts": health.failures, "upstream_error": health.message}),
+        )
+    } else {
+        return None;
+    };
+    Some(Outcome::Failed {
+        error: EventError {
+            code: ErrorCode::CodingAgentModelError,
+            message,
+            field: None,
+            details: Some(details),
+        },
+    })
 }

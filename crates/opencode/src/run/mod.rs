@@ -47,7 +47,13 @@ pub struct RunLimits {
     pub poll_interval: Duration,
     /// Fault injection.
     pub faults: Faults,
+    /// What the model gate sees of the provider, when the server reaches it through one.
+    pub upstream: Option<crate::gate::Health>,
 }
+
+/// Upstream failures in a row after which a run fails, as the native engine gives up after
+/// its third attempt.
+pub const UPSTREAM_ATTEMPTS: u32 = 3;
 
 /// What a run produced besides its outcome.
 #[derive(Debug, Clone, Default)]

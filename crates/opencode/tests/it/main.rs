@@ -5,6 +5,7 @@
 mod cancel;
 mod edit_failures;
 mod edit_run;
+mod fidelity;
 mod gate;
 mod lifecycle;
 mod polling;

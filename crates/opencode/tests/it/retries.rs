@@ -1,5 +1,6 @@
-//! Upstream trouble is bounded by draftsmith: a model stream cut mid-answer on every attempt
-//! makes OpenCode retry forever; the run ends `failed` with the upstream's error once the
+//! Upstream trouble is bounded by draftsmith even where the model gate cannot see it (a
+//! provider without a key is reached directly): a model stream cut mid-answer on every
+//! attempt makes OpenCode retry forever; the run ends `failed` with the upstream's error once the
 //! retry bound passes, and the partial text of the abandoned attempts shows once.
 
 use std::time::{Duration, Instant};
@@ -13,6 +14,13 @@ use tokio_util::sync::CancellationToken;
 use crate::support::*;
 
 const BOUND: Duration = Duration::from_secs(5);
+
+/// A provider without a key is reached directly, not through the model gate, so nothing
+/// but the retry bound ends OpenCode's retries: the safety net this file tests.
+fn keyless(mut job: draftsmith_engine::Job) -> draftsmith_engine::Job {
+    job.model.spec.api_key = None;
+    job
+}
 
 #[tokio::test]
 async fn a_stream_cut_on_every_attempt_fails_within_the_retry_bound_without_repeats() {
@@ -33,7 +41,7 @@ async fn a_stream_cut_on_every_attempt_fails_within_the_retry_bound_without_repe
     let finished = tokio::time::timeout(
         RUN_TIMEOUT,
         engine.run(
-            job(&model, &ws, "SCENARIO_CUT"),
+            keyless(job(&model, &ws, "SCENARIO_CUT")),
             &sink,
             CancellationToken::new(),
         ),
