@@ -25,6 +25,7 @@ use crate::controller::{
 use crate::error::SandboxError;
 use crate::id::SandboxId;
 use crate::isolation::Isolation;
+use crate::limits::LimitsReport;
 
 /// How often a refresh re-plans when the workspace moved between plan and upload.
 const REFRESH_ATTEMPTS: usize = 3;
@@ -43,6 +44,8 @@ pub struct RemoteController {
     secret: String,
     http: reqwest::Client,
     isolation: AtomicU8,
+    /// What the last probe said about identity and limits.
+    limits: std::sync::Mutex<Option<LimitsReport>>,
 }
 
 impl RemoteController {
@@ -58,6 +61,7 @@ impl RemoteController {
             secret: secret.into(),
             http,
             isolation: AtomicU8::new(UNKNOWN),
+            limits: std::sync::Mutex::new(None),
         }
     }
 
@@ -68,6 +72,9 @@ impl RemoteController {
         let request = self.http.get(url).bearer_auth(&self.secret);
         let info: InfoBody = self.send(request).await?;
         self.remember(info.isolation);
+        if let Ok(mut limits) = self.limits.lock() {
+            *limits = info.limits;
+        }
         Ok(info.isolation)
     }
 
@@ -151,6 +158,10 @@ impl RemoteController {
 
 #[async_trait::async_trait]
 impl SandboxController for RemoteController {
+    fn limits(&self) -> Option<LimitsReport> {
+        self.limits.lock().ok().and_then(|l| l.clone())
+    }
+
     fn isolation(&self) -> Isolation {
         match self.isolation.load(Ordering::Relaxed) {
             BWRAP => Isolation::Bwrap,
@@ -170,6 +181,9 @@ impl SandboxController for RemoteController {
         };
         let created: CreatedBody = self.post(Some(id), "create", &body).await?;
         self.remember(created.isolation);
+        if let (Ok(mut limits), Some(report)) = (self.limits.lock(), created.limits.clone()) {
+            *limits = Some(report);
+        }
         Ok(Created {
             reused: created.reused,
         })

@@ -119,6 +119,7 @@ async fn not_found() -> Failure {
 async fn info(State(s): State<ServerState>) -> Json<InfoBody> {
     Json(InfoBody {
         isolation: s.controller.isolation(),
+        limits: s.controller.limits(),
     })
 }
 
@@ -138,6 +139,7 @@ async fn create(
     Ok(Json(CreatedBody {
         reused: created.reused,
         isolation: s.controller.isolation(),
+        limits: s.controller.limits(),
     }))
 }
 

@@ -11,6 +11,7 @@ use crate::controller::{Change, ExecRequest, FileEntry};
 use crate::error::SandboxError;
 use crate::id::SandboxId;
 use crate::isolation::Isolation;
+use crate::limits::LimitsReport;
 
 /// `POST …/create`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -24,12 +25,18 @@ pub(crate) struct CreateBody {
 pub(crate) struct CreatedBody {
     pub(crate) reused: bool,
     pub(crate) isolation: Isolation,
+    /// As in [`InfoBody`], so a client that never probed learns it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) limits: Option<LimitsReport>,
 }
 
 /// `GET /internal/sandbox-controller/info`.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct InfoBody {
     pub(crate) isolation: Isolation,
+    /// The identity and limits its sandboxes get (absent from an older controller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) limits: Option<LimitsReport>,
 }
 
 /// `POST …/plan`: which blobs would a refresh to `files` need?
