@@ -16,7 +16,8 @@ use crate::runs::new_app;
 
 both_stores!(
     releases_are_served_promoted_rolled_back_and_unpublished,
-    private_releases_and_other_users_are_refused
+    private_releases_and_other_users_are_refused,
+    a_vite_app_is_built_and_served_on_its_own_domain
 );
 
 /// 20 KB of CSS under a bundler-style hashed name.
@@ -493,5 +494,63 @@ async fn publish_from_the_terminal_shows_progress_and_failures() {
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("CODING_AGENT_VERIFICATION_FAILED"), "{text}");
     assert!(text.contains("App.jsx"), "{text}");
+    server.shutdown().await;
+}
+
+async fn a_vite_app_is_built_and_served_on_its_own_domain(kind: StoreKind) {
+    let mut config = draftsmith_server::Config::default();
+    config.publish.apps_domain = "Apps.Example.TEST".into();
+    let server = TestServer::start_with(kind, config).await;
+    let admin = server.admin();
+    let base = server.base_url.clone();
+    let app = new_app(&admin, "vite-react").await;
+    let release = publish(&admin, &app, json!({})).await;
+    assert!(
+        release.build_log.contains("built in"),
+        "{}",
+        release.build_log
+    );
+    let detail: Release = admin
+        .get(
+            &format!("/admin/apps/{}/releases/{}", app.id, release.id),
+            200,
+        )
+        .await;
+    let files = detail.files.unwrap();
+    let script = files
+        .iter()
+        .find(|f| f.path.starts_with("assets/") && f.path.ends_with(".js"))
+        .expect("a built script");
+    assert_eq!(script.content_type, "text/javascript; charset=utf-8");
+    // Only the build's output is published: no sources, no lockfile.
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.path.starts_with("src/") && f.path != "package.json")
+    );
+    let publication: Publication = admin
+        .get(&format!("/admin/apps/{}/publication", app.id), 200)
+        .await;
+    let domain = format!("{}.apps.example.test", app.slug);
+    assert_eq!(publication.domain_url, Some(format!("https://{domain}/")));
+    // The same release by its Host: a normal origin, so no sandbox CSP.
+    let page = fetch(&base, "/", &[("host", &domain)]).await;
+    assert_eq!(page.status(), 200);
+    assert!(page.headers().get("content-security-policy").is_none());
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&format!("./{}", script.path)), "{html}");
+    let asset = fetch(&base, &format!("/{}", script.path), &[("host", &domain)]).await;
+    assert_eq!(
+        header(asset.headers(), "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(asset.bytes().await.unwrap().len() as i64, script.size);
+    let on_origin = fetch(&base, &format!("/p/{}/{}", app.slug, script.path), &[]).await;
+    assert_eq!(on_origin.status(), 200);
+    // Another host is the API as usual; an unknown app under the domain is a 404 page.
+    let missing = fetch(&base, "/", &[("host", "nobody.apps.example.test")]).await;
+    assert_eq!(missing.status(), 404);
+    let api = fetch(&base, "/healthz", &[("host", "localhost")]).await;
+    assert_eq!(api.status(), 200);
     server.shutdown().await;
 }
