@@ -3,6 +3,7 @@
 //! draftsmith-bench -- <name>`; `all` runs every one.
 
 mod api;
+mod caching;
 mod checkpoints;
 mod drafts;
 mod memory;
@@ -28,18 +29,20 @@ async fn main() -> anyhow::Result<()> {
         }
         "opencode" => opencode::run().await,
         "publish" => publish::run().await,
+        "caching" => caching::run().await,
         "all" => {
             drafts::run().await?;
             checkpoints::run().await?;
             sandbox::run().await?;
             runs::run().await?;
             memory::run().await?;
+            caching::run().await?;
             opencode::run().await?;
             publish::run().await
         }
         other => {
             bail!(
-                "unknown benchmark {other:?}; known: drafts, checkpoints, sandbox, runs, opencode, publish, all"
+                "unknown benchmark {other:?}; known: drafts, checkpoints, sandbox, runs, caching, opencode, publish, all"
             )
         }
     }

@@ -95,6 +95,7 @@ pub fn chat_request(body: &Value) -> anyhow::Result<ChatRequest> {
             .as_u64()
             .context("no max_tokens")?
             .try_into()?,
+        ..ChatRequest::default()
     })
 }
 

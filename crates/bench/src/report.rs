@@ -62,3 +62,12 @@ pub fn line_mib(name: &str, value: f64, baseline_name: &str, baseline: f64) {
         "{name:<52} {value:>10.2} MiB  vs {baseline_name:<34} {baseline:>10.2} MiB  ratio {ratio:>8.3}"
     );
 }
+
+/// Prints one counted result line (`unit`: `tok`, `µ$`): a count, its baseline and their
+/// ratio.
+pub fn line_count(name: &str, value: u64, baseline_name: &str, baseline: u64, unit: &str) {
+    let ratio = value as f64 / (baseline as f64).max(1e-9);
+    println!(
+        "{name:<52} {value:>10} {unit:<3}  vs {baseline_name:<34} {baseline:>10} {unit:<3}  ratio {ratio:>8.3}"
+    );
+}

@@ -247,6 +247,8 @@ pub struct ModelInfo {
     pub available: bool,
     /// Why not, when unavailable.
     pub unavailable_reason: Option<String>,
+    /// Its window, limits, vision, reasoning setting, prices and caching.
+    pub facts: crate::model::ModelFacts,
 }
 
 /// `GET …/coding-agent/models`.

@@ -80,6 +80,8 @@ pub struct ResolvedModel {
     pub name: String,
     /// The client.
     pub provider: Arc<dyn Provider>,
+    /// Its window, limits, reasoning setting, prices and caching.
+    pub facts: draftsmith_core::ModelFacts,
     /// Where the provider lives and how to reach it, for engines that call it themselves
     /// (OpenCode is configured with it).
     pub spec: crate::registry::ProviderSpec,
@@ -122,11 +124,27 @@ pub struct Finished {
 #[error("the run no longer accepts events: {0}")]
 pub struct SinkClosed(pub String);
 
+/// One finished model call of a run, with the usage its provider reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelCall {
+    /// `provider/model`.
+    pub model: String,
+    /// The run's step (model turn) it answered, from 0.
+    pub step: usize,
+    /// Token counts as reported; `None` when the provider reported none.
+    pub usage: Option<draftsmith_core::Usage>,
+    /// Wall time from sending the request to the end of the answer.
+    pub ms: u64,
+}
+
 /// Where an engine reports progress; the runner persists then publishes each event.
 #[async_trait]
 pub trait EventSink: Send + Sync {
     /// Records one event.
     async fn emit(&self, body: EventBody, diagnostics: Vec<Diagnostic>) -> Result<(), SinkClosed>;
+
+    /// Records one finished model call and its usage; sinks that keep no accounts ignore it.
+    async fn model_call(&self, _call: ModelCall) {}
 }
 
 /// An agent implementation.

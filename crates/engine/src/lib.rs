@@ -2,6 +2,7 @@
 //! loop, the model registry, and the history formatter every engine shares.
 
 pub mod engine;
+pub mod facts;
 pub mod history;
 pub mod model;
 pub mod native;
@@ -9,7 +10,9 @@ pub mod providers;
 pub mod registry;
 
 pub use engine::{
-    Engine, EventSink, Finished, Job, LocalTools, Outcome, ResolvedModel, SinkClosed, ToolHost,
+    Engine, EventSink, Finished, Job, LocalTools, ModelCall, Outcome, ResolvedModel, SinkClosed,
+    ToolHost,
 };
+pub use facts::{ModelSettings, PriceSettings};
 pub use native::NativeEngine;
 pub use registry::{ModelRegistry, ProviderKind, ProviderSpec, Unavailable};

@@ -39,6 +39,20 @@ pub enum Part {
     },
     /// The model asks for a tool to run.
     ToolCall(ToolCall),
+    /// A thinking block of an assistant turn (Anthropic extended thinking), kept exactly as
+    /// received: the Messages API wants it back unmodified, with its signature, before the
+    /// turn's tool calls. Never sent to other providers, never shown as the answer.
+    Thinking {
+        /// The thinking text, byte for byte.
+        thinking: String,
+        /// The provider's signature over it.
+        signature: String,
+    },
+    /// A thinking block the provider encrypted; sent back as received.
+    RedactedThinking {
+        /// The opaque payload.
+        data: String,
+    },
     /// The answer to an earlier [`Part::ToolCall`] with the same `call_id`.
     ToolResult {
         /// Id of the call this answers.
@@ -73,7 +87,7 @@ pub struct ToolDef {
 }
 
 /// One call to a model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
     /// The provider's model name (without the `provider/` prefix).
     pub model: String,
@@ -83,8 +97,17 @@ pub struct ChatRequest {
     pub messages: Vec<Message>,
     /// Tools offered.
     pub tools: Vec<ToolDef>,
-    /// Upper bound on generated tokens.
+    /// Upper bound on generated tokens (thinking included).
     pub max_tokens: u32,
+    /// Anthropic: enable extended thinking with this budget; `None` sends no `thinking`.
+    #[serde(default)]
+    pub thinking_budget: Option<u32>,
+    /// OpenAI-compatible: the `reasoning_effort`, sent only when set.
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
+    /// Place prompt-cache markers (providers that cache by marker).
+    #[serde(default)]
+    pub cache_markers: bool,
 }
 
 /// Why the model stopped.
@@ -101,14 +124,8 @@ pub enum FinishReason {
     Other,
 }
 
-/// Token counts, when the provider reports them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    /// Prompt tokens.
-    pub input_tokens: u64,
-    /// Generated tokens.
-    pub output_tokens: u64,
-}
+/// Token counts, when the provider reports them (one type shared with the accounting).
+pub use draftsmith_core::Usage;
 
 /// What a model stream yields, in order. A well-formed stream ends with exactly one
 /// [`ModelEvent::Finished`]; a stream that ends without it is a
@@ -125,6 +142,19 @@ pub enum ModelEvent {
     ReasoningDelta {
         /// The new text.
         text: String,
+    },
+    /// A complete thinking block with its signature (after its `ReasoningDelta`s), to keep
+    /// with the assistant turn.
+    Thinking {
+        /// The whole thinking text.
+        thinking: String,
+        /// Its signature.
+        signature: String,
+    },
+    /// An encrypted thinking block, to keep with the assistant turn.
+    RedactedThinking {
+        /// The opaque payload.
+        data: String,
     },
     /// A tool call, complete with its arguments.
     ToolCall(ToolCall),

@@ -5,16 +5,17 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use draftsmith_core::{Diagnostic, ErrorCode, EventBody, EventError};
+use draftsmith_core::{CacheMode, Diagnostic, ErrorCode, EventBody, EventError};
 use draftsmith_tools::tool_specs;
 use futures::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Engine, EventSink, Finished, Job, Outcome};
+use crate::engine::{Engine, EventSink, Finished, Job, ModelCall, Outcome};
 use crate::history::HistoryTurn;
 use crate::model::{
     ChatRequest, FinishReason, Message, ModelError, ModelEvent, Part, Speaker, ToolCall, ToolDef,
+    Usage,
 };
 
 /// How often a retryable model failure is retried before the run fails.
@@ -23,7 +24,7 @@ const MODEL_ATTEMPTS: u32 = 3;
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Longest string kept in a tool event's input or output.
 const EVENT_STRING_CHARS: usize = 4_000;
-/// Tokens a model turn may generate.
+/// Tokens a model turn may generate for its answer (thinking comes on top).
 const MAX_TOKENS: u32 = 8_192;
 
 /// The native engine; stateless, one per service.
@@ -41,6 +42,9 @@ enum TurnError {
 struct Turn {
     text: String,
     calls: Vec<ToolCall>,
+    /// Thinking and redacted thinking blocks, in order, kept for the provider.
+    thinking: Vec<Part>,
+    usage: Option<Usage>,
 }
 
 #[async_trait]
@@ -82,16 +86,20 @@ async fn drive(
         contract_context(&job.contract)
     );
     for step in 0..job.max_steps {
-        let request = ChatRequest {
-            model: job.model.name.clone(),
-            system: system.clone(),
-            messages: messages.clone(),
-            tools: tools.clone(),
-            max_tokens: MAX_TOKENS,
-        };
+        let request = chat_request(job, &system, &messages, &tools);
         let message_id = format!("msg_{}_{step}", uuid_like());
         let mut streamed = String::new();
+        let clock = Instant::now();
         let result = model_turn(job, request, &message_id, sink, cancel, &mut streamed).await;
+        if let Ok(turn) = &result {
+            let call = ModelCall {
+                model: job.model.id.clone(),
+                step,
+                usage: turn.usage,
+                ms: clock.elapsed().as_millis() as u64,
+            };
+            sink.model_call(call).await;
+        }
         if result.is_err() && !streamed.is_empty() {
             // Keep what was already shown, so a cancelled or failed run has its partial answer.
             transcript.push(streamed);
@@ -124,7 +132,8 @@ async fn drive(
         if turn.calls.is_empty() {
             return Outcome::Completed { summary: turn.text };
         }
-        let mut parts = Vec::new();
+        // An assistant turn with tool use starts with its thinking, as received.
+        let mut parts = turn.thinking.clone();
         if !turn.text.is_empty() {
             parts.push(Part::Text {
                 text: turn.text.clone(),
@@ -156,6 +165,29 @@ async fn drive(
     }
     Outcome::Paused {
         reason: "step_limit".into(),
+    }
+}
+
+/// The request for the next step: the model's limits, reasoning setting and caching.
+fn chat_request(job: &Job, system: &str, messages: &[Message], tools: &[ToolDef]) -> ChatRequest {
+    let facts = &job.model.facts;
+    let answer = MAX_TOKENS.min(facts.max_output_tokens);
+    let thinking_budget = facts.thinking_budget.filter(|b| *b > 0);
+    let max_tokens = match thinking_budget {
+        Some(budget) => budget
+            .saturating_add(answer)
+            .min(facts.max_output_tokens.max(budget.saturating_add(1))),
+        None => answer,
+    };
+    ChatRequest {
+        model: job.model.name.clone(),
+        system: system.to_owned(),
+        messages: messages.to_vec(),
+        tools: tools.to_vec(),
+        max_tokens,
+        thinking_budget,
+        reasoning_effort: facts.reasoning_effort.clone(),
+        cache_markers: facts.caching == CacheMode::Marker,
     }
 }
 
@@ -230,6 +262,8 @@ async fn stream_once(
     let mut turn = Turn {
         text: String::new(),
         calls: Vec::new(),
+        thinking: Vec::new(),
+        usage: None,
     };
     loop {
         let next = tokio::select! {
@@ -260,13 +294,24 @@ async fn stream_once(
             }
             // Reasoning is the model's scratchpad: it never reaches the answer stream.
             Some(Ok(ModelEvent::ReasoningDelta { .. })) => {}
+            Some(Ok(ModelEvent::Thinking {
+                thinking,
+                signature,
+            })) => turn.thinking.push(Part::Thinking {
+                thinking,
+                signature,
+            }),
+            Some(Ok(ModelEvent::RedactedThinking { data })) => {
+                turn.thinking.push(Part::RedactedThinking { data });
+            }
             Some(Ok(ModelEvent::ToolCall(call))) => {
                 turn.calls.push(call);
             }
-            Some(Ok(ModelEvent::Finished { reason, .. })) => {
+            Some(Ok(ModelEvent::Finished { reason, usage })) => {
                 if reason == FinishReason::Length && turn.calls.is_empty() {
                     tracing::warn!("model turn stopped at its token limit");
                 }
+                turn.usage = usage;
                 return Ok(turn);
             }
         }

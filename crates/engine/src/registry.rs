@@ -1,11 +1,14 @@
 //! The model registry (SPEC §8): providers from configuration and environment, which of
 //! their models are available, and what `auto` resolves to.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use draftsmith_core::ModelFacts;
 use draftsmith_core::api::{ModelInfo, ModelList};
 
 use crate::engine::ResolvedModel;
+use crate::facts::{ModelSettings, family_defaults};
 use crate::model::Provider;
 use crate::providers::anthropic::AnthropicProvider;
 use crate::providers::openai::OpenAiProvider;
@@ -68,16 +71,57 @@ pub struct ModelRegistry {
     providers: Vec<ProviderSpec>,
     default: String,
     http: reqwest::Client,
+    /// Facts per `provider/model`, family defaults with the configured settings applied.
+    facts: BTreeMap<String, ModelFacts>,
 }
 
 impl ModelRegistry {
     /// A registry over `providers` whose `auto` prefers `default`.
     pub fn new(providers: Vec<ProviderSpec>, default: String) -> Self {
+        let facts = providers
+            .iter()
+            .flat_map(|spec| {
+                spec.models.iter().map(|model| {
+                    (
+                        format!("{}/{model}", spec.id),
+                        family_defaults(spec.kind, model),
+                    )
+                })
+            })
+            .collect();
         Self {
             providers,
             default,
             http: reqwest::Client::new(),
+            facts,
         }
+    }
+
+    /// Applies per-model settings keyed by `provider/model`; an unknown model or a setting
+    /// that does not fit its model is an error naming both.
+    pub fn with_settings(
+        mut self,
+        settings: &BTreeMap<String, ModelSettings>,
+    ) -> Result<Self, Unavailable> {
+        for (id, setting) in settings {
+            let (spec, _) = self
+                .find(id)
+                .ok_or_else(|| Unavailable(format!("model settings for unknown model {id:?}")))?;
+            let kind = spec.kind;
+            let facts = self
+                .facts
+                .get_mut(id)
+                .ok_or_else(|| Unavailable(format!("model settings for unknown model {id:?}")))?;
+            *facts = setting
+                .apply(kind, facts.clone())
+                .map_err(|e| Unavailable(format!("model {id}: {e}")))?;
+        }
+        Ok(self)
+    }
+
+    /// The facts of `provider/model`.
+    pub fn facts(&self, id: &str) -> Option<&ModelFacts> {
+        self.facts.get(id)
     }
 
     fn find(&self, id: &str) -> Option<(&ProviderSpec, &str)> {
@@ -105,8 +149,15 @@ impl ModelRegistry {
             .flat_map(|spec| {
                 spec.models.iter().map(move |model| {
                     let availability = Self::availability(spec);
+                    let id = format!("{}/{model}", spec.id);
+                    let facts = self
+                        .facts
+                        .get(&id)
+                        .cloned()
+                        .unwrap_or_else(|| family_defaults(spec.kind, model));
                     ModelInfo {
-                        id: format!("{}/{model}", spec.id),
+                        facts,
+                        id,
                         provider: spec.id.clone(),
                         kind: spec.kind.as_str().into(),
                         available: availability.is_ok(),
@@ -163,7 +214,13 @@ impl ModelRegistry {
                 self.http.clone(),
             )),
         };
+        let facts = self
+            .facts
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| family_defaults(spec.kind, model));
         Ok(ResolvedModel {
+            facts,
             id,
             name: model.to_owned(),
             provider,

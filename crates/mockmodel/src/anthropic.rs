@@ -4,10 +4,18 @@
 use serde_json::{Value, json};
 
 use crate::plan::{Frame, Meta, Piece, Plan};
+use crate::rules::{redacted_data, signature};
 use crate::script::Finish;
 
-/// A fake signature closing every thinking block, as the real API sends one.
-const SIGNATURE: &str = "mock-model-signature";
+/// The `usage` object: full-rate input, cache reads and writes, output.
+fn usage(plan: &Plan, output_tokens: u64) -> Value {
+    json!({
+        "input_tokens": plan.input_tokens,
+        "cache_creation_input_tokens": plan.cache_write_tokens,
+        "cache_read_input_tokens": plan.cache_read_tokens,
+        "output_tokens": output_tokens,
+    })
+}
 
 /// The Anthropic name of a finish reason.
 pub(crate) fn stop_reason(finish: Finish) -> &'static str {
@@ -40,6 +48,8 @@ struct Blocks<'a> {
     frames: &'a mut Vec<Frame>,
     open: Option<Open>,
     next_index: usize,
+    /// The text of the open thinking block, which its signature covers.
+    thinking: String,
 }
 
 impl Blocks<'_> {
@@ -54,7 +64,7 @@ impl Blocks<'_> {
                 self.frames.push(event(json!({
                     "type": "content_block_delta",
                     "index": index,
-                    "delta": { "type": "signature_delta", "signature": SIGNATURE },
+                    "delta": { "type": "signature_delta", "signature": signature(&self.thinking) },
                 })));
             }
             self.frames.push(event(
@@ -83,6 +93,7 @@ impl Blocks<'_> {
         match kind {
             Open::Text => self.start(json!({ "type": "text", "text": "" })),
             Open::Thinking => {
+                self.thinking.clear();
                 self.start(json!({ "type": "thinking", "thinking": "", "signature": "" }))
             }
         }
@@ -102,12 +113,7 @@ pub(crate) fn stream(meta: &Meta, plan: &Plan) -> Vec<Frame> {
                 "content": [],
                 "stop_reason": null,
                 "stop_sequence": null,
-                "usage": {
-                    "input_tokens": plan.input_tokens,
-                    "cache_creation_input_tokens": 0,
-                    "cache_read_input_tokens": 0,
-                    "output_tokens": 1,
-                },
+                "usage": usage(plan, 1),
             },
         })),
         event(json!({ "type": "ping" })),
@@ -116,6 +122,7 @@ pub(crate) fn stream(meta: &Meta, plan: &Plan) -> Vec<Frame> {
         frames: &mut frames,
         open: None,
         next_index: 0,
+        thinking: String::new(),
     };
     for piece in &plan.pieces {
         match piece {
@@ -132,12 +139,22 @@ pub(crate) fn stream(meta: &Meta, plan: &Plan) -> Vec<Frame> {
             Piece::Reasoning(deltas) => {
                 let index = blocks.ensure(Open::Thinking);
                 for d in deltas {
+                    blocks.thinking.push_str(d);
                     blocks.frames.push(event(json!({
                         "type": "content_block_delta",
                         "index": index,
                         "delta": { "type": "thinking_delta", "thinking": d },
                     })));
                 }
+            }
+            Piece::Redacted(payload) => {
+                blocks.close();
+                let index = blocks.start(json!({
+                    "type": "redacted_thinking", "data": redacted_data(payload),
+                }));
+                blocks.frames.push(event(
+                    json!({ "type": "content_block_stop", "index": index }),
+                ));
             }
             Piece::ToolCall {
                 id,
@@ -174,7 +191,7 @@ pub(crate) fn stream(meta: &Meta, plan: &Plan) -> Vec<Frame> {
     frames.push(event(json!({
         "type": "message_delta",
         "delta": { "stop_reason": stop_reason(plan.finish), "stop_sequence": null },
-        "usage": { "output_tokens": plan.output_tokens },
+        "usage": usage(plan, plan.output_tokens),
     })));
     frames.push(event(json!({ "type": "message_stop" })));
     frames
@@ -202,10 +219,13 @@ pub(crate) fn message(meta: &Meta, plan: &Plan) -> Value {
                 open = Some(kind);
                 content.push(match kind {
                     Open::Text => json!({ "type": "text", "text": text }),
-                    Open::Thinking => {
-                        json!({ "type": "thinking", "thinking": text, "signature": SIGNATURE })
-                    }
+                    Open::Thinking => json!({ "type": "thinking", "thinking": text }),
                 });
+            }
+            Piece::Redacted(payload) => {
+                open = None;
+                content
+                    .push(json!({ "type": "redacted_thinking", "data": redacted_data(payload) }));
             }
             Piece::ToolCall {
                 id,
@@ -221,6 +241,12 @@ pub(crate) fn message(meta: &Meta, plan: &Plan) -> Value {
             Piece::Delay(_) | Piece::Cut | Piece::Malformed(_) => {}
         }
     }
+    for block in &mut content {
+        if let Some(Value::String(text)) = block.get("thinking") {
+            let signed = signature(text);
+            block["signature"] = Value::String(signed);
+        }
+    }
     json!({
         "id": meta.id,
         "type": "message",
@@ -229,12 +255,7 @@ pub(crate) fn message(meta: &Meta, plan: &Plan) -> Value {
         "content": content,
         "stop_reason": stop_reason(plan.finish),
         "stop_sequence": null,
-        "usage": {
-            "input_tokens": plan.input_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "output_tokens": plan.output_tokens,
-        },
+        "usage": usage(plan, plan.output_tokens),
     })
 }
 

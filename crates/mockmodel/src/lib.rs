@@ -26,9 +26,11 @@
 #![deny(missing_docs)]
 
 mod anthropic;
+mod cache;
 mod openai;
 mod plan;
 mod request;
+mod rules;
 mod script;
 mod server;
 
@@ -63,6 +65,23 @@ pub struct RecordedRequest {
     /// The API key it carried (`Authorization: Bearer …` or `x-api-key`), if any.
     #[serde(default)]
     pub credential: Option<String>,
+    /// The token counts the answer reported, once it was planned (none for errors).
+    #[serde(default)]
+    pub usage: Option<ReportedUsage>,
+}
+
+/// The usage a reply reported, normalised like the engine's: `input_tokens` is the input at
+/// the full rate, cache reads and writes apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedUsage {
+    /// Input at the full rate.
+    pub input_tokens: u64,
+    /// Output.
+    pub output_tokens: u64,
+    /// Input read from the simulated prompt cache.
+    pub cache_read_tokens: u64,
+    /// Input written to it.
+    pub cache_write_tokens: u64,
 }
 
 /// A running mock model server bound to 127.0.0.1; dropping it stops the server.

@@ -14,12 +14,14 @@ pub(crate) fn finish_reason(finish: Finish) -> &'static str {
     }
 }
 
-/// The `usage` object.
+/// The `usage` object; `prompt_tokens` includes the cached part.
 fn usage(plan: &Plan) -> Value {
+    let prompt = plan.input_tokens + plan.cache_read_tokens;
     json!({
-        "prompt_tokens": plan.input_tokens,
+        "prompt_tokens": prompt,
         "completion_tokens": plan.output_tokens,
-        "total_tokens": plan.input_tokens + plan.output_tokens,
+        "total_tokens": prompt + plan.output_tokens,
+        "prompt_tokens_details": { "cached_tokens": plan.cache_read_tokens },
     })
 }
 
@@ -84,6 +86,7 @@ pub(crate) fn stream(meta: &Meta, plan: &Plan) -> Vec<Frame> {
                     frames.push(chunk(meta, json!({ "tool_calls": [call] }), None));
                 }
             }
+            Piece::Redacted(_) => {}
             Piece::Delay(ms) => frames.push(Frame::Delay(*ms)),
             Piece::Cut => {
                 frames.push(Frame::Cut);
@@ -128,7 +131,7 @@ pub(crate) fn completion(meta: &Meta, plan: &Plan) -> Value {
                 "type": "function",
                 "function": { "name": name, "arguments": arguments },
             })),
-            Piece::Delay(_) | Piece::Cut | Piece::Malformed(_) => {}
+            Piece::Redacted(_) | Piece::Delay(_) | Piece::Cut | Piece::Malformed(_) => {}
         }
     }
     let mut message = json!({

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use crate::script::{Finish, Reply, Step};
+use crate::script::{Finish, Reply, Step, Usage};
 
 /// One unit of output, before a dialect gives it a wire shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +11,8 @@ pub(crate) enum Piece {
     Text(Vec<String>),
     /// Reasoning deltas.
     Reasoning(Vec<String>),
+    /// An encrypted thinking block's payload.
+    Redacted(String),
     /// A tool call with its arguments cut into fragments.
     ToolCall {
         index: usize,
@@ -32,8 +34,13 @@ pub(crate) enum Piece {
 pub(crate) struct Plan {
     pub pieces: Vec<Piece>,
     pub finish: Finish,
+    /// Input at the full rate.
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Input read from the prompt cache.
+    pub cache_read_tokens: u64,
+    /// Input written to the prompt cache.
+    pub cache_write_tokens: u64,
 }
 
 impl Plan {
@@ -55,6 +62,10 @@ impl Plan {
                     if !text.is_empty() {
                         pieces.push(Piece::Reasoning(chunk_text(text, *chunk)));
                     }
+                }
+                Step::RedactedThinking(data) => {
+                    output_chars += data.chars().count();
+                    pieces.push(Piece::Redacted(data.clone()));
                 }
                 Step::ToolCall(call) => {
                     let arguments = call.arguments_text();
@@ -87,6 +98,23 @@ impl Plan {
             output_tokens: usage
                 .output_tokens
                 .unwrap_or_else(|| estimate_tokens(output_chars)),
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+        }
+    }
+
+    /// Applies a prompt-cache outcome over a prompt of `total` tokens: the scripted counts
+    /// win, the simulated ones fill in, and the full-rate input is what remains (unless
+    /// the script fixed it).
+    pub fn apply_cache(&mut self, usage: Option<&Usage>, total: u64, read: u64, write: u64) {
+        let scripted = usage.copied().unwrap_or_default();
+        self.cache_read_tokens = scripted.cache_read_input_tokens.unwrap_or(read);
+        self.cache_write_tokens = scripted.cache_creation_input_tokens.unwrap_or(write);
+        if scripted.input_tokens.is_none() {
+            self.input_tokens = total
+                .saturating_sub(self.cache_read_tokens)
+                .saturating_sub(self.cache_write_tokens)
+                .max(1);
         }
     }
 
@@ -185,7 +213,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::script::{ToolCall, Usage};
+    use crate::script::ToolCall;
 
     #[test]
     fn splits_evenly_on_char_boundaries() {
@@ -222,8 +250,8 @@ mod tests {
             ],
             finish: None,
             usage: Some(Usage {
-                input_tokens: None,
                 output_tokens: Some(7),
+                ..Usage::default()
             }),
         };
         let mut n = 0;

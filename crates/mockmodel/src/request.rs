@@ -76,7 +76,11 @@ impl Inbound {
             turn,
             violations: match dialect {
                 Dialect::OpenAi => openai_violations(messages),
-                Dialect::Anthropic => anthropic_violations(messages),
+                Dialect::Anthropic => {
+                    let mut all = anthropic_violations(messages);
+                    all.extend(crate::rules::check(body));
+                    all
+                }
             },
         }
     }

@@ -133,6 +133,13 @@ pub struct Usage {
     /// Completion tokens; estimated from the reply size when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<u64>,
+    /// Input read from the prompt cache; simulated from the request's cache markers when
+    /// absent (Anthropic) or from repeated prefixes (OpenAI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_input_tokens: Option<u64>,
+    /// Input written to the prompt cache (Anthropic); simulated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_creation_input_tokens: Option<u64>,
 }
 
 /// One thing that happens in a reply's stream.
@@ -153,6 +160,9 @@ pub enum Step {
         /// Characters per delta.
         chunk: Option<usize>,
     },
+    /// An encrypted thinking block (Anthropic `redacted_thinking`) wrapping this payload;
+    /// nothing in the OpenAI dialect.
+    RedactedThinking(String),
     /// A tool call; several in one reply are parallel calls with indexes 0, 1, ….
     ToolCall(ToolCall),
     /// A pause in the stream.
@@ -387,6 +397,8 @@ struct RawStep {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     chunk: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    redacted_thinking: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     tool_call: Option<ToolCall>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     delay_ms: Option<u64>,
@@ -403,6 +415,7 @@ impl TryFrom<RawStep> for Step {
         let kinds = [
             raw.text.is_some(),
             raw.reasoning.is_some(),
+            raw.redacted_thinking.is_some(),
             raw.tool_call.is_some(),
             raw.delay_ms.is_some(),
             raw.cut.is_some(),
@@ -411,7 +424,7 @@ impl TryFrom<RawStep> for Step {
         let count = kinds.iter().filter(|k| **k).count();
         if count != 1 {
             return Err(format!(
-                "a step has exactly one of `text`, `reasoning`, `tool_call`, `delay_ms`, `cut`, `malformed` (found {count})"
+                "a step has exactly one of `text`, `reasoning`, `redacted_thinking`, `tool_call`, `delay_ms`, `cut`, `malformed` (found {count})"
             ));
         }
         if raw.chunk.is_some() && raw.text.is_none() && raw.reasoning.is_none() {
@@ -431,6 +444,9 @@ impl TryFrom<RawStep> for Step {
                 text,
                 chunk: raw.chunk,
             });
+        }
+        if let Some(data) = raw.redacted_thinking {
+            return Ok(Step::RedactedThinking(data));
         }
         if let Some(call) = raw.tool_call {
             if call.split == Some(0) {
@@ -465,6 +481,10 @@ impl From<Step> for RawStep {
             Step::Reasoning { text, chunk } => RawStep {
                 reasoning: Some(text),
                 chunk,
+                ..RawStep::default()
+            },
+            Step::RedactedThinking(data) => RawStep {
+                redacted_thinking: Some(data),
                 ..RawStep::default()
             },
             Step::ToolCall(call) => RawStep {
@@ -524,7 +544,7 @@ mod tests {
                 finish: Some(Finish::Length),
                 usage: Some(Usage {
                     input_tokens: Some(3),
-                    output_tokens: None
+                    ..Usage::default()
                 }),
             })]
         );
@@ -550,7 +570,7 @@ mod tests {
     #[test]
     fn round_trips_through_serialize() {
         let text = r#"{"scenarios":[{"name":"a","turns":[
-            {"steps":[{"reasoning":"r","chunk":2},{"delay_ms":3},{"cut":true},{"malformed":"x"},
+            {"steps":[{"reasoning":"r","chunk":2},{"redacted_thinking":"x"},{"delay_ms":3},{"cut":true},{"malformed":"x"},
                       {"tool_call":{"id":"c","name":"n","arguments":{"a":1},"split":3}}]},
             {"error":{"status":500,"message":"boom","type":"api_error"}}]}]}"#;
         let script = Script::from_json(text).unwrap();

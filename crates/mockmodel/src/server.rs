@@ -17,10 +17,11 @@ use futures::Stream;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::RecordedRequest;
+use crate::cache::PromptCache;
 use crate::plan::{Frame, Meta, Plan, estimate_tokens};
 use crate::request::{Dialect, Inbound};
 use crate::script::{Attempt, ErrorReply, Finish, Reply, Script, Step};
+use crate::{RecordedRequest, ReportedUsage};
 use crate::{anthropic, openai};
 
 /// The model name listed by `GET /v1/models`.
@@ -41,6 +42,7 @@ pub(crate) struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     violations: Mutex<Vec<String>>,
     next_id: AtomicU64,
+    cache: PromptCache,
 }
 
 impl Shared {
@@ -51,6 +53,7 @@ impl Shared {
             requests: Mutex::new(Vec::new()),
             violations: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
+            cache: PromptCache::default(),
         }
     }
 
@@ -66,8 +69,11 @@ impl Shared {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn record(&self, request: RecordedRequest) {
-        lock(&self.requests).push(request);
+    /// Records a request; returns its index.
+    fn record(&self, request: RecordedRequest) -> usize {
+        let mut requests = lock(&self.requests);
+        requests.push(request);
+        requests.len() - 1
     }
 }
 
@@ -232,6 +238,7 @@ async fn handle(app: &App, request: Request<'_>, raw: &[u8]) -> Response {
                 turn: 0,
                 attempt: 0,
                 credential,
+                usage: None,
             });
             let message = format!("mock-model: request body is not JSON: {e}");
             return error_response(dialect, 400, None, &message, None);
@@ -253,6 +260,7 @@ async fn handle(app: &App, request: Request<'_>, raw: &[u8]) -> Response {
             turn: inbound.turn,
             attempt: 0,
             credential,
+            usage: None,
         });
         return error_response(dialect, 400, Some("invalid_request_error"), &message, None);
     }
@@ -270,6 +278,7 @@ async fn handle(app: &App, request: Request<'_>, raw: &[u8]) -> Response {
             turn: inbound.turn,
             attempt: 0,
             credential,
+            usage: None,
         });
         let names: Vec<&str> = shared
             .script
@@ -306,13 +315,15 @@ async fn handle(app: &App, request: Request<'_>, raw: &[u8]) -> Response {
         finished = attempt.is_none(),
         "mock-model request"
     );
-    shared.record(RecordedRequest {
+    let cached = shared.cache.serve(dialect, &body);
+    let index = shared.record(RecordedRequest {
         path: path.to_owned(),
         body,
         scenario: scenario.name.clone(),
         turn,
         attempt: attempt_index,
         credential,
+        usage: None,
     });
 
     let finished;
@@ -336,9 +347,23 @@ async fn handle(app: &App, request: Request<'_>, raw: &[u8]) -> Response {
         Dialect::OpenAi => "call_mock_",
         Dialect::Anthropic => "toolu_mock_",
     };
-    let plan = Plan::new(reply, input_estimate, || {
+    let mut plan = Plan::new(reply, input_estimate, || {
         format!("{tool_prefix}{}", shared.id())
     });
+    plan.apply_cache(
+        reply.usage.as_ref(),
+        input_estimate,
+        cached.read,
+        cached.write,
+    );
+    if let Some(recorded) = lock(&shared.requests).get_mut(index) {
+        recorded.usage = Some(ReportedUsage {
+            input_tokens: plan.input_tokens,
+            output_tokens: plan.output_tokens,
+            cache_read_tokens: plan.cache_read_tokens,
+            cache_write_tokens: plan.cache_write_tokens,
+        });
+    }
     let meta = Meta {
         id: match dialect {
             Dialect::OpenAi => format!("chatcmpl-mock-{}", shared.id()),

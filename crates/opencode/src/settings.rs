@@ -125,10 +125,90 @@ struct ProviderOptions {
     api_key: Option<String>,
 }
 
+/// One model: its limits, modalities, prices and the provider options that carry its
+/// reasoning setting (the AI SDK's `thinking.budgetTokens` for Anthropic,
+/// `reasoningEffort` for OpenAI-compatible servers).
 #[derive(Debug, Clone, Serialize)]
 struct ModelEntry {
     name: String,
     tool_call: bool,
+    attachment: bool,
+    reasoning: bool,
+    limit: Limit,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost: Option<Cost>,
+    modalities: Modalities,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    options: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Limit {
+    context: u32,
+    output: u32,
+}
+
+/// US dollars per million tokens.
+#[derive(Debug, Clone, Serialize)]
+struct Cost {
+    input: f64,
+    output: f64,
+    cache_read: f64,
+    cache_write: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Modalities {
+    input: Vec<&'static str>,
+    output: Vec<&'static str>,
+}
+
+impl ModelEntry {
+    fn new(model: &ResolvedModel) -> Self {
+        let facts = &model.facts;
+        let dollars = |micro: u64| micro as f64 / 1_000_000.0;
+        let mut options = serde_json::Map::new();
+        match model.spec.kind {
+            ProviderKind::Anthropic => {
+                if let Some(budget) = facts.thinking_budget.filter(|b| *b > 0) {
+                    options.insert(
+                        "thinking".into(),
+                        serde_json::json!({"type": "enabled", "budgetTokens": budget}),
+                    );
+                }
+            }
+            ProviderKind::OpenAi => {
+                if let Some(effort) = &facts.reasoning_effort {
+                    options.insert("reasoningEffort".into(), effort.clone().into());
+                }
+            }
+        }
+        let mut input = vec!["text"];
+        if facts.vision {
+            input.push("image");
+        }
+        Self {
+            name: model.name.clone(),
+            tool_call: true,
+            attachment: facts.vision,
+            reasoning: facts.reasoning,
+            limit: Limit {
+                context: facts.context_window,
+                output: facts.max_output_tokens,
+            },
+            cost: facts.prices.map(|p| Cost {
+                input: dollars(p.input),
+                output: dollars(p.output),
+                cache_read: dollars(p.cached_input),
+                cache_write: dollars(p.cache_write),
+            }),
+            modalities: Modalities {
+                input,
+                output: vec!["text"],
+            },
+            options,
+        }
+    }
 }
 
 /// The AI SDK package OpenCode loads for a provider kind; both are built into the binary,
@@ -152,13 +232,7 @@ impl OpencodeSettings {
                 base_url: spec.base_url.trim_end_matches('/').to_owned(),
                 api_key: spec.api_key.clone(),
             },
-            models: BTreeMap::from([(
-                model.name.clone(),
-                ModelEntry {
-                    name: model.name.clone(),
-                    tool_call: true,
-                },
-            )]),
+            models: BTreeMap::from([(model.name.clone(), ModelEntry::new(model))]),
         };
         let qualified = format!("{}/{}", spec.id, model.name);
         let mut permission = default_permissions();
@@ -214,8 +288,68 @@ mod tests {
         );
         let model = registry.resolve(Some("local/coder")).unwrap();
         let json = OpencodeSettings::for_model(&model, &[]).to_json();
-        let expected = r#"{"$schema":"https://opencode.ai/config.json","autoupdate":false,"share":"disabled","snapshot":false,"lsp":false,"formatter":false,"provider":{"local":{"npm":"@ai-sdk/openai-compatible","name":"local","options":{"baseURL":"http://127.0.0.1:9999/v1","apiKey":"sk-test"},"models":{"coder":{"name":"coder","tool_call":true}}}},"model":"local/coder","small_model":"local/coder","tools":{"question":false,"webfetch":false,"websearch":false},"permission":{"edit":"allow","bash":"allow","read":{"*":"allow","*.env":"deny","*.env.*":"deny","*.env.example":"allow"},"external_directory":"deny","doom_loop":"deny","webfetch":"deny","websearch":"deny","question":"deny"}}"#;
+        let expected = r#"{"$schema":"https://opencode.ai/config.json","autoupdate":false,"share":"disabled","snapshot":false,"lsp":false,"formatter":false,"provider":{"local":{"npm":"@ai-sdk/openai-compatible","name":"local","options":{"baseURL":"http://127.0.0.1:9999/v1","apiKey":"sk-test"},"models":{"coder":{"name":"coder","tool_call":true,"attachment":false,"reasoning":false,"limit":{"context":32768,"output":8192},"modalities":{"input":["text"],"output":["text"]}}}}},"model":"local/coder","small_model":"local/coder","tools":{"question":false,"webfetch":false,"websearch":false},"permission":{"edit":"allow","bash":"allow","read":{"*":"allow","*.env":"deny","*.env.*":"deny","*.env.example":"allow"},"external_directory":"deny","doom_loop":"deny","webfetch":"deny","websearch":"deny","question":"deny"}}"#;
         assert_eq!(json, expected);
+    }
+
+    #[test]
+    fn model_settings_reach_the_provider_configuration() {
+        use std::collections::BTreeMap;
+
+        use draftsmith_engine::{ModelRegistry, ModelSettings, ProviderSpec};
+        let spec = |id: &str, kind, model: &str| ProviderSpec {
+            id: id.into(),
+            kind,
+            base_url: "http://127.0.0.1:9999/v1".into(),
+            api_key: None,
+            missing_key_env: None,
+            models: vec![model.into()],
+            demo: false,
+        };
+        let registry = ModelRegistry::new(
+            vec![
+                spec("claude", ProviderKind::Anthropic, "claude-sonnet-4-5"),
+                spec("oai", ProviderKind::OpenAi, "o4-mini"),
+            ],
+            "claude/claude-sonnet-4-5".into(),
+        )
+        .with_settings(&BTreeMap::from([
+            (
+                "claude/claude-sonnet-4-5".to_owned(),
+                ModelSettings {
+                    thinking_budget: Some(4096),
+                    ..ModelSettings::default()
+                },
+            ),
+            (
+                "oai/o4-mini".to_owned(),
+                ModelSettings {
+                    reasoning_effort: Some("low".into()),
+                    ..ModelSettings::default()
+                },
+            ),
+        ]))
+        .unwrap();
+        let entry = |id: &str, provider: &str, name: &str| {
+            let model = registry.resolve(Some(id)).unwrap();
+            let json: serde_json::Value =
+                serde_json::from_str(&OpencodeSettings::for_model(&model, &[]).to_json()).unwrap();
+            json["provider"][provider]["models"][name].clone()
+        };
+        let claude = entry("claude/claude-sonnet-4-5", "claude", "claude-sonnet-4-5");
+        assert_eq!(
+            claude["options"],
+            serde_json::json!({"thinking": {"type": "enabled", "budgetTokens": 4096}})
+        );
+        assert_eq!(claude["limit"]["context"], 200_000);
+        assert_eq!(claude["cost"]["cache_read"], 0.3);
+        assert_eq!(
+            claude["modalities"]["input"],
+            serde_json::json!(["text", "image"])
+        );
+        let o4 = entry("oai/o4-mini", "oai", "o4-mini");
+        assert_eq!(o4["options"], serde_json::json!({"reasoningEffort": "low"}));
+        assert_eq!(o4["reasoning"], true);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use draftsmith_engine::{ModelRegistry, ProviderKind, ProviderSpec};
+use std::collections::BTreeMap;
+
+use draftsmith_engine::{ModelRegistry, ModelSettings, ProviderKind, ProviderSpec};
 use serde::Deserialize;
 
 /// Everything `draftsmith serve` reads at start.
@@ -126,6 +128,9 @@ impl Default for CodingAgentConfig {
 pub struct ModelsConfig {
     /// What `auto` resolves to, as `provider/model`.
     pub default: String,
+    /// Per-model facts and settings over the family defaults, keyed by `provider/model`
+    /// (`[models.settings."anthropic/claude-sonnet-4-5"]`).
+    pub settings: BTreeMap<String, ModelSettings>,
 }
 
 /// One `[[providers]]` entry.
@@ -168,6 +173,7 @@ impl Default for ModelsConfig {
     fn default() -> Self {
         Self {
             default: "local/coder".into(),
+            settings: BTreeMap::new(),
         }
     }
 }
@@ -406,7 +412,12 @@ impl Config {
                 demo: true,
             });
         }
-        Ok(ModelRegistry::new(specs, self.models.default.clone()))
+        ModelRegistry::new(specs, self.models.default.clone())
+            .with_settings(&self.models.settings)
+            .map_err(|e| ConfigError::Env {
+                var: "models.settings",
+                message: e.0,
+            })
     }
 
     /// The database to open: `database_url`, or the SQLite file in `data_dir`.
@@ -458,6 +469,31 @@ mod tests {
         assert_eq!(
             config.database_target(),
             DatabaseTarget::Url("postgres://x/y".into())
+        );
+        std::fs::write(
+            &file,
+            "[[providers]]\nid = \"claude\"\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:9999/v1\"\nmodels = [\"claude-sonnet-4-5\"]\n\
+             [models.settings.\"claude/claude-sonnet-4-5\"]\nthinking_budget = 4000\nprices = { input = 3.0, output = 15.0 }\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), &|_| None).unwrap();
+        let registry = config.model_registry(&|_| None, None).unwrap();
+        let facts = registry.facts("claude/claude-sonnet-4-5").unwrap();
+        assert_eq!(facts.thinking_budget, Some(4000));
+        assert_eq!(facts.prices.unwrap().output, 15_000_000);
+        let mut bad = config.clone();
+        bad.models
+            .settings
+            .values_mut()
+            .for_each(|s| s.thinking_budget = Some(10));
+        let err = bad
+            .model_registry(&|_| None, None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("claude/claude-sonnet-4-5") && err.contains("minimum"),
+            "{err}"
         );
         std::fs::write(&file, "listne = 1\n").unwrap();
         let err = Config::load(Some(&file), &|_| None)

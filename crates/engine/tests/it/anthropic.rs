@@ -77,6 +77,11 @@ async fn thinking_text_and_split_tool_call() {
             ModelEvent::ReasoningDelta {
                 text: "the README.".to_owned()
             },
+            // The whole block with its signature, to send back with the turn.
+            ModelEvent::Thinking {
+                thinking: "The user wants the README.".to_owned(),
+                signature: "c2lnbmF0dXJl".to_owned(),
+            },
             ModelEvent::TextDelta {
                 text: "I'll read ".to_owned()
             },
@@ -90,10 +95,12 @@ async fn thinking_text_and_split_tool_call() {
             }),
             ModelEvent::Finished {
                 reason: FinishReason::ToolCalls,
-                // Input counts include cache reads.
+                // Full-rate input and cache reads apart.
                 usage: Some(Usage {
-                    input_tokens: 120,
+                    input_tokens: 100,
                     output_tokens: 57,
+                    cache_read_tokens: 20,
+                    ..Usage::default()
                 }),
             },
         ]
@@ -139,6 +146,7 @@ async fn parallel_tool_calls() {
             usage: Some(Usage {
                 input_tokens: 50,
                 output_tokens: 80,
+                ..Usage::default()
             }),
         }]
     );
@@ -164,6 +172,7 @@ async fn stop_reasons_are_mapped() {
                 usage: Some(Usage {
                     input_tokens: 3,
                     output_tokens: 2,
+                    ..Usage::default()
                 }),
             }],
             "{wire}"

@@ -73,6 +73,7 @@ async fn text_reasoning_and_split_tool_call() {
                 usage: Some(Usage {
                     input_tokens: 120,
                     output_tokens: 34,
+                    ..Usage::default()
                 }),
             },
         ]
@@ -146,6 +147,7 @@ async fn finish_reasons_are_mapped() {
                 usage: Some(Usage {
                     input_tokens: 3,
                     output_tokens: 1,
+                    ..Usage::default()
                 }),
             }],
             "{wire}"

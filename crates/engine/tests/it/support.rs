@@ -233,6 +233,7 @@ pub fn simple_request() -> ChatRequest {
         }],
         tools: Vec::new(),
         max_tokens: 256,
+        ..ChatRequest::default()
     }
 }
 
@@ -309,6 +310,7 @@ pub fn full_request() -> ChatRequest {
             },
         ],
         max_tokens: 4096,
+        ..ChatRequest::default()
     }
 }
 

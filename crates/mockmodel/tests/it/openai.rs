@@ -99,7 +99,7 @@ async fn stream_shape() {
     assert_eq!(usage["choices"], json!([]));
     assert_eq!(
         usage["usage"],
-        json!({"prompt_tokens": 120, "completion_tokens": 34, "total_tokens": 154})
+        json!({"prompt_tokens": 120, "completion_tokens": 34, "total_tokens": 154, "prompt_tokens_details": {"cached_tokens": 0}})
     );
 }
 
@@ -159,7 +159,7 @@ async fn non_streaming_completion() {
     assert_eq!(calls[1]["function"]["name"], "read");
     assert_eq!(
         body["usage"],
-        json!({"prompt_tokens": 120, "completion_tokens": 34, "total_tokens": 154})
+        json!({"prompt_tokens": 120, "completion_tokens": 34, "total_tokens": 154, "prompt_tokens_details": {"cached_tokens": 0}})
     );
 
     // Turn 1 of the same scenario, with estimated usage.

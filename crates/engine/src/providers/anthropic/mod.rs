@@ -10,7 +10,9 @@
 //!   message's text blocks, as the API requires.
 //! - Consecutive messages of the same role are merged, since the API wants the roles to
 //!   alternate.
+//! - Thinking: see [`request`] for extended thinking and the prompt-cache markers.
 
+mod request;
 mod streaming;
 mod types;
 
@@ -20,9 +22,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
+use self::request::request_body;
 use self::streaming::MessagesDecoder;
-use self::types::{API_VERSION, MessagesRequest, RequestBlock, RequestMessage, RequestTool, Role};
-use crate::model::{ChatRequest, ModelError, ModelStream, Part, Provider, Speaker};
+use self::types::API_VERSION;
+use crate::model::{ChatRequest, ModelError, ModelStream, Provider};
 use crate::providers::DEFAULT_IDLE_TIMEOUT;
 use crate::providers::http;
 
@@ -102,88 +105,5 @@ impl Provider for AnthropicProvider {
             self.idle_timeout,
             cancel,
         ))
-    }
-}
-
-/// The wire body for `request`.
-fn request_body(request: &ChatRequest) -> MessagesRequest<'_> {
-    let mut messages: Vec<RequestMessage<'_>> = Vec::with_capacity(request.messages.len());
-    for message in &request.messages {
-        let role = match message.speaker {
-            Speaker::User => Role::User,
-            Speaker::Assistant => Role::Assistant,
-        };
-        let mut blocks: Vec<RequestBlock<'_>> = message
-            .parts
-            .iter()
-            .filter_map(|part| convert_part(part, role))
-            .collect();
-        if blocks.is_empty() {
-            continue;
-        }
-        match messages.last_mut() {
-            Some(last) if last.role == role => last.content.append(&mut blocks),
-            _ => messages.push(RequestMessage {
-                role,
-                content: blocks,
-            }),
-        }
-    }
-    for message in &mut messages {
-        // Tool results lead their user message (a stable sort keeps the rest in order).
-        message
-            .content
-            .sort_by_key(|block| !matches!(block, RequestBlock::ToolResult { .. }));
-    }
-    let tools = request
-        .tools
-        .iter()
-        .map(|tool| RequestTool {
-            name: &tool.name,
-            description: &tool.description,
-            input_schema: &tool.input_schema,
-        })
-        .collect();
-    MessagesRequest {
-        model: &request.model,
-        system: &request.system,
-        messages,
-        tools,
-        max_tokens: request.max_tokens,
-        stream: true,
-    }
-}
-
-/// One part as a content block; `None` for parts the API would reject.
-fn convert_part(part: &Part, role: Role) -> Option<RequestBlock<'_>> {
-    match part {
-        Part::Text { text } if text.is_empty() => None,
-        Part::Text { text } => Some(RequestBlock::Text { text }),
-        // Only the assistant calls tools.
-        Part::ToolCall(_) if role == Role::User => None,
-        Part::ToolCall(call) => Some(RequestBlock::ToolUse {
-            id: &call.id,
-            name: &call.name,
-            input: tool_input(&call.arguments),
-        }),
-        // And only the user answers them.
-        Part::ToolResult { .. } if role == Role::Assistant => None,
-        Part::ToolResult {
-            call_id,
-            content,
-            is_error,
-        } => Some(RequestBlock::ToolResult {
-            tool_use_id: call_id,
-            content,
-            is_error: *is_error,
-        }),
-    }
-}
-
-/// A call's arguments as the JSON object the API wants; `{}` when they are not one.
-fn tool_input(arguments: &str) -> serde_json::Value {
-    match serde_json::from_str::<serde_json::Value>(arguments) {
-        Ok(value @ serde_json::Value::Object(_)) => value,
-        _ => serde_json::Value::Object(serde_json::Map::new()),
     }
 }

@@ -13,6 +13,8 @@ use crate::providers::http::{Progress, SseDecoder, bounded, parse_data};
 pub(crate) struct MessagesDecoder {
     /// Open `tool_use` blocks, by content block index.
     tool_uses: BTreeMap<u32, PartialToolUse>,
+    /// Open thinking blocks (text, signature), by content block index.
+    thinking: BTreeMap<u32, (String, String)>,
     stop_reason: Option<FinishReason>,
     /// Whether any tool call was emitted.
     called: bool,
@@ -69,7 +71,16 @@ impl SseDecoder for MessagesDecoder {
                 content_block,
             } => match content_block {
                 StartBlock::Text { text } => push_text(out, text),
-                StartBlock::Thinking { thinking } => push_reasoning(out, thinking),
+                StartBlock::Thinking {
+                    thinking,
+                    signature,
+                } => {
+                    push_reasoning(out, thinking.clone());
+                    self.thinking.insert(index, (thinking, signature));
+                }
+                StartBlock::RedactedThinking { data } => {
+                    out.push_back(ModelEvent::RedactedThinking { data });
+                }
                 StartBlock::ToolUse { id, name, input } => {
                     self.tool_uses.insert(
                         index,
@@ -85,7 +96,20 @@ impl SseDecoder for MessagesDecoder {
             },
             StreamEvent::ContentBlockDelta { index, delta } => match delta {
                 BlockDelta::TextDelta { text } => push_text(out, text),
-                BlockDelta::ThinkingDelta { thinking } => push_reasoning(out, thinking),
+                BlockDelta::ThinkingDelta { thinking } => {
+                    if let Some((text, _)) = self.thinking.get_mut(&index) {
+                        text.push_str(&thinking);
+                    }
+                    push_reasoning(out, thinking);
+                }
+                BlockDelta::SignatureDelta { signature } => {
+                    let Some((_, kept)) = self.thinking.get_mut(&index) else {
+                        return Err(ModelError::MalformedStream(format!(
+                            "signature_delta for content block {index}, which is not an open thinking block"
+                        )));
+                    };
+                    kept.push_str(&signature);
+                }
                 BlockDelta::InputJsonDelta { partial_json } => {
                     let Some(tool_use) = self.tool_uses.get_mut(&index) else {
                         return Err(ModelError::MalformedStream(format!(
@@ -98,6 +122,12 @@ impl SseDecoder for MessagesDecoder {
                 BlockDelta::Other => {}
             },
             StreamEvent::ContentBlockStop { index } => {
+                if let Some((thinking, signature)) = self.thinking.remove(&index) {
+                    out.push_back(ModelEvent::Thinking {
+                        thinking,
+                        signature,
+                    });
+                }
                 if let Some(tool_use) = self.tool_uses.remove(&index) {
                     self.called = true;
                     out.push_back(ModelEvent::ToolCall(tool_use.into_call()));
@@ -113,6 +143,12 @@ impl SseDecoder for MessagesDecoder {
             }
             StreamEvent::MessageStop => {
                 // Blocks never stopped are complete as far as the server is concerned.
+                for (_, (thinking, signature)) in std::mem::take(&mut self.thinking) {
+                    out.push_back(ModelEvent::Thinking {
+                        thinking,
+                        signature,
+                    });
+                }
                 for (_, tool_use) in std::mem::take(&mut self.tool_uses) {
                     self.called = true;
                     out.push_back(ModelEvent::ToolCall(tool_use.into_call()));
@@ -142,20 +178,24 @@ impl SseDecoder for MessagesDecoder {
 }
 
 impl MessagesDecoder {
-    /// Folds in a usage report: input counts (including cache reads and writes) replace
-    /// earlier ones when present, output counts are cumulative so the latest wins.
+    /// Folds in a usage report: `message_start` carries the input side, `message_delta`
+    /// cumulative counts, so each count present replaces the earlier one. `input_tokens`
+    /// is the uncached input, cache reads and writes are counted apart.
     fn add_usage(&mut self, report: &StreamUsage) {
         let usage = self.usage.get_or_insert_with(Usage::default);
-        let input = [
-            report.input_tokens,
-            report.cache_creation_input_tokens,
-            report.cache_read_input_tokens,
+        let fields = [
+            (report.input_tokens, &mut usage.input_tokens),
+            (report.cache_read_input_tokens, &mut usage.cache_read_tokens),
+            (
+                report.cache_creation_input_tokens,
+                &mut usage.cache_write_tokens,
+            ),
+            (report.output_tokens, &mut usage.output_tokens),
         ];
-        if input.iter().any(Option::is_some) {
-            usage.input_tokens = input.iter().flatten().sum();
-        }
-        if let Some(output) = report.output_tokens {
-            usage.output_tokens = output;
+        for (reported, kept) in fields {
+            if let Some(value) = reported {
+                *kept = value;
+            }
         }
     }
 }

@@ -9,13 +9,51 @@ pub(crate) const API_VERSION: &str = "2023-06-01";
 #[derive(Debug, Serialize)]
 pub(crate) struct MessagesRequest<'a> {
     pub model: &'a str,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    pub system: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<System<'a>>,
     pub messages: Vec<RequestMessage<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<RequestTool<'a>>,
     pub max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<ThinkingConfig>,
     pub stream: bool,
+}
+
+/// `system`: plain text, or text blocks when one carries a cache marker.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum System<'a> {
+    Text(&'a str),
+    Blocks(Vec<Block<'a>>),
+}
+
+/// `thinking: {"type": "enabled", "budget_tokens": N}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ThinkingConfig {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub budget_tokens: u32,
+}
+
+/// `cache_control: {"type": "ephemeral"}`: the prefix up to and including this block is
+/// cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) struct CacheControl {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// The only cache marker: a five-minute ephemeral breakpoint.
+pub(crate) const EPHEMERAL: CacheControl = CacheControl { kind: "ephemeral" };
+
+/// A content block with its optional cache marker.
+#[derive(Debug, Serialize)]
+pub(crate) struct Block<'a> {
+    #[serde(flatten)]
+    pub block: RequestBlock<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<CacheControl>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -28,7 +66,7 @@ pub(crate) enum Role {
 #[derive(Debug, Serialize)]
 pub(crate) struct RequestMessage<'a> {
     pub role: Role,
-    pub content: Vec<RequestBlock<'a>>,
+    pub content: Vec<Block<'a>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -36,6 +74,14 @@ pub(crate) struct RequestMessage<'a> {
 pub(crate) enum RequestBlock<'a> {
     Text {
         text: &'a str,
+    },
+    /// Sent back exactly as received, with its signature.
+    Thinking {
+        thinking: &'a str,
+        signature: &'a str,
+    },
+    RedactedThinking {
+        data: &'a str,
     },
     ToolUse {
         id: &'a str,
@@ -55,6 +101,8 @@ pub(crate) struct RequestTool<'a> {
     pub name: &'a str,
     pub description: &'a str,
     pub input_schema: &'a serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<CacheControl>,
 }
 
 /// One streamed event, told apart by the `type` in its data.
@@ -127,6 +175,12 @@ pub(crate) enum StartBlock {
     Thinking {
         #[serde(default)]
         thinking: String,
+        #[serde(default)]
+        signature: String,
+    },
+    RedactedThinking {
+        #[serde(default)]
+        data: String,
     },
     #[serde(other)]
     Other,
@@ -144,7 +198,10 @@ pub(crate) enum BlockDelta {
     ThinkingDelta {
         thinking: String,
     },
-    /// `signature_delta` and later additions.
+    SignatureDelta {
+        signature: String,
+    },
+    /// Later additions.
     #[serde(other)]
     Other,
 }

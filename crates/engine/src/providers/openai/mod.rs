@@ -11,6 +11,11 @@
 //!   user text of the same message, since the API wants tool messages right after the
 //!   assistant message that called them. The API has no error flag for tool results, so
 //!   `is_error` is not sent (draftsmith's tool results say so in their content).
+//! - Reasoning is never sent back: thinking parts of earlier turns are dropped.
+//! - `reasoning_effort` is sent only when set, and then the output limit goes as
+//!   `max_completion_tokens`, which reasoning models require instead of `max_tokens`.
+//! - Nothing per request precedes the conversation, so servers that cache a repeated
+//!   prefix by themselves can reuse every earlier step.
 //!
 //! [`ModelEvent::ReasoningDelta`]: crate::model::ModelEvent::ReasoningDelta
 
@@ -109,6 +114,10 @@ impl Provider for OpenAiProvider {
 
 /// The wire body for `request`.
 fn request_body(request: &ChatRequest) -> ChatCompletionRequest<'_> {
+    let effort = request
+        .reasoning_effort
+        .as_deref()
+        .filter(|e| !e.is_empty());
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
     if !request.system.is_empty() {
         messages.push(RequestMessage::System {
@@ -138,7 +147,9 @@ fn request_body(request: &ChatRequest) -> ChatCompletionRequest<'_> {
         stream_options: StreamOptions {
             include_usage: true,
         },
-        max_tokens: request.max_tokens,
+        max_tokens: effort.is_none().then_some(request.max_tokens),
+        max_completion_tokens: effort.is_some().then_some(request.max_tokens),
+        reasoning_effort: effort,
     }
 }
 
@@ -163,6 +174,8 @@ fn convert_message<'a>(message: &'a Message, out: &mut Vec<RequestMessage<'a>>) 
                 tool_call_id: call_id,
                 content,
             }),
+            // Reasoning stays with draftsmith; many servers refuse it in a request.
+            Part::Thinking { .. } | Part::RedactedThinking { .. } => {}
         }
     }
     let text = (!texts.is_empty()).then(|| texts.join("\n"));

@@ -47,9 +47,20 @@ impl SseDecoder for ChatCompletionDecoder {
             return Err(chunk_error(error));
         }
         if let Some(usage) = chunk.usage {
+            // `prompt_tokens` includes the cached part; `input_tokens` is the rest.
+            let cached = usage
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0);
             self.usage = Some(Usage {
-                input_tokens: usage.prompt_tokens.unwrap_or(0),
+                input_tokens: usage.prompt_tokens.unwrap_or(0).saturating_sub(cached),
                 output_tokens: usage.completion_tokens.unwrap_or(0),
+                cache_read_tokens: cached,
+                cache_write_tokens: 0,
+                reasoning_tokens: usage
+                    .completion_tokens_details
+                    .and_then(|d| d.reasoning_tokens)
+                    .unwrap_or(0),
             });
         }
         // One completion is asked for, so only the first choice matters.

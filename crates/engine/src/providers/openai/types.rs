@@ -11,7 +11,14 @@ pub(crate) struct ChatCompletionRequest<'a> {
     pub tools: Vec<RequestTool<'a>>,
     pub stream: bool,
     pub stream_options: StreamOptions,
-    pub max_tokens: u32,
+    /// Absent when `max_completion_tokens` is sent (reasoning models refuse `max_tokens`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
+    /// Sent only when the model's setting has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -139,6 +146,24 @@ pub(crate) struct ChunkUsage {
     pub prompt_tokens: Option<u64>,
     #[serde(default)]
     pub completion_tokens: Option<u64>,
+    #[serde(default)]
+    pub prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    pub completion_tokens_details: Option<CompletionDetails>,
+}
+
+/// `usage.prompt_tokens_details`: the part of the prompt read from the provider's cache.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PromptDetails {
+    #[serde(default)]
+    pub cached_tokens: Option<u64>,
+}
+
+/// `usage.completion_tokens_details`: the part of the completion spent reasoning.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct CompletionDetails {
+    #[serde(default)]
+    pub reasoning_tokens: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
