@@ -139,6 +139,7 @@ async fn raw_opencode(binary: &Path, model: &MockModel) -> anyhow::Result<Measur
         prepare: None,
         start_timeout: Duration::from_secs(60),
         password: Some(password.clone()),
+        network: None,
     })
     .await?;
     let base = server.client().base_url().to_owned();

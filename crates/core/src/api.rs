@@ -305,6 +305,12 @@ pub struct Capabilities {
     pub models: ModelList,
     /// Sandbox confinement in force: `bwrap` or `none`.
     pub sandbox_isolation: String,
+    /// What sandboxes' private network reaches: `proxy` (the allow-list through the egress
+    /// proxy), `none` (loopback only), `host` (no network namespace), or `unknown` (a
+    /// remote controller).
+    pub sandbox_egress: String,
+    /// The host names the egress proxy allows.
+    pub sandbox_egress_allow: Vec<String>,
     /// Who sandbox processes run as and how each resource limit is enforced; absent when
     /// the sandbox controller does not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -111,6 +111,25 @@ impl OpencodeClient {
         }
     }
 
+    /// A client for a server reached through the Unix socket `socket` (a forwarder to its
+    /// port inside its sandbox); `base_url` only names the host and port it listens on.
+    pub fn over_socket(
+        base_url: String,
+        password: Option<String>,
+        socket: &std::path::Path,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .unix_socket(socket)
+            .build()
+            .unwrap_or_default();
+        Self {
+            base_url,
+            password,
+            directory: None,
+            http,
+        }
+    }
+
     /// The same client, scoping every call to `directory` (OpenCode's `?directory=`), for a
     /// server that serves several workspaces.
     pub fn scoped(mut self, directory: String) -> Self {

@@ -17,9 +17,26 @@ pub struct Launch {
     pub home: PathBuf,
     /// The wrapper argv (e.g. `bwrap … --`); empty runs OpenCode directly.
     pub confinement: Vec<String>,
+    /// How the server is reached and reaches its model when it lives in a private network
+    /// namespace; `None` when it shares the host's loopback.
+    pub network: Option<LaunchNetwork>,
     /// Applied to the command right before the spawn, after the HOME is written (the
     /// sandbox's cgroup, rlimits and the hand-over of its directories to its uid).
     pub prepare: Option<CommandHook>,
+}
+
+/// A server across a network boundary: draftsmith reaches it through a Unix socket, and it
+/// reaches its model-gate route through another, forwarded on its own loopback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchNetwork {
+    /// The host path of the Unix socket the server is reached through.
+    pub socket: PathBuf,
+    /// The port it must listen on, on its own loopback.
+    pub port: u16,
+    /// The host path where its model-gate route must be served.
+    pub gate_socket: PathBuf,
+    /// The gate's root as the server reaches it (`http://127.0.0.1:P`).
+    pub gate_url: String,
 }
 
 /// What a [`CommandHook`] runs.

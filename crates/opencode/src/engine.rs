@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::binary::install_dir;
 use crate::client::ModelRef;
-use crate::config::{Launch, OpencodeConfig, ServerPolicy};
+use crate::config::{Launch, LaunchNetwork, OpencodeConfig, ServerPolicy};
 use crate::gate::{ModelGate, PLACEHOLDER_KEY, Route};
 use crate::run::{RunLimits, run_session};
 use crate::seed::seed_workspace;
@@ -177,20 +177,36 @@ impl OpencodeEngine {
     /// The configuration a new server for `model` starts with: when the provider needs a
     /// key, its base URL is a fresh model-gate route and its key a placeholder, so the key
     /// never reaches OpenCode's environment.
+    /// Across a network boundary (`network`), every model goes through the gate, as the
+    /// server has no other way out: a route on the sandbox's own gate socket.
     async fn start_settings(
         &self,
         model: &ResolvedModel,
+        network: Option<&LaunchNetwork>,
     ) -> Result<(String, Option<Route>), String> {
         let extra = &self.config.permission_overrides;
-        let Some(key) = model.spec.api_key.as_deref().filter(|k| !k.is_empty()) else {
+        let key = model.spec.api_key.as_deref().filter(|k| !k.is_empty());
+        if key.is_none() && network.is_none() {
             return Ok((OpencodeSettings::for_model(model, extra).to_json(), None));
-        };
+        }
         let gate = self
             .gate
             .get_or_try_init(ModelGate::start)
             .await
             .map_err(|e| format!("cannot start the model gate: {e}"))?;
-        let route = gate.open(&model.spec.base_url, key, model.spec.kind);
+        let route = match (network, key) {
+            (Some(network), key) => gate
+                .open_on_socket(
+                    &network.gate_socket,
+                    &network.gate_url,
+                    &model.spec.base_url,
+                    key,
+                    model.spec.kind,
+                )
+                .map_err(|e| format!("cannot open the sandbox's model-gate socket: {e}"))?,
+            (None, Some(key)) => gate.open(&model.spec.base_url, key, model.spec.kind),
+            (None, None) => unreachable_route()?,
+        };
         let mut gated = model.clone();
         gated.spec.base_url = route.base_url.clone();
         gated.spec.api_key = Some(PLACEHOLDER_KEY.to_owned());
@@ -236,6 +252,7 @@ impl OpencodeEngine {
             home,
             confinement,
             prepare,
+            network,
         } = match &self.config.launch {
             Some(launch) => launch(workspace, &install_dir(&binary))
                 .map_err(|e| format!("cannot place the OpenCode server in its sandbox: {e}"))?,
@@ -244,7 +261,7 @@ impl OpencodeEngine {
                 ..Launch::default()
             },
         };
-        let (config_json, route) = self.start_settings(resolved).await?;
+        let (config_json, route) = self.start_settings(resolved, network.as_ref()).await?;
         let close_route = || {
             if let (Some(route), Some(gate)) = (&route, self.gate.get()) {
                 gate.close(&route.token);
@@ -259,6 +276,7 @@ impl OpencodeEngine {
             prepare,
             start_timeout: self.config.start_timeout,
             password: None,
+            network,
         };
         let server = match OpencodeServer::start(options).await {
             Ok(server) => Arc::new(server),
@@ -350,6 +368,11 @@ fn key(workspace: &Path) -> PathBuf {
     workspace
         .canonicalize()
         .unwrap_or_else(|_| workspace.to_path_buf())
+}
+
+/// Neither a key nor a boundary: no route is needed (kept out of the match's happy path).
+fn unreachable_route() -> Result<Route, String> {
+    Err("internal: a model route without a key or a boundary".into())
 }
 
 fn start_failed(message: String) -> Outcome {

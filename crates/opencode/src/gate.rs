@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -27,8 +29,10 @@ pub const PLACEHOLDER_KEY: &str = "draftsmith-model-gate";
 #[derive(Clone)]
 struct Upstream {
     base_url: String,
-    api_key: String,
+    api_key: Option<String>,
     kind: ProviderKind,
+    /// Served on its own Unix socket only (one sandbox's), never on the loopback port.
+    on_socket: bool,
     health: Health,
 }
 
@@ -62,6 +66,9 @@ type Routes = Arc<Mutex<HashMap<String, Upstream>>>;
 struct Gate {
     routes: Routes,
     http: reqwest::Client,
+    /// `None`: the loopback listener (loopback routes only); `Some(token)`: a sandbox's
+    /// socket, serving that one route.
+    serves: Option<String>,
 }
 
 /// A running gate; stopped when dropped.
@@ -69,6 +76,9 @@ pub struct ModelGate {
     addr: SocketAddr,
     routes: Routes,
     task: JoinHandle<()>,
+    /// The Unix-socket listeners of socket routes, by token.
+    sockets: Mutex<HashMap<String, (JoinHandle<()>, PathBuf)>>,
+    http: reqwest::Client,
 }
 
 /// One open route: the base URL to configure a server with, and the token to close it by.
@@ -86,14 +96,13 @@ impl ModelGate {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let routes = Routes::default();
+        let http = reqwest::Client::new();
         let gate = Gate {
             routes: routes.clone(),
-            http: reqwest::Client::new(),
+            http: http.clone(),
+            serves: None,
         };
-        let app = Router::new()
-            .route("/{token}/{*rest}", axum::routing::any(forward))
-            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-            .with_state(gate);
+        let app = app(gate);
         // Streamed answers are many small writes: send each at once (no Nagle delay).
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
@@ -103,31 +112,91 @@ impl ModelGate {
                 tracing::error!(error = %err, "the model gate stopped");
             }
         });
-        Ok(Self { addr, routes, task })
+        Ok(Self {
+            addr,
+            routes,
+            task,
+            sockets: Mutex::default(),
+            http,
+        })
     }
 
     /// Opens a route to `base_url` that adds `api_key` the way `kind` expects it.
     pub fn open(&self, base_url: &str, api_key: &str, kind: ProviderKind) -> Route {
-        let token = crate::server::random_password();
-        let upstream = Upstream {
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            api_key: api_key.to_owned(),
-            kind,
-            health: Health::default(),
-        };
-        if let Ok(mut routes) = self.routes.lock() {
-            routes.insert(token.clone(), upstream);
-        }
+        let token = self.insert(base_url, Some(api_key), kind, false);
         Route {
             base_url: format!("http://{}/{token}", self.addr),
             token,
         }
     }
 
-    /// Closes a route; later requests on it are refused.
+    /// Opens a route served only on the Unix socket `socket`, which is bound into one
+    /// sandbox and forwarded there to `inside_url` (the route's base URL is that plus the
+    /// token): that sandbox's server reaches its model without the host's loopback, and
+    /// nothing else reaches the route. `api_key`, when given, is added the way `kind` expects.
+    pub fn open_on_socket(
+        &self,
+        socket: &std::path::Path,
+        inside_url: &str,
+        base_url: &str,
+        api_key: Option<&str>,
+        kind: ProviderKind,
+    ) -> std::io::Result<Route> {
+        let _ = std::fs::remove_file(socket);
+        let listener = tokio::net::UnixListener::bind(socket)?;
+        // The sandbox's processes may run as another uid; the socket is bound there alone.
+        std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666))?;
+        let token = self.insert(base_url, api_key, kind, true);
+        let gate = Gate {
+            routes: self.routes.clone(),
+            http: self.http.clone(),
+            serves: Some(token.clone()),
+        };
+        let app = app(gate);
+        let task = tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, app).await {
+                tracing::error!(error = %err, "a model-gate socket stopped");
+            }
+        });
+        if let Ok(mut sockets) = self.sockets.lock() {
+            sockets.insert(token.clone(), (task, socket.to_path_buf()));
+        }
+        Ok(Route {
+            base_url: format!("{}/{token}", inside_url.trim_end_matches('/')),
+            token,
+        })
+    }
+
+    fn insert(
+        &self,
+        base_url: &str,
+        api_key: Option<&str>,
+        kind: ProviderKind,
+        on_socket: bool,
+    ) -> String {
+        let token = crate::server::random_password();
+        let upstream = Upstream {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.filter(|k| !k.is_empty()).map(str::to_owned),
+            kind,
+            on_socket,
+            health: Health::default(),
+        };
+        if let Ok(mut routes) = self.routes.lock() {
+            routes.insert(token.clone(), upstream);
+        }
+        token
+    }
+
+    /// Closes a route (and its socket); later requests on it are refused.
     pub fn close(&self, token: &str) {
         if let Ok(mut routes) = self.routes.lock() {
             routes.remove(token);
+        }
+        let socket = self.sockets.lock().ok().and_then(|mut s| s.remove(token));
+        if let Some((task, path)) = socket {
+            task.abort();
+            let _ = std::fs::remove_file(path);
         }
     }
 
@@ -146,7 +215,20 @@ impl ModelGate {
 impl Drop for ModelGate {
     fn drop(&mut self) {
         self.task.abort();
+        if let Ok(sockets) = self.sockets.lock() {
+            for (task, path) in sockets.values() {
+                task.abort();
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
+}
+
+fn app(gate: Gate) -> Router {
+    Router::new()
+        .route("/{token}/{*rest}", axum::routing::any(forward))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(gate)
 }
 
 /// Headers never copied across: hop-by-hop ones, the host, lengths the bodies set again,
@@ -181,7 +263,11 @@ async fn forward(
         .routes
         .lock()
         .ok()
-        .and_then(|routes| routes.get(&token).cloned());
+        .and_then(|routes| routes.get(&token).cloned())
+        .filter(|up| match &gate.serves {
+            None => !up.on_socket,
+            Some(own) => *own == token,
+        });
     let Some(upstream) = upstream else {
         return refusal(
             StatusCode::NOT_FOUND,
@@ -196,9 +282,10 @@ async fn forward(
     for (name, value) in headers.iter().filter(|(n, _)| !is_dropped(n)) {
         request = request.header(name, value);
     }
-    request = match upstream.kind {
-        ProviderKind::OpenAi => request.bearer_auth(&upstream.api_key),
-        ProviderKind::Anthropic => request.header("x-api-key", &upstream.api_key),
+    request = match (upstream.kind, &upstream.api_key) {
+        (_, None) => request,
+        (ProviderKind::OpenAi, Some(key)) => request.bearer_auth(key),
+        (ProviderKind::Anthropic, Some(key)) => request.header("x-api-key", key),
     };
     let answer = match request.send().await {
         Ok(answer) => answer,

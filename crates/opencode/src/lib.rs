@@ -28,7 +28,8 @@ pub use binary::{
 };
 pub use client::{ClientError, OpencodeClient};
 pub use config::{
-    CommandHook, ExternalServer, Faults, Launch, LaunchFn, OpencodeConfig, ServerPolicy,
+    CommandHook, ExternalServer, Faults, Launch, LaunchFn, LaunchNetwork, OpencodeConfig,
+    ServerPolicy,
 };
 pub use engine::{OpencodeEngine, RunTimings};
 pub use gate::{Health, ModelGate, PLACEHOLDER_KEY, Route, UpstreamHealth};

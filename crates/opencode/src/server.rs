@@ -47,6 +47,9 @@ pub struct ServerOptions {
     /// `OPENCODE_SERVER_PASSWORD`; `None` generates a random one (set it only to share the
     /// server, e.g. as an external server).
     pub password: Option<String>,
+    /// Across a network boundary: the port it listens on inside and the Unix socket it is
+    /// reached through; `None` picks a free host loopback port.
+    pub network: Option<crate::config::LaunchNetwork>,
 }
 
 /// Why a server did not start; every case maps to `CODING_AGENT_OPENCODE_START_FAILED`.
@@ -106,10 +109,22 @@ impl OpencodeServer {
         let clock = Instant::now();
         let deadline = clock + options.start_timeout;
         prepare_home(&options.home)?;
-        let port = free_port().map_err(|source| StartError::Spawn {
-            program: "a loopback port".into(),
-            source,
-        })?;
+        let port = match &options.network {
+            Some(network) => network.port,
+            None => free_port().map_err(|source| StartError::Spawn {
+                program: "a loopback port".into(),
+                source,
+            })?,
+        };
+        let socket = options.network.as_ref().map(|n| n.socket.clone());
+        if let Some(socket) = &socket {
+            // A stale socket from a server that died would answer nothing.
+            let _ = std::fs::remove_file(socket);
+        }
+        let client_for = move |url: String, password: String| match &socket {
+            Some(socket) => OpencodeClient::over_socket(url, Some(password), socket),
+            None => OpencodeClient::new(url, Some(password)),
+        };
         let password = options.password.clone().unwrap_or_else(random_password);
         let mut command = build_command(&options, port, &password);
         if let Some(CommandHook(prepare)) = &options.prepare {
@@ -153,7 +168,14 @@ impl OpencodeServer {
             stopped: AtomicBool::new(false),
         };
         let fallback_url = format!("http://127.0.0.1:{port}");
-        let ready = wait_ready(&process, listening_rx, &fallback_url, &password, deadline).await;
+        let ready = wait_ready(
+            &process,
+            listening_rx,
+            &fallback_url,
+            &|url| client_for(url, password.clone()),
+            deadline,
+        )
+        .await;
         let base_url = match ready {
             Ok(url) => url,
             Err(failure) => {
@@ -177,7 +199,7 @@ impl OpencodeServer {
         let start_ms = clock.elapsed().as_millis() as u64;
         tracing::info!(pid, %base_url, start_ms, "opencode server ready");
         Ok(Self {
-            client: OpencodeClient::new(base_url, Some(password)),
+            client: client_for(base_url, password),
             process: Some(process),
             start_ms,
         })
@@ -287,7 +309,7 @@ async fn wait_ready(
     process: &ServerProcess,
     listening: oneshot::Receiver<String>,
     fallback_url: &str,
-    password: &str,
+    client_for: &(dyn Fn(String) -> OpencodeClient + Sync),
     deadline: Instant,
 ) -> Result<String, NotReady> {
     let mut exited = process.exited.clone();
@@ -300,7 +322,7 @@ async fn wait_ready(
         }
         _ = tokio::time::sleep_until(deadline) => return Err(NotReady::Timeout),
     };
-    let client = OpencodeClient::new(url.clone(), Some(password.to_owned()));
+    let client = client_for(url.clone());
     loop {
         if let Some(status) = exited.borrow().clone() {
             return Err(NotReady::Exited(status));

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use draftsmith_tools::{CommandOutput, CommandRequest, CommandRunner, ToolError};
 use tokio_util::sync::CancellationToken;
 
+use crate::egress::forward::{self, Forward};
 use crate::enclosure::Enclosure;
 use crate::process::{ProcessGroups, base_env, run_enclosed};
 
@@ -18,13 +19,66 @@ const SYSTEM_DIRS: &[&str] = &[
 ];
 
 /// Whether a sandbox shares the host's network.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Network {
-    /// Shared, so package installs and fetches work (the default).
+    /// The host's network (only for tests and benchmarks' baselines).
     #[default]
     Shared,
-    /// A private network namespace with only loopback.
+    /// A private network namespace with only loopback and no way out.
     Isolated,
+    /// A private network namespace whose ways out are the Unix sockets in `sockets`,
+    /// bound read-only at `/run/draftsmith`: the egress proxy's when `proxy` (then a
+    /// forwarder exposes it on loopback and the proxy variables point at it), plus the
+    /// `services` forwards of a long-lived service (the OpenCode server and its model gate).
+    Private {
+        /// The host directory of the sandbox's sockets.
+        sockets: PathBuf,
+        /// Whether the egress proxy is this sandbox's way out.
+        proxy: bool,
+        /// A service's own forwards.
+        services: Vec<Forward>,
+    },
+}
+
+impl Network {
+    /// The `bwrap` arguments of this network: a new namespace, the sockets and the proxy
+    /// variables.
+    fn args(&self, args: &mut Vec<OsString>) {
+        let Self::Private { sockets, proxy, .. } = self else {
+            if *self == Self::Isolated {
+                args.push("--unshare-net".into());
+            }
+            return;
+        };
+        args.push("--unshare-net".into());
+        push(args, "--ro-bind", sockets, Path::new(forward::INSIDE_DIR));
+        if *proxy {
+            for (key, value) in forward::proxy_env() {
+                args.extend([OsString::from("--setenv"), key.into(), value.into()]);
+            }
+        }
+    }
+
+    /// What runs before the command inside (`sh -c PRELUDE sh`): the forwarders.
+    pub fn command_prefix(&self) -> Vec<OsString> {
+        let Self::Private {
+            proxy, services, ..
+        } = self
+        else {
+            return Vec::new();
+        };
+        let mut forwards = services.clone();
+        if *proxy {
+            forwards.insert(
+                0,
+                Forward::TcpToUnix {
+                    port: forward::PROXY_PORT,
+                    socket: forward::PROXY_SOCKET.into(),
+                },
+            );
+        }
+        forward::prelude(&forwards)
+    }
 }
 
 /// What one sandbox's processes may see: the mount plan handed to `bwrap`.
@@ -73,9 +127,6 @@ impl BwrapProfile {
                 args.extend(["--cap-add", cap].map(OsString::from));
             }
         }
-        if self.network == Network::Isolated {
-            args.push("--unshare-net".into());
-        }
         let mut bound = Vec::new();
         for dir in SYSTEM_DIRS.iter().map(Path::new) {
             let Ok(meta) = dir.symlink_metadata() else {
@@ -122,6 +173,7 @@ impl BwrapProfile {
         if self.identity.is_some() {
             traversable_parents(&mut args, &self.writable, &bound, &covered);
         }
+        self.network.args(&mut args);
         for path in &self.writable {
             push(&mut args, "--bind", path, path);
         }
@@ -241,6 +293,7 @@ impl CommandRunner for BwrapCommandRunner {
             .args(self.profile.args(&request.cwd))
             .arg("--")
             .args(self.profile.entry())
+            .args(self.profile.network.command_prefix())
             .arg("sh")
             .arg("-c")
             .arg(&request.command)
@@ -262,7 +315,7 @@ mod tests {
             writable: vec!["/srv/data/sandboxes/a/workspace".into()],
             readonly: Vec::new(),
             hidden: vec!["/usr/share".into(), "/srv/data".into()],
-            network: Network::Isolated,
+            network: Network::Shared,
             identity: None,
         }
     }
@@ -280,7 +333,20 @@ mod tests {
         assert!(usr < hidden && hidden < ws, "{args:?}");
         // Not under any bound directory, so there is nothing to cover.
         assert_eq!(position(&args, "--tmpfs", "/srv/data"), None);
+        assert!(!args.iter().any(|a| a == "--unshare-net"));
+        let private = BwrapProfile {
+            network: Network::Private {
+                sockets: "/srv/data/sandboxes/a/net".into(),
+                proxy: true,
+                services: Vec::new(),
+            },
+            ..profile()
+        };
+        let args = private.args(Path::new("/srv/data/sandboxes/a/workspace"));
         assert!(args.iter().any(|a| a == "--unshare-net"));
+        assert!(position(&args, "--ro-bind", "/srv/data/sandboxes/a/net").is_some());
+        assert!(position(&args, "HTTPS_PROXY", "http://127.0.0.1:3128").is_some());
+        assert_eq!(private.network.command_prefix().len(), 4);
         assert!(args.iter().any(|a| a == "--die-with-parent"));
         assert_eq!(
             args.last().map(OsString::as_os_str),

@@ -84,6 +84,12 @@ pub trait SandboxController: Send + Sync {
         None
     }
 
+    /// What the sandboxes' network reaches (`proxy`, `none`, `host`) and the hosts the
+    /// egress proxy allows, reported in capabilities; `unknown` when not known here.
+    fn egress(&self) -> (String, Vec<String>) {
+        ("unknown".into(), Vec::new())
+    }
+
     /// Provisions `id` or keeps a live one warm (refreshing its TTL); reaps expired ones first.
     async fn create(
         &self,

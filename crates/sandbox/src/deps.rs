@@ -40,15 +40,24 @@ pub(crate) struct DependencyCache {
     dir: PathBuf,
     home: PathBuf,
     confine: Option<BwrapProfile>,
+    /// The installs' own egress proxy (the lockfile's URLs are the agent's to write).
+    proxy: crate::egress::InstallProxy,
     installing: Mutex<HashMap<BlobHash, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl DependencyCache {
     /// A cache under `cache` (its `node_modules/` and npm's own `home/`); installs run
-    /// under `bwrap` when given, with `hidden` covered.
-    pub(crate) fn new(cache: &Path, bwrap: Option<PathBuf>, hidden: Vec<PathBuf>) -> Self {
+    /// under `bwrap` when given, with `hidden` covered, reaching the network as `egress`
+    /// allows (`None`: the host's network).
+    pub(crate) fn new(
+        cache: &Path,
+        bwrap: Option<PathBuf>,
+        hidden: Vec<PathBuf>,
+        egress: Option<crate::egress::EgressPolicy>,
+    ) -> Self {
         let dir = cache.join("node_modules");
         let home = cache.join("home");
+        let proxy = crate::egress::InstallProxy::new(cache.to_path_buf(), egress);
         let confine = bwrap.map(|bwrap| BwrapProfile {
             bwrap,
             writable: vec![home.clone()],
@@ -61,6 +70,7 @@ impl DependencyCache {
             dir,
             home,
             confine,
+            proxy,
             installing: Mutex::new(HashMap::new()),
         }
     }
@@ -123,6 +133,7 @@ impl DependencyCache {
             Some(profile) => {
                 let mut profile = profile.clone();
                 profile.writable.push(staging.to_path_buf());
+                profile.network = self.proxy.network()?;
                 Box::new(BwrapCommandRunner::new(
                     profile,
                     self.home.clone(),

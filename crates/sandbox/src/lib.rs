@@ -7,6 +7,7 @@
 mod bwrap;
 mod controller;
 mod deps;
+mod egress;
 mod enclosure;
 mod error;
 mod id;
@@ -23,13 +24,18 @@ pub use bwrap::{BwrapCommandRunner, BwrapProfile, Network};
 pub use controller::{
     BlobSource, Change, Created, ExecRequest, FileEntry, Refreshed, SandboxController,
 };
+pub use egress::forward::{Forward, GATE_PORT, INSIDE_DIR, PROXY_PORT, SERVICE_PORT};
+pub use egress::{
+    ALLOW_SETTING, AddressClass, AllowList, DEFAULT_REGISTRY_HOST, EgressPolicy, EgressProxy,
+    Refusal, check_host, forbidden_class, npm_registry_host, pick_address,
+};
 pub use enclosure::Enclosure;
 pub use error::SandboxError;
 pub use id::SandboxId;
 pub use identity::IdentityConfig;
 pub use isolation::{Isolation, IsolationMode};
 pub use limits::{Limits, LimitsReport, Mechanism};
-pub use local::{LocalController, ServiceLaunch};
+pub use local::{LocalController, ServiceLaunch, ServiceNetwork};
 pub use process::{ProcessGroups, UnconfinedCommandRunner};
 pub use reaper::spawn_reaper;
 pub use remote::{RemoteController, controller_router};

@@ -74,6 +74,8 @@ pub struct SandboxConfig {
     pub limits: draftsmith_sandbox::Limits,
     /// `[sandbox.identity]`: the uids sandboxes run as when the service is root.
     pub identity: draftsmith_sandbox::IdentityConfig,
+    /// `[sandbox.egress]`: what the sandbox's private network may reach.
+    pub egress: EgressConfig,
 }
 
 impl Default for SandboxConfig {
@@ -85,8 +87,22 @@ impl Default for SandboxConfig {
             controller_secret: String::new(),
             limits: draftsmith_sandbox::Limits::default(),
             identity: draftsmith_sandbox::IdentityConfig::default(),
+            egress: EgressConfig::default(),
         }
     }
+}
+
+/// `[sandbox.egress]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EgressConfig {
+    /// `proxy` (default: the allow-list through the egress proxy) or `none` (no network)
+    /// (`DRAFTSMITH_SANDBOX_EGRESS`).
+    pub mode: String,
+    /// Host names the proxy allows (`*.example.com` for subdomains); unset: the host of
+    /// the registry the host's npm is configured with (`DRAFTSMITH_SANDBOX_EGRESS_ALLOW`,
+    /// comma-separated).
+    pub allow: Option<Vec<String>>,
 }
 
 /// `[coding_agent]`.
@@ -303,7 +319,18 @@ impl Config {
         let invalid = |(var, message): (&'static str, String)| ConfigError::Env { var, message };
         self.sandbox.limits.apply_env(env).map_err(invalid)?;
         self.sandbox.identity.apply_env(env).map_err(invalid)?;
+        if let Some(v) = env("DRAFTSMITH_SANDBOX_EGRESS") {
+            self.sandbox.egress.mode = v;
+        }
+        if let Some(v) = env("DRAFTSMITH_SANDBOX_EGRESS_ALLOW") {
+            let hosts = v
+                .split(',')
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty());
+            self.sandbox.egress.allow = Some(hosts.collect());
+        }
         self.isolation_mode()?;
+        self.egress_mode_valid()?;
         self.default_engine()?;
         Ok(())
     }
@@ -321,6 +348,32 @@ impl Config {
                     self.sandbox.isolation
                 ),
             })
+    }
+
+    fn egress_mode_valid(&self) -> Result<(), ConfigError> {
+        draftsmith_sandbox::EgressPolicy::parse(&self.sandbox.egress.mode, [""; 0])
+            .map(|_| ())
+            .map_err(|_| ConfigError::Env {
+                var: "DRAFTSMITH_SANDBOX_EGRESS",
+                message: format!("expected proxy or none, got {:?}", self.sandbox.egress.mode),
+            })
+    }
+
+    /// What sandboxes may reach: the configured allow-list, or by default the host of the
+    /// registry the host's npm uses (asked once, here).
+    pub fn egress_policy(&self) -> Result<draftsmith_sandbox::EgressPolicy, ConfigError> {
+        self.egress_mode_valid()?;
+        let allow = match &self.sandbox.egress.allow {
+            Some(allow) => allow.clone(),
+            None if self.sandbox.egress.mode.trim().eq_ignore_ascii_case("none") => Vec::new(),
+            None => vec![draftsmith_sandbox::npm_registry_host()],
+        };
+        draftsmith_sandbox::EgressPolicy::parse(&self.sandbox.egress.mode, allow).map_err(|e| {
+            ConfigError::Env {
+                var: "DRAFTSMITH_SANDBOX_EGRESS",
+                message: e.to_string(),
+            }
+        })
     }
 
     /// The configured default engine.

@@ -157,7 +157,13 @@ fn sandboxes(config: &Config, stop: CancellationToken) -> Result<Sandboxes, Star
             .and_then(|local| local.with_identity(&config.sandbox.identity))
             .and_then(|local| local.with_limits(config.sandbox.limits.clone()))
             .map_err(|e| StartError::Sandbox(e.to_string()))?
-            .with_hidden_path(config.data_dir.clone());
+            .with_hidden_path(config.data_dir.clone())
+            .with_egress(config.egress_policy()?);
+            tracing::info!(
+                egress = local.egress_in_force(),
+                allow = ?local.egress_allowed(),
+                "sandbox network"
+            );
             let local = Arc::new(local);
             (local.clone(), Some(local))
         } else {
@@ -218,6 +224,12 @@ fn opencode_engine(
                 home: launch.home,
                 confinement: launch.confinement,
                 prepare: Some(prepare),
+                network: launch.network.map(|n| draftsmith_opencode::LaunchNetwork {
+                    socket: n.socket,
+                    port: n.port,
+                    gate_socket: n.gate_socket,
+                    gate_url: n.gate_url,
+                }),
             })
         }));
     }

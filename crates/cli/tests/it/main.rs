@@ -12,6 +12,7 @@ mod checkpoints;
 mod cli_run;
 mod drafts;
 mod edge;
+mod egress;
 mod hardening;
 mod instances;
 mod landing;

@@ -63,6 +63,7 @@ fn bwrap() -> LaunchFn {
             home,
             confinement: argv,
             prepare: None,
+            network: None,
         })
     })
 }
@@ -128,6 +129,7 @@ async fn start_failures_are_reported_and_leave_no_process() {
         prepare: None,
         start_timeout: Duration::from_secs(2),
         password: None,
+        network: None,
     };
     let hang = fake(
         "hang",
@@ -192,6 +194,7 @@ async fn an_external_server_is_used_without_spawning_one() {
         prepare: None,
         start_timeout: START_TIMEOUT,
         password: Some("shared-secret".into()),
+        network: None,
     })
     .await
     .unwrap();

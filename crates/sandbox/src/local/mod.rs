@@ -2,11 +2,12 @@
 //! `data_dir/sandboxes`, the dependency cache under `data_dir/cache`, TTLs in memory and in
 //! a state file per sandbox, commands confined by bubblewrap when it works.
 
+mod network;
 mod ops;
 mod sandbox;
 mod service;
 
-pub use service::ServiceLaunch;
+pub use service::{ServiceLaunch, ServiceNetwork};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,8 +19,9 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use self::sandbox::Sandbox;
-use crate::bwrap::{BwrapCommandRunner, BwrapProfile, Network};
+use crate::bwrap::{BwrapCommandRunner, BwrapProfile};
 use crate::deps::DependencyCache;
+use crate::egress::{EgressPolicy, EgressProxy};
 use crate::enclosure::Enclosure;
 use crate::error::SandboxError;
 use crate::id::SandboxId;
@@ -37,7 +39,10 @@ pub struct LocalController {
     root: PathBuf,
     cache: PathBuf,
     bwrap: Option<PathBuf>,
-    network: Network,
+    /// What sandboxes may reach; `None` shares the host's network (benchmark baselines).
+    egress: Option<EgressPolicy>,
+    /// The egress proxy of each live sandbox (and of dependency installs).
+    proxies: std::sync::Mutex<HashMap<String, EgressProxy>>,
     hidden: Vec<PathBuf>,
     limits: ToolLimits,
     /// How sandboxes' resources are bounded, resolved at start.
@@ -72,12 +77,17 @@ impl LocalController {
         let enforcement =
             Enforcement::resolve(Limits::default(), &tag(&root), uids.is_some(), strict)?;
         let sandboxes = adopt(&root, uids)?;
+        let egress = Some(EgressPolicy::default());
+        if bwrap.is_some() {
+            network::require_socat()?;
+        }
         Ok(Self {
-            deps: DependencyCache::new(&cache, bwrap.clone(), hidden.clone()),
+            deps: DependencyCache::new(&cache, bwrap.clone(), hidden.clone(), egress.clone()),
             root,
             cache,
             bwrap,
-            network: Network::default(),
+            egress,
+            proxies: std::sync::Mutex::default(),
             hidden,
             limits: ToolLimits::default(),
             enforcement,
@@ -88,9 +98,19 @@ impl LocalController {
         })
     }
 
-    /// Gives sandboxes a private network (`--unshare-net`) instead of the host's.
-    pub fn with_network(mut self, network: Network) -> Self {
-        self.network = network;
+    /// What sandboxes may reach through their private network (`[sandbox.egress]`; the
+    /// default is the proxy allowing the npm registry).
+    pub fn with_egress(mut self, egress: EgressPolicy) -> Self {
+        self.egress = Some(egress);
+        self.rebuild_deps();
+        self
+    }
+
+    /// Shares the host's network with sandboxes instead: no boundary at all. Only for
+    /// measuring what the boundary costs.
+    pub fn with_host_network(mut self) -> Self {
+        self.egress = None;
+        self.rebuild_deps();
         self
     }
 
@@ -98,8 +118,17 @@ impl LocalController {
     pub fn with_hidden_path(mut self, path: PathBuf) -> Self {
         let path = path.canonicalize().unwrap_or(path);
         self.hidden.push(path);
-        self.deps = DependencyCache::new(&self.cache, self.bwrap.clone(), self.hidden.clone());
+        self.rebuild_deps();
         self
+    }
+
+    fn rebuild_deps(&mut self) {
+        self.deps = DependencyCache::new(
+            &self.cache,
+            self.bwrap.clone(),
+            self.hidden.clone(),
+            self.egress.clone(),
+        );
     }
 
     /// How long a cached dependency tree that no workspace used stays (default a week);
@@ -178,7 +207,7 @@ impl LocalController {
                     writable: vec![sandbox.workspace.clone(), sandbox.home.clone()],
                     readonly: Vec::new(),
                     hidden: self.hidden.clone(),
-                    network: self.network,
+                    network: self.network_of(&sandbox.id, &sandbox.dir, Vec::new())?,
                     identity: enclosure.uid(),
                 };
                 Arc::new(BwrapCommandRunner::new(
@@ -258,6 +287,7 @@ impl LocalController {
     /// emptied and removed with the directory.
     fn terminate(&self, sandbox: &Sandbox) -> Trash {
         sandbox.stop.cancel();
+        self.close_network(sandbox.id.as_str(), &sandbox.dir);
         sandbox.groups.kill_all();
         kill_by_cwd(&sandbox.dir);
         Trash {
@@ -369,7 +399,7 @@ impl std::fmt::Debug for LocalController {
         f.debug_struct("LocalController")
             .field("root", &self.root)
             .field("isolation", &self.isolation_in_force())
-            .field("network", &self.network)
+            .field("egress", &self.egress_in_force())
             .finish_non_exhaustive()
     }
 }

@@ -32,6 +32,10 @@ impl SandboxController for LocalController {
         Some(self.limits_report())
     }
 
+    fn egress(&self) -> (String, Vec<String>) {
+        (self.egress_in_force().into(), self.egress_allowed())
+    }
+
     async fn create(
         &self,
         id: &SandboxId,

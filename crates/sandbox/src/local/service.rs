@@ -3,10 +3,13 @@
 //! see and die with it (its stop and the reaper kill every process working in its
 //! directory, then delete the directory with the service's private HOME).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::LocalController;
-use crate::bwrap::BwrapProfile;
+use super::network::socket_path;
+use crate::bwrap::{BwrapProfile, Network};
+use crate::egress::forward::{Forward, GATE_PORT, INSIDE_DIR, SERVICE_PORT};
 use crate::enclosure::Enclosure;
 use crate::error::SandboxError;
 use crate::id::SandboxId;
@@ -23,6 +26,25 @@ pub struct ServiceLaunch {
     /// The sandbox's cgroup, rlimits and uid: apply it to the command right before the
     /// spawn ([`Enclosure::admit_now`]), after the HOME is written.
     pub enclosure: Enclosure,
+    /// How it is reached and reaches its model when it lives in a private network
+    /// namespace; `None` when it shares the host's network.
+    pub network: Option<ServiceNetwork>,
+}
+
+/// A service across the network boundary: reached through a Unix socket (forwarded inside to
+/// its loopback port), reaching its model-gate route through another (forwarded inside on
+/// the sandbox's loopback), never through the host's loopback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceNetwork {
+    /// The host path of the Unix socket the service is reached through.
+    pub socket: PathBuf,
+    /// The port the service must listen on, on the sandbox's own loopback.
+    pub port: u16,
+    /// The host path where the service's model-gate route must be served (bound into this
+    /// sandbox only).
+    pub gate_socket: PathBuf,
+    /// The gate's root as the service reaches it inside (`http://127.0.0.1:3129`).
+    pub gate_url: String,
 }
 
 impl LocalController {
@@ -56,28 +78,38 @@ impl LocalController {
             return Err(SandboxError::NotFound(sandbox.to_string()));
         }
         let enclosure = self.enclosure(&sandbox, uid, vec![workspace.clone(), home.clone()])?;
-        let confinement = match &self.bwrap {
-            None => Vec::new(),
+        let (confinement, network) = match &self.bwrap {
+            None => (Vec::new(), None),
             Some(bwrap) => {
+                let mut writable = vec![workspace.clone(), home.clone()];
+                let (network, service) = self.service_network(&sandbox, &dir, name)?;
+                if let Some(service) = &service
+                    && let Some(socket_dir) = service.socket.parent()
+                {
+                    writable.push(socket_dir.to_path_buf());
+                }
                 let profile = BwrapProfile {
                     bwrap: bwrap.clone(),
-                    writable: vec![workspace.clone(), home.clone()],
+                    writable,
                     readonly: readonly.to_vec(),
                     hidden: self.hidden.clone(),
-                    network: self.network,
+                    network,
                     identity: enclosure.uid(),
                 };
                 let mut argv = vec![bwrap.clone().into_os_string()];
                 argv.extend(profile.args(&workspace));
                 argv.push("--".into());
                 argv.extend(profile.entry());
-                argv.into_iter()
+                argv.extend(profile.network.command_prefix());
+                let argv: Result<Vec<String>, SandboxError> = argv
+                    .into_iter()
                     .map(|arg| {
                         arg.into_string().map_err(|arg| {
                             SandboxError::Invalid(format!("a path is not UTF-8: {arg:?}"))
                         })
                     })
-                    .collect::<Result<_, _>>()?
+                    .collect();
+                (argv?, service)
             }
         };
         Ok(ServiceLaunch {
@@ -85,7 +117,49 @@ impl LocalController {
             home,
             confinement,
             enclosure,
+            network,
         })
+    }
+
+    /// The network of service `name`: the sandbox's, plus a forward from a Unix socket in
+    /// the sandbox's `svc/` sockets directory (bound writable) to the service's port and one
+    /// from the sandbox's loopback to its model-gate socket in `net/`.
+    fn service_network(
+        &self,
+        sandbox: &SandboxId,
+        dir: &Path,
+        name: &str,
+    ) -> Result<(Network, Option<ServiceNetwork>), SandboxError> {
+        if self.egress.is_none() {
+            return Ok((Network::Shared, None));
+        }
+        let socket_dir = crate::egress::sockets_dir(dir)?.join("svc");
+        std::fs::create_dir_all(&socket_dir).map_err(SandboxError::io(&socket_dir))?;
+        // The forwarder creates the service's socket here as the sandbox's uid; the directory
+        // is bound into this sandbox only.
+        let open = std::fs::Permissions::from_mode(0o777);
+        std::fs::set_permissions(&socket_dir, open).map_err(SandboxError::io(&socket_dir))?;
+        let socket = socket_path(&socket_dir, &format!("{name}.sock"))?;
+        let gate_name = format!("gate-{name}.sock");
+        let gate_socket = socket_path(&crate::egress::sockets_dir(dir)?.join("net"), &gate_name)?;
+        let forwards = vec![
+            Forward::TcpToUnix {
+                port: GATE_PORT,
+                socket: Path::new(INSIDE_DIR).join(&gate_name),
+            },
+            Forward::UnixToTcp {
+                socket: socket.clone(),
+                port: SERVICE_PORT,
+            },
+        ];
+        let network = self.network_of(sandbox, dir, forwards)?;
+        let service = ServiceNetwork {
+            socket,
+            port: SERVICE_PORT,
+            gate_socket,
+            gate_url: format!("http://127.0.0.1:{GATE_PORT}"),
+        };
+        Ok((network, Some(service)))
     }
 
     /// The sandbox whose workspace is `workspace` (`<root>/<id>/workspace`).

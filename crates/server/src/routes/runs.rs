@@ -182,6 +182,7 @@ async fn capabilities(
             function_name: s.function_name.into(),
         })
         .collect();
+    let (sandbox_egress, sandbox_egress_allow) = state.runner.controller().egress();
     Ok(axum::Json(Capabilities {
         default_engine: policy.default_engine,
         native_enabled: policy.native_enabled,
@@ -192,6 +193,8 @@ async fn capabilities(
         models: state.runner.registry().list(),
         sandbox_isolation: state.runner.controller().isolation().as_str().into(),
         sandbox_limits: state.runner.controller().limits().map(|r| r.to_api()),
+        sandbox_egress,
+        sandbox_egress_allow,
     }))
 }
 

@@ -20,6 +20,8 @@ export function capabilitiesSummary(el, caps) {
       h("dt", {}, "Default engine"), h("dd", { id: "cap-engine" }, caps.default_engine),
       h("dt", {}, "Native engine"), h("dd", {}, caps.native_enabled ? "enabled" : "disabled"),
       h("dt", {}, "Sandbox isolation"), h("dd", {}, caps.sandbox_isolation),
+      h("dt", {}, "Sandbox network"), h("dd", {}, caps.sandbox_egress === "proxy"
+        ? `proxy: ${(caps.sandbox_egress_allow || []).join(", ")}` : caps.sandbox_egress),
       h("dt", {}, `Native tools (${caps.native_tool_count})`),
       h("dd", {}, h("ul", { class: "chips", "aria-label": "Native tools" }, caps.native_tools.map((t) => h("li", { class: "chip", title: t.function_name }, t.name)))),
       h("dt", {}, "OpenCode"),

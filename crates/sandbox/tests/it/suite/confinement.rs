@@ -46,8 +46,24 @@ pub(super) async fn confinement_hides_service_and_other_sandboxes(d: Deployment)
     };
     let procs: usize = line("procs:").trim().parse().unwrap();
     assert!(procs < 10, "the host's processes are visible: {procs}");
+    // The egress proxy's settings are the sandbox's own (they point at its loopback).
     let allowed = [
-        "HOME", "LANG", "OLDPWD", "PATH", "PWD", "SHLVL", "TERM", "_",
+        "HOME",
+        "LANG",
+        "OLDPWD",
+        "PATH",
+        "PWD",
+        "SHLVL",
+        "TERM",
+        "_",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "npm_config_proxy",
+        "npm_config_https_proxy",
+        "NO_PROXY",
+        "no_proxy",
     ];
     for name in line("envnames:").split_whitespace() {
         assert!(allowed.contains(&name), "{name} leaked into the sandbox");
