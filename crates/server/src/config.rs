@@ -92,9 +92,9 @@ impl Default for SandboxConfig {
     }
 }
 
-/// `[sandbox.egress]`.
+/// `[sandbox.egress]` (`mode`, `allow`), or `egress = "none"` / `"proxy"` under `[sandbox]`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(from = "EgressSetting")]
 pub struct EgressConfig {
     /// `proxy` (default: the allow-list through the egress proxy) or `none` (no network)
     /// (`DRAFTSMITH_SANDBOX_EGRESS`).
@@ -103,6 +103,35 @@ pub struct EgressConfig {
     /// the registry the host's npm is configured with (`DRAFTSMITH_SANDBOX_EGRESS_ALLOW`,
     /// comma-separated).
     pub allow: Option<Vec<String>>,
+}
+
+/// The two spellings of the egress setting.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum EgressSetting {
+    Mode(String),
+    Table(EgressTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EgressTable {
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    allow: Option<Vec<String>>,
+}
+
+impl From<EgressSetting> for EgressConfig {
+    fn from(setting: EgressSetting) -> Self {
+        match setting {
+            EgressSetting::Mode(mode) => Self { mode, allow: None },
+            EgressSetting::Table(t) => Self {
+                mode: t.mode,
+                allow: t.allow,
+            },
+        }
+    }
 }
 
 /// `[coding_agent]`.
@@ -553,6 +582,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("listne"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn egress_in_both_spellings_and_from_the_environment() {
+        let dir = std::env::temp_dir().join(format!("ds-egress-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("draftsmith.toml");
+        std::fs::write(&file, "[sandbox]\negress = \"none\"\n").unwrap();
+        let config = Config::load(Some(&file), &|_| None).unwrap();
+        assert_eq!(config.egress_policy().unwrap().as_str(), "none");
+        std::fs::write(
+            &file,
+            "[sandbox.egress]\nallow = [\"registry.npmjs.org\", \"*.example.com\"]\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), &|_| None).unwrap();
+        let policy = config.egress_policy().unwrap();
+        assert_eq!(policy.as_str(), "proxy");
+        assert_eq!(policy.allowed(), ["registry.npmjs.org", "*.example.com"]);
+        let env = |k: &str| match k {
+            "DRAFTSMITH_SANDBOX_EGRESS_ALLOW" => Some("a.example, b.example".to_owned()),
+            _ => None,
+        };
+        let config = Config::load(Some(&file), &env).unwrap();
+        assert_eq!(
+            config.egress_policy().unwrap().allowed(),
+            ["a.example", "b.example"]
+        );
+        let bad = |k: &str| (k == "DRAFTSMITH_SANDBOX_EGRESS").then(|| "open".to_owned());
+        let err = Config::load(Some(&file), &bad).unwrap_err().to_string();
+        assert!(err.contains("DRAFTSMITH_SANDBOX_EGRESS"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

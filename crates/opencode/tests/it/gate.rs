@@ -106,3 +106,75 @@ async fn a_closed_route_is_refused() {
     assert_eq!(refused.status(), 404);
     assert_eq!(model.requests().len(), 1, "nothing reached the model");
 }
+
+#[tokio::test]
+async fn a_socket_route_is_served_on_its_socket_only() {
+    let model = model(json!({"scenarios": [{"name": "hi", "turns": [
+        {"steps": [{"text": "hello"}]}, {"steps": [{"text": "again"}]}
+    ]}]}))
+    .await;
+    let scratch = tempfile::tempdir().unwrap();
+    let (own, other) = (
+        scratch.path().join("own.sock"),
+        scratch.path().join("other.sock"),
+    );
+    let gate = ModelGate::start().await.unwrap();
+    let route = gate
+        .open_on_socket(
+            &own,
+            "http://127.0.0.1:3129",
+            &model.base_url(),
+            None,
+            ProviderKind::OpenAi,
+        )
+        .unwrap();
+    assert!(
+        route.base_url.starts_with("http://127.0.0.1:3129/"),
+        "{route:?}"
+    );
+    let second = gate
+        .open_on_socket(
+            &other,
+            "http://127.0.0.1:3129",
+            &model.base_url(),
+            None,
+            ProviderKind::OpenAi,
+        )
+        .unwrap();
+    let body = json!({"model": "coder", "stream": false,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let over = |socket: &std::path::Path| {
+        reqwest::Client::builder()
+            .unix_socket(socket)
+            .build()
+            .unwrap()
+    };
+    let ask = |client: reqwest::Client, token: &str| {
+        client
+            .post(format!("http://127.0.0.1:3129/{token}/chat/completions"))
+            .json(&body)
+            .send()
+    };
+    let answer = ask(over(&own), &route.token).await.unwrap();
+    assert_eq!(answer.status(), 200);
+    // Another sandbox's socket does not serve this route, nor does the loopback port.
+    assert_eq!(ask(over(&other), &route.token).await.unwrap().status(), 404);
+    let loopback = gate.open(&model.base_url(), "k", ProviderKind::OpenAi);
+    let port_root = loopback.base_url.rsplit_once('/').unwrap().0.to_owned();
+    let via_port = reqwest::Client::new()
+        .post(format!("{port_root}/{}/chat/completions", route.token))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(via_port.status(), 404);
+    assert_eq!(
+        model.requests().len(),
+        1,
+        "only the own socket reached the model"
+    );
+    gate.close(&route.token);
+    assert!(!own.exists(), "the socket goes with the route");
+    assert!(ask(over(&own), &route.token).await.is_err());
+    gate.close(&second.token);
+}

@@ -54,6 +54,11 @@ impl EgressProxy {
         })
     }
 
+    /// The socket it serves.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Whether it still serves.
     pub fn is_serving(&self) -> bool {
         !self.task.is_finished()

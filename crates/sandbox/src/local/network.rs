@@ -76,6 +76,13 @@ impl LocalController {
         }
     }
 
+    /// The host path of sandbox `id`'s egress proxy socket while its proxy serves.
+    pub fn egress_socket(&self, id: &SandboxId) -> Option<PathBuf> {
+        let proxies = self.proxies.lock().ok()?;
+        let proxy = proxies.get(id.as_str()).filter(|p| p.is_serving())?;
+        Some(proxy.path().to_path_buf())
+    }
+
     /// The hosts sandboxes may reach through the proxy.
     pub fn egress_allowed(&self) -> Vec<String> {
         match (&self.bwrap, &self.egress) {

@@ -5,6 +5,7 @@
 
 mod bwrap;
 mod deps;
+mod egress;
 mod remote;
 mod restart;
 mod suite;

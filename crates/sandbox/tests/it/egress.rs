@@ -1,0 +1,108 @@
+//! The network boundary at the controller: a sandbox's commands have only loopback and,
+//! with the proxy, its variables and socket; `egress = "none"` leaves no way out at all;
+//! each sandbox's proxy socket is its own and goes when the sandbox stops.
+//!
+//! SAFETY: every script checks it is in a private network namespace before any connect.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use draftsmith_sandbox::{
+    EgressPolicy, ExecRequest, IsolationMode, LocalController, SandboxController,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::unique_id;
+
+const PRIVATE_OR_ABORT: &str = "\
+if [ \"$(grep -vc '^Iface' /proc/net/route)\" != 0 ] || [ \"$(grep -c ':' /proc/net/dev)\" != 1 ]; \
+then echo NOT_PRIVATE_ABORT; exit 97; fi; echo PRIVATE_NS_OK";
+
+fn controller(dir: &std::path::Path, egress: EgressPolicy) -> Arc<LocalController> {
+    let local = LocalController::new(
+        dir.join("sandboxes"),
+        dir.join("cache"),
+        IsolationMode::Bwrap,
+    )
+    .unwrap()
+    .with_egress(egress);
+    Arc::new(local)
+}
+
+async fn run(ctl: &LocalController, id: &draftsmith_sandbox::SandboxId, script: &str) -> String {
+    let request = ExecRequest {
+        command: script.into(),
+        timeout: Duration::from_secs(30),
+        max_output_bytes: 64 * 1024,
+        env: Vec::new(),
+    };
+    let out = ctl
+        .exec(id, request, CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(out.output.contains("PRIVATE_NS_OK"), "{}", out.output);
+    out.output
+}
+
+#[tokio::test]
+async fn egress_none_leaves_no_way_out() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let ctl = controller(dir.path(), EgressPolicy::None);
+    assert_eq!(ctl.egress_in_force(), "none");
+    let id = unique_id("none");
+    ctl.create(&id, "static", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let script = format!(
+        "{PRIVATE_OR_ABORT}; echo \"proxy=[$HTTPS_PROXY]\"; ls -A /run/draftsmith 2>&1 | sed 's/^/RUN:/'; \
+         if timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/3128' 2>/dev/null; then echo PROXY_OPEN; else echo PROXY_CLOSED; fi"
+    );
+    let output = run(&ctl, &id, &script).await;
+    assert!(output.contains("proxy=[]"), "{output}");
+    assert!(output.contains("PROXY_CLOSED"), "{output}");
+    assert!(!output.contains("egress.sock"), "{output}");
+    ctl.stop(&id).await.unwrap();
+}
+
+#[tokio::test]
+async fn each_sandbox_has_its_own_proxy_until_it_stops() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let ctl = controller(
+        dir.path(),
+        EgressPolicy::parse("proxy", ["a.example"]).unwrap(),
+    );
+    assert_eq!(ctl.egress_in_force(), "proxy");
+    assert_eq!(ctl.egress_allowed(), ["a.example"]);
+    let (a, b) = (unique_id("a"), unique_id("b"));
+    for id in [&a, &b] {
+        ctl.create(id, "static", Duration::from_secs(60))
+            .await
+            .unwrap();
+    }
+    let script = format!(
+        "{PRIVATE_OR_ABORT}; echo \"proxy=[$HTTPS_PROXY]\"; ls -A /run/draftsmith | sed 's/^/RUN:/'; \
+         curl -sS -x http://127.0.0.1:3128 http://b.example/ ; echo"
+    );
+    let output = run(&ctl, &a, &script).await;
+    assert!(output.contains("proxy=[http://127.0.0.1:3128]"), "{output}");
+    assert!(output.contains("RUN:egress.sock"), "{output}");
+    assert!(
+        output.contains("b.example is not on the sandbox's egress allow-list"),
+        "{output}"
+    );
+    // The host side: two sandboxes, two sockets; stopping one removes only its own.
+    run(&ctl, &b, PRIVATE_OR_ABORT).await;
+    let (sock_a, sock_b) = (
+        ctl.egress_socket(&a).unwrap(),
+        ctl.egress_socket(&b).unwrap(),
+    );
+    assert_ne!(sock_a, sock_b);
+    assert!(sock_a.exists() && sock_b.exists());
+    ctl.stop(&a).await.unwrap();
+    assert!(!sock_a.exists(), "the stopped sandbox's proxy is gone");
+    assert!(ctl.egress_socket(&a).is_none());
+    assert!(sock_b.exists());
+    let again = run(&ctl, &b, &script).await;
+    assert!(again.contains("RUN:egress.sock"), "{again}");
+    ctl.stop(&b).await.unwrap();
+}
