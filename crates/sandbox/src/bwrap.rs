@@ -51,6 +51,8 @@ impl Network {
             return;
         };
         args.push("--unshare-net".into());
+        // bwrap would make the missing `/run` root's `0700`, closed to a sandbox uid.
+        args.extend(["--perms", "0755", "--dir", "/run"].map(OsString::from));
         push(args, "--ro-bind", sockets, Path::new(forward::INSIDE_DIR));
         if *proxy {
             for (key, value) in forward::proxy_env() {
