@@ -21,6 +21,11 @@ fn workspace() -> PathBuf {
 
 /// The pinned tools, installed once by the project's own script.
 fn tools() -> PathBuf {
+    // Both tests of this module may ask at once: one installs, the other waits for it.
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _once = INSTALL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let root = workspace();
     let ready = root.join(".tools/venv/bin/schemathesis").exists()
         && root

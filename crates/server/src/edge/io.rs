@@ -130,6 +130,37 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for EdgeIo<T> {
         }
     }
 
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        // hyper's bare error answers are one small buffer; a head and a body written
+        // together (every real response) go straight through, without a copy.
+        let mut written = bufs.iter().filter(|b| !b.is_empty());
+        if let (first, None) = (written.next(), written.next()) {
+            return self.poll_write(cx, first.map_or(&[][..], |b| &b[..]));
+        }
+        let this = self.get_mut();
+        if this.replacement.is_some() {
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    this.touch();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => this.idle_or_pending(cx),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_replacement(cx))?;
@@ -150,6 +181,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for EdgeIo<T> {
 /// 414 or 431 with `content-length: 0` and at most `date` and `connection` besides. The
 /// router never sends that (its errors all carry a JSON body).
 fn bare_error_status(buf: &[u8]) -> Option<u16> {
+    // Cheap refusals first: this runs on every write, bodies included.
+    if buf.len() > 512 || !buf.starts_with(b"HTTP/1.1 4") {
+        return None;
+    }
     let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
     if end + 4 != buf.len() {
         return None;
