@@ -20,8 +20,7 @@ pub async fn serve(
     demo: bool,
 ) -> anyhow::Result<()> {
     let store = open_store(&config).await.context("opening the database")?;
-    let env_token = std::env::var("DRAFTSMITH_ADMIN_TOKEN").ok();
-    if let Some(token) = bootstrap_admin(store.as_ref(), env_token.as_deref()).await? {
+    if let Some(token) = bootstrap_admin(store.as_ref(), config.admin_token.as_deref()).await? {
         println!("draftsmith: created the first admin token (shown once, keep it): {token}");
     }
     // The demo model lives as long as the service.
@@ -30,10 +29,7 @@ pub async fn serve(
         let model = MockModel::start(script)
             .await
             .context("starting the demo model")?;
-        config.coding_agent.native_enabled = true;
-        if std::env::var("APPS_CODING_AGENT_DEFAULT_ENGINE").is_err() {
-            config.coding_agent.default_engine = "native".into();
-        }
+        demo_mode(&mut config);
         Some(model)
     } else {
         None
@@ -45,7 +41,12 @@ pub async fn serve(
     let state = build_state(&config, store.clone(), registry, stop.clone()).await?;
     let runner = state.runner.clone();
     let demo_url = demo_model.as_ref().map(|m| m.base_url());
-    spawn_reload_on_sighup(config_path, runner.clone(), demo_url, stop.clone());
+    let reload = Reload {
+        path: config_path,
+        demo_url,
+        instance: draftsmith_server::startup::instance_id(&config.data_dir)?,
+    };
+    spawn_reload_on_sighup(reload, runner.clone(), stop.clone());
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -65,12 +66,34 @@ pub async fn serve(
     Ok(())
 }
 
-/// SIGHUP re-reads the configuration and swaps the model registry; running runs keep the
-/// model they were pinned to.
-fn spawn_reload_on_sighup(
+/// What a reload needs besides the file.
+struct Reload {
     path: Option<PathBuf>,
-    runner: draftsmith_runner::Runner,
     demo_url: Option<String>,
+    instance: draftsmith_core::InstanceId,
+}
+
+impl Reload {
+    /// The configuration read again, with demo mode's choices applied as at start.
+    fn apply(&self, runner: &draftsmith_runner::Runner) -> anyhow::Result<()> {
+        let env = |k: &str| std::env::var(k).ok();
+        let mut config = Config::load(self.path.as_deref(), &env)?;
+        if self.demo_url.is_some() {
+            demo_mode(&mut config);
+        }
+        let registry = config.model_registry(&env, self.demo_url.as_deref())?;
+        let settings = draftsmith_server::startup::runner_config(&config, self.instance);
+        runner.reconfigure(registry, settings);
+        Ok(())
+    }
+}
+
+/// SIGHUP re-reads the configuration: the model registry and the runner's reloadable
+/// settings are replaced (docs/decisions.md lists which keys need a restart); running
+/// runs keep what they started with.
+fn spawn_reload_on_sighup(
+    reload: Reload,
+    runner: draftsmith_runner::Runner,
     stop: CancellationToken,
 ) {
     tokio::spawn(async move {
@@ -84,20 +107,23 @@ fn spawn_reload_on_sighup(
                 _ = stop.cancelled() => return,
                 _ = hangups.recv() => {}
             }
-            let env = |k: &str| std::env::var(k).ok();
-            let reloaded = Config::load(path.as_deref(), &env)
-                .and_then(|c| c.model_registry(&env, demo_url.as_deref()));
-            match reloaded {
-                Ok(registry) => {
-                    runner.replace_registry(registry);
-                    tracing::info!("configuration reloaded: model registry replaced");
-                }
+            match reload.apply(&runner) {
+                Ok(()) => tracing::info!("configuration reloaded"),
                 Err(err) => {
                     tracing::error!(error = %err, "configuration reload failed; keeping the previous one")
                 }
             }
         }
     });
+}
+
+/// Demo mode: the scripted model drives the native engine unless an engine is configured.
+fn demo_mode(config: &mut Config) {
+    config.coding_agent.native_enabled = true;
+    config
+        .coding_agent
+        .default_engine
+        .get_or_insert(draftsmith_core::EngineKind::Native);
 }
 
 pub async fn create_token(config: Config, user: &str, role: Role) -> anyhow::Result<()> {

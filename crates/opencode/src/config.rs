@@ -1,6 +1,6 @@
 //! The engine's configuration: where the binary is, how servers are kept, the time limits
-//! and the failure policy, with the `APPS_…` environment variables of SPEC §5 read in one
-//! place.
+//! and the failure policy. The service fills it from its configuration's `[opencode]`
+//! section (where SPEC §5's `APPS_…` variables are read, with the rest of its overrides).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -69,13 +69,12 @@ pub enum ServerPolicy {
     PerRun,
 }
 
-/// A server run by somebody else (`APPS_CODING_AGENT_OPENCODE_BASE_URL`).
+/// A server run by somebody else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExternalServer {
     /// Its root URL.
     pub base_url: String,
-    /// Its `OPENCODE_SERVER_PASSWORD`, if it has one
-    /// (`APPS_CODING_AGENT_OPENCODE_PASSWORD`).
+    /// Its `OPENCODE_SERVER_PASSWORD`, if it has one.
     pub password: Option<String>,
 }
 
@@ -101,15 +100,14 @@ pub struct OpencodeConfig {
     pub server_policy: ServerPolicy,
     /// Use this server instead of spawning one.
     pub external: Option<ExternalServer>,
-    /// Limit for starting a server (`APPS_DRAFT_DEV_CONTROLLER_OPENCODE_START_TIMEOUT_SECONDS`,
-    /// default max(`APPS_DRAFT_DEV_CONTROLLER_TIMEOUT_SECONDS`, 30)).
+    /// Limit for starting a server (default 30 s).
     pub start_timeout: Duration,
     /// How long a model call may keep being retried before the run fails
-    /// (`APPS_CODING_AGENT_OPENCODE_MAX_RETRY_SECONDS`, default 20, so a provider that keeps
+    /// (default 20 s, so a provider that keeps
     /// failing ends the run within 30 s even when no model gate watches it).
     pub max_retry: Duration,
     /// Fail a run whose failed edit no later edit repaired
-    /// (`APPS_CODING_AGENT_OPENCODE_FAIL_ON_UNRECOVERED_APPLY_PATCH`, default on).
+    /// (default on).
     pub fail_on_unrecovered_edit: bool,
     /// Where and how each workspace's server runs; `None` runs it unconfined with a HOME
     /// under `homes_dir`.
@@ -158,72 +156,5 @@ impl Default for OpencodeConfig {
             poll_interval: Duration::from_millis(250),
             faults: Faults::default(),
         }
-    }
-}
-
-impl OpencodeConfig {
-    /// The defaults with the `APPS_…` variables (and `DRAFTSMITH_OPENCODE_BIN`) applied.
-    pub fn from_env() -> Self {
-        Self::from_vars(|key| std::env::var(key).ok())
-    }
-
-    /// As [`Self::from_env`], reading variables through `var` (testable).
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
-        let seconds = |key: &str| {
-            var(key)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs)
-        };
-        let mut config = Self::default();
-        let controller = seconds("APPS_DRAFT_DEV_CONTROLLER_TIMEOUT_SECONDS")
-            .unwrap_or_default()
-            .max(Duration::from_secs(30));
-        config.start_timeout = seconds("APPS_DRAFT_DEV_CONTROLLER_OPENCODE_START_TIMEOUT_SECONDS")
-            .unwrap_or(controller);
-        if let Some(retry) = seconds("APPS_CODING_AGENT_OPENCODE_MAX_RETRY_SECONDS") {
-            config.max_retry = retry;
-        }
-        if let Some(flag) = var("APPS_CODING_AGENT_OPENCODE_FAIL_ON_UNRECOVERED_APPLY_PATCH") {
-            config.fail_on_unrecovered_edit = !matches!(flag.trim(), "0" | "false" | "no" | "off");
-        }
-        if let Some(base_url) =
-            var("APPS_CODING_AGENT_OPENCODE_BASE_URL").filter(|v| !v.trim().is_empty())
-        {
-            config.external = Some(ExternalServer {
-                base_url: base_url.trim().to_owned(),
-                password: var("APPS_CODING_AGENT_OPENCODE_PASSWORD").filter(|v| !v.is_empty()),
-            });
-        }
-        config.binary = var("DRAFTSMITH_OPENCODE_BIN")
-            .filter(|v| !v.trim().is_empty())
-            .map(PathBuf::from);
-        config
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn environment_overrides_the_defaults() {
-        let vars = |key: &str| match key {
-            "APPS_DRAFT_DEV_CONTROLLER_TIMEOUT_SECONDS" => Some("45".to_owned()),
-            "APPS_CODING_AGENT_OPENCODE_MAX_RETRY_SECONDS" => Some("5".to_owned()),
-            "APPS_CODING_AGENT_OPENCODE_FAIL_ON_UNRECOVERED_APPLY_PATCH" => Some("0".to_owned()),
-            _ => None,
-        };
-        let config = OpencodeConfig::from_vars(vars);
-        assert_eq!(config.start_timeout, Duration::from_secs(45));
-        assert_eq!(config.max_retry, Duration::from_secs(5));
-        assert!(!config.fail_on_unrecovered_edit);
-        assert!(config.external.is_none());
-        let defaults = OpencodeConfig::from_vars(|_| None);
-        assert_eq!(defaults.start_timeout, Duration::from_secs(30));
-        assert!(defaults.fail_on_unrecovered_edit);
-        let explicit = OpencodeConfig::from_vars(|key| {
-            (key == "APPS_DRAFT_DEV_CONTROLLER_OPENCODE_START_TIMEOUT_SECONDS").then(|| "7".into())
-        });
-        assert_eq!(explicit.start_timeout, Duration::from_secs(7));
     }
 }

@@ -79,7 +79,7 @@ struct Inner {
     bus: Arc<dyn EventBus>,
     controller: Arc<dyn draftsmith_sandbox::SandboxController>,
     opencode: Option<draftsmith_opencode::OpencodeEngine>,
-    config: RunnerConfig,
+    config: RwLock<Arc<RunnerConfig>>,
     registry: RwLock<Arc<ModelRegistry>>,
     active: Mutex<HashMap<RunId, LocalRun>>,
     stop: CancellationToken,
@@ -112,10 +112,10 @@ impl Runner {
                 active: Mutex::new(HashMap::new()),
                 stop: CancellationToken::new(),
                 tasks: TaskTracker::new(),
-                config,
+                config: RwLock::new(Arc::new(config)),
             }),
         };
-        let previous = Some(runner.inner.config.instance);
+        let previous = Some(runner.config().instance);
         runner.reap(previous).await?;
         let maintenance = runner.clone();
         runner
@@ -140,9 +140,39 @@ impl Runner {
         }
     }
 
-    /// The engine policy.
-    pub fn policy(&self) -> &EnginePolicy {
-        &self.inner.config.policy
+    /// The settings in force.
+    fn config(&self) -> Arc<RunnerConfig> {
+        match self.inner.config.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// A configuration reload: the registry and the reloadable settings (engine choice,
+    /// steps, verification, repairs, sandbox TTL) apply to runs created from now on;
+    /// where this instance lives, its lease and whether OpenCode is installed stay.
+    pub fn reconfigure(&self, registry: ModelRegistry, next: RunnerConfig) {
+        let current = self.config();
+        let config = RunnerConfig {
+            data_dir: current.data_dir.clone(),
+            instance: current.instance,
+            lease: current.lease,
+            poll: current.poll,
+            policy: EnginePolicy {
+                opencode_unavailable: current.policy.opencode_unavailable.clone(),
+                ..next.policy
+            },
+            ..next
+        };
+        if let Ok(mut c) = self.inner.config.write() {
+            *c = Arc::new(config);
+        }
+        self.replace_registry(registry);
+    }
+
+    /// The engine policy in force.
+    pub fn policy(&self) -> EnginePolicy {
+        self.config().policy.clone()
     }
 
     /// The sandbox controller runs work in.
@@ -189,7 +219,7 @@ impl Runner {
                 requested_model_id: requested,
                 resolved_model_id: model.id.clone(),
                 input: request.input,
-                owner: self.inner.config.instance,
+                owner: self.config().instance,
                 lease_until,
                 input_params,
             })
@@ -214,7 +244,7 @@ impl Runner {
             app: app.clone(),
             model,
             engine,
-            config: self.inner.config.clone(),
+            config: (*self.config()).clone(),
             cancel,
             cancelled_by,
             create_ms,
@@ -264,7 +294,7 @@ impl Runner {
     }
 
     fn lease_deadline(&self) -> Timestamp {
-        let lease = self.inner.config.lease.as_micros() as i64;
+        let lease = self.config().lease.as_micros() as i64;
         Timestamp::from_micros(Timestamp::now().as_micros() + lease)
     }
 
@@ -281,7 +311,7 @@ impl Runner {
         loop {
             tokio::select! {
                 _ = self.inner.stop.cancelled() => return,
-                _ = tokio::time::sleep(self.inner.config.poll) => {}
+                _ = tokio::time::sleep(self.config().poll) => {}
             }
             if let Err(err) = self.tick(&mut last_renewal).await {
                 tracing::warn!(error = %err, "run maintenance failed; retrying");
@@ -291,14 +321,14 @@ impl Runner {
 
     async fn tick(&self, last_renewal: &mut Instant) -> Result<(), StoreError> {
         let store = &self.inner.store;
-        for (run, by) in store.runs_to_cancel(self.inner.config.instance).await? {
+        for (run, by) in store.runs_to_cancel(self.config().instance).await? {
             self.cancel_local(run, &by);
         }
-        if last_renewal.elapsed() >= self.inner.config.lease / 3 {
+        if last_renewal.elapsed() >= self.config().lease / 3 {
             *last_renewal = Instant::now();
             store
                 .renew_leases(
-                    self.inner.config.instance,
+                    self.config().instance,
                     &self.local_runs(),
                     self.lease_deadline(),
                 )

@@ -37,28 +37,8 @@ impl Default for IdentityConfig {
 }
 
 impl IdentityConfig {
-    /// Applies the `DRAFTSMITH_SANDBOX_UID_…` overrides; an error names the variable.
-    pub fn apply_env(
-        &mut self,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<(), (&'static str, String)> {
-        for (var, field) in [
-            ("DRAFTSMITH_SANDBOX_UID_BASE", &mut self.uid_base),
-            ("DRAFTSMITH_SANDBOX_UID_COUNT", &mut self.uid_count),
-        ] {
-            if let Some(v) = env(var) {
-                *field = v
-                    .trim()
-                    .parse()
-                    .map_err(|_| (var, format!("expected a uid, got {v:?}")))?;
-            }
-        }
-        self.check()
-            .map_err(|e| ("DRAFTSMITH_SANDBOX_UID_BASE", e.to_string()))
-    }
-
     /// The range must not reach root, `nobody` or past the 32-bit uid space.
-    fn check(&self) -> Result<(), SandboxError> {
+    pub fn check(&self) -> Result<(), SandboxError> {
         if self.uid_count == 0 {
             return Ok(());
         }

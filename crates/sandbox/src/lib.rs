@@ -34,7 +34,7 @@ pub use error::SandboxError;
 pub use id::SandboxId;
 pub use identity::IdentityConfig;
 pub use isolation::{Isolation, IsolationMode};
-pub use limits::{Limits, LimitsReport, Mechanism};
+pub use limits::{Limits, LimitsMechanism, LimitsReport, Mechanism};
 pub use local::{LocalController, ServiceLaunch, ServiceNetwork};
 pub use process::{ProcessGroups, UnconfinedCommandRunner};
 pub use reaper::spawn_reaper;

@@ -97,21 +97,8 @@ pub async fn build_state(
     };
     let (controller, local) = sandboxes(config, stop.clone())?;
     let (opencode, opencode_unavailable) = opencode_engine(config, local);
-    let runner_config = RunnerConfig {
-        data_dir: config.data_dir.clone(),
-        instance: instance_id(&config.data_dir)?,
-        policy: EnginePolicy {
-            default_engine: config.default_engine()?,
-            native_enabled: config.coding_agent.native_enabled,
-            opencode_unavailable,
-        },
-        max_steps: config.coding_agent.max_steps,
-        lease: Duration::from_secs_f64(config.coding_agent.run_lease_seconds.max(0.5)),
-        poll: Duration::from_millis(250),
-        verify: config.coding_agent.verify,
-        sandbox_ttl: Duration::from_secs_f64(config.sandbox.ttl_seconds.max(1.0)),
-        repair_turns: config.coding_agent.repair_turns,
-    };
+    let mut runner_config = runner_config(config, instance_id(&config.data_dir)?);
+    runner_config.policy.opencode_unavailable = opencode_unavailable;
     let runner = Runner::start(
         store.clone(),
         bus,
@@ -129,6 +116,26 @@ pub async fn build_state(
         )),
         runner,
     })
+}
+
+/// The runner's settings from `config` (a reload builds them again: [`Runner::reconfigure`]
+/// keeps what cannot change while running).
+pub fn runner_config(config: &Config, instance: InstanceId) -> RunnerConfig {
+    RunnerConfig {
+        data_dir: config.data_dir.clone(),
+        instance,
+        policy: EnginePolicy {
+            default_engine: config.default_engine(),
+            native_enabled: config.coding_agent.native_enabled,
+            opencode_unavailable: None,
+        },
+        max_steps: config.coding_agent.max_steps,
+        lease: config.run_lease(),
+        poll: Duration::from_millis(250),
+        verify: config.coding_agent.verify,
+        sandbox_ttl: config.sandbox_ttl(),
+        repair_turns: config.coding_agent.repair_turns,
+    }
 }
 
 /// The in-process sandbox controller (bubblewrap when it works, the data directory hidden
@@ -152,7 +159,7 @@ fn sandboxes(config: &Config, stop: CancellationToken) -> Result<Sandboxes, Star
             let local = LocalController::new(
                 config.data_dir.join("sandboxes"),
                 config.data_dir.join("cache"),
-                config.isolation_mode()?,
+                config.sandbox.isolation,
             )
             .and_then(|local| local.with_identity(&config.sandbox.identity))
             .and_then(|local| local.with_limits(config.sandbox.limits.clone()))
@@ -203,7 +210,7 @@ fn opencode_engine(
     config: &Config,
     local: Option<Arc<LocalController>>,
 ) -> (Option<draftsmith_opencode::OpencodeEngine>, Option<String>) {
-    let mut settings = draftsmith_opencode::OpencodeConfig::from_env();
+    let mut settings = opencode_settings(config);
     if settings.external.is_none()
         && let Err(unusable) = draftsmith_opencode::resolve_binary(settings.binary.as_deref())
     {
@@ -237,6 +244,25 @@ fn opencode_engine(
         Some(draftsmith_opencode::OpencodeEngine::new(settings)),
         None,
     )
+}
+
+/// The engine's settings from `[opencode]`.
+fn opencode_settings(config: &Config) -> draftsmith_opencode::OpencodeConfig {
+    let section = &config.opencode;
+    draftsmith_opencode::OpencodeConfig {
+        binary: section.binary.clone(),
+        start_timeout: section.start_timeout,
+        max_retry: section.max_retry,
+        fail_on_unrecovered_edit: section.fail_on_unrecovered_apply_patch,
+        external: section
+            .base_url
+            .as_deref()
+            .map(|url| draftsmith_opencode::ExternalServer {
+                base_url: url.trim().to_owned(),
+                password: section.password.clone(),
+            }),
+        ..draftsmith_opencode::OpencodeConfig::default()
+    }
 }
 
 /// The user every bootstrap admin token acts as.

@@ -35,22 +35,22 @@ pub struct TestServer {
 pub fn config_for_model(model_base_url: &str) -> Config {
     let mut config = Config::default();
     config.coding_agent.native_enabled = true;
-    config.coding_agent.default_engine = "native".into();
-    config.coding_agent.run_lease_seconds = 2.0;
+    config.coding_agent.default_engine = Some(draftsmith_core::EngineKind::Native);
+    config.coding_agent.run_lease = std::time::Duration::from_secs(2);
     // Verification has its own tests; elsewhere it would only add `npm` time.
     config.coding_agent.verify = false;
     config.models.default = "mock/coder".into();
     config.providers = vec![
         ProviderConfig {
             id: "mock".into(),
-            kind: "openai".into(),
+            kind: draftsmith_server::config::ProviderKind::OpenAi,
             base_url: model_base_url.into(),
             api_key_env: None,
             models: vec!["coder".into(), "other".into()],
         },
         ProviderConfig {
             id: "mock-anthropic".into(),
-            kind: "anthropic".into(),
+            kind: draftsmith_server::config::ProviderKind::Anthropic,
             base_url: model_base_url.into(),
             api_key_env: None,
             models: vec!["claude".into()],

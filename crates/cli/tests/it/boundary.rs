@@ -106,7 +106,7 @@ async fn a_runs_commands_are_unprivileged_and_their_files_sync() {
     let (server, _model) = bounded_server(
         vec![scenario(
             "WHO",
-            "id -u; cat /etc/shadow || echo SHADOW-REFUSED; echo made-inside > made.txt",
+            "echo UID=$(id -u); cat /etc/shadow || echo SHADOW-REFUSED; echo made-inside > made.txt",
         )],
         true,
         UID_BASE,
@@ -118,7 +118,13 @@ async fn a_runs_commands_are_unprivileged_and_their_files_sync() {
     let events = collect(&admin, &run.stream_url, None).await;
     let (code, output) = command_result(&events);
     assert_eq!(code, json!(0), "{output}");
-    let uid: u32 = output.lines().next().unwrap().trim().parse().unwrap();
+    // stdout and stderr come through separate pipes: the line's place is not fixed.
+    let uid: u32 = output
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("UID="))
+        .unwrap_or_else(|| panic!("no UID= line in {output:?}"))
+        .parse()
+        .unwrap();
     assert!((UID_BASE..UID_BASE + 100).contains(&uid), "{output}");
     assert!(
         output.contains("SHADOW-REFUSED") && !output.contains("root:"),

@@ -17,9 +17,9 @@ use tokio::net::TcpStream;
 use crate::runs::{new_app, start_run};
 
 fn short_limits(config: &mut Config) {
-    config.http.header_timeout_seconds = 1.0;
-    config.http.idle_timeout_seconds = 1.5;
-    config.http.body_timeout_seconds = 1.0;
+    config.http.header_timeout = Duration::from_secs(1);
+    config.http.idle_timeout = Duration::from_millis(1500);
+    config.http.body_timeout = Duration::from_secs(1);
 }
 
 async fn server(max_connections: usize) -> TestServer {
@@ -148,7 +148,7 @@ async fn a_stalled_body_ends_with_an_error_and_a_close() {
 async fn connections_over_the_cap_are_refused_with_503() {
     let mut config = Config::default();
     config.http.max_connections = 3;
-    config.http.header_timeout_seconds = 30.0;
+    config.http.header_timeout = Duration::from_secs(30);
     let server = TestServer::start_with(StoreKind::Sqlite, config).await;
     let mut held = Vec::new();
     for _ in 0..3 {
@@ -270,8 +270,8 @@ async fn a_slow_handler_is_not_an_idle_connection() {
         }),
     );
     let limits = draftsmith_server::edge::HttpConfig {
-        idle_timeout_seconds: 0.5,
-        header_timeout_seconds: 0.5,
+        idle_timeout: Duration::from_millis(500),
+        header_timeout: Duration::from_millis(500),
         ..Default::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

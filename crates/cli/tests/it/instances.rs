@@ -294,3 +294,47 @@ async fn a_reloaded_configuration_leaves_running_runs_pinned() {
         "the first run stayed on its pinned model"
     );
 }
+
+/// A reload covers the runner's settings too: turning the native engine off in the file
+/// refuses the next native run, with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_applies_the_engine_policy_to_the_next_run() {
+    let model = slow_model().await;
+    let db = TestDb::new(StoreKind::Sqlite).await;
+    let config = config_file(db.dir.path(), &model);
+    let server = start(&db, &db.dir.path().join("node"), &config).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let caps_url = format!("/admin/apps/{}/coding-agent/capabilities", app.id);
+    let caps: serde_json::Value = admin.get(&caps_url, 200).await;
+    assert_eq!(caps["native_enabled"], true, "{caps}");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "native_enabled = true",
+        "native_enabled = false\nmax_steps = 3",
+    );
+    std::fs::write(&config, text).unwrap();
+    server.signal("HUP").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let caps: serde_json::Value = admin.get(&caps_url, 200).await;
+        if caps["native_enabled"] == false {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reload never took effect: {caps}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused: serde_json::Value = admin
+        .post(
+            &format!("/admin/apps/{}/coding-agent/runs", app.id),
+            &json!({"input": "x", "engine": "native"}),
+            400,
+        )
+        .await;
+    assert_eq!(
+        refused["error"]["code"], "CODING_AGENT_ENGINE_UNAVAILABLE",
+        "{refused}"
+    );
+}

@@ -10,6 +10,7 @@ mod auth;
 mod boundary;
 mod checkpoints;
 mod cli_run;
+mod config;
 mod drafts;
 mod edge;
 mod egress;

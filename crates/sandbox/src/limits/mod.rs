@@ -36,7 +36,31 @@ pub struct Limits {
     pub open_files: u64,
     /// `auto` (cgroups where the host offers them, else rlimits) or `rlimit` (never
     /// cgroups) (`DRAFTSMITH_SANDBOX_LIMITS_MECHANISM`).
-    pub mechanism: String,
+    pub mechanism: LimitsMechanism,
+}
+
+/// What may enforce the limits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitsMechanism {
+    /// Cgroups where the host offers them, else rlimits.
+    #[default]
+    #[serde(alias = "cgroup")]
+    Auto,
+    /// Never cgroups.
+    Rlimit,
+}
+
+impl std::str::FromStr for LimitsMechanism {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" | "cgroup" => Ok(Self::Auto),
+            "rlimit" => Ok(Self::Rlimit),
+            other => Err(format!("expected auto or rlimit, got {other:?}")),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -48,7 +72,7 @@ impl Default for Limits {
             cpu_shares: 1024,
             disk_mib: 2048,
             open_files: 4096,
-            mechanism: "auto".into(),
+            mechanism: LimitsMechanism::Auto,
         }
     }
 }
@@ -62,46 +86,7 @@ impl Limits {
             cpu_shares: 0,
             disk_mib: 0,
             open_files: 0,
-            mechanism: "auto".into(),
-        }
-    }
-
-    /// Applies the `DRAFTSMITH_SANDBOX_…` overrides; an error names the variable.
-    pub fn apply_env(
-        &mut self,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<(), (&'static str, String)> {
-        let fields: [(&'static str, &mut u64); 5] = [
-            ("DRAFTSMITH_SANDBOX_MAX_PROCESSES", &mut self.processes),
-            ("DRAFTSMITH_SANDBOX_MEMORY_MIB", &mut self.memory_mib),
-            ("DRAFTSMITH_SANDBOX_CPU_SHARES", &mut self.cpu_shares),
-            ("DRAFTSMITH_SANDBOX_DISK_MIB", &mut self.disk_mib),
-            ("DRAFTSMITH_SANDBOX_OPEN_FILES", &mut self.open_files),
-        ];
-        for (var, field) in fields {
-            if let Some(v) = env(var) {
-                *field = v
-                    .trim()
-                    .parse()
-                    .map_err(|_| (var, format!("expected a whole number, got {v:?}")))?;
-            }
-        }
-        if let Some(v) = env("DRAFTSMITH_SANDBOX_LIMITS_MECHANISM") {
-            self.mechanism = v;
-        }
-        self.cgroups_allowed()
-            .map(drop)
-            .map_err(|e| ("DRAFTSMITH_SANDBOX_LIMITS_MECHANISM", e.to_string()))
-    }
-
-    /// Whether cgroups may be used (`auto`) or not (`rlimit`).
-    fn cgroups_allowed(&self) -> Result<bool, SandboxError> {
-        match self.mechanism.trim().to_ascii_lowercase().as_str() {
-            "auto" | "" | "cgroup" => Ok(true),
-            "rlimit" => Ok(false),
-            other => Err(SandboxError::Invalid(format!(
-                "limits.mechanism must be auto or rlimit, not {other:?}"
-            ))),
+            mechanism: LimitsMechanism::Auto,
         }
     }
 
@@ -201,7 +186,7 @@ impl Enforcement {
         own_uid: bool,
         strict: bool,
     ) -> Result<Self, SandboxError> {
-        let cgroups = if limits.cgroups_allowed()? {
+        let cgroups = if limits.mechanism == LimitsMechanism::Auto {
             CgroupTree::detect(tag, &limits)
         } else {
             None
@@ -285,28 +270,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn environment_overrides_and_refuses_garbage() {
-        let mut limits = Limits::default();
-        let env = |k: &str| match k {
-            "DRAFTSMITH_SANDBOX_MAX_PROCESSES" => Some("64".to_owned()),
-            "DRAFTSMITH_SANDBOX_MEMORY_MIB" => Some(" 128 ".to_owned()),
-            _ => None,
-        };
-        limits.apply_env(&env).unwrap();
-        assert_eq!((limits.processes, limits.memory_mib), (64, 128));
-        assert_eq!(limits.memory_bytes(), 128 * MIB);
-        assert_eq!(limits.disk_mib, 2048);
-        let bad = |k: &str| (k == "DRAFTSMITH_SANDBOX_OPEN_FILES").then(|| "many".to_owned());
-        let err = limits.apply_env(&bad).unwrap_err();
-        assert_eq!(err.0, "DRAFTSMITH_SANDBOX_OPEN_FILES");
-        let odd = |k: &str| (k == "DRAFTSMITH_SANDBOX_LIMITS_MECHANISM").then(|| "ulimit".into());
-        assert!(limits.apply_env(&odd).is_err());
-    }
-
-    #[test]
     fn rlimits_only_resolution_reports_and_refuses() {
         let limits = Limits {
-            mechanism: "rlimit".into(),
+            mechanism: LimitsMechanism::Rlimit,
             ..Limits::default()
         };
         // CPU share has no rlimit: strict refuses, lenient reports it.

@@ -1,23 +1,31 @@
-//! `[http]`: the limits of the HTTP edge, each overridable by a `DRAFTSMITH_HTTP_…` variable.
+//! `[http]`: the limits of the HTTP edge.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::config::seconds;
 
 /// Timeouts, the connection cap and how to tell an HTTPS client (docs/decisions.md).
+/// Time spans are read from the file's `…_seconds` keys (at least 50 ms each).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// A connection waiting for a request head (a new one, or one kept alive after a
-    /// response) is closed when the whole head has not arrived within this many seconds.
-    pub header_timeout_seconds: f64,
+    /// response) is closed when the whole head has not arrived within this time.
+    #[serde(rename = "header_timeout_seconds", deserialize_with = "seconds")]
+    pub header_timeout: Duration,
     /// An exchange in which no byte moves either way for this long is closed (a stalled
-    /// body, a client that stops reading). Event streams send a comment every 15 s.
-    pub idle_timeout_seconds: f64,
-    /// A request body must arrive whole within this many seconds of its head, else 408.
-    pub body_timeout_seconds: f64,
+    /// body, a client that stops reading). Event streams send a comment well within it.
+    #[serde(rename = "idle_timeout_seconds", deserialize_with = "seconds")]
+    pub idle_timeout: Duration,
+    /// A request body must arrive whole within this time of its head, else 408.
+    #[serde(rename = "body_timeout_seconds", deserialize_with = "seconds")]
+    pub body_timeout: Duration,
+    /// How often a quiet event stream sends a comment (at most a third of the idle
+    /// timeout).
+    #[serde(rename = "sse_keepalive_seconds", deserialize_with = "seconds")]
+    pub sse_keepalive: Duration,
     /// Connections served at once; one more is answered 503 and closed.
     pub max_connections: usize,
     /// Believe `X-Forwarded-Proto` / `Forwarded: proto=` from a reverse proxy in front.
@@ -29,9 +37,10 @@ pub struct HttpConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
-            header_timeout_seconds: 15.0,
-            idle_timeout_seconds: 60.0,
-            body_timeout_seconds: 60.0,
+            header_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
+            sse_keepalive: Duration::from_secs(15),
             max_connections: 1024,
             trust_proxy_headers: false,
             secure_cookies: false,
@@ -40,64 +49,27 @@ impl Default for HttpConfig {
 }
 
 impl HttpConfig {
-    /// The header timeout as a duration (at least 50 ms).
+    /// The header timeout (at least 50 ms).
     pub fn header_timeout(&self) -> Duration {
-        seconds(self.header_timeout_seconds)
+        self.header_timeout.max(MIN)
     }
 
-    /// The idle timeout as a duration (at least 50 ms).
+    /// The idle timeout (at least 50 ms).
     pub fn idle_timeout(&self) -> Duration {
-        seconds(self.idle_timeout_seconds)
+        self.idle_timeout.max(MIN)
     }
 
-    /// The body timeout as a duration (at least 50 ms).
+    /// The body timeout (at least 50 ms).
     pub fn body_timeout(&self) -> Duration {
-        seconds(self.body_timeout_seconds)
+        self.body_timeout.max(MIN)
     }
 
-    /// Applies the `DRAFTSMITH_HTTP_…` overrides.
-    pub fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let secs = |var: &'static str, v: String| {
-            v.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .ok_or(ConfigError::Env {
-                    var,
-                    message: format!("expected seconds, got {v:?}"),
-                })
-        };
-        let flag = |v: String| matches!(v.trim(), "1" | "true" | "yes");
-        if let Some(v) = env("DRAFTSMITH_HTTP_HEADER_TIMEOUT_SECONDS") {
-            self.header_timeout_seconds = secs("DRAFTSMITH_HTTP_HEADER_TIMEOUT_SECONDS", v)?;
-        }
-        if let Some(v) = env("DRAFTSMITH_HTTP_IDLE_TIMEOUT_SECONDS") {
-            self.idle_timeout_seconds = secs("DRAFTSMITH_HTTP_IDLE_TIMEOUT_SECONDS", v)?;
-        }
-        if let Some(v) = env("DRAFTSMITH_HTTP_BODY_TIMEOUT_SECONDS") {
-            self.body_timeout_seconds = secs("DRAFTSMITH_HTTP_BODY_TIMEOUT_SECONDS", v)?;
-        }
-        if let Some(v) = env("DRAFTSMITH_HTTP_MAX_CONNECTIONS") {
-            self.max_connections =
-                v.trim()
-                    .parse()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or(ConfigError::Env {
-                        var: "DRAFTSMITH_HTTP_MAX_CONNECTIONS",
-                        message: format!("expected a positive number, got {v:?}"),
-                    })?;
-        }
-        if let Some(v) = env("DRAFTSMITH_TRUST_PROXY_HEADERS") {
-            self.trust_proxy_headers = flag(v);
-        }
-        if let Some(v) = env("DRAFTSMITH_SECURE_COOKIES") {
-            self.secure_cookies = flag(v);
-        }
-        Ok(())
+    /// The keep-alive interval of event streams: as configured, and at most a third of
+    /// the idle timeout so an open stream is never an idle connection.
+    pub fn sse_keepalive(&self) -> Duration {
+        self.sse_keepalive.max(MIN).min(self.idle_timeout() / 3)
     }
 }
 
-fn seconds(s: f64) -> Duration {
-    Duration::from_secs_f64(if s.is_finite() { s.max(0.05) } else { 0.05 })
-}
+/// The shortest time span the edge accepts.
+const MIN: Duration = Duration::from_millis(50);

@@ -66,24 +66,13 @@ async fn stream_run(
     // Subscribe first, then read the log: nothing published in between is missed.
     let live = state.runner.bus().subscribe(run);
     let (tx, rx) = mpsc::channel::<Event>(64);
-    let keep_alive = KeepAlive::new().interval(keepalive(state.settings.http.idle_timeout()));
+    let keep_alive = KeepAlive::new().interval(state.settings.http.sse_keepalive());
     tokio::spawn(follow(state, run, after, live, tx));
     Ok(Sse::new(futures::StreamExt::map(
         ReceiverStream::new(rx),
         Ok::<Event, Infallible>,
     ))
     .keep_alive(keep_alive))
-}
-
-/// How often a quiet stream sends a comment: every 15 s, and well within the edge's idle
-/// timeout, so an open stream is never an idle connection.
-fn keepalive(idle: Duration) -> Duration {
-    std::env::var("DRAFTSMITH_SSE_KEEPALIVE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_millis)
-        .unwrap_or(Duration::from_secs(15))
-        .min(idle / 3)
 }
 
 /// Sends events after `last` until the terminal one or until the client leaves.

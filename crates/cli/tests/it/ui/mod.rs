@@ -42,7 +42,7 @@ impl Ui {
         config.coding_agent.verify = verify;
         config.providers.push(ProviderConfig {
             id: "offline".into(),
-            kind: "openai".into(),
+            kind: draftsmith_server::config::ProviderKind::OpenAi,
             base_url: "http://127.0.0.1:9/v1".into(),
             api_key_env: Some("DRAFTSMITH_UI_TEST_KEY_THAT_IS_NEVER_SET".into()),
             models: vec!["big".into()],

@@ -24,6 +24,16 @@ async fn run(env: &Env, id: &draftsmith_sandbox::SandboxId, script: &str) -> (Op
     (out.exit_code, out.output)
 }
 
+/// The uid a script printed as `UID=<n>`; stdout and stderr arrive through separate pipes,
+/// so the line's place among the error lines is not fixed.
+fn uid_in(text: &str) -> u32 {
+    text.lines()
+        .find_map(|line| line.trim().strip_prefix("UID="))
+        .unwrap_or_else(|| panic!("no UID= line in {text:?}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}: {text:?}"))
+}
+
 pub(super) async fn sandboxes_run_as_unprivileged_uids_of_their_own(d: Deployment) {
     let env = Env::new(d).await;
     let report = env.local.limits_report();
@@ -38,12 +48,12 @@ pub(super) async fn sandboxes_run_as_unprivileged_uids_of_their_own(d: Deploymen
     let (code, text) = run(
         &env,
         &a,
-        "id -u; cat /etc/shadow || echo SHADOW-REFUSED; echo edit >> host.txt && echo EDITED; \
+        "echo UID=$(id -u); cat /etc/shadow || echo SHADOW-REFUSED; echo edit >> host.txt && echo EDITED; \
          echo made > made.txt; kill -0 1 2>/dev/null || echo INIT-UNTOUCHABLE",
     )
     .await;
     assert_eq!(code, Some(0), "{text}");
-    let uid_a: u32 = text.lines().next().unwrap().trim().parse().unwrap();
+    let uid_a = uid_in(&text);
     assert_ne!(uid_a, 0, "{text}");
     assert!(
         text.contains("SHADOW-REFUSED") && !text.contains("root:"),
@@ -58,8 +68,8 @@ pub(super) async fn sandboxes_run_as_unprivileged_uids_of_their_own(d: Deploymen
     assert_eq!(std::fs::read(ws.join("host.txt")).unwrap(), b"host\nedit\n");
     assert_eq!(std::fs::read(ws.join("made.txt")).unwrap(), b"made\n");
     assert_eq!(ws.join("made.txt").metadata().unwrap().uid(), uid_a);
-    let (_, text_b) = run(&env, &b, "id -u").await;
-    let uid_b: u32 = text_b.trim().parse().unwrap();
+    let (_, text_b) = run(&env, &b, "echo UID=$(id -u)").await;
+    let uid_b = uid_in(&text_b);
     assert!(uid_b != 0 && uid_b != uid_a, "sandboxes share uid {uid_a}");
 }
 

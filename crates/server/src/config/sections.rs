@@ -1,0 +1,261 @@
+//! The sections of the configuration file, each with its defaults. Settings that name a
+//! choice are enums and time spans are [`Duration`]s from the file's `…_seconds` keys, so
+//! nothing downstream parses a string again.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use draftsmith_core::EngineKind;
+use draftsmith_engine::{ModelSettings, ProviderKind};
+use draftsmith_sandbox::{IdentityConfig, IsolationMode, Limits};
+use serde::{Deserialize, Deserializer};
+
+/// `[publish]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublishConfig {
+    /// Serve each published app at `{slug}.{apps_domain}` too, as its own origin; empty:
+    /// only at `/p/{slug}/`.
+    pub apps_domain: String,
+    /// Memory for hot published files, in MiB.
+    pub cache_mib: usize,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        Self {
+            apps_domain: String::new(),
+            cache_mib: 64,
+        }
+    }
+}
+
+/// `[sandbox]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// `auto`, `bwrap` or `none`.
+    pub isolation: IsolationMode,
+    /// How long an idle sandbox stays warm (`ttl_seconds`, at least 1 s).
+    #[serde(rename = "ttl_seconds", deserialize_with = "seconds")]
+    pub ttl: Duration,
+    /// A separate `draftsmith sandbox-controller` to use instead of the in-process one.
+    pub controller_url: String,
+    /// The secret it expects.
+    pub controller_secret: String,
+    /// `[sandbox.limits]`: processes, memory, CPU share, workspace size, open files.
+    pub limits: Limits,
+    /// `[sandbox.identity]`: the uids sandboxes run as when the service is root.
+    pub identity: IdentityConfig,
+    /// `[sandbox.egress]`: what the sandbox's private network may reach.
+    pub egress: EgressConfig,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            isolation: IsolationMode::Auto,
+            ttl: Duration::from_secs(1800),
+            controller_url: String::new(),
+            controller_secret: String::new(),
+            limits: Limits::default(),
+            identity: IdentityConfig::default(),
+            egress: EgressConfig::default(),
+        }
+    }
+}
+
+/// Whether a sandbox's network has a way out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EgressMode {
+    /// The allow-list, through the sandbox's egress proxy.
+    #[default]
+    Proxy,
+    /// Loopback only.
+    None,
+}
+
+impl EgressMode {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Proxy => "proxy",
+            Self::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for EgressMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "proxy" => Ok(Self::Proxy),
+            "none" => Ok(Self::None),
+            other => Err(format!("expected proxy or none, got {other:?}")),
+        }
+    }
+}
+
+/// `[sandbox.egress]` (`mode`, `allow`), or `egress = "none"` / `"proxy"` under `[sandbox]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(from = "EgressSetting")]
+pub struct EgressConfig {
+    /// `proxy` (default) or `none`.
+    pub mode: EgressMode,
+    /// Host names the proxy allows (`*.example.com` for subdomains); unset: the host of
+    /// the registry the host's npm is configured with.
+    pub allow: Option<Vec<String>>,
+}
+
+/// The two spellings of the egress setting.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum EgressSetting {
+    Mode(EgressMode),
+    Table(EgressTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EgressTable {
+    #[serde(default)]
+    mode: EgressMode,
+    #[serde(default)]
+    allow: Option<Vec<String>>,
+}
+
+impl From<EgressSetting> for EgressConfig {
+    fn from(setting: EgressSetting) -> Self {
+        match setting {
+            EgressSetting::Mode(mode) => Self { mode, allow: None },
+            EgressSetting::Table(t) => Self {
+                mode: t.mode,
+                allow: t.allow,
+            },
+        }
+    }
+}
+
+/// `[coding_agent]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodingAgentConfig {
+    /// `opencode` or `native`; unset: `opencode` (`native` in demo mode).
+    pub default_engine: Option<EngineKind>,
+    /// Whether `native` may be used.
+    pub native_enabled: bool,
+    /// Model turns before a run pauses.
+    pub max_steps: usize,
+    /// Lease on an executing run; another instance ends it once expired
+    /// (`run_lease_seconds`, at least 0.5 s).
+    #[serde(rename = "run_lease_seconds", deserialize_with = "seconds")]
+    pub run_lease: Duration,
+    /// Run the template's verification commands after the agent's edits.
+    pub verify: bool,
+    /// Turns the agent gets to repair a failed verification.
+    pub repair_turns: usize,
+}
+
+impl Default for CodingAgentConfig {
+    fn default() -> Self {
+        Self {
+            default_engine: None,
+            native_enabled: false,
+            max_steps: 40,
+            run_lease: Duration::from_secs(15),
+            verify: true,
+            repair_turns: 2,
+        }
+    }
+}
+
+/// `[opencode]`: the OpenCode engine's servers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpencodeSection {
+    /// The `opencode` binary; unset: found on the usual paths.
+    pub binary: Option<PathBuf>,
+    /// Limit for starting a server (`start_timeout_seconds`).
+    #[serde(rename = "start_timeout_seconds", deserialize_with = "seconds")]
+    pub start_timeout: Duration,
+    /// How long a failing model call may be retried before the run fails
+    /// (`max_retry_seconds`).
+    #[serde(rename = "max_retry_seconds", deserialize_with = "seconds")]
+    pub max_retry: Duration,
+    /// Fail a run whose failed edit no later edit repaired.
+    pub fail_on_unrecovered_apply_patch: bool,
+    /// Use this server instead of spawning one per workspace.
+    pub base_url: Option<String>,
+    /// That server's `OPENCODE_SERVER_PASSWORD`.
+    pub password: Option<String>,
+}
+
+impl Default for OpencodeSection {
+    fn default() -> Self {
+        Self {
+            binary: None,
+            start_timeout: Duration::from_secs(30),
+            max_retry: Duration::from_secs(20),
+            fail_on_unrecovered_apply_patch: true,
+            base_url: None,
+            password: None,
+        }
+    }
+}
+
+/// `[models]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// What `auto` resolves to, as `provider/model`.
+    pub default: String,
+    /// Per-model facts and settings over the family defaults, keyed by `provider/model`
+    /// (`[models.settings."anthropic/claude-sonnet-4-5"]`).
+    pub settings: BTreeMap<String, ModelSettings>,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self {
+            default: "local/coder".into(),
+            settings: BTreeMap::new(),
+        }
+    }
+}
+
+/// One `[[providers]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Prefix of its model ids.
+    pub id: String,
+    /// `openai` (chat completions) or `anthropic` (Messages API).
+    #[serde(deserialize_with = "provider_kind")]
+    pub kind: ProviderKind,
+    /// API root, e.g. `http://127.0.0.1:9999/v1`.
+    pub base_url: String,
+    /// Environment variable holding the API key, if it needs one.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Model names it serves.
+    #[serde(default)]
+    pub models: Vec<String>,
+}
+
+/// A time span from a number of seconds (an integer or a fraction, finite and not
+/// negative).
+pub(crate) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let value = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| serde::de::Error::custom(format!("expected seconds, got {value}")))
+}
+
+fn provider_kind<'de, D: Deserializer<'de>>(d: D) -> Result<ProviderKind, D::Error> {
+    let text = String::deserialize(d)?;
+    ProviderKind::parse(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!("expected openai or anthropic, got {text:?}"))
+    })
+}
