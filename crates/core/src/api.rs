@@ -417,6 +417,15 @@ pub enum CheckpointKind {
 }
 
 impl CheckpointKind {
+    /// Every kind.
+    pub const ALL: [CheckpointKind; 5] = [
+        Self::PreRun,
+        Self::PostRun,
+        Self::Restore,
+        Self::Manual,
+        Self::Rejected,
+    ];
+
     /// The stored and wire spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -430,15 +439,7 @@ impl CheckpointKind {
 
     /// Parses the stored spelling.
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::PreRun,
-            Self::PostRun,
-            Self::Restore,
-            Self::Manual,
-            Self::Rejected,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 

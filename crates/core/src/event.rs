@@ -241,6 +241,39 @@ pub struct VerificationResult {
 }
 
 impl EventBody {
+    /// Every event name, in the order of a run's life.
+    pub const TYPES: [&'static str; 17] = [
+        "run.accepted",
+        "run.started",
+        "sandbox.ready",
+        "assistant.delta",
+        "assistant.message",
+        "tool.started",
+        "tool.completed",
+        "tool.failed",
+        "checkpoint.created",
+        "verification.started",
+        "verification.completed",
+        "verification.failed",
+        "draft.synced",
+        "run.completed",
+        "run.failed",
+        "run.cancelled",
+        "run.paused",
+    ];
+
+    /// The status an event named `event_type` moves its run to, when it is terminal.
+    pub fn terminal_status_of(event_type: &str) -> Option<crate::RunStatus> {
+        use crate::RunStatus;
+        match event_type {
+            "run.completed" => Some(RunStatus::Completed),
+            "run.failed" => Some(RunStatus::Failed),
+            "run.cancelled" => Some(RunStatus::Cancelled),
+            "run.paused" => Some(RunStatus::Paused),
+            _ => None,
+        }
+    }
+
     /// The SSE event name, e.g. `tool.started`.
     pub fn event_type(&self) -> &'static str {
         match self {
@@ -288,14 +321,7 @@ impl EventBody {
 
     /// The status a terminal event moves its run to; `None` for the others.
     pub fn terminal_status(&self) -> Option<crate::RunStatus> {
-        use crate::RunStatus;
-        match self {
-            Self::RunCompleted { .. } => Some(RunStatus::Completed),
-            Self::RunFailed { .. } => Some(RunStatus::Failed),
-            Self::RunCancelled { .. } => Some(RunStatus::Cancelled),
-            Self::RunPaused { .. } => Some(RunStatus::Paused),
-            _ => None,
-        }
+        Self::terminal_status_of(self.event_type())
     }
 }
 
@@ -328,5 +354,47 @@ mod tests {
         let back: RunEvent = serde_json::from_value(json).unwrap();
         assert_eq!(back, event);
         assert_eq!(back.body.event_type(), "tool.started");
+    }
+
+    /// Every string an `event` property may take, anywhere in `schema`.
+    fn event_names(schema: &Value, into: &mut Vec<String>) {
+        match schema {
+            Value::Object(map) => {
+                if let Some(names) = map
+                    .get("properties")
+                    .and_then(|p| p.get("event"))
+                    .and_then(|e| e.get("enum"))
+                    .and_then(Value::as_array)
+                {
+                    into.extend(names.iter().filter_map(Value::as_str).map(str::to_owned));
+                }
+                map.values().for_each(|v| event_names(v, into));
+            }
+            Value::Array(items) => items.iter().for_each(|v| event_names(v, into)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_list_of_types_is_the_schema_s_and_terminal_ones_end_runs() {
+        let schema = serde_json::to_value(<EventBody as utoipa::PartialSchema>::schema()).unwrap();
+        let mut found = Vec::new();
+        event_names(&schema, &mut found);
+        found.sort();
+        found.dedup();
+        let mut listed: Vec<String> = EventBody::TYPES.iter().map(|t| (*t).to_owned()).collect();
+        listed.sort();
+        assert_eq!(found, listed);
+        let terminal: Vec<_> = EventBody::TYPES
+            .iter()
+            .filter_map(|t| EventBody::terminal_status_of(t))
+            .collect();
+        let mut ends: Vec<_> = crate::RunStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .collect();
+        assert_eq!(terminal.len(), ends.len());
+        ends.retain(|s| !terminal.contains(s));
+        assert!(ends.is_empty(), "no event ends a run as {ends:?}");
     }
 }

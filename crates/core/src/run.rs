@@ -26,6 +26,16 @@ impl RunStatus {
     /// Statuses that hold an app's single active-run slot.
     pub const ACTIVE: [RunStatus; 2] = [Self::Queued, Self::Running];
 
+    /// Every status.
+    pub const ALL: [RunStatus; 6] = [
+        Self::Queued,
+        Self::Running,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Paused,
+    ];
+
     /// The stored and wire spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -40,16 +50,7 @@ impl RunStatus {
 
     /// Parses the stored spelling.
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Queued,
-            Self::Running,
-            Self::Completed,
-            Self::Failed,
-            Self::Cancelled,
-            Self::Paused,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == s)
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
     }
 
     /// Whether the run has ended for good.

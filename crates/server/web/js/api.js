@@ -61,4 +61,4 @@ export async function fileText(appId, path) {
 /** `/admin/apps/{id}/coding-agent/…` */
 export const agent = (appId, rest) => `/admin/apps/${appId}/coding-agent/${rest}`;
 
-export const TERMINAL = new Set(["completed", "failed", "cancelled", "paused"]);
+export { TERMINAL_STATUSES as TERMINAL } from "./contract.js";

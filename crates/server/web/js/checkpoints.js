@@ -3,8 +3,13 @@
 import { api, agent } from "./api.js";
 import { h, replace, timeEl } from "./dom.js";
 import { showError } from "./notices.js";
+import { CHECKPOINT_KINDS } from "./contract.js";
 
-const KIND = { pre_run: "Before run", post_run: "After run", restore: "Before restore", manual: "Manual", rejected: "Rejected" };
+// How each of core's kinds reads; a kind without a label here shows as spelled.
+const LABELS = { pre_run: "Before run", post_run: "After run", restore: "Before restore" };
+const KIND = Object.fromEntries(
+  CHECKPOINT_KINDS.map((k) => [k, LABELS[k] || k.charAt(0).toUpperCase() + k.slice(1).replace(/_/g, " ")]),
+);
 
 export class Checkpoints {
   constructor(el, appId, onChanged, canWrite) {

@@ -2,14 +2,7 @@
 // last seq it handled, drops anything at or below it, and after a drop reconnects by
 // itself with `?after=<seq>` and a growing back-off, so nothing is missed or doubled.
 import { api } from "./api.js";
-
-const TYPES = [
-  "run.accepted", "run.started", "sandbox.ready", "assistant.delta", "assistant.message",
-  "tool.started", "tool.completed", "tool.failed", "checkpoint.created",
-  "verification.started", "verification.completed", "verification.failed", "draft.synced",
-  "run.completed", "run.failed", "run.cancelled", "run.paused",
-];
-const TERMINAL_EVENTS = new Set(["run.completed", "run.failed", "run.cancelled", "run.paused"]);
+import { EVENT_TYPES, TERMINAL_EVENTS } from "./contract.js";
 
 /**
  * follow(run, {after, onEvent, onEnd, onState, onError}) → {close(), lastSeq(), reconnects()}
@@ -45,7 +38,7 @@ export function follow(run, handlers) {
     if (closed) return;
     const url = last > 0 ? `${run.stream_url}?after=${last}` : run.stream_url;
     source = new EventSource(url, { withCredentials: true });
-    for (const type of TYPES) source.addEventListener(type, handle);
+    for (const type of EVENT_TYPES) source.addEventListener(type, handle);
     source.onopen = () => handlers.onState && handlers.onState("live");
     source.onerror = () => reconnect();
   };
