@@ -400,3 +400,18 @@ fn fnv(text: &str) -> u64 {
         (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
     })
 }
+
+/// The system prompt is prose: each line starts at its first word, with no source
+/// indentation carried into it.
+#[test]
+fn the_system_prompt_carries_no_indentation() {
+    let prompt = draftsmith_engine::native::system_prompt("vite-react");
+    assert!(
+        prompt.contains("App template: vite-react.\nYou work"),
+        "{prompt}"
+    );
+    assert!(
+        !prompt.lines().any(|line| line.starts_with(' ')),
+        "{prompt:?}"
+    );
+}
