@@ -1,25 +1,14 @@
 //! `draftsmith run`: creates a run through the API, shows its progress, and exits 0 only
 //! when the run completes.
 
-use draftsmith_testkit::{ADMIN_TOKEN, StoreKind, TestServer};
+use draftsmith_testkit::{StoreKind, TestServer};
 
 use crate::runs::{MULTI_STEP, new_app};
-use crate::support::binary;
 
 async fn run_cli(server: &TestServer, app: &str, prompt: &str, extra: &[&str]) -> (i32, String) {
-    let output = tokio::process::Command::new(binary())
-        .args(["run", "--app", app, prompt, "--url", &server.base_url])
-        .args(extra)
-        .env("DRAFTSMITH_TOKEN", ADMIN_TOKEN)
-        .output()
-        .await
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code().unwrap_or(-1), text)
+    let mut args = vec!["run", "--app", app, prompt];
+    args.extend_from_slice(extra);
+    crate::support::cli(&server.base_url, &args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -431,20 +431,10 @@ async fn a_second_instance_serves_the_same_release() {
 }
 
 async fn publish_cli(base: &str, args: &[&str]) -> (i32, String) {
-    let output = tokio::process::Command::new(crate::support::binary())
-        .arg("publish")
-        .args(args)
-        .args(["--url", base])
-        .env("DRAFTSMITH_TOKEN", draftsmith_testkit::ADMIN_TOKEN)
-        .output()
-        .await
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code().unwrap_or(-1), text)
+    let args: Vec<&str> = std::iter::once("publish")
+        .chain(args.iter().copied())
+        .collect();
+    crate::support::cli(base, &args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

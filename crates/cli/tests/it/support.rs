@@ -7,6 +7,24 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_draftsmith"))
 }
 
+/// `draftsmith ARGS… --url BASE` as the test admin: its exit code and everything it
+/// printed (stdout, then stderr).
+pub async fn cli(base: &str, args: &[&str]) -> (i32, String) {
+    let output = tokio::process::Command::new(binary())
+        .args(args)
+        .args(["--url", base])
+        .env("DRAFTSMITH_TOKEN", draftsmith_testkit::ADMIN_TOKEN)
+        .output()
+        .await
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
 /// `both_stores!(name, name2, …)`: each `async fn name(kind: StoreKind)` becomes a module
 /// with a `sqlite` and a `postgres` test.
 #[macro_export]
