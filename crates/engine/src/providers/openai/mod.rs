@@ -22,93 +22,23 @@
 mod streaming;
 mod types;
 
-use std::fmt;
-use std::time::Duration;
-
-use async_trait::async_trait;
-use tokio_util::sync::CancellationToken;
-
 use self::streaming::ChatCompletionDecoder;
 use self::types::{
     ChatCompletionRequest, FunctionType, RequestFunction, RequestFunctionCall, RequestMessage,
     RequestTool, RequestToolCall, StreamOptions,
 };
-use crate::model::{ChatRequest, Message, ModelError, ModelStream, Part, Provider, Speaker};
-use crate::providers::DEFAULT_IDLE_TIMEOUT;
-use crate::providers::http;
+use crate::model::{ChatRequest, Message, Part, Speaker};
 
-/// A model behind the OpenAI Chat Completions API.
-#[derive(Clone)]
-pub struct OpenAiProvider {
-    base_url: String,
-    api_key: Option<String>,
-    http: reqwest::Client,
-    idle_timeout: Duration,
+crate::providers::http::provider! {
+    /// A model behind the OpenAI Chat Completions API.
+    OpenAiProvider, "/chat/completions", ChatCompletionDecoder, authorize
 }
 
-impl OpenAiProvider {
-    /// A provider for `base_url` (which already ends in `/v1`, e.g.
-    /// `https://api.openai.com/v1`), sending `api_key` as a bearer token when set.
-    pub fn new(
-        base_url: impl Into<String>,
-        api_key: Option<String>,
-        http: reqwest::Client,
-    ) -> Self {
-        let mut base_url = base_url.into();
-        while base_url.ends_with('/') {
-            base_url.pop();
-        }
-        Self {
-            base_url,
-            api_key,
-            http,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
-        }
-    }
-
-    /// Sets how long to wait for the response headers and then for each next chunk
-    /// (default [`DEFAULT_IDLE_TIMEOUT`]) before failing with [`ModelError::Timeout`].
-    #[must_use]
-    pub fn with_idle_timeout(mut self, idle_timeout: Duration) -> Self {
-        self.idle_timeout = idle_timeout;
-        self
-    }
-
-    /// The endpoint requests go to.
-    pub fn endpoint(&self) -> String {
-        format!("{}/chat/completions", self.base_url)
-    }
-}
-
-impl fmt::Debug for OpenAiProvider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenAiProvider")
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("idle_timeout", &self.idle_timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-#[async_trait]
-impl Provider for OpenAiProvider {
-    async fn stream(
-        &self,
-        request: ChatRequest,
-        cancel: CancellationToken,
-    ) -> Result<ModelStream, ModelError> {
-        let body = request_body(&request);
-        let mut builder = self.http.post(self.endpoint()).json(&body);
-        if let Some(key) = &self.api_key {
-            builder = builder.bearer_auth(key);
-        }
-        let response = http::send(builder, self.idle_timeout, &cancel).await?;
-        Ok(http::sse_stream(
-            response,
-            ChatCompletionDecoder::default(),
-            self.idle_timeout,
-            cancel,
-        ))
+/// The key goes as a bearer token.
+fn authorize(builder: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder {
+    match key {
+        Some(key) => builder.bearer_auth(key),
+        None => builder,
     }
 }
 
