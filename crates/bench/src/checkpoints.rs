@@ -8,7 +8,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use draftsmith_core::api::CheckpointKind;
 use draftsmith_core::{DraftPath, UserId};
-use draftsmith_store::{FileChange, NewApp, NewCheckpoint, SqlStore, Store};
+use draftsmith_store::prelude::*;
+use draftsmith_store::{FileChange, NewApp, NewCheckpoint, SqlStore};
 use draftsmith_testkit::{StoreKind, TestDb};
 
 use crate::report::line;

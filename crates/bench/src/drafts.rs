@@ -3,7 +3,8 @@
 //! the baseline is writing the whole draft once.
 
 use draftsmith_core::{DraftPath, UserId};
-use draftsmith_store::{FileChange, NewApp, SqlStore, Store};
+use draftsmith_store::prelude::*;
+use draftsmith_store::{FileChange, NewApp, SqlStore};
 use draftsmith_testkit::{StoreKind, TestDb};
 
 use crate::report::{line, median};

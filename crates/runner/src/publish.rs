@@ -85,7 +85,6 @@ pub async fn publish(
         .collect();
     store.blobs().put_many(&blobs).await?;
     let release = store
-        .releases()
         .create_release(NewRelease {
             app: request.app.id,
             revision: request.manifest.revision,

@@ -69,7 +69,7 @@ impl Sites {
         {
             return Ok(site.clone());
         }
-        let site = match store.releases().publication_by_slug(slug).await? {
+        let site = match store.publication_by_slug(slug).await? {
             Some(publication) => match publication.release_id.clone() {
                 Some(release) => Some(Arc::new(Site {
                     files: self.files(store, &release).await?,
@@ -97,7 +97,6 @@ impl Sites {
             return Ok(files.clone());
         }
         let files: HashMap<String, StoredReleaseFile> = store
-            .releases()
             .release_files(release)
             .await?
             .into_iter()

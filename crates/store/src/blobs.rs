@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use draftsmith_core::BlobHash;
 use sqlx::{AnyPool, Row};
 
-use crate::Result;
+use crate::error::Result;
 
 /// Where file contents live.
 #[async_trait]
@@ -36,7 +36,7 @@ impl BlobStore for DbBlobs {
         if blobs.is_empty() {
             return Ok(());
         }
-        let mut tx = crate::db::begin_write(&self.pool).await?;
+        let mut tx = crate::sql::begin_write(&self.pool).await?;
         for (hash, content) in blobs {
             sqlx::query(
                 "INSERT INTO blobs (hash, size, content) VALUES ($1, $2, $3) \

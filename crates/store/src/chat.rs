@@ -1,18 +1,45 @@
-//! Chat sessions and their messages, scoped to `(app_id, user_id)`, in the tables the SPEC
-//! names.
+//! The chat aggregate: sessions scoped to `(app_id, user_id)` and their messages, in the
+//! tables the SPEC names. Runs add their messages inside their own transactions through
+//! [`insert_session`] and [`insert_message`].
 
+use async_trait::async_trait;
 use draftsmith_core::api::{ChatMessage, ChatRole, ChatSession, MessageStatus};
 use draftsmith_core::{AppId, ChatSessionId, RunId, Timestamp, UserId};
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyPool, Row, Transaction};
 
-use crate::{Result, StoreError};
+use crate::db::SqlStore;
+use crate::error::{Result, StoreError};
+use crate::sql::{self, Tx};
+
+/// Chat sessions and their messages.
+#[async_trait]
+pub trait ChatStore: Send + Sync {
+    /// One chat session.
+    async fn chat_session(&self, id: ChatSessionId) -> Result<ChatSession>;
+    /// A user's sessions on an app, most recent first.
+    async fn chat_sessions(&self, app: AppId, user: &UserId) -> Result<Vec<ChatSession>>;
+    /// A session's messages, oldest first.
+    async fn chat_messages(&self, session: ChatSessionId) -> Result<Vec<ChatMessage>>;
+    /// Adds a message to a session.
+    async fn add_chat_message(
+        &self,
+        session: ChatSessionId,
+        run: Option<RunId>,
+        role: ChatRole,
+        content: &str,
+        status: MessageStatus,
+    ) -> Result<ChatMessage>;
+}
 
 /// Longest session title, in characters.
 const TITLE_CHARS: usize = 80;
 
+const SESSION_COLUMNS: &str = "id, app_id, user_id, title, created_at, updated_at";
+const MESSAGE_COLUMNS: &str = "id, session_id, run_id, role, content, status, created_at";
+
 /// A session's title: its first prompt's first line, shortened.
-pub(crate) fn new_session_title(input: &str) -> String {
+fn session_title(input: &str) -> String {
     let line = input
         .lines()
         .find(|l| !l.trim().is_empty())
@@ -26,50 +53,73 @@ pub(crate) fn new_session_title(input: &str) -> String {
 }
 
 fn session_from_row(row: &AnyRow) -> Result<ChatSession> {
-    let id: String = row.try_get("id")?;
-    let app: String = row.try_get("app_id")?;
-    let corrupt = |what: &str| StoreError::Corrupt(format!("chat session {id}: {what}"));
     Ok(ChatSession {
-        id: id.parse().map_err(|_| corrupt("id"))?,
-        app_id: app.parse().map_err(|_| corrupt("app_id"))?,
+        id: sql::id(row, "id")?,
+        app_id: sql::id(row, "app_id")?,
         user_id: UserId(row.try_get("user_id")?),
         title: row.try_get("title")?,
-        created_at: Timestamp::from_micros(row.try_get("created_at")?),
-        updated_at: Timestamp::from_micros(row.try_get("updated_at")?),
+        created_at: sql::time(row, "created_at")?,
+        updated_at: sql::time(row, "updated_at")?,
     })
 }
 
 fn message_from_row(row: &AnyRow) -> Result<ChatMessage> {
-    let id: String = row.try_get("id")?;
-    let session: String = row.try_get("session_id")?;
-    let run: Option<String> = row.try_get("run_id")?;
-    let role: String = row.try_get("role")?;
-    let status: String = row.try_get("status")?;
-    let corrupt = |what: &str| StoreError::Corrupt(format!("chat message {id}: {what}"));
     Ok(ChatMessage {
-        session_id: session.parse().map_err(|_| corrupt("session_id"))?,
-        run_id: run
-            .map(|r| r.parse())
-            .transpose()
-            .map_err(|_| corrupt("run_id"))?,
-        role: match role.as_str() {
-            "user" => ChatRole::User,
-            "assistant" => ChatRole::Assistant,
-            _ => return Err(corrupt("role")),
-        },
-        status: match status.as_str() {
-            "complete" => MessageStatus::Complete,
-            "partial" => MessageStatus::Partial,
-            _ => return Err(corrupt("status")),
-        },
+        id: row.try_get("id")?,
+        session_id: sql::id(row, "session_id")?,
+        run_id: sql::id_opt(row, "run_id")?,
+        role: sql::wire(row, "role")?,
+        status: sql::wire(row, "status")?,
         content: row.try_get("content")?,
-        created_at: Timestamp::from_micros(row.try_get("created_at")?),
-        id,
+        created_at: sql::time(row, "created_at")?,
     })
 }
 
+/// Starts a session for `user` on `app`, titled after its first prompt.
+pub(crate) async fn insert_session(
+    tx: &mut Tx,
+    app: AppId,
+    user: &UserId,
+    first_prompt: &str,
+    now: Timestamp,
+) -> Result<ChatSessionId> {
+    let session = ChatSessionId::new();
+    sqlx::query(
+        "INSERT INTO published_app_coding_chat_sessions \
+         (id, app_id, user_id, title, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(session.to_string())
+    .bind(app.to_string())
+    .bind(&user.0)
+    .bind(session_title(first_prompt))
+    .bind(now.as_micros())
+    .execute(&mut **tx)
+    .await?;
+    Ok(session)
+}
+
+/// Whether `session` is `user`'s on `app`.
+pub(crate) async fn session_belongs(
+    tx: &mut Tx,
+    session: ChatSessionId,
+    app: AppId,
+    user: &UserId,
+) -> Result<bool> {
+    let found = sqlx::query(
+        "SELECT id FROM published_app_coding_chat_sessions \
+         WHERE id = $1 AND app_id = $2 AND user_id = $3",
+    )
+    .bind(session.to_string())
+    .bind(app.to_string())
+    .bind(&user.0)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Adds a message and moves its session's `updated_at`.
 pub(crate) async fn insert_message(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     session: ChatSessionId,
     run: Option<RunId>,
     role: ChatRole,
@@ -78,24 +128,16 @@ pub(crate) async fn insert_message(
     now: Timestamp,
 ) -> Result<ChatMessage> {
     let id = uuid::Uuid::new_v4().to_string();
-    let role_text = match role {
-        ChatRole::User => "user",
-        ChatRole::Assistant => "assistant",
-    };
-    let status_text = match status {
-        MessageStatus::Complete => "complete",
-        MessageStatus::Partial => "partial",
-    };
-    sqlx::query(
-        "INSERT INTO published_app_coding_chat_messages \
-         (id, session_id, run_id, role, content, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
+    sqlx::query(&format!(
+        "INSERT INTO published_app_coding_chat_messages ({MESSAGE_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    ))
     .bind(&id)
     .bind(session.to_string())
     .bind(run.map(|r| r.to_string()))
-    .bind(role_text)
+    .bind(sql::wire_name(&role)?)
     .bind(content)
-    .bind(status_text)
+    .bind(sql::wire_name(&status)?)
     .bind(now.as_micros())
     .execute(&mut **tx)
     .await?;
@@ -115,65 +157,58 @@ pub(crate) async fn insert_message(
     })
 }
 
-pub(crate) async fn add_message(
-    pool: &AnyPool,
-    session: ChatSessionId,
-    run: Option<RunId>,
-    role: ChatRole,
-    content: &str,
-    status: MessageStatus,
-) -> Result<ChatMessage> {
-    let mut tx = crate::db::begin_write(pool).await?;
-    let message = insert_message(
-        &mut tx,
-        session,
-        run,
-        role,
-        content,
-        status,
-        Timestamp::now(),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(message)
-}
+#[async_trait]
+impl ChatStore for SqlStore {
+    #[tracing::instrument(level = "debug", skip_all, fields(session = %id))]
+    async fn chat_session(&self, id: ChatSessionId) -> Result<ChatSession> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM published_app_coding_chat_sessions WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound("chat session"))?;
+        session_from_row(&row)
+    }
 
-pub(crate) async fn session(pool: &AnyPool, id: ChatSessionId) -> Result<ChatSession> {
-    let row = sqlx::query(
-        "SELECT id, app_id, user_id, title, created_at, updated_at \
-         FROM published_app_coding_chat_sessions WHERE id = $1",
-    )
-    .bind(id.to_string())
-    .fetch_optional(pool)
-    .await?
-    .ok_or(StoreError::NotFound("chat session"))?;
-    session_from_row(&row)
-}
+    #[tracing::instrument(level = "debug", skip_all, fields(app = %app))]
+    async fn chat_sessions(&self, app: AppId, user: &UserId) -> Result<Vec<ChatSession>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM published_app_coding_chat_sessions \
+             WHERE app_id = $1 AND user_id = $2 ORDER BY updated_at DESC, id DESC"
+        ))
+        .bind(app.to_string())
+        .bind(&user.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(session_from_row).collect()
+    }
 
-pub(crate) async fn sessions(
-    pool: &AnyPool,
-    app: AppId,
-    user: &UserId,
-) -> Result<Vec<ChatSession>> {
-    let rows = sqlx::query(
-        "SELECT id, app_id, user_id, title, created_at, updated_at \
-         FROM published_app_coding_chat_sessions WHERE app_id = $1 AND user_id = $2 \
-         ORDER BY updated_at DESC, id DESC",
-    )
-    .bind(app.to_string())
-    .bind(&user.0)
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(session_from_row).collect()
-}
+    #[tracing::instrument(level = "debug", skip_all, fields(session = %session))]
+    async fn chat_messages(&self, session: ChatSessionId) -> Result<Vec<ChatMessage>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM published_app_coding_chat_messages \
+             WHERE session_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(session.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
 
-pub(crate) async fn messages(pool: &AnyPool, session: ChatSessionId) -> Result<Vec<ChatMessage>> {
-    let rows = sqlx::query(
-        "SELECT id, session_id, run_id, role, content, status, created_at \
-         FROM published_app_coding_chat_messages WHERE session_id = $1 ORDER BY created_at, id",
-    )
-    .bind(session.to_string())
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(message_from_row).collect()
+    #[tracing::instrument(level = "debug", skip_all, fields(session = %session, ?role))]
+    async fn add_chat_message(
+        &self,
+        session: ChatSessionId,
+        run: Option<RunId>,
+        role: ChatRole,
+        content: &str,
+        status: MessageStatus,
+    ) -> Result<ChatMessage> {
+        let mut tx = sql::begin_write(&self.pool).await?;
+        let now = Timestamp::now();
+        let message = insert_message(&mut tx, session, run, role, content, status, now).await?;
+        tx.commit().await?;
+        Ok(message)
+    }
 }

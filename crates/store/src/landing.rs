@@ -3,15 +3,17 @@
 //! the timings and the terminal event commit together or not at all, so a crash at any
 //! moment leaves records that describe the draft.
 
-use draftsmith_core::api::ChatRole;
-use draftsmith_core::api::{CheckpointKind, MessageStatus};
-use draftsmith_core::{
-    AppId, ChatSessionId, EventBody, RunEvent, RunId, RunStatus, Timestamp, UserId,
-};
+use draftsmith_core::api::{ChatRole, CheckpointKind, MessageStatus};
+use draftsmith_core::{AppId, ChatSessionId, EventBody, RunEvent, RunId, Timestamp, UserId};
 
+use crate::chat;
+use crate::checkpoint_log;
 use crate::db::SqlStore;
-use crate::runs::append_in_tx;
-use crate::{DraftWrite, FileChange, Result};
+use crate::draft_writes::{self, Wanted};
+use crate::drafts::{DraftWrite, FileChange};
+use crate::error::Result;
+use crate::run_log::{append_in_tx, set_timing_in_tx};
+use crate::sql::{self, Tx};
 
 /// Everything a run's successful ending writes.
 #[derive(Debug, Clone)]
@@ -45,77 +47,60 @@ pub struct Landed {
     pub events: Vec<RunEvent>,
 }
 
-pub(crate) async fn land(store: &SqlStore, landing: Landing) -> Result<Landed> {
+/// Lands `landing` (see [`crate::RunStore::land_run`]).
+pub(crate) async fn land(store: &SqlStore, mut landing: Landing) -> Result<Landed> {
     let has_changes = !landing.changes.is_empty();
-    let wanted = crate::drafts::store_changes(store, landing.changes).await?;
-    let app = landing.app;
-    let run = landing.run;
-    let active = RunStatus::ACTIVE;
-    let mut tx = crate::db::begin_write(&store.pool).await?;
+    let changes = std::mem::take(&mut landing.changes);
+    let wanted = draft_writes::store_changes(&store.blobs, changes).await?;
+    let (app, run, author) = (landing.app, landing.run, &landing.author);
+    let mut tx = sql::begin_write(&store.pool).await?;
     let mut events = Vec::new();
     let (revision, write) = if has_changes {
-        let write = crate::drafts::write_in_tx(
-            &mut tx,
-            app,
-            Some(landing.expected),
-            &wanted,
-            &landing.author,
-        )
-        .await?;
-        let synced = EventBody::DraftSynced {
-            revision: write.revision,
-            added: write.added.clone(),
-            modified: write.modified.clone(),
-            deleted: write.deleted.clone(),
-        };
-        events.push(append_in_tx(&mut tx, run, synced, Vec::new(), &active).await?);
+        let write = sync_draft(&mut tx, &landing, &wanted, &mut events).await?;
         (write.revision, Some(write))
     } else {
-        let empty = crate::drafts::Wanted::new();
-        let same = crate::drafts::write_in_tx(&mut tx, app, None, &empty, &landing.author).await?;
+        let same = draft_writes::write_in_tx(&mut tx, app, None, &Wanted::new(), author).await?;
         (same.revision, None)
     };
-    let checkpoint = crate::checkpoints::insert(
-        &mut tx,
-        &crate::checkpoints::NewCheckpoint {
-            app,
-            kind: CheckpointKind::PostRun,
-            revision,
-            run: Some(run),
-            label: "after the run".into(),
-            by: landing.author.clone(),
-            detached: None,
-        },
-    )
-    .await?;
+    let post_run = checkpoint_log::of_run(app, run, CheckpointKind::PostRun, revision, author);
+    let checkpoint = checkpoint_log::insert(&mut tx, &post_run).await?;
     let created = EventBody::CheckpointCreated {
         checkpoint_id: checkpoint.id,
         kind: CheckpointKind::PostRun.as_str().into(),
         revision,
     };
-    events.push(append_in_tx(&mut tx, run, created, Vec::new(), &active).await?);
+    events.push(append_in_tx(&mut tx, run, created, Vec::new()).await?);
     if let Some((session, text, status)) = &landing.message {
-        crate::chat::insert_message(
-            &mut tx,
-            *session,
-            Some(run),
-            ChatRole::Assistant,
-            text,
-            *status,
-            Timestamp::now(),
-        )
-        .await?;
+        let (role, now) = (ChatRole::Assistant, Timestamp::now());
+        chat::insert_message(&mut tx, *session, Some(run), role, text, *status, now).await?;
     }
-    crate::runs::set_timing_in_tx(&mut tx, run, &landing.timing).await?;
+    set_timing_in_tx(&mut tx, run, &landing.timing).await?;
     let ending = match landing.ending {
         EventBody::RunCompleted { summary, .. } => EventBody::RunCompleted { revision, summary },
         other => other,
     };
-    let from = ending
-        .terminal_status()
-        .map(RunStatus::predecessors)
-        .unwrap_or_else(|| active.to_vec());
-    events.push(append_in_tx(&mut tx, run, ending, Vec::new(), &from).await?);
+    events.push(append_in_tx(&mut tx, run, ending, Vec::new()).await?);
     tx.commit().await?;
     Ok(Landed { write, events })
+}
+
+/// Writes the changes as the next revision (refused when the draft moved past
+/// `landing.expected`) and appends its `draft.synced`.
+async fn sync_draft(
+    tx: &mut Tx,
+    landing: &Landing,
+    wanted: &Wanted,
+    events: &mut Vec<RunEvent>,
+) -> Result<DraftWrite> {
+    let expected = Some(landing.expected);
+    let write =
+        draft_writes::write_in_tx(tx, landing.app, expected, wanted, &landing.author).await?;
+    let synced = EventBody::DraftSynced {
+        revision: write.revision,
+        added: write.added.clone(),
+        modified: write.modified.clone(),
+        deleted: write.deleted.clone(),
+    };
+    events.push(append_in_tx(tx, landing.run, synced, Vec::new()).await?);
+    Ok(write)
 }

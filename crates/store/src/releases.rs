@@ -8,8 +8,9 @@ use draftsmith_core::{AppId, BlobHash, Timestamp, UserId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use crate::db::{SqlStore, begin_write};
-use crate::{Result, StoreError};
+use crate::db::SqlStore;
+use crate::error::{Result, StoreError};
+use crate::sql::{self, Tx, begin_write};
 
 /// One compressed form of a file, stored as its own blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +67,7 @@ pub struct PublicationRecord {
     pub key_hash: Option<String>,
 }
 
-/// Releases and publication pointers.
+/// The release aggregate: releases and publication pointers.
 #[async_trait]
 pub trait ReleaseStore: Send + Sync {
     /// Records a release (numbered after the app's last one), live at once when asked.
@@ -100,13 +101,10 @@ const COLUMNS: &str = "r.id, r.app_id, r.number, r.revision, r.checkpoint_id, r.
 const FROM: &str = "releases r LEFT JOIN publications p ON p.app_id = r.app_id";
 
 fn release_from_row(row: &AnyRow) -> Result<Release> {
-    let id: String = row.try_get("id")?;
-    let app: String = row.try_get("app_id")?;
     let live: i64 = row.try_get("live")?;
     Ok(Release {
-        app_id: app
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("release {id}: app_id")))?,
+        id: row.try_get("id")?,
+        app_id: sql::id(row, "app_id")?,
         number: row.try_get("number")?,
         revision: row.try_get("revision")?,
         checkpoint_id: row.try_get("checkpoint_id")?,
@@ -114,32 +112,26 @@ fn release_from_row(row: &AnyRow) -> Result<Release> {
         file_count: row.try_get("file_count")?,
         size: row.try_get("size")?,
         created_by: UserId(row.try_get("created_by")?),
-        created_at: Timestamp::from_micros(row.try_get("created_at")?),
+        created_at: sql::time(row, "created_at")?,
         live: live == 1,
         files: None,
-        id,
     })
-}
-
-fn hash(row: &AnyRow, column: &str) -> Result<Option<BlobHash>> {
-    let raw: Option<String> = row.try_get(column)?;
-    raw.map(|h| BlobHash::parse(&h).ok_or_else(|| StoreError::Corrupt(format!("blob hash {h:?}"))))
-        .transpose()
 }
 
 fn file_from_row(row: &AnyRow) -> Result<StoredReleaseFile> {
     let encoded = |h: &str, s: &str| -> Result<Option<Encoded>> {
-        Ok(match (hash(row, h)?, row.try_get::<Option<i64>, _>(s)?) {
-            (Some(hash), Some(size)) => Some(Encoded { hash, size }),
-            _ => None,
-        })
+        Ok(
+            match (sql::hash_opt(row, h)?, row.try_get::<Option<i64>, _>(s)?) {
+                (Some(hash), Some(size)) => Some(Encoded { hash, size }),
+                _ => None,
+            },
+        )
     };
     Ok(StoredReleaseFile {
         file: ReleaseFile {
             path: row.try_get("path")?,
             size: row.try_get("size")?,
-            sha256: hash(row, "blob_hash")?
-                .ok_or_else(|| StoreError::Corrupt("release file without blob".into()))?,
+            sha256: sql::hash(row, "blob_hash")?,
             content_type: row.try_get("content_type")?,
         },
         gzip: encoded("gzip_hash", "gzip_size")?,
@@ -148,19 +140,12 @@ fn file_from_row(row: &AnyRow) -> Result<StoredReleaseFile> {
 }
 
 fn publication_from_row(row: &AnyRow) -> Result<PublicationRecord> {
-    let app: String = row.try_get("id")?;
-    let visibility: Option<String> = row.try_get("visibility")?;
     Ok(PublicationRecord {
-        app: app
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("app id {app:?}")))?,
+        app: sql::id(row, "id")?,
         slug: row.try_get("slug")?,
         release_id: row.try_get("release_id")?,
-        visibility: match visibility {
-            None => Visibility::Public,
-            Some(v) => Visibility::parse(&v)
-                .ok_or_else(|| StoreError::Corrupt(format!("visibility {v:?}")))?,
-        },
+        visibility: sql::decode_opt(row, "visibility", Visibility::parse)?
+            .unwrap_or(Visibility::Public),
         key_hash: row.try_get("key_hash")?,
     })
 }
@@ -214,10 +199,7 @@ async fn update_publication(
     publication_of(pool, app).await
 }
 
-async fn ensure_publication(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    app: AppId,
-) -> Result<()> {
+async fn ensure_publication(tx: &mut Tx, app: AppId) -> Result<()> {
     let exists = sqlx::query("SELECT 1 AS one FROM apps WHERE id = $1")
         .bind(app.to_string())
         .fetch_optional(&mut **tx)
@@ -238,6 +220,7 @@ async fn ensure_publication(
 
 #[async_trait]
 impl ReleaseStore for SqlStore {
+    #[tracing::instrument(level = "debug", skip_all, fields(app = %new.app, revision = new.revision, promote = new.promote))]
     async fn create_release(&self, new: NewRelease) -> Result<Release> {
         let id = uuid::Uuid::new_v4().to_string();
         let now = Timestamp::now();
@@ -330,6 +313,7 @@ impl ReleaseStore for SqlStore {
         rows.iter().map(file_from_row).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(app = %app, release = release))]
     async fn promote_release(&self, app: AppId, release: &str) -> Result<PublicationRecord> {
         let owned = sqlx::query("SELECT 1 AS one FROM releases WHERE id = $1 AND app_id = $2")
             .bind(release)
@@ -342,10 +326,12 @@ impl ReleaseStore for SqlStore {
         update_publication(&self.pool, app, Change::Live(Some(release.to_owned()))).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(app = %app))]
     async fn unpublish(&self, app: AppId) -> Result<PublicationRecord> {
         update_publication(&self.pool, app, Change::Live(None)).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(app = %app, visibility = visibility.as_str()))]
     async fn set_visibility(
         &self,
         app: AppId,

@@ -3,6 +3,8 @@
 
 mod support;
 
+pub use draftsmith_testkit::both_stores;
+
 mod agents;
 mod api_contract;
 mod apps;

@@ -1,4 +1,5 @@
-//! Runs one async test body against each store.
+//! Where the binary under test is. (`both_stores!`, which runs a test body on each store,
+//! comes from the testkit.)
 
 use std::path::PathBuf;
 
@@ -23,22 +24,4 @@ pub async fn cli(base: &str, args: &[&str]) -> (i32, String) {
         String::from_utf8_lossy(&output.stderr)
     );
     (output.status.code().unwrap_or(-1), text)
-}
-
-/// `both_stores!(name, name2, …)`: each `async fn name(kind: StoreKind)` becomes a module
-/// with a `sqlite` and a `postgres` test.
-#[macro_export]
-macro_rules! both_stores {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(draftsmith_testkit::StoreKind::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(draftsmith_testkit::StoreKind::Postgres).await
-            }
-        }
-    )*};
 }

@@ -107,7 +107,7 @@ async fn list_releases(
     AppIdPath(app_id): AppIdPath,
 ) -> ApiResult<axum::Json<ReleaseList>> {
     visible_app(&state, &caller, app_id).await?;
-    let releases = state.store.releases().releases(app_id).await?;
+    let releases = state.store.releases(app_id).await?;
     Ok(axum::Json(ReleaseList { releases }))
 }
 
@@ -121,7 +121,7 @@ async fn get_release(
     route: ReleaseRoute,
 ) -> ApiResult<axum::Json<Release>> {
     let mut release = route.release;
-    let files = state.store.releases().release_files(&release.id).await?;
+    let files = state.store.release_files(&release.id).await?;
     release.files = Some(files.into_iter().map(|f| f.file).collect());
     Ok(axum::Json(release))
 }
@@ -137,7 +137,6 @@ async fn promote_release(
 ) -> ApiResult<axum::Json<Publication>> {
     let record = state
         .store
-        .releases()
         .promote_release(route.app.id, &route.release.id)
         .await?;
     state.sites.invalidate(&record.slug);
@@ -154,7 +153,7 @@ async fn get_publication(
     AppIdPath(app_id): AppIdPath,
 ) -> ApiResult<axum::Json<Publication>> {
     visible_app(&state, &caller, app_id).await?;
-    let record = state.store.releases().publication(app_id).await?;
+    let record = state.store.publication(app_id).await?;
     Ok(axum::Json(publication(&state, record)))
 }
 
@@ -192,7 +191,6 @@ async fn set_publication(
     };
     let record = state
         .store
-        .releases()
         .set_visibility(app_id, body.visibility, key_hash)
         .await?;
     state.sites.invalidate(&record.slug);
@@ -216,7 +214,7 @@ async fn unpublish(
     AppIdPath(app_id): AppIdPath,
 ) -> ApiResult<axum::Json<Publication>> {
     visible_app(&state, &caller, app_id).await?;
-    let record = state.store.releases().unpublish(app_id).await?;
+    let record = state.store.unpublish(app_id).await?;
     state.sites.invalidate(&record.slug);
     Ok(axum::Json(publication(&state, record)))
 }
@@ -252,7 +250,7 @@ impl axum::extract::FromRequestParts<AppState> for ReleaseRoute {
         let AppIdPath(app_id) = AppIdPath::from_request_parts(parts, state).await?;
         let app = visible_app(state, &caller, app_id).await?;
         let id = path_param(parts, state, "release_id").await?;
-        let release = state.store.releases().release(&id).await?;
+        let release = state.store.release(&id).await?;
         if release.app_id != app.id {
             return Err(ApiError::not_found("release"));
         }

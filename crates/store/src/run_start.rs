@@ -1,0 +1,135 @@
+//! Starting a run: the run row, its chat session (new or continued), the user's message,
+//! `run.accepted` and the `pre_run` checkpoint with its event, in one transaction under the
+//! app row's lock. The database's one-active-run-per-app index refuses a second.
+
+use draftsmith_core::api::{ChatRole, CheckpointKind, MessageStatus, Run};
+use draftsmith_core::{
+    AppId, ChatSessionId, EngineKind, EventBody, InstanceId, RunId, Timestamp, UserId,
+};
+
+use crate::chat;
+use crate::checkpoint_log;
+use crate::draft_writes;
+use crate::error::{Result, StoreError};
+use crate::run_log::append_in_tx;
+use crate::run_rows;
+use crate::sql::{self, Tx};
+
+/// What a new run needs.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// The app.
+    pub app: AppId,
+    /// Who starts it.
+    pub user: UserId,
+    /// Continue this session; a new one when `None`.
+    pub chat_session: Option<ChatSessionId>,
+    /// Engine.
+    pub engine: EngineKind,
+    /// What was asked for.
+    pub requested_model_id: String,
+    /// What it is pinned to.
+    pub resolved_model_id: String,
+    /// The prompt.
+    pub input: String,
+    /// The instance that will execute it.
+    pub owner: InstanceId,
+    /// Its first lease.
+    pub lease_until: Timestamp,
+    /// What the run is given besides the prompt (`context.selected_agent_contract`, …).
+    pub input_params: serde_json::Value,
+}
+
+/// The session the run continues (checked to be the user's on the app), or a new one.
+async fn session_for(tx: &mut Tx, new: &NewRun, now: Timestamp) -> Result<ChatSessionId> {
+    match new.chat_session {
+        Some(session) => {
+            if !chat::session_belongs(tx, session, new.app, &new.user).await? {
+                return Err(StoreError::NotFound("chat session"));
+            }
+            Ok(session)
+        }
+        None => chat::insert_session(tx, new.app, &new.user, &new.input, now).await,
+    }
+}
+
+/// Inserts the run row as `queued`; false when the app already has an active run.
+async fn insert_run(
+    tx: &mut Tx,
+    id: RunId,
+    new: &NewRun,
+    session: ChatSessionId,
+    base: i64,
+    now: Timestamp,
+) -> Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO runs (id, app_id, chat_session_id, created_by, status, engine, \
+         requested_model_id, resolved_model_id, input, base_revision, owner_instance, \
+         lease_expires_at, timing_metrics_ms, next_seq, created_at, input_params) \
+         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, '{}', 0, $12, $13)",
+    )
+    .bind(id.to_string())
+    .bind(new.app.to_string())
+    .bind(session.to_string())
+    .bind(&new.user.0)
+    .bind(new.engine.as_str())
+    .bind(&new.requested_model_id)
+    .bind(&new.resolved_model_id)
+    .bind(&new.input)
+    .bind(base)
+    .bind(new.owner.to_string())
+    .bind(new.lease_until.as_micros())
+    .bind(now.as_micros())
+    .bind(new.input_params.to_string())
+    .execute(&mut **tx)
+    .await;
+    match inserted {
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Ok(false),
+        other => other.map(|_| true).map_err(Into::into),
+    }
+}
+
+/// Persists a run, its user message, `run.accepted` and its `pre_run` checkpoint.
+pub(crate) async fn create_run(pool: &sqlx::AnyPool, new: NewRun) -> Result<Run> {
+    let now = Timestamp::now();
+    let run_id = RunId::new();
+    let mut tx = sql::begin_write(pool).await?;
+    // Locking the app row orders run creation against restores of the same app.
+    let base = draft_writes::lock_app(&mut tx, new.app).await?;
+    let session = session_for(&mut tx, &new, now).await?;
+    if !insert_run(&mut tx, run_id, &new, session, base, now).await? {
+        drop(tx);
+        let active = run_rows::active(pool, new.app).await?;
+        return Err(StoreError::RunActive { run_id: active });
+    }
+    let (role, complete) = (ChatRole::User, MessageStatus::Complete);
+    chat::insert_message(
+        &mut tx,
+        session,
+        Some(run_id),
+        role,
+        &new.input,
+        complete,
+        now,
+    )
+    .await?;
+    let accepted = EventBody::RunAccepted {
+        engine: new.engine,
+        requested_model_id: new.requested_model_id.clone(),
+        resolved_model_id: new.resolved_model_id.clone(),
+        chat_session_id: session,
+    };
+    append_in_tx(&mut tx, run_id, accepted, Vec::new()).await?;
+    let kind = CheckpointKind::PreRun;
+    let pre_run = checkpoint_log::of_run(new.app, run_id, kind, base, &new.user);
+    let pre_run = checkpoint_log::insert(&mut tx, &pre_run).await?;
+    let created = EventBody::CheckpointCreated {
+        checkpoint_id: pre_run.id,
+        kind: kind.as_str().into(),
+        revision: base,
+    };
+    append_in_tx(&mut tx, run_id, created, Vec::new()).await?;
+    let run = run_rows::get(&mut *tx, run_id).await?;
+    tx.commit().await?;
+    Ok(run)
+}

@@ -1,0 +1,104 @@
+//! The leaf under every aggregate: write transactions and the decoding of column values.
+//! It imports nothing from this crate but the error type, so any module may use it.
+
+use draftsmith_core::{BlobHash, Timestamp};
+use serde::de::DeserializeOwned;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+use crate::error::{Result, StoreError};
+
+/// A transaction on either database.
+pub(crate) type Tx = Transaction<'static, Any>;
+
+/// Starts a transaction that will write. On SQLite it takes the write lock up front
+/// (`BEGIN IMMEDIATE`), so a concurrent writer waits under the busy timeout instead of
+/// failing when a read lock cannot be upgraded.
+pub(crate) async fn begin_write(pool: &AnyPool) -> Result<Tx> {
+    let sqlite = pool.connect_options().database_url.scheme() == "sqlite";
+    Ok(if sqlite {
+        pool.begin_with("BEGIN IMMEDIATE").await?
+    } else {
+        pool.begin().await?
+    })
+}
+
+/// A stored value that does not read back as what it should be.
+fn corrupt(column: &str, raw: &str) -> StoreError {
+    StoreError::Corrupt(format!("{column} {raw:?}"))
+}
+
+/// A text column read through `parse` (ids, enums, hashes).
+pub(crate) fn decode<T>(row: &AnyRow, column: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    let raw: String = row.try_get(column)?;
+    parse(&raw).ok_or_else(|| corrupt(column, &raw))
+}
+
+/// A nullable text column read through `parse`.
+pub(crate) fn decode_opt<T>(
+    row: &AnyRow,
+    column: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>> {
+    let raw: Option<String> = row.try_get(column)?;
+    raw.map(|raw| parse(&raw).ok_or_else(|| corrupt(column, &raw)))
+        .transpose()
+}
+
+/// A text column holding anything with a `FromStr` (the typed ids).
+pub(crate) fn id<T: std::str::FromStr>(row: &AnyRow, column: &str) -> Result<T> {
+    decode(row, column, |s| s.parse().ok())
+}
+
+/// A nullable id column.
+pub(crate) fn id_opt<T: std::str::FromStr>(row: &AnyRow, column: &str) -> Result<Option<T>> {
+    decode_opt(row, column, |s| s.parse().ok())
+}
+
+/// A blob hash column.
+pub(crate) fn hash(row: &AnyRow, column: &str) -> Result<BlobHash> {
+    decode(row, column, BlobHash::parse)
+}
+
+/// A nullable blob hash column.
+pub(crate) fn hash_opt(row: &AnyRow, column: &str) -> Result<Option<BlobHash>> {
+    decode_opt(row, column, BlobHash::parse)
+}
+
+/// A time stored as integer microseconds.
+pub(crate) fn time(row: &AnyRow, column: &str) -> Result<Timestamp> {
+    Ok(Timestamp::from_micros(row.try_get(column)?))
+}
+
+/// A nullable time.
+pub(crate) fn time_opt(row: &AnyRow, column: &str) -> Result<Option<Timestamp>> {
+    Ok(row
+        .try_get::<Option<i64>, _>(column)?
+        .map(Timestamp::from_micros))
+}
+
+/// A JSON document stored as text.
+pub(crate) fn json<T: DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T> {
+    let raw: String = row.try_get(column)?;
+    serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+/// A text column holding the wire name of an enum (its serde spelling).
+pub(crate) fn wire<T: DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T> {
+    let raw: String = row.try_get(column)?;
+    serde_json::from_value(serde_json::Value::String(raw.clone()))
+        .map_err(|_| corrupt(column, &raw))
+}
+
+/// The wire name of an enum's value, as [`wire`] reads it back.
+pub(crate) fn wire_name<T: serde::Serialize>(value: &T) -> Result<String> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => Ok(name),
+        _ => Err(StoreError::Corrupt("a value without a wire name".into())),
+    }
+}
+
+/// A value written as JSON text.
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

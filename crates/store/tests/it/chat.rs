@@ -1,0 +1,91 @@
+//! Chat sessions: scoped to their app and user, messages in order.
+
+use draftsmith_core::UserId;
+use draftsmith_core::api::{ChatRole, MessageStatus};
+use draftsmith_store::StoreError;
+use draftsmith_store::prelude::*;
+use draftsmith_testkit::StoreKind;
+
+use crate::support::{Fixture, alice, new_run};
+
+draftsmith_testkit::both_stores!(
+    messages_read_back_in_the_order_they_were_added,
+    a_run_continues_only_its_users_session,
+);
+
+async fn messages_read_back_in_the_order_they_were_added(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let run = f.run(app).await.unwrap();
+    let session = run.chat_session_id;
+    let said = ["one", "two", "three", "four"];
+    for (i, text) in said.iter().enumerate() {
+        let (role, status) = if i % 2 == 0 {
+            (ChatRole::Assistant, MessageStatus::Partial)
+        } else {
+            (ChatRole::User, MessageStatus::Complete)
+        };
+        let message = f
+            .store
+            .add_chat_message(session, None, role, text, status)
+            .await;
+        assert_eq!(message.unwrap().role, role);
+    }
+    let messages = f.store.chat_messages(session).await.unwrap();
+    let texts: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(texts, ["make it blue", "one", "two", "three", "four"]);
+    assert_eq!(messages[1].status, MessageStatus::Partial);
+    assert_eq!(messages[1].role, ChatRole::Assistant);
+    assert!(
+        messages
+            .windows(2)
+            .all(|w| w[0].created_at <= w[1].created_at)
+    );
+
+    let read = f.store.chat_session(session).await.unwrap();
+    assert_eq!(read.title, "make it blue");
+    assert_eq!(read.updated_at, messages[4].created_at);
+}
+
+async fn a_run_continues_only_its_users_session(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let first = f.run(app).await.unwrap();
+    let cancelled = draftsmith_core::EventBody::RunCancelled { by: "alice".into() };
+    f.store
+        .append_event(first.run_id, cancelled, vec![])
+        .await
+        .unwrap();
+
+    let mut bobs = new_run(app, "mine now");
+    bobs.user = UserId("bob".into());
+    bobs.chat_session = Some(first.chat_session_id);
+    let refused = f.store.create_run(bobs).await;
+    assert!(
+        matches!(refused, Err(StoreError::NotFound("chat session"))),
+        "{refused:?}"
+    );
+
+    let mut again = new_run(app, "and now green\nwith details");
+    again.chat_session = Some(first.chat_session_id);
+    let second = f.store.create_run(again).await.unwrap();
+    assert_eq!(second.chat_session_id, first.chat_session_id);
+    let sessions = f.store.chat_sessions(app, &alice()).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert!(
+        f.store
+            .chat_sessions(app, &UserId("bob".into()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let texts: Vec<String> = f
+        .store
+        .chat_messages(first.chat_session_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert_eq!(texts, ["make it blue", "and now green\nwith details"]);
+}

@@ -1,0 +1,168 @@
+//! Checkpoints: a checkpoint's manifest is the draft at its revision (plus detached work),
+//! and restoring makes the draft equal to one as a new revision.
+
+use draftsmith_core::BlobHash;
+use draftsmith_core::api::CheckpointKind;
+use draftsmith_store::prelude::*;
+use draftsmith_store::{NewCheckpoint, StoreError, diff_manifests};
+use draftsmith_testkit::StoreKind;
+
+use crate::support::{Fixture, alice, delete, files, pairs, put};
+
+draftsmith_testkit::both_stores!(
+    a_checkpoint_manifest_is_the_draft_at_its_revision,
+    a_detached_checkpoint_adds_its_changes,
+    restore_makes_a_new_revision_after_a_restore_checkpoint,
+    restore_is_refused_while_a_run_is_active,
+);
+
+fn manual(app: draftsmith_core::AppId, revision: i64) -> NewCheckpoint {
+    NewCheckpoint {
+        app,
+        kind: CheckpointKind::Manual,
+        revision,
+        run: None,
+        label: "by hand".into(),
+        by: alice(),
+        detached: None,
+    }
+}
+
+async fn a_checkpoint_manifest_is_the_draft_at_its_revision(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let first = f.store.create_checkpoint(manual(app, 1)).await.unwrap();
+    let changes = vec![put("index.html", "v2"), put("a.txt", "a")];
+    f.write(app, Some(1), changes).await.unwrap();
+    let second = f.store.create_checkpoint(manual(app, 2)).await.unwrap();
+    f.write(app, Some(2), vec![delete("a.txt")]).await.unwrap();
+
+    let at_first = f.store.checkpoint_manifest(&first).await.unwrap();
+    assert_eq!(at_first, f.store.manifest_at(app, 1).await.unwrap());
+    assert_eq!(
+        files(&f.store, &at_first).await,
+        pairs(&[("index.html", "v1")])
+    );
+    let at_second = f.store.checkpoint_manifest(&second).await.unwrap();
+    assert_eq!(at_second, f.store.manifest_at(app, 2).await.unwrap());
+
+    let read = f.store.checkpoint(&second.id).await.unwrap();
+    assert_eq!(
+        (read.kind, read.revision, read.label.as_str()),
+        (CheckpointKind::Manual, 2, "by hand")
+    );
+    let listed = f.store.checkpoints(app, 10, None).await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, vec![second.id.as_str(), first.id.as_str()]);
+
+    let diff = diff_manifests(&at_first, &at_second);
+    assert_eq!(
+        (diff.added, diff.modified),
+        (vec!["a.txt".to_owned()], vec!["index.html".to_owned()])
+    );
+    let net = f.store.changes_between(app, 1, 3).await.unwrap();
+    assert!(
+        net.added.is_empty(),
+        "added then deleted nets to nothing: {net:?}"
+    );
+    assert_eq!(net.modified, vec!["index.html"]);
+
+    let future = f.store.create_checkpoint(manual(app, 4)).await;
+    assert!(
+        matches!(future, Err(StoreError::NotFound("revision"))),
+        "{future:?}"
+    );
+    let missing = f.store.checkpoint("nope").await;
+    assert!(matches!(missing, Err(StoreError::NotFound("checkpoint"))));
+}
+
+async fn a_detached_checkpoint_adds_its_changes(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let content = b"rejected work".to_vec();
+    let hash = BlobHash::of(&content);
+    f.store
+        .blobs()
+        .put_many(&[(&hash, &content)])
+        .await
+        .unwrap();
+    let mut new = manual(app, 1);
+    new.kind = CheckpointKind::Rejected;
+    new.detached = Some(vec![
+        ("work.txt".into(), Some((hash, content.len() as i64))),
+        ("index.html".into(), None),
+    ]);
+    let rejected = f.store.create_checkpoint(new).await.unwrap();
+    let manifest = f.store.checkpoint_manifest(&rejected).await.unwrap();
+    assert_eq!(manifest.revision, 1);
+    assert_eq!(
+        files(&f.store, &manifest).await,
+        pairs(&[("work.txt", "rejected work")])
+    );
+    // The draft itself did not move.
+    let draft = f.store.draft(app).await.unwrap();
+    assert_eq!(
+        files(&f.store, &draft).await,
+        pairs(&[("index.html", "v1")])
+    );
+}
+
+async fn restore_makes_a_new_revision_after_a_restore_checkpoint(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let changes = vec![put("index.html", "v2"), put("a.txt", "a")];
+    f.write(app, Some(1), changes).await.unwrap();
+    let target = f.store.manifest_at(app, 1).await.unwrap();
+
+    let (write, checkpoint) = f
+        .store
+        .restore_to(app, &target, &alice(), "undo")
+        .await
+        .unwrap();
+    assert_eq!(write.revision, 3);
+    assert_eq!(write.modified, vec!["index.html"]);
+    assert_eq!(write.deleted, vec!["a.txt"]);
+    assert_eq!(checkpoint.kind, CheckpointKind::Restore);
+    assert_eq!(
+        checkpoint.revision, 2,
+        "the restore checkpoint keeps what it replaced"
+    );
+    assert_eq!(checkpoint.label, "undo");
+    let draft = f.store.draft(app).await.unwrap();
+    assert_eq!(draft.revision, 3);
+    assert_eq!(draft.files, target.files);
+    let replaced = f.store.checkpoint_manifest(&checkpoint).await.unwrap();
+    assert_eq!(
+        files(&f.store, &replaced).await,
+        pairs(&[("a.txt", "a"), ("index.html", "v2")])
+    );
+
+    // Restoring to what the draft already is still makes a revision.
+    let same = f.store.draft(app).await.unwrap();
+    let (again, _) = f
+        .store
+        .restore_to(app, &same, &alice(), "again")
+        .await
+        .unwrap();
+    assert_eq!(again.revision, 4);
+    assert!(again.added.is_empty() && again.modified.is_empty() && again.deleted.is_empty());
+}
+
+async fn restore_is_refused_while_a_run_is_active(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let run = f.run(app).await.unwrap();
+    let target = f.store.draft(app).await.unwrap();
+    let refused = f.store.restore_to(app, &target, &alice(), "undo").await;
+    assert!(
+        matches!(refused, Err(StoreError::RunActive { run_id: Some(id) }) if id == run.run_id),
+        "{refused:?}"
+    );
+    assert_eq!(f.store.draft(app).await.unwrap().revision, 1);
+    let checkpoints = f.store.checkpoints(app, 10, None).await.unwrap();
+    assert!(
+        checkpoints
+            .iter()
+            .all(|c| c.kind != CheckpointKind::Restore)
+    );
+}

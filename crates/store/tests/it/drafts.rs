@@ -1,0 +1,113 @@
+//! Apps and drafts: revision compare-and-swap, manifests of earlier revisions, slugs.
+
+use draftsmith_store::StoreError;
+use draftsmith_store::prelude::*;
+use draftsmith_testkit::StoreKind;
+
+use crate::support::{Fixture, alice, delete, files, pairs, path, put};
+
+draftsmith_testkit::both_stores!(
+    a_write_on_a_stale_base_revision_is_refused,
+    a_write_that_changes_nothing_keeps_the_revision,
+    an_earlier_revision_reads_back_as_it_was,
+    read_file_tells_a_missing_file_from_a_missing_app,
+    slugs_get_a_suffix_when_taken,
+);
+
+async fn a_write_on_a_stale_base_revision_is_refused(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let first = f.write(app, Some(1), vec![put("index.html", "v2")]);
+    let first = first.await.unwrap();
+    assert_eq!(first.revision, 2);
+    assert_eq!(first.modified, vec!["index.html"]);
+
+    let stale = f.write(app, Some(1), vec![put("index.html", "v3")]).await;
+    assert!(
+        matches!(stale, Err(StoreError::RevisionConflict { current: 2 })),
+        "{stale:?}"
+    );
+    let draft = f.store.draft(app).await.unwrap();
+    assert_eq!(draft.revision, 2);
+    assert_eq!(
+        files(&f.store, &draft).await,
+        pairs(&[("index.html", "v2")])
+    );
+
+    // Without an expected revision the write applies on whatever is current.
+    let blind = f.write(app, None, vec![put("a.txt", "a")]);
+    assert_eq!(blind.await.unwrap().revision, 3);
+    assert_eq!(f.store.app(app).await.unwrap().draft_revision, 3);
+}
+
+async fn a_write_that_changes_nothing_keeps_the_revision(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let same = f.write(app, Some(1), vec![put("index.html", "v1")]);
+    let same = same.await.unwrap();
+    assert_eq!(same.revision, 1);
+    assert!(same.added.is_empty() && same.modified.is_empty() && same.deleted.is_empty());
+    let gone = f.write(app, Some(1), vec![delete("missing.txt")]);
+    assert_eq!(gone.await.unwrap().revision, 1);
+}
+
+async fn an_earlier_revision_reads_back_as_it_was(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let changes = vec![put("a.txt", "a"), put("index.html", "v2")];
+    f.write(app, Some(1), changes).await.unwrap();
+    let changes = vec![delete("index.html"), put("a.txt", "a2"), put("b.txt", "b")];
+    let third = f.write(app, Some(2), changes).await.unwrap();
+    assert_eq!(third.added, vec!["b.txt"]);
+    assert_eq!(third.modified, vec!["a.txt"]);
+    assert_eq!(third.deleted, vec!["index.html"]);
+
+    let at = |revision| f.store.manifest_at(app, revision);
+    assert_eq!(
+        files(&f.store, &at(1).await.unwrap()).await,
+        pairs(&[("index.html", "v1")])
+    );
+    assert_eq!(
+        files(&f.store, &at(2).await.unwrap()).await,
+        pairs(&[("a.txt", "a"), ("index.html", "v2")])
+    );
+    let current = f.store.draft(app).await.unwrap();
+    assert_eq!(at(3).await.unwrap(), current);
+    assert_eq!(
+        files(&f.store, &current).await,
+        pairs(&[("a.txt", "a2"), ("b.txt", "b")])
+    );
+    assert!(matches!(at(4).await, Err(StoreError::NotFound("revision"))));
+    assert!(matches!(at(0).await, Err(StoreError::NotFound("revision"))));
+}
+
+async fn read_file_tells_a_missing_file_from_a_missing_app(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let (revision, file, content) = f.store.read_file(app, &path("index.html")).await.unwrap();
+    assert_eq!(
+        (revision, file.path.as_str(), file.size),
+        (1, "index.html", 2)
+    );
+    assert_eq!(content, b"v1");
+    let missing = f.store.read_file(app, &path("nope.txt")).await;
+    assert!(matches!(missing, Err(StoreError::NotFound("file"))));
+    let other = draftsmith_core::AppId::new();
+    let no_app = f.store.read_file(other, &path("index.html")).await;
+    assert!(matches!(no_app, Err(StoreError::NotFound("app"))));
+}
+
+async fn slugs_get_a_suffix_when_taken(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let first = f.app_named("One").await;
+    let second = f.app_named("Two").await;
+    let third = f.app_named("Three").await;
+    for (app, slug) in [(first, "demo"), (second, "demo-2"), (third, "demo-3")] {
+        assert_eq!(f.store.app(app).await.unwrap().slug, slug);
+    }
+    let mine = f.store.apps(Some(&alice())).await.unwrap();
+    assert_eq!(mine.len(), 3);
+    let nobody = draftsmith_core::UserId("bob".into());
+    assert!(f.store.apps(Some(&nobody)).await.unwrap().is_empty());
+    assert_eq!(f.store.apps(None).await.unwrap().len(), 3);
+}

@@ -1,0 +1,168 @@
+//! Landing a run: everything commits together, or nothing does.
+
+use draftsmith_core::api::{CheckpointKind, MessageStatus};
+use draftsmith_core::{EventBody, RunStatus};
+use draftsmith_store::prelude::*;
+use draftsmith_store::{Landing, StoreError};
+use draftsmith_testkit::StoreKind;
+
+use crate::support::{Fixture, alice, files, pairs, put};
+
+draftsmith_testkit::both_stores!(
+    a_landing_writes_the_revision_events_checkpoint_and_message,
+    a_landing_on_a_moved_draft_writes_nothing,
+    a_landing_on_an_ended_run_writes_nothing,
+);
+
+fn landing(f: &draftsmith_core::api::Run, expected: i64) -> Landing {
+    let mut timing = serde_json::Map::new();
+    timing.insert("engine".into(), serde_json::json!(42));
+    Landing {
+        app: f.app_id,
+        run: f.run_id,
+        expected,
+        changes: vec![put("index.html", "blue")],
+        author: alice(),
+        message: Some((
+            f.chat_session_id,
+            "It is blue.".into(),
+            MessageStatus::Complete,
+        )),
+        timing,
+        ending: EventBody::RunCompleted {
+            revision: 0,
+            summary: "It is blue.".into(),
+        },
+    }
+}
+
+async fn started(f: &Fixture) -> draftsmith_core::api::Run {
+    let app = f.app().await;
+    let run = f.run(app).await.unwrap();
+    let body = EventBody::RunStarted {
+        sandbox_id: "sbx".into(),
+    };
+    f.store
+        .append_event(run.run_id, body, vec![])
+        .await
+        .unwrap();
+    run
+}
+
+async fn a_landing_writes_the_revision_events_checkpoint_and_message(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let run = started(&f).await;
+    let landed = f.store.land_run(landing(&run, 1)).await.unwrap();
+    let write = landed.write.unwrap();
+    assert_eq!(write.revision, 2);
+    let types: Vec<&str> = landed.events.iter().map(|e| e.body.event_type()).collect();
+    assert_eq!(
+        types,
+        ["draft.synced", "checkpoint.created", "run.completed"]
+    );
+    assert!(matches!(
+        landed.events[2].body,
+        EventBody::RunCompleted { revision: 2, .. }
+    ));
+
+    let ended = f.store.run(run.run_id).await.unwrap();
+    assert_eq!(ended.status, RunStatus::Completed);
+    assert_eq!(ended.result_revision, Some(2));
+    assert!(ended.ended_at.is_some());
+    assert_eq!(
+        ended.timing_metrics_ms.get("engine"),
+        Some(&serde_json::json!(42))
+    );
+    let draft = f.store.draft(run.app_id).await.unwrap();
+    assert_eq!(
+        files(&f.store, &draft).await,
+        pairs(&[("index.html", "blue")])
+    );
+    let post_run = f
+        .store
+        .run_checkpoint(run.run_id, CheckpointKind::PostRun)
+        .await;
+    assert_eq!(post_run.unwrap().unwrap().revision, 2);
+    let messages = f.store.chat_messages(run.chat_session_id).await.unwrap();
+    let texts: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(texts, ["make it blue", "It is blue."]);
+    let stored = f.store.events_after(run.run_id, 0, 100).await.unwrap();
+    assert_eq!(stored.last().unwrap().seq, landed.events[2].seq);
+}
+
+/// Nothing of the landing is visible: not the draft, its events, its checkpoint, its
+/// message nor its timings.
+async fn assert_nothing_landed(f: &Fixture, run: &draftsmith_core::api::Run, events: usize) {
+    let draft = f.store.draft(run.app_id).await.unwrap();
+    assert!(
+        files(&f.store, &draft)
+            .await
+            .iter()
+            .all(|(_, c)| c != "blue")
+    );
+    assert_eq!(
+        f.store
+            .events_after(run.run_id, 0, 100)
+            .await
+            .unwrap()
+            .len(),
+        events
+    );
+    let post_run = f
+        .store
+        .run_checkpoint(run.run_id, CheckpointKind::PostRun)
+        .await;
+    assert!(post_run.unwrap().is_none());
+    assert_eq!(
+        f.store
+            .chat_messages(run.chat_session_id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        f.store
+            .run(run.run_id)
+            .await
+            .unwrap()
+            .timing_metrics_ms
+            .is_empty()
+    );
+}
+
+async fn a_landing_on_a_moved_draft_writes_nothing(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let run = started(&f).await;
+    let moved = f.write(run.app_id, Some(1), vec![put("a.txt", "a")]);
+    moved.await.unwrap();
+    let refused = f.store.land_run(landing(&run, 1)).await;
+    assert!(
+        matches!(refused, Err(StoreError::RevisionConflict { current: 2 })),
+        "{refused:?}"
+    );
+    assert_nothing_landed(&f, &run, 3).await;
+    assert_eq!(
+        f.store.run(run.run_id).await.unwrap().status,
+        RunStatus::Running
+    );
+}
+
+async fn a_landing_on_an_ended_run_writes_nothing(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let run = started(&f).await;
+    let cancelled = EventBody::RunCancelled { by: "alice".into() };
+    f.store
+        .append_event(run.run_id, cancelled, vec![])
+        .await
+        .unwrap();
+    // The draft write comes first in the transaction: it must be rolled back too.
+    let refused = f.store.land_run(landing(&run, 1)).await;
+    assert!(matches!(refused, Err(StoreError::RunEnded)), "{refused:?}");
+    assert_nothing_landed(&f, &run, 4).await;
+    assert_eq!(f.store.draft(run.app_id).await.unwrap().revision, 1);
+    assert_eq!(
+        f.store.run(run.run_id).await.unwrap().status,
+        RunStatus::Cancelled
+    );
+}

@@ -1,0 +1,246 @@
+//! Runs: one active run per app, the status an event implies, leases and cancellation.
+
+use draftsmith_core::api::CheckpointKind;
+use draftsmith_core::{ErrorCode, EventBody, EventError, InstanceId, RunStatus, Timestamp, UserId};
+use draftsmith_store::StoreError;
+use draftsmith_store::prelude::*;
+use draftsmith_testkit::StoreKind;
+
+use crate::support::{Fixture, new_run};
+
+draftsmith_testkit::both_stores!(
+    a_second_run_is_refused_while_one_is_active,
+    a_terminal_event_sets_the_status_and_the_end,
+    a_failure_is_kept_on_the_run,
+    a_run_starts_with_its_message_event_and_checkpoint,
+    cancellation_and_leases_follow_the_owner,
+);
+
+fn started() -> EventBody {
+    EventBody::RunStarted {
+        sandbox_id: "sbx".into(),
+    }
+}
+
+async fn a_second_run_is_refused_while_one_is_active(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let first = f.run(app).await.unwrap();
+    assert_eq!(first.status, RunStatus::Queued);
+    assert_eq!(f.store.active_run(app).await.unwrap(), Some(first.run_id));
+
+    let queued = f.run(app).await;
+    assert!(
+        matches!(queued, Err(StoreError::RunActive { run_id: Some(id) }) if id == first.run_id),
+        "{queued:?}"
+    );
+    f.store
+        .append_event(first.run_id, started(), vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.run(first.run_id).await.unwrap().status,
+        RunStatus::Running
+    );
+    let running = f.run(app).await;
+    assert!(
+        matches!(running, Err(StoreError::RunActive { .. })),
+        "{running:?}"
+    );
+
+    let cancelled = EventBody::RunCancelled { by: "alice".into() };
+    f.store
+        .append_event(first.run_id, cancelled, vec![])
+        .await
+        .unwrap();
+    assert_eq!(f.store.active_run(app).await.unwrap(), None);
+    let next = f.run(app).await.unwrap();
+    assert_eq!(f.store.active_run(app).await.unwrap(), Some(next.run_id));
+    // Another app is not affected.
+    let other = f.app_named("Other").await;
+    f.run(other).await.unwrap();
+    let listed = f.store.runs(app, 10, None).await.unwrap();
+    let ids: Vec<_> = listed.iter().map(|r| r.run_id).collect();
+    assert_eq!(ids, vec![next.run_id, first.run_id]);
+}
+
+async fn a_terminal_event_sets_the_status_and_the_end(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let run = f.run(app).await.unwrap();
+    assert!(run.started_at.is_none() && run.ended_at.is_none());
+    f.store
+        .append_event(run.run_id, started(), vec![])
+        .await
+        .unwrap();
+    let running = f.store.run(run.run_id).await.unwrap();
+    assert!(running.started_at.is_some() && running.ended_at.is_none());
+
+    let delta = EventBody::AssistantMessage {
+        message_id: "m1".into(),
+        text: "done".into(),
+    };
+    let message = f
+        .store
+        .append_event(run.run_id, delta, vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        f.store.run(run.run_id).await.unwrap().status,
+        RunStatus::Running
+    );
+    let completed = EventBody::RunCompleted {
+        revision: 1,
+        summary: "made it blue".into(),
+    };
+    let last = f
+        .store
+        .append_event(run.run_id, completed, vec![])
+        .await
+        .unwrap();
+    assert_eq!(last.seq, message.seq + 1);
+
+    let ended = f.store.run(run.run_id).await.unwrap();
+    assert_eq!(ended.status, RunStatus::Completed);
+    assert!(ended.ended_at.is_some());
+    assert_eq!(ended.result_revision, Some(1));
+    assert_eq!(ended.summary.as_deref(), Some("made it blue"));
+    assert_eq!(ended.last_seq, last.seq);
+
+    let late = f.store.append_event(run.run_id, started(), vec![]).await;
+    assert!(matches!(late, Err(StoreError::RunEnded)), "{late:?}");
+    let again = EventBody::RunPaused {
+        reason: "step_limit".into(),
+    };
+    let late = f.store.append_event(run.run_id, again, vec![]).await;
+    assert!(matches!(late, Err(StoreError::RunEnded)), "{late:?}");
+
+    let events = f.store.events_after(run.run_id, 0, 100).await.unwrap();
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=last.seq).collect::<Vec<_>>());
+    let types: Vec<&str> = events.iter().map(|e| e.body.event_type()).collect();
+    assert_eq!(
+        types,
+        [
+            "run.accepted",
+            "checkpoint.created",
+            "run.started",
+            "assistant.message",
+            "run.completed"
+        ]
+    );
+    let tail = f
+        .store
+        .events_after(run.run_id, last.seq - 1, 100)
+        .await
+        .unwrap();
+    assert_eq!(tail.len(), 1);
+}
+
+async fn a_failure_is_kept_on_the_run(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let run = f.run(app).await.unwrap();
+    // A queued run may fail before it starts.
+    let failed = EventBody::RunFailed {
+        error: EventError {
+            code: ErrorCode::CodingAgentModelError,
+            message: "the model said no".into(),
+            field: None,
+            details: None,
+        },
+    };
+    f.store
+        .append_event(run.run_id, failed, vec![])
+        .await
+        .unwrap();
+    let ended = f.store.run(run.run_id).await.unwrap();
+    assert_eq!(ended.status, RunStatus::Failed);
+    assert!(ended.ended_at.is_some() && ended.started_at.is_none());
+    let error = ended.error.unwrap();
+    assert_eq!(error.code, ErrorCode::CodingAgentModelError);
+    assert_eq!(error.message, "the model said no");
+}
+
+async fn a_run_starts_with_its_message_event_and_checkpoint(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let run = f.run(app).await.unwrap();
+    assert_eq!(run.base_revision, 1);
+    assert_eq!(run.input, "make it blue");
+    let messages = f.store.chat_messages(run.chat_session_id).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].content, "make it blue");
+    assert_eq!(messages[0].run_id, Some(run.run_id));
+    let pre_run = f
+        .store
+        .run_checkpoint(run.run_id, CheckpointKind::PreRun)
+        .await;
+    let pre_run = pre_run.unwrap().unwrap();
+    assert_eq!(pre_run.revision, 1);
+    let post_run = f
+        .store
+        .run_checkpoint(run.run_id, CheckpointKind::PostRun)
+        .await;
+    assert!(post_run.unwrap().is_none());
+
+    let missing = f
+        .store
+        .create_run(new_run(draftsmith_core::AppId::new(), "x"))
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound("app"))),
+        "{missing:?}"
+    );
+}
+
+async fn cancellation_and_leases_follow_the_owner(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let mut new = new_run(app, "go");
+    let owner = InstanceId::new();
+    new.owner = owner;
+    let run = f.store.create_run(new).await.unwrap();
+    assert!(f.store.runs_to_cancel(owner).await.unwrap().is_empty());
+
+    f.store
+        .request_cancel(run.run_id, &UserId("bob".into()))
+        .await
+        .unwrap();
+    f.store
+        .request_cancel(run.run_id, &UserId("carol".into()))
+        .await
+        .unwrap();
+    let to_cancel = f.store.runs_to_cancel(owner).await.unwrap();
+    assert_eq!(to_cancel, vec![(run.run_id, "bob".to_owned())]);
+    assert!(
+        f.store
+            .runs_to_cancel(InstanceId::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The lease is a minute ahead: not orphaned, unless this was the previous life's run.
+    let now = Timestamp::now();
+    assert!(f.store.orphaned_runs(None, now).await.unwrap().is_empty());
+    let restarted = f.store.orphaned_runs(Some(owner), now).await.unwrap();
+    assert_eq!(restarted, vec![run.run_id]);
+    let later = Timestamp::from_micros(now.as_micros() + 120_000_000);
+    assert_eq!(
+        f.store.orphaned_runs(None, later).await.unwrap(),
+        vec![run.run_id]
+    );
+    let until = Timestamp::from_micros(now.as_micros() + 600_000_000);
+    f.store
+        .renew_leases(owner, &[run.run_id], until)
+        .await
+        .unwrap();
+    assert!(f.store.orphaned_runs(None, later).await.unwrap().is_empty());
+    // Another instance's renewal does not count.
+    f.store
+        .renew_leases(InstanceId::new(), &[run.run_id], now)
+        .await
+        .unwrap();
+    assert!(f.store.orphaned_runs(None, later).await.unwrap().is_empty());
+}
