@@ -81,87 +81,53 @@ fn prices(p: [f64; 4]) -> Option<ModelPrices> {
     })
 }
 
+/// A family's facts: (name prefixes, context window, output limit, vision, reasoning,
+/// prices in dollars per million input, output, cached input and cache-write tokens).
+type Family = (
+    &'static [&'static str],
+    u32,
+    u32,
+    bool,
+    bool,
+    Option<[f64; 4]>,
+);
+
+/// Known families, the more specific prefix first; the first whose prefix the model name
+/// starts with applies.
+#[rustfmt::skip]
+const FAMILIES: &[Family] = &[
+    (&["claude-opus-4-5"], 200_000, 64_000, true, true, Some([5.0, 25.0, 0.5, 6.25])),
+    (&["claude-opus-4"], 200_000, 32_000, true, true, Some([15.0, 75.0, 1.5, 18.75])),
+    (&["claude-sonnet-4", "claude-3-7-sonnet"], 200_000, 64_000, true, true, Some([3.0, 15.0, 0.3, 3.75])),
+    (&["claude-haiku-4"], 200_000, 64_000, true, true, Some([1.0, 5.0, 0.1, 1.25])),
+    (&["claude-3-5-haiku"], 200_000, 8_192, true, false, Some([0.8, 4.0, 0.08, 1.0])),
+    (&["claude"], 200_000, 8_192, true, false, None),
+    (&["gpt-4.1-nano"], 1_047_576, 32_768, true, false, Some([0.1, 0.4, 0.025, 0.1])),
+    (&["gpt-4.1-mini"], 1_047_576, 32_768, true, false, Some([0.4, 1.6, 0.1, 0.4])),
+    (&["gpt-4.1"], 1_047_576, 32_768, true, false, Some([2.0, 8.0, 0.5, 2.0])),
+    (&["gpt-4o-mini"], 128_000, 16_384, true, false, Some([0.15, 0.6, 0.075, 0.15])),
+    (&["gpt-4o"], 128_000, 16_384, true, false, Some([2.5, 10.0, 1.25, 2.5])),
+    (&["gpt-5-nano"], 400_000, 128_000, true, true, Some([0.05, 0.4, 0.005, 0.05])),
+    (&["gpt-5-mini"], 400_000, 128_000, true, true, Some([0.25, 2.0, 0.025, 0.25])),
+    (&["gpt-5"], 400_000, 128_000, true, true, Some([1.25, 10.0, 0.125, 1.25])),
+    (&["o4-mini"], 200_000, 100_000, true, true, Some([1.1, 4.4, 0.275, 1.1])),
+    (&["o3", "o1"], 200_000, 100_000, true, true, None),
+    (&["deepseek-reasoner"], 128_000, 64_000, false, true, None),
+    (&["deepseek"], 128_000, 8_192, false, false, None),
+];
+
+/// An unknown model: a small window, no vision, no reasoning, no prices.
+const UNKNOWN: Family = (&[], 32_768, 8_192, false, false, None);
+
 /// The defaults for `name` (a provider's model name; an aggregator's `vendor/` prefix is
 /// ignored) spoken over `kind`.
 pub fn family_defaults(kind: ProviderKind, name: &str) -> ModelFacts {
     let model = name.rsplit('/').next().unwrap_or(name).to_ascii_lowercase();
-    let has = |prefix: &str| model.starts_with(prefix);
-    // (window, output, vision, reasoning, prices)
-    let (window, output, vision, reasoning, price) = if has("claude-opus-4-5") {
-        (200_000, 64_000, true, true, prices([5.0, 25.0, 0.5, 6.25]))
-    } else if has("claude-opus-4") {
-        (
-            200_000,
-            32_000,
-            true,
-            true,
-            prices([15.0, 75.0, 1.5, 18.75]),
-        )
-    } else if has("claude-sonnet-4") || has("claude-3-7-sonnet") {
-        (200_000, 64_000, true, true, prices([3.0, 15.0, 0.3, 3.75]))
-    } else if has("claude-haiku-4") {
-        (200_000, 64_000, true, true, prices([1.0, 5.0, 0.1, 1.25]))
-    } else if has("claude-3-5-haiku") {
-        (200_000, 8_192, true, false, prices([0.8, 4.0, 0.08, 1.0]))
-    } else if has("claude") {
-        (200_000, 8_192, true, false, None)
-    } else if has("gpt-4.1-nano") {
-        (
-            1_047_576,
-            32_768,
-            true,
-            false,
-            prices([0.1, 0.4, 0.025, 0.1]),
-        )
-    } else if has("gpt-4.1-mini") {
-        (1_047_576, 32_768, true, false, prices([0.4, 1.6, 0.1, 0.4]))
-    } else if has("gpt-4.1") {
-        (1_047_576, 32_768, true, false, prices([2.0, 8.0, 0.5, 2.0]))
-    } else if has("gpt-4o-mini") {
-        (
-            128_000,
-            16_384,
-            true,
-            false,
-            prices([0.15, 0.6, 0.075, 0.15]),
-        )
-    } else if has("gpt-4o") {
-        (128_000, 16_384, true, false, prices([2.5, 10.0, 1.25, 2.5]))
-    } else if has("gpt-5-nano") {
-        (
-            400_000,
-            128_000,
-            true,
-            true,
-            prices([0.05, 0.4, 0.005, 0.05]),
-        )
-    } else if has("gpt-5-mini") {
-        (
-            400_000,
-            128_000,
-            true,
-            true,
-            prices([0.25, 2.0, 0.025, 0.25]),
-        )
-    } else if has("gpt-5") {
-        (
-            400_000,
-            128_000,
-            true,
-            true,
-            prices([1.25, 10.0, 0.125, 1.25]),
-        )
-    } else if has("o4-mini") {
-        (200_000, 100_000, true, true, prices([1.1, 4.4, 0.275, 1.1]))
-    } else if has("o3") || has("o1") {
-        (200_000, 100_000, true, true, None)
-    } else if has("deepseek-reasoner") {
-        (128_000, 64_000, false, true, None)
-    } else if has("deepseek") {
-        (128_000, 8_192, false, false, None)
-    } else {
-        (32_768, 8_192, false, false, None)
-    };
+    let (_, window, output, vision, reasoning, price) = FAMILIES
+        .iter()
+        .find(|(prefixes, ..)| prefixes.iter().any(|p| model.starts_with(p)))
+        .copied()
+        .unwrap_or(UNKNOWN);
     ModelFacts {
         context_window: window,
         max_output_tokens: output,
@@ -169,7 +135,7 @@ pub fn family_defaults(kind: ProviderKind, name: &str) -> ModelFacts {
         reasoning,
         thinking_budget: None,
         reasoning_effort: None,
-        prices: price,
+        prices: price.and_then(prices),
         caching: match kind {
             ProviderKind::Anthropic => CacheMode::Marker,
             ProviderKind::OpenAi => CacheMode::Automatic,

@@ -24,6 +24,7 @@
 
 use std::time::Duration;
 
+mod endpoint;
 mod http;
 
 pub mod anthropic;

@@ -20,7 +20,7 @@ use self::request::request_body;
 use self::streaming::MessagesDecoder;
 use self::types::API_VERSION;
 
-crate::providers::http::provider! {
+crate::providers::endpoint::provider! {
     /// A model behind the Anthropic Messages API.
     AnthropicProvider, "/messages", MessagesDecoder, authorize
 }

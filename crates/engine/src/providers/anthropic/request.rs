@@ -19,42 +19,7 @@ use crate::model::{ChatRequest, Part, Speaker};
 /// The wire body for `request`.
 pub(super) fn request_body(request: &ChatRequest) -> MessagesRequest<'_> {
     let thinking = request.thinking_budget.filter(|budget| *budget > 0);
-    let mut messages: Vec<RequestMessage<'_>> = Vec::with_capacity(request.messages.len());
-    for message in &request.messages {
-        let role = match message.speaker {
-            Speaker::User => Role::User,
-            Speaker::Assistant => Role::Assistant,
-        };
-        let mut blocks: Vec<Block<'_>> = message
-            .parts
-            .iter()
-            .filter_map(|part| convert_part(part, role, thinking.is_some()))
-            .map(|block| Block {
-                block,
-                cache_control: None,
-            })
-            .collect();
-        if blocks.is_empty() {
-            continue;
-        }
-        match messages.last_mut() {
-            Some(last) if last.role == role => last.content.append(&mut blocks),
-            _ => messages.push(RequestMessage {
-                role,
-                content: blocks,
-            }),
-        }
-    }
-    for message in &mut messages {
-        // Tool results lead their user message, thinking leads its assistant turn (a
-        // stable sort keeps the rest in order).
-        message.content.sort_by_key(|b| match b.block {
-            RequestBlock::ToolResult { .. }
-            | RequestBlock::Thinking { .. }
-            | RequestBlock::RedactedThinking { .. } => 0,
-            _ => 1,
-        });
-    }
+    let mut messages = conversation(request, thinking.is_some());
     let marker = request.cache_markers.then_some(EPHEMERAL);
     if marker.is_some() {
         mark_conversation(&mut messages);
@@ -98,6 +63,47 @@ pub(super) fn request_body(request: &ChatRequest) -> MessagesRequest<'_> {
         }),
         stream: true,
     }
+}
+
+/// The messages, empty ones dropped and consecutive ones of a role merged (the roles must
+/// alternate); tool results lead their user message and thinking its assistant turn.
+fn conversation(request: &ChatRequest, thinking: bool) -> Vec<RequestMessage<'_>> {
+    let mut messages: Vec<RequestMessage<'_>> = Vec::with_capacity(request.messages.len());
+    for message in &request.messages {
+        let role = match message.speaker {
+            Speaker::User => Role::User,
+            Speaker::Assistant => Role::Assistant,
+        };
+        let mut blocks: Vec<Block<'_>> = message
+            .parts
+            .iter()
+            .filter_map(|part| convert_part(part, role, thinking))
+            .map(|block| Block {
+                block,
+                cache_control: None,
+            })
+            .collect();
+        if blocks.is_empty() {
+            continue;
+        }
+        match messages.last_mut() {
+            Some(last) if last.role == role => last.content.append(&mut blocks),
+            _ => messages.push(RequestMessage {
+                role,
+                content: blocks,
+            }),
+        }
+    }
+    for message in &mut messages {
+        // A stable sort keeps the rest in order.
+        message.content.sort_by_key(|b| match b.block {
+            RequestBlock::ToolResult { .. }
+            | RequestBlock::Thinking { .. }
+            | RequestBlock::RedactedThinking { .. } => 0,
+            _ => 1,
+        });
+    }
+    messages
 }
 
 /// Marks the newest stable point and the previous step's one.

@@ -50,6 +50,107 @@ impl PartialToolUse {
     }
 }
 
+impl MessagesDecoder {
+    fn block_start(&mut self, index: u32, block: StartBlock, out: &mut VecDeque<ModelEvent>) {
+        match block {
+            StartBlock::Text { text } => push_text(out, text),
+            StartBlock::Thinking {
+                thinking,
+                signature,
+            } => {
+                push_reasoning(out, thinking.clone());
+                self.thinking.insert(index, (thinking, signature));
+            }
+            StartBlock::RedactedThinking { data } => {
+                out.push_back(ModelEvent::RedactedThinking { data });
+            }
+            StartBlock::ToolUse { id, name, input } => {
+                let tool_use = PartialToolUse {
+                    id,
+                    name,
+                    initial_input: input,
+                    ..PartialToolUse::default()
+                };
+                self.tool_uses.insert(index, tool_use);
+            }
+            StartBlock::Other => {}
+        }
+    }
+
+    fn block_delta(
+        &mut self,
+        index: u32,
+        delta: BlockDelta,
+        out: &mut VecDeque<ModelEvent>,
+    ) -> Result<(), ModelError> {
+        match delta {
+            BlockDelta::TextDelta { text } => push_text(out, text),
+            BlockDelta::ThinkingDelta { thinking } => {
+                if let Some((text, _)) = self.thinking.get_mut(&index) {
+                    text.push_str(&thinking);
+                }
+                push_reasoning(out, thinking);
+            }
+            BlockDelta::SignatureDelta { signature } => {
+                let Some((_, kept)) = self.thinking.get_mut(&index) else {
+                    return Err(ModelError::MalformedStream(format!(
+                        "signature_delta for content block {index}, which is not an open thinking block"
+                    )));
+                };
+                kept.push_str(&signature);
+            }
+            BlockDelta::InputJsonDelta { partial_json } => {
+                let Some(tool_use) = self.tool_uses.get_mut(&index) else {
+                    return Err(ModelError::MalformedStream(format!(
+                        "input_json_delta for content block {index}, which is not an open tool_use block"
+                    )));
+                };
+                tool_use.arguments.push_str(&partial_json);
+                tool_use.got_delta = true;
+            }
+            BlockDelta::Other => {}
+        }
+        Ok(())
+    }
+
+    /// Queues the thinking and tool call of block `index` as they stand.
+    fn block_stop(&mut self, index: u32, out: &mut VecDeque<ModelEvent>) {
+        if let Some((thinking, signature)) = self.thinking.remove(&index) {
+            out.push_back(ModelEvent::Thinking {
+                thinking,
+                signature,
+            });
+        }
+        if let Some(tool_use) = self.tool_uses.remove(&index) {
+            self.called = true;
+            out.push_back(ModelEvent::ToolCall(tool_use.into_call()));
+        }
+    }
+
+    /// The end of the message: blocks never stopped are complete as far as the server is
+    /// concerned, then the turn finishes.
+    fn message_stop(&mut self, out: &mut VecDeque<ModelEvent>) {
+        let open: Vec<u32> = self
+            .thinking
+            .keys()
+            .chain(self.tool_uses.keys())
+            .copied()
+            .collect();
+        for index in open {
+            self.block_stop(index, out);
+        }
+        let reason = self.stop_reason.unwrap_or(if self.called {
+            FinishReason::ToolCalls
+        } else {
+            FinishReason::Stop
+        });
+        out.push_back(ModelEvent::Finished {
+            reason,
+            usage: self.usage,
+        });
+    }
+}
+
 impl SseDecoder for MessagesDecoder {
     fn on_event(
         &mut self,
@@ -69,70 +170,11 @@ impl SseDecoder for MessagesDecoder {
             StreamEvent::ContentBlockStart {
                 index,
                 content_block,
-            } => match content_block {
-                StartBlock::Text { text } => push_text(out, text),
-                StartBlock::Thinking {
-                    thinking,
-                    signature,
-                } => {
-                    push_reasoning(out, thinking.clone());
-                    self.thinking.insert(index, (thinking, signature));
-                }
-                StartBlock::RedactedThinking { data } => {
-                    out.push_back(ModelEvent::RedactedThinking { data });
-                }
-                StartBlock::ToolUse { id, name, input } => {
-                    self.tool_uses.insert(
-                        index,
-                        PartialToolUse {
-                            id,
-                            name,
-                            initial_input: input,
-                            ..PartialToolUse::default()
-                        },
-                    );
-                }
-                StartBlock::Other => {}
-            },
-            StreamEvent::ContentBlockDelta { index, delta } => match delta {
-                BlockDelta::TextDelta { text } => push_text(out, text),
-                BlockDelta::ThinkingDelta { thinking } => {
-                    if let Some((text, _)) = self.thinking.get_mut(&index) {
-                        text.push_str(&thinking);
-                    }
-                    push_reasoning(out, thinking);
-                }
-                BlockDelta::SignatureDelta { signature } => {
-                    let Some((_, kept)) = self.thinking.get_mut(&index) else {
-                        return Err(ModelError::MalformedStream(format!(
-                            "signature_delta for content block {index}, which is not an open thinking block"
-                        )));
-                    };
-                    kept.push_str(&signature);
-                }
-                BlockDelta::InputJsonDelta { partial_json } => {
-                    let Some(tool_use) = self.tool_uses.get_mut(&index) else {
-                        return Err(ModelError::MalformedStream(format!(
-                            "input_json_delta for content block {index}, which is not an open tool_use block"
-                        )));
-                    };
-                    tool_use.arguments.push_str(&partial_json);
-                    tool_use.got_delta = true;
-                }
-                BlockDelta::Other => {}
-            },
-            StreamEvent::ContentBlockStop { index } => {
-                if let Some((thinking, signature)) = self.thinking.remove(&index) {
-                    out.push_back(ModelEvent::Thinking {
-                        thinking,
-                        signature,
-                    });
-                }
-                if let Some(tool_use) = self.tool_uses.remove(&index) {
-                    self.called = true;
-                    out.push_back(ModelEvent::ToolCall(tool_use.into_call()));
-                }
+            } => self.block_start(index, content_block, out),
+            StreamEvent::ContentBlockDelta { index, delta } => {
+                self.block_delta(index, delta, out)?;
             }
+            StreamEvent::ContentBlockStop { index } => self.block_stop(index, out),
             StreamEvent::MessageDelta { delta, usage } => {
                 if let Some(reason) = delta.stop_reason {
                     self.stop_reason = Some(stop_reason(&reason));
@@ -142,26 +184,7 @@ impl SseDecoder for MessagesDecoder {
                 }
             }
             StreamEvent::MessageStop => {
-                // Blocks never stopped are complete as far as the server is concerned.
-                for (_, (thinking, signature)) in std::mem::take(&mut self.thinking) {
-                    out.push_back(ModelEvent::Thinking {
-                        thinking,
-                        signature,
-                    });
-                }
-                for (_, tool_use) in std::mem::take(&mut self.tool_uses) {
-                    self.called = true;
-                    out.push_back(ModelEvent::ToolCall(tool_use.into_call()));
-                }
-                let reason = self.stop_reason.unwrap_or(if self.called {
-                    FinishReason::ToolCalls
-                } else {
-                    FinishReason::Stop
-                });
-                out.push_back(ModelEvent::Finished {
-                    reason,
-                    usage: self.usage,
-                });
+                self.message_stop(out);
                 return Ok(Progress::Done);
             }
             StreamEvent::Ping | StreamEvent::Unknown => {}

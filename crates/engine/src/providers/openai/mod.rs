@@ -29,7 +29,7 @@ use self::types::{
 };
 use crate::model::{ChatRequest, Message, Part, Speaker};
 
-crate::providers::http::provider! {
+crate::providers::endpoint::provider! {
     /// A model behind the OpenAI Chat Completions API.
     OpenAiProvider, "/chat/completions", ChatCompletionDecoder, authorize
 }
