@@ -56,15 +56,29 @@ pub async fn run() -> anyhow::Result<()> {
     }
     let with_apps = rss_mib(pid)?;
 
+    let completed = measure(&admin, &apps, pid, idle, with_apps).await?;
+    server.terminate().await;
+    if completed != CONCURRENT {
+        bail!("only {completed} of {CONCURRENT} runs completed");
+    }
+    Ok(())
+}
+
+/// Runs one slow run on each app at once while sampling the server's resident set, and
+/// prints the figures against `idle`; the number of runs that completed.
+async fn measure(
+    admin: &draftsmith_testkit::ApiClient,
+    apps: &[draftsmith_core::api::App],
+    pid: u32,
+    idle: f64,
+    with_apps: f64,
+) -> anyhow::Result<usize> {
     let stop = CancellationToken::new();
     let sampler = tokio::spawn(sample(pid, stop.clone()));
     let started = Instant::now();
-    let ends = join_all(apps.iter().map(|app| {
-        let admin = &admin;
-        async move {
-            let run = start_run(admin, app, "bench-memory: look around").await?;
-            follow(admin, &run).await
-        }
+    let ends = join_all(apps.iter().map(|app| async move {
+        let run = start_run(admin, app, "bench-memory: look around").await?;
+        follow(admin, &run).await
     }))
     .await;
     let elapsed = started.elapsed();
@@ -101,11 +115,7 @@ pub async fn run() -> anyhow::Result<()> {
     for end in ends.iter().filter_map(|end| end.as_ref().err()).take(3) {
         println!("  a run failed: {end:#}");
     }
-    server.terminate().await;
-    if completed != CONCURRENT {
-        bail!("only {completed} of {CONCURRENT} runs completed");
-    }
-    Ok(())
+    Ok(completed)
 }
 
 /// `DRAFTSMITH_BIN`, else `target/release/draftsmith` (from the current directory, then
