@@ -9,7 +9,7 @@ use draftsmith_core::{Diagnostic, EventBody, EventError};
 use tokio_util::sync::CancellationToken;
 
 use crate::history::HistoryTurn;
-use crate::model::Provider;
+use crate::registry::ResolvedModel;
 
 /// Everything an engine needs for one run.
 #[derive(Clone)]
@@ -69,22 +69,6 @@ impl ToolHost for LocalTools {
         };
         draftsmith_tools::run_tool(&ctx, function_name, arguments).await
     }
-}
-
-/// A registry entry bound to a live provider client.
-#[derive(Clone)]
-pub struct ResolvedModel {
-    /// `provider/model`.
-    pub id: String,
-    /// The name the provider knows it by.
-    pub name: String,
-    /// The client.
-    pub provider: Arc<dyn Provider>,
-    /// Its window, limits, reasoning setting, prices and caching.
-    pub facts: draftsmith_core::ModelFacts,
-    /// Where the provider lives and how to reach it, for engines that call it themselves
-    /// (OpenCode is configured with it).
-    pub spec: crate::registry::ProviderSpec,
 }
 
 /// How a run's work ended.

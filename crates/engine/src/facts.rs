@@ -5,7 +5,7 @@
 use draftsmith_core::{CacheMode, ModelFacts, ModelPrices};
 use serde::Deserialize;
 
-use crate::registry::ProviderKind;
+use crate::model::ProviderKind;
 
 /// The `reasoning_effort` values OpenAI-compatible servers accept.
 pub const REASONING_EFFORTS: &[&str] = &["none", "minimal", "low", "medium", "high"];

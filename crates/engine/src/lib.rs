@@ -10,9 +10,8 @@ pub mod providers;
 pub mod registry;
 
 pub use engine::{
-    Engine, EventSink, Finished, Job, LocalTools, ModelCall, Outcome, ResolvedModel, SinkClosed,
-    ToolHost,
+    Engine, EventSink, Finished, Job, LocalTools, ModelCall, Outcome, SinkClosed, ToolHost,
 };
 pub use facts::{ModelSettings, PriceSettings};
 pub use native::NativeEngine;
-pub use registry::{ModelRegistry, ProviderKind, ProviderSpec, Unavailable};
+pub use registry::{ModelRegistry, ProviderKind, ProviderSpec, ResolvedModel, Unavailable};

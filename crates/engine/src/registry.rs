@@ -7,38 +7,26 @@ use std::sync::Arc;
 use draftsmith_core::ModelFacts;
 use draftsmith_core::api::{ModelInfo, ModelList};
 
-use crate::engine::ResolvedModel;
 use crate::facts::{ModelSettings, family_defaults};
 use crate::model::Provider;
+pub use crate::model::ProviderKind;
 use crate::providers::anthropic::AnthropicProvider;
 use crate::providers::openai::OpenAiProvider;
 
-/// Which wire protocol a provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProviderKind {
-    /// OpenAI-compatible chat completions.
-    OpenAi,
-    /// Anthropic Messages.
-    Anthropic,
-}
-
-impl ProviderKind {
-    /// Parses the configuration spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "openai" => Some(Self::OpenAi),
-            "anthropic" => Some(Self::Anthropic),
-            _ => None,
-        }
-    }
-
-    /// The configuration spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OpenAi => "openai",
-            Self::Anthropic => "anthropic",
-        }
-    }
+/// A registry entry bound to a live provider client.
+#[derive(Clone)]
+pub struct ResolvedModel {
+    /// `provider/model`.
+    pub id: String,
+    /// The name the provider knows it by.
+    pub name: String,
+    /// The client.
+    pub provider: Arc<dyn Provider>,
+    /// Its window, limits, reasoning setting, prices and caching.
+    pub facts: draftsmith_core::ModelFacts,
+    /// Where the provider lives and how to reach it, for engines that call it themselves
+    /// (OpenCode is configured with it).
+    pub spec: ProviderSpec,
 }
 
 /// One configured provider.

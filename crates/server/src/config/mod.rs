@@ -4,6 +4,7 @@
 //! rest. A bad value in either stops the start with an error naming where it came from.
 
 mod env;
+mod http;
 mod registry;
 mod sections;
 
@@ -14,7 +15,7 @@ use serde::Deserialize;
 
 pub use draftsmith_engine::ProviderKind;
 pub use env::{OVERRIDES, Override};
-pub(crate) use sections::seconds;
+pub use http::HttpConfig;
 pub use sections::{
     CodingAgentConfig, EgressConfig, EgressMode, ModelsConfig, OpencodeSection, ProviderConfig,
     PublishConfig, SandboxConfig,
@@ -47,7 +48,7 @@ pub struct Config {
     /// The OpenCode engine's servers.
     pub opencode: OpencodeSection,
     /// Limits of the HTTP edge.
-    pub http: crate::edge::HttpConfig,
+    pub http: HttpConfig,
     /// How published apps are served.
     pub publish: PublishConfig,
 }
@@ -66,7 +67,7 @@ impl Default for Config {
             coding_agent: CodingAgentConfig::default(),
             sandbox: SandboxConfig::default(),
             opencode: OpencodeSection::default(),
-            http: crate::edge::HttpConfig::default(),
+            http: HttpConfig::default(),
             publish: PublishConfig::default(),
         }
     }

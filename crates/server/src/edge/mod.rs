@@ -4,7 +4,6 @@
 //! ([`body`]), and a cap on connections served at once (one more is answered 503).
 
 pub mod body;
-pub mod config;
 pub mod io;
 
 use std::future::Future;
@@ -24,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-pub use config::HttpConfig;
+pub use crate::config::HttpConfig;
 
 /// Serves `app` on `listener` under `limits` until `shutdown` resolves, then lets open
 /// connections finish their current exchange.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::seconds;
+use super::sections::seconds;
 
 /// Timeouts, the connection cap and how to tell an HTTPS client (docs/decisions.md).
 /// Time spans are read from the file's `…_seconds` keys (at least 50 ms each).
