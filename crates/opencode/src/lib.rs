@@ -12,7 +12,6 @@ mod config;
 mod engine;
 mod gate;
 mod policy;
-mod process;
 mod prompt;
 mod run;
 mod seed;
@@ -31,10 +30,10 @@ pub use config::{
     CommandHook, ExternalServer, Faults, Launch, LaunchFn, LaunchNetwork, OpencodeConfig,
     ServerPolicy,
 };
+pub use draftsmith_process::{descendants, is_running};
 pub use engine::{OpencodeEngine, RunTimings};
 pub use gate::{Health, ModelGate, PLACEHOLDER_KEY, Route, UpstreamHealth};
 pub use policy::{DELEGATED_TOOLS, OpencodePolicyInfo, PERMISSION_MODEL, policy};
-pub use process::{descendants, is_running};
 pub use seed::{
     CONTRACT_PATH, PROJECT_CUSTOM_TOOLS, SeedError, empty_contract, project_files, seed_workspace,
 };

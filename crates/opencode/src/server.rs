@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use draftsmith_process::{descendants, is_running, kill_tree};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::{oneshot, watch};
@@ -17,7 +18,6 @@ use tokio::task::JoinHandle;
 
 use crate::client::OpencodeClient;
 use crate::config::CommandHook;
-use crate::process::{descendants, is_running, kill_tree};
 use crate::seed::{SeedError, prepare_home, xdg_dirs};
 
 /// The line `opencode serve` prints once it accepts connections.

@@ -234,8 +234,7 @@ fn publish(staging: &Path, done: &Path) -> Result<(), SandboxError> {
 
 /// Makes every cached file read-only (and owned by `nobody` when we are root).
 fn seal(dir: &Path) -> Result<(), SandboxError> {
-    // SAFETY: geteuid(2) has no arguments and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = draftsmith_process::is_root();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).map_err(SandboxError::io(&dir))? {

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use draftsmith_process::ChildSetup;
 use draftsmith_tools::CommandOutput;
 
 use crate::error::SandboxError;
@@ -65,24 +66,12 @@ impl Enclosure {
 
     /// Installs the child's part of [`Enclosure::admit`] without the hand-over.
     pub(crate) fn install(&self, command: &mut tokio::process::Command) {
-        if self.cgroup.is_none() && self.rlimits.is_empty() {
-            return;
+        ChildSetup {
+            cgroup: self.cgroup.as_ref().map(|c| c.procs()),
+            rlimits: self.rlimits.clone(),
+            ..ChildSetup::default()
         }
-        let cgroup = self.cgroup.clone();
-        let rlimits = self.rlimits.clone();
-        // SAFETY: the closure only makes async-signal-safe calls (open/write/close of
-        // paths prepared before fork, setrlimit, signal) and allocates nothing.
-        unsafe {
-            command.pre_exec(move || {
-                if let Some(cgroup) = &cgroup {
-                    cgroup.join_self()?;
-                }
-                for limit in &rlimits {
-                    limit.apply()?;
-                }
-                Ok(())
-            });
-        }
+        .install(command);
     }
 
     /// The kernel's counts so far, to compare after a command.

@@ -60,8 +60,7 @@ impl IdentityConfig {
     /// range is not empty.
     pub(crate) fn resolve(&self, confined: bool) -> Result<Option<UidRange>, SandboxError> {
         self.check()?;
-        // SAFETY: geteuid(2) has no arguments and cannot fail.
-        let root = unsafe { libc::geteuid() } == 0;
+        let root = draftsmith_process::is_root();
         Ok(
             (root && confined && self.uid_count > 0).then_some(UidRange {
                 base: self.uid_base,

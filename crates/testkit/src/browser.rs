@@ -362,11 +362,7 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         // The driver leads its own process group; Chromium and its helpers are in it.
-        let pgid = self.child.id() as libc::pid_t;
-        // SAFETY: kill(2) with a negative pid signals the process group we created.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
+        draftsmith_process::kill_group(self.child.id());
         let _ = self.child.wait();
     }
 }

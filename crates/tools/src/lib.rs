@@ -14,9 +14,7 @@ mod spec;
 mod tools;
 mod validate;
 
-pub use command::{
-    CommandOutput, CommandRequest, CommandRunner, LocalCommandRunner, TailBuffer, spawn_tail_reader,
-};
+pub use command::{CommandOutput, CommandRequest, CommandRunner, LocalCommandRunner};
 pub use context::{ToolContext, ToolLimits};
 pub use dispatch::run_tool;
 pub use error::{ToolError, ToolOutcome};

@@ -103,8 +103,7 @@ fn registry_host(url: &str) -> Option<String> {
 pub(crate) fn sockets_dir(owner: &Path) -> Result<PathBuf, SandboxError> {
     use sha2::Digest;
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    // SAFETY: getuid has no preconditions and cannot fail.
-    let uid = unsafe { libc::getuid() };
+    let uid = draftsmith_process::uid();
     let base = std::env::temp_dir().join(format!("draftsmith-net-{uid}"));
     let _ = std::fs::DirBuilder::new().mode(0o700).create(&base);
     let meta = base.symlink_metadata().map_err(SandboxError::io(&base))?;

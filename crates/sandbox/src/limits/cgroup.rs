@@ -5,11 +5,11 @@
 //! group. A process joins from the child before exec (it cannot fork before), so every
 //! process of the sandbox is counted.
 
-use std::ffi::CString;
 use std::io::ErrorKind;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use draftsmith_process::{CgroupProcs, kill_pid};
 
 use super::{Limits, Mechanism};
 use crate::error::SandboxError;
@@ -117,14 +117,8 @@ impl CgroupTree {
             .iter()
             .map(|(controller, parent)| (*controller, parent.join(id)))
             .collect();
-        let mut procs = Vec::new();
-        for (_, dir) in &dirs {
-            let file = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes())
-                .map_err(|_| SandboxError::Invalid(format!("bad cgroup path {}", dir.display())))?;
-            if !procs.contains(&file) {
-                procs.push(file);
-            }
-        }
+        let procs = CgroupProcs::of_dirs(dirs.iter().map(|(_, dir)| dir.clone()))
+            .map_err(|e| SandboxError::Invalid(e.to_string()))?;
         Ok(SandboxCgroup {
             v2: self.v2,
             dirs,
@@ -171,30 +165,15 @@ pub(crate) struct SandboxCgroup {
     v2: bool,
     dirs: Vec<(Controller, PathBuf)>,
     /// The `cgroup.procs` files a new process writes itself into, prepared before fork.
-    procs: Vec<CString>,
+    procs: CgroupProcs,
 }
 
 impl SandboxCgroup {
-    /// Moves the calling process into the cgroup. Async-signal-safe (open, write, close),
-    /// for the child between fork and exec; "0" names the writer itself.
-    pub(crate) fn join_self(&self) -> std::io::Result<()> {
-        for file in &self.procs {
-            // SAFETY: open(2)/write(2)/close(2) on a NUL-terminated path we own; no
-            // allocation, so this is safe between fork and exec.
-            unsafe {
-                let fd = libc::open(file.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-                if fd < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
-                let error = std::io::Error::last_os_error();
-                libc::close(fd);
-                if written != 1 {
-                    return Err(error);
-                }
-            }
-        }
-        Ok(())
+    /// The `cgroup.procs` files a new process joins through (see [`ChildSetup`]).
+    ///
+    /// [`ChildSetup`]: draftsmith_process::ChildSetup
+    pub(crate) fn procs(&self) -> CgroupProcs {
+        self.procs.clone()
     }
 
     /// The kernel's counts so far.
@@ -228,16 +207,11 @@ impl SandboxCgroup {
     /// SIGKILLs everything in it until it is empty, then removes its directories.
     pub(crate) fn destroy(&self) {
         for _ in 0..100 {
-            let pids: Vec<i32> = self.dirs.iter().flat_map(|(_, d)| members(d)).collect();
+            let pids: Vec<u32> = self.dirs.iter().flat_map(|(_, d)| members(d)).collect();
             if pids.is_empty() {
                 break;
             }
-            for pid in pids {
-                // SAFETY: kill(2) on one pid; no memory is shared.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
-            }
+            pids.into_iter().for_each(kill_pid);
             std::thread::sleep(Duration::from_millis(10));
         }
         for (_, dir) in &self.dirs {
@@ -253,7 +227,7 @@ impl SandboxCgroup {
     }
 }
 
-fn members(dir: &Path) -> Vec<i32> {
+fn members(dir: &Path) -> Vec<u32> {
     std::fs::read_to_string(dir.join("cgroup.procs"))
         .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
         .unwrap_or_default()
@@ -406,7 +380,7 @@ mod tests {
                 (Controller::Pids, dir.clone()),
                 (Controller::Memory, dir.clone()),
             ],
-            procs: Vec::new(),
+            procs: CgroupProcs::default(),
         };
         assert_eq!(
             cgroup.counters(),

@@ -6,10 +6,9 @@
 //! the start under `isolation = "bwrap"`.
 
 mod cgroup;
-mod rlimit;
 
 pub(crate) use cgroup::{CgroupTree, Counters, SandboxCgroup};
-pub(crate) use rlimit::Rlimit;
+pub(crate) use draftsmith_process::Rlimit;
 
 use serde::{Deserialize, Serialize};
 

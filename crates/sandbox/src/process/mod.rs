@@ -1,11 +1,10 @@
 //! Process hygiene: every command runs in its own process group, registered with its
 //! sandbox's [`ProcessGroups`] so that stop, cancel and timeout kill all of it.
 
-mod groups;
 mod run;
 
-pub use groups::ProcessGroups;
-pub(crate) use groups::kill_by_cwd;
+pub use draftsmith_process::ProcessGroups;
+pub(crate) use draftsmith_process::kill_by_cwd;
 pub(crate) use run::{base_env, run_in_group};
 
 use draftsmith_tools::{CommandOutput, CommandRequest, CommandRunner, ToolError};

@@ -181,45 +181,12 @@ pub fn marker() -> String {
 
 /// Host pids whose command line mentions `marker` (the shell, `sleep`s, and `bwrap`).
 pub fn pids_with(marker: &str) -> Vec<u32> {
-    let own = std::process::id();
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == own {
-            continue;
-        }
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        if String::from_utf8_lossy(&cmdline).contains(marker) {
-            out.push(pid);
-        }
-    }
-    out
+    draftsmith_process::pids_mentioning(marker)
 }
 
 /// Host pids whose working directory is under `dir`.
 pub fn pids_in(dir: &Path) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir)) {
-            out.push(pid);
-        }
-    }
-    out
+    draftsmith_process::pids_under(dir)
 }
 
 /// Polls `check` until it holds or `limit` passes; returns whether it held.

@@ -2,7 +2,6 @@
 //! [`CommandRunner`], local by default and confined by the sandbox crate.
 
 mod local;
-mod tail;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::ToolError;
 
+pub use draftsmith_process::CommandOutput;
 pub use local::LocalCommandRunner;
-pub use tail::{TailBuffer, spawn_tail_reader};
 
 /// Runs one shell command to completion, timeout or cancellation.
 #[async_trait::async_trait]
@@ -40,17 +39,12 @@ pub struct CommandRequest {
     pub env: Vec<(String, String)>,
 }
 
-/// How a command ended and what it printed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandOutput {
-    /// The exit code, or `None` when the command was killed by a signal.
-    pub exit_code: Option<i32>,
-    /// Combined stdout and stderr; when longer than the bound, its tail after a truncation mark.
-    pub output: String,
-    /// The time limit was reached and the command was killed.
-    pub timed_out: bool,
-    /// The run was cancelled and the command was killed.
-    pub cancelled: bool,
-    /// Wall-clock duration in milliseconds.
-    pub ms: u64,
+impl CommandRequest {
+    /// The time and output bounds the supervisor holds the command to.
+    pub fn bounds(&self) -> draftsmith_process::Bounds {
+        draftsmith_process::Bounds {
+            timeout: self.timeout,
+            max_output_bytes: self.max_output_bytes,
+        }
+    }
 }

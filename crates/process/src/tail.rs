@@ -1,6 +1,12 @@
 //! A byte buffer that keeps only the last N bytes written to it, so a chatty command costs
 //! bounded memory and the model sees how it ended.
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::process::Child;
+use tokio::task::JoinHandle;
+
 /// The tail of a stream, with a count of what was dropped.
 #[derive(Debug)]
 pub struct TailBuffer {
@@ -61,11 +67,48 @@ impl TailBuffer {
     }
 }
 
+/// How long to wait for the pipes to close after the command's group was killed (a
+/// process that left the group may still hold them).
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// The tail of a child's stdout and stderr together, read on tasks of their own.
+pub(crate) struct Capture {
+    tail: Arc<Mutex<TailBuffer>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Capture {
+    /// Starts reading the child's piped stdout and stderr, keeping at most `max` bytes.
+    pub(crate) fn start(child: &mut Child, max: usize) -> Self {
+        let tail = Arc::new(Mutex::new(TailBuffer::new(max)));
+        let mut readers = Vec::new();
+        if let Some(stdout) = child.stdout.take() {
+            readers.push(spawn_reader(stdout, tail.clone()));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            readers.push(spawn_reader(stderr, tail.clone()));
+        }
+        Self { tail, readers }
+    }
+
+    /// Waits (a bounded while) for the pipes to close, then returns the kept text.
+    pub(crate) async fn finish(self) -> String {
+        for reader in self.readers {
+            let abort = reader.abort_handle();
+            if tokio::time::timeout(DRAIN_GRACE, reader).await.is_err() {
+                abort.abort();
+            }
+        }
+        // A reader cut off above may still hold a clone, so take the buffer out in place.
+        self.tail
+            .lock()
+            .map(|mut b| std::mem::replace(&mut *b, TailBuffer::new(0)).finish())
+            .unwrap_or_default()
+    }
+}
+
 /// Reads `stream` to its end into `tail`, on its own task.
-pub fn spawn_tail_reader<R>(
-    mut stream: R,
-    tail: std::sync::Arc<std::sync::Mutex<TailBuffer>>,
-) -> tokio::task::JoinHandle<()>
+fn spawn_reader<R>(mut stream: R, tail: Arc<Mutex<TailBuffer>>) -> JoinHandle<()>
 where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
 {
@@ -82,26 +125,4 @@ where
             }
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keeps_the_tail() {
-        let mut tail = TailBuffer::new(10);
-        for i in 0..10_000 {
-            tail.push(format!("{i}\n").as_bytes());
-        }
-        let text = tail.finish();
-        assert!(text.ends_with("9998\n9999\n"), "{text}");
-        assert!(text.starts_with("[… "), "{text}");
-        let mut small = TailBuffer::new(10);
-        small.push(b"hello");
-        assert_eq!(small.finish(), "hello");
-        let mut big = TailBuffer::new(4);
-        big.push(b"abcdefgh");
-        assert!(big.finish().ends_with("\nefgh"));
-    }
 }

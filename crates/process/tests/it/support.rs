@@ -1,0 +1,65 @@
+//! Helpers: a `sh -c` command, bounds, and polling for processes to go.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use draftsmith_process::{Bounds, is_running, kill_pid, pids_mentioning};
+use tokio::process::Command;
+
+/// `sh -c text` with a minimal environment.
+pub fn sh(text: &str) -> Command {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(text)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin");
+    command
+}
+
+/// A timeout and a 1 KiB tail.
+pub fn bounds(timeout_ms: u64) -> Bounds {
+    Bounds {
+        timeout: Duration::from_millis(timeout_ms),
+        max_output_bytes: 1024,
+    }
+}
+
+/// A number no other process's command line contains, to find a test's processes: unique
+/// per call within this process, and unlikely to appear elsewhere.
+pub fn marker() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) % 100;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let base = 30_000 + (nanos ^ std::process::id()) % 60_000;
+    format!("{base}{n:02}")
+}
+
+/// Polls until `check` holds or 10 s passed; returns whether it held.
+pub async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
+}
+
+/// Whether none of `pids` runs any more.
+pub fn all_gone(pids: &[u32]) -> bool {
+    pids.iter().all(|pid| !is_running(*pid))
+}
+
+/// Kills whatever still mentions the marker when dropped, so a failing test leaves nothing.
+pub struct Leftovers(pub String);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        pids_mentioning(&self.0).into_iter().for_each(kill_pid);
+    }
+}

@@ -1,0 +1,71 @@
+//! The `/proc` walk and the kills: a grandchild that left the group is still found.
+
+use std::process::Stdio;
+
+use draftsmith_process::{
+    descendants, is_running, kill_by_cwd, kill_tree, parent_of, pids_mentioning, pids_under,
+};
+
+use crate::support::{Leftovers, all_gone, eventually, marker};
+
+fn spawn_group(text: &str) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new("sh")
+        .args(["-c", text])
+        .stdout(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn reads_the_parent_pid() {
+    let own = std::process::id();
+    let parent = std::os::unix::process::parent_id();
+    assert_eq!(parent_of(own), Some(parent));
+    assert!(is_running(own));
+}
+
+#[tokio::test]
+async fn finds_and_kills_a_detached_grandchild() {
+    let mark = marker();
+    let _leftovers = Leftovers(mark.clone());
+    // sh starts a grandchild in its own session, which a group kill alone would miss.
+    let mut child = spawn_group(&format!("setsid sleep {mark} & sleep {mark}.5"));
+    let pid = child.id();
+    assert!(eventually(|| descendants(pid).len() >= 2).await);
+    let tree = descendants(pid);
+    let detached: Vec<u32> = pids_mentioning(&mark)
+        .into_iter()
+        .filter(|p| *p != pid)
+        .collect();
+    assert!(detached.len() >= 2, "{detached:?}");
+    assert!(
+        detached.iter().all(|p| tree.contains(p)),
+        "{tree:?} {detached:?}"
+    );
+    kill_tree(pid);
+    child.wait().unwrap();
+    assert!(eventually(|| all_gone(&tree)).await, "{tree:?}");
+}
+
+#[tokio::test]
+async fn an_orphan_is_caught_by_its_working_directory() {
+    let mark = marker();
+    let _leftovers = Leftovers(mark.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().canonicalize().unwrap();
+    // A double fork: the middle shell exits, so the sleep is re-parented away from us.
+    let text = format!(
+        "cd '{}' && (setsid sleep {mark} &) ; exit 0",
+        work.display()
+    );
+    let mut child = spawn_group(&text);
+    child.wait().unwrap();
+    assert!(eventually(|| !pids_mentioning(&mark).is_empty()).await);
+    let orphan = pids_mentioning(&mark);
+    assert!(descendants(child.id()).is_empty());
+    assert_eq!(pids_under(&work), orphan);
+    assert_eq!(kill_by_cwd(&work), orphan.len());
+    assert!(eventually(|| all_gone(&orphan)).await, "{orphan:?}");
+}
