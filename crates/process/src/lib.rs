@@ -4,11 +4,13 @@
 //! ([`kill_tree`]: the group and every descendant found through `/proc`, so one that left
 //! the group is not missed). What a child does between fork and exec (join a cgroup, take
 //! rlimits, enter namespaces, die with its parent) is described by a [`ChildSetup`], so
-//! callers never write a `pre_exec` of their own.
+//! callers never write a `pre_exec` of their own; a [`NetNamespace`] to enter is made here
+//! too.
 
 mod child;
 mod groups;
 mod ids;
+mod netns;
 mod procfs;
 mod run;
 mod signal;
@@ -17,6 +19,7 @@ mod tail;
 pub use child::{CgroupProcs, ChildSetup, Rlimit};
 pub use groups::ProcessGroups;
 pub use ids::{euid, is_root, uid};
+pub use netns::NetNamespace;
 pub use procfs::{cwd_of, descendants, is_running, parent_of, pids, pids_mentioning, pids_under};
 pub use run::{Bounds, CommandOutput, RunError, run};
 pub use signal::{kill_by_cwd, kill_group, kill_pid, kill_tree};

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::egress::forward::{self, Forward};
 use crate::enclosure::Enclosure;
-use crate::process::{ProcessGroups, base_env, run_enclosed};
+use crate::process::{ProcessGroups, run_shell};
 
 /// System directories made visible read-only (symlinks such as merged-/usr `/bin` are
 /// recreated as symlinks); everything else of the host is absent inside.
@@ -290,20 +290,13 @@ impl CommandRunner for BwrapCommandRunner {
         request: CommandRequest,
         cancel: CancellationToken,
     ) -> Result<CommandOutput, ToolError> {
-        let mut command = tokio::process::Command::new(&self.profile.bwrap);
-        command
-            .args(self.profile.args(&request.cwd))
-            .arg("--")
-            .args(self.profile.entry())
-            .args(self.profile.network.command_prefix())
-            .arg("sh")
-            .arg("-c")
-            .arg(&request.command)
-            .current_dir(&request.cwd)
-            .env_clear()
-            .envs(base_env(&self.home))
-            .envs(request.env.iter().map(|(k, v)| (k, v)));
-        run_enclosed(command, &request, cancel, &self.groups, &self.enclosure).await
+        let mut wrapper = vec![self.profile.bwrap.clone().into_os_string()];
+        wrapper.extend(self.profile.args(&request.cwd));
+        wrapper.push("--".into());
+        wrapper.extend(self.profile.entry());
+        wrapper.extend(self.profile.network.command_prefix());
+        let (home, groups, enclosure) = (&self.home, &self.groups, &self.enclosure);
+        run_shell(wrapper, &request, cancel, home, groups, enclosure).await
     }
 }
 

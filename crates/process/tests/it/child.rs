@@ -1,23 +1,16 @@
 //! `ChildSetup`: what a child does before exec, observed from the child.
 
+use std::io::{Read, Write};
 use std::sync::Arc;
 
-use draftsmith_process::{ChildSetup, ProcessGroups, Rlimit, is_root, pids_mentioning, run};
-use tokio_util::sync::CancellationToken;
+use draftsmith_process::{ChildSetup, NetNamespace, Rlimit, is_root, pids_mentioning};
 
-use crate::support::{Leftovers, bounds, eventually, marker, sh};
+use crate::support::{Leftovers, eventually, marker, run_alone, sh};
 
 async fn output_of(text: &str, setup: ChildSetup) -> String {
     let mut command = sh(text);
     setup.install(&mut command);
-    let out = run(
-        command,
-        bounds(10_000),
-        CancellationToken::new(),
-        &ProcessGroups::default(),
-    )
-    .await
-    .unwrap();
+    let out = run_alone(command, 10_000).await.unwrap();
     assert_eq!(out.exit_code, Some(0), "{}", out.output);
     out.output
 }
@@ -97,4 +90,35 @@ async fn a_child_enters_a_namespace() {
     let _ = holder.kill();
     let _ = holder.wait();
     assert_eq!(out.trim(), target);
+}
+
+#[tokio::test]
+async fn a_child_joins_a_new_network_namespace_with_loopback_up() {
+    if !is_root() {
+        eprintln!("skipped: making a network namespace needs root");
+        return;
+    }
+    let (namespace, echoed) = NetNamespace::create(|| {
+        // Inside: a connection over loopback only works once `lo` is up.
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+        let (mut server, _) = listener.accept()?;
+        client.write_all(b"up")?;
+        let mut buf = [0u8; 2];
+        server.read_exact(&mut buf)?;
+        Ok(buf)
+    })
+    .unwrap();
+    assert_eq!(&echoed, b"up");
+    let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_ne!(
+        ours.display().to_string(),
+        format!("net:[{}]", namespace.inode)
+    );
+    let setup = ChildSetup {
+        namespaces: vec![namespace.fd.clone()],
+        ..ChildSetup::default()
+    };
+    let out = output_of("readlink /proc/self/ns/net", setup).await;
+    assert_eq!(out.trim(), format!("net:[{}]", namespace.inode));
 }

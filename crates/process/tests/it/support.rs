@@ -3,8 +3,12 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use draftsmith_process::{Bounds, is_running, kill_pid, pids_mentioning};
+use draftsmith_process::{
+    Bounds, CommandOutput, ProcessGroups, RunError, is_running, kill_pid, pids_mentioning, run,
+};
 use tokio::process::Command;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// `sh -c text` with a minimal environment.
 pub fn sh(text: &str) -> Command {
@@ -62,4 +66,26 @@ impl Drop for Leftovers {
     fn drop(&mut self) {
         pids_mentioning(&self.0).into_iter().for_each(kill_pid);
     }
+}
+
+/// Runs `command` to its end within `timeout_ms`, with nobody else watching its group.
+pub async fn run_alone(command: Command, timeout_ms: u64) -> Result<CommandOutput, RunError> {
+    run(
+        command,
+        bounds(timeout_ms),
+        CancellationToken::new(),
+        &ProcessGroups::default(),
+    )
+    .await
+}
+
+/// `sh -c text` under the supervisor on a task of its own (a minute at most), its group
+/// registered in `groups`.
+pub fn start(
+    text: String,
+    groups: &ProcessGroups,
+    cancel: &CancellationToken,
+) -> JoinHandle<Result<CommandOutput, RunError>> {
+    let (groups, cancel) = (groups.clone(), cancel.clone());
+    tokio::spawn(async move { run(sh(&text), bounds(60_000), cancel, &groups).await })
 }

@@ -7,20 +7,35 @@ pub use draftsmith_process::ProcessGroups;
 pub(crate) use draftsmith_process::kill_by_cwd;
 pub(crate) use run::{base_env, run_in_group};
 
+use std::ffi::OsString;
+use std::path::Path;
+
 use draftsmith_tools::{CommandOutput, CommandRequest, CommandRunner, ToolError};
 use tokio_util::sync::CancellationToken;
 
 use crate::enclosure::Enclosure;
 
-/// [`run_in_group`] inside `enclosure`: the child joins the sandbox's cgroup and takes its
-/// rlimits before exec, and the output names a limit the command ran into.
-pub(crate) async fn run_enclosed(
-    mut command: tokio::process::Command,
+/// Runs `request`'s shell text as `<wrapper…> sh -c <text>` (plain `sh` when `wrapper` is
+/// empty) in the request's directory with only the sandbox environment, inside
+/// `enclosure`: the child joins the sandbox's cgroup and takes its rlimits before exec,
+/// and the output names a limit the command ran into.
+pub(crate) async fn run_shell(
+    wrapper: Vec<OsString>,
     request: &CommandRequest,
     cancel: CancellationToken,
+    home: &Path,
     groups: &ProcessGroups,
     enclosure: &Enclosure,
 ) -> Result<CommandOutput, ToolError> {
+    let mut argv = wrapper;
+    argv.extend(["sh".into(), "-c".into(), request.command.clone().into()]);
+    let mut command = tokio::process::Command::new(&argv[0]);
+    command
+        .args(&argv[1..])
+        .current_dir(&request.cwd)
+        .env_clear()
+        .envs(base_env(home))
+        .envs(request.env.iter().map(|(k, v)| (k, v)));
     enclosure
         .admit(&mut command)
         .await
@@ -59,14 +74,7 @@ impl CommandRunner for UnconfinedCommandRunner {
         request: CommandRequest,
         cancel: CancellationToken,
     ) -> Result<CommandOutput, ToolError> {
-        let mut command = tokio::process::Command::new("sh");
-        command
-            .arg("-c")
-            .arg(&request.command)
-            .current_dir(&request.cwd)
-            .env_clear()
-            .envs(base_env(&self.home))
-            .envs(request.env.iter().map(|(k, v)| (k, v)));
-        run_enclosed(command, &request, cancel, &self.groups, &self.enclosure).await
+        let (home, groups, enclosure) = (&self.home, &self.groups, &self.enclosure);
+        run_shell(Vec::new(), &request, cancel, home, groups, enclosure).await
     }
 }
