@@ -11,6 +11,7 @@ mod client;
 mod config;
 mod engine;
 mod gate;
+mod output;
 mod policy;
 mod prompt;
 mod run;

@@ -3,27 +3,20 @@
 //! confinement wrapper; ready once it printed its listening line and answered
 //! `/global/health`; killed with its whole process tree on `stop()` or drop.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use draftsmith_process::{descendants, is_running, kill_tree};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::client::OpencodeClient;
 use crate::config::CommandHook;
+use crate::output::OutputTail;
 use crate::seed::{SeedError, prepare_home, xdg_dirs};
-
-/// The line `opencode serve` prints once it accepts connections.
-const LISTENING: &str = "opencode server listening on ";
-/// Lines of output kept to explain a failed start.
-const TAIL_LINES: usize = 40;
 
 /// How to start a server.
 #[derive(Debug, Clone)]
@@ -97,7 +90,7 @@ pub struct OpencodeServer {
 struct ServerProcess {
     pid: u32,
     exited: watch::Receiver<Option<String>>,
-    output: Arc<Mutex<VecDeque<String>>>,
+    output: OutputTail,
     readers: Vec<JoinHandle<()>>,
     stopped: AtomicBool,
 }
@@ -138,19 +131,9 @@ impl OpencodeServer {
             source,
         })?;
         let pid = child.id().unwrap_or_default();
-        let output = Arc::new(Mutex::new(VecDeque::new()));
+        let output = OutputTail::default();
         let (listening_tx, listening_rx) = oneshot::channel();
-        let mut readers = Vec::new();
-        if let Some(stdout) = child.stdout.take() {
-            readers.push(tokio::spawn(read_lines(
-                stdout,
-                output.clone(),
-                Some(listening_tx),
-            )));
-        }
-        if let Some(stderr) = child.stderr.take() {
-            readers.push(tokio::spawn(read_lines(stderr, output.clone(), None)));
-        }
+        let readers = output.start(&mut child, listening_tx);
         let (exit_tx, exited) = watch::channel(None);
         // The waiter owns the child and ends when it does; it must outlive a kill to reap.
         tokio::spawn(async move {
@@ -293,8 +276,7 @@ impl ServerProcess {
     }
 
     fn tail(&self) -> String {
-        let lines = self.output.lock().map(|l| l.clone()).unwrap_or_default();
-        lines.into_iter().collect::<Vec<_>>().join(" | ")
+        self.output.text()
     }
 }
 
@@ -373,28 +355,6 @@ fn program_name(options: &ServerOptions) -> String {
         .first()
         .cloned()
         .unwrap_or_else(|| options.binary.display().to_string())
-}
-
-/// Forwards output lines into a bounded tail, and the listening URL once it appears.
-async fn read_lines(
-    stream: impl AsyncRead + Unpin,
-    tail: Arc<Mutex<VecDeque<String>>>,
-    mut listening: Option<oneshot::Sender<String>>,
-) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(url) = line.split(LISTENING).nth(1)
-            && let Some(tx) = listening.take()
-        {
-            let _ = tx.send(url.trim().trim_end_matches('/').to_owned());
-        }
-        if let Ok(mut tail) = tail.lock() {
-            if tail.len() == TAIL_LINES {
-                tail.pop_front();
-            }
-            tail.push_back(line.chars().take(500).collect());
-        }
-    }
 }
 
 fn free_port() -> std::io::Result<u16> {
