@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use draftsmith_process::{ChildSetup, NetNamespace, Rlimit, is_root, pids_mentioning};
 
-use crate::support::{Leftovers, eventually, marker, run_alone, sh};
+use crate::support::{eventually, marked, run_alone, sh};
 
 async fn output_of(text: &str, setup: ChildSetup) -> String {
     let mut command = sh(text);
@@ -32,8 +32,7 @@ async fn rlimits_apply_and_sigxfsz_is_ignored() {
 
 #[tokio::test]
 async fn the_child_dies_with_the_thread_that_spawned_it() {
-    let mark = marker();
-    let _leftovers = Leftovers(mark.clone());
+    let (mark, _leftovers) = marked();
     std::thread::spawn({
         let mark = mark.clone();
         move || {

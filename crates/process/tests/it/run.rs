@@ -5,7 +5,7 @@ use std::time::Duration;
 use draftsmith_process::{ProcessGroups, RunError, pids_mentioning, run};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{Leftovers, all_gone, bounds, eventually, marker, run_alone, sh, start};
+use crate::support::{all_gone, bounds, eventually, marked, run_alone, sh, start};
 
 #[tokio::test]
 async fn reports_exit_code_and_output() {
@@ -41,8 +41,7 @@ async fn the_output_tail_is_bounded() {
 
 #[tokio::test]
 async fn timeout_kills_grandchildren() {
-    let mark = marker();
-    let _leftovers = Leftovers(mark.clone());
+    let (mark, _leftovers) = marked();
     // A grandchild in its own session: a group kill alone would miss it.
     let text = format!("setsid sleep {mark} & sleep {mark}.5 & sleep {mark}.7");
     let out = run_alone(sh(&text), 300).await.unwrap();
@@ -54,8 +53,7 @@ async fn timeout_kills_grandchildren() {
 
 #[tokio::test]
 async fn cancellation_kills_the_tree() {
-    let mark = marker();
-    let _leftovers = Leftovers(mark.clone());
+    let (mark, _leftovers) = marked();
     let groups = ProcessGroups::default();
     let cancel = CancellationToken::new();
     let task = start(
@@ -89,8 +87,7 @@ async fn an_already_cancelled_run_starts_nothing() {
 
 #[tokio::test]
 async fn kill_all_ends_running_commands() {
-    let mark = marker();
-    let _leftovers = Leftovers(mark.clone());
+    let (mark, _leftovers) = marked();
     let groups = ProcessGroups::default();
     let task = start(
         format!("sleep {mark} & wait"),
@@ -108,8 +105,7 @@ async fn kill_all_ends_running_commands() {
 
 #[tokio::test]
 async fn dropping_the_future_kills_the_tree() {
-    let mark = marker();
-    let _leftovers = Leftovers(mark.clone());
+    let (mark, _leftovers) = marked();
     let groups = ProcessGroups::default();
     let text = format!("setsid sleep {mark} & sleep {mark}.5 & wait");
     let running = run(sh(&text), bounds(60_000), CancellationToken::new(), &groups);

@@ -59,6 +59,12 @@ pub fn all_gone(pids: &[u32]) -> bool {
     pids.iter().all(|pid| !is_running(*pid))
 }
 
+/// A fresh marker, and what kills its processes once the test is over.
+pub fn marked() -> (String, Leftovers) {
+    let mark = marker();
+    (mark.clone(), Leftovers(mark))
+}
+
 /// Kills whatever still mentions the marker when dropped, so a failing test leaves nothing.
 pub struct Leftovers(pub String);
 

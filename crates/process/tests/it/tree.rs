@@ -6,7 +6,7 @@ use draftsmith_process::{
     descendants, is_running, kill_by_cwd, kill_tree, parent_of, pids_mentioning, pids_under,
 };
 
-use crate::support::{Leftovers, all_gone, eventually, marker};
+use crate::support::{all_gone, eventually, marked};
 
 fn spawn_group(text: &str) -> std::process::Child {
     use std::os::unix::process::CommandExt;
@@ -28,8 +28,7 @@ fn reads_the_parent_pid() {
 
 #[tokio::test]
 async fn finds_and_kills_a_detached_grandchild() {
-    let mark = marker();
-    let _leftovers = Leftovers(mark.clone());
+    let (mark, _leftovers) = marked();
     // sh starts a grandchild in its own session, which a group kill alone would miss.
     let mut child = spawn_group(&format!("setsid sleep {mark} & sleep {mark}.5"));
     let pid = child.id();
@@ -51,8 +50,7 @@ async fn finds_and_kills_a_detached_grandchild() {
 
 #[tokio::test]
 async fn an_orphan_is_caught_by_its_working_directory() {
-    let mark = marker();
-    let _leftovers = Leftovers(mark.clone());
+    let (mark, _leftovers) = marked();
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().canonicalize().unwrap();
     // A double fork: the middle shell exits, so the sleep is re-parented away from us.

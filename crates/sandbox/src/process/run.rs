@@ -64,13 +64,17 @@ mod tests {
         c
     }
 
+    async fn run_sh(text: &str, timeout_ms: u64, groups: &ProcessGroups) -> CommandOutput {
+        let req = request(text, timeout_ms);
+        run_in_group(sh(&req.command), &req, CancellationToken::new(), groups)
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn reports_exit_code_and_output() {
         let groups = ProcessGroups::default();
-        let req = request("echo out; echo err >&2; exit 3", 10_000);
-        let out = run_in_group(sh(&req.command), &req, CancellationToken::new(), &groups)
-            .await
-            .unwrap();
+        let out = run_sh("echo out; echo err >&2; exit 3", 10_000, &groups).await;
         assert_eq!(out.exit_code, Some(3));
         assert!(out.output.contains("out") && out.output.contains("err"));
         assert!(groups.is_empty());
@@ -87,20 +91,14 @@ mod tests {
                     && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             })
             .expect("the test process has some environment");
-        let req = request(&format!("echo \"[${name}]\""), 10_000);
-        let out = run_in_group(sh(&req.command), &req, CancellationToken::new(), &groups)
-            .await
-            .unwrap();
+        let out = run_sh(&format!("echo \"[${name}]\""), 10_000, &groups).await;
         assert_eq!(out.output.trim(), "[]", "{name} leaked");
     }
 
     #[tokio::test]
     async fn timeout_kills_the_group() {
         let groups = ProcessGroups::default();
-        let req = request("sleep 30 & sleep 30", 200);
-        let out = run_in_group(sh(&req.command), &req, CancellationToken::new(), &groups)
-            .await
-            .unwrap();
+        let out = run_sh("sleep 30 & sleep 30", 200, &groups).await;
         assert!(out.timed_out);
         assert_eq!(out.exit_code, None);
         assert!(out.ms < 5_000, "{}", out.ms);
