@@ -59,6 +59,17 @@ pub async fn run() -> anyhow::Result<()> {
         dir.path().join("cache"),
         IsolationMode::Auto,
     )?);
+    let cold = materialise(&controller, dir.path()).await?;
+    let id = SandboxId::parse("bench-cold-0")?;
+    refresh(&controller, &id, cold).await?;
+    snapshot(&controller, &id).await
+}
+
+/// Cold materialisation of the draft against `cp -r` of the same tree; the median cold time.
+async fn materialise(
+    controller: &LocalController,
+    dir: &std::path::Path,
+) -> anyhow::Result<Duration> {
     let (files, blobs) = draft(0);
 
     let mut cold = Vec::new();
@@ -72,7 +83,7 @@ pub async fn run() -> anyhow::Result<()> {
         controller.refresh(&id, &files, &blobs).await?;
         cold.push(clock.elapsed());
         let source = controller.workspace_dir(&id).context("a local workspace")?;
-        let target = dir.path().join(format!("copy-{round}"));
+        let target = dir.join(format!("copy-{round}"));
         let clock = Instant::now();
         run_cmd(Command::new("cp").arg("-r").arg(&source).arg(&target))?;
         copies.push(clock.elapsed());
@@ -86,15 +97,23 @@ pub async fn run() -> anyhow::Result<()> {
         copies[1],
     );
 
-    let id = SandboxId::parse("bench-cold-0")?;
+    Ok(cold[1])
+}
+
+/// A warm refresh with one changed file against the cold materialisation.
+async fn refresh(
+    controller: &LocalController,
+    id: &SandboxId,
+    cold: Duration,
+) -> anyhow::Result<()> {
     let mut warm = Vec::new();
     for version in 1..=5 {
         let (changed, changed_blobs) = draft(version);
         let clock = Instant::now();
         controller
-            .create(&id, "static", Duration::from_secs(600))
+            .create(id, "static", Duration::from_secs(600))
             .await?;
-        controller.refresh(&id, &changed, &changed_blobs).await?;
+        controller.refresh(id, &changed, &changed_blobs).await?;
         warm.push(clock.elapsed());
     }
     warm.sort();
@@ -102,11 +121,16 @@ pub async fn run() -> anyhow::Result<()> {
         "warm refresh, 1 file changed",
         warm[2],
         "cold materialisation",
-        cold[1],
+        cold,
     );
 
+    Ok(())
+}
+
+/// The end-of-run snapshot of a workspace with a large `node_modules` against `git status`.
+async fn snapshot(controller: &LocalController, id: &SandboxId) -> anyhow::Result<()> {
     // A workspace with a large node_modules and one edited file.
-    let workspace = controller.workspace_dir(&id).context("a local workspace")?;
+    let workspace = controller.workspace_dir(id).context("a local workspace")?;
     for i in 0..NODE_MODULES {
         let file = workspace.join(format!("node_modules/pkg{:03}/lib/m{i:05}.js", i % 300));
         if let Some(parent) = file.parent() {
@@ -123,7 +147,7 @@ pub async fn run() -> anyhow::Result<()> {
     let mut snapshots = Vec::new();
     for _ in 0..5 {
         let clock = Instant::now();
-        let changes = controller.snapshot(&id, &current).await?;
+        let changes = controller.snapshot(id, &current).await?;
         snapshots.push(clock.elapsed());
         if changes.iter().any(|c| c.path.starts_with("node_modules")) {
             bail!("the snapshot walked into node_modules");
