@@ -1,6 +1,8 @@
 //! Anthropic Messages wire shapes: the `message_start` … `message_stop` SSE events and the
 //! non-streaming `message` JSON.
 
+use std::ops::ControlFlow;
+
 use serde_json::{Value, json};
 
 use crate::plan::{Frame, Meta, Piece, Plan};
@@ -44,15 +46,15 @@ enum Open {
 }
 
 /// Builds the block sequence while tracking which block is open.
-struct Blocks<'a> {
-    frames: &'a mut Vec<Frame>,
+struct Blocks {
+    frames: Vec<Frame>,
     open: Option<Open>,
     next_index: usize,
     /// The text of the open thinking block, which its signature covers.
     thinking: String,
 }
 
-impl Blocks<'_> {
+impl Blocks {
     fn current(&self) -> usize {
         self.next_index.saturating_sub(1)
     }
@@ -98,61 +100,38 @@ impl Blocks<'_> {
             }
         }
     }
-}
 
-/// The SSE events of a streamed message, ending in `message_stop` unless cut.
-pub(crate) fn stream(meta: &Meta, plan: &Plan) -> Vec<Frame> {
-    let mut frames = vec![
-        event(json!({
-            "type": "message_start",
-            "message": {
-                "id": meta.id,
-                "type": "message",
-                "role": "assistant",
-                "model": meta.model,
-                "content": [],
-                "stop_reason": null,
-                "stop_sequence": null,
-                "usage": usage(plan, 1),
-            },
-        })),
-        event(json!({ "type": "ping" })),
-    ];
-    let mut blocks = Blocks {
-        frames: &mut frames,
-        open: None,
-        next_index: 0,
-        thinking: String::new(),
-    };
-    for piece in &plan.pieces {
+    /// A `content_block_delta` of the block at `index`.
+    fn delta(&mut self, index: usize, delta: Value) {
+        self.frames.push(event(json!({
+            "type": "content_block_delta",
+            "index": index,
+            "delta": delta,
+        })));
+    }
+
+    /// The frames of one piece; `Break` once the stream is cut.
+    fn play(&mut self, piece: &Piece) -> ControlFlow<()> {
         match piece {
             Piece::Text(deltas) => {
-                let index = blocks.ensure(Open::Text);
+                let index = self.ensure(Open::Text);
                 for d in deltas {
-                    blocks.frames.push(event(json!({
-                        "type": "content_block_delta",
-                        "index": index,
-                        "delta": { "type": "text_delta", "text": d },
-                    })));
+                    self.delta(index, json!({ "type": "text_delta", "text": d }));
                 }
             }
             Piece::Reasoning(deltas) => {
-                let index = blocks.ensure(Open::Thinking);
+                let index = self.ensure(Open::Thinking);
                 for d in deltas {
-                    blocks.thinking.push_str(d);
-                    blocks.frames.push(event(json!({
-                        "type": "content_block_delta",
-                        "index": index,
-                        "delta": { "type": "thinking_delta", "thinking": d },
-                    })));
+                    self.thinking.push_str(d);
+                    self.delta(index, json!({ "type": "thinking_delta", "thinking": d }));
                 }
             }
             Piece::Redacted(payload) => {
-                blocks.close();
-                let index = blocks.start(json!({
+                self.close();
+                let index = self.start(json!({
                     "type": "redacted_thinking", "data": redacted_data(payload),
                 }));
-                blocks.frames.push(event(
+                self.frames.push(event(
                     json!({ "type": "content_block_stop", "index": index }),
                 ));
             }
@@ -162,32 +141,61 @@ pub(crate) fn stream(meta: &Meta, plan: &Plan) -> Vec<Frame> {
                 fragments,
                 ..
             } => {
-                blocks.close();
-                let index = blocks.start(json!({
+                self.close();
+                let index = self.start(json!({
                     "type": "tool_use", "id": id, "name": name, "input": {},
                 }));
                 for fragment in fragments {
-                    blocks.frames.push(event(json!({
-                        "type": "content_block_delta",
-                        "index": index,
-                        "delta": { "type": "input_json_delta", "partial_json": fragment },
-                    })));
+                    self.delta(
+                        index,
+                        json!({ "type": "input_json_delta", "partial_json": fragment }),
+                    );
                 }
-                blocks.frames.push(event(
+                self.frames.push(event(
                     json!({ "type": "content_block_stop", "index": index }),
                 ));
             }
-            Piece::Delay(ms) => blocks.frames.push(Frame::Delay(*ms)),
+            Piece::Delay(ms) => self.frames.push(Frame::Delay(*ms)),
             Piece::Cut => {
-                blocks.frames.push(Frame::Cut);
-                return frames;
+                self.frames.push(Frame::Cut);
+                return ControlFlow::Break(());
             }
-            Piece::Malformed(raw) => blocks
+            Piece::Malformed(raw) => self
                 .frames
                 .push(Frame::sse(Some("content_block_delta"), raw)),
         }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The SSE events of a streamed message, ending in `message_stop` unless cut.
+pub(crate) fn stream(meta: &Meta, plan: &Plan) -> Vec<Frame> {
+    let start = event(json!({
+        "type": "message_start",
+        "message": {
+            "id": meta.id,
+            "type": "message",
+            "role": "assistant",
+            "model": meta.model,
+            "content": [],
+            "stop_reason": null,
+            "stop_sequence": null,
+            "usage": usage(plan, 1),
+        },
+    }));
+    let mut blocks = Blocks {
+        frames: vec![start, event(json!({ "type": "ping" }))],
+        open: None,
+        next_index: 0,
+        thinking: String::new(),
+    };
+    for piece in &plan.pieces {
+        if blocks.play(piece).is_break() {
+            return blocks.frames;
+        }
     }
     blocks.close();
+    let mut frames = blocks.frames;
     frames.push(event(json!({
         "type": "message_delta",
         "delta": { "stop_reason": stop_reason(plan.finish), "stop_sequence": null },
