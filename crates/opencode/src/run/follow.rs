@@ -8,7 +8,7 @@ impl Run<'_> {
     pub(super) async fn follow(
         &mut self,
         events: &mut Option<SessionEvents>,
-        sync_prompt: &mut Option<oneshot::Receiver<Result<(), String>>>,
+        sync_prompt: &mut Option<SyncPrompt>,
         limits: &RunLimits,
         max_steps: usize,
         cancel: &CancellationToken,
@@ -37,7 +37,7 @@ impl Run<'_> {
     async fn turn(
         &mut self,
         events: &mut Option<SessionEvents>,
-        sync_prompt: &mut Option<oneshot::Receiver<Result<(), String>>>,
+        sync_prompt: &mut Option<SyncPrompt>,
         poll: &mut tokio::time::Interval,
         liveness: &mut tokio::time::Interval,
         limits: &RunLimits,
@@ -212,7 +212,7 @@ async fn next_item(events: &mut Option<SessionEvents>) -> Option<StreamItem> {
     }
 }
 
-async fn wait_sync(rx: &mut Option<oneshot::Receiver<Result<(), String>>>) -> Result<(), String> {
+async fn wait_sync(rx: &mut Option<SyncPrompt>) -> Result<(), String> {
     match rx {
         Some(rx) => rx
             .await

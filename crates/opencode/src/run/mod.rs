@@ -13,7 +13,7 @@ use draftsmith_engine::{EventSink, Job, Outcome};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{OpencodeClient, PromptAccepted};
+use crate::client::{OpencodeClient, PromptAccepted, PromptBody};
 use crate::config::Faults;
 use crate::prompt::prompt_body;
 use crate::server::OpencodeServer;
@@ -108,7 +108,7 @@ pub async fn run_session(
         client,
         server,
         sink,
-        session: session.clone(),
+        session,
         translator: Translator::new(workspace),
         stats: RunStats::default(),
         prompted: Instant::now(),
@@ -117,61 +117,81 @@ pub async fn run_session(
         poll_failing_since: None,
         pending: Vec::new(),
     };
-    let mut events = match SessionEvents::subscribe(
-        client,
-        session.clone(),
-        limits.faults.drop_event_stream_after,
-    )
-    .await
-    {
-        Ok(events) => Some(events),
-        Err(err) => {
-            run.lost_stream(&err.to_string());
-            None
-        }
-    };
+    let mut events = run.subscribe(limits.faults.drop_event_stream_after).await;
     let body = prompt_body(job);
     run.prompted = Instant::now();
-    let accepted = if limits.faults.skip_prompt_async {
-        Ok(PromptAccepted::RouteMissing)
-    } else {
-        client.prompt_async(&session, &body).await
-    };
-    // The synchronous fallback answers only when the work is over: it runs beside the loop.
-    let mut sync_prompt: Option<oneshot::Receiver<Result<(), String>>> = None;
-    let _sync_task = match accepted {
-        Ok(PromptAccepted::Async) => None,
-        Ok(PromptAccepted::RouteMissing) => {
-            let (tx, rx) = oneshot::channel();
-            sync_prompt = Some(rx);
-            let client = client.clone();
-            let session = session.clone();
-            Some(AbortOnDrop(tokio::spawn(async move {
-                let result = client.prompt_sync(&session, &body).await;
-                let _ = tx.send(result.map_err(|e| e.to_string()));
-            })))
-        }
-        Err(err) => {
-            let outcome = failed(
-                ErrorCode::CodingAgentOpencodeStartFailed,
-                format!("OpenCode did not accept the prompt: {err}"),
-            );
-            return (outcome, String::new(), run.stats);
-        }
+    let (mut sync_prompt, _sync_task) = match run.send_prompt(body, &limits.faults).await {
+        Ok(sent) => sent,
+        Err(outcome) => return (outcome, String::new(), run.stats),
     };
     let outcome = run
         .follow(&mut events, &mut sync_prompt, limits, job.max_steps, cancel)
         .await;
-    run.stats.steps = run.translator.steps();
-    if run.stats.ended_by.is_empty() {
-        run.stats.ended_by = match &outcome {
-            Outcome::Cancelled => "cancel (or a closed sink)".into(),
-            Outcome::Paused { reason } => reason.clone(),
-            Outcome::Failed { error } => error.message.chars().take(200).collect(),
-            Outcome::Completed { .. } => "completed".into(),
-        };
+    run.finish(outcome)
+}
+
+/// The answer of the synchronous prompt, which comes only once the work is over.
+type SyncPrompt = oneshot::Receiver<Result<(), String>>;
+
+impl Run<'_> {
+    /// Follows the session's events from before the prompt; `None` (polling) when the
+    /// stream cannot be opened.
+    async fn subscribe(&mut self, drop_after: Option<usize>) -> Option<SessionEvents> {
+        let subscribed =
+            SessionEvents::subscribe(self.client, self.session.clone(), drop_after).await;
+        match subscribed {
+            Ok(events) => Some(events),
+            Err(err) => {
+                self.lost_stream(&err.to_string());
+                None
+            }
+        }
     }
-    (outcome, run.translator.transcript(), run.stats)
+
+    /// Sends the prompt: asynchronously, or (an older server) synchronously in a task beside
+    /// the loop, whose answer and owner are returned; a refused prompt ends the run.
+    async fn send_prompt(
+        &self,
+        body: PromptBody,
+        faults: &Faults,
+    ) -> Result<(Option<SyncPrompt>, Option<AbortOnDrop>), Outcome> {
+        let accepted = if faults.skip_prompt_async {
+            Ok(PromptAccepted::RouteMissing)
+        } else {
+            self.client.prompt_async(&self.session, &body).await
+        };
+        match accepted {
+            Ok(PromptAccepted::Async) => Ok((None, None)),
+            Ok(PromptAccepted::RouteMissing) => {
+                let (tx, rx) = oneshot::channel();
+                let client = self.client.clone();
+                let session = self.session.clone();
+                let task = AbortOnDrop(tokio::spawn(async move {
+                    let result = client.prompt_sync(&session, &body).await;
+                    let _ = tx.send(result.map_err(|e| e.to_string()));
+                }));
+                Ok((Some(rx), Some(task)))
+            }
+            Err(err) => Err(failed(
+                ErrorCode::CodingAgentOpencodeStartFailed,
+                format!("OpenCode did not accept the prompt: {err}"),
+            )),
+        }
+    }
+
+    /// The run's result once the loop ended: the outcome, the transcript, the stats.
+    fn finish(mut self, outcome: Outcome) -> (Outcome, String, RunStats) {
+        self.stats.steps = self.translator.steps();
+        if self.stats.ended_by.is_empty() {
+            self.stats.ended_by = match &outcome {
+                Outcome::Cancelled => "cancel (or a closed sink)".into(),
+                Outcome::Paused { reason } => reason.clone(),
+                Outcome::Failed { error } => error.message.chars().take(200).collect(),
+                Outcome::Completed { .. } => "completed".into(),
+            };
+        }
+        (outcome, self.translator.transcript(), self.stats)
+    }
 }
 
 /// Aborts a helper task when the run that owns it ends.
