@@ -9,7 +9,7 @@ use draftsmith_core::{ErrorCode, EventBody, EventError};
 use draftsmith_engine::native::{bound, named_paths};
 use serde_json::{Value, json};
 
-use crate::wire::Part;
+use crate::wire::{Part, ToolState};
 
 /// OpenCode tools that change files; a failure of one must be followed by a successful one.
 pub const EDIT_TOOLS: &[&str] = &["edit", "write", "patch", "apply_patch", "multiedit"];
@@ -42,14 +42,8 @@ impl ToolCalls {
         };
         let call = self.calls.entry(part.id.clone()).or_default();
         let tool_call_id = part.call_id.clone().unwrap_or_else(|| part.id.clone());
-        let mut tool = part.tool.clone().unwrap_or_else(|| "tool".into());
+        let (tool, invalid) = meant_tool(part, &state.input);
         let input = &state.input;
-        // OpenCode answers unparseable arguments by running its `invalid` tool; report it
-        // as the failed call of the tool the model meant.
-        let invalid = tool == "invalid";
-        if invalid && let Some(meant) = input.get("tool").and_then(Value::as_str) {
-            tool = meant.to_owned();
-        }
         let paths = relative_paths(input, workspace);
         let has_input = input.as_object().is_some_and(|m| !m.is_empty());
         let mut events = Vec::new();
@@ -68,43 +62,45 @@ impl ToolCalls {
             return events;
         }
         call.finished = true;
-        let ms = state
-            .time
-            .as_ref()
-            .and_then(|t| Some(t.end?.saturating_sub(t.start?)))
-            .unwrap_or_default();
-        let failure = match (status, invalid) {
-            ("error", _) => Some((
-                ErrorCode::CodingAgentToolFailed,
-                state.error.clone().unwrap_or_default(),
-            )),
-            (_, true) => Some((
-                ErrorCode::CodingAgentToolInputInvalid,
-                state.output.clone().unwrap_or_default(),
-            )),
-            _ => None,
+        let settled = Settled {
+            tool_call_id,
+            tool,
+            paths,
+            ms: duration_ms(state),
         };
+        events.push(self.settle(settled, state, invalid));
+        events
+    }
+
+    /// The `tool.completed` or `tool.failed` of a call that reached its end, noting edits.
+    fn settle(&mut self, call: Settled, state: &ToolState, invalid: bool) -> EventBody {
+        let Settled {
+            tool_call_id,
+            tool,
+            paths,
+            ms,
+        } = call;
         let is_edit = EDIT_TOOLS.contains(&tool.as_str());
-        match failure {
+        match failure(state, invalid) {
             None => {
                 if is_edit {
                     self.edit_succeeded(&paths);
                 }
                 let output = state.output.clone().unwrap_or_default();
-                events.push(EventBody::ToolCompleted {
+                EventBody::ToolCompleted {
                     tool_call_id,
                     tool,
                     output: bound(&Value::String(output)),
                     paths,
                     ms,
-                });
+                }
             }
             Some((code, message)) => {
                 let message: String = message.chars().take(ERROR_CHARS).collect();
                 if is_edit {
                     self.edit_failed(&paths, &message);
                 }
-                events.push(EventBody::ToolFailed {
+                EventBody::ToolFailed {
                     tool_call_id,
                     tool,
                     error: EventError {
@@ -115,10 +111,9 @@ impl ToolCalls {
                     },
                     paths,
                     ms,
-                });
+                }
             }
         }
-        events
     }
 
     fn edit_failed(&mut self, paths: &[String], message: &str) {
@@ -157,6 +152,50 @@ impl ToolCalls {
             field: None,
             details: Some(json!({ "unrecovered_edits": failures })),
         })
+    }
+}
+
+/// What every event of a settled call names.
+struct Settled {
+    tool_call_id: String,
+    tool: String,
+    paths: Vec<String>,
+    ms: u64,
+}
+
+/// The tool the model meant, and whether OpenCode ran its `invalid` tool instead: it answers
+/// unparseable arguments that way, reported here as the failed call of the meant tool.
+fn meant_tool(part: &Part, input: &Value) -> (String, bool) {
+    let tool = part.tool.clone().unwrap_or_else(|| "tool".into());
+    let invalid = tool == "invalid";
+    if invalid && let Some(meant) = input.get("tool").and_then(Value::as_str) {
+        return (meant.to_owned(), invalid);
+    }
+    (tool, invalid)
+}
+
+/// How long the call ran, from OpenCode's timestamps (0 when unknown).
+fn duration_ms(state: &ToolState) -> u64 {
+    state
+        .time
+        .as_ref()
+        .and_then(|t| Some(t.end?.saturating_sub(t.start?)))
+        .unwrap_or_default()
+}
+
+/// The error code and message of a settled call that failed: an `error` state, or the
+/// `invalid` tool standing in for unparseable arguments.
+fn failure(state: &ToolState, invalid: bool) -> Option<(ErrorCode, String)> {
+    match (state.status.as_str(), invalid) {
+        ("error", _) => Some((
+            ErrorCode::CodingAgentToolFailed,
+            state.error.clone().unwrap_or_default(),
+        )),
+        (_, true) => Some((
+            ErrorCode::CodingAgentToolInputInvalid,
+            state.output.clone().unwrap_or_default(),
+        )),
+        _ => None,
     }
 }
 
