@@ -4,10 +4,12 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use draftsmith_tools::{CommandOutput, CommandRequest, CommandRunner, ToolError};
 use tokio_util::sync::CancellationToken;
 
+use crate::egress::NetNs;
 use crate::egress::forward::{self, Forward};
 use crate::enclosure::Enclosure;
 use crate::process::{ProcessGroups, run_shell};
@@ -38,19 +40,35 @@ pub enum Network {
         /// A service's own forwards.
         services: Vec<Forward>,
     },
+    /// The sandbox's own persistent network namespace, which the process joins before it
+    /// execs ([`crate::enclosure::Enclosure`] does, with `netns`): the sockets bound as for
+    /// `Private`, the proxy already listening on the namespace's loopback (the controller
+    /// serves it), and only a service's own `services` forwards started by a prelude.
+    Joined {
+        /// The host directory of the sandbox's sockets.
+        sockets: PathBuf,
+        /// Whether the egress proxy is this sandbox's way out.
+        proxy: bool,
+        /// A service's own forwards.
+        services: Vec<Forward>,
+        /// The namespace.
+        netns: Arc<NetNs>,
+    },
 }
 
 impl Network {
     /// The `bwrap` arguments of this network: a new namespace, the sockets and the proxy
     /// variables.
     fn args(&self, args: &mut Vec<OsString>) {
-        let Self::Private { sockets, proxy, .. } = self else {
-            if *self == Self::Isolated {
+        let (sockets, proxy) = match self {
+            Self::Shared => return,
+            Self::Isolated => return args.push("--unshare-net".into()),
+            Self::Private { sockets, proxy, .. } => {
                 args.push("--unshare-net".into());
+                (sockets, proxy)
             }
-            return;
+            Self::Joined { sockets, proxy, .. } => (sockets, proxy),
         };
-        args.push("--unshare-net".into());
         // bwrap would make the missing `/run` root's `0700`, closed to a sandbox uid.
         args.extend(["--perms", "0755", "--dir", "/run"].map(OsString::from));
         push(args, "--ro-bind", sockets, Path::new(forward::INSIDE_DIR));
@@ -61,16 +79,18 @@ impl Network {
         }
     }
 
-    /// What runs before the command inside (`sh -c PRELUDE sh`): the forwarders.
+    /// What runs before the command inside (`sh -c PRELUDE sh`): the forwarders a fresh
+    /// namespace needs, or a service's own in the sandbox's namespace; nothing otherwise.
     pub fn command_prefix(&self) -> Vec<OsString> {
-        let Self::Private {
-            proxy, services, ..
-        } = self
-        else {
-            return Vec::new();
+        let (proxy, services) = match self {
+            Self::Private {
+                proxy, services, ..
+            } => (*proxy, services),
+            Self::Joined { services, .. } if !services.is_empty() => (false, services),
+            _ => return Vec::new(),
         };
         let mut forwards = services.clone();
-        if *proxy {
+        if proxy {
             forwards.insert(
                 0,
                 Forward::TcpToUnix {
@@ -80,6 +100,14 @@ impl Network {
             );
         }
         forward::prelude(&forwards)
+    }
+
+    /// The namespace a process must join before it execs, for [`Network::Joined`].
+    pub(crate) fn netns(&self) -> Option<Arc<NetNs>> {
+        match self {
+            Self::Joined { netns, .. } => Some(netns.clone()),
+            _ => None,
+        }
     }
 }
 

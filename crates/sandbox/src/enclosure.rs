@@ -1,5 +1,6 @@
 //! What every process of one sandbox starts inside: its cgroup (joined before exec, so
-//! nothing it forks escapes the count), its rlimits, and the hand-over of the sandbox's
+//! nothing it forks escapes the count), its rlimits, its network namespace (joined before
+//! exec, when the sandbox has a persistent one), and the hand-over of the sandbox's
 //! directories to its uid. Commands and services (the OpenCode server) go through the same
 //! [`Enclosure`], and a command that hit a limit says so in its output.
 
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use draftsmith_process::ChildSetup;
 use draftsmith_tools::CommandOutput;
 
+use crate::egress::NetNs;
 use crate::error::SandboxError;
 use crate::identity::hand_over;
 use crate::limits::{Counters, Limits, Rlimit, SandboxCgroup};
@@ -23,6 +25,8 @@ pub struct Enclosure {
     pub(crate) cgroup: Option<Arc<SandboxCgroup>>,
     pub(crate) rlimits: Vec<Rlimit>,
     pub(crate) limits: Option<Limits>,
+    /// The sandbox's network namespace, joined before exec (then bubblewrap makes none).
+    pub(crate) netns: Option<Arc<NetNs>>,
 }
 
 impl Enclosure {
@@ -69,6 +73,7 @@ impl Enclosure {
         ChildSetup {
             cgroup: self.cgroup.as_ref().map(|c| c.procs()),
             rlimits: self.rlimits.clone(),
+            namespaces: self.netns.iter().map(|n| n.fd()).collect(),
             ..ChildSetup::default()
         }
         .install(command);

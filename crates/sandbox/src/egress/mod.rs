@@ -7,11 +7,13 @@
 
 mod decide;
 pub(crate) mod forward;
+mod netns;
 mod proxy;
 
 pub use decide::{
     ALLOW_SETTING, AddressClass, AllowList, Refusal, check_host, forbidden_class, pick_address,
 };
+pub use netns::NetNs;
 pub use proxy::EgressProxy;
 
 use std::path::{Path, PathBuf};

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UnixListener, UnixStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixListener};
 use tokio::task::JoinHandle;
 
 use super::decide::{AllowList, Refusal, check_host, pick_address};
@@ -23,11 +23,14 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long resolving and connecting upstream may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A proxy serving one Unix socket; stopped (and its socket deleted) when dropped.
+/// A proxy serving one Unix socket (and, for a sandbox with a network namespace of its
+/// own, its loopback listener); stopped (and its socket deleted) when dropped.
 #[derive(Debug)]
 pub struct EgressProxy {
     path: PathBuf,
-    task: JoinHandle<()>,
+    label: Arc<str>,
+    allow: Arc<AllowList>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl EgressProxy {
@@ -39,19 +42,45 @@ impl EgressProxy {
         // The sandbox's processes may run as another uid; the directory is theirs alone.
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
         let label: Arc<str> = label.into();
+        let (task_label, task_allow) = (label.clone(), allow.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (label, allow) = (label.clone(), allow.clone());
+                let (label, allow) = (task_label.clone(), task_allow.clone());
                 tokio::spawn(async move { handle(stream, &label, &allow).await });
             }
         });
         Ok(Self {
             path: path.to_path_buf(),
-            task,
+            label,
+            allow,
+            tasks: vec![task],
         })
+    }
+
+    /// Also serves `listener` (a sandbox's `127.0.0.1:3128`, bound inside its network
+    /// namespace): the same decisions, without a forwarder process in between.
+    pub(crate) fn serve_loopback(
+        &mut self,
+        listener: std::net::TcpListener,
+    ) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let (label, allow) = (self.label.clone(), self.allow.clone());
+        self.tasks.push(tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    // Out of descriptors: wait instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let (label, allow) = (label.clone(), allow.clone());
+                tokio::spawn(async move { handle(stream, &label, &allow).await });
+            }
+        }));
+        Ok(())
     }
 
     /// The socket it serves.
@@ -61,13 +90,15 @@ impl EgressProxy {
 
     /// Whether it still serves.
     pub fn is_serving(&self) -> bool {
-        !self.task.is_finished()
+        self.tasks.iter().all(|t| !t.is_finished())
     }
 }
 
 impl Drop for EgressProxy {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
         let _ = std::fs::remove_file(&self.path);
     }
 }
@@ -81,7 +112,10 @@ struct Head {
     forward: Option<Vec<u8>>,
 }
 
-async fn handle(mut client: UnixStream, label: &str, allow: &AllowList) {
+async fn handle<S>(mut client: S, label: &str, allow: &AllowList)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let (head, rest) = match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut client)).await {
         Ok(Ok(read)) => read,
         Ok(Err(refusal)) => return refuse(&mut client, label, "?", &refusal, 400).await,
@@ -147,7 +181,7 @@ async fn connect(host: &str, port: u16) -> Result<TcpStream, Failure> {
 /// Answers `CONNECT` and tunnels, or sends the rewritten head (and any body bytes already
 /// read) and relays the answer.
 async fn relay(
-    mut client: UnixStream,
+    mut client: impl AsyncRead + AsyncWrite + Unpin,
     mut upstream: TcpStream,
     forward: Option<Vec<u8>>,
     rest: &[u8],
@@ -166,7 +200,7 @@ async fn relay(
 }
 
 async fn refuse(
-    client: &mut UnixStream,
+    client: &mut (impl AsyncWrite + Unpin),
     label: &str,
     target: &str,
     refusal: &Refusal,

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use self::sandbox::Sandbox;
 use crate::bwrap::{BwrapCommandRunner, BwrapProfile};
 use crate::deps::DependencyCache;
-use crate::egress::{EgressPolicy, EgressProxy};
+use crate::egress::EgressPolicy;
 use crate::enclosure::Enclosure;
 use crate::error::SandboxError;
 use crate::id::SandboxId;
@@ -41,8 +41,11 @@ pub struct LocalController {
     bwrap: Option<PathBuf>,
     /// What sandboxes may reach; `None` shares the host's network (benchmark baselines).
     egress: Option<EgressPolicy>,
-    /// The egress proxy of each live sandbox (and of dependency installs).
-    proxies: std::sync::Mutex<HashMap<String, EgressProxy>>,
+    /// The network (proxy, namespace) of each live sandbox that has used it.
+    nets: std::sync::Mutex<HashMap<String, network::SandboxNet>>,
+    /// Whether each sandbox gets one persistent network namespace (the service can make
+    /// them), rather than one per process.
+    own_netns: bool,
     hidden: Vec<PathBuf>,
     limits: ToolLimits,
     /// How sandboxes' resources are bounded, resolved at start.
@@ -81,13 +84,15 @@ impl LocalController {
         if bwrap.is_some() {
             network::require_socat()?;
         }
+        let own_netns = bwrap.is_some() && network::can_make_netns();
         Ok(Self {
             deps: DependencyCache::new(&cache, bwrap.clone(), hidden.clone(), egress.clone()),
             root,
             cache,
             bwrap,
             egress,
-            proxies: std::sync::Mutex::default(),
+            nets: std::sync::Mutex::default(),
+            own_netns,
             hidden,
             limits: ToolLimits::default(),
             enforcement,
@@ -199,15 +204,17 @@ impl LocalController {
     /// The command runner confining this sandbox's processes.
     fn runner(&self, sandbox: &Sandbox) -> Result<Arc<dyn CommandRunner>, SandboxError> {
         let owned = vec![sandbox.workspace.clone(), sandbox.home.clone()];
-        let enclosure = self.enclosure(&sandbox.id, sandbox.uid(), owned)?;
+        let mut enclosure = self.enclosure(&sandbox.id, sandbox.uid(), owned)?;
         Ok(match &self.bwrap {
             Some(bwrap) => {
+                let network = self.network_of(&sandbox.id, &sandbox.dir, Vec::new())?;
+                enclosure.netns = network.netns();
                 let profile = BwrapProfile {
                     bwrap: bwrap.clone(),
                     writable: vec![sandbox.workspace.clone(), sandbox.home.clone()],
                     readonly: Vec::new(),
                     hidden: self.hidden.clone(),
-                    network: self.network_of(&sandbox.id, &sandbox.dir, Vec::new())?,
+                    network,
                     identity: enclosure.uid(),
                 };
                 Arc::new(BwrapCommandRunner::new(
@@ -243,6 +250,7 @@ impl LocalController {
             cgroup,
             rlimits: self.enforcement.rlimits(),
             limits: Some(self.enforcement.limits.clone()),
+            netns: None,
         })
     }
 

@@ -1,18 +1,34 @@
-//! A sandbox's private network: the directory of its sockets (`<sandbox>/net`, bound
-//! read-only at `/run/draftsmith`) and its egress proxy, started on first use (also for a
-//! sandbox adopted after a restart) and closed when the sandbox stops.
+//! A sandbox's private network: one network namespace per sandbox ([`NetNs`], made on
+//! first use, also for a sandbox adopted after a restart, and closed when it stops) that
+//! every confined process of the sandbox joins, the directory of its sockets
+//! (`<sandbox>/net`, bound read-only at `/run/draftsmith`) and its egress proxy, serving
+//! that socket and the namespace's `127.0.0.1:3128`. A service that cannot make network
+//! namespaces itself (not root) falls back to a fresh namespace per process, with
+//! forwarders started inside each ([`Network::Private`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::LocalController;
 use crate::bwrap::Network;
 use crate::egress::forward::Forward;
-use crate::egress::{EgressPolicy, EgressProxy, sockets_dir};
+use crate::egress::{EgressPolicy, EgressProxy, NetNs, sockets_dir};
 use crate::error::SandboxError;
 use crate::id::SandboxId;
 
 /// Longest Unix socket path (`sun_path` holds 108 bytes with its terminating NUL).
 const MAX_SOCKET_PATH: usize = 107;
+
+/// What one sandbox's network holds on the host.
+#[derive(Debug, Default)]
+pub(super) struct SandboxNet {
+    /// Its egress proxy (with `egress = "proxy"`).
+    proxy: Option<EgressProxy>,
+    /// Its namespace (when the service can make one).
+    netns: Option<Arc<NetNs>>,
+    /// The namespace's proxy listener, kept to hand to a restarted proxy.
+    loopback: Option<std::net::TcpListener>,
+}
 
 impl LocalController {
     /// The network of a confined process of sandbox `id` (its directory `dir`), with a
@@ -28,42 +44,71 @@ impl LocalController {
         };
         let sockets = sockets_dir(dir)?.join("net");
         std::fs::create_dir_all(&sockets).map_err(SandboxError::io(&sockets))?;
-        let proxy = match egress {
-            EgressPolicy::Proxy(allow) => {
-                let socket = socket_path(&sockets, "egress.sock")?;
-                let mut proxies = self
-                    .proxies
-                    .lock()
-                    .map_err(|_| SandboxError::Invalid("egress proxies poisoned".into()))?;
-                let live = proxies
-                    .get(id.as_str())
-                    .is_some_and(|p| p.is_serving() && socket.exists());
-                if !live {
-                    let proxy = EgressProxy::serve(&socket, id.to_string(), allow.clone())
+        let mut nets = self
+            .nets
+            .lock()
+            .map_err(|_| SandboxError::Invalid("sandbox networks poisoned".into()))?;
+        let net = nets.entry(id.to_string()).or_default();
+        let proxy = matches!(egress, EgressPolicy::Proxy(_));
+        if self.own_netns && net.netns.is_none() {
+            let (netns, loopback) = NetNs::create(proxy).map_err(|e| {
+                SandboxError::Isolation(format!("cannot make the sandbox's network namespace: {e}"))
+            })?;
+            tracing::debug!(sandbox = %id, netns = netns.inode(), "made the sandbox's network namespace");
+            net.netns = Some(Arc::new(netns));
+            net.loopback = loopback;
+        }
+        if let EgressPolicy::Proxy(allow) = egress {
+            let socket = socket_path(&sockets, "egress.sock")?;
+            let live = net
+                .proxy
+                .as_ref()
+                .is_some_and(|p| p.is_serving() && socket.exists());
+            if !live {
+                let mut serving = EgressProxy::serve(&socket, id.to_string(), allow.clone())
+                    .map_err(SandboxError::io(&socket))?;
+                if let Some(listener) = &net.loopback {
+                    let listener = listener.try_clone().map_err(SandboxError::io(&socket))?;
+                    serving
+                        .serve_loopback(listener)
                         .map_err(SandboxError::io(&socket))?;
-                    proxies.insert(id.to_string(), proxy);
                 }
-                true
+                net.proxy = Some(serving);
             }
-            EgressPolicy::None => false,
-        };
-        Ok(Network::Private {
-            sockets,
-            proxy,
-            services,
+        }
+        Ok(match &net.netns {
+            Some(netns) => Network::Joined {
+                sockets,
+                proxy,
+                services,
+                netns: netns.clone(),
+            },
+            None => Network::Private {
+                sockets,
+                proxy,
+                services,
+            },
         })
     }
 
-    /// Stops sandbox `label`'s egress proxy and deletes the sockets of its directory `dir`.
+    /// Closes sandbox `label`'s network (its proxy, its namespace's last descriptor here)
+    /// and deletes the sockets of its directory `dir`.
     pub(super) fn close_network(&self, label: &str, dir: &Path) {
-        if let Ok(mut proxies) = self.proxies.lock() {
-            proxies.remove(label);
+        if let Ok(mut nets) = self.nets.lock() {
+            nets.remove(label);
         }
         if self.egress.is_some()
             && let Ok(sockets) = sockets_dir(dir)
         {
             let _ = std::fs::remove_dir_all(sockets);
         }
+    }
+
+    /// The inode of sandbox `id`'s network namespace while it has one (`net:[inode]` in
+    /// `/proc/<pid>/ns/net`), for tests and diagnostics.
+    pub fn network_namespace(&self, id: &SandboxId) -> Option<u64> {
+        let nets = self.nets.lock().ok()?;
+        nets.get(id.as_str())?.netns.as_ref().map(|n| n.inode())
     }
 
     /// The network sandboxes get, for capabilities and the start-up log: `proxy` (the
@@ -78,9 +123,9 @@ impl LocalController {
 
     /// The host path of sandbox `id`'s egress proxy socket while its proxy serves.
     pub fn egress_socket(&self, id: &SandboxId) -> Option<PathBuf> {
-        let proxies = self.proxies.lock().ok()?;
-        let proxy = proxies.get(id.as_str()).filter(|p| p.is_serving())?;
-        Some(proxy.path().to_path_buf())
+        let nets = self.nets.lock().ok()?;
+        let proxy = nets.get(id.as_str())?.proxy.as_ref()?;
+        proxy.is_serving().then(|| proxy.path().to_path_buf())
     }
 
     /// The hosts sandboxes may reach through the proxy.
@@ -108,6 +153,17 @@ pub(super) fn socket_path(dir: &Path, name: &str) -> Result<PathBuf, SandboxErro
         )));
     }
     Ok(path)
+}
+
+/// Whether this service can make network namespaces of its own (`CAP_SYS_ADMIN`: root).
+pub(super) fn can_make_netns() -> bool {
+    match NetNs::create(false) {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::info!(error = %e, "no persistent network namespace per sandbox here: each confined process gets its own");
+            false
+        }
+    }
 }
 
 /// The forwarder is Debian's `socat`; a confined sandbox has no network without it.

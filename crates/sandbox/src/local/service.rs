@@ -77,12 +77,13 @@ impl LocalController {
         if self.uids.is_some() && uid.is_none() {
             return Err(SandboxError::NotFound(sandbox.to_string()));
         }
-        let enclosure = self.enclosure(&sandbox, uid, vec![workspace.clone(), home.clone()])?;
+        let mut enclosure = self.enclosure(&sandbox, uid, vec![workspace.clone(), home.clone()])?;
         let (confinement, network) = match &self.bwrap {
             None => (Vec::new(), None),
             Some(bwrap) => {
                 let mut writable = vec![workspace.clone(), home.clone()];
                 let (network, service) = self.service_network(&sandbox, &dir, name)?;
+                enclosure.netns = network.netns();
                 if let Some(service) = &service
                     && let Some(socket_dir) = service.socket.parent()
                 {
