@@ -3,6 +3,7 @@
 //! draftsmith-bench -- <name>`; `all` runs every one.
 
 mod api;
+mod boundary;
 mod caching;
 mod checkpoints;
 mod drafts;
@@ -23,6 +24,7 @@ async fn main() -> anyhow::Result<()> {
         "drafts" => drafts::run().await,
         "checkpoints" => checkpoints::run().await,
         "sandbox" => sandbox::run().await,
+        "sandbox-boundary" => boundary::run().await,
         "runs" => {
             runs::run().await?;
             memory::run().await
@@ -34,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
             drafts::run().await?;
             checkpoints::run().await?;
             sandbox::run().await?;
+            boundary::run().await?;
             runs::run().await?;
             memory::run().await?;
             caching::run().await?;
@@ -42,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
         }
         other => {
             bail!(
-                "unknown benchmark {other:?}; known: drafts, checkpoints, sandbox, runs, caching, opencode, publish, all"
+                "unknown benchmark {other:?}; known: drafts, checkpoints, sandbox, sandbox-boundary, runs, caching, opencode, publish, all"
             )
         }
     }

@@ -370,6 +370,41 @@ mod tests {
         assert!(position(&args, "--ro-bind", "/srv/data/sandboxes/a/net").is_some());
         assert!(position(&args, "HTTPS_PROXY", "http://127.0.0.1:3128").is_some());
         assert_eq!(private.network.command_prefix().len(), 4);
+        if let Ok((netns, _)) = NetNs::create(false) {
+            let joined = BwrapProfile {
+                network: Network::Joined {
+                    sockets: "/srv/data/sandboxes/a/net".into(),
+                    proxy: true,
+                    services: Vec::new(),
+                    netns: Arc::new(netns),
+                },
+                ..profile()
+            };
+            let args = joined.args(Path::new("/srv/data/sandboxes/a/workspace"));
+            assert!(!args.iter().any(|a| a == "--unshare-net"), "{args:?}");
+            assert!(position(&args, "--ro-bind", "/srv/data/sandboxes/a/net").is_some());
+            assert!(position(&args, "HTTPS_PROXY", "http://127.0.0.1:3128").is_some());
+            assert!(joined.network.command_prefix().is_empty());
+            assert!(joined.network.netns().is_some());
+            let Network::Joined { netns, .. } = joined.network else {
+                unreachable!()
+            };
+            let service = Network::Joined {
+                sockets: "/s".into(),
+                proxy: true,
+                services: vec![Forward::TcpToUnix {
+                    port: forward::GATE_PORT,
+                    socket: "/run/draftsmith/gate.sock".into(),
+                }],
+                netns,
+            };
+            let script = service.command_prefix()[2].to_string_lossy().into_owned();
+            assert!(script.contains("TCP-LISTEN:3129"), "{script}");
+            assert!(
+                !script.contains("3128"),
+                "the proxy is served already: {script}"
+            );
+        }
         assert!(args.iter().any(|a| a == "--die-with-parent"));
         assert_eq!(
             args.last().map(OsString::as_os_str),

@@ -27,7 +27,7 @@ pub use controller::{
 pub use egress::forward::{Forward, GATE_PORT, INSIDE_DIR, PROXY_PORT, SERVICE_PORT};
 pub use egress::{
     ALLOW_SETTING, AddressClass, AllowList, DEFAULT_REGISTRY_HOST, EgressPolicy, EgressProxy,
-    Refusal, check_host, forbidden_class, npm_registry_host, pick_address,
+    NetNs, Refusal, check_host, forbidden_class, npm_registry_host, pick_address,
 };
 pub use enclosure::Enclosure;
 pub use error::SandboxError;

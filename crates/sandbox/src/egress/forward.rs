@@ -1,7 +1,9 @@
-//! The forwarders inside a sandbox's network namespace. Each `bwrap` invocation gets its own
-//! namespace, so every confined process tree starts its own: a `sh` prelude runs `socat`
-//! for each forward, waits until the TCP ones listen, then `exec`s the real command; as
-//! bubblewrap's PID namespace ends with that command, the forwarders die with it.
+//! The forwarders inside a network namespace that a process tree starts for itself: a `sh`
+//! prelude runs `socat` for each forward, waits until the TCP ones listen, then `exec`s the
+//! real command; as bubblewrap's PID namespace ends with that command, the forwarders die
+//! with it. A service (the OpenCode server) starts its own forwards this way inside its
+//! sandbox's namespace; a dependency install, or any process when the service cannot make a
+//! namespace per sandbox, gets a fresh namespace and the proxy's forward too.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,10 @@
-//! The sandbox's only way out (`[sandbox.egress]`): every confined process lives in a
-//! private network namespace with nothing but loopback. With `egress = "proxy"` (the
-//! default) a per-sandbox [`EgressProxy`] on a Unix socket bound into the sandbox is its
-//! way to the allowed hosts, exposed on the sandbox's loopback by a forwarder (`socat`)
-//! started inside every confined process tree ([`forward`]); with `egress = "none"` there
-//! is no way out at all.
+//! The sandbox's only way out (`[sandbox.egress]`): every confined process lives in its
+//! sandbox's private network namespace ([`NetNs`]) with nothing but loopback. With
+//! `egress = "proxy"` (the default) a per-sandbox [`EgressProxy`] is its way to the allowed
+//! hosts, serving `127.0.0.1:3128` inside that namespace and a Unix socket bound into the
+//! sandbox (where a process tree makes its own namespace, a `socat` forwarder inside
+//! exposes the socket on loopback: [`forward`]); with `egress = "none"` there is no way out
+//! at all.
 
 mod decide;
 pub(crate) mod forward;

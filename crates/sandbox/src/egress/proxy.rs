@@ -1,5 +1,6 @@
 //! The egress proxy of one sandbox: HTTP `CONNECT` and plain (absolute-form) HTTP, served on
-//! a Unix socket bound into that sandbox only, so the socket names who asks. Each request's
+//! a Unix socket bound into that sandbox only and on the loopback listener of its network
+//! namespace, so where a connection comes in names who asks. Each request's
 //! host goes through [`check_host`], each resolved address through [`pick_address`], and
 //! only a checked address is connected to; a refusal is a 403 whose text names the host
 //! and the setting to change. Every decision is logged with the sandbox's label.

@@ -104,11 +104,12 @@ impl LocalController {
         }
     }
 
-    /// The inode of sandbox `id`'s network namespace while it has one (`net:[inode]` in
-    /// `/proc/<pid>/ns/net`), for tests and diagnostics.
-    pub fn network_namespace(&self, id: &SandboxId) -> Option<u64> {
+    /// Sandbox `id`'s network namespace while it has one, without keeping it open (for
+    /// tests and diagnostics: [`NetNs::inode`] is `net:[inode]` in `/proc/<pid>/ns/net`,
+    /// and the reference is dead once nothing of the sandbox holds it any more).
+    pub fn network_namespace(&self, id: &SandboxId) -> Option<std::sync::Weak<NetNs>> {
         let nets = self.nets.lock().ok()?;
-        nets.get(id.as_str())?.netns.as_ref().map(|n| n.inode())
+        nets.get(id.as_str())?.netns.as_ref().map(Arc::downgrade)
     }
 
     /// The network sandboxes get, for capabilities and the start-up log: `proxy` (the

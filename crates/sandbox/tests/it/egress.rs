@@ -61,6 +61,21 @@ async fn egress_none_leaves_no_way_out() {
     assert!(output.contains("proxy=[]"), "{output}");
     assert!(output.contains("PROXY_CLOSED"), "{output}");
     assert!(!output.contains("egress.sock"), "{output}");
+    // One namespace (loopback only) for every command of the sandbox.
+    let inode = ctl
+        .network_namespace(&id)
+        .and_then(|n| n.upgrade())
+        .unwrap()
+        .inode();
+    for _ in 0..2 {
+        let seen = run(
+            &ctl,
+            &id,
+            &format!("{PRIVATE_OR_ABORT}; readlink /proc/self/ns/net"),
+        )
+        .await;
+        assert!(seen.contains(&format!("net:[{inode}]")), "{seen}");
+    }
     ctl.stop(&id).await.unwrap();
 }
 

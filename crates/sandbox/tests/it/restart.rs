@@ -98,6 +98,61 @@ async fn a_restarted_controller_adopts_and_reaps_leftovers() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_controller_gives_an_adopted_sandbox_a_new_namespace() {
+    let data = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let (root, cache) = (data.path().join("sandboxes"), data.path().join("cache"));
+    let id = unique_id("adopted");
+    let script = "readlink /proc/self/ns/net; \
+                  curl -sS -x http://127.0.0.1:3128 http://off-the-list.example/; echo";
+    let first = LocalController::new(root.clone(), cache.clone(), IsolationMode::Bwrap).unwrap();
+    first
+        .create(&id, "static", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let out = first
+        .exec(
+            &id,
+            exec(script, Duration::from_secs(30)),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let before = out.output.lines().next().unwrap_or_default().to_owned();
+    assert!(before.starts_with("net:["), "{}", out.output);
+    let held = first.network_namespace(&id).unwrap();
+    drop(first);
+    assert!(
+        held.upgrade().is_none(),
+        "the service went, its namespaces with it"
+    );
+
+    let second = LocalController::new(root, cache, IsolationMode::Bwrap).unwrap();
+    let out = second
+        .exec(
+            &id,
+            exec(script, Duration::from_secs(30)),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    let after = out.output.lines().next().unwrap_or_default();
+    assert!(
+        after.starts_with("net:[") && after != before,
+        "{}",
+        out.output
+    );
+    assert!(
+        out.output
+            .contains("off-the-list.example is not on the sandbox's egress allow-list"),
+        "the adopted sandbox's proxy answers in its new namespace: {}",
+        out.output
+    );
+    let held = second.network_namespace(&id).unwrap();
+    second.stop(&id).await.unwrap();
+    assert!(held.upgrade().is_none());
+}
+
 #[tokio::test]
 async fn the_periodic_reaper_ends_idle_sandboxes() {
     let env = Env::new(Deployment::Local).await;

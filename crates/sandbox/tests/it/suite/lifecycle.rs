@@ -50,6 +50,7 @@ pub(super) async fn ttl_expiry_reaps_processes_and_directory(d: Deployment) {
         eventually(GONE, || pids_with(&m).len() >= 2).await,
         "the command never started"
     );
+    let netns = env.local.network_namespace(&id).expect("its namespace");
     tokio::time::sleep(Duration::from_millis(600)).await;
     let reaped = env.ctl.reap_expired().await.unwrap();
     assert_eq!(reaped, vec![id.clone()]);
@@ -57,6 +58,10 @@ pub(super) async fn ttl_expiry_reaps_processes_and_directory(d: Deployment) {
         eventually(GONE, || pids_with(&m).is_empty()).await,
         "{:?} survived",
         pids_with(&m)
+    );
+    assert!(
+        eventually(GONE, || netns.upgrade().is_none()).await,
+        "the reaped sandbox's network namespace is still held"
     );
     assert!(!dir.exists(), "the directory was not removed");
     let out = running.await.unwrap();
@@ -114,11 +119,16 @@ pub(super) async fn stop_kills_and_removes(d: Deployment) {
         eventually(GONE, || pids_with(&m).len() >= 2).await,
         "the command never started"
     );
+    let netns = env.local.network_namespace(&id).expect("its namespace");
     env.ctl.stop(&id).await.unwrap();
     assert!(
         eventually(GONE, || pids_with(&m).is_empty()).await,
         "{:?} survived",
         pids_with(&m)
+    );
+    assert!(
+        eventually(GONE, || netns.upgrade().is_none()).await,
+        "the stopped sandbox's network namespace is still held"
     );
     assert!(!dir.exists());
     let _ = running.await.unwrap();

@@ -5,6 +5,7 @@ mod boundary;
 mod confinement;
 mod files;
 mod lifecycle;
+mod network;
 mod processes;
 
 use std::time::Duration;
@@ -51,6 +52,7 @@ both!(
     boundary::a_fork_bomb_hits_the_process_limit_while_another_sandbox_works,
     boundary::memory_past_the_limit_is_killed_and_named,
     boundary::writes_past_the_disk_limit_fail_and_sync_refuses,
+    network::a_dev_server_answers_later_commands_of_its_sandbox_only,
 );
 
 pub(crate) fn exec(command: &str, timeout: Duration) -> ExecRequest {

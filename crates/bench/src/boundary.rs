@@ -1,0 +1,152 @@
+//! Issue 15: what the sandbox's trust boundary (its own network namespace, egress only
+//! through the proxy) costs, against the same controller with the host's network
+//! (`LocalController::with_host_network`), both under bubblewrap with the same identity and
+//! limits: a cold start (create + the first command, which makes the namespace and starts
+//! the proxy; goal ≤ +50 ms), a warm command (goal ≤ +5 ms), and `npm ci` of the
+//! `vite-react` template with an empty npm cache through the proxy against direct.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use draftsmith_sandbox::{
+    EgressPolicy, ExecRequest, IsolationMode, LocalController, SandboxController, SandboxId,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::report::{line, medians_interleaved};
+
+/// Cold starts per side.
+const COLD: usize = 15;
+/// Warm commands per side.
+const WARM: usize = 60;
+/// `npm ci` runs per side.
+const NPM: usize = 3;
+
+pub async fn run() -> anyhow::Result<()> {
+    println!("== sandbox boundary: private network and egress proxy against the host's network ==");
+    let dir = tempfile::tempdir()?;
+    let controller = |name: &str| {
+        LocalController::new(
+            dir.path().join(name).join("sandboxes"),
+            dir.path().join(name).join("cache"),
+            IsolationMode::Bwrap,
+        )
+    };
+    let allow = [draftsmith_sandbox::npm_registry_host()];
+    let bounded =
+        Arc::new(controller("bounded")?.with_egress(EgressPolicy::parse("proxy", allow)?));
+    let open = Arc::new(controller("open")?.with_host_network());
+    println!(
+        "egress: {} against {}",
+        bounded.egress_in_force(),
+        open.egress_in_force()
+    );
+
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for i in 0..COLD {
+        with.push(cold_start(&bounded, &format!("cold-b-{i}")).await?);
+        without.push(cold_start(&open, &format!("cold-o-{i}")).await?);
+    }
+    let (with, without) = (median(with), median(without));
+    report(
+        "sandbox cold start (create + first command)",
+        with,
+        without,
+        50.0,
+    );
+
+    let (b, o) = (id("warm-b")?, id("warm-o")?);
+    for (ctl, id) in [(&bounded, &b), (&open, &o)] {
+        ctl.create(id, "static", Duration::from_secs(600)).await?;
+        for _ in 0..3 {
+            exec(ctl, id, "true").await?;
+        }
+    }
+    let (with, without) = medians_interleaved(
+        WARM,
+        |_| exec(&bounded, &b, "true"),
+        |_| exec(&open, &o, "true"),
+    )
+    .await?;
+    report("warm command (exec `true`)", with, without, 5.0);
+
+    let (b, o) = (id("npm-b")?, id("npm-o")?);
+    for (ctl, id) in [(&bounded, &b), (&open, &o)] {
+        ctl.create(id, "vite-react", Duration::from_secs(3600))
+            .await?;
+        seed_template(ctl, id)?;
+    }
+    let npm_ci = "rm -rf node_modules \"$HOME/.npm\" && \
+                  npm ci --no-audit --no-fund --loglevel=error --cache \"$HOME/.npm\"";
+    let (with, without) = medians_interleaved(
+        NPM,
+        |_| exec(&bounded, &b, npm_ci),
+        |_| exec(&open, &o, npm_ci),
+    )
+    .await?;
+    line(
+        "npm ci vite-react (empty cache), through the proxy",
+        with,
+        "direct (host network)",
+        without,
+    );
+    for (ctl, id) in [(&bounded, &b), (&open, &o)] {
+        ctl.stop(id).await?;
+    }
+    Ok(())
+}
+
+/// The time to a new sandbox's first command's end; the sandbox is stopped after.
+async fn cold_start(ctl: &LocalController, name: &str) -> anyhow::Result<Duration> {
+    let id = id(name)?;
+    let started = Instant::now();
+    ctl.create(&id, "static", Duration::from_secs(600)).await?;
+    exec(ctl, &id, "true").await?;
+    let took = started.elapsed();
+    ctl.stop(&id).await?;
+    Ok(took)
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+async fn exec(ctl: &LocalController, id: &SandboxId, command: &str) -> anyhow::Result<()> {
+    let request = ExecRequest {
+        command: command.into(),
+        timeout: Duration::from_secs(600),
+        max_output_bytes: 16 * 1024,
+        env: Vec::new(),
+    };
+    let out = ctl.exec(id, request, CancellationToken::new()).await?;
+    if out.exit_code != Some(0) {
+        bail!("{command:?} failed in {id}: {}", out.output);
+    }
+    Ok(())
+}
+
+fn id(name: &str) -> anyhow::Result<SandboxId> {
+    Ok(SandboxId::parse(&format!("bench-{name}"))?)
+}
+
+/// Writes the `vite-react` template into the sandbox's workspace, readable by its uid.
+fn seed_template(ctl: &LocalController, id: &SandboxId) -> anyhow::Result<()> {
+    let workspace = ctl.workspace_dir(id).context("a local workspace")?;
+    let template = draftsmith_templates::find("vite-react").context("the vite-react template")?;
+    for (file, bytes) in template.files() {
+        let target = workspace.join(&file);
+        std::fs::create_dir_all(target.parent().context("a parent")?)?;
+        std::fs::write(target, bytes)?;
+    }
+    Ok(())
+}
+
+/// The ratio line, then the absolute difference against its goal.
+fn report(name: &str, with: Duration, without: Duration, goal_ms: f64) {
+    line(name, with, "without the boundary", without);
+    let extra = (with.as_secs_f64() - without.as_secs_f64()) * 1e3;
+    let verdict = if extra <= goal_ms { "met" } else { "MISSED" };
+    println!("    boundary cost {extra:+.2} ms (goal ≤ +{goal_ms} ms: {verdict})");
+}
