@@ -5,7 +5,6 @@
 //! the proxy; goal ≤ +50 ms), a warm command (goal ≤ +5 ms), and `npm ci` of the
 //! `vite-react` template with an empty npm cache through the proxy against direct.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -33,20 +32,30 @@ pub async fn run() -> anyhow::Result<()> {
             IsolationMode::Bwrap,
         )
     };
-    let allow = [draftsmith_sandbox::npm_registry_host()];
-    let bounded =
-        Arc::new(controller("bounded")?.with_egress(EgressPolicy::parse("proxy", allow)?));
-    let open = Arc::new(controller("open")?.with_host_network());
+    let allow = vec![draftsmith_sandbox::npm_registry_host()];
+    let bounded = controller("bounded")?.with_egress(EgressPolicy::parse("proxy", allow.clone())?);
+    let open = controller("open")?.with_host_network();
     println!(
         "egress: {} against {}",
         bounded.egress_in_force(),
         open.egress_in_force()
     );
+    cold(&bounded, &open).await?;
+    // The fallback of a service that cannot make namespaces: one per process, with a
+    // forwarder started in each.
+    let per_process = controller("per-process")?
+        .with_egress(EgressPolicy::parse("proxy", allow)?)
+        .with_namespace_per_process();
+    warm(&bounded, &open, &per_process).await?;
+    npm_ci(&bounded, &open).await
+}
 
+/// Cold starts, alternating between the two controllers.
+async fn cold(bounded: &LocalController, open: &LocalController) -> anyhow::Result<()> {
     let (mut with, mut without) = (Vec::new(), Vec::new());
     for i in 0..COLD {
-        with.push(cold_start(&bounded, &format!("cold-b-{i}")).await?);
-        without.push(cold_start(&open, &format!("cold-o-{i}")).await?);
+        with.push(cold_start(bounded, &format!("cold-b-{i}")).await?);
+        without.push(cold_start(open, &format!("cold-o-{i}")).await?);
     }
     let (with, without) = (median(with), median(without));
     report(
@@ -55,24 +64,49 @@ pub async fn run() -> anyhow::Result<()> {
         without,
         50.0,
     );
+    Ok(())
+}
 
-    let (b, o) = (id("warm-b")?, id("warm-o")?);
-    for (ctl, id) in [(&bounded, &b), (&open, &o)] {
+/// Warm commands, in turn on each controller.
+async fn warm(
+    bounded: &LocalController,
+    open: &LocalController,
+    per_process: &LocalController,
+) -> anyhow::Result<()> {
+    let warm = [
+        (bounded, id("warm-b")?),
+        (open, id("warm-o")?),
+        (per_process, id("warm-p")?),
+    ];
+    for (ctl, id) in &warm {
         ctl.create(id, "static", Duration::from_secs(600)).await?;
         for _ in 0..3 {
             exec(ctl, id, "true").await?;
         }
     }
-    let (with, without) = medians_interleaved(
-        WARM,
-        |_| exec(&bounded, &b, "true"),
-        |_| exec(&open, &o, "true"),
-    )
-    .await?;
+    let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    for _ in 0..WARM {
+        for ((ctl, id), times) in warm.iter().zip(times.iter_mut()) {
+            let started = Instant::now();
+            exec(ctl, id, "true").await?;
+            times.push(started.elapsed());
+        }
+    }
+    let [with, without, fallback] = times.map(median);
     report("warm command (exec `true`)", with, without, 5.0);
+    line(
+        "warm command, a namespace per process (fallback)",
+        fallback,
+        "without the boundary",
+        without,
+    );
+    Ok(())
+}
 
+/// `npm ci` with an empty npm cache, alternating.
+async fn npm_ci(bounded: &LocalController, open: &LocalController) -> anyhow::Result<()> {
     let (b, o) = (id("npm-b")?, id("npm-o")?);
-    for (ctl, id) in [(&bounded, &b), (&open, &o)] {
+    for (ctl, id) in [(bounded, &b), (open, &o)] {
         ctl.create(id, "vite-react", Duration::from_secs(3600))
             .await?;
         seed_template(ctl, id)?;
@@ -81,8 +115,8 @@ pub async fn run() -> anyhow::Result<()> {
                   npm ci --no-audit --no-fund --loglevel=error --cache \"$HOME/.npm\"";
     let (with, without) = medians_interleaved(
         NPM,
-        |_| exec(&bounded, &b, npm_ci),
-        |_| exec(&open, &o, npm_ci),
+        |_| exec(bounded, &b, npm_ci),
+        |_| exec(open, &o, npm_ci),
     )
     .await?;
     line(
@@ -91,7 +125,7 @@ pub async fn run() -> anyhow::Result<()> {
         "direct (host network)",
         without,
     );
-    for (ctl, id) in [(&bounded, &b), (&open, &o)] {
+    for (ctl, id) in [(bounded, &b), (open, &o)] {
         ctl.stop(id).await?;
     }
     Ok(())

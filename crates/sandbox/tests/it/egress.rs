@@ -121,3 +121,42 @@ async fn each_sandbox_has_its_own_proxy_until_it_stops() {
     assert!(again.contains("RUN:egress.sock"), "{again}");
     ctl.stop(&b).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_namespace_per_process_still_has_only_the_proxy() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let local = LocalController::new(
+        dir.path().join("sandboxes"),
+        dir.path().join("cache"),
+        IsolationMode::Bwrap,
+    )
+    .unwrap()
+    .with_egress(EgressPolicy::parse("proxy", ["a.example"]).unwrap())
+    .with_namespace_per_process();
+    let id = unique_id("fallback");
+    local
+        .create(&id, "static", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let script = format!(
+        "{PRIVATE_OR_ABORT}; readlink /proc/self/ns/net; \
+         curl -sS -x http://127.0.0.1:3128 http://b.example/ ; echo"
+    );
+    let first = run(&local, &id, &script).await;
+    assert!(
+        first.contains("b.example is not on the sandbox's egress allow-list"),
+        "{first}"
+    );
+    assert!(local.network_namespace(&id).is_none(), "{first}");
+    let second = run(&local, &id, &script).await;
+    let ns = |out: &str| {
+        out.lines()
+            .find(|l| l.starts_with("net:["))
+            .map(str::to_owned)
+    };
+    assert!(
+        ns(&first).is_some() && ns(&first) != ns(&second),
+        "{first}{second}"
+    );
+    local.stop(&id).await.unwrap();
+}

@@ -112,8 +112,8 @@ pub(super) async fn a_fork_bomb_hits_the_process_limit_while_another_sandbox_wor
         eventually(Duration::from_secs(10), || pids_with(&mark).is_empty()).await,
         "the bomb's processes outlived it"
     );
-    // The command's last processes (bubblewrap's init, the forwarder) leave the cgroup a
-    // moment after the bomb's own are gone.
+    // The command's last processes (bubblewrap's init) leave the cgroup a moment after the
+    // bomb's own are gone.
     assert!(
         eventually(Duration::from_secs(10), || env.local.cgroup_population(&a)
             == Some(0))
