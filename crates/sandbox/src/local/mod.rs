@@ -6,8 +6,10 @@ mod network;
 mod ops;
 mod sandbox;
 mod service;
+mod trash;
 
 pub use service::{ServiceLaunch, ServiceNetwork};
+pub(crate) use trash::{Trash, delete_trash};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -315,53 +317,6 @@ impl LocalController {
             dir: self.move_aside(sandbox),
             cgroup: self.cgroup_of(&sandbox.id),
         }
-    }
-
-    fn move_aside(&self, sandbox: &Sandbox) -> Option<PathBuf> {
-        let trash = self.root.join(format!(
-            "{TRASH_PREFIX}{}-{}",
-            sandbox.id,
-            uuid::Uuid::new_v4().simple()
-        ));
-        match std::fs::rename(&sandbox.dir, &trash) {
-            Ok(()) => Some(trash),
-            Err(e) => {
-                if sandbox.dir.exists() {
-                    tracing::warn!(sandbox = %sandbox.id, error = %e, "cannot move a stopped sandbox aside");
-                    return Some(sandbox.dir.clone());
-                }
-                None
-            }
-        }
-    }
-}
-
-/// What a stopped sandbox leaves to delete: its directory moved aside, its cgroup.
-#[derive(Debug, Default)]
-pub(crate) struct Trash {
-    dir: Option<PathBuf>,
-    cgroup: Option<Arc<SandboxCgroup>>,
-}
-
-/// Empties and removes cgroups, then deletes directories moved aside, off the async threads.
-async fn delete_trash(trash: Vec<Trash>) {
-    if trash.iter().all(|t| t.dir.is_none() && t.cgroup.is_none()) {
-        return;
-    }
-    let done = tokio::task::spawn_blocking(move || {
-        for item in trash {
-            if let Some(cgroup) = item.cgroup {
-                cgroup.destroy();
-            }
-            let Some(path) = item.dir else { continue };
-            if let Err(e) = std::fs::remove_dir_all(&path) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot delete a stopped sandbox");
-            }
-        }
-    })
-    .await;
-    if let Err(e) = done {
-        tracing::warn!(error = %e, "sandbox deletion task failed");
     }
 }
 
