@@ -13,7 +13,7 @@ use crate::process::{ProcessGroups, run_shell};
 
 mod network;
 
-pub use network::Network;
+pub use crate::egress::Network;
 
 /// System directories made visible read-only (symlinks such as merged-/usr `/bin` are
 /// recreated as symlinks); everything else of the host is absent inside.

@@ -2,48 +2,12 @@
 //! sandbox's own persistent one, with its sockets, proxy variables and forwarders.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use super::push;
-use crate::egress::NetNs;
 use crate::egress::forward::{self, Forward};
-
-/// Whether a sandbox shares the host's network.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Network {
-    /// The host's network (only for tests and benchmarks' baselines).
-    #[default]
-    Shared,
-    /// A private network namespace with only loopback and no way out.
-    Isolated,
-    /// A private network namespace whose ways out are the Unix sockets in `sockets`,
-    /// bound read-only at `/run/draftsmith`: the egress proxy's when `proxy` (then a
-    /// forwarder exposes it on loopback and the proxy variables point at it), plus the
-    /// `services` forwards of a long-lived service (the OpenCode server and its model gate).
-    Private {
-        /// The host directory of the sandbox's sockets.
-        sockets: PathBuf,
-        /// Whether the egress proxy is this sandbox's way out.
-        proxy: bool,
-        /// A service's own forwards.
-        services: Vec<Forward>,
-    },
-    /// The sandbox's own persistent network namespace, which the process joins before it
-    /// execs ([`crate::enclosure::Enclosure`] does, with `netns`): the sockets bound as for
-    /// `Private`, the proxy already listening on the namespace's loopback (the controller
-    /// serves it), and only a service's own `services` forwards started by a prelude.
-    Joined {
-        /// The host directory of the sandbox's sockets.
-        sockets: PathBuf,
-        /// Whether the egress proxy is this sandbox's way out.
-        proxy: bool,
-        /// A service's own forwards.
-        services: Vec<Forward>,
-        /// The namespace.
-        netns: Arc<NetNs>,
-    },
-}
+use crate::egress::{NetNs, Network};
 
 impl Network {
     /// The `bwrap` arguments of this network: a new namespace, the sockets and the proxy

@@ -9,18 +9,19 @@
 mod decide;
 pub(crate) mod forward;
 mod netns;
+mod plan;
 mod proxy;
 
 pub use decide::{
     ALLOW_SETTING, AddressClass, AllowList, Refusal, check_host, forbidden_class, pick_address,
 };
 pub use netns::NetNs;
+pub use plan::Network;
 pub use proxy::EgressProxy;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::bwrap::Network;
 use crate::error::SandboxError;
 
 /// The npm registry's host, allowed when nothing else is configured.
