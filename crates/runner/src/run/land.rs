@@ -7,12 +7,11 @@
 //! checkpoint.
 
 use draftsmith_core::api::CheckpointKind;
-use draftsmith_core::{BlobHash, DraftPath, EventBody};
+use draftsmith_core::{BlobHash, EventBody};
 use draftsmith_engine::Outcome;
 use draftsmith_store::{FileChange, Landing, Manifest, NewCheckpoint, StoreError};
 
 use super::{Ending, Execution, RunError, RunTimings, Worked};
-use crate::sandbox::entries;
 use crate::sink::RunSink;
 use crate::sync::SyncError;
 
@@ -53,22 +52,11 @@ impl Execution {
 
     /// The workspace's changes against the manifest it was refreshed from.
     pub(super) async fn snapshot(&self, manifest: &Manifest) -> Result<Vec<FileChange>, RunError> {
-        let changes = self
-            .services
+        self.services
             .controller
-            .snapshot(&self.sandbox, &entries(manifest))
+            .snapshot(&self.sandbox, &manifest.files)
             .await
-            .map_err(RunError::Sandbox)?;
-        Ok(changes
-            .into_iter()
-            .filter_map(|c| {
-                let path = DraftPath::parse(&c.path).ok()?;
-                Some(FileChange {
-                    path,
-                    content: c.content,
-                })
-            })
-            .collect())
+            .map_err(RunError::Sandbox)
     }
 
     /// Lands the run's result with its terminal event, then publishes what was written. A
@@ -157,7 +145,7 @@ impl Execution {
             .ok()?;
         let created = EventBody::CheckpointCreated {
             checkpoint_id: checkpoint.id.clone(),
-            kind: CheckpointKind::Rejected.as_str().into(),
+            kind: CheckpointKind::Rejected,
             revision: base,
         };
         sink.record(created, Vec::new()).await.ok()?;

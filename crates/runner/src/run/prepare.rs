@@ -16,7 +16,7 @@ use draftsmith_store::{Manifest, StoreError};
 
 use super::error::ProvisionError;
 use super::{Ending, Execution, RunError, RunTimings};
-use crate::sandbox::{SandboxTools, StoreBlobs, entries};
+use crate::sandbox::{SandboxTools, StoreBlobs};
 use crate::sink::RunSink;
 
 /// A sandbox ready for the engine: the manifest it holds and the job to run in it.
@@ -95,7 +95,7 @@ impl Execution {
         let manifest = self.services.store.draft(self.task.app.id).await?;
         let blobs = StoreBlobs(self.services.store.clone());
         controller
-            .refresh(&self.sandbox, &entries(&manifest), &blobs)
+            .refresh(&self.sandbox, &manifest.files, &blobs)
             .await?;
         let root = controller.workspace_dir(&self.sandbox).unwrap_or_default();
         // Through the controller, so a remote sandbox gets it too; never through a symlink
