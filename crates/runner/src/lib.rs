@@ -4,6 +4,7 @@
 //! any instance, and ends runs whose owner died.
 
 pub mod bus;
+pub mod config;
 pub mod contract;
 mod engines;
 pub mod policy;
@@ -15,7 +16,6 @@ pub mod sync;
 pub mod verify;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -29,32 +29,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use bus::{BusMessage, EventBus, LocalBus, PgBus};
+pub use config::RunnerConfig;
 pub use engines::Engines;
 pub use policy::EnginePolicy;
 pub use run::CRASH_AFTER_LANDING;
-
-/// How the runner behaves.
-#[derive(Debug, Clone)]
-pub struct RunnerConfig {
-    /// Workspaces live in `data_dir/sandboxes`.
-    pub data_dir: PathBuf,
-    /// This instance's stable identity (it survives restarts of the same data directory).
-    pub instance: InstanceId,
-    /// Engine policy.
-    pub policy: EnginePolicy,
-    /// Model turns before a run pauses.
-    pub max_steps: usize,
-    /// How long a lease lasts without renewal.
-    pub lease: Duration,
-    /// How often cancel requests and expired leases are checked.
-    pub poll: Duration,
-    /// Whether the template's verification commands run after the agent's edits.
-    pub verify: bool,
-    /// How long an idle sandbox stays warm (`APPS_CODING_AGENT_SANDBOX_TTL_SECONDS`).
-    pub sandbox_ttl: Duration,
-    /// Turns the agent gets to repair a failed verification.
-    pub repair_turns: usize,
-}
 
 /// Why a run could not be created; nothing was persisted for any of these.
 #[derive(Debug, thiserror::Error)]

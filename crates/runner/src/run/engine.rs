@@ -4,7 +4,9 @@
 
 use draftsmith_engine::{Finished, Job};
 
-use super::{Execution, RunError, RunTimings};
+use super::error::RunError;
+use super::execution::Execution;
+use super::timings::RunTimings;
 use crate::sink::RunSink;
 
 impl Execution {

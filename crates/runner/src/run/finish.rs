@@ -6,7 +6,9 @@ use draftsmith_core::api::ChatRole;
 use draftsmith_sandbox::{SandboxError, SandboxId};
 use serde_json::Value;
 
-use super::{Ending, Execution, RunTimings, Services};
+use super::error::Ending;
+use super::execution::{Execution, Services};
+use super::timings::RunTimings;
 use crate::sink::RunSink;
 
 /// Stops a sandbox and, first, whatever the engines keep running in it (while its

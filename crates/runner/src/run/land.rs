@@ -11,13 +11,33 @@ use draftsmith_core::{BlobHash, EventBody};
 use draftsmith_engine::Outcome;
 use draftsmith_store::{FileChange, Landing, Manifest, NewCheckpoint, StoreError};
 
-use super::{Ending, Execution, RunError, RunTimings, Worked};
+use super::error::{Ending, RunError};
+use super::execution::Execution;
+use super::timings::RunTimings;
 use crate::sink::RunSink;
 use crate::sync::SyncError;
 
 /// Environment variable of the test-only crash hook: set to `1`, the process kills itself
 /// with SIGKILL right after a run's landing commits, before anything is published.
 pub const CRASH_AFTER_LANDING: &str = "DRAFTSMITH_TEST_CRASH_AFTER_LANDING";
+
+/// What the work phases leave for the ending: how it ends, the assistant's text, and the
+/// work to land when there is any.
+pub(super) struct Worked {
+    pub(super) ending: Ending,
+    pub(super) transcript: String,
+    pub(super) pending: Option<Pending>,
+}
+
+impl Worked {
+    pub(super) fn ended(ending: impl Into<Ending>, transcript: String) -> Self {
+        Self {
+            ending: ending.into(),
+            transcript,
+            pending: None,
+        }
+    }
+}
 
 /// Work waiting to land: the workspace's changes against the manifest it was refreshed from.
 pub(crate) struct Pending {

@@ -14,8 +14,9 @@ use draftsmith_engine::history::{DEFAULT_MAX_CHARS, DEFAULT_MAX_TURNS, HistoryTu
 use draftsmith_engine::model::Speaker;
 use draftsmith_store::{Manifest, StoreError};
 
-use super::error::ProvisionError;
-use super::{Ending, Execution, RunError, RunTimings};
+use super::error::{Ending, ProvisionError, RunError};
+use super::execution::Execution;
+use super::timings::RunTimings;
 use crate::sandbox::{SandboxTools, StoreBlobs};
 use crate::sink::RunSink;
 

@@ -9,8 +9,10 @@ use draftsmith_engine::model::Speaker;
 use draftsmith_engine::{Finished, Job, Outcome};
 use draftsmith_store::Manifest;
 
+use super::error::{Ending, RunError};
+use super::execution::Execution;
 use super::prepare::Prepared;
-use super::{Ending, Execution, RunError, RunTimings};
+use super::timings::RunTimings;
 use crate::sandbox::SandboxCommands;
 use crate::sink::RunSink;
 use crate::verify::{Dependencies, Verdict, repair_prompt, verify};
