@@ -120,7 +120,7 @@ async fn measure(caching: CacheMode) -> anyhow::Result<Usage> {
             workspace: workspace.path().to_path_buf(),
             commands: Arc::new(draftsmith_tools::LocalCommandRunner),
         }),
-        contract: json!({}),
+        contract: draftsmith_engine::AgentContract::empty(),
     };
     let finished = NativeEngine
         .run(job, &Quiet, CancellationToken::new())

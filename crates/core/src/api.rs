@@ -443,6 +443,19 @@ impl CheckpointKind {
     }
 }
 
+impl PartialEq<str> for CheckpointKind {
+    /// Compares with the stored and wire spelling.
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl std::fmt::Display for CheckpointKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Paths that differ between two manifests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FilesChanged {

@@ -171,7 +171,7 @@ pub enum EventBody {
         /// Its id.
         checkpoint_id: String,
         /// `pre_run`, `post_run`, `rejected`, …
-        kind: String,
+        kind: crate::api::CheckpointKind,
         /// Draft revision it points at.
         revision: i64,
     },
@@ -241,6 +241,21 @@ pub struct VerificationResult {
 }
 
 impl EventBody {
+    /// `draft.synced` for a draft write that made `revision` with `changes`.
+    pub fn draft_synced(revision: i64, changes: crate::api::FilesChanged) -> Self {
+        let crate::api::FilesChanged {
+            added,
+            modified,
+            deleted,
+        } = changes;
+        Self::DraftSynced {
+            revision,
+            added,
+            modified,
+            deleted,
+        }
+    }
+
     /// Every event name, in the order of a run's life.
     pub const TYPES: [&'static str; 17] = [
         "run.accepted",

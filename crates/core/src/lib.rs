@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod blob;
+pub mod draft;
 pub mod error;
 pub mod event;
 pub mod ids;
@@ -13,6 +14,7 @@ pub mod run;
 pub mod time;
 
 pub use blob::BlobHash;
+pub use draft::FileChange;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::{Diagnostic, EventBody, EventError, RunEvent, Stage};
 pub use ids::{AppId, ChatSessionId, InstanceId, Role, RunId, UserId};

@@ -1,7 +1,7 @@
 //! The seam between a run and whatever does its work: an [`Engine`] receives a job, reports
 //! progress through an [`EventSink`], and ends with an [`Outcome`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -18,7 +18,9 @@ pub struct Job {
     pub prompt: String,
     /// Earlier turns of the chat session, already bounded.
     pub history: Vec<HistoryTurn>,
-    /// The workspace the agent edits.
+    /// The workspace the agent edits, when it is on this host; empty when the sandbox is
+    /// remote (native tools reach it through `tools`; an engine that needs the directory
+    /// itself fails the run).
     pub workspace: PathBuf,
     /// The app's template id, for the system prompt.
     pub template: String,
@@ -28,8 +30,8 @@ pub struct Job {
     pub max_steps: usize,
     /// Where the native tools run: the sandbox (confined) or the local workspace.
     pub tools: Arc<dyn ToolHost>,
-    /// The app's selected-agent contract (`AgentContract` as JSON), for baseline context.
-    pub contract: serde_json::Value,
+    /// The app's selected-agent contract, for baseline context and the contract tools.
+    pub contract: draftsmith_contract::AgentContract,
 }
 
 /// Runs native tools against a workspace; the seam a sandbox controller fills so tools run
@@ -101,6 +103,9 @@ pub struct Finished {
     pub outcome: Outcome,
     /// All answer text, turns separated by blank lines.
     pub transcript: String,
+    /// How long the engine took to be ready for the job (OpenCode: seeding and a ready
+    /// server), for the run's timings; `None` for engines with nothing to start.
+    pub ready_ms: Option<u64>,
 }
 
 /// The sink refused an event: the run has ended elsewhere (cancelled, reaped).
@@ -136,4 +141,12 @@ pub trait EventSink: Send + Sync {
 pub trait Engine: Send + Sync {
     /// Does the job, streaming progress, until it ends or `cancel` fires.
     async fn run(&self, job: Job, sink: &dyn EventSink, cancel: CancellationToken) -> Finished;
+
+    /// The sandbox holding `workspace` is going away (a failed or orphaned run): stop what
+    /// the engine keeps running for it. Called before the workspace is removed; engines
+    /// that keep nothing between runs do nothing.
+    async fn release(&self, _workspace: &Path) {}
+
+    /// The service is stopping: stop everything the engine keeps running.
+    async fn shutdown(&self) {}
 }

@@ -9,6 +9,7 @@ pub mod native;
 pub mod providers;
 pub mod registry;
 
+pub use draftsmith_contract::AgentContract;
 pub use engine::{
     Engine, EventSink, Finished, Job, LocalTools, ModelCall, Outcome, SinkClosed, ToolHost,
 };

@@ -55,6 +55,7 @@ impl Engine for NativeEngine {
         Finished {
             outcome,
             transcript: transcript.join("\n\n"),
+            ready_ms: None,
         }
     }
 }
@@ -449,13 +450,11 @@ const CONTRACT_CHARS: usize = 6_000;
 
 /// Baseline context about the runtime agent the app embeds, from the run's contract,
 /// bounded to [`CONTRACT_CHARS`].
-pub fn contract_context(contract: &serde_json::Value) -> String {
-    let contract: draftsmith_contract::AgentContract = serde_json::from_value(contract.clone())
-        .unwrap_or_else(|_| draftsmith_contract::AgentContract::empty());
+pub fn contract_context(contract: &draftsmith_contract::AgentContract) -> String {
     if contract.agent.is_none() {
         return "This app embeds no runtime AI agent.".into();
     }
-    let mut summary = draftsmith_contract::describe(&contract, true).to_string();
+    let mut summary = draftsmith_contract::describe(contract, true).to_string();
     if summary.chars().count() > CONTRACT_CHARS {
         summary = summary.chars().take(CONTRACT_CHARS).collect::<String>() + "…(truncated)";
     }

@@ -6,8 +6,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::settings::PermissionAction;
 
 /// Where one workspace's server lives: its private HOME and the argv it runs under.
@@ -112,9 +110,6 @@ pub struct OpencodeConfig {
     /// Where and how each workspace's server runs; `None` runs it unconfined with a HOME
     /// under `homes_dir`.
     pub launch: Option<LaunchFn>,
-    /// The contract seeded for the tools when a job carries none (`Job::contract` null);
-    /// `None` seeds the empty contract.
-    pub contract: Option<Value>,
     /// Permission rules appended after draftsmith's (they win). A rule set to `ask` is
     /// answered by the engine with a refusal, so it can never hang a run.
     pub permission_overrides: Vec<(String, PermissionAction)>,
@@ -151,7 +146,6 @@ impl Default for OpencodeConfig {
             max_retry: Duration::from_secs(20),
             fail_on_unrecovered_edit: true,
             launch: None,
-            contract: None,
             permission_overrides: Vec::new(),
             poll_interval: Duration::from_millis(250),
             faults: Faults::default(),

@@ -302,25 +302,27 @@ impl OpencodeEngine {
         job: &Job,
         sink: &dyn EventSink,
         cancel: &CancellationToken,
-    ) -> (Outcome, String) {
+    ) -> (Outcome, String, Option<u64>) {
+        if job.workspace.as_os_str().is_empty() {
+            let needs = "the opencode engine needs an in-process sandbox controller";
+            return (start_failed(needs.into()), String::new(), None);
+        }
         let clock = Instant::now();
         let workspace = key(&job.workspace);
-        // The run's own contract; the configured one when the job carries none.
-        let contract = Some(&job.contract)
-            .filter(|c| !c.is_null())
-            .or(self.config.contract.as_ref());
-        if let Err(err) = seed_workspace(&workspace, contract) {
-            return (start_failed(err.to_string()), String::new());
+        // Seeded as the JSON object the run's input parameters carry it as.
+        let contract = serde_json::to_value(&job.contract).ok();
+        if let Err(err) = seed_workspace(&workspace, contract.as_ref()) {
+            return (start_failed(err.to_string()), String::new(), None);
         }
         let settings =
             OpencodeSettings::for_model(&job.model, &self.config.permission_overrides).to_json();
         let started = tokio::select! {
-            _ = cancel.cancelled() => return (Outcome::Cancelled, String::new()),
+            _ = cancel.cancelled() => return (Outcome::Cancelled, String::new(), None),
             started = self.server_for(&workspace, settings, &job.model) => started,
         };
         let (server, reused) = match started {
             Ok(found) => found,
-            Err(err) => return (start_failed(err), String::new()),
+            Err(err) => return (start_failed(err), String::new(), None),
         };
         let opencode_start = clock.elapsed().as_millis() as u64;
         let limits = RunLimits {
@@ -348,18 +350,27 @@ impl OpencodeEngine {
         if self.config.server_policy == ServerPolicy::PerRun || !server.is_alive() {
             self.stop_server(&workspace).await;
         }
-        (outcome, transcript)
+        (outcome, transcript, Some(opencode_start))
     }
 }
 
 #[async_trait]
 impl Engine for OpencodeEngine {
     async fn run(&self, job: Job, sink: &dyn EventSink, cancel: CancellationToken) -> Finished {
-        let (outcome, transcript) = self.drive(&job, sink, &cancel).await;
+        let (outcome, transcript, ready_ms) = self.drive(&job, sink, &cancel).await;
         Finished {
             outcome,
             transcript,
+            ready_ms,
         }
+    }
+
+    async fn release(&self, workspace: &Path) {
+        self.stop_server(workspace).await;
+    }
+
+    async fn shutdown(&self) {
+        OpencodeEngine::shutdown(self).await;
     }
 }
 

@@ -32,7 +32,7 @@ pub fn prompt_body(job: &Job) -> PromptBody {
 
 /// What OpenCode's agent is told about draftsmith, on top of its own system prompt: the
 /// same baseline contract context the native engine gives its model.
-fn system_prompt(template: &str, contract: &serde_json::Value) -> String {
+fn system_prompt(template: &str, contract: &draftsmith_engine::AgentContract) -> String {
     let contract = draftsmith_engine::native::contract_context(contract);
     let base = format!(
         "You are draftsmith's coding agent, building and editing a web app (template: {template}) \

@@ -4,18 +4,18 @@
 //! any instance, and ends runs whose owner died.
 
 pub mod bus;
+pub mod config;
 pub mod contract;
-mod execute;
-mod land;
+mod engines;
 pub mod policy;
 pub mod publish;
+mod run;
 pub mod sandbox;
 mod sink;
 pub mod sync;
 pub mod verify;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -23,36 +23,16 @@ use draftsmith_core::api::{App, CreateRun, Run};
 use draftsmith_core::{ErrorCode, EventBody, EventError, InstanceId, RunId, Timestamp, UserId};
 use draftsmith_engine::ModelRegistry;
 use draftsmith_store::{NewRun, Store, StoreError};
+use run::{Execution, Services, Stop};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use bus::{BusMessage, EventBus, LocalBus, PgBus};
-pub use land::CRASH_AFTER_LANDING;
+pub use config::RunnerConfig;
+pub use engines::Engines;
 pub use policy::EnginePolicy;
-
-/// How the runner behaves.
-#[derive(Debug, Clone)]
-pub struct RunnerConfig {
-    /// Workspaces live in `data_dir/sandboxes`.
-    pub data_dir: PathBuf,
-    /// This instance's stable identity (it survives restarts of the same data directory).
-    pub instance: InstanceId,
-    /// Engine policy.
-    pub policy: EnginePolicy,
-    /// Model turns before a run pauses.
-    pub max_steps: usize,
-    /// How long a lease lasts without renewal.
-    pub lease: Duration,
-    /// How often cancel requests and expired leases are checked.
-    pub poll: Duration,
-    /// Whether the template's verification commands run after the agent's edits.
-    pub verify: bool,
-    /// How long an idle sandbox stays warm (`APPS_CODING_AGENT_SANDBOX_TTL_SECONDS`).
-    pub sandbox_ttl: Duration,
-    /// Turns the agent gets to repair a failed verification.
-    pub repair_turns: usize,
-}
+pub use run::CRASH_AFTER_LANDING;
 
 /// Why a run could not be created; nothing was persisted for any of these.
 #[derive(Debug, thiserror::Error)]
@@ -75,21 +55,13 @@ pub struct Runner {
 }
 
 struct Inner {
-    store: Arc<dyn Store>,
-    bus: Arc<dyn EventBus>,
-    controller: Arc<dyn draftsmith_sandbox::SandboxController>,
-    opencode: Option<draftsmith_opencode::OpencodeEngine>,
+    services: Services,
     config: RwLock<Arc<RunnerConfig>>,
     registry: RwLock<Arc<ModelRegistry>>,
-    active: Mutex<HashMap<RunId, LocalRun>>,
+    /// The runs executing here, with how to stop each.
+    active: Mutex<HashMap<RunId, Stop>>,
     stop: CancellationToken,
     tasks: TaskTracker,
-}
-
-/// A run executing here: its cancel token and who cancelled it.
-struct LocalRun {
-    cancel: CancellationToken,
-    cancelled_by: Arc<Mutex<Option<String>>>,
 }
 
 impl Runner {
@@ -99,15 +71,17 @@ impl Runner {
         bus: Arc<dyn EventBus>,
         registry: ModelRegistry,
         controller: Arc<dyn draftsmith_sandbox::SandboxController>,
-        opencode: Option<draftsmith_opencode::OpencodeEngine>,
+        engines: Engines,
         config: RunnerConfig,
     ) -> Result<Self, StoreError> {
         let runner = Self {
             inner: Arc::new(Inner {
-                store,
-                bus,
-                controller,
-                opencode,
+                services: Services {
+                    store,
+                    bus,
+                    controller,
+                    engines,
+                },
                 registry: RwLock::new(Arc::new(registry)),
                 active: Mutex::new(HashMap::new()),
                 stop: CancellationToken::new(),
@@ -177,12 +151,12 @@ impl Runner {
 
     /// The sandbox controller runs work in.
     pub fn controller(&self) -> Arc<dyn draftsmith_sandbox::SandboxController> {
-        self.inner.controller.clone()
+        self.inner.services.controller.clone()
     }
 
     /// The event bus followers subscribe to.
     pub fn bus(&self) -> Arc<dyn EventBus> {
-        self.inner.bus.clone()
+        self.inner.services.bus.clone()
     }
 
     /// Validates, persists and starts a run. The returned sender takes the API's own
@@ -203,13 +177,14 @@ impl Runner {
             .registry()
             .resolve(request.model_id.as_deref())
             .map_err(|e| CreateRunError::ModelUnavailable(e.0))?;
-        let contract = contract::load(self.inner.store.as_ref(), app).await?;
+        let contract = contract::load(self.inner.services.store.as_ref(), app).await?;
         let input_params = serde_json::json!({
             "context": { "selected_agent_contract": contract },
         });
         let lease_until = self.lease_deadline();
         let run = self
             .inner
+            .services
             .store
             .create_run(NewRun {
                 app: app.id,
@@ -224,37 +199,31 @@ impl Runner {
                 input_params,
             })
             .await?;
-        let create_ms = clock.elapsed().as_millis() as u64;
-        let (api_tx, api_rx) = oneshot::channel();
-        let local = LocalRun {
-            cancel: self.inner.stop.child_token(),
-            cancelled_by: Arc::new(Mutex::new(None)),
+        let (api_tx, api_ms) = oneshot::channel();
+        let timing = run::Clock {
+            started: clock,
+            create_ms: clock.elapsed().as_millis() as u64,
+            api_ms,
         };
-        let cancel = local.cancel.clone();
-        let cancelled_by = local.cancelled_by.clone();
+        let stop = Stop {
+            cancel: self.inner.stop.child_token(),
+            by: Arc::default(),
+        };
         if let Ok(mut active) = self.inner.active.lock() {
-            active.insert(run.run_id, local);
+            active.insert(run.run_id, stop.clone());
         }
-        let job = execute::Execution {
-            store: self.inner.store.clone(),
-            bus: self.inner.bus.clone(),
-            controller: self.inner.controller.clone(),
-            opencode: self.inner.opencode.clone(),
+        let task = run::Assignment {
             run: run.clone(),
             app: app.clone(),
             model,
-            engine,
-            config: (*self.config()).clone(),
-            cancel,
-            cancelled_by,
-            create_ms,
-            api_ms: api_rx,
-            started: clock,
+            contract,
         };
+        let config = (*self.config()).clone();
+        let execution = Execution::new(self.inner.services.clone(), task, config, stop, timing);
         let runner = self.clone();
+        let run_id = run.run_id;
         self.inner.tasks.spawn(async move {
-            let run_id = job.run.run_id;
-            job.execute().await;
+            execution.execute().await;
             if let Ok(mut active) = runner.inner.active.lock() {
                 active.remove(&run_id);
             }
@@ -265,7 +234,7 @@ impl Runner {
     /// Asks for a run to stop. It is recorded in the database so whichever instance
     /// executes the run acts on it; here, it acts at once.
     pub async fn cancel(&self, run: RunId, by: &UserId) -> Result<(), StoreError> {
-        self.inner.store.request_cancel(run, by).await?;
+        self.inner.services.store.request_cancel(run, by).await?;
         self.cancel_local(run, &by.0);
         Ok(())
     }
@@ -274,11 +243,11 @@ impl Runner {
         let Ok(active) = self.inner.active.lock() else {
             return;
         };
-        if let Some(local) = active.get(&run) {
-            if let Ok(mut who) = local.cancelled_by.lock() {
+        if let Some(stop) = active.get(&run) {
+            if let Ok(mut who) = stop.by.lock() {
                 who.get_or_insert_with(|| by.to_owned());
             }
-            local.cancel.cancel();
+            stop.cancel.cancel();
         }
     }
 
@@ -288,9 +257,7 @@ impl Runner {
         self.inner.stop.cancel();
         self.inner.tasks.close();
         let _ = tokio::time::timeout(grace, self.inner.tasks.wait()).await;
-        if let Some(opencode) = &self.inner.opencode {
-            opencode.shutdown().await;
-        }
+        self.inner.services.engines.shutdown().await;
     }
 
     fn lease_deadline(&self) -> Timestamp {
@@ -320,7 +287,7 @@ impl Runner {
     }
 
     async fn tick(&self, last_renewal: &mut Instant) -> Result<(), StoreError> {
-        let store = &self.inner.store;
+        let store = &self.inner.services.store;
         for (run, by) in store.runs_to_cancel(self.config().instance).await? {
             self.cancel_local(run, &by);
         }
@@ -344,6 +311,7 @@ impl Runner {
         let local = self.local_runs();
         let orphans = self
             .inner
+            .services
             .store
             .orphaned_runs(previous_life, Timestamp::now())
             .await?;
@@ -358,10 +326,11 @@ impl Runner {
                     details: None,
                 },
             };
-            match self.inner.store.append_event(run, body, Vec::new()).await {
+            let services = &self.inner.services;
+            match services.store.append_event(run, body, Vec::new()).await {
                 Ok(event) => {
                     tracing::warn!(run = %run, "ended an orphaned run");
-                    self.inner.bus.publish(&event).await;
+                    services.bus.publish(&event).await;
                 }
                 Err(StoreError::RunEnded) => {}
                 Err(err) => return Err(err),
@@ -370,26 +339,18 @@ impl Runner {
         Ok(())
     }
 
-    /// Stops the sandbox of a run that ended without its owner (the OpenCode server in it
-    /// included), as a failed run's own ending would.
+    /// Stops the sandbox of a run that ended without its owner (what its engines keep
+    /// running in it included), as a failed run's own ending would.
     async fn stop_sandbox(&self, run: RunId) {
-        let chat = match self.inner.store.run(run).await {
+        let chat = match self.inner.services.store.run(run).await {
             Ok(found) => found.chat_session_id,
             Err(err) => {
                 tracing::warn!(run = %run, error = %err, "orphaned run not found to stop its sandbox");
                 return;
             }
         };
-        let Ok(id) = draftsmith_sandbox::SandboxId::for_chat(&chat.to_string()) else {
-            return;
-        };
-        let controller = &self.inner.controller;
-        if let (Some(engine), Some(workspace)) =
-            (&self.inner.opencode, controller.workspace_dir(&id))
-        {
-            engine.stop_server(&workspace).await;
-        }
-        match controller.stop(&id).await {
+        let id = draftsmith_sandbox::SandboxId::for_chat(chat);
+        match run::stop_sandbox(&self.inner.services, &id).await {
             Ok(()) => {
                 tracing::info!(run = %run, sandbox = %id, "stopped an orphaned run's sandbox")
             }

@@ -14,7 +14,7 @@ use draftsmith_core::{BlobHash, UserId};
 use draftsmith_sandbox::{ExecRequest, SandboxController, SandboxError, SandboxId};
 use draftsmith_store::{Encoded, Manifest, NewRelease, Store, StoreError, StoredReleaseFile};
 
-use crate::sandbox::{StoreBlobs, entries};
+use crate::sandbox::StoreBlobs;
 
 /// Longest a release build may run.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
@@ -125,7 +125,7 @@ async fn build_in(
         .create(id, &request.app.template, BUILD_TIMEOUT * 2)
         .await?;
     controller
-        .refresh(id, &entries(&request.manifest), &StoreBlobs(store.clone()))
+        .refresh(id, &request.manifest.files, &StoreBlobs(store.clone()))
         .await?;
     let has_lockfile = request
         .manifest

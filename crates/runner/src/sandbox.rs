@@ -6,10 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use draftsmith_core::{BlobHash, ErrorCode};
 use draftsmith_engine::ToolHost;
-use draftsmith_sandbox::{
-    BlobSource, ExecRequest, FileEntry, SandboxController, SandboxError, SandboxId,
-};
-use draftsmith_store::{Manifest, Store};
+use draftsmith_sandbox::{BlobSource, ExecRequest, SandboxController, SandboxError, SandboxId};
+use draftsmith_store::Store;
 use draftsmith_tools::{CommandOutput, CommandRequest, CommandRunner, ToolError, ToolOutcome};
 use tokio_util::sync::CancellationToken;
 
@@ -24,19 +22,6 @@ impl BlobSource for StoreBlobs {
             message: e.to_string(),
         })
     }
-}
-
-/// A manifest as the files a sandbox is refreshed to.
-pub fn entries(manifest: &Manifest) -> Vec<FileEntry> {
-    manifest
-        .files
-        .iter()
-        .map(|f| FileEntry {
-            path: f.path.clone(),
-            sha256: f.sha256.clone(),
-            size: f.size,
-        })
-        .collect()
 }
 
 /// Native tools executed by the sandbox controller.

@@ -14,16 +14,10 @@ use crate::id::SandboxId;
 use crate::isolation::Isolation;
 use crate::limits::LimitsReport;
 
-/// One file of a draft revision's manifest: what the workspace must hold at `path`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileEntry {
-    /// Relative `/`-separated path.
-    pub path: String,
-    /// SHA-256 of the content, the key to fetch it from a [`BlobSource`].
-    pub sha256: BlobHash,
-    /// Size in bytes.
-    pub size: i64,
-}
+/// One file of a draft revision's manifest, what the workspace must hold at `path`: the
+/// draft's own [`DraftFile`](draftsmith_core::api::DraftFile), so a manifest is handed to a
+/// sandbox as it is.
+pub use draftsmith_core::api::DraftFile as FileEntry;
 
 /// Where file contents come from during a refresh, so only missing blobs are ever fetched.
 #[async_trait::async_trait]
@@ -32,14 +26,10 @@ pub trait BlobSource: Send + Sync {
     async fn blob(&self, hash: &BlobHash) -> Result<Vec<u8>, SandboxError>;
 }
 
-/// One difference between the workspace and the manifest it was compared with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    /// The path, already checked against the path policy.
-    pub path: String,
-    /// The new content, or `None` when the file was deleted.
-    pub content: Option<Vec<u8>>,
-}
+/// One difference between the workspace and the manifest it was compared with: the
+/// draft's own [`FileChange`](draftsmith_core::FileChange), its path checked against the
+/// path policy once, here.
+pub use draftsmith_core::FileChange as Change;
 
 /// What `create` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

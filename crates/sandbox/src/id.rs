@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use draftsmith_core::ChatSessionId;
+
 use crate::error::SandboxError;
 
 /// Longest accepted identifier.
@@ -28,9 +30,10 @@ impl SandboxId {
         }
     }
 
-    /// The chat-scoped id of SPEC §6, so every caller spells it the same way.
-    pub fn for_chat(chat_session_id: &str) -> Result<Self, SandboxError> {
-        Self::parse(&format!("chat-{chat_session_id}"))
+    /// The chat-scoped id of SPEC §6, so every caller spells it the same way. Infallible:
+    /// `chat-` and a hyphenated UUID (41 characters) are always in the safe alphabet.
+    pub fn for_chat(chat_session_id: ChatSessionId) -> Self {
+        Self(format!("chat-{chat_session_id}"))
     }
 
     /// The id as text.
@@ -63,10 +66,14 @@ mod tests {
         for bad in ["", "a/b", "..", ".trash", "a b", "é", &"a".repeat(81)] {
             assert!(SandboxId::parse(bad).is_err(), "{bad}");
         }
-        let chat = SandboxId::for_chat("123e4567-e89b-12d3-a456-426614174000");
+        let chat = "123e4567-e89b-12d3-a456-426614174000"
+            .parse::<ChatSessionId>()
+            .map(SandboxId::for_chat);
         assert_eq!(
-            chat.map(|c| c.to_string()).ok().as_deref(),
+            chat.as_ref().map(SandboxId::as_str).ok(),
             Some("chat-123e4567-e89b-12d3-a456-426614174000")
         );
+        let any = SandboxId::for_chat(ChatSessionId::new());
+        assert_eq!(SandboxId::parse(any.as_str()).ok(), Some(any));
     }
 }

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use draftsmith_core::{InstanceId, Role, UserId};
-use draftsmith_engine::ModelRegistry;
-use draftsmith_runner::{EnginePolicy, EventBus, LocalBus, PgBus, Runner, RunnerConfig};
+use draftsmith_core::{EngineKind, InstanceId, Role, UserId};
+use draftsmith_engine::{Engine, ModelRegistry};
+use draftsmith_runner::{EnginePolicy, Engines, EventBus, LocalBus, PgBus, Runner, RunnerConfig};
 use draftsmith_sandbox::{LocalController, RemoteController, SandboxController};
 use draftsmith_store::{Backend, Principal, SqlStore, Store, StoreError};
 use tokio_util::sync::CancellationToken;
@@ -99,12 +99,14 @@ pub async fn build_state(
     let (opencode, opencode_unavailable) = opencode_engine(config, local);
     let mut runner_config = runner_config(config, instance_id(&config.data_dir)?);
     runner_config.policy.opencode_unavailable = opencode_unavailable;
+    let opencode = opencode.map(|engine| Arc::new(engine) as Arc<dyn Engine>);
+    let engines = Engines::default().with(EngineKind::Opencode, opencode);
     let runner = Runner::start(
         store.clone(),
         bus,
         registry,
         controller,
-        opencode,
+        engines,
         runner_config,
     )
     .await?;

@@ -193,8 +193,8 @@ async fn apply(
             .execute(&mut **tx)
             .await?;
             match old {
-                Some(_) => result.modified.push(path.to_owned()),
-                None => result.added.push(path.to_owned()),
+                Some(_) => result.changes.modified.push(path.to_owned()),
+                None => result.changes.added.push(path.to_owned()),
             }
         }
         (Some(_), None) => {
@@ -203,7 +203,7 @@ async fn apply(
                 .bind(path)
                 .execute(&mut **tx)
                 .await?;
-            result.deleted.push(path.to_owned());
+            result.changes.deleted.push(path.to_owned());
         }
     }
     let old = old.as_ref().map(|(h, s)| (h, *s));

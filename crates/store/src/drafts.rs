@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use draftsmith_core::api::DraftFile;
+use draftsmith_core::api::{DraftFile, FilesChanged};
 use draftsmith_core::{AppId, DraftPath};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
@@ -22,26 +22,16 @@ pub struct Manifest {
     pub files: Vec<DraftFile>,
 }
 
-/// One change to a draft: new content, or `None` to delete the path.
-#[derive(Debug, Clone)]
-pub struct FileChange {
-    /// Where.
-    pub path: DraftPath,
-    /// What it becomes.
-    pub content: Option<Vec<u8>>,
-}
+pub use draftsmith_core::FileChange;
 
-/// What a draft write did.
+/// What a draft write did: the revision it made and the paths it changed, in the shape
+/// the API answers and `draft.synced` carries them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DraftWrite {
     /// Revision after the write; equal to the previous one when nothing changed.
     pub revision: i64,
-    /// Paths created.
-    pub added: Vec<String>,
-    /// Paths whose content changed.
-    pub modified: Vec<String>,
-    /// Paths removed.
-    pub deleted: Vec<String>,
+    /// Paths created, changed and removed.
+    pub changes: FilesChanged,
 }
 
 impl DraftWrite {
@@ -49,15 +39,13 @@ impl DraftWrite {
     pub(crate) fn empty(revision: i64) -> Self {
         Self {
             revision,
-            added: Vec::new(),
-            modified: Vec::new(),
-            deleted: Vec::new(),
+            changes: FilesChanged::default(),
         }
     }
 
     /// Whether it changed any path.
     pub(crate) fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.modified.is_empty() && self.deleted.is_empty()
+        self.changes.is_empty()
     }
 }
 

@@ -66,7 +66,7 @@ pub(crate) async fn land(store: &SqlStore, mut landing: Landing) -> Result<Lande
     let checkpoint = checkpoint_log::insert(&mut tx, &post_run).await?;
     let created = EventBody::CheckpointCreated {
         checkpoint_id: checkpoint.id,
-        kind: CheckpointKind::PostRun.as_str().into(),
+        kind: CheckpointKind::PostRun,
         revision,
     };
     events.push(append_in_tx(&mut tx, run, created, Vec::new()).await?);
@@ -95,12 +95,7 @@ async fn sync_draft(
     let expected = Some(landing.expected);
     let write =
         draft_writes::write_in_tx(tx, landing.app, expected, wanted, &landing.author).await?;
-    let synced = EventBody::DraftSynced {
-        revision: write.revision,
-        added: write.added.clone(),
-        modified: write.modified.clone(),
-        deleted: write.deleted.clone(),
-    };
+    let synced = EventBody::draft_synced(write.revision, write.changes.clone());
     events.push(append_in_tx(tx, landing.run, synced, Vec::new()).await?);
     Ok(write)
 }

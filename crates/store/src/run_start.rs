@@ -125,7 +125,7 @@ pub(crate) async fn create_run(pool: &sqlx::AnyPool, new: NewRun) -> Result<Run>
     let pre_run = checkpoint_log::insert(&mut tx, &pre_run).await?;
     let created = EventBody::CheckpointCreated {
         checkpoint_id: pre_run.id,
-        kind: kind.as_str().into(),
+        kind,
         revision: base,
     };
     append_in_tx(&mut tx, run_id, created, Vec::new()).await?;

@@ -225,7 +225,7 @@ async fn preview_urls_are_capabilities_confined_to_the_app(kind: StoreKind) {
     // Once the chat's workspace has a build, the preview serves it instead of the draft.
     let run = start_run(&admin, &app, json!({"input": "ZQUICK build"})).await;
     collect(&admin, &run.stream_url, None).await;
-    let sandbox = SandboxId::for_chat(&run.chat_session_id.to_string()).unwrap();
+    let sandbox = SandboxId::for_chat(run.chat_session_id);
     let workspace = server
         .state
         .runner

@@ -91,7 +91,7 @@ pub async fn run_native(
             workspace: workspace.path().to_path_buf(),
             commands: Arc::new(draftsmith_tools::LocalCommandRunner),
         }),
-        contract: json!({}),
+        contract: draftsmith_engine::AgentContract::empty(),
     };
     let sink = Recorder::default();
     let finished = NativeEngine.run(job, &sink, CancellationToken::new()).await;

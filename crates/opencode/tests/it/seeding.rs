@@ -66,7 +66,7 @@ async fn the_contract_tools_answer_from_the_seeded_contract() {
     let ws = workspace(scratch.path(), "app");
     let engine = OpencodeEngine::new(config(scratch.path()));
     let mut job = job(&model, &ws, "SCENARIO_CONTRACT");
-    job.contract = contract.clone();
+    job.contract = serde_json::from_value(contract.clone()).unwrap();
     let sink = RecordingSink::default();
     let finished = tokio::time::timeout(
         RUN_TIMEOUT,

@@ -78,7 +78,7 @@ pub fn job(model: &MockModel, workspace: &Path, prompt: &str) -> Job {
             workspace: workspace.to_path_buf(),
             commands: Arc::new(draftsmith_tools::LocalCommandRunner),
         }),
-        contract: serde_json::Value::Null,
+        contract: draftsmith_engine::AgentContract::empty(),
     }
 }
 

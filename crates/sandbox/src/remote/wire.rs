@@ -2,7 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use draftsmith_core::{BlobHash, ErrorCode};
+use draftsmith_core::{BlobHash, DraftPath, ErrorCode};
 use draftsmith_tools::{CommandOutput, ToolError, ToolOutcome};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -223,7 +223,7 @@ impl From<WireOutcome> for ToolOutcome {
 impl From<Change> for WireChange {
     fn from(c: Change) -> Self {
         Self {
-            path: c.path,
+            path: c.path.into_string(),
             content: c.content.map(|b| STANDARD.encode(b)),
         }
     }
@@ -236,10 +236,11 @@ impl WireChange {
             Some(text) => Some(decode(&text)?),
             None => None,
         };
-        Ok(Change {
-            path: self.path,
-            content,
-        })
+        let path = DraftPath::parse(&self.path).map_err(|e| SandboxError::PathBlocked {
+            path: self.path.clone(),
+            reason: e.reason().into(),
+        })?;
+        Ok(Change { path, content })
     }
 }
 

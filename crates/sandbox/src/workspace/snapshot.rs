@@ -32,40 +32,42 @@ pub(crate) fn snapshot(
             });
         }
     }
-    let known: HashMap<String, &BlobHash> = base
+    let known: HashMap<String, (DraftPath, &BlobHash)> = base
         .iter()
         .filter_map(|f| {
             let path = DraftPath::parse(&f.path).ok()?;
-            Some((path.into_string(), &f.sha256))
+            Some((path.as_str().to_owned(), (path, &f.sha256)))
         })
         .collect();
     let mut changes = Vec::new();
     for (rel, sha) in &present {
-        if known.get(rel) == Some(&sha) {
+        if known.get(rel).map(|(_, known)| known) == Some(&sha) {
             continue;
         }
-        match DraftPath::parse(rel) {
-            Ok(path) if path.as_str() == rel => {}
+        let path = match DraftPath::parse(rel) {
+            Ok(path) if path.as_str() == rel => path,
             _ => {
                 tracing::debug!(path = %rel, "snapshot skips a path the policy refuses");
                 continue;
             }
-        }
+        };
         let full = root.join(rel);
         match std::fs::read(&full) {
             Ok(content) => changes.push(Change {
-                path: rel.clone(),
+                path,
                 content: Some(content),
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(SandboxError::io(&full)(e)),
         }
     }
-    for path in known.keys().filter(|p| !present.contains_key(*p)) {
-        changes.push(Change {
-            path: path.clone(),
-            content: None,
-        });
+    for (rel, (path, _)) in &known {
+        if !present.contains_key(rel) {
+            changes.push(Change {
+                path: path.clone(),
+                content: None,
+            });
+        }
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(changes)

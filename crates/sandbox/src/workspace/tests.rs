@@ -132,15 +132,15 @@ fn snapshot_lists_changes_and_never_generated_files() {
         changes,
         vec![
             Change {
-                path: ".opencode/tools/t.ts".into(),
+                path: draft_path(".opencode/tools/t.ts"),
                 content: Some(b"t".to_vec())
             },
             Change {
-                path: "a.txt".into(),
+                path: draft_path("a.txt"),
                 content: Some(b"b".to_vec())
             },
             Change {
-                path: "gone.txt".into(),
+                path: draft_path("gone.txt"),
                 content: None
             },
         ]
@@ -173,4 +173,8 @@ fn the_index_survives_a_reload() {
     index.save().unwrap();
     let mut again = FileIndex::load(file);
     assert_eq!(refresh(&root, &[entry("a.txt", b"a")], &mut again), (0, 0));
+}
+
+fn draft_path(raw: &str) -> draftsmith_core::DraftPath {
+    draftsmith_core::DraftPath::parse(raw).unwrap()
 }

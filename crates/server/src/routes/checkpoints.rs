@@ -285,11 +285,7 @@ async fn restore_checkpoint(
     Ok(axum::Json(Restored {
         revision: written.revision,
         restore_checkpoint,
-        changes: FilesChanged {
-            added: written.added,
-            modified: written.modified,
-            deleted: written.deleted,
-        },
+        changes: written.changes,
     }))
 }
 
@@ -348,10 +344,6 @@ async fn revert_run(
     Ok(axum::Json(Restored {
         revision: written.revision,
         restore_checkpoint,
-        changes: FilesChanged {
-            added: written.added,
-            modified: written.modified,
-            deleted: written.deleted,
-        },
+        changes: written.changes,
     }))
 }

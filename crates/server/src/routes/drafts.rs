@@ -148,7 +148,7 @@ async fn delete_file(
         .store
         .write_draft(route.app, expected, vec![change], &caller.user_id)
         .await?;
-    if written.deleted.is_empty() {
+    if written.changes.deleted.is_empty() {
         return Err(ApiError::not_found("file"));
     }
     changed(route.app, written.revision, route.path, None)

@@ -275,9 +275,7 @@ async fn build_dir(state: &AppState, app: AppId) -> ApiResult<Option<Build>> {
     let Some(run) = state.store.runs(app, 1, None).await?.into_iter().next() else {
         return Ok(None);
     };
-    let Ok(id) = SandboxId::for_chat(&run.chat_session_id.to_string()) else {
-        return Ok(None);
-    };
+    let id = SandboxId::for_chat(run.chat_session_id);
     let Some(workspace) = state.runner.controller().workspace_dir(&id) else {
         return Ok(None);
     };

@@ -120,8 +120,8 @@ async fn restore_makes_a_new_revision_after_a_restore_checkpoint(kind: StoreKind
         .await
         .unwrap();
     assert_eq!(write.revision, 3);
-    assert_eq!(write.modified, vec!["index.html"]);
-    assert_eq!(write.deleted, vec!["a.txt"]);
+    assert_eq!(write.changes.modified, vec!["index.html"]);
+    assert_eq!(write.changes.deleted, vec!["a.txt"]);
     assert_eq!(checkpoint.kind, CheckpointKind::Restore);
     assert_eq!(
         checkpoint.revision, 2,
@@ -145,7 +145,11 @@ async fn restore_makes_a_new_revision_after_a_restore_checkpoint(kind: StoreKind
         .await
         .unwrap();
     assert_eq!(again.revision, 4);
-    assert!(again.added.is_empty() && again.modified.is_empty() && again.deleted.is_empty());
+    assert!(
+        again.changes.added.is_empty()
+            && again.changes.modified.is_empty()
+            && again.changes.deleted.is_empty()
+    );
 }
 
 async fn restore_is_refused_while_a_run_is_active(kind: StoreKind) {

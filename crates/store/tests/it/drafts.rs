@@ -20,7 +20,7 @@ async fn a_write_on_a_stale_base_revision_is_refused(kind: StoreKind) {
     let first = f.write(app, Some(1), vec![put("index.html", "v2")]);
     let first = first.await.unwrap();
     assert_eq!(first.revision, 2);
-    assert_eq!(first.modified, vec!["index.html"]);
+    assert_eq!(first.changes.modified, vec!["index.html"]);
 
     let stale = f.write(app, Some(1), vec![put("index.html", "v3")]).await;
     assert!(
@@ -46,7 +46,11 @@ async fn a_write_that_changes_nothing_keeps_the_revision(kind: StoreKind) {
     let same = f.write(app, Some(1), vec![put("index.html", "v1")]);
     let same = same.await.unwrap();
     assert_eq!(same.revision, 1);
-    assert!(same.added.is_empty() && same.modified.is_empty() && same.deleted.is_empty());
+    assert!(
+        same.changes.added.is_empty()
+            && same.changes.modified.is_empty()
+            && same.changes.deleted.is_empty()
+    );
     let gone = f.write(app, Some(1), vec![delete("missing.txt")]);
     assert_eq!(gone.await.unwrap().revision, 1);
 }
@@ -58,9 +62,9 @@ async fn an_earlier_revision_reads_back_as_it_was(kind: StoreKind) {
     f.write(app, Some(1), changes).await.unwrap();
     let changes = vec![delete("index.html"), put("a.txt", "a2"), put("b.txt", "b")];
     let third = f.write(app, Some(2), changes).await.unwrap();
-    assert_eq!(third.added, vec!["b.txt"]);
-    assert_eq!(third.modified, vec!["a.txt"]);
-    assert_eq!(third.deleted, vec!["index.html"]);
+    assert_eq!(third.changes.added, vec!["b.txt"]);
+    assert_eq!(third.changes.modified, vec!["a.txt"]);
+    assert_eq!(third.changes.deleted, vec!["index.html"]);
 
     let at = |revision| f.store.manifest_at(app, revision);
     assert_eq!(

@@ -184,7 +184,7 @@ async fn the_preview_runs_a_built_vite_app() {
     // What `vite build` with the template's relative base writes: a module script with
     // `crossorigin`, which a sandboxed (opaque-origin) page fetches with CORS.
     let run = &ui.runs(&app).await[0];
-    let sandbox = SandboxId::for_chat(&run.chat_session_id.to_string()).unwrap();
+    let sandbox = SandboxId::for_chat(run.chat_session_id);
     let workspace = ui
         .server
         .state

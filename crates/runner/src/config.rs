@@ -1,0 +1,31 @@
+//! How the runner behaves: [`RunnerConfig`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use draftsmith_core::InstanceId;
+
+use crate::policy::EnginePolicy;
+
+/// How the runner behaves.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Workspaces live in `data_dir/sandboxes`.
+    pub data_dir: PathBuf,
+    /// This instance's stable identity (it survives restarts of the same data directory).
+    pub instance: InstanceId,
+    /// Engine policy.
+    pub policy: EnginePolicy,
+    /// Model turns before a run pauses.
+    pub max_steps: usize,
+    /// How long a lease lasts without renewal.
+    pub lease: Duration,
+    /// How often cancel requests and expired leases are checked.
+    pub poll: Duration,
+    /// Whether the template's verification commands run after the agent's edits.
+    pub verify: bool,
+    /// How long an idle sandbox stays warm (`APPS_CODING_AGENT_SANDBOX_TTL_SECONDS`).
+    pub sandbox_ttl: Duration,
+    /// Turns the agent gets to repair a failed verification.
+    pub repair_turns: usize,
+}

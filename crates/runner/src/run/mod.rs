@@ -1,0 +1,76 @@
+//! One run from `run.started` to its terminal event, as phases with one owner each:
+//! [`prepare`] (the sandbox, the history, the job), [`engine`] (one engine turn),
+//! [`repair`] (verification and the repair turns), [`land`] (the work into the draft, or
+//! kept as `rejected`) and [`finish`] (the sandbox released, the message, the timings and
+//! the terminal event). Failures are [`error::RunError`]s, turned into wire codes in one place.
+
+mod engine;
+mod error;
+mod execution;
+mod finish;
+mod land;
+mod prepare;
+mod repair;
+mod timings;
+
+pub(crate) use execution::{Assignment, Clock, Execution, Services, Stop};
+pub(crate) use finish::stop_sandbox;
+pub use land::CRASH_AFTER_LANDING;
+
+use crate::sink::RunSink;
+use land::Worked;
+use timings::RunTimings;
+
+impl Execution {
+    /// Runs every phase, then ends the run: a landing when there is work to sync, the
+    /// terminal event on its own otherwise (or when the landing failed).
+    pub(crate) async fn execute(mut self) {
+        let sink = RunSink::new(
+            self.services.store.clone(),
+            self.services.bus.clone(),
+            self.task.run.run_id,
+            self.clock.started,
+        );
+        let mut timings = RunTimings::new(self.clock.create_ms);
+        let Worked {
+            mut ending,
+            transcript,
+            pending,
+        } = self.work(&sink, &mut timings).await;
+        if let Some(pending) = pending {
+            // Kept warm first: once the landing commits, the run has ended.
+            self.release_sandbox(&ending).await;
+            self.close_timings(&sink, &mut timings);
+            match self
+                .land(&sink, pending, &ending, &transcript, &timings)
+                .await
+            {
+                Ok(()) => return self.log_timings(&ending, &timings),
+                Err(failed) => ending = failed,
+            }
+        }
+        self.release_sandbox(&ending).await;
+        self.close_timings(&sink, &mut timings);
+        self.finish(&sink, ending, transcript, timings).await;
+    }
+
+    /// Prepare, run the engine, verify and repair, and snapshot what is to land.
+    async fn work(&self, sink: &RunSink, timings: &mut RunTimings) -> Worked {
+        let prepared = match self.prepare(sink, timings).await {
+            Ok(prepared) => prepared,
+            Err(ending) => return Worked::ended(ending, String::new()),
+        };
+        let finished = match self.run_engine(prepared.job.clone(), sink, timings).await {
+            Ok(finished) => finished,
+            Err(error) => return Worked::ended(error, String::new()),
+        };
+        let (outcome, transcript) = match self
+            .verify_and_repair(&prepared, finished, sink, timings)
+            .await
+        {
+            (Ok(outcome), transcript) => (outcome, transcript),
+            (Err(ending), transcript) => return Worked::ended(ending, transcript),
+        };
+        self.settle(prepared.manifest, outcome, transcript).await
+    }
+}
