@@ -171,7 +171,7 @@ pub enum EventBody {
         /// Its id.
         checkpoint_id: String,
         /// `pre_run`, `post_run`, `rejected`, …
-        kind: crate::api::CheckpointKind,
+        kind: crate::checkpoint::CheckpointKind,
         /// Draft revision it points at.
         revision: i64,
     },
@@ -242,8 +242,8 @@ pub struct VerificationResult {
 
 impl EventBody {
     /// `draft.synced` for a draft write that made `revision` with `changes`.
-    pub fn draft_synced(revision: i64, changes: crate::api::FilesChanged) -> Self {
-        let crate::api::FilesChanged {
+    pub fn draft_synced(revision: i64, changes: crate::checkpoint::FilesChanged) -> Self {
+        let crate::checkpoint::FilesChanged {
             added,
             modified,
             deleted,

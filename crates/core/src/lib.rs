@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod blob;
+pub mod checkpoint;
 pub mod draft;
 pub mod error;
 pub mod event;

@@ -1,0 +1,12 @@
+//! Request and response bodies of the HTTP API. The server, the CLI and the tests all use
+//! these types, so a field is named in exactly one place.
+
+mod apps;
+mod chat;
+mod runs;
+
+pub use apps::*;
+pub use chat::*;
+pub use runs::*;
+
+pub use crate::checkpoint::{CheckpointKind, FilesChanged};
