@@ -11,8 +11,12 @@ use futures::StreamExt;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+mod prompt;
+
+use prompt::history_messages;
+pub use prompt::{bound, contract_context, named_paths, system_prompt};
+
 use crate::engine::{Engine, EventSink, Finished, Job, ModelCall, Outcome};
-use crate::history::HistoryTurn;
 use crate::model::{
     ChatRequest, FinishReason, Message, ModelError, ModelEvent, Part, Speaker, ToolCall, ToolDef,
     Usage,
@@ -22,8 +26,6 @@ use crate::model::{
 const MODEL_ATTEMPTS: u32 = 3;
 /// Longest wait between retries, whatever `retry-after` says.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
-/// Longest string kept in a tool event's input or output.
-const EVENT_STRING_CHARS: usize = 4_000;
 /// Tokens a model turn may generate for its answer (thinking comes on top).
 const MAX_TOKENS: u32 = 8_192;
 
@@ -88,48 +90,10 @@ async fn drive(
     );
     for step in 0..job.max_steps {
         let request = chat_request(job, &system, &messages, &tools);
-        let message_id = format!("msg_{}_{step}", uuid_like());
-        let mut streamed = String::new();
-        let clock = Instant::now();
-        let result = model_turn(job, request, &message_id, sink, cancel, &mut streamed).await;
-        if let Ok(turn) = &result {
-            let call = ModelCall {
-                model: job.model.id.clone(),
-                step,
-                usage: turn.usage,
-                ms: clock.elapsed().as_millis() as u64,
-            };
-            sink.model_call(call).await;
-        }
-        if result.is_err() && !streamed.is_empty() {
-            // Keep what was already shown, so a cancelled or failed run has its partial answer.
-            transcript.push(streamed);
-        }
-        let turn = match result {
+        let turn = match step_turn(job, step, request, sink, cancel, transcript).await {
             Ok(turn) => turn,
-            Err(TurnError::Cancelled) => return Outcome::Cancelled,
-            Err(TurnError::Closed) => return Outcome::Cancelled,
-            Err(TurnError::Model(err)) => {
-                return Outcome::Failed {
-                    error: EventError {
-                        code: ErrorCode::CodingAgentModelError,
-                        message: err.to_string(),
-                        field: None,
-                        details: None,
-                    },
-                };
-            }
+            Err(outcome) => return outcome,
         };
-        if !turn.text.is_empty() {
-            transcript.push(turn.text.clone());
-            let event = EventBody::AssistantMessage {
-                message_id: message_id.clone(),
-                text: turn.text.clone(),
-            };
-            if sink.emit(event, Vec::new()).await.is_err() {
-                return Outcome::Cancelled;
-            }
-        }
         if turn.calls.is_empty() {
             return Outcome::Completed { summary: turn.text };
         }
@@ -145,7 +109,6 @@ async fn drive(
             speaker: Speaker::Assistant,
             parts,
         });
-
         let mut results = Vec::new();
         for call in &turn.calls {
             if cancel.is_cancelled() {
@@ -167,6 +130,60 @@ async fn drive(
     Outcome::Paused {
         reason: "step_limit".into(),
     }
+}
+
+/// One model turn of step `step`: streamed, its usage reported, its text kept in the
+/// transcript and sent as the assistant's message; the run's outcome when it cannot go on.
+async fn step_turn(
+    job: &Job,
+    step: usize,
+    request: ChatRequest,
+    sink: &dyn EventSink,
+    cancel: &CancellationToken,
+    transcript: &mut Vec<String>,
+) -> Result<Turn, Outcome> {
+    let message_id = format!("msg_{}_{step}", prompt::message_stamp());
+    let mut streamed = String::new();
+    let clock = Instant::now();
+    let result = model_turn(job, request, &message_id, sink, cancel, &mut streamed).await;
+    if let Ok(turn) = &result {
+        let call = ModelCall {
+            model: job.model.id.clone(),
+            step,
+            usage: turn.usage,
+            ms: clock.elapsed().as_millis() as u64,
+        };
+        sink.model_call(call).await;
+    }
+    if result.is_err() && !streamed.is_empty() {
+        // Keep what was already shown, so a cancelled or failed run has its partial answer.
+        transcript.push(streamed);
+    }
+    let turn = match result {
+        Ok(turn) => turn,
+        Err(TurnError::Cancelled | TurnError::Closed) => return Err(Outcome::Cancelled),
+        Err(TurnError::Model(err)) => {
+            return Err(Outcome::Failed {
+                error: EventError {
+                    code: ErrorCode::CodingAgentModelError,
+                    message: err.to_string(),
+                    field: None,
+                    details: None,
+                },
+            });
+        }
+    };
+    if !turn.text.is_empty() {
+        transcript.push(turn.text.clone());
+        let event = EventBody::AssistantMessage {
+            message_id,
+            text: turn.text.clone(),
+        };
+        if sink.emit(event, Vec::new()).await.is_err() {
+            return Err(Outcome::Cancelled);
+        }
+    }
+    Ok(turn)
 }
 
 /// The request for the next step: the model's limits, reasoning setting and caching.
@@ -373,101 +390,4 @@ async fn tool_round(
         content: outcome.output.to_string(),
         is_error: outcome.error.is_some(),
     })
-}
-
-/// The paths a tool input names, under any of the keys tools and UIs use, and the file
-/// headers of a patch.
-pub fn named_paths(input: &Value) -> Vec<String> {
-    let mut paths: Vec<String> = ["path", "filePath", "from_path", "to_path"]
-        .iter()
-        .filter_map(|key| input.get(*key).and_then(Value::as_str))
-        .map(str::to_owned)
-        .collect();
-    if let Some(patch) = input.get("patch").and_then(Value::as_str) {
-        const HEADERS: [&str; 4] = [
-            "*** Add File: ",
-            "*** Update File: ",
-            "*** Delete File: ",
-            "*** Move to: ",
-        ];
-        for line in patch.lines() {
-            if let Some(path) = HEADERS.iter().find_map(|h| line.strip_prefix(h)) {
-                paths.push(path.trim().to_owned());
-            }
-        }
-    }
-    paths
-}
-
-/// A copy of `value` whose long strings are cut, so events stay small.
-pub fn bound(value: &Value) -> Value {
-    match value {
-        Value::String(s) if s.chars().count() > EVENT_STRING_CHARS => {
-            let kept: String = s.chars().take(EVENT_STRING_CHARS).collect();
-            Value::String(format!(
-                "{kept}…[{} more characters]",
-                s.chars().count() - EVENT_STRING_CHARS
-            ))
-        }
-        Value::Array(items) => Value::Array(items.iter().map(bound).collect()),
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), bound(v))).collect())
-        }
-        other => other.clone(),
-    }
-}
-
-fn history_messages(history: &[HistoryTurn]) -> Vec<Message> {
-    history
-        .iter()
-        .map(|turn| Message {
-            speaker: turn.speaker,
-            parts: vec![Part::Text {
-                text: turn.text.clone(),
-            }],
-        })
-        .collect()
-}
-
-/// The system prompt: who the agent is, where it works, and how to use its tools.
-pub fn system_prompt(template: &str) -> String {
-    format!(
-        "You are draftsmith, a coding agent that builds and edits a web app for the person you \
-         chat with.\n\
-         App template: {template}.\n\
-         You work inside the app's workspace; every path you use is relative to its root. \
-         Use the tools to inspect files before you change them: `list`, `glob`, `search` and \
-         `read` to look, `apply_patch` for focused edits, `write` for new or wholly rewritten \
-         files, `delete` and `rename` to reorganise, and `run_command` to run project commands \
-         (for example `npm run build`). Never touch .git, node_modules or build output. \
-         When a tool fails, read its error and correct your input. Keep your final answer \
-         short: say what you changed and why."
-    )
-}
-
-/// Longest contract summary put in the system prompt.
-const CONTRACT_CHARS: usize = 6_000;
-
-/// Baseline context about the runtime agent the app embeds, from the run's contract,
-/// bounded to [`CONTRACT_CHARS`].
-pub fn contract_context(contract: &draftsmith_contract::AgentContract) -> String {
-    if contract.agent.is_none() {
-        return "This app embeds no runtime AI agent.".into();
-    }
-    let mut summary = draftsmith_contract::describe(contract, true).to_string();
-    if summary.chars().count() > CONTRACT_CHARS {
-        summary = summary.chars().take(CONTRACT_CHARS).collect::<String>() + "…(truncated)";
-    }
-    format!(
-        "This app embeds a runtime AI agent. Summary of its integration contract: {summary}\n         Call coding_agent_get_agent_integration_contract for the full tool schemas and UI hints \
-         when you build UI that calls the agent's tools or shows their results."
-    )
-}
-
-fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{nanos:x}")
 }
