@@ -48,59 +48,28 @@ pub async fn verify(
 ) -> Verdict {
     if let Some(deps) = dependencies {
         let command = DEPENDENCY_STEP.to_owned();
-        if sink
-            .record(
-                EventBody::VerificationStarted {
-                    command: command.clone(),
-                },
-                Vec::new(),
-            )
-            .await
-            .is_err()
-        {
+        if started(sink, &command).await.is_err() {
             return Verdict::Stopped;
         }
         let clock = std::time::Instant::now();
         let prepared = deps.controller.prepare_dependencies(deps.id).await;
-        let ms = clock.elapsed().as_millis() as u64;
-        let (event, failure) = match prepared {
-            Ok(_) => (
-                EventBody::VerificationCompleted(VerificationResult {
-                    command,
-                    exit_code: Some(0),
-                    output: String::new(),
-                    ms,
-                }),
-                None,
-            ),
-            Err(err) => {
-                let result = VerificationResult {
-                    command,
-                    exit_code: None,
-                    output: err.to_string(),
-                    ms,
-                };
-                (EventBody::VerificationFailed(result.clone()), Some(result))
-            }
+        let (exit_code, output) = match prepared {
+            Ok(_) => (Some(0), String::new()),
+            Err(err) => (None, err.to_string()),
         };
-        if sink.record(event, Vec::new()).await.is_err() {
-            return Verdict::Stopped;
-        }
-        if let Some(result) = failure {
-            return Verdict::Failed(result);
+        let result = VerificationResult {
+            command,
+            exit_code,
+            output,
+            ms: clock.elapsed().as_millis() as u64,
+        };
+        let passed = exit_code.is_some();
+        if let Some(verdict) = ended(sink, result, passed).await {
+            return verdict;
         }
     }
     for command in commands.iter().map(|c| (*c).to_owned()) {
-        if sink
-            .record(
-                EventBody::VerificationStarted {
-                    command: command.clone(),
-                },
-                Vec::new(),
-            )
-            .await
-            .is_err()
-        {
+        if started(sink, &command).await.is_err() {
             return Verdict::Stopped;
         }
         let request = CommandRequest {
@@ -118,39 +87,51 @@ pub async fn verify(
         let (result, passed) = match output {
             Ok(out) => {
                 let passed = out.exit_code == Some(0) && !out.timed_out;
-                (
-                    VerificationResult {
-                        command: command.clone(),
-                        exit_code: out.exit_code,
-                        output: out.output,
-                        ms: out.ms,
-                    },
-                    passed,
-                )
+                let result = VerificationResult {
+                    command,
+                    exit_code: out.exit_code,
+                    output: out.output,
+                    ms: out.ms,
+                };
+                (result, passed)
             }
-            Err(err) => (
-                VerificationResult {
-                    command: command.clone(),
+            Err(err) => {
+                let result = VerificationResult {
+                    command,
                     exit_code: None,
                     output: err.to_string(),
                     ms: 0,
-                },
-                false,
-            ),
+                };
+                (result, false)
+            }
         };
-        let event = if passed {
-            EventBody::VerificationCompleted(result.clone())
-        } else {
-            EventBody::VerificationFailed(result.clone())
-        };
-        if sink.record(event, Vec::new()).await.is_err() {
-            return Verdict::Stopped;
-        }
-        if !passed {
-            return Verdict::Failed(result);
+        if let Some(verdict) = ended(sink, result, passed).await {
+            return verdict;
         }
     }
     Verdict::Passed
+}
+
+/// Records that `command` began.
+async fn started(sink: &RunSink, command: &str) -> Result<(), ()> {
+    let event = EventBody::VerificationStarted {
+        command: command.to_owned(),
+    };
+    sink.record(event, Vec::new()).await.map(drop).map_err(drop)
+}
+
+/// Records how a step ended; the verdict when verification stops here (the run is gone,
+/// or the step failed).
+async fn ended(sink: &RunSink, result: VerificationResult, passed: bool) -> Option<Verdict> {
+    let event = if passed {
+        EventBody::VerificationCompleted(result.clone())
+    } else {
+        EventBody::VerificationFailed(result.clone())
+    };
+    if sink.record(event, Vec::new()).await.is_err() {
+        return Some(Verdict::Stopped);
+    }
+    (!passed).then_some(Verdict::Failed(result))
 }
 
 /// The prompt that hands a failed verification back to the agent.
