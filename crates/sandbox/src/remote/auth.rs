@@ -7,7 +7,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use super::router::{Failure, ServerState};
+use super::failure::Failure;
 use crate::error::SandboxError;
 
 /// The digest a presented secret is compared with.
@@ -22,7 +22,7 @@ fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
 
 /// Rejects any request without `Authorization: Bearer <secret>` with a 401 envelope.
 pub(crate) async fn require_secret(
-    State(state): State<ServerState>,
+    State(expected): State<[u8; 32]>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -32,7 +32,7 @@ pub(crate) async fn require_secret(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
-        Some(secret) if same(&digest(secret), &state.secret) => next.run(request).await,
+        Some(secret) if same(&digest(secret), &expected) => next.run(request).await,
         Some(_) => {
             Failure(SandboxError::Unauthorized("wrong shared secret".into())).into_response()
         }

@@ -5,6 +5,7 @@
 mod auth;
 mod client;
 mod execs;
+mod failure;
 mod router;
 mod wire;
 

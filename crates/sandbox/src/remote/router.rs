@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use draftsmith_core::BlobHash;
@@ -18,6 +16,7 @@ use serde::de::DeserializeOwned;
 use super::PREFIX;
 use super::auth::{digest, require_secret};
 use super::execs::ExecRegistry;
+use super::failure::Failure;
 use super::wire::{
     CancelBody, ChangesBody, CreateBody, CreatedBody, Empty, ExecBody, InfoBody, LinkedBody,
     MissingBody, OutputBody, OutputFiles, PlanBody, ReapedBody, RefreshBody, SeedBody,
@@ -34,7 +33,7 @@ const MAX_BODY: usize = 256 * 1024 * 1024;
 #[derive(Clone)]
 pub(crate) struct ServerState {
     controller: Arc<dyn SandboxController>,
-    pub(crate) secret: [u8; 32],
+    secret: [u8; 32],
     execs: ExecRegistry,
 }
 
@@ -64,32 +63,11 @@ pub fn controller_router(controller: Arc<dyn SandboxController>, secret: String)
         .route(&session("stop"), post(stop))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.secret,
             require_secret,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
-}
-
-/// An error on its way to the wire envelope.
-pub(crate) struct Failure(pub(crate) SandboxError);
-
-impl From<SandboxError> for Failure {
-    fn from(e: SandboxError) -> Self {
-        Self(e)
-    }
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        let code = self.0.code();
-        if code.http_status() >= 422 {
-            tracing::warn!(error = %self.0, "sandbox controller request failed");
-        }
-        let status =
-            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(self.0.to_body())).into_response()
-    }
 }
 
 type Answer<T> = Result<Json<T>, Failure>;
