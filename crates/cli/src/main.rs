@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use draftsmith_core::{EngineKind, Role};
-use draftsmith_server::config::Config;
+use draftsmith_service::config::Config;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]

@@ -6,9 +6,9 @@ use std::time::Duration;
 use anyhow::Context;
 use draftsmith_core::Role;
 use draftsmith_mockmodel::{MockModel, Script};
-use draftsmith_server::config::Config;
 use draftsmith_server::routes::admin::{mint_token, validate_user_name};
-use draftsmith_server::startup::{bootstrap_admin, build_state, open_store};
+use draftsmith_service::config::Config;
+use draftsmith_service::startup::{bootstrap_admin, build_state, open_store};
 use tokio_util::sync::CancellationToken;
 
 /// The built-in demo script: a visible change to either template, made through tools.
@@ -44,7 +44,7 @@ pub async fn serve(
     let reload = Reload {
         path: config_path,
         demo_url,
-        instance: draftsmith_server::startup::instance_id(&config.data_dir)?,
+        instance: draftsmith_service::startup::instance_id(&config.data_dir)?,
     };
     spawn_reload_on_sighup(reload, runner.clone(), stop.clone());
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -82,7 +82,7 @@ impl Reload {
             demo_mode(&mut config);
         }
         let registry = config.model_registry(&env, self.demo_url.as_deref())?;
-        let settings = draftsmith_server::startup::runner_config(&config, self.instance);
+        let settings = draftsmith_service::startup::runner_config(&config, self.instance);
         runner.reconfigure(registry, settings);
         Ok(())
     }
@@ -165,7 +165,7 @@ pub async fn sandbox_controller(
     // This process owns sandboxes itself, whatever a shared configuration says.
     config.sandbox.controller_url.clear();
     let stop = CancellationToken::new();
-    let controller = draftsmith_server::startup::sandbox_controller(&config, stop.clone())?;
+    let controller = draftsmith_service::startup::sandbox_controller(&config, stop.clone())?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

@@ -2,14 +2,12 @@
 //! bearer token or session cookie, and an OpenAPI document generated from the handlers.
 
 pub mod auth;
-pub mod config;
 pub mod edge;
 pub mod error;
 pub mod extract;
 mod openapi;
 pub mod routes;
 pub mod sites;
-pub mod startup;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,8 +24,6 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
 
-pub use config::Config;
-
 /// Limits and switches the routes read at request time.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -39,24 +35,6 @@ pub struct Settings {
     pub http: edge::HttpConfig,
     /// Published apps are also served at `{slug}.{apps_domain}` when set.
     pub apps_domain: Option<String>,
-}
-
-impl From<&Config> for Settings {
-    fn from(c: &Config) -> Self {
-        Self {
-            max_file_bytes: c.max_file_bytes,
-            max_json_bytes: c.max_json_bytes,
-            http: c.http.clone(),
-            apps_domain: Some(
-                c.publish
-                    .apps_domain
-                    .trim()
-                    .trim_matches('.')
-                    .to_ascii_lowercase(),
-            )
-            .filter(|d| !d.is_empty()),
-        }
-    }
 }
 
 /// What every handler can reach.

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use draftsmith_mockmodel::{MockModel, Script};
-use draftsmith_server::config::ProviderConfig;
-use draftsmith_server::startup::{bootstrap_admin, build_state};
-use draftsmith_server::{AppState, Config};
+use draftsmith_server::AppState;
+use draftsmith_service::Config;
+use draftsmith_service::config::ProviderConfig;
+use draftsmith_service::startup::{bootstrap_admin, build_state};
 use draftsmith_store::{SqlStore, Store};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -43,14 +44,14 @@ pub fn config_for_model(model_base_url: &str) -> Config {
     config.providers = vec![
         ProviderConfig {
             id: "mock".into(),
-            kind: draftsmith_server::config::ProviderKind::OpenAi,
+            kind: draftsmith_service::config::ProviderKind::OpenAi,
             base_url: model_base_url.into(),
             api_key_env: None,
             models: vec!["coder".into(), "other".into()],
         },
         ProviderConfig {
             id: "mock-anthropic".into(),
-            kind: draftsmith_server::config::ProviderKind::Anthropic,
+            kind: draftsmith_service::config::ProviderKind::Anthropic,
             base_url: model_base_url.into(),
             api_key_env: None,
             models: vec!["claude".into()],

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use draftsmith_mockmodel::{MockModel, Script};
-use draftsmith_server::Config;
+use draftsmith_service::Config;
 use draftsmith_testkit::server::config_for_model;
 use draftsmith_testkit::sse::collect;
 use draftsmith_testkit::{ADMIN_TOKEN, StoreKind, TestServer};

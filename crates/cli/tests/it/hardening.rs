@@ -3,7 +3,7 @@
 //! session cookie's `Secure` attribute behind an HTTPS proxy (9).
 
 use draftsmith_core::api::App;
-use draftsmith_server::Config;
+use draftsmith_service::Config;
 use draftsmith_testkit::client::assert_error;
 use draftsmith_testkit::{ADMIN_TOKEN, StoreKind, TestServer};
 use reqwest::Method;

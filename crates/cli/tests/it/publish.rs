@@ -488,7 +488,7 @@ async fn publish_from_the_terminal_shows_progress_and_failures() {
 }
 
 async fn a_vite_app_is_built_and_served_on_its_own_domain(kind: StoreKind) {
-    let mut config = draftsmith_server::Config::default();
+    let mut config = draftsmith_service::Config::default();
     config.publish.apps_domain = "Apps.Example.TEST".into();
     let server = TestServer::start_with(kind, config).await;
     let admin = server.admin();

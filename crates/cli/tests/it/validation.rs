@@ -2,7 +2,7 @@
 //! 500 or an HTML page, and changes nothing.
 
 use draftsmith_core::api::{App, Draft};
-use draftsmith_server::Config;
+use draftsmith_service::Config;
 use draftsmith_testkit::client::assert_error;
 use draftsmith_testkit::{StoreKind, TestServer};
 use reqwest::Method;

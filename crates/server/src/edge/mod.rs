@@ -23,7 +23,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-pub use crate::config::HttpConfig;
+pub mod config;
+
+pub use config::{HttpConfig, seconds};
 
 /// Serves `app` on `listener` under `limits` until `shutdown` resolves, then lets open
 /// connections finish their current exchange.

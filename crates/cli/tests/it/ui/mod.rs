@@ -12,7 +12,7 @@ mod shell;
 
 use draftsmith_core::api::{Run, RunList};
 use draftsmith_mockmodel::{MockModel, Script};
-use draftsmith_server::config::ProviderConfig;
+use draftsmith_service::config::ProviderConfig;
 use draftsmith_testkit::server::config_for_model;
 use draftsmith_testkit::{ADMIN_TOKEN, Browser, StoreKind, TestServer};
 use serde_json::json;
@@ -42,7 +42,7 @@ impl Ui {
         config.coding_agent.verify = verify;
         config.providers.push(ProviderConfig {
             id: "offline".into(),
-            kind: draftsmith_server::config::ProviderKind::OpenAi,
+            kind: draftsmith_service::config::ProviderKind::OpenAi,
             base_url: "http://127.0.0.1:9/v1".into(),
             api_key_env: Some("DRAFTSMITH_UI_TEST_KEY_THAT_IS_NEVER_SET".into()),
             models: vec!["big".into()],

@@ -4,8 +4,6 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::sections::seconds;
-
 /// Timeouts, the connection cap and how to tell an HTTPS client (docs/decisions.md).
 /// Time spans are read from the file's `…_seconds` keys (at least 50 ms each).
 #[derive(Debug, Clone, Deserialize)]
@@ -73,3 +71,11 @@ impl HttpConfig {
 
 /// The shortest time span the edge accepts.
 const MIN: Duration = Duration::from_millis(50);
+
+/// A time span from a number of seconds (an integer or a fraction, finite and not
+/// negative), for the file's `…_seconds` keys.
+pub fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let value = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| serde::de::Error::custom(format!("expected seconds, got {value}")))
+}

@@ -9,6 +9,7 @@ use std::time::Duration;
 use draftsmith_core::EngineKind;
 use draftsmith_engine::{ModelSettings, ProviderKind};
 use draftsmith_sandbox::{IdentityConfig, IsolationMode, Limits};
+use draftsmith_server::edge::seconds;
 use serde::{Deserialize, Deserializer};
 
 /// `[publish]`.
@@ -243,14 +244,6 @@ pub struct ProviderConfig {
     /// Model names it serves.
     #[serde(default)]
     pub models: Vec<String>,
-}
-
-/// A time span from a number of seconds (an integer or a fraction, finite and not
-/// negative).
-pub(crate) fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let value = f64::deserialize(d)?;
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| serde::de::Error::custom(format!("expected seconds, got {value}")))
 }
 
 fn provider_kind<'de, D: Deserializer<'de>>(d: D) -> Result<ProviderKind, D::Error> {

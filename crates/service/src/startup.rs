@@ -12,10 +12,10 @@ use draftsmith_sandbox::{LocalController, RemoteController, SandboxController};
 use draftsmith_store::{Backend, Principal, SqlStore, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::hash_secret;
 use crate::config::{Config, ConfigError, DatabaseTarget};
-use crate::routes::admin::mint_token;
-use crate::{AppState, Settings};
+use draftsmith_server::auth::hash_secret;
+use draftsmith_server::routes::admin::mint_token;
+use draftsmith_server::{AppState, Settings};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -112,12 +112,29 @@ pub async fn build_state(
     .await?;
     Ok(AppState {
         store,
-        settings: Arc::new(Settings::from(config)),
-        sites: Arc::new(crate::sites::Sites::new(
+        settings: Arc::new(settings(config)),
+        sites: Arc::new(draftsmith_server::sites::Sites::new(
             config.publish.cache_mib * 1024 * 1024,
         )),
         runner,
     })
+}
+
+/// What the routes are limited by, from `config`.
+pub fn settings(c: &Config) -> Settings {
+    Settings {
+        max_file_bytes: c.max_file_bytes,
+        max_json_bytes: c.max_json_bytes,
+        http: c.http.clone(),
+        apps_domain: Some(
+            c.publish
+                .apps_domain
+                .trim()
+                .trim_matches('.')
+                .to_ascii_lowercase(),
+        )
+        .filter(|d| !d.is_empty()),
+    }
 }
 
 /// The runner's settings from `config` (a reload builds them again: [`Runner::reconfigure`]

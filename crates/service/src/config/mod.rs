@@ -4,7 +4,6 @@
 //! rest. A bad value in either stops the start with an error naming where it came from.
 
 mod env;
-mod http;
 mod registry;
 mod sections;
 
@@ -14,8 +13,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use draftsmith_engine::ProviderKind;
+pub use draftsmith_server::edge::HttpConfig;
 pub use env::{OVERRIDES, Override};
-pub use http::HttpConfig;
 pub use sections::{
     CodingAgentConfig, EgressConfig, EgressMode, ModelsConfig, OpencodeSection, ProviderConfig,
     PublishConfig, SandboxConfig,
