@@ -161,6 +161,40 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     }
 }
 
+/// An error the provider reported inside a stream it had answered with 200: its
+/// `message`, else its `kind`, under `status`.
+pub(crate) fn mid_stream_error(
+    status: u16,
+    message: Option<String>,
+    kind: Option<String>,
+) -> ModelError {
+    let message = message
+        .or(kind)
+        .unwrap_or_else(|| "the provider reported an error mid-stream".to_owned());
+    ModelError::Http {
+        status,
+        message: bounded(message),
+        retry_after: None,
+    }
+}
+
+/// Queues the turn's one [`ModelEvent::Finished`]: the reason the provider gave, else
+/// tool calls when the turn made any, else a plain stop.
+pub(crate) fn finished(
+    out: &mut VecDeque<ModelEvent>,
+    reason: Option<crate::model::FinishReason>,
+    called: bool,
+    usage: Option<draftsmith_core::Usage>,
+) {
+    use crate::model::FinishReason;
+    let reason = reason.unwrap_or(if called {
+        FinishReason::ToolCalls
+    } else {
+        FinishReason::Stop
+    });
+    out.push_back(ModelEvent::Finished { reason, usage });
+}
+
 /// Whether an SSE decoder has seen the end of the turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Progress {
@@ -173,10 +207,11 @@ pub(crate) enum Progress {
 
 /// Turns one API's server-sent events into [`ModelEvent`]s.
 pub(crate) trait SseDecoder: Send + 'static {
-    /// Handles one event, queueing what it yields on `out`.
-    fn on_event(
+    /// Handles one event's data (trimmed, never empty: events without data are skipped
+    /// before), queueing what it yields on `out`.
+    fn on_data(
         &mut self,
-        event: &Event,
+        data: &str,
         out: &mut VecDeque<ModelEvent>,
     ) -> Result<Progress, ModelError>;
 
@@ -251,7 +286,10 @@ impl<D: SseDecoder> SseState<D> {
                     .on_eof(&mut self.queue)
                     .map(|()| Progress::Done),
                 Ok(Some(Err(error))) => Err(sse_error(error)),
-                Ok(Some(Ok(event))) => self.decoder.on_event(&event, &mut self.queue),
+                Ok(Some(Ok(event))) => match event.data.trim() {
+                    "" => Ok(Progress::Continue),
+                    data => self.decoder.on_data(data, &mut self.queue),
+                },
             };
             match outcome {
                 Ok(Progress::Continue) => {}

@@ -2,11 +2,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use eventsource_stream::Event;
-
 use super::types::{BlockDelta, StartBlock, StreamError, StreamEvent, StreamUsage};
 use crate::model::{FinishReason, ModelError, ModelEvent, ToolCall, Usage};
-use crate::providers::http::{Progress, SseDecoder, bounded, parse_data};
+use crate::providers::http::{Progress, SseDecoder, finished, mid_stream_error, parse_data};
 
 /// Decoder state for one response.
 #[derive(Debug, Default)]
@@ -139,28 +137,16 @@ impl MessagesDecoder {
         for index in open {
             self.block_stop(index, out);
         }
-        let reason = self.stop_reason.unwrap_or(if self.called {
-            FinishReason::ToolCalls
-        } else {
-            FinishReason::Stop
-        });
-        out.push_back(ModelEvent::Finished {
-            reason,
-            usage: self.usage,
-        });
+        finished(out, self.stop_reason, self.called, self.usage);
     }
 }
 
 impl SseDecoder for MessagesDecoder {
-    fn on_event(
+    fn on_data(
         &mut self,
-        event: &Event,
+        data: &str,
         out: &mut VecDeque<ModelEvent>,
     ) -> Result<Progress, ModelError> {
-        let data = event.data.trim();
-        if data.is_empty() {
-            return Ok(Progress::Continue);
-        }
         match parse_data::<StreamEvent>(data)? {
             StreamEvent::MessageStart { message } => {
                 if let Some(usage) = message.usage {
@@ -251,13 +237,5 @@ fn stream_error(error: StreamError) -> ModelError {
     } else {
         500
     };
-    let message = error
-        .message
-        .or(error.kind)
-        .unwrap_or_else(|| "the provider reported an error mid-stream".to_owned());
-    ModelError::Http {
-        status,
-        message: bounded(message),
-        retry_after: None,
-    }
+    mid_stream_error(status, error.message, error.kind)
 }

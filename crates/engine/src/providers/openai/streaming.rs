@@ -2,11 +2,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use eventsource_stream::Event;
-
 use super::types::{ChatCompletionChunk, ChunkError, ToolCallDelta};
 use crate::model::{FinishReason, ModelError, ModelEvent, ToolCall, Usage};
-use crate::providers::http::{Progress, SseDecoder, bounded, parse_data};
+use crate::providers::http::{Progress, SseDecoder, finished, mid_stream_error, parse_data};
 
 /// The data line that ends the stream.
 const DONE: &str = "[DONE]";
@@ -29,15 +27,11 @@ struct PartialCall {
 }
 
 impl SseDecoder for ChatCompletionDecoder {
-    fn on_event(
+    fn on_data(
         &mut self,
-        event: &Event,
+        data: &str,
         out: &mut VecDeque<ModelEvent>,
     ) -> Result<Progress, ModelError> {
-        let data = event.data.trim();
-        if data.is_empty() {
-            return Ok(Progress::Continue);
-        }
         if data == DONE {
             self.finish(out)?;
             return Ok(Progress::Done);
@@ -166,15 +160,7 @@ impl ChatCompletionDecoder {
     fn finish(&mut self, out: &mut VecDeque<ModelEvent>) -> Result<(), ModelError> {
         let had_calls = !self.calls.is_empty();
         self.flush_calls(out)?;
-        let reason = self.finish.unwrap_or(if had_calls {
-            FinishReason::ToolCalls
-        } else {
-            FinishReason::Stop
-        });
-        out.push_back(ModelEvent::Finished {
-            reason,
-            usage: self.usage,
-        });
+        finished(out, self.finish, had_calls, self.usage);
         Ok(())
     }
 }
@@ -198,13 +184,5 @@ fn chunk_error(error: ChunkError) -> ModelError {
         .and_then(|code| u16::try_from(code).ok())
         .filter(|code| (400..=599).contains(code))
         .unwrap_or(500);
-    let message = error
-        .message
-        .or(error.kind)
-        .unwrap_or_else(|| "the provider reported an error mid-stream".to_owned());
-    ModelError::Http {
-        status,
-        message: bounded(message),
-        retry_after: None,
-    }
+    mid_stream_error(status, error.message, error.kind)
 }
