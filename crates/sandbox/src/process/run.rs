@@ -98,9 +98,16 @@ mod tests {
     #[tokio::test]
     async fn timeout_kills_the_group() {
         let groups = ProcessGroups::default();
-        let out = run_sh("sleep 30 & sleep 30", 200, &groups).await;
+        // A duration no other test uses marks this test's two sleeps.
+        let mark = format!("30.{}", std::process::id());
+        let out = run_sh(&format!("sleep {mark} & sleep {mark}"), 200, &groups).await;
         assert!(out.timed_out);
         assert_eq!(out.exit_code, None);
-        assert!(out.ms < 5_000, "{}", out.ms);
+        let left: Vec<u32> = draftsmith_process::pids_mentioning(&format!("sleep {mark}"))
+            .into_iter()
+            .filter(|pid| draftsmith_process::is_running(*pid))
+            .collect();
+        assert!(left.is_empty(), "the timeout left {left:?} running");
+        assert!(groups.is_empty());
     }
 }
