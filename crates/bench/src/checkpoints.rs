@@ -36,6 +36,17 @@ pub async fn run() -> anyhow::Result<()> {
             })
             .await?;
         let by = UserId("bench".into());
+        let first = store
+            .create_checkpoint(NewCheckpoint {
+                app: app.id,
+                kind: CheckpointKind::Manual,
+                revision: 1,
+                run: None,
+                label: "first".into(),
+                by: by.clone(),
+                detached: None,
+            })
+            .await?;
         let mut take = Vec::new();
         let mut restore = Vec::new();
         for round in 0..RUNS {
@@ -63,8 +74,7 @@ pub async fn run() -> anyhow::Result<()> {
                 .await?;
             take.push(clock.elapsed());
             let clock = Instant::now();
-            let target = store.manifest_at(app.id, 1).await?;
-            store.restore_to(app.id, &target, &by, "bench").await?;
+            store.restore_to(&first, &by, "bench").await?;
             restore.push(clock.elapsed());
         }
         take.sort();

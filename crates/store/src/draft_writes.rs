@@ -8,7 +8,7 @@ use draftsmith_core::{AppId, BlobHash, Timestamp, UserId};
 use sqlx::Row;
 
 use crate::blobs::BlobStore;
-use crate::drafts::{DraftWrite, FileChange, Manifest, file_from_row};
+use crate::drafts::{DraftWrite, FileChange, file_from_row};
 use crate::error::{Result, StoreError};
 use crate::sql::Tx;
 
@@ -79,24 +79,17 @@ pub(crate) async fn write_in_tx(
         return Err(StoreError::RevisionConflict { current });
     }
     let mut result = DraftWrite::empty(current + 1);
-    for (path, new) in wanted {
-        let old = sqlx::query(
-            "SELECT path, blob_hash, size FROM draft_files WHERE app_id = $1 AND path = $2",
-        )
-        .bind(app.to_string())
-        .bind(path)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let old = match old {
-            Some(row) => {
-                let file = file_from_row(&row)?;
-                Some((file.sha256, file.size))
-            }
-            None => None,
-        };
-        let new = new.as_ref().map(|(h, size)| (h, *size));
-        apply(tx, app, &mut result, path, old, new).await?;
-    }
+    let paths: Vec<&str> = wanted.keys().map(String::as_str).collect();
+    let current_files = files_at(tx, app, &paths).await?;
+    let moves = wanted
+        .iter()
+        .map(|(path, new)| Move {
+            path: path.as_str(),
+            old: current_files.get(path.as_str()).cloned(),
+            new: new.clone(),
+        })
+        .collect();
+    apply_all(tx, app, &mut result, moves).await?;
     if result.is_empty() {
         result.revision = current;
         return Ok(result);
@@ -105,33 +98,17 @@ pub(crate) async fn write_in_tx(
     Ok(result)
 }
 
-/// Makes the draft equal to `target` as the already claimed `revision` (see
-/// [`claim_revision`]), recording each path that differs.
-pub(crate) async fn replace_in_tx(
+/// Applies `moves` as the already claimed `revision` (see [`claim_revision`]), recording
+/// who made it.
+pub(crate) async fn write_moves(
     tx: &mut Tx,
     app: AppId,
     revision: i64,
-    target: &Manifest,
+    moves: Vec<Move<'_>>,
     author: &UserId,
 ) -> Result<DraftWrite> {
-    let rows = sqlx::query("SELECT path, blob_hash, size FROM draft_files WHERE app_id = $1")
-        .bind(app.to_string())
-        .fetch_all(&mut **tx)
-        .await?;
-    let mut current: BTreeMap<String, (BlobHash, i64)> = BTreeMap::new();
-    for row in &rows {
-        let file = file_from_row(row)?;
-        current.insert(file.path, (file.sha256, file.size));
-    }
     let mut result = DraftWrite::empty(revision);
-    for file in &target.files {
-        let old = current.remove(&file.path);
-        let new = Some((&file.sha256, file.size));
-        apply(tx, app, &mut result, &file.path, old, new).await?;
-    }
-    for (path, old) in current {
-        apply(tx, app, &mut result, &path, Some(old), None).await?;
-    }
+    apply_all(tx, app, &mut result, moves).await?;
     let now = Timestamp::now().as_micros();
     record_revision(tx, app, revision, author, now).await?;
     Ok(result)
@@ -161,77 +138,154 @@ pub(crate) async fn first_revision(
 ) -> Result<()> {
     record_revision(tx, app, 1, author, now).await?;
     let mut result = DraftWrite::empty(1);
-    for (path, hash, size) in files {
-        apply(tx, app, &mut result, path, None, Some((hash, *size))).await?;
-    }
-    Ok(())
+    let moves = files
+        .iter()
+        .map(|(path, hash, size)| Move {
+            path: path.as_str(),
+            old: None,
+            new: Some((hash.clone(), *size)),
+        })
+        .collect();
+    apply_all(tx, app, &mut result, moves).await
 }
 
-/// Moves `path` from `old` to `new` at `result.revision`, noting it in `result`; nothing
-/// when they are the same.
-async fn apply(
+/// A path's content before and after (blob and size), `None` where it does not exist.
+pub(crate) struct Move<'a> {
+    pub path: &'a str,
+    pub old: Option<(BlobHash, i64)>,
+    pub new: Option<(BlobHash, i64)>,
+}
+
+/// Rows per multi-row statement: well inside both databases' limits on parameters.
+const CHUNK: usize = 400;
+
+/// The current blob and size of each of `paths` that exists, read in a few statements.
+pub(crate) async fn files_at(
+    tx: &mut Tx,
+    app: AppId,
+    paths: &[&str],
+) -> Result<BTreeMap<String, (BlobHash, i64)>> {
+    let mut found = BTreeMap::new();
+    for chunk in paths.chunks(CHUNK) {
+        let sql = format!(
+            "SELECT path, blob_hash, size FROM draft_files WHERE app_id = $1 AND path IN ({})",
+            placeholders(2, chunk.len(), 1)
+        );
+        let mut query = sqlx::query(&sql).bind(app.to_string());
+        for path in chunk {
+            query = query.bind(*path);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            let file = file_from_row(&row)?;
+            found.insert(file.path, (file.sha256, file.size));
+        }
+    }
+    Ok(found)
+}
+
+/// Moves each path from its `old` to its `new` at `result.revision`, noting it in
+/// `result` (paths whose two sides are equal are left alone), in a few multi-row
+/// statements rather than two per path: a write costs what differs, not a round trip
+/// per file.
+pub(crate) async fn apply_all(
     tx: &mut Tx,
     app: AppId,
     result: &mut DraftWrite,
-    path: &str,
-    old: Option<(BlobHash, i64)>,
-    new: Option<(&BlobHash, i64)>,
+    moves: Vec<Move<'_>>,
 ) -> Result<()> {
-    match (&old, new) {
-        (None, None) => return Ok(()),
-        (Some((old_hash, _)), Some((hash, _))) if old_hash == hash => return Ok(()),
-        (_, Some((hash, size))) => {
-            sqlx::query(
-                "INSERT INTO draft_files (app_id, path, blob_hash, size) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (app_id, path) DO UPDATE SET blob_hash = excluded.blob_hash, \
-                 size = excluded.size",
-            )
-            .bind(app.to_string())
-            .bind(path)
-            .bind(hash.as_str())
-            .bind(size)
-            .execute(&mut **tx)
-            .await?;
-            match old {
-                Some(_) => result.changes.modified.push(path.to_owned()),
-                None => result.changes.added.push(path.to_owned()),
-            }
-        }
-        (Some(_), None) => {
-            sqlx::query("DELETE FROM draft_files WHERE app_id = $1 AND path = $2")
-                .bind(app.to_string())
-                .bind(path)
-                .execute(&mut **tx)
-                .await?;
-            result.changes.deleted.push(path.to_owned());
-        }
+    let moves: Vec<Move> = moves
+        .into_iter()
+        .filter(|m| match (&m.old, &m.new) {
+            (None, None) => false,
+            (Some((a, _)), Some((b, _))) => a != b,
+            _ => true,
+        })
+        .collect();
+    let kept: Vec<(&str, &BlobHash, i64)> = moves
+        .iter()
+        .filter_map(|m| m.new.as_ref().map(|(hash, size)| (m.path, hash, *size)))
+        .collect();
+    let gone: Vec<&str> = moves
+        .iter()
+        .filter(|m| m.new.is_none())
+        .map(|m| m.path)
+        .collect();
+    for m in &moves {
+        let list = match (&m.old, &m.new) {
+            (Some(_), Some(_)) => &mut result.changes.modified,
+            (None, _) => &mut result.changes.added,
+            (Some(_), None) => &mut result.changes.deleted,
+        };
+        list.push(m.path.to_owned());
     }
-    let old = old.as_ref().map(|(h, s)| (h, *s));
-    record_change(tx, app, result.revision, path, old, new).await
+    for chunk in kept.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO draft_files (app_id, path, blob_hash, size) VALUES {} \
+             ON CONFLICT (app_id, path) DO UPDATE SET blob_hash = excluded.blob_hash, \
+             size = excluded.size",
+            rows(chunk.len(), 4)
+        );
+        let mut query = sqlx::query(&sql);
+        for (path, hash, size) in chunk {
+            query = query
+                .bind(app.to_string())
+                .bind(*path)
+                .bind(hash.as_str())
+                .bind(*size);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    for chunk in gone.chunks(CHUNK) {
+        let sql = format!(
+            "DELETE FROM draft_files WHERE app_id = $1 AND path IN ({})",
+            placeholders(2, chunk.len(), 1)
+        );
+        let mut query = sqlx::query(&sql).bind(app.to_string());
+        for path in chunk {
+            query = query.bind(*path);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    record_changes(tx, app, result.revision, &moves).await
 }
 
-async fn record_change(
-    tx: &mut Tx,
-    app: AppId,
-    revision: i64,
-    path: &str,
-    old: Option<(&BlobHash, i64)>,
-    new: Option<(&BlobHash, i64)>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO draft_changes (app_id, revision, path, old_hash, old_size, new_hash, new_size) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(app.to_string())
-    .bind(revision)
-    .bind(path)
-    .bind(old.map(|(h, _)| h.as_str().to_owned()))
-    .bind(old.map(|(_, s)| s))
-    .bind(new.map(|(h, _)| h.as_str().to_owned()))
-    .bind(new.map(|(_, s)| s))
-    .execute(&mut **tx)
-    .await?;
+async fn record_changes(tx: &mut Tx, app: AppId, revision: i64, moves: &[Move<'_>]) -> Result<()> {
+    for chunk in moves.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO draft_changes \
+             (app_id, revision, path, old_hash, old_size, new_hash, new_size) VALUES {}",
+            rows(chunk.len(), 7)
+        );
+        let mut query = sqlx::query(&sql);
+        for m in chunk {
+            query = query
+                .bind(app.to_string())
+                .bind(revision)
+                .bind(m.path)
+                .bind(m.old.as_ref().map(|(h, _)| h.as_str().to_owned()))
+                .bind(m.old.as_ref().map(|(_, s)| *s))
+                .bind(m.new.as_ref().map(|(h, _)| h.as_str().to_owned()))
+                .bind(m.new.as_ref().map(|(_, s)| *s));
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
+}
+
+/// `$first, $first+1, …` for `count` values of `width` parameters each, comma-separated.
+fn placeholders(first: usize, count: usize, width: usize) -> String {
+    (0..count * width)
+        .map(|i| format!("${}", first + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, …, $width), ($width+1, …)` for `count` rows.
+fn rows(count: usize, width: usize) -> String {
+    (0..count)
+        .map(|r| format!("({})", placeholders(1 + r * width, 1, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn record_revision(

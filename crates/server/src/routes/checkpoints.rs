@@ -276,11 +276,10 @@ async fn restore_checkpoint(
     State(state): State<AppState>,
     route: CheckpointRoute,
 ) -> ApiResult<axum::Json<Restored>> {
-    let target = state.store.checkpoint_manifest(&route.checkpoint).await?;
     let label = format!("before restoring checkpoint {}", route.checkpoint.id);
     let (written, restore_checkpoint) = state
         .store
-        .restore_to(route.app.id, &target, &route.caller.user_id, &label)
+        .restore_to(&route.checkpoint, &route.caller.user_id, &label)
         .await?;
     Ok(axum::Json(Restored {
         revision: written.revision,
@@ -335,11 +334,10 @@ async fn revert_run(
         .detail("current_revision", current)
         .detail("files", serde_json::to_value(files).unwrap_or_default()));
     }
-    let target = state.store.checkpoint_manifest(&pre_run).await?;
     let label = format!("before reverting run {}", run.run_id);
     let (written, restore_checkpoint) = state
         .store
-        .restore_to(route.app.id, &target, &caller.user_id, &label)
+        .restore_to(&pre_run, &caller.user_id, &label)
         .await?;
     Ok(axum::Json(Restored {
         revision: written.revision,

@@ -14,6 +14,7 @@ draftsmith_testkit::both_stores!(
     a_detached_checkpoint_adds_its_changes,
     restore_makes_a_new_revision_after_a_restore_checkpoint,
     restore_is_refused_while_a_run_is_active,
+    restore_reaches_every_checkpoint_whatever_the_history,
 );
 
 fn manual(app: draftsmith_core::AppId, revision: i64) -> NewCheckpoint {
@@ -113,12 +114,9 @@ async fn restore_makes_a_new_revision_after_a_restore_checkpoint(kind: StoreKind
     let changes = vec![put("index.html", "v2"), put("a.txt", "a")];
     f.write(app, Some(1), changes).await.unwrap();
     let target = f.store.manifest_at(app, 1).await.unwrap();
+    let first = f.store.create_checkpoint(manual(app, 1)).await.unwrap();
 
-    let (write, checkpoint) = f
-        .store
-        .restore_to(app, &target, &alice(), "undo")
-        .await
-        .unwrap();
+    let (write, checkpoint) = f.store.restore_to(&first, &alice(), "undo").await.unwrap();
     assert_eq!(write.revision, 3);
     assert_eq!(write.changes.modified, vec!["index.html"]);
     assert_eq!(write.changes.deleted, vec!["a.txt"]);
@@ -138,12 +136,8 @@ async fn restore_makes_a_new_revision_after_a_restore_checkpoint(kind: StoreKind
     );
 
     // Restoring to what the draft already is still makes a revision.
-    let same = f.store.draft(app).await.unwrap();
-    let (again, _) = f
-        .store
-        .restore_to(app, &same, &alice(), "again")
-        .await
-        .unwrap();
+    let same = f.store.create_checkpoint(manual(app, 3)).await.unwrap();
+    let (again, _) = f.store.restore_to(&same, &alice(), "again").await.unwrap();
     assert_eq!(again.revision, 4);
     assert!(
         again.changes.added.is_empty()
@@ -156,8 +150,8 @@ async fn restore_is_refused_while_a_run_is_active(kind: StoreKind) {
     let f = Fixture::new(kind).await;
     let app = f.app().await;
     let run = f.run(app).await.unwrap();
-    let target = f.store.draft(app).await.unwrap();
-    let refused = f.store.restore_to(app, &target, &alice(), "undo").await;
+    let target = f.store.create_checkpoint(manual(app, 1)).await.unwrap();
+    let refused = f.store.restore_to(&target, &alice(), "undo").await;
     assert!(
         matches!(refused, Err(StoreError::RunActive { run_id: Some(id) }) if id == run.run_id),
         "{refused:?}"
@@ -169,4 +163,60 @@ async fn restore_is_refused_while_a_run_is_active(kind: StoreKind) {
             .iter()
             .all(|c| c.kind != CheckpointKind::Restore)
     );
+}
+
+/// Restoring reads only the change log since the checkpoint (and its detached paths): after
+/// a history of adds, edits, deletions, re-adds and earlier restores, restoring each
+/// checkpoint, in an order that goes back and forth, makes the draft exactly its manifest.
+async fn restore_reaches_every_checkpoint_whatever_the_history(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let history = [
+        vec![put("a.txt", "a1"), put("b.txt", "b1")],
+        vec![put("a.txt", "a2"), delete("index.html")],
+        vec![delete("b.txt"), put("c/d.txt", "d1")],
+        vec![put("b.txt", "b2"), put("index.html", "v1")],
+        vec![put("a.txt", "a1"), delete("c/d.txt")],
+    ];
+    let mut checkpoints = vec![f.store.create_checkpoint(manual(app, 1)).await.unwrap()];
+    for changes in history {
+        let written = f.write(app, None, changes).await.unwrap();
+        let checkpoint = manual(app, written.revision);
+        checkpoints.push(f.store.create_checkpoint(checkpoint).await.unwrap());
+    }
+    // Work that never became a revision, on top of revision 3.
+    let content = b"detached".to_vec();
+    let hash = BlobHash::of(&content);
+    f.store
+        .blobs()
+        .put_many(&[(&hash, &content)])
+        .await
+        .unwrap();
+    let mut rejected = manual(app, 3);
+    rejected.kind = CheckpointKind::Rejected;
+    rejected.detached = Some(vec![
+        ("a.txt".into(), Some((hash.clone(), content.len() as i64))),
+        ("e.txt".into(), Some((hash, content.len() as i64))),
+        ("c/d.txt".into(), None),
+    ]);
+    checkpoints.push(f.store.create_checkpoint(rejected).await.unwrap());
+
+    for index in [0, 5, 2, 6, 1, 4, 3, 6, 0] {
+        let target = &checkpoints[index];
+        let before = f.store.draft(app).await.unwrap();
+        let wanted = f.store.checkpoint_manifest(target).await.unwrap();
+        let (write, _) = f.store.restore_to(target, &alice(), "step").await.unwrap();
+        let after = f.store.draft(app).await.unwrap();
+        assert_eq!(after.revision, before.revision + 1);
+        assert_eq!(
+            files(&f.store, &after).await,
+            files(&f.store, &wanted).await,
+            "restoring checkpoint {index}"
+        );
+        assert_eq!(
+            write.changes,
+            diff_manifests(&before, &after),
+            "the reported changes are what differs, restoring checkpoint {index}"
+        );
+    }
 }
