@@ -38,6 +38,13 @@ pub trait RunStore: Send + Sync {
         body: EventBody,
         diagnostics: Vec<Diagnostic>,
     ) -> Result<RunEvent>;
+    /// Appends `events` in order in one transaction (a batch of answer deltas, then maybe
+    /// the event that followed them): all of them or none.
+    async fn append_events(
+        &self,
+        run: RunId,
+        events: Vec<(EventBody, Vec<Diagnostic>)>,
+    ) -> Result<Vec<RunEvent>>;
     /// Events with `seq > after`, in order.
     async fn events_after(&self, run: RunId, after: i64, limit: i64) -> Result<Vec<RunEvent>>;
     /// Records the run's phase timings.
@@ -116,6 +123,21 @@ impl RunStore for SqlStore {
         let event = run_log::append_in_tx(&mut tx, run, body, diagnostics).await?;
         tx.commit().await?;
         Ok(event)
+    }
+
+    #[tracing::instrument(level = "trace", skip_all, fields(run = %run, events = events.len()))]
+    async fn append_events(
+        &self,
+        run: RunId,
+        events: Vec<(EventBody, Vec<Diagnostic>)>,
+    ) -> Result<Vec<RunEvent>> {
+        let mut tx = sql::begin_write(&self.pool).await?;
+        let mut appended = Vec::with_capacity(events.len());
+        for (body, diagnostics) in events {
+            appended.push(run_log::append_in_tx(&mut tx, run, body, diagnostics).await?);
+        }
+        tx.commit().await?;
+        Ok(appended)
     }
 
     #[tracing::instrument(level = "trace", skip_all, fields(run = %run, after = after))]

@@ -14,6 +14,7 @@ draftsmith_testkit::both_stores!(
     a_failure_is_kept_on_the_run,
     a_run_starts_with_its_message_event_and_checkpoint,
     cancellation_and_leases_follow_the_owner,
+    a_batch_of_events_is_written_whole_or_not_at_all,
 );
 
 fn started() -> EventBody {
@@ -243,4 +244,57 @@ async fn cancellation_and_leases_follow_the_owner(kind: StoreKind) {
         .await
         .unwrap();
     assert!(f.store.orphaned_runs(None, later).await.unwrap().is_empty());
+}
+
+fn delta(text: &str) -> (EventBody, Vec<draftsmith_core::Diagnostic>) {
+    let body = EventBody::AssistantDelta {
+        delta: text.into(),
+        message_id: "m1".into(),
+    };
+    (body, vec![])
+}
+
+/// A batch (answer deltas and the event after them) takes consecutive sequence numbers in
+/// its order, and a batch with an event the run refuses writes nothing at all.
+async fn a_batch_of_events_is_written_whole_or_not_at_all(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let run = f.run(app).await.unwrap();
+    let first = f
+        .store
+        .append_event(run.run_id, started(), vec![])
+        .await
+        .unwrap();
+    let message = EventBody::AssistantMessage {
+        message_id: "m1".into(),
+        text: "ab".into(),
+    };
+    let batch = vec![delta("a"), delta("b"), (message, vec![])];
+    let written = f.store.append_events(run.run_id, batch).await.unwrap();
+    let seqs: Vec<i64> = written.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![first.seq + 1, first.seq + 2, first.seq + 3]);
+    let stored = f
+        .store
+        .events_after(run.run_id, first.seq, 10)
+        .await
+        .unwrap();
+    assert_eq!(stored, written);
+
+    let completed = EventBody::RunCompleted {
+        revision: 1,
+        summary: "done".into(),
+    };
+    let refused = vec![delta("c"), (completed, vec![]), delta("late")];
+    let result = f.store.append_events(run.run_id, refused).await;
+    assert!(matches!(result, Err(StoreError::RunEnded)), "{result:?}");
+    let after = f.store.events_after(run.run_id, 0, 100).await.unwrap();
+    assert_eq!(
+        after.last().map(|e| e.seq),
+        Some(first.seq + 3),
+        "nothing of the refused batch was written"
+    );
+    assert_eq!(
+        f.store.run(run.run_id).await.unwrap().status,
+        RunStatus::Running
+    );
 }
