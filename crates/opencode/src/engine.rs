@@ -92,6 +92,14 @@ impl OpencodeEngine {
         guard.as_ref().and_then(|p| p.server.pid())
     }
 
+    /// How many times the server serving `workspace` opened its event connection (one for
+    /// all its runs while it stays up), if one runs.
+    pub async fn event_connections(&self, workspace: &Path) -> Option<u64> {
+        let slot = self.slot(&key(workspace))?;
+        let guard = slot.lock().await;
+        guard.as_ref().map(|p| p.server.event_connections())
+    }
+
     /// Stops the server of `workspace` (its sandbox is going away; call it before the
     /// workspace is deleted, as a symlinked path is only recognised while it resolves) and
     /// deletes its HOME.

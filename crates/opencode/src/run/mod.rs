@@ -138,7 +138,7 @@ impl Run<'_> {
     /// stream cannot be opened.
     async fn subscribe(&mut self, drop_after: Option<usize>) -> Option<SessionEvents> {
         let subscribed =
-            SessionEvents::subscribe(self.client, self.session.clone(), drop_after).await;
+            SessionEvents::subscribe(self.server.events(), self.session.clone(), drop_after).await;
         match subscribed {
             Ok(events) => Some(events),
             Err(err) => {

@@ -7,6 +7,7 @@ mod child;
 mod options;
 mod ready;
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -14,6 +15,7 @@ use tokio::sync::oneshot;
 use crate::client::OpencodeClient;
 use crate::config::CommandHook;
 use crate::seed::{SeedError, prepare_home};
+use crate::stream::EventHub;
 use child::ServerProcess;
 use ready::{NotReady, wait_ready};
 
@@ -58,6 +60,8 @@ pub struct OpencodeServer {
     client: OpencodeClient,
     process: Option<ServerProcess>,
     start_ms: u64,
+    /// The one event connection its runs share, opened by the first.
+    events: OnceLock<EventHub>,
 }
 
 impl OpencodeServer {
@@ -105,6 +109,7 @@ impl OpencodeServer {
             client: client_for(base_url, password),
             process: Some(process),
             start_ms,
+            events: OnceLock::new(),
         })
     }
 
@@ -115,6 +120,7 @@ impl OpencodeServer {
             client: OpencodeClient::new(base_url.trim_end_matches('/').to_owned(), password),
             process: None,
             start_ms: 0,
+            events: OnceLock::new(),
         }
     }
 
@@ -128,6 +134,17 @@ impl OpencodeServer {
     /// The HTTP client for this server.
     pub fn client(&self) -> &OpencodeClient {
         &self.client
+    }
+
+    /// The server's event connection, shared by its runs (opened on first use).
+    pub fn events(&self) -> &EventHub {
+        self.events
+            .get_or_init(|| EventHub::start(self.client.clone()))
+    }
+
+    /// How many times the event connection was opened (0 before the first run).
+    pub fn event_connections(&self) -> u64 {
+        self.events.get().map_or(0, EventHub::connections)
     }
 
     /// Milliseconds from spawn to ready (0 for an external server).
@@ -160,6 +177,9 @@ impl OpencodeServer {
     /// Kills the server's whole process tree and waits (at most 5 s) until the server is
     /// reaped and every process of its tree is gone, so nothing of it outlives the call.
     pub async fn stop(&self) {
+        if let Some(events) = self.events.get() {
+            events.close();
+        }
         if let Some(process) = &self.process {
             process.stop().await;
         }

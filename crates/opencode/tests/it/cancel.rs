@@ -1,5 +1,6 @@
 //! Cancel aborts the OpenCode session and ends the run `cancelled` within a second; the
-//! warm server then serves the next run; the step limit pauses a run.
+//! warm server then serves the next run; the step limit pauses a run; the runs of one
+//! server share its one event connection.
 
 use std::time::{Duration, Instant};
 
@@ -85,6 +86,8 @@ async fn cancel_and_the_step_limit_end_runs_early() {
             reason: "step_limit".into()
         }
     );
+    // Three runs on one warm server followed its events over one connection.
+    assert_eq!(engine.event_connections(&ws).await, Some(1));
     let pid = engine.server_pid(&ws).await.unwrap();
     shut_down(&engine, &[pid]).await;
 }
