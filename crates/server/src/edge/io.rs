@@ -63,6 +63,25 @@ impl<T> EdgeIo<T> {
 }
 
 impl<T: AsyncWrite + Unpin> EdgeIo<T> {
+    /// A write's result as hyper sees it: progress restarts the idle timer, a pending
+    /// write counts toward it.
+    fn wrote(
+        &mut self,
+        cx: &mut Context<'_>,
+        written: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match written {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    self.touch();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => self.idle_or_pending(cx),
+        }
+    }
+
     fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while let Some((bytes, sent)) = self.replacement.as_mut() {
             if *sent == bytes.len() {
@@ -118,16 +137,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for EdgeIo<T> {
             this.replacement = Some((envelope_response(status), 0));
             return Poll::Ready(Ok(buf.len()));
         }
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    this.touch();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.idle_or_pending(cx),
-        }
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.wrote(cx, written)
     }
 
     fn poll_write_vectored(
@@ -145,16 +156,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for EdgeIo<T> {
         if this.replacement.is_some() {
             return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
         }
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(Ok(n)) => {
-                if n > 0 {
-                    this.touch();
-                }
-                Poll::Ready(Ok(n))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => this.idle_or_pending(cx),
-        }
+        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.wrote(cx, written)
     }
 
     fn is_write_vectored(&self) -> bool {
