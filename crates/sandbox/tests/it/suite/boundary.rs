@@ -6,23 +6,9 @@ use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
 use draftsmith_sandbox::{IsolationMode, Limits, Mechanism, SandboxError};
-use tokio_util::sync::CancellationToken;
 
-use super::{HOUR, exec};
+use super::{HOUR, run};
 use crate::support::{Deployment, Env, eventually, marker, pids_with};
-
-async fn run(env: &Env, id: &draftsmith_sandbox::SandboxId, script: &str) -> (Option<i32>, String) {
-    let out = env
-        .ctl
-        .exec(
-            id,
-            exec(script, Duration::from_secs(60)),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
-    (out.exit_code, out.output)
-}
 
 /// The uid a script printed as `UID=<n>`; stdout and stderr arrive through separate pipes,
 /// so the line's place among the error lines is not fixed.

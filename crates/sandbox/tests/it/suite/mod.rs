@@ -10,9 +10,10 @@ mod processes;
 
 use std::time::Duration;
 
-use draftsmith_sandbox::ExecRequest;
+use draftsmith_sandbox::{ExecRequest, SandboxId};
+use tokio_util::sync::CancellationToken;
 
-use crate::support::Deployment;
+use crate::support::{Deployment, Env};
 
 const HOUR: Duration = Duration::from_secs(3600);
 const GONE: Duration = Duration::from_secs(10);
@@ -54,6 +55,20 @@ both!(
     boundary::writes_past_the_disk_limit_fail_and_sync_refuses,
     network::a_dev_server_answers_later_commands_of_its_sandbox_only,
 );
+
+/// Runs `script` in sandbox `id` (a minute at most) and answers its exit code and output.
+async fn run(env: &Env, id: &SandboxId, script: &str) -> (Option<i32>, String) {
+    let out = env
+        .ctl
+        .exec(
+            id,
+            exec(script, Duration::from_secs(60)),
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    (out.exit_code, out.output)
+}
 
 pub(crate) fn exec(command: &str, timeout: Duration) -> ExecRequest {
     ExecRequest {

@@ -2,28 +2,19 @@
 //! a dev server one command starts answers the next on loopback), another sandbox is in
 //! another, and nothing holds it once the sandbox stops.
 
-use std::time::Duration;
-
 use tokio_util::sync::CancellationToken;
 
-use super::{GONE, HOUR, exec};
+use super::{GONE, HOUR, exec, run};
 use crate::support::{Deployment, Env, eventually, marker, pids_with};
 
 /// The port the dev server listens on, inside the sandbox's namespace only.
 const PORT: u16 = 8765;
 
+/// The output of `script`, which must succeed.
 async fn output(env: &Env, id: &draftsmith_sandbox::SandboxId, script: &str) -> String {
-    let out = env
-        .ctl
-        .exec(
-            id,
-            exec(script, Duration::from_secs(60)),
-            CancellationToken::new(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(out.exit_code, Some(0), "{out:?}");
-    out.output
+    let (code, output) = run(env, id, script).await;
+    assert_eq!(code, Some(0), "{output}");
+    output
 }
 
 pub(super) async fn a_dev_server_answers_later_commands_of_its_sandbox_only(d: Deployment) {
