@@ -3,21 +3,11 @@
 
 use std::time::Duration;
 
-use draftsmith_sandbox::{
-    ExecRequest, Isolation, IsolationMode, LocalController, SandboxController,
-};
+use draftsmith_sandbox::{Isolation, IsolationMode, LocalController, SandboxController};
 use tokio_util::sync::CancellationToken;
 
+use crate::suite::exec;
 use crate::support::{Deployment, Env, eventually, marker, pids_with, unique_id};
-
-fn exec(command: &str, timeout: Duration) -> ExecRequest {
-    ExecRequest {
-        command: command.to_owned(),
-        timeout,
-        max_output_bytes: 4096,
-        env: Vec::new(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unconfined_cancel_kills_the_whole_group() {
