@@ -116,6 +116,7 @@ async fn measure(caching: CacheMode) -> anyhow::Result<Usage> {
             .resolve(Some(&id))
             .map_err(|e| anyhow::anyhow!(e.0))?,
         max_steps: TOOL_TURNS + 1,
+        max_compactions: 3,
         tools: Arc::new(LocalTools {
             workspace: workspace.path().to_path_buf(),
             commands: Arc::new(draftsmith_tools::LocalCommandRunner),

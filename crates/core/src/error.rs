@@ -55,13 +55,19 @@ pub enum ErrorCode {
     /// The sandbox's workspace is larger than its disk limit, so it is not synced;
     /// `details.bytes` and `details.limit_bytes` say by how much.
     CodingAgentWorkspaceTooLarge,
+    /// A run's conversation cannot be made to fit the model's context window, even after
+    /// eliding tool outputs and the allowed compactions; `details` has the numbers.
+    CodingAgentContextExhausted,
+    /// The run's attachments cannot be given to the chosen model (e.g. images to a model
+    /// without vision); nothing was persisted.
+    CodingAgentAttachmentUnsupported,
     /// Anything unexpected; the only code a 500 carries.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 26] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
@@ -85,6 +91,8 @@ impl ErrorCode {
         Self::CodingAgentVerificationFailed,
         Self::CodingAgentRunOrphaned,
         Self::CodingAgentWorkspaceTooLarge,
+        Self::CodingAgentContextExhausted,
+        Self::CodingAgentAttachmentUnsupported,
         Self::Internal,
     ];
 
@@ -114,6 +122,8 @@ impl ErrorCode {
             Self::CodingAgentVerificationFailed => "CODING_AGENT_VERIFICATION_FAILED",
             Self::CodingAgentRunOrphaned => "CODING_AGENT_RUN_ORPHANED",
             Self::CodingAgentWorkspaceTooLarge => "CODING_AGENT_WORKSPACE_TOO_LARGE",
+            Self::CodingAgentContextExhausted => "CODING_AGENT_CONTEXT_EXHAUSTED",
+            Self::CodingAgentAttachmentUnsupported => "CODING_AGENT_ATTACHMENT_UNSUPPORTED",
             Self::Internal => "INTERNAL",
         }
     }
@@ -129,7 +139,8 @@ impl ErrorCode {
             | Self::CodingAgentModelUnavailable
             | Self::CodingAgentEngineUnavailable
             | Self::CodingAgentPathBlocked
-            | Self::CodingAgentToolInputInvalid => 400,
+            | Self::CodingAgentToolInputInvalid
+            | Self::CodingAgentAttachmentUnsupported => 400,
             Self::PayloadTooLarge => 413,
             Self::RequestTimeout => 408,
             Self::UriTooLong => 414,
@@ -142,7 +153,8 @@ impl ErrorCode {
             | Self::CodingAgentSandboxFailed
             | Self::CodingAgentVerificationFailed
             | Self::CodingAgentRunOrphaned
-            | Self::CodingAgentWorkspaceTooLarge => 422,
+            | Self::CodingAgentWorkspaceTooLarge
+            | Self::CodingAgentContextExhausted => 422,
             Self::Internal => 500,
         }
     }

@@ -199,6 +199,19 @@ pub enum EventBody {
         /// Removed paths.
         deleted: Vec<String>,
     },
+    /// The earlier part of the run's conversation was replaced by a summary the model wrote,
+    /// to stay inside its context window; later steps send the summary instead.
+    #[serde(rename = "context.compacted")]
+    ContextCompacted {
+        /// The summary that now stands for the replaced messages.
+        summary: String,
+        /// How many conversation messages it replaced.
+        replaced_messages: usize,
+        /// Their estimated size in tokens.
+        replaced_tokens: u64,
+        /// Which compaction of the run this is, from 1.
+        compaction: u32,
+    },
     /// Terminal: the run finished.
     #[serde(rename = "run.completed")]
     RunCompleted {
@@ -257,7 +270,7 @@ impl EventBody {
     }
 
     /// Every event name, in the order of a run's life.
-    pub const TYPES: [&'static str; 17] = [
+    pub const TYPES: [&'static str; 18] = [
         "run.accepted",
         "run.started",
         "sandbox.ready",
@@ -271,6 +284,7 @@ impl EventBody {
         "verification.completed",
         "verification.failed",
         "draft.synced",
+        "context.compacted",
         "run.completed",
         "run.failed",
         "run.cancelled",
@@ -305,6 +319,7 @@ impl EventBody {
             Self::VerificationCompleted(_) => "verification.completed",
             Self::VerificationFailed(_) => "verification.failed",
             Self::DraftSynced { .. } => "draft.synced",
+            Self::ContextCompacted { .. } => "context.compacted",
             Self::RunCompleted { .. } => "run.completed",
             Self::RunFailed { .. } => "run.failed",
             Self::RunCancelled { .. } => "run.cancelled",
@@ -322,7 +337,9 @@ impl EventBody {
             | Self::RunCancelled { .. }
             | Self::RunPaused { .. } => Stage::Run,
             Self::SandboxReady { .. } => Stage::Sandbox,
-            Self::AssistantDelta { .. } | Self::AssistantMessage { .. } => Stage::Assistant,
+            Self::AssistantDelta { .. }
+            | Self::AssistantMessage { .. }
+            | Self::ContextCompacted { .. } => Stage::Assistant,
             Self::ToolStarted { .. } | Self::ToolCompleted { .. } | Self::ToolFailed { .. } => {
                 Stage::Tool
             }

@@ -28,6 +28,10 @@ pub struct Job {
     pub model: ResolvedModel,
     /// Upper bound on model turns before the run pauses.
     pub max_steps: usize,
+    /// Upper bound on the summaries the native loop may have the model write to keep the
+    /// run inside the model's context window; past it the run fails with
+    /// `CODING_AGENT_CONTEXT_EXHAUSTED`.
+    pub max_compactions: u32,
     /// Where the native tools run: the sandbox (confined) or the local workspace.
     pub tools: Arc<dyn ToolHost>,
     /// The app's selected-agent contract, for baseline context and the contract tools.

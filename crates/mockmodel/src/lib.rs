@@ -6,7 +6,8 @@
 //! and it plays a [`Script`] of turns. Turn selection is stateless: a request holding `i`
 //! assistant messages gets turn `i`, so any number of concurrent conversations can share one
 //! server. Every request is recorded, and every tool result must answer an earlier tool
-//! call, or the request is refused with HTTP 400 and counted in [`MockModel::violations`].
+//! call, or the request is refused with HTTP 400 and counted in [`MockModel::violations`];
+//! so is a request that does not fit the script's `context_window`.
 //!
 //! The script format is documented in `docs/mock-model.md`.
 //!
@@ -34,6 +35,7 @@ mod request;
 mod rules;
 mod script;
 mod server;
+mod window;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -92,7 +94,8 @@ impl MockModel {
         self.shared.requests()
     }
 
-    /// Tool-result invariant violations seen so far; a passing test expects none.
+    /// Tool-result invariant and context-window violations seen so far; a passing test
+    /// expects none.
     pub fn violations(&self) -> Vec<String> {
         self.shared.violations()
     }

@@ -18,6 +18,8 @@ pub struct RunnerConfig {
     pub policy: EnginePolicy,
     /// Model turns before a run pauses.
     pub max_steps: usize,
+    /// Summaries the native loop may have written per run to stay inside the window.
+    pub max_compactions: u32,
     /// How long a lease lasts without renewal.
     pub lease: Duration,
     /// How often cancel requests and expired leases are checked.

@@ -149,6 +149,7 @@ pub fn runner_config(config: &Config, instance: InstanceId) -> RunnerConfig {
             opencode_unavailable: None,
         },
         max_steps: config.coding_agent.max_steps,
+        max_compactions: config.coding_agent.max_compactions,
         lease: config.run_lease(),
         poll: Duration::from_millis(250),
         verify: config.coding_agent.verify,

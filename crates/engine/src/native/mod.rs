@@ -8,13 +8,18 @@ use async_trait::async_trait;
 use draftsmith_core::{CacheMode, Diagnostic, ErrorCode, EventBody, EventError};
 use draftsmith_tools::tool_specs;
 use futures::StreamExt;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+mod compact;
+mod context;
 mod prompt;
+mod tools;
 
+use compact::{Window, keep_inside};
+use context::{Budget, cap_outputs};
 use prompt::history_messages;
 pub use prompt::{bound, contract_context, named_paths, system_prompt};
+use tools::tool_round;
 
 use crate::engine::{Engine, EventSink, Finished, Job, ModelCall, Outcome};
 use crate::model::{
@@ -88,7 +93,13 @@ async fn drive(
         system_prompt(&job.template),
         contract_context(&job.contract)
     );
+    let shape = chat_request(job, &system, &[], &tools);
+    let mut window = Window::new(Budget::of(job.model.facts.context_window, &shape));
     for step in 0..job.max_steps {
+        if let Err(outcome) = keep_inside(job, sink, cancel, &mut messages, &mut window, step).await
+        {
+            return outcome;
+        }
         let request = chat_request(job, &system, &messages, &tools);
         let turn = match step_turn(job, step, request, sink, cancel, transcript).await {
             Ok(turn) => turn,
@@ -119,6 +130,7 @@ async fn drive(
                 None => return Outcome::Cancelled,
             }
         }
+        cap_outputs(&mut results, &window.budget);
         messages.push(Message {
             speaker: Speaker::User,
             parts: results,
@@ -334,60 +346,4 @@ async fn stream_once(
             }
         }
     }
-}
-
-/// Runs one tool call with its events; `None` when the sink closed.
-async fn tool_round(
-    job: &Job,
-    cancel: &CancellationToken,
-    call: &ToolCall,
-    sink: &dyn EventSink,
-) -> Option<Part> {
-    let input: Value = serde_json::from_str(&call.arguments)
-        .unwrap_or_else(|_| Value::String(call.arguments.clone()));
-    let named = named_paths(&input);
-    let started = EventBody::ToolStarted {
-        tool_call_id: call.id.clone(),
-        tool: call.name.clone(),
-        input: bound(&input),
-        paths: named.clone(),
-    };
-    sink.emit(started, Vec::new()).await.ok()?;
-    let clock = Instant::now();
-    let outcome = job
-        .tools
-        .run_tool(&call.name, &call.arguments, cancel.clone())
-        .await;
-    let ms = clock.elapsed().as_millis() as u64;
-    let mut paths = outcome.paths.clone();
-    if paths.is_empty() {
-        paths = named;
-    }
-    let event = match &outcome.error {
-        None => EventBody::ToolCompleted {
-            tool_call_id: call.id.clone(),
-            tool: call.name.clone(),
-            output: bound(&outcome.output),
-            paths,
-            ms,
-        },
-        Some(error) => EventBody::ToolFailed {
-            tool_call_id: call.id.clone(),
-            tool: call.name.clone(),
-            error: EventError {
-                code: error.code,
-                message: error.message.clone(),
-                field: error.field.clone(),
-                details: None,
-            },
-            paths,
-            ms,
-        },
-    };
-    sink.emit(event, Vec::new()).await.ok()?;
-    Some(Part::ToolResult {
-        call_id: call.id.clone(),
-        content: outcome.output.to_string(),
-        is_error: outcome.error.is_some(),
-    })
 }

@@ -62,6 +62,35 @@ pub async fn run_native(
     name: &str,
     settings: ModelSettings,
 ) -> Ran {
+    run_native_with(script, kind, name, settings, Setup::default()).await
+}
+
+/// What a native test run starts with besides its script and model.
+pub struct Setup {
+    /// Files written into the workspace besides `notes.txt`.
+    pub files: Vec<(&'static str, String)>,
+    pub max_steps: usize,
+    pub max_compactions: u32,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            files: Vec::new(),
+            max_steps: 30,
+            max_compactions: 3,
+        }
+    }
+}
+
+/// Runs the native engine on a fresh workspace holding `notes.txt` and `setup.files`.
+pub async fn run_native_with(
+    script: &str,
+    kind: ProviderKind,
+    name: &str,
+    settings: ModelSettings,
+    setup: Setup,
+) -> Ran {
     let model = MockModel::start(Script::from_json(script).unwrap())
         .await
         .unwrap();
@@ -80,13 +109,17 @@ pub async fn run_native(
         .unwrap();
     let workspace = tempfile::tempdir().unwrap();
     std::fs::write(workspace.path().join("notes.txt"), "hello notes").unwrap();
+    for (path, text) in &setup.files {
+        std::fs::write(workspace.path().join(path), text).unwrap();
+    }
     let job = Job {
         prompt: "Read the notes.".into(),
         history: Vec::new(),
         workspace: workspace.path().to_path_buf(),
         template: "static".into(),
         model: registry.resolve(Some(&id)).unwrap(),
-        max_steps: 30,
+        max_steps: setup.max_steps,
+        max_compactions: setup.max_compactions,
         tools: Arc::new(LocalTools {
             workspace: workspace.path().to_path_buf(),
             commands: Arc::new(draftsmith_tools::LocalCommandRunner),

@@ -36,6 +36,10 @@ pub struct Script {
     /// Pause in milliseconds between every SSE event, to mimic a model's pacing.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub chunk_delay_ms: u64,
+    /// The model's context window in tokens: a request whose estimated input (body bytes / 4)
+    /// plus its `max_tokens` exceeds it is refused with HTTP 400 and counted as a violation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u64>,
     /// The candidates; the first whose `match` fits a request answers it.
     pub scenarios: Vec<Scenario>,
 }
@@ -51,6 +55,10 @@ pub struct Scenario {
     pub matcher: Option<Match>,
     /// Turn `i` answers a request that already holds `i` assistant messages.
     pub turns: Vec<Turn>,
+    /// Turn `i` answers instead the `i`-th request this scenario gets, whatever the request
+    /// holds: for one conversation whose earlier messages the client compacts away.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sequential: bool,
 }
 
 /// A condition on the request's system prompt plus all its user text.

@@ -54,7 +54,12 @@ pub(super) async fn handle(app: &App, request: Request<'_>, raw: &[u8]) -> Respo
             return error_response(request.dialect, 400, None, &message, None);
         }
     };
-    let inbound = Inbound::read(request.dialect, &body);
+    let mut inbound = Inbound::read(request.dialect, &body);
+    if let Some(window) = shared.script.context_window
+        && let Some(overflow) = crate::window::overflow(window, raw.len(), &body)
+    {
+        inbound.violations.push(overflow);
+    }
     if !inbound.violations.is_empty() {
         return refuse_violation(shared, &request, body, &inbound);
     }
@@ -74,7 +79,8 @@ fn choose_scenario<'s>(shared: &'s Shared, inbound: &Inbound) -> Option<Chosen<'
     found.map(|(index, scenario)| Chosen { index, scenario })
 }
 
-/// Refuses a request whose tool results answer no earlier tool call, and counts it.
+/// Refuses a request whose tool results answer no earlier tool call, or that does not fit
+/// the context window, and counts it.
 fn refuse_violation(
     shared: &Shared,
     request: &Request<'_>,
@@ -127,7 +133,10 @@ async fn answer(
         credential,
     } = request;
     let Chosen { index, scenario } = chosen;
-    let turn = inbound.turn;
+    let turn = match scenario.sequential {
+        true => shared.next_in_sequence(index),
+        false => inbound.turn,
+    };
     let attempt_index = shared.next_attempt(index, turn);
     let attempt = scenario.turns.get(turn).and_then(|t| {
         t.attempts

@@ -18,6 +18,8 @@ pub(crate) struct Shared {
     pub(super) script: Script,
     /// Requests seen so far per (scenario index, turn index), for attempt selection.
     counters: Mutex<HashMap<(usize, usize), usize>>,
+    /// Requests answered so far per sequential scenario, for its turn selection.
+    sequences: Mutex<HashMap<usize, usize>>,
     requests: Mutex<Vec<RecordedRequest>>,
     violations: Mutex<Vec<String>>,
     next_id: AtomicU64,
@@ -29,6 +31,7 @@ impl Shared {
         Shared {
             script,
             counters: Mutex::new(HashMap::new()),
+            sequences: Mutex::new(HashMap::new()),
             requests: Mutex::new(Vec::new()),
             violations: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
@@ -71,6 +74,15 @@ impl Shared {
     /// Counts a tool-result invariant violation.
     pub(super) fn violation(&self, message: String) {
         lock(&self.violations).push(message);
+    }
+
+    /// The turn a sequential `scenario` plays next: how many requests it answered before.
+    pub(super) fn next_in_sequence(&self, scenario: usize) -> usize {
+        let mut sequences = lock(&self.sequences);
+        let counter = sequences.entry(scenario).or_insert(0);
+        let turn = *counter;
+        *counter += 1;
+        turn
     }
 
     /// Which request for (`scenario`, `turn`) this is, counting from 0.

@@ -74,6 +74,7 @@ pub fn job(model: &MockModel, workspace: &Path, prompt: &str) -> Job {
             .resolve(Some("mock/coder"))
             .expect("model resolves"),
         max_steps: 20,
+        max_compactions: 3,
         tools: Arc::new(LocalTools {
             workspace: workspace.to_path_buf(),
             commands: Arc::new(draftsmith_tools::LocalCommandRunner),

@@ -74,6 +74,7 @@ impl Execution {
             template: self.task.app.template.clone(),
             model: self.task.model.clone(),
             max_steps: self.config.max_steps,
+            max_compactions: self.config.max_compactions,
             tools: Arc::new(SandboxTools {
                 controller: self.services.controller.clone(),
                 id: self.sandbox.clone(),

@@ -45,6 +45,8 @@ overrides! {
     "APPS_CODING_AGENT_NATIVE_ENABLED" => "coding_agent.native_enabled",
         |c, v| c.coding_agent.native_enabled = flag(v)?;
     "DRAFTSMITH_MAX_STEPS" => "coding_agent.max_steps", |c, v| c.coding_agent.max_steps = number(v)?;
+    "DRAFTSMITH_MAX_COMPACTIONS" => "coding_agent.max_compactions",
+        |c, v| c.coding_agent.max_compactions = number(v)?;
     "DRAFTSMITH_RUN_LEASE_SECONDS" => "coding_agent.run_lease_seconds",
         |c, v| c.coding_agent.run_lease = seconds(v)?;
     "APPS_CODING_AGENT_VERIFY" => "coding_agent.verify", |c, v| c.coding_agent.verify = flag(v)?;

@@ -150,6 +150,8 @@ pub struct CodingAgentConfig {
     pub native_enabled: bool,
     /// Model turns before a run pauses.
     pub max_steps: usize,
+    /// Summaries a native run may have the model write to stay inside its context window.
+    pub max_compactions: u32,
     /// Lease on an executing run; another instance ends it once expired
     /// (`run_lease_seconds`, at least 0.5 s).
     #[serde(rename = "run_lease_seconds", deserialize_with = "seconds")]
@@ -166,6 +168,7 @@ impl Default for CodingAgentConfig {
             default_engine: None,
             native_enabled: false,
             max_steps: 40,
+            max_compactions: 3,
             run_lease: Duration::from_secs(15),
             verify: true,
             repair_turns: 2,

@@ -1,0 +1,285 @@
+//! Compaction: when eliding tool outputs is not enough, one model call summarises the earlier
+//! part of the run's conversation. The summary replaces those messages (so every later step
+//! reuses it), and is recorded as a `context.compacted` event with what it replaced.
+
+use std::time::Instant;
+
+use draftsmith_core::{ErrorCode, EventBody, EventError};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::context::{
+    BYTES_PER_TOKEN, Budget, compaction_cut, elide_middle, elide_oldest_output, message_tokens,
+    messages_tokens,
+};
+use crate::engine::{EventSink, Job, ModelCall, Outcome};
+use crate::model::{ChatRequest, Message, ModelError, ModelEvent, Part, Speaker};
+
+/// The summariser's instructions (the scripted model recognises them by their first words).
+pub const SUMMARY_INSTRUCTIONS: &str = "You condense the work log of an AI coding agent so \
+    it can go on with less context. Write a concise summary of the log you are given: the \
+    user's request, what was done (files read, created and changed, commands run, and why), \
+    what was learned, the current state and what remains to do. Keep paths, names and \
+    decisions exact. Answer with the summary only.";
+
+/// Most tokens the summary may take.
+const SUMMARY_TOKENS: u32 = 2_048;
+/// Longest tool input or output kept in the log given to the summariser.
+const LOG_PART_BYTES: usize = 2_000;
+
+/// A run's standing against its model's window.
+pub(super) struct Window {
+    /// What its requests may hold.
+    pub budget: Budget,
+    /// Compactions done so far.
+    compactions: u32,
+}
+
+impl Window {
+    pub(super) fn new(budget: Budget) -> Window {
+        Window {
+            budget,
+            compactions: 0,
+        }
+    }
+}
+
+/// Makes `messages` fit the window before step `step`: older tool outputs elided first, then
+/// compactions up to the job's bound; a run that still does not fit fails with
+/// `CODING_AGENT_CONTEXT_EXHAUSTED` (every branch either shrinks the conversation or uses up
+/// a bounded allowance, so this never loops).
+pub(super) async fn keep_inside(
+    job: &Job,
+    sink: &dyn EventSink,
+    cancel: &CancellationToken,
+    messages: &mut Vec<Message>,
+    window: &mut Window,
+    step: usize,
+) -> Result<(), Outcome> {
+    let budget = window.budget;
+    loop {
+        if budget.fits(messages) {
+            return Ok(());
+        }
+        if elide_oldest_output(messages) {
+            continue;
+        }
+        let summarised = window.compactions > 0;
+        let cut = compaction_cut(messages, &budget, summarised);
+        match cut {
+            Some(cut) if window.compactions < job.max_compactions => {
+                window.compactions += 1;
+                let compaction = Compaction {
+                    cut,
+                    number: window.compactions,
+                    step,
+                };
+                compact(job, sink, cancel, messages, &budget, compaction).await?;
+            }
+            _ => {
+                let why = match budget.conversation() {
+                    None => "the system prompt and tool definitions alone fill it".to_owned(),
+                    Some(_) => format!(
+                        "nothing more can be elided or summarised after {} compaction(s)",
+                        window.compactions
+                    ),
+                };
+                let details = serde_json::json!({
+                    "context_window": budget.window,
+                    "input_budget": budget.input,
+                    "fixed_tokens": budget.fixed,
+                    "conversation_tokens": messages_tokens(messages),
+                    "compactions": window.compactions,
+                });
+                return Err(exhausted(&why, Some(details)));
+            }
+        }
+    }
+}
+
+/// One compaction to do: which messages it replaces and which of the run's it is.
+struct Compaction {
+    /// Messages before this index are replaced.
+    pub cut: usize,
+    /// 1 for the run's first compaction.
+    pub number: u32,
+    /// The step it happens before, for the usage record.
+    pub step: usize,
+}
+
+/// Replaces `messages[..cut]` by a summary the model writes, and reports it.
+async fn compact(
+    job: &Job,
+    sink: &dyn EventSink,
+    cancel: &CancellationToken,
+    messages: &mut Vec<Message>,
+    budget: &Budget,
+    compaction: Compaction,
+) -> Result<(), Outcome> {
+    let Compaction { cut, number, step } = compaction;
+    let replaced = &messages[..cut];
+    let replaced_tokens = messages_tokens(replaced) as u64;
+    let request = summary_request(job, replaced)?;
+    let clock = Instant::now();
+    let (summary, usage) = summarise(job, request, cancel).await?;
+    sink.model_call(ModelCall {
+        model: job.model.id.clone(),
+        step,
+        usage,
+        ms: clock.elapsed().as_millis() as u64,
+    })
+    .await;
+    // A summary may take a fifth of the room and the request a tenth, whatever their length
+    // (the newest tool round takes at most three fifths: `Budget::output_bytes`).
+    let room = budget.conversation().unwrap_or(0);
+    let summary = elide_middle(summary.trim(), room / 5 * BYTES_PER_TOKEN);
+    let prompt = elide_middle(&job.prompt, room / 10 * BYTES_PER_TOKEN);
+    let text = format!(
+        "[Summary of the earlier part of this conversation ({cut} messages), written to stay \
+         inside the context window.]\n{summary}\n\n[The request being worked on, verbatim:]\n{prompt}"
+    );
+    messages.splice(
+        ..cut,
+        [Message {
+            speaker: Speaker::User,
+            parts: vec![Part::Text { text }],
+        }],
+    );
+    let event = EventBody::ContextCompacted {
+        summary,
+        replaced_messages: cut,
+        replaced_tokens,
+        compaction: number,
+    };
+    sink.emit(event, Vec::new())
+        .await
+        .map_err(|_| Outcome::Cancelled)
+}
+
+/// The summariser's request: its instructions and the log of `replaced`, shortened in the
+/// middle until it fits the window.
+fn summary_request(job: &Job, replaced: &[Message]) -> Result<ChatRequest, Outcome> {
+    let facts = &job.model.facts;
+    let mut request = ChatRequest {
+        model: job.model.name.clone(),
+        system: SUMMARY_INSTRUCTIONS.to_owned(),
+        max_tokens: SUMMARY_TOKENS.min(facts.max_output_tokens),
+        ..ChatRequest::default()
+    };
+    let budget = Budget::of(facts.context_window, &request);
+    let Some(room) = budget.conversation() else {
+        return Err(exhausted(
+            "the model's window cannot hold even a summary request",
+            None,
+        ));
+    };
+    let log = render_log(replaced);
+    let mut max_bytes = room * BYTES_PER_TOKEN;
+    // The estimate counts the JSON form, which escaping can make longer than the text.
+    for _ in 0..8 {
+        let message = Message {
+            speaker: Speaker::User,
+            parts: vec![Part::Text {
+                text: elide_middle(&log, max_bytes),
+            }],
+        };
+        let tokens = message_tokens(&message);
+        if tokens <= room {
+            request.messages = vec![message];
+            return Ok(request);
+        }
+        max_bytes = max_bytes * room / tokens * 9 / 10;
+    }
+    Err(exhausted(
+        "the earlier conversation cannot be shortened enough to summarise",
+        None,
+    ))
+}
+
+/// The conversation as a plain-text log for the summariser; long tool parts keep both ends.
+fn render_log(messages: &[Message]) -> String {
+    let mut log = String::new();
+    for message in messages {
+        let who = match message.speaker {
+            Speaker::User => "User",
+            Speaker::Assistant => "Assistant",
+        };
+        for part in &message.parts {
+            let line = match part {
+                Part::Text { text } => format!("{who}: {text}"),
+                Part::ToolCall(call) => format!(
+                    "Assistant called {} with {}",
+                    call.name,
+                    elide_middle(&call.arguments, LOG_PART_BYTES)
+                ),
+                Part::ToolResult {
+                    content, is_error, ..
+                } => {
+                    let how = if *is_error { "failed" } else { "returned" };
+                    format!("The tool {how}: {}", elide_middle(content, LOG_PART_BYTES))
+                }
+                Part::Thinking { .. } | Part::RedactedThinking { .. } => continue,
+            };
+            log.push_str(&line);
+            log.push_str("\n\n");
+        }
+    }
+    log
+}
+
+/// Streams the summariser's answer to its end; its text and usage.
+async fn summarise(
+    job: &Job,
+    request: ChatRequest,
+    cancel: &CancellationToken,
+) -> Result<(String, Option<draftsmith_core::Usage>), Outcome> {
+    let failed = |err: ModelError| match err {
+        ModelError::Cancelled => Outcome::Cancelled,
+        err => model_failed(&err),
+    };
+    let mut stream = tokio::select! {
+        _ = cancel.cancelled() => return Err(Outcome::Cancelled),
+        started = job.model.provider.stream(request, cancel.clone()) => started.map_err(failed)?,
+    };
+    let mut text = String::new();
+    loop {
+        let next = tokio::select! {
+            _ = cancel.cancelled() => return Err(Outcome::Cancelled),
+            next = stream.next() => next,
+        };
+        match next {
+            Some(Ok(ModelEvent::TextDelta { text: delta })) => text.push_str(&delta),
+            Some(Ok(ModelEvent::Finished { usage, .. })) => return Ok((text, usage)),
+            Some(Ok(_)) => {}
+            Some(Err(err)) => return Err(failed(err)),
+            None => {
+                return Err(model_failed(&ModelError::MalformedStream(
+                    "the summary stream ended before the turn finished".into(),
+                )));
+            }
+        }
+    }
+}
+
+fn model_failed(err: &ModelError) -> Outcome {
+    Outcome::Failed {
+        error: EventError {
+            code: ErrorCode::CodingAgentModelError,
+            message: format!("summarising the earlier conversation failed: {err}"),
+            field: None,
+            details: None,
+        },
+    }
+}
+
+/// The run cannot be kept inside the model's window.
+fn exhausted(why: &str, details: Option<serde_json::Value>) -> Outcome {
+    Outcome::Failed {
+        error: EventError {
+            code: ErrorCode::CodingAgentContextExhausted,
+            message: format!("the run does not fit the model's context window: {why}"),
+            field: None,
+            details,
+        },
+    }
+}
