@@ -1,6 +1,7 @@
 //! Agent engines and the model providers they talk to: the [`Engine`] seam, the native
 //! loop, the model registry, and the history formatter every engine shares.
 
+pub mod context;
 pub mod engine;
 pub mod facts;
 pub mod history;
@@ -8,6 +9,7 @@ pub mod model;
 pub mod native;
 pub mod providers;
 pub mod registry;
+pub mod summary;
 
 pub use draftsmith_contract::AgentContract;
 pub use engine::{

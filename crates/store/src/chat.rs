@@ -30,6 +30,27 @@ pub trait ChatStore: Send + Sync {
         content: &str,
         status: MessageStatus,
     ) -> Result<ChatMessage>;
+    /// The session's persisted history summary, if one was written.
+    async fn chat_summary(&self, session: ChatSessionId) -> Result<Option<ChatSummary>>;
+    /// Stores the session's history summary, replacing any earlier one.
+    async fn save_chat_summary(
+        &self,
+        session: ChatSessionId,
+        through_message_id: &str,
+        summary: &str,
+    ) -> Result<ChatSummary>;
+}
+
+/// A chat's history summary: it stands for every message up to and including
+/// `through_message_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatSummary {
+    /// The last message it covers.
+    pub through_message_id: String,
+    /// The summary.
+    pub summary: String,
+    /// When it was written.
+    pub created_at: Timestamp,
 }
 
 /// Longest session title, in characters.
@@ -210,5 +231,53 @@ impl ChatStore for SqlStore {
         let message = insert_message(&mut tx, session, run, role, content, status, now).await?;
         tx.commit().await?;
         Ok(message)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(session = %session))]
+    async fn chat_summary(&self, session: ChatSessionId) -> Result<Option<ChatSummary>> {
+        let row = sqlx::query(
+            "SELECT through_message_id, summary, created_at FROM chat_summaries \
+             WHERE session_id = $1",
+        )
+        .bind(session.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(ChatSummary {
+                through_message_id: row.try_get("through_message_id")?,
+                summary: row.try_get("summary")?,
+                created_at: sql::time(&row, "created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(session = %session))]
+    async fn save_chat_summary(
+        &self,
+        session: ChatSessionId,
+        through_message_id: &str,
+        summary: &str,
+    ) -> Result<ChatSummary> {
+        let now = Timestamp::now();
+        let mut tx = sql::begin_write(&self.pool).await?;
+        sqlx::query(
+            "INSERT INTO chat_summaries (session_id, through_message_id, summary, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO UPDATE SET \
+             through_message_id = excluded.through_message_id, summary = excluded.summary, \
+             created_at = excluded.created_at",
+        )
+        .bind(session.to_string())
+        .bind(through_message_id)
+        .bind(summary)
+        .bind(now.as_micros())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ChatSummary {
+            through_message_id: through_message_id.to_owned(),
+            summary: summary.to_owned(),
+            created_at: now,
+        })
     }
 }

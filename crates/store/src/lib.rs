@@ -35,7 +35,7 @@ mod store;
 pub use apps::{AppStore, NewApp};
 pub use auth::{AuthStore, Principal};
 pub use blobs::{BlobStore, DbBlobs};
-pub use chat::ChatStore;
+pub use chat::{ChatStore, ChatSummary};
 pub use checkpoint_log::{DetachedChange, NewCheckpoint};
 pub use checkpoints::{CheckpointStore, diff_manifests};
 pub use db::{Backend, SqlStore};

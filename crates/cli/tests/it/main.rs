@@ -17,6 +17,7 @@ mod drafts;
 mod edge;
 mod egress;
 mod hardening;
+mod history;
 mod instances;
 mod landing;
 mod opencode;

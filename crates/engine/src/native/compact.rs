@@ -5,15 +5,14 @@
 use std::time::Instant;
 
 use draftsmith_core::{ErrorCode, EventBody, EventError};
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::context::{
-    BYTES_PER_TOKEN, Budget, compaction_cut, elide_middle, elide_oldest_output, message_tokens,
-    messages_tokens,
+use crate::context::{
+    BYTES_PER_TOKEN, Budget, compaction_cut, elide_middle, elide_oldest_output, messages_tokens,
 };
 use crate::engine::{EventSink, Job, ModelCall, Outcome};
-use crate::model::{ChatRequest, Message, ModelError, ModelEvent, Part, Speaker};
+use crate::model::{Message, ModelError, Part, Speaker};
+use crate::summary::{SummaryError, summarise};
 
 /// The summariser's instructions (the scripted model recognises them by their first words).
 pub const SUMMARY_INSTRUCTIONS: &str = "You condense the work log of an AI coding agent so \
@@ -22,8 +21,6 @@ pub const SUMMARY_INSTRUCTIONS: &str = "You condense the work log of an AI codin
     what was learned, the current state and what remains to do. Keep paths, names and \
     decisions exact. Answer with the summary only.";
 
-/// Most tokens the summary may take.
-const SUMMARY_TOKENS: u32 = 2_048;
 /// Longest tool input or output kept in the log given to the summariser.
 const LOG_PART_BYTES: usize = 2_000;
 
@@ -119,20 +116,29 @@ async fn compact(
     let Compaction { cut, number, step } = compaction;
     let replaced = &messages[..cut];
     let replaced_tokens = messages_tokens(replaced) as u64;
-    let request = summary_request(job, replaced)?;
+    let log = render_log(replaced);
     let clock = Instant::now();
-    let (summary, usage) = summarise(job, request, cancel).await?;
+    let written = summarise(&job.model, SUMMARY_INSTRUCTIONS, &log, cancel)
+        .await
+        .map_err(|err| match err {
+            SummaryError::Model(ModelError::Cancelled) => Outcome::Cancelled,
+            SummaryError::Model(err) => model_failed(&err),
+            SummaryError::TooSmall => {
+                exhausted("the model's window cannot hold a summary request", None)
+            }
+        })?;
     sink.model_call(ModelCall {
         model: job.model.id.clone(),
         step,
-        usage,
+        usage: written.usage,
         ms: clock.elapsed().as_millis() as u64,
     })
     .await;
+    let summary = written.text;
     // A summary may take a fifth of the room and the request a tenth, whatever their length
     // (the newest tool round takes at most three fifths: `Budget::output_bytes`).
     let room = budget.conversation().unwrap_or(0);
-    let summary = elide_middle(summary.trim(), room / 5 * BYTES_PER_TOKEN);
+    let summary = elide_middle(&summary, room / 5 * BYTES_PER_TOKEN);
     let prompt = elide_middle(&job.prompt, room / 10 * BYTES_PER_TOKEN);
     let text = format!(
         "[Summary of the earlier part of this conversation ({cut} messages), written to stay \
@@ -154,46 +160,6 @@ async fn compact(
     sink.emit(event, Vec::new())
         .await
         .map_err(|_| Outcome::Cancelled)
-}
-
-/// The summariser's request: its instructions and the log of `replaced`, shortened in the
-/// middle until it fits the window.
-fn summary_request(job: &Job, replaced: &[Message]) -> Result<ChatRequest, Outcome> {
-    let facts = &job.model.facts;
-    let mut request = ChatRequest {
-        model: job.model.name.clone(),
-        system: SUMMARY_INSTRUCTIONS.to_owned(),
-        max_tokens: SUMMARY_TOKENS.min(facts.max_output_tokens),
-        ..ChatRequest::default()
-    };
-    let budget = Budget::of(facts.context_window, &request);
-    let Some(room) = budget.conversation() else {
-        return Err(exhausted(
-            "the model's window cannot hold even a summary request",
-            None,
-        ));
-    };
-    let log = render_log(replaced);
-    let mut max_bytes = room * BYTES_PER_TOKEN;
-    // The estimate counts the JSON form, which escaping can make longer than the text.
-    for _ in 0..8 {
-        let message = Message {
-            speaker: Speaker::User,
-            parts: vec![Part::Text {
-                text: elide_middle(&log, max_bytes),
-            }],
-        };
-        let tokens = message_tokens(&message);
-        if tokens <= room {
-            request.messages = vec![message];
-            return Ok(request);
-        }
-        max_bytes = max_bytes * room / tokens * 9 / 10;
-    }
-    Err(exhausted(
-        "the earlier conversation cannot be shortened enough to summarise",
-        None,
-    ))
 }
 
 /// The conversation as a plain-text log for the summariser; long tool parts keep both ends.
@@ -225,40 +191,6 @@ fn render_log(messages: &[Message]) -> String {
         }
     }
     log
-}
-
-/// Streams the summariser's answer to its end; its text and usage.
-async fn summarise(
-    job: &Job,
-    request: ChatRequest,
-    cancel: &CancellationToken,
-) -> Result<(String, Option<draftsmith_core::Usage>), Outcome> {
-    let failed = |err: ModelError| match err {
-        ModelError::Cancelled => Outcome::Cancelled,
-        err => model_failed(&err),
-    };
-    let mut stream = tokio::select! {
-        _ = cancel.cancelled() => return Err(Outcome::Cancelled),
-        started = job.model.provider.stream(request, cancel.clone()) => started.map_err(failed)?,
-    };
-    let mut text = String::new();
-    loop {
-        let next = tokio::select! {
-            _ = cancel.cancelled() => return Err(Outcome::Cancelled),
-            next = stream.next() => next,
-        };
-        match next {
-            Some(Ok(ModelEvent::TextDelta { text: delta })) => text.push_str(&delta),
-            Some(Ok(ModelEvent::Finished { usage, .. })) => return Ok((text, usage)),
-            Some(Ok(_)) => {}
-            Some(Err(err)) => return Err(failed(err)),
-            None => {
-                return Err(model_failed(&ModelError::MalformedStream(
-                    "the summary stream ended before the turn finished".into(),
-                )));
-            }
-        }
-    }
 }
 
 fn model_failed(err: &ModelError) -> Outcome {

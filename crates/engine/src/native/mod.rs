@@ -11,12 +11,11 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 mod compact;
-mod context;
 mod prompt;
 mod tools;
 
+use crate::context::{Budget, cap_outputs};
 use compact::{Window, keep_inside};
-use context::{Budget, cap_outputs};
 use prompt::history_messages;
 pub use prompt::{bound, contract_context, named_paths, system_prompt};
 use tools::tool_round;

@@ -9,10 +9,13 @@ use std::time::Instant;
 use draftsmith_core::EventBody;
 use draftsmith_core::api::ChatRole;
 use draftsmith_engine::Job;
-use draftsmith_engine::history::bounded_history;
-use draftsmith_engine::history::{DEFAULT_MAX_CHARS, DEFAULT_MAX_TURNS, HistoryTurn};
+use draftsmith_engine::history::{
+    CHAT_SUMMARY_INSTRUCTIONS, EarlierMessage, HistoryPlan, HistoryTurn, StoredSummary,
+    history_budget, plan_history,
+};
 use draftsmith_engine::model::Speaker;
 use draftsmith_store::{Manifest, StoreError};
+use tokio_util::sync::CancellationToken;
 
 use super::error::{Ending, ProvisionError, RunError};
 use super::execution::Execution;
@@ -121,28 +124,56 @@ impl Execution {
     }
 
     /// Earlier turns of this run's chat session, without this run's own prompt.
+    /// The chat's earlier turns: whole recent turns after the persisted summary of the older
+    /// ones; the summary is written (once) when they no longer fit the history budget. A
+    /// summary the model fails to write leaves a note instead; the run goes on.
     async fn history(&self) -> Result<Vec<HistoryTurn>, StoreError> {
         let run = &self.task.run;
-        let messages = self
-            .services
-            .store
-            .chat_messages(run.chat_session_id)
-            .await?;
-        let earlier: Vec<(Speaker, String)> = messages
+        let store = &self.services.store;
+        let session = run.chat_session_id;
+        let earlier: Vec<EarlierMessage> = store
+            .chat_messages(session)
+            .await?
             .into_iter()
             .filter(|m| m.run_id != Some(run.run_id))
-            .map(|m| {
-                let speaker = match m.role {
+            .map(|m| EarlierMessage {
+                id: m.id,
+                speaker: match m.role {
                     ChatRole::User => Speaker::User,
                     ChatRole::Assistant => Speaker::Assistant,
-                };
-                (speaker, m.content)
+                },
+                text: m.content,
             })
             .collect();
-        Ok(bounded_history(
-            &earlier,
-            DEFAULT_MAX_TURNS,
-            DEFAULT_MAX_CHARS,
-        ))
+        let stored = store.chat_summary(session).await?.map(|s| StoredSummary {
+            through_message_id: s.through_message_id,
+            text: s.summary,
+        });
+        let model = &self.task.model;
+        let budget = history_budget(model.facts.context_window);
+        let task = match plan_history(&earlier, stored.as_ref(), budget) {
+            HistoryPlan::Ready(turns) => return Ok(turns),
+            HistoryPlan::Summarise(task) => task,
+        };
+        let cancel = CancellationToken::new();
+        let written = draftsmith_engine::summary::summarise(
+            model,
+            CHAT_SUMMARY_INSTRUCTIONS,
+            &task.log,
+            &cancel,
+        )
+        .await;
+        match written {
+            Ok(summary) => {
+                store
+                    .save_chat_summary(session, &task.through_message_id, &summary.text)
+                    .await?;
+                Ok(task.with_summary(&summary.text))
+            }
+            Err(error) => {
+                tracing::warn!(%error, run = %run.run_id, "chat summary not written; older turns left out");
+                Ok(task.without_summary())
+            }
+        }
     }
 }

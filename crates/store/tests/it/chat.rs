@@ -11,7 +11,30 @@ use crate::support::{Fixture, alice, new_run};
 draftsmith_testkit::both_stores!(
     messages_read_back_in_the_order_they_were_added,
     a_run_continues_only_its_users_session,
+    a_chat_keeps_one_summary_replaced_in_place,
 );
+
+async fn a_chat_keeps_one_summary_replaced_in_place(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let session = f.run(app).await.unwrap().chat_session_id;
+    assert_eq!(f.store.chat_summary(session).await.unwrap(), None);
+    let first = f
+        .store
+        .save_chat_summary(session, "m1", "first")
+        .await
+        .unwrap();
+    assert_eq!(f.store.chat_summary(session).await.unwrap(), Some(first));
+    f.store
+        .save_chat_summary(session, "m9", "second")
+        .await
+        .unwrap();
+    let read = f.store.chat_summary(session).await.unwrap().unwrap();
+    assert_eq!(
+        (read.through_message_id.as_str(), read.summary.as_str()),
+        ("m9", "second")
+    );
+}
 
 async fn messages_read_back_in_the_order_they_were_added(kind: StoreKind) {
     let f = Fixture::new(kind).await;

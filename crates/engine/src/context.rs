@@ -1,4 +1,5 @@
-//! Keeping a run's conversation inside the model's context window. Every request is measured
+//! Keeping what is sent inside the model's context window (a run's conversation, a chat's
+//! history). Every request is measured
 //! before it is sent, with a conservative byte estimate rather than a tokenizer (no tokenizer
 //! exists for every family, and one byte estimate errs on the safe side for all of them; see
 //! `docs/decisions.md`). A request over the window's input budget is made to fit by, in order:
