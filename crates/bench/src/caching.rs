@@ -122,6 +122,7 @@ async fn measure(caching: CacheMode) -> anyhow::Result<Usage> {
             commands: Arc::new(draftsmith_tools::LocalCommandRunner),
         }),
         contract: draftsmith_engine::AgentContract::empty(),
+        attachments: Vec::new(),
     };
     let finished = NativeEngine
         .run(job, &Quiet, CancellationToken::new())

@@ -21,11 +21,23 @@ pub fn tokens_of(bytes: usize) -> usize {
     bytes.div_ceil(BYTES_PER_TOKEN)
 }
 
+/// Tokens counted for an image, whatever its size: providers scale images down to about a
+/// megapixel, which costs about 1,600 tokens (Anthropic) or up to 1,105 (OpenAI, high detail).
+pub const IMAGE_TOKENS: usize = 1_600;
+
 /// Estimated tokens of one message as it travels (its JSON form, which is at least as long as
-/// every provider's wire form of it).
+/// every provider's wire form of it; an image counts [`IMAGE_TOKENS`], not its bytes).
 pub fn message_tokens(message: &Message) -> usize {
     let bytes = serde_json::to_vec(message).map(|v| v.len()).unwrap_or(0);
-    tokens_of(bytes) + MESSAGE_FRAMING_TOKENS
+    let (images, image_bytes) = message
+        .parts
+        .iter()
+        .filter_map(|p| match p {
+            Part::Image { data, .. } => Some(data.len()),
+            _ => None,
+        })
+        .fold((0, 0), |(n, b), len| (n + 1, b + len));
+    tokens_of(bytes - image_bytes) + images * IMAGE_TOKENS + MESSAGE_FRAMING_TOKENS
 }
 
 /// Estimated tokens of a whole conversation.

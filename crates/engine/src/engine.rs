@@ -36,6 +36,26 @@ pub struct Job {
     pub tools: Arc<dyn ToolHost>,
     /// The app's selected-agent contract, for baseline context and the contract tools.
     pub contract: draftsmith_contract::AgentContract,
+    /// Files the person attached to the prompt, in order.
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to a prompt: an image the model sees, or a text file it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The name it was uploaded under.
+    pub name: String,
+    /// Its media type (`image/png`, …, or `text/plain`).
+    pub media_type: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Attachment {
+    /// Whether it is an image (sent as an image part; needs a model with vision).
+    pub fn is_image(&self) -> bool {
+        self.media_type.starts_with("image/")
+    }
 }
 
 /// Runs native tools against a workspace; the seam a sandbox controller fills so tools run

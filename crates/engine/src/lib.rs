@@ -13,7 +13,8 @@ pub mod summary;
 
 pub use draftsmith_contract::AgentContract;
 pub use engine::{
-    Engine, EventSink, Finished, Job, LocalTools, ModelCall, Outcome, SinkClosed, ToolHost,
+    Attachment, Engine, EventSink, Finished, Job, LocalTools, ModelCall, Outcome, SinkClosed,
+    ToolHost,
 };
 pub use facts::{ModelSettings, PriceSettings};
 pub use native::NativeEngine;

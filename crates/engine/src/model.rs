@@ -53,6 +53,13 @@ pub enum Part {
         /// The opaque payload.
         data: String,
     },
+    /// An image the person attached (user messages only).
+    Image {
+        /// `image/png`, `image/jpeg`, `image/webp` or `image/gif`.
+        media_type: String,
+        /// The image's bytes, base64-encoded (standard alphabet, padded).
+        data: String,
+    },
     /// The answer to an earlier [`Part::ToolCall`] with the same `call_id`.
     ToolResult {
         /// Id of the call this answers.

@@ -184,6 +184,7 @@ fn render_log(messages: &[Message]) -> String {
                     let how = if *is_error { "failed" } else { "returned" };
                     format!("The tool {how}: {}", elide_middle(content, LOG_PART_BYTES))
                 }
+                Part::Image { media_type, .. } => format!("{who} attached an image ({media_type})"),
                 Part::Thinking { .. } | Part::RedactedThinking { .. } => continue,
             };
             log.push_str(&line);

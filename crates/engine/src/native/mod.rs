@@ -16,8 +16,8 @@ mod tools;
 
 use crate::context::{Budget, cap_outputs};
 use compact::{Window, keep_inside};
-use prompt::history_messages;
 pub use prompt::{bound, contract_context, named_paths, system_prompt};
+use prompt::{history_messages, prompt_parts};
 use tools::tool_round;
 
 use crate::engine::{Engine, EventSink, Finished, Job, ModelCall, Outcome};
@@ -83,9 +83,7 @@ async fn drive(
     let mut messages = history_messages(&job.history);
     messages.push(Message {
         speaker: Speaker::User,
-        parts: vec![Part::Text {
-            text: job.prompt.clone(),
-        }],
+        parts: prompt_parts(job),
     });
     let system = format!(
         "{}\n\n{}",

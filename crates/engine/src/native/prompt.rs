@@ -51,6 +51,29 @@ pub fn bound(value: &Value) -> Value {
     }
 }
 
+/// The prompt's parts: each attached text file as text, the prompt, each attached image as
+/// an image part.
+pub(super) fn prompt_parts(job: &crate::engine::Job) -> Vec<Part> {
+    use base64::Engine as _;
+    let mut parts = Vec::new();
+    for file in job.attachments.iter().filter(|a| !a.is_image()) {
+        let text = String::from_utf8_lossy(&file.bytes);
+        parts.push(Part::Text {
+            text: format!("Attached file `{}`:\n```\n{text}\n```", file.name),
+        });
+    }
+    parts.push(Part::Text {
+        text: job.prompt.clone(),
+    });
+    for image in job.attachments.iter().filter(|a| a.is_image()) {
+        parts.push(Part::Image {
+            media_type: image.media_type.clone(),
+            data: base64::engine::general_purpose::STANDARD.encode(&image.bytes),
+        });
+    }
+    parts
+}
+
 pub(super) fn history_messages(history: &[HistoryTurn]) -> Vec<Message> {
     history
         .iter()

@@ -108,6 +108,7 @@ async fn a_sixty_step_run_of_20_kb_outputs_stays_inside_a_16k_window() {
         files: vec![("big.txt", big_file(20 * 1024))],
         max_steps: 70,
         max_compactions: 3,
+        ..Setup::default()
     };
     let ran = run(&reading_script(60, "big.txt", WINDOW), WINDOW, setup).await;
     // The scripted model checked every request against the window: none exceeded it.
@@ -204,6 +205,7 @@ async fn a_run_out_of_compactions_fails_with_its_code_instead_of_looping() {
         files: vec![("big.txt", big_file(20 * 1024))],
         max_steps: 70,
         max_compactions: 0,
+        ..Setup::default()
     };
     let ran = run(&reading_script(60, "big.txt", WINDOW), WINDOW, setup).await;
     assert_eq!(ran.model.violations(), Vec::<String>::new());

@@ -71,6 +71,8 @@ pub struct Setup {
     pub files: Vec<(&'static str, String)>,
     pub max_steps: usize,
     pub max_compactions: u32,
+    /// Files attached to the prompt.
+    pub attachments: Vec<draftsmith_engine::Attachment>,
 }
 
 impl Default for Setup {
@@ -79,6 +81,7 @@ impl Default for Setup {
             files: Vec::new(),
             max_steps: 30,
             max_compactions: 3,
+            attachments: Vec::new(),
         }
     }
 }
@@ -125,6 +128,7 @@ pub async fn run_native_with(
             commands: Arc::new(draftsmith_tools::LocalCommandRunner),
         }),
         contract: draftsmith_engine::AgentContract::empty(),
+        attachments: setup.attachments.clone(),
     };
     let sink = Recorder::default();
     let finished = NativeEngine.run(job, &sink, CancellationToken::new()).await;

@@ -80,6 +80,7 @@ pub fn job(model: &MockModel, workspace: &Path, prompt: &str) -> Job {
             commands: Arc::new(draftsmith_tools::LocalCommandRunner),
         }),
         contract: draftsmith_engine::AgentContract::empty(),
+        attachments: Vec::new(),
     }
 }
 

@@ -83,6 +83,7 @@ impl Execution {
                 id: self.sandbox.clone(),
             }),
             contract: self.task.contract.clone(),
+            attachments: Vec::new(),
         }
     }
 

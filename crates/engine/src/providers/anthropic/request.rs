@@ -11,8 +11,8 @@
 //!   the prefix the step before wrote. That is the API's limit of four markers.
 
 use super::types::{
-    Block, CacheControl, EPHEMERAL, MessagesRequest, RequestBlock, RequestMessage, RequestTool,
-    Role, System, ThinkingConfig,
+    Block, CacheControl, EPHEMERAL, ImageSource, MessagesRequest, RequestBlock, RequestMessage,
+    RequestTool, Role, System, ThinkingConfig,
 };
 use crate::model::{ChatRequest, Part, Speaker};
 
@@ -157,6 +157,14 @@ fn convert_part(part: &Part, role: Role, thinking: bool) -> Option<RequestBlock<
             id: &call.id,
             name: &call.name,
             input: tool_input(&call.arguments),
+        }),
+        Part::Image { .. } if role == Role::Assistant => None,
+        Part::Image { media_type, data } => Some(RequestBlock::Image {
+            source: ImageSource {
+                kind: "base64",
+                media_type,
+                data,
+            },
         }),
         // And only the user answers them.
         Part::ToolResult { .. } if role == Role::Assistant => None,

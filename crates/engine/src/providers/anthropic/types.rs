@@ -94,6 +94,20 @@ pub(crate) enum RequestBlock<'a> {
         content: &'a str,
         is_error: bool,
     },
+    /// An image the person attached.
+    Image {
+        source: ImageSource<'a>,
+    },
+}
+
+/// An image block's inline source.
+#[derive(Debug, Serialize)]
+pub(crate) struct ImageSource<'a> {
+    /// Always `base64`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub media_type: &'a str,
+    pub data: &'a str,
 }
 
 #[derive(Debug, Serialize)]

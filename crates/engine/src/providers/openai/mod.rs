@@ -24,8 +24,8 @@ mod types;
 
 use self::streaming::ChatCompletionDecoder;
 use self::types::{
-    ChatCompletionRequest, FunctionType, RequestFunction, RequestFunctionCall, RequestMessage,
-    RequestTool, RequestToolCall, StreamOptions,
+    ChatCompletionRequest, ContentPart, FunctionType, ImageUrl, RequestFunction,
+    RequestFunctionCall, RequestMessage, RequestTool, RequestToolCall, StreamOptions, UserContent,
 };
 use crate::model::{ChatRequest, Message, Part, Speaker};
 
@@ -87,8 +87,14 @@ fn convert_message<'a>(message: &'a Message, out: &mut Vec<RequestMessage<'a>>) 
     let mut texts = Vec::new();
     let mut calls = Vec::new();
     let mut results = Vec::new();
+    let mut images = Vec::new();
     for part in &message.parts {
         match part {
+            Part::Image { media_type, data } => images.push(ContentPart::ImageUrl {
+                image_url: ImageUrl {
+                    url: format!("data:{media_type};base64,{data}"),
+                },
+            }),
             Part::Text { text } => texts.push(text.as_str()),
             Part::ToolCall(call) => calls.push(RequestToolCall {
                 id: &call.id,
@@ -113,7 +119,15 @@ fn convert_message<'a>(message: &'a Message, out: &mut Vec<RequestMessage<'a>>) 
         Speaker::User => {
             // Tool calls have no place in a user message; they are dropped.
             out.extend(results);
-            if let Some(content) = text {
+            if images.is_empty() {
+                if let Some(content) = text {
+                    let content = UserContent::Text(content);
+                    out.push(RequestMessage::User { content });
+                }
+            } else {
+                let text = text.map(|text| ContentPart::Text { text });
+                let parts = text.into_iter().chain(images).collect();
+                let content = UserContent::Parts(parts);
                 out.push(RequestMessage::User { content });
             }
         }

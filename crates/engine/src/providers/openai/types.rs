@@ -34,7 +34,7 @@ pub(crate) enum RequestMessage<'a> {
         content: &'a str,
     },
     User {
-        content: String,
+        content: UserContent,
     },
     Assistant {
         /// Absent when the turn was only tool calls.
@@ -47,6 +47,28 @@ pub(crate) enum RequestMessage<'a> {
         tool_call_id: &'a str,
         content: &'a str,
     },
+}
+
+/// A user message's content: plain text, or parts when it carries images.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum UserContent {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+/// One part of a user message.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum ContentPart {
+    Text { text: String },
+    ImageUrl { image_url: ImageUrl },
+}
+
+/// An image as a `data:` URL.
+#[derive(Debug, Serialize)]
+pub(crate) struct ImageUrl {
+    pub url: String,
 }
 
 /// A tool call the assistant made earlier.
