@@ -103,6 +103,9 @@ export class Timeline {
       case "run.paused":
         this.milestone(`Paused (${p.reason || "step limit"})`);
         break;
+      case "context.compacted":
+        this.milestone(`Earlier steps summarised to stay inside the model's window (${p.replaced_messages} messages, compaction ${p.compaction})`);
+        break;
       default:
     }
   }
