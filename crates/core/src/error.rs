@@ -55,13 +55,18 @@ pub enum ErrorCode {
     /// The sandbox's workspace is larger than its disk limit, so it is not synced;
     /// `details.bytes` and `details.limit_bytes` say by how much.
     CodingAgentWorkspaceTooLarge,
+    /// 429: the user's spending budget for a period is spent; `details.budget` names it
+    /// (`user_daily`, `user_monthly`) and `details.resets_at` says when it resets.
+    CodingAgentBudgetExceeded,
+    /// 429: too many requests or active runs for now; `Retry-After` says when to retry.
+    RateLimited,
     /// Anything unexpected; the only code a 500 carries.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 26] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
@@ -85,6 +90,8 @@ impl ErrorCode {
         Self::CodingAgentVerificationFailed,
         Self::CodingAgentRunOrphaned,
         Self::CodingAgentWorkspaceTooLarge,
+        Self::CodingAgentBudgetExceeded,
+        Self::RateLimited,
         Self::Internal,
     ];
 
@@ -114,6 +121,8 @@ impl ErrorCode {
             Self::CodingAgentVerificationFailed => "CODING_AGENT_VERIFICATION_FAILED",
             Self::CodingAgentRunOrphaned => "CODING_AGENT_RUN_ORPHANED",
             Self::CodingAgentWorkspaceTooLarge => "CODING_AGENT_WORKSPACE_TOO_LARGE",
+            Self::CodingAgentBudgetExceeded => "CODING_AGENT_BUDGET_EXCEEDED",
+            Self::RateLimited => "RATE_LIMITED",
             Self::Internal => "INTERNAL",
         }
     }
@@ -135,6 +144,7 @@ impl ErrorCode {
             Self::UriTooLong => 414,
             Self::HeadersTooLarge => 431,
             Self::ServiceUnavailable => 503,
+            Self::CodingAgentBudgetExceeded | Self::RateLimited => 429,
             Self::CodingAgentRunActive | Self::CodingAgentRevisionConflict => 409,
             Self::CodingAgentToolFailed
             | Self::CodingAgentModelError

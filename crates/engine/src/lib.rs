@@ -11,7 +11,8 @@ pub mod registry;
 
 pub use draftsmith_contract::AgentContract;
 pub use engine::{
-    Engine, EventSink, Finished, Job, LocalTools, ModelCall, Outcome, SinkClosed, ToolHost,
+    Engine, EventSink, Finished, Job, LocalTools, ModelCall, Outcome, SinkClosed, Spending,
+    ToolHost,
 };
 pub use facts::{ModelSettings, PriceSettings};
 pub use native::NativeEngine;
