@@ -146,8 +146,24 @@ pub struct ModelCall {
     pub step: usize,
     /// Token counts as reported; `None` when the provider reported none.
     pub usage: Option<draftsmith_core::Usage>,
+    /// The engine's own count (the window's estimate, `crate::context`, of the prompt and
+    /// the answer), which stands in when the provider reported none; zero when it did.
+    pub estimate: draftsmith_core::Usage,
+    /// The cost the provider (or the agent) reported, in micro-dollars, when it did; a
+    /// price in the model's facts takes precedence.
+    pub reported_cost_micro_usd: Option<u64>,
     /// Wall time from sending the request to the end of the answer.
     pub ms: u64,
+}
+
+/// The run's budget after a model call: an engine stops at the next step boundary once it
+/// is spent, ending `Paused { reason: "budget" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spending {
+    /// Go on.
+    Within,
+    /// The run reached its cost or token limit.
+    Spent,
 }
 
 /// Where an engine reports progress; the runner persists then publishes each event.
@@ -156,8 +172,11 @@ pub trait EventSink: Send + Sync {
     /// Records one event.
     async fn emit(&self, body: EventBody, diagnostics: Vec<Diagnostic>) -> Result<(), SinkClosed>;
 
-    /// Records one finished model call and its usage; sinks that keep no accounts ignore it.
-    async fn model_call(&self, _call: ModelCall) {}
+    /// Records one finished model call and its usage, and says whether the run's budget
+    /// is now spent; sinks that keep no accounts ignore it.
+    async fn model_call(&self, _call: ModelCall) -> Spending {
+        Spending::Within
+    }
 }
 
 /// An agent implementation.

@@ -30,4 +30,8 @@ pub struct RunnerConfig {
     pub sandbox_ttl: Duration,
     /// Turns the agent gets to repair a failed verification.
     pub repair_turns: usize,
+    /// Per-run and per-user spending limits.
+    pub budgets: crate::budget::Budgets,
+    /// Per-user and per-instance fair-use limits.
+    pub fair_use: crate::fair_use::FairUse,
 }

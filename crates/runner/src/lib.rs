@@ -3,10 +3,13 @@
 //! maintenance loop renews this instance's leases, acts on cancel requests made through
 //! any instance, and ends runs whose owner died.
 
+mod accounting;
+pub mod budget;
 pub mod bus;
 pub mod config;
 pub mod contract;
 mod engines;
+pub mod fair_use;
 pub mod policy;
 pub mod publish;
 mod run;
@@ -28,9 +31,11 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use budget::{BudgetError, Budgets, Clock};
 pub use bus::{BusMessage, EventBus, LocalBus, PgBus};
 pub use config::RunnerConfig;
 pub use engines::Engines;
+pub use fair_use::{FairUse, Throttled};
 pub use policy::EnginePolicy;
 pub use run::CRASH_AFTER_LANDING;
 
@@ -43,6 +48,12 @@ pub enum CreateRunError {
     /// The model is unknown or unavailable.
     #[error("{0}")]
     ModelUnavailable(String),
+    /// A budget refused: the request's own, or the user's spent for the period.
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
+    /// A fair-use limit refused, for now.
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
     /// The store refused (including `RunActive` and `NotFound`).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -62,6 +73,8 @@ struct Inner {
     active: Mutex<HashMap<RunId, Stop>>,
     stop: CancellationToken,
     tasks: TaskTracker,
+    /// What budgets read the time from.
+    clock: RwLock<Clock>,
 }
 
 impl Runner {
@@ -87,6 +100,7 @@ impl Runner {
                 stop: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 config: RwLock::new(Arc::new(config)),
+                clock: RwLock::new(budget::wall_clock()),
             }),
         };
         let previous = Some(runner.config().instance);
@@ -144,6 +158,20 @@ impl Runner {
         self.replace_registry(registry);
     }
 
+    /// Replaces the clock budgets read (tests cross a period's end with it).
+    pub fn set_clock(&self, clock: Clock) {
+        if let Ok(mut c) = self.inner.clock.write() {
+            *c = clock;
+        }
+    }
+
+    fn clock(&self) -> Clock {
+        match self.inner.clock.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     /// The engine policy in force.
     pub fn policy(&self) -> EnginePolicy {
         self.config().policy.clone()
@@ -177,9 +205,18 @@ impl Runner {
             .registry()
             .resolve(request.model_id.as_deref())
             .map_err(|e| CreateRunError::ModelUnavailable(e.0))?;
-        let contract = contract::load(self.inner.services.store.as_ref(), app).await?;
+        let budgets = self.config().budgets;
+        let budget = budgets.for_run(&request)?;
+        let time = self.clock();
+        let store = self.inner.services.store.as_ref();
+        budgets.check_user(store, user, time()).await?;
+        let working = self.inner.active.lock().map(|a| a.len()).unwrap_or(0);
+        let fair_use = self.config().fair_use;
+        fair_use.check(store, user, time(), working).await?;
+        let contract = contract::load(store, app).await?;
         let input_params = serde_json::json!({
             "context": { "selected_agent_contract": contract },
+            "budget": budget,
         });
         let lease_until = self.lease_deadline();
         let run = self
@@ -217,6 +254,8 @@ impl Runner {
             app: app.clone(),
             model,
             contract,
+            budget,
+            clock: time,
         };
         let config = (*self.config()).clone();
         let execution = Execution::new(self.inner.services.clone(), task, config, stop, timing);
@@ -325,6 +364,7 @@ impl Runner {
                     field: None,
                     details: None,
                 },
+                usage: None,
             };
             let services = &self.inner.services;
             match services.store.append_event(run, body, Vec::new()).await {

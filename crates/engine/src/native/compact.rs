@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::{
     BYTES_PER_TOKEN, Budget, compaction_cut, elide_middle, elide_oldest_output, messages_tokens,
+    tokens_of,
 };
 use crate::engine::{EventSink, Job, ModelCall, Outcome};
 use crate::model::{Message, ModelError, Part, Speaker};
@@ -127,10 +128,16 @@ async fn compact(
                 exhausted("the model's window cannot hold a summary request", None)
             }
         })?;
+    let estimate = match written.usage {
+        Some(_) => Default::default(),
+        None => super::estimate::usage(tokens_of(log.len()), written.text.len()),
+    };
     sink.model_call(ModelCall {
         model: job.model.id.clone(),
         step,
         usage: written.usage,
+        estimate,
+        reported_cost_micro_usd: None,
         ms: clock.elapsed().as_millis() as u64,
     })
     .await;
