@@ -36,6 +36,7 @@ pub async fn run(base: &str, token: &str, request: RunRequest) -> anyhow::Result
             .map(|s| s.parse())
             .transpose()
             .context("--chat-session is not a session id")?,
+        when_busy: None,
     };
     let response = http
         .post(format!("{base}/admin/apps/{app}/coding-agent/runs"))

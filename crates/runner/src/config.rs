@@ -28,4 +28,7 @@ pub struct RunnerConfig {
     pub sandbox_ttl: Duration,
     /// Turns the agent gets to repair a failed verification.
     pub repair_turns: usize,
+    /// `[coding_agent] queue_after_failure = "hold"`: a failed run holds the app's queue
+    /// until `POST …/queue/resume`; `false` (`"continue"`) goes on.
+    pub hold_queue_after_failure: bool,
 }

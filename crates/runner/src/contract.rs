@@ -6,6 +6,12 @@ use draftsmith_contract::{
 use draftsmith_core::api::App;
 use draftsmith_store::{Store, StoreError, StoredResource};
 
+/// What a run is given besides its prompt: the contract under
+/// `context.selected_agent_contract`.
+pub fn input_params(contract: &AgentContract) -> serde_json::Value {
+    serde_json::json!({ "context": { "selected_agent_contract": contract } })
+}
+
 /// The contract of `app`'s selected agent; a well-formed empty one when none is selected,
 /// and a diagnostic when the selected agent no longer exists.
 pub async fn load(store: &dyn Store, app: &App) -> Result<AgentContract, StoreError> {

@@ -3,10 +3,12 @@
 
 mod apps;
 mod chat;
+mod queue;
 mod runs;
 
 pub use apps::*;
 pub use chat::*;
+pub use queue::*;
 pub use runs::*;
 
 pub use crate::checkpoint::{CheckpointKind, FilesChanged};

@@ -21,6 +21,10 @@ pub struct CreateRun {
     /// Continue this chat session; a new one when omitted.
     #[serde(default)]
     pub chat_session_id: Option<crate::ChatSessionId>,
+    /// What to do while the app has an active run: `fail` (409, the default) or `queue`
+    /// (202 with the queued prompt).
+    #[serde(default)]
+    pub when_busy: Option<super::WhenBusy>,
 }
 
 /// A run as the API shows it.

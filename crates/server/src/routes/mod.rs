@@ -9,6 +9,7 @@ pub mod drafts;
 pub mod health;
 pub mod preview;
 pub mod published;
+pub mod queue;
 pub mod releases;
 pub mod runs;
 pub mod session;

@@ -17,7 +17,7 @@ pub use draftsmith_server::edge::HttpConfig;
 pub use env::{OVERRIDES, Override};
 pub use sections::{
     CodingAgentConfig, EgressConfig, EgressMode, ModelsConfig, OpencodeSection, ProviderConfig,
-    PublishConfig, SandboxConfig,
+    PublishConfig, QueueAfterFailure, SandboxConfig,
 };
 
 /// Everything `draftsmith serve` reads at start.
