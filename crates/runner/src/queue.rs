@@ -17,7 +17,7 @@ use crate::{CreateRunError, Runner, contract};
 #[derive(Debug)]
 pub enum Submitted {
     /// The app was idle with nothing queued: a run started (with the API timing's sender).
-    Started(Run, oneshot::Sender<u64>),
+    Started(Box<Run>, oneshot::Sender<u64>),
     /// The prompt waits in the queue.
     Queued(QueuedPrompt),
 }
@@ -34,7 +34,7 @@ impl Runner {
         let store = &self.inner.services.store;
         if store.queue(app.id, false).await?.items.is_empty() {
             match self.create(app, user, request.clone()).await {
-                Ok((run, api)) => return Ok(Submitted::Started(run, api)),
+                Ok((run, api)) => return Ok(Submitted::Started(Box::new(run), api)),
                 Err(CreateRunError::Store(StoreError::RunActive { .. })) => {}
                 Err(other) => return Err(other),
             }

@@ -127,10 +127,10 @@ impl QueueStore for SqlStore {
     async fn enqueue(&self, new: NewQueued) -> Result<QueuedPrompt> {
         let mut tx = sql::begin_write(&self.pool).await?;
         lock_app(&mut tx, new.app).await?;
-        if let Some(session) = new.chat_session {
-            if !chat::session_belongs(&mut tx, session, new.app, &new.user).await? {
-                return Err(StoreError::NotFound("chat session"));
-            }
+        if let Some(session) = new.chat_session
+            && !chat::session_belongs(&mut tx, session, new.app, &new.user).await?
+        {
+            return Err(StoreError::NotFound("chat session"));
         }
         let id = QueueItemId::new();
         let position = next_position(&mut tx, new.app).await?;
@@ -278,6 +278,7 @@ impl QueueStore for SqlStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

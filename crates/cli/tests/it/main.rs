@@ -22,6 +22,7 @@ mod landing;
 mod opencode;
 mod processes;
 mod publish;
+mod queue;
 mod runs;
 mod sandboxes;
 mod sync;

@@ -77,7 +77,7 @@ async fn create_run(
     check_input(&body.input)?;
     let (run, api_timing) = if body.when_busy == Some(WhenBusy::Queue) {
         match state.runner.submit(&app, &caller.user_id, body).await {
-            Ok(Submitted::Started(run, api)) => (run, api),
+            Ok(Submitted::Started(run, api)) => (*run, api),
             Ok(Submitted::Queued(item)) => {
                 return Ok((StatusCode::ACCEPTED, axum::Json(item)).into_response());
             }
