@@ -2,6 +2,7 @@
 //! of the HTTP API and the stable error codes. Nothing here does I/O.
 
 pub mod api;
+pub mod app_event;
 pub mod blob;
 pub mod checkpoint;
 pub mod draft;
@@ -14,6 +15,7 @@ pub mod publish;
 pub mod run;
 pub mod time;
 
+pub use app_event::{AppEvent, AppEventBody};
 pub use blob::BlobHash;
 pub use draft::FileChange;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

@@ -11,6 +11,7 @@
 //! column values) and `rules` (active statuses, the event → status mapping); this file
 //! only re-exports.
 
+mod app_log;
 mod apps;
 mod auth;
 mod blobs;

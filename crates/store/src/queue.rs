@@ -5,9 +5,12 @@
 
 use async_trait::async_trait;
 use draftsmith_core::api::{QueueState, QueuedPrompt, Run};
-use draftsmith_core::{AppId, ChatSessionId, EngineKind, QueueItemId, Timestamp, UserId};
+use draftsmith_core::{
+    AppEventBody, AppId, ChatSessionId, EngineKind, QueueItemId, Timestamp, UserId,
+};
 use sqlx::Row;
 
+use crate::app_log;
 use crate::chat;
 use crate::db::SqlStore;
 use crate::draft_writes::lock_app;
@@ -97,6 +100,16 @@ async fn next_position(tx: &mut Tx, app: AppId) -> Result<i64> {
     Ok(row.try_get::<i64, _>("last")? + 1)
 }
 
+/// Tells the app's log the queue as it is now (the caller changed it); answers it.
+async fn queue_changed(tx: &mut Tx, app: AppId) -> Result<Vec<QueuedPrompt>> {
+    let items = queue_rows::list_in_tx(tx, app).await?;
+    let changed = AppEventBody::QueueChanged {
+        items: items.clone(),
+    };
+    app_log::append_in_tx(tx, app, changed).await?;
+    Ok(items)
+}
+
 /// The queue's order with `item` moved to `target`.
 fn reorder(
     items: &[QueuedPrompt],
@@ -154,6 +167,7 @@ impl QueueStore for SqlStore {
             .fetch_one(&mut *tx)
             .await?;
         let item = queue_rows::from_row(&row)?;
+        queue_changed(&mut tx, new.app).await?;
         tx.commit().await?;
         Ok(item)
     }
@@ -185,6 +199,7 @@ impl QueueStore for SqlStore {
             .map(|i| i.id)
             .collect();
         queue_rows::renumber(&mut tx, &order).await?;
+        queue_changed(&mut tx, app).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -201,7 +216,7 @@ impl QueueStore for SqlStore {
         let items = queue_rows::list_in_tx(&mut tx, app).await?;
         let order = reorder(&items, item, target)?;
         queue_rows::renumber(&mut tx, &order).await?;
-        let items = queue_rows::list_in_tx(&mut tx, app).await?;
+        let items = queue_changed(&mut tx, app).await?;
         tx.commit().await?;
         Ok(items)
     }
@@ -217,6 +232,7 @@ impl QueueStore for SqlStore {
         .bind(app.to_string())
         .execute(&mut *tx)
         .await?;
+        queue_changed(&mut tx, app).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -260,6 +276,7 @@ impl QueueStore for SqlStore {
             .map(|i| i.id)
             .collect();
         queue_rows::renumber(&mut tx, &order).await?;
+        queue_changed(&mut tx, next.app).await?;
         tx.commit().await?;
         Ok(Some(run))
     }

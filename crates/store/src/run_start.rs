@@ -4,9 +4,10 @@
 
 use draftsmith_core::api::{ChatRole, CheckpointKind, MessageStatus, Run};
 use draftsmith_core::{
-    AppId, ChatSessionId, EngineKind, EventBody, InstanceId, RunId, Timestamp, UserId,
+    AppEventBody, AppId, ChatSessionId, EngineKind, EventBody, InstanceId, RunId, Timestamp, UserId,
 };
 
+use crate::app_log;
 use crate::chat;
 use crate::checkpoint_log;
 use crate::draft_writes;
@@ -131,5 +132,12 @@ pub(crate) async fn start_in_tx(tx: &mut Tx, new: &NewRun, base: i64) -> Result<
         revision: base,
     };
     append_in_tx(tx, run_id, created, Vec::new()).await?;
+    let announced = AppEventBody::RunAccepted {
+        run_id,
+        chat_session_id: session,
+        input: new.input.clone(),
+        created_by: new.user.clone(),
+    };
+    app_log::append_in_tx(tx, new.app, announced).await?;
     Ok(Some(run_rows::get(&mut **tx, run_id).await?))
 }

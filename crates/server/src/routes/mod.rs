@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod agents;
+pub mod app_events;
 pub mod apps;
 pub mod chat;
 pub mod checkpoints;
