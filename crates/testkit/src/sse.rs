@@ -98,9 +98,12 @@ pub fn assert_well_formed(events: &[RunEvent], first: i64) {
     );
 }
 
+/// One SSE message of an app stream: its `id`, its `event` name and the decoded envelope.
+type AppItem = Option<(String, String, AppEvent)>;
+
 /// A live event stream of one app (`…/coding-agent/events`), which never ends by itself.
 pub struct AppEventReader {
-    inner: Pin<Box<dyn Stream<Item = Option<(String, String, AppEvent)>> + Send>>,
+    inner: Pin<Box<dyn Stream<Item = AppItem> + Send>>,
 }
 
 impl AppEventReader {
