@@ -118,6 +118,12 @@ async fn cancel_keeps_the_queue(kind: StoreKind) {
     admin.post::<_, Value>(&cancel, &json!({}), 202).await;
     let runs = wait_drained(&admin, &app, 3).await;
     assert_eq!(
+        runs[0].status,
+        RunStatus::Cancelled,
+        "the cancelled run ended otherwise: {:?}",
+        runs[0].error
+    );
+    assert_eq!(
         summary(&runs),
         [
             ("talk slowly", RunStatus::Cancelled),
