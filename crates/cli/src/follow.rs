@@ -1,12 +1,13 @@
 //! `draftsmith run`: create a run through the API and show its progress live — streamed
 //! text, a line per tool step, a spinner while waiting — resuming the stream after a drop.
-//! The exit code is 0 only when the run completes.
+//! The exit code is 0 only when the run completes (or, with `--queue` on a busy app, when
+//! the prompt was queued).
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use draftsmith_core::api::{AppList, CreateRun, Run};
+use draftsmith_core::api::{AppList, CreateRun, QueuedPrompt, Run, WhenBusy};
 use draftsmith_core::{EngineKind, EventBody, RunEvent};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
@@ -18,6 +19,8 @@ pub struct RunRequest {
     pub model: Option<String>,
     pub engine: Option<EngineKind>,
     pub chat_session: Option<String>,
+    /// `--queue`: queue on a busy app instead of failing.
+    pub queue: bool,
 }
 
 /// How many times a dropped stream is resumed.
@@ -38,6 +41,7 @@ pub async fn run(base: &str, token: &str, request: RunRequest) -> anyhow::Result
             .context("--chat-session is not a session id")?,
         max_cost: None,
         max_tokens: None,
+        when_busy: request.queue.then_some(WhenBusy::Queue),
     };
     let response = http
         .post(format!("{base}/admin/apps/{app}/coding-agent/runs"))
@@ -48,6 +52,14 @@ pub async fn run(base: &str, token: &str, request: RunRequest) -> anyhow::Result
         .with_context(|| format!("reaching {base}"))?;
     if !response.status().is_success() {
         bail!("{}", error_text(response).await);
+    }
+    if response.status() == reqwest::StatusCode::ACCEPTED {
+        let item: QueuedPrompt = response.json().await?;
+        println!(
+            "queued at position {} (item {}); the server starts it when the app is free",
+            item.position, item.id
+        );
+        return Ok(0);
     }
     let run: Run = response.json().await?;
     eprintln!(

@@ -52,6 +52,10 @@ enum Command {
         /// Continue this chat session.
         #[arg(long)]
         chat_session: Option<String>,
+        /// Queue the prompt on the server when the app has an active run, instead of
+        /// failing; the server starts it in order when the app is free.
+        #[arg(long)]
+        queue: bool,
         /// The service's URL.
         #[arg(long, env = "DRAFTSMITH_URL", default_value = "http://127.0.0.1:8787")]
         url: String,
@@ -164,6 +168,7 @@ async fn main() -> anyhow::Result<()> {
             model,
             engine,
             chat_session,
+            queue,
             url,
             token,
         } => {
@@ -173,6 +178,7 @@ async fn main() -> anyhow::Result<()> {
                 model,
                 engine: engine.map(Into::into),
                 chat_session,
+                queue,
             };
             let code = follow::run(&url, &token, request).await?;
             std::process::exit(code);

@@ -54,6 +54,10 @@ uuid_id!(
     ChatSessionId
 );
 uuid_id!(
+    /// Identifies a prompt waiting in an app's queue.
+    QueueItemId
+);
+uuid_id!(
     /// Identifies a running draftsmith instance, the owner of the runs it executes.
     InstanceId
 );

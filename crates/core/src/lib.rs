@@ -2,6 +2,7 @@
 //! of the HTTP API and the stable error codes. Nothing here does I/O.
 
 pub mod api;
+pub mod app_event;
 pub mod blob;
 pub mod checkpoint;
 pub mod draft;
@@ -14,11 +15,12 @@ pub mod publish;
 pub mod run;
 pub mod time;
 
+pub use app_event::{AppEvent, AppEventBody};
 pub use blob::BlobHash;
 pub use draft::FileChange;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::{Diagnostic, EventBody, EventError, RunEvent, Stage};
-pub use ids::{AppId, ChatSessionId, InstanceId, Role, RunId, UserId};
+pub use ids::{AppId, ChatSessionId, InstanceId, QueueItemId, Role, RunId, UserId};
 pub use model::{CacheMode, ModelFacts, ModelPrices, Usage, UsageTotals};
 pub use path::{DraftPath, PathError};
 pub use run::{EngineKind, RunStatus};

@@ -81,7 +81,21 @@ fn limit(
 }
 
 impl Budgets {
-    /// The budget of a run created by `request`.
+    /// The budget of a run whose request names none (a queued prompt's): the defaults,
+    /// within the ceilings.
+    pub fn defaults(&self) -> RunBudget {
+        let cap = |default, ceiling, field| limit(None, default, ceiling, field).unwrap_or(default);
+        RunBudget {
+            max_cost: cap(self.run_max_cost, self.run_max_cost_ceiling, "max_cost"),
+            max_tokens: cap(
+                self.run_max_tokens,
+                self.run_max_tokens_ceiling,
+                "max_tokens",
+            ),
+        }
+    }
+
+    /// A run's budget: what its request asks for within the ceilings, else the default.
     pub fn for_run(&self, request: &CreateRun) -> Result<RunBudget, BudgetError> {
         Ok(RunBudget {
             max_cost: limit(

@@ -34,4 +34,7 @@ pub struct RunnerConfig {
     pub budgets: crate::budget::Budgets,
     /// Per-user and per-instance fair-use limits.
     pub fair_use: crate::fair_use::FairUse,
+    /// `[coding_agent] queue_after_failure = "hold"`: a failed run holds the app's queue
+    /// until `POST …/queue/resume`; `false` (`"continue"`) goes on.
+    pub hold_queue_after_failure: bool,
 }

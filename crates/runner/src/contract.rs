@@ -3,8 +3,17 @@
 use draftsmith_contract::{
     AgentContract, AgentDefinition, ContractDiagnostic, RuntimeAgent, RuntimeTool, ToolDefinition,
 };
-use draftsmith_core::api::App;
+use draftsmith_core::api::{App, RunBudget};
 use draftsmith_store::{Store, StoreError, StoredResource};
+
+/// What a run is given besides its prompt: the contract under
+/// `context.selected_agent_contract`, and its budget.
+pub fn input_params(contract: &AgentContract, budget: &RunBudget) -> serde_json::Value {
+    serde_json::json!({
+        "context": { "selected_agent_contract": contract },
+        "budget": budget,
+    })
+}
 
 /// The contract of `app`'s selected agent; a well-formed empty one when none is selected,
 /// and a diagnostic when the selected agent no longer exists.

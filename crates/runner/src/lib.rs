@@ -12,6 +12,7 @@ mod engines;
 pub mod fair_use;
 pub mod policy;
 pub mod publish;
+mod queue;
 mod run;
 pub mod sandbox;
 mod sink;
@@ -22,12 +23,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use draftsmith_core::api::{App, CreateRun, Run};
-use draftsmith_core::{ErrorCode, EventBody, EventError, InstanceId, RunId, Timestamp, UserId};
-use draftsmith_engine::ModelRegistry;
+use draftsmith_contract::AgentContract;
+use draftsmith_core::api::{App, CreateRun, Run, RunBudget};
+use draftsmith_core::{
+    AppId, EngineKind, ErrorCode, EventBody, EventError, InstanceId, RunId, Timestamp, UserId,
+};
+use draftsmith_engine::{ModelRegistry, ResolvedModel};
 use draftsmith_store::{NewRun, Store, StoreError};
 use run::{Execution, Services, Stop};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -37,6 +41,7 @@ pub use config::RunnerConfig;
 pub use engines::Engines;
 pub use fair_use::{FairUse, Throttled};
 pub use policy::EnginePolicy;
+pub use queue::Submitted;
 pub use run::CRASH_AFTER_LANDING;
 
 /// Why a run could not be created; nothing was persisted for any of these.
@@ -75,6 +80,10 @@ struct Inner {
     tasks: TaskTracker,
     /// What budgets read the time from.
     clock: RwLock<Clock>,
+    /// Apps whose queue may go on now (a run ended, a prompt was queued, a hold lifted);
+    /// the maintenance loop starts their next prompt.
+    kicks: mpsc::UnboundedSender<AppId>,
+    kicked: Mutex<Option<mpsc::UnboundedReceiver<AppId>>>,
 }
 
 impl Runner {
@@ -87,6 +96,7 @@ impl Runner {
         engines: Engines,
         config: RunnerConfig,
     ) -> Result<Self, StoreError> {
+        let (kicks, kicked) = mpsc::unbounded_channel();
         let runner = Self {
             inner: Arc::new(Inner {
                 services: Services {
@@ -101,6 +111,8 @@ impl Runner {
                 tasks: TaskTracker::new(),
                 config: RwLock::new(Arc::new(config)),
                 clock: RwLock::new(budget::wall_clock()),
+                kicks,
+                kicked: Mutex::new(Some(kicked)),
             }),
         };
         let previous = Some(runner.config().instance);
@@ -196,15 +208,7 @@ impl Runner {
         request: CreateRun,
     ) -> Result<(Run, oneshot::Sender<u64>), CreateRunError> {
         let clock = Instant::now();
-        let engine = self
-            .policy()
-            .choose(request.engine)
-            .map_err(CreateRunError::EngineUnavailable)?;
-        let requested = request.model_id.clone().unwrap_or_else(|| "auto".into());
-        let model = self
-            .registry()
-            .resolve(request.model_id.as_deref())
-            .map_err(|e| CreateRunError::ModelUnavailable(e.0))?;
+        let (engine, requested, model) = self.choose(&request)?;
         let budgets = self.config().budgets;
         let budget = budgets.for_run(&request)?;
         let time = self.clock();
@@ -214,10 +218,6 @@ impl Runner {
         let fair_use = self.config().fair_use;
         fair_use.check(store, user, time(), working).await?;
         let contract = contract::load(store, app).await?;
-        let input_params = serde_json::json!({
-            "context": { "selected_agent_contract": contract },
-            "budget": budget,
-        });
         let lease_until = self.lease_deadline();
         let run = self
             .inner
@@ -233,9 +233,42 @@ impl Runner {
                 input: request.input,
                 owner: self.config().instance,
                 lease_until,
-                input_params,
+                input_params: contract::input_params(&contract, &budget),
             })
             .await?;
+        let api_tx = self.launch(run.clone(), app.clone(), model, contract, budget, clock);
+        Ok((run, api_tx))
+    }
+
+    /// The engine and the model a request asks for, as the policy and the registry
+    /// resolve them (nothing is persisted when they refuse).
+    fn choose(
+        &self,
+        request: &CreateRun,
+    ) -> Result<(EngineKind, String, ResolvedModel), CreateRunError> {
+        let engine = self
+            .policy()
+            .choose(request.engine)
+            .map_err(CreateRunError::EngineUnavailable)?;
+        let requested = request.model_id.clone().unwrap_or_else(|| "auto".into());
+        let model = self
+            .registry()
+            .resolve(request.model_id.as_deref())
+            .map_err(|e| CreateRunError::ModelUnavailable(e.0))?;
+        Ok((engine, requested, model))
+    }
+
+    /// Executes a persisted run in a task of this instance; the returned sender takes the
+    /// API's timing. When the run ends, the app's queue is asked to go on.
+    fn launch(
+        &self,
+        run: Run,
+        app: App,
+        model: ResolvedModel,
+        contract: AgentContract,
+        budget: RunBudget,
+        clock: Instant,
+    ) -> oneshot::Sender<u64> {
         let (api_tx, api_ms) = oneshot::channel();
         let timing = run::Clock {
             started: clock,
@@ -249,25 +282,26 @@ impl Runner {
         if let Ok(mut active) = self.inner.active.lock() {
             active.insert(run.run_id, stop.clone());
         }
+        let (run_id, app_id) = (run.run_id, app.id);
         let task = run::Assignment {
-            run: run.clone(),
-            app: app.clone(),
+            run,
+            app,
             model,
             contract,
             budget,
-            clock: time,
+            clock: self.clock(),
         };
         let config = (*self.config()).clone();
         let execution = Execution::new(self.inner.services.clone(), task, config, stop, timing);
         let runner = self.clone();
-        let run_id = run.run_id;
         self.inner.tasks.spawn(async move {
             execution.execute().await;
             if let Ok(mut active) = runner.inner.active.lock() {
                 active.remove(&run_id);
             }
+            runner.kick(app_id);
         });
-        Ok((run, api_tx))
+        api_tx
     }
 
     /// Asks for a run to stop. It is recorded in the database so whichever instance
@@ -314,10 +348,26 @@ impl Runner {
 
     async fn maintain(&self) {
         let mut last_renewal = Instant::now();
+        let mut kicked = match self.inner.kicked.lock() {
+            Ok(mut k) => k.take(),
+            Err(_) => None,
+        };
+        let mut ticker = tokio::time::interval(self.config().poll);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let kick = async {
+                match kicked.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = self.inner.stop.cancelled() => return,
-                _ = tokio::time::sleep(self.config().poll) => {}
+                Some(app) = kick => {
+                    self.start_queued_logged(app).await;
+                    continue;
+                }
+                _ = ticker.tick() => {}
             }
             if let Err(err) = self.tick(&mut last_renewal).await {
                 tracing::warn!(error = %err, "run maintenance failed; retrying");
@@ -340,6 +390,9 @@ impl Runner {
                 )
                 .await?;
             self.reap(None).await?;
+        }
+        for app in store.apps_with_waiting_queue().await? {
+            self.start_queued_logged(app).await;
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use draftsmith_sandbox::{LocalController, RemoteController, SandboxController};
 use draftsmith_store::{Backend, Principal, SqlStore, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ConfigError, DatabaseTarget};
+use crate::config::{Config, ConfigError, DatabaseTarget, QueueAfterFailure};
 use draftsmith_server::auth::hash_secret;
 use draftsmith_server::routes::admin::mint_token;
 use draftsmith_server::{AppState, Settings};
@@ -168,6 +168,8 @@ pub fn runner_config(config: &Config, instance: InstanceId) -> RunnerConfig {
             user_runs_per_minute: config.fair_use.user_runs_per_minute,
             instance_sandboxes: config.fair_use.instance_sandboxes,
         },
+        hold_queue_after_failure: config.coding_agent.queue_after_failure
+            == QueueAfterFailure::Hold,
     }
 }
 

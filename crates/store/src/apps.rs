@@ -3,10 +3,11 @@
 
 use async_trait::async_trait;
 use draftsmith_core::api::{App, DraftFile};
-use draftsmith_core::{AppId, BlobHash, DraftPath, Timestamp, UserId};
+use draftsmith_core::{AppEvent, AppId, BlobHash, DraftPath, Timestamp, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::app_log;
 use crate::blobs::BlobStore;
 use crate::db::SqlStore;
 use crate::draft_writes;
@@ -55,6 +56,8 @@ pub trait AppStore: Send + Sync {
         changes: Vec<FileChange>,
         author: &UserId,
     ) -> Result<DraftWrite>;
+    /// The app's own events with `seq > after`, in order.
+    async fn app_events_after(&self, app: AppId, after: i64, limit: i64) -> Result<Vec<AppEvent>>;
 }
 
 /// How many slug suffixes to try before giving up on a name.
@@ -205,5 +208,10 @@ impl AppStore for SqlStore {
         let result = draft_writes::write_in_tx(&mut tx, app, expected, &wanted, author).await?;
         tx.commit().await?;
         Ok(result)
+    }
+
+    #[tracing::instrument(level = "trace", skip_all, fields(app = %app, after = after))]
+    async fn app_events_after(&self, app: AppId, after: i64, limit: i64) -> Result<Vec<AppEvent>> {
+        app_log::events_after(&self.pool, app, after, limit).await
     }
 }

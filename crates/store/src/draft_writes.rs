@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use draftsmith_core::{AppId, BlobHash, Timestamp, UserId};
+use draftsmith_core::{AppEventBody, AppId, BlobHash, Timestamp, UserId};
 use sqlx::Row;
 
+use crate::app_log;
 use crate::blobs::BlobStore;
 use crate::drafts::{DraftWrite, FileChange, file_from_row};
 use crate::error::{Result, StoreError};
@@ -305,5 +306,10 @@ async fn record_revision(
     .bind(now)
     .execute(&mut **tx)
     .await?;
+    let revised = AppEventBody::DraftRevised {
+        revision,
+        author: author.clone(),
+    };
+    app_log::append_in_tx(tx, app, revised).await?;
     Ok(())
 }

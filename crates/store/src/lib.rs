@@ -5,12 +5,14 @@
 //! `Store` is the sum of one trait per aggregate, each in its own module: [`AuthStore`]
 //! (tokens, browser sessions), [`AppStore`] (apps and their drafts), [`RunStore`] (runs,
 //! their event logs, landing), [`ChatStore`], [`CheckpointStore`] (and restore),
-//! [`ResourceStore`] (agents and tools), [`ReleaseStore`] (releases, publications) and
-//! [`UsageStore`] (model calls, their tokens and cost).
+//! [`ResourceStore`] (agents and tools), [`ReleaseStore`] (releases, publications),
+//! [`UsageStore`] (model calls, their tokens and cost) and [`QueueStore`] (the apps' prompt
+//! queues).
 //! Modules only import downwards, towards the leaves `sql` (transactions, decoding of
 //! column values) and `rules` (active statuses, the event → status mapping); this file
 //! only re-exports.
 
+mod app_log;
 mod apps;
 mod auth;
 mod blobs;
@@ -23,6 +25,8 @@ mod drafts;
 mod error;
 mod landing;
 pub mod prelude;
+mod queue;
+mod queue_rows;
 mod releases;
 mod resources;
 mod rules;
@@ -45,6 +49,7 @@ pub use db::{Backend, SqlStore};
 pub use drafts::{DraftWrite, FileChange, Manifest};
 pub use error::{Result, StoreError};
 pub use landing::{Landed, Landing};
+pub use queue::{NewQueued, NextRun, QueueStore, QueueTarget};
 pub use releases::{Encoded, NewRelease, PublicationRecord, ReleaseStore, StoredReleaseFile};
 pub use resources::{ResourceStore, StoredResource};
 pub use run_start::NewRun;

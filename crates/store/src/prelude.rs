@@ -6,6 +6,7 @@ pub use crate::auth::AuthStore;
 pub use crate::blobs::BlobStore;
 pub use crate::chat::ChatStore;
 pub use crate::checkpoints::CheckpointStore;
+pub use crate::queue::QueueStore;
 pub use crate::releases::ReleaseStore;
 pub use crate::resources::ResourceStore;
 pub use crate::runs::RunStore;

@@ -3,9 +3,11 @@
 //! the status can never disagree and a terminal run accepts no more events. Which status an
 //! event moves to, from which, is [`crate::rules`]'.
 
-use draftsmith_core::{Diagnostic, EventBody, RunEvent, RunId, Timestamp};
+use draftsmith_core::{AppEventBody, AppId, Diagnostic, EventBody, RunEvent, RunId, Timestamp};
 use sqlx::{AnyPool, Row};
 
+use crate::app_log;
+use crate::draft_writes;
 use crate::error::{Result, StoreError};
 use crate::rules;
 use crate::sql::{self, Tx};
@@ -55,6 +57,13 @@ pub(crate) async fn append_in_tx(
 ) -> Result<RunEvent> {
     let now = Timestamp::now();
     let status = rules::status_after(&body);
+    let ending = body.terminal_status();
+    // An ending is told in the app's log too, whose counter is the app row: lock it first,
+    // as every transaction that locks both does.
+    let app = match ending {
+        Some(_) => Some(lock_app_of(tx, run).await?),
+        None => None,
+    };
     let outcome = Outcome::of(&body);
     let claimed = sqlx::query(&format!(
         "UPDATE runs SET next_seq = next_seq + 1, \
@@ -103,7 +112,27 @@ pub(crate) async fn append_in_tx(
     .bind(now.as_micros())
     .execute(&mut **tx)
     .await?;
+    if let (Some(app), Some(status)) = (app, ending) {
+        let ended = AppEventBody::RunEnded {
+            run_id: run,
+            status,
+        };
+        app_log::append_in_tx(tx, app, ended).await?;
+    }
     Ok(event)
+}
+
+/// Locks the app row of `run` (the run must exist: [`StoreError::RunEnded`] otherwise, as
+/// for any event refused).
+async fn lock_app_of(tx: &mut Tx, run: RunId) -> Result<AppId> {
+    let row = sqlx::query("SELECT app_id FROM runs WHERE id = $1")
+        .bind(run.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::RunEnded)?;
+    let app: AppId = sql::id(&row, "app_id")?;
+    draft_writes::lock_app(tx, app).await?;
+    Ok(app)
 }
 
 /// Events with `seq > after`, in order.

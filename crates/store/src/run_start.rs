@@ -4,9 +4,10 @@
 
 use draftsmith_core::api::{ChatRole, CheckpointKind, MessageStatus, Run};
 use draftsmith_core::{
-    AppId, ChatSessionId, EngineKind, EventBody, InstanceId, RunId, Timestamp, UserId,
+    AppEventBody, AppId, ChatSessionId, EngineKind, EventBody, InstanceId, RunId, Timestamp, UserId,
 };
 
+use crate::app_log;
 use crate::chat;
 use crate::checkpoint_log;
 use crate::draft_writes;
@@ -91,45 +92,52 @@ async fn insert_run(
 
 /// Persists a run, its user message, `run.accepted` and its `pre_run` checkpoint.
 pub(crate) async fn create_run(pool: &sqlx::AnyPool, new: NewRun) -> Result<Run> {
-    let now = Timestamp::now();
-    let run_id = RunId::new();
     let mut tx = sql::begin_write(pool).await?;
     // Locking the app row orders run creation against restores of the same app.
     let base = draft_writes::lock_app(&mut tx, new.app).await?;
-    let session = session_for(&mut tx, &new, now).await?;
-    if !insert_run(&mut tx, run_id, &new, session, base, now).await? {
+    let Some(run) = start_in_tx(&mut tx, &new, base).await? else {
         drop(tx);
         let active = run_rows::active(pool, new.app).await?;
         return Err(StoreError::RunActive { run_id: active });
+    };
+    tx.commit().await?;
+    Ok(run)
+}
+
+/// Inside a transaction that holds the app row's lock (the draft at `base`): the run, its
+/// user message, `run.accepted`, the `pre_run` checkpoint and its event. `None` when the
+/// app already has an active run; the transaction must then be dropped.
+pub(crate) async fn start_in_tx(tx: &mut Tx, new: &NewRun, base: i64) -> Result<Option<Run>> {
+    let now = Timestamp::now();
+    let run_id = RunId::new();
+    let session = session_for(tx, new, now).await?;
+    if !insert_run(tx, run_id, new, session, base, now).await? {
+        return Ok(None);
     }
     let (role, complete) = (ChatRole::User, MessageStatus::Complete);
-    chat::insert_message(
-        &mut tx,
-        session,
-        Some(run_id),
-        role,
-        &new.input,
-        complete,
-        now,
-    )
-    .await?;
+    chat::insert_message(tx, session, Some(run_id), role, &new.input, complete, now).await?;
     let accepted = EventBody::RunAccepted {
         engine: new.engine,
         requested_model_id: new.requested_model_id.clone(),
         resolved_model_id: new.resolved_model_id.clone(),
         chat_session_id: session,
     };
-    append_in_tx(&mut tx, run_id, accepted, Vec::new()).await?;
+    append_in_tx(tx, run_id, accepted, Vec::new()).await?;
     let kind = CheckpointKind::PreRun;
     let pre_run = checkpoint_log::of_run(new.app, run_id, kind, base, &new.user);
-    let pre_run = checkpoint_log::insert(&mut tx, &pre_run).await?;
+    let pre_run = checkpoint_log::insert(tx, &pre_run).await?;
     let created = EventBody::CheckpointCreated {
         checkpoint_id: pre_run.id,
         kind,
         revision: base,
     };
-    append_in_tx(&mut tx, run_id, created, Vec::new()).await?;
-    let run = run_rows::get(&mut *tx, run_id).await?;
-    tx.commit().await?;
-    Ok(run)
+    append_in_tx(tx, run_id, created, Vec::new()).await?;
+    let announced = AppEventBody::RunAccepted {
+        run_id,
+        chat_session_id: session,
+        input: new.input.clone(),
+        created_by: new.user.clone(),
+    };
+    app_log::append_in_tx(tx, new.app, announced).await?;
+    Ok(Some(run_rows::get(&mut **tx, run_id).await?))
 }

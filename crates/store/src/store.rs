@@ -14,6 +14,7 @@ use crate::chat::ChatStore;
 use crate::checkpoints::CheckpointStore;
 use crate::db::{Backend, SqlStore};
 use crate::error::{Result, StoreError};
+use crate::queue::QueueStore;
 use crate::releases::ReleaseStore;
 use crate::resources::ResourceStore;
 use crate::runs::RunStore;
@@ -34,6 +35,7 @@ pub trait Store:
     + ResourceStore
     + ReleaseStore
     + UsageStore
+    + QueueStore
     + Send
     + Sync
     + 'static

@@ -3,7 +3,7 @@
 use std::pin::Pin;
 use std::time::Duration;
 
-use draftsmith_core::RunEvent;
+use draftsmith_core::{AppEvent, AppId, RunEvent};
 use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
 
@@ -96,4 +96,59 @@ pub fn assert_well_formed(events: &[RunEvent], first: i64) {
             .is_some_and(|e| e.body.terminal_status().is_some()),
         "terminal comes last"
     );
+}
+
+/// One SSE message of an app stream: its `id`, its `event` name and the decoded envelope.
+type AppItem = Option<(String, String, AppEvent)>;
+
+/// A live event stream of one app (`…/coding-agent/events`), which never ends by itself.
+pub struct AppEventReader {
+    inner: Pin<Box<dyn Stream<Item = AppItem> + Send>>,
+}
+
+impl AppEventReader {
+    /// Opens the app's stream resuming after `last_event_id` (sent as the header).
+    pub async fn open(client: &ApiClient, app: AppId, last_event_id: Option<i64>) -> Self {
+        let url = format!("/admin/apps/{app}/coding-agent/events");
+        let mut request = client.request(reqwest::Method::GET, &url);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "GET {url}");
+        let inner = response.bytes_stream().eventsource().map(|item| {
+            let item = item.ok()?;
+            let event: AppEvent = serde_json::from_str(&item.data)
+                .unwrap_or_else(|e| panic!("bad app event data {}: {e}", item.data));
+            Some((item.id, item.event, event))
+        });
+        Self {
+            inner: Box::pin(inner),
+        }
+    }
+
+    /// The next event, checking that its SSE `id` and `event` match the envelope.
+    pub async fn next(&mut self) -> AppEvent {
+        let item = tokio::time::timeout(Duration::from_secs(60), self.inner.next())
+            .await
+            .expect("no app event within 60 s")
+            .expect("the app stream closed");
+        let (id, name, event) = item.expect("a broken SSE item");
+        assert_eq!(id, event.seq.to_string());
+        assert_eq!(name, event.body.event_type());
+        event
+    }
+
+    /// Events until (and with) the first one `last` accepts.
+    pub async fn until(&mut self, last: impl Fn(&AppEvent) -> bool) -> Vec<AppEvent> {
+        let mut out = Vec::new();
+        loop {
+            let event = self.next().await;
+            let done = last(&event);
+            out.push(event);
+            if done {
+                return out;
+            }
+        }
+    }
 }

@@ -103,6 +103,9 @@ async fn schemathesis_finds_nothing() {
             // Publishing builds the app in a sandbox (npm and Vite for `vite-react`): tens
             // of seconds per request, beyond this run's budget; tests/it/publish.rs covers it.
             .args(["--exclude-operation-id", "create_release"])
+            // The app stream never ends by itself (a follower stays until it leaves), so
+            // every request would run into the timeout; tests/it/app_events.rs covers it.
+            .args(["--exclude-operation-id", "app_events"])
             .args(["--max-examples", "10", "--seed", "1", "--workers", "2"])
             .args(["--generation-database", "none", "--request-timeout", "20"])
             .args(["--no-color", "--report", "junit"])
@@ -117,7 +120,7 @@ async fn schemathesis_finds_nothing() {
     let text = String::from_utf8_lossy(&output.stdout);
     // It ran every operation and reported on them.
     assert!(
-        text.contains(&format!("Tested: {}", operations - 1)),
+        text.contains(&format!("Tested: {}", operations - 2)),
         "{text}"
     );
     assert!(!text.contains("failures"), "{text}");

@@ -47,3 +47,20 @@ async fn run_exits_non_zero_when_the_run_does_not_complete() {
     assert_ne!(code, 0);
     assert!(text.contains("no-such-app"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_queue_enqueues_on_a_busy_app() {
+    use crate::queue::{QUEUE_SCRIPT, wait_drained};
+    let server = TestServer::with_script(StoreKind::Sqlite, QUEUE_SCRIPT).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    crate::runs::start_run(&admin, &app, serde_json::json!({"input": "talk slowly"})).await;
+    let (code, text) = run_cli(&server, &app.slug, "busy", &[]).await;
+    assert_ne!(code, 0);
+    assert!(text.contains("CODING_AGENT_RUN_ACTIVE"), "{text}");
+    let (code, text) = run_cli(&server, &app.slug, "queued one", &["--queue"]).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("queued at position 1"), "{text}");
+    let runs = wait_drained(&admin, &app, 2).await;
+    assert_eq!(runs[1].input, "queued one");
+}

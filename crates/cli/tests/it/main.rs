@@ -7,6 +7,7 @@ pub use draftsmith_testkit::both_stores;
 
 mod agents;
 mod api_contract;
+mod app_events;
 mod apps;
 mod auth;
 mod boundary;
@@ -25,6 +26,7 @@ mod landing;
 mod opencode;
 mod processes;
 mod publish;
+mod queue;
 mod runs;
 mod sandboxes;
 mod sync;

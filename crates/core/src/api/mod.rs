@@ -3,11 +3,13 @@
 
 mod apps;
 mod chat;
+mod queue;
 mod runs;
 mod usage;
 
 pub use apps::*;
 pub use chat::*;
+pub use queue::*;
 pub use runs::*;
 pub use usage::*;
 

@@ -29,6 +29,10 @@ pub struct CreateRun {
     /// output); the configured default when omitted, at most the configured ceiling.
     #[serde(default)]
     pub max_tokens: Option<u64>,
+    /// What to do while the app has an active run: `fail` (409, the default) or `queue`
+    /// (202 with the queued prompt).
+    #[serde(default)]
+    pub when_busy: Option<super::WhenBusy>,
 }
 
 /// A run's own budget: it pauses (`run.paused`, `reason: "budget"`) at the first step

@@ -41,6 +41,8 @@ pub fn routes(settings: &Settings) -> OpenApiRouter<AppState> {
         .merge(crate::routes::apps::router(settings))
         .merge(crate::routes::drafts::router(settings))
         .merge(crate::routes::runs::router(settings))
+        .merge(crate::routes::queue::router(settings))
+        .merge(crate::routes::app_events::router(settings))
         .merge(crate::routes::stream::router(settings))
         .merge(crate::routes::checkpoints::router(settings))
         .merge(crate::routes::chat::router(settings))

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod agents;
+pub mod app_events;
 pub mod apps;
 pub mod chat;
 pub mod checkpoints;
@@ -9,6 +10,7 @@ pub mod drafts;
 pub mod health;
 pub mod preview;
 pub mod published;
+pub mod queue;
 pub mod releases;
 pub mod runs;
 pub mod session;

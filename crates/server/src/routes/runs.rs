@@ -6,9 +6,12 @@ use std::time::Instant;
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use draftsmith_core::api::{App, Capabilities, CreateRun, ModelList, NativeToolInfo, Run, RunList};
+use axum::response::{IntoResponse, Response};
+use draftsmith_core::api::{
+    App, Capabilities, CreateRun, ModelList, NativeToolInfo, QueuedPrompt, Run, RunList, WhenBusy,
+};
 use draftsmith_core::{ErrorBody, ErrorCode, RunId, Timestamp};
-use draftsmith_runner::{BudgetError, CreateRunError, Throttled};
+use draftsmith_runner::{BudgetError, CreateRunError, Submitted, Throttled};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -58,45 +61,65 @@ impl FromRequestParts<AppState> for RunRoute {
     }
 }
 
-/// Start a run for a prompt.
+/// Start a run for a prompt; with `when_busy: "queue"`, queue it while a run is active.
 #[utoipa::path(post, path = "/admin/apps/{app_id}/coding-agent/runs", params(("app_id" = String, Path)),
     request_body = CreateRun,
-    responses((status = 201, body = Run), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
+    responses((status = 201, body = Run), (status = 202, description = "queued (`when_busy: \"queue\"` while a run is active)", body = QueuedPrompt),
+        (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn create_run(
     State(state): State<AppState>,
     caller: Caller,
     AppIdPath(app_id): AppIdPath,
     Json(body): Json<CreateRun>,
-) -> ApiResult<(StatusCode, axum::Json<Run>)> {
+) -> ApiResult<Response> {
     let clock = Instant::now();
     let app = visible_app(&state, &caller, app_id).await?;
-    let chars = body.input.chars().count();
-    if body.input.trim().is_empty() || chars > MAX_INPUT_CHARS {
+    check_input(&body.input)?;
+    let (run, api_timing) = if body.when_busy == Some(WhenBusy::Queue) {
+        match state.runner.submit(&app, &caller.user_id, body).await {
+            Ok(Submitted::Started(run, api)) => (*run, api),
+            Ok(Submitted::Queued(item)) => {
+                return Ok((StatusCode::ACCEPTED, axum::Json(item)).into_response());
+            }
+            Err(err) => return Err(create_error(err)),
+        }
+    } else {
+        state
+            .runner
+            .create(&app, &caller.user_id, body)
+            .await
+            .map_err(create_error)?
+    };
+    let _ = api_timing.send(clock.elapsed().as_millis() as u64);
+    Ok((StatusCode::CREATED, axum::Json(run)).into_response())
+}
+
+/// A prompt's length rule, for runs and queued prompts alike.
+pub(crate) fn check_input(input: &str) -> ApiResult<()> {
+    let chars = input.chars().count();
+    if input.trim().is_empty() || chars > MAX_INPUT_CHARS {
         return Err(ApiError::validation(
             "input",
             format!("input must be 1-{MAX_INPUT_CHARS} characters of prompt"),
         ));
     }
-    let (run, api_timing) = state
-        .runner
-        .create(&app, &caller.user_id, body)
-        .await
-        .map_err(|err| match err {
-            CreateRunError::EngineUnavailable(why) => {
-                ApiError::new(ErrorCode::CodingAgentEngineUnavailable, why)
-                    .detail("field", "engine")
-            }
-            CreateRunError::ModelUnavailable(why) => {
-                ApiError::new(ErrorCode::CodingAgentModelUnavailable, why)
-                    .detail("field", "model_id")
-            }
-            CreateRunError::Budget(err) => budget_error(err),
-            CreateRunError::Throttled(err) => throttled(err),
-            CreateRunError::Store(err) => err.into(),
-        })?;
-    let _ = api_timing.send(clock.elapsed().as_millis() as u64);
-    Ok((StatusCode::CREATED, axum::Json(run)))
+    Ok(())
+}
+
+/// The 400s, 409s, 429s and 503s of a refused run (or queued prompt).
+pub(crate) fn create_error(err: CreateRunError) -> ApiError {
+    match err {
+        CreateRunError::EngineUnavailable(why) => {
+            ApiError::new(ErrorCode::CodingAgentEngineUnavailable, why).detail("field", "engine")
+        }
+        CreateRunError::ModelUnavailable(why) => {
+            ApiError::new(ErrorCode::CodingAgentModelUnavailable, why).detail("field", "model_id")
+        }
+        CreateRunError::Budget(err) => budget_error(err),
+        CreateRunError::Throttled(err) => throttled(err),
+        CreateRunError::Store(err) => err.into(),
+    }
 }
 
 /// A fair-use refusal: 429 `RATE_LIMITED` for a user's limits, 503 for a full instance,

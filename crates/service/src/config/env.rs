@@ -52,6 +52,8 @@ overrides! {
     "APPS_CODING_AGENT_VERIFY" => "coding_agent.verify", |c, v| c.coding_agent.verify = flag(v)?;
     "APPS_CODING_AGENT_REPAIR_TURNS" => "coding_agent.repair_turns",
         |c, v| c.coding_agent.repair_turns = number(v)?;
+    "DRAFTSMITH_QUEUE_AFTER_FAILURE" => "coding_agent.queue_after_failure",
+        |c, v| c.coding_agent.queue_after_failure = choice(v)?;
     "APPS_CODING_AGENT_SANDBOX_ISOLATION" => "sandbox.isolation",
         |c, v| c.sandbox.isolation = choice(v)?;
     "APPS_CODING_AGENT_SANDBOX_TTL_SECONDS" => "sandbox.ttl_seconds", |c, v| c.sandbox.ttl = seconds(v)?;

@@ -17,7 +17,7 @@ pub use draftsmith_server::edge::HttpConfig;
 pub use env::{OVERRIDES, Override};
 pub use sections::{
     BudgetsConfig, CodingAgentConfig, EgressConfig, EgressMode, FairUseConfig, ModelsConfig,
-    OpencodeSection, ProviderConfig, PublishConfig, SandboxConfig,
+    OpencodeSection, ProviderConfig, PublishConfig, QueueAfterFailure, SandboxConfig,
 };
 
 /// Everything `draftsmith serve` reads at start.

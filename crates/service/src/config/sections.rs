@@ -160,6 +160,19 @@ pub struct CodingAgentConfig {
     pub verify: bool,
     /// Turns the agent gets to repair a failed verification.
     pub repair_turns: usize,
+    /// What the app's queue does after a failed run.
+    pub queue_after_failure: QueueAfterFailure,
+}
+
+/// `[coding_agent] queue_after_failure`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueAfterFailure {
+    /// The next queued prompt starts anyway.
+    #[default]
+    Continue,
+    /// The queue waits for `POST …/queue/resume`.
+    Hold,
 }
 
 impl Default for CodingAgentConfig {
@@ -172,6 +185,7 @@ impl Default for CodingAgentConfig {
             run_lease: Duration::from_secs(15),
             verify: true,
             repair_turns: 2,
+            queue_after_failure: QueueAfterFailure::default(),
         }
     }
 }

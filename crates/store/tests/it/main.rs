@@ -9,6 +9,7 @@ mod chat;
 mod checkpoints;
 mod drafts;
 mod landing;
+mod queue;
 mod releases;
 mod resources;
 mod runs;

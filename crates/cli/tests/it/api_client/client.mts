@@ -19,13 +19,18 @@ function must<T>(what: string, result: { data?: T; error?: unknown; response: Re
 }
 
 const app = must("create app", await api.POST("/admin/apps", { body: { name: "Typed client", template: "static" } }));
-const run = must(
+const started = must(
   "start run",
   await api.POST("/admin/apps/{app_id}/coding-agent/runs", {
     params: { path: { app_id: app.id } },
     body: { input: "Make it a demo shop", model_id: "auto" },
   }),
 );
+// 201 is a run; 202 (only with `when_busy: "queue"`) a queued prompt.
+if (!("run_id" in started)) {
+  throw new Error(`start run: queued as ${started.id}`);
+}
+const run = started;
 let status: string = run.status;
 for (let i = 0; i < 300 && !["completed", "failed", "cancelled", "paused"].includes(status); i++) {
   await new Promise((resolve) => setTimeout(resolve, 100));

@@ -1,0 +1,58 @@
+//! The app's own event log: appended inside the transaction that makes the change (a run
+//! accepted or ended, the queue changed, the draft revised), numbered by the app row's
+//! counter, so the log has no gap and never tells of a change that did not commit.
+
+use draftsmith_core::{AppEvent, AppEventBody, AppId, Timestamp};
+use sqlx::{AnyPool, Row};
+
+use crate::error::{Result, StoreError};
+use crate::sql::{self, Tx};
+
+/// Claims the app's next `seq` and writes the event.
+pub(crate) async fn append_in_tx(tx: &mut Tx, app: AppId, body: AppEventBody) -> Result<AppEvent> {
+    let now = Timestamp::now();
+    let row = sqlx::query(
+        "UPDATE apps SET next_event_seq = next_event_seq + 1 WHERE id = $1 \
+         RETURNING next_event_seq",
+    )
+    .bind(app.to_string())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::NotFound("app"))?;
+    let event = AppEvent {
+        body,
+        app_id: app,
+        seq: row.try_get("next_event_seq")?,
+        ts: now,
+    };
+    sqlx::query(
+        "INSERT INTO app_events (app_id, seq, event_type, body, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(app.to_string())
+    .bind(event.seq)
+    .bind(event.body.event_type())
+    .bind(sql::to_json(&event)?)
+    .bind(now.as_micros())
+    .execute(&mut **tx)
+    .await?;
+    Ok(event)
+}
+
+/// Events with `seq > after`, in order.
+pub(crate) async fn events_after(
+    pool: &AnyPool,
+    app: AppId,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<AppEvent>> {
+    let rows = sqlx::query(
+        "SELECT body FROM app_events WHERE app_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(app.to_string())
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(|row| sql::json(row, "body")).collect()
+}
