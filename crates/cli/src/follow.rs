@@ -172,6 +172,9 @@ impl View {
 
     /// Shows an event; returns the exit code once the run has ended.
     fn show(&mut self, event: &RunEvent) -> Option<i32> {
+        if let Some(usage) = event.body.usage() {
+            self.line(&usage_line(usage));
+        }
         match &event.body {
             EventBody::AssistantDelta { delta, .. } => {
                 if self.spinner && !self.in_text {
@@ -222,15 +225,15 @@ impl View {
                 self.line(&format!("✓ completed (draft revision {revision})"));
                 return Some(0);
             }
-            EventBody::RunFailed { error } => {
+            EventBody::RunFailed { error, .. } => {
                 self.line(&format!("✗ failed: {} {}", error.code, error.message));
                 return Some(1);
             }
-            EventBody::RunCancelled { by } => {
+            EventBody::RunCancelled { by, .. } => {
                 self.line(&format!("■ cancelled by {by}"));
                 return Some(2);
             }
-            EventBody::RunPaused { reason } => {
+            EventBody::RunPaused { reason, .. } => {
                 self.line(&format!("‖ paused: {reason}"));
                 return Some(3);
             }
@@ -238,4 +241,23 @@ impl View {
         }
         None
     }
+}
+
+/// A run's usage as one line: tokens of each kind, calls, and the cost in dollars.
+pub fn usage_line(usage: &draftsmith_core::UsageTotals) -> String {
+    let estimated = match usage.estimated_calls {
+        0 => String::new(),
+        n => format!(", {n} estimated"),
+    };
+    format!(
+        "· usage: {} in, {} out, {} cached, {} cache writes, {} reasoning; {} model calls{estimated}; ${}.{:06}",
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        usage.reasoning_tokens,
+        usage.model_calls,
+        usage.cost_micro_usd / 1_000_000,
+        usage.cost_micro_usd % 1_000_000
+    )
 }

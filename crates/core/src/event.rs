@@ -219,24 +219,36 @@ pub enum EventBody {
         revision: i64,
         /// The final answer.
         summary: String,
+        /// Tokens and cost of the run's model calls (filled in by the store as the run ends).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<crate::UsageTotals>,
     },
     /// Terminal: the run ended in an error.
     #[serde(rename = "run.failed")]
     RunFailed {
         /// What went wrong.
         error: EventError,
+        /// Tokens and cost of the run's model calls (filled in by the store as the run ends).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<crate::UsageTotals>,
     },
     /// Terminal: a user cancelled the run.
     #[serde(rename = "run.cancelled")]
     RunCancelled {
         /// Who.
         by: String,
+        /// Tokens and cost of the run's model calls (filled in by the store as the run ends).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<crate::UsageTotals>,
     },
     /// Terminal: a limit stopped the run.
     #[serde(rename = "run.paused")]
     RunPaused {
         /// Why, e.g. `step_limit`.
         reason: String,
+        /// Tokens and cost of the run's model calls (filled in by the store as the run ends).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<crate::UsageTotals>,
     },
 }
 
@@ -300,6 +312,28 @@ impl EventBody {
             "run.cancelled" => Some(RunStatus::Cancelled),
             "run.paused" => Some(RunStatus::Paused),
             _ => None,
+        }
+    }
+
+    /// A terminal event's `usage`, when it carries one.
+    pub fn usage(&self) -> Option<&crate::UsageTotals> {
+        match self {
+            Self::RunCompleted { usage, .. }
+            | Self::RunFailed { usage, .. }
+            | Self::RunCancelled { usage, .. }
+            | Self::RunPaused { usage, .. } => usage.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Sets a terminal event's `usage`; other events have none.
+    pub fn set_usage(&mut self, totals: crate::UsageTotals) {
+        match self {
+            Self::RunCompleted { usage, .. }
+            | Self::RunFailed { usage, .. }
+            | Self::RunCancelled { usage, .. }
+            | Self::RunPaused { usage, .. } => *usage = Some(totals),
+            _ => {}
         }
     }
 

@@ -19,7 +19,7 @@ pub use draft::FileChange;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::{Diagnostic, EventBody, EventError, RunEvent, Stage};
 pub use ids::{AppId, ChatSessionId, InstanceId, Role, RunId, UserId};
-pub use model::{CacheMode, ModelFacts, ModelPrices, Usage};
+pub use model::{CacheMode, ModelFacts, ModelPrices, Usage, UsageTotals};
 pub use path::{DraftPath, PathError};
 pub use run::{EngineKind, RunStatus};
 pub use time::Timestamp;

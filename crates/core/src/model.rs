@@ -106,6 +106,58 @@ impl Usage {
     }
 }
 
+/// Token counts and cost summed over model calls (a run's, or a group's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UsageTotals {
+    /// Input billed at the full rate.
+    pub input_tokens: u64,
+    /// Generated tokens, reasoning included.
+    pub output_tokens: u64,
+    /// Input read from the provider's cache.
+    pub cache_read_tokens: u64,
+    /// Input written to the provider's cache.
+    pub cache_write_tokens: u64,
+    /// The part of `output_tokens` spent reasoning.
+    pub reasoning_tokens: u64,
+    /// Cost in micro-dollars (millionths of a US dollar).
+    pub cost_micro_usd: u64,
+    /// Model calls counted.
+    pub model_calls: u64,
+    /// Of those, calls whose provider reported no usage, so counted by an estimate.
+    pub estimated_calls: u64,
+}
+
+impl UsageTotals {
+    /// Every token of every kind: the whole prompt plus the output.
+    pub fn total_tokens(&self) -> u64 {
+        self.input_tokens + self.cache_read_tokens + self.cache_write_tokens + self.output_tokens
+    }
+
+    /// Adds another sum.
+    pub fn add_totals(&mut self, other: &UsageTotals) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.reasoning_tokens += other.reasoning_tokens;
+        self.cost_micro_usd += other.cost_micro_usd;
+        self.model_calls += other.model_calls;
+        self.estimated_calls += other.estimated_calls;
+    }
+
+    /// Adds one call's counts and cost.
+    pub fn add_call(&mut self, usage: &Usage, cost_micro_usd: u64, estimated: bool) {
+        self.input_tokens += usage.input_tokens;
+        self.output_tokens += usage.output_tokens;
+        self.cache_read_tokens += usage.cache_read_tokens;
+        self.cache_write_tokens += usage.cache_write_tokens;
+        self.reasoning_tokens += usage.reasoning_tokens;
+        self.cost_micro_usd += cost_micro_usd;
+        self.model_calls += 1;
+        self.estimated_calls += u64::from(estimated);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -146,6 +146,12 @@ pub struct ModelCall {
     pub step: usize,
     /// Token counts as reported; `None` when the provider reported none.
     pub usage: Option<draftsmith_core::Usage>,
+    /// The engine's own count (characters / 4 of the prompt and the answer), which stands
+    /// in when the provider reported none; zero when it did.
+    pub estimate: draftsmith_core::Usage,
+    /// The cost the provider (or the agent) reported, in micro-dollars, when it did; a
+    /// price in the model's facts takes precedence.
+    pub reported_cost_micro_usd: Option<u64>,
     /// Wall time from sending the request to the end of the answer.
     pub ms: u64,
 }

@@ -96,7 +96,7 @@ pub(crate) fn stream(meta: &Meta, plan: &Plan) -> Vec<Frame> {
         }
     }
     frames.push(chunk(meta, json!({}), Some(finish_reason(plan.finish))));
-    if meta.include_usage {
+    if meta.include_usage && plan.report_usage {
         let body = json!({
             "id": meta.id,
             "object": "chat.completion.chunk",
@@ -157,7 +157,7 @@ pub(crate) fn completion(meta: &Meta, plan: &Plan) -> Value {
             "logprobs": null,
             "finish_reason": finish_reason(plan.finish),
         }],
-        "usage": usage(plan),
+        "usage": if plan.report_usage { usage(plan) } else { Value::Null },
     })
 }
 

@@ -41,6 +41,8 @@ pub(crate) struct Plan {
     pub cache_read_tokens: u64,
     /// Input written to the prompt cache.
     pub cache_write_tokens: u64,
+    /// Whether the reply reports its usage (OpenAI; Anthropic always does).
+    pub report_usage: bool,
 }
 
 impl Plan {
@@ -100,6 +102,7 @@ impl Plan {
                 .unwrap_or_else(|| estimate_tokens(output_chars)),
             cache_read_tokens: 0,
             cache_write_tokens: 0,
+            report_usage: !usage.omitted,
         }
     }
 

@@ -3,6 +3,7 @@
 //! maintenance loop renews this instance's leases, acts on cancel requests made through
 //! any instance, and ends runs whose owner died.
 
+mod accounting;
 pub mod bus;
 pub mod config;
 pub mod contract;
@@ -325,6 +326,7 @@ impl Runner {
                     field: None,
                     details: None,
                 },
+                usage: None,
             };
             let services = &self.inner.services;
             match services.store.append_event(run, body, Vec::new()).await {

@@ -1,5 +1,5 @@
-//! The engine's [`EventSink`] for one run: persist, then publish, and note when the first
-//! answer token arrived.
+//! The engine's [`EventSink`] for one run: persist, then publish, note when the first
+//! answer token arrived, and account for each model call.
 //!
 //! Answer deltas are written behind the engine's back, in batches: the first one starts a
 //! writer at once (so the first token is not delayed), and the deltas that arrive while it
@@ -12,9 +12,10 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use draftsmith_core::{Diagnostic, EventBody, RunEvent, RunId};
-use draftsmith_engine::{EventSink, SinkClosed};
+use draftsmith_engine::{EventSink, ModelCall, SinkClosed};
 use draftsmith_store::{Store, StoreError};
 
+use crate::accounting::Account;
 use crate::bus::EventBus;
 
 /// An event waiting to be written.
@@ -25,6 +26,7 @@ pub struct RunSink {
     shared: Arc<Shared>,
     started: Instant,
     first_token_ms: Mutex<Option<u64>>,
+    account: Account,
 }
 
 struct Shared {
@@ -47,17 +49,17 @@ struct Queue {
 }
 
 impl RunSink {
-    /// A sink for `run`, timing from `started`.
+    /// A sink for the account's run, timing from `started`.
     pub fn new(
         store: Arc<dyn Store>,
         bus: Arc<dyn EventBus>,
-        run: RunId,
+        account: Account,
         started: Instant,
     ) -> Self {
         let shared = Shared {
             store,
             bus,
-            run,
+            run: account.run,
             queue: Mutex::new(Queue::default()),
             writer: tokio::sync::Mutex::new(()),
         };
@@ -65,6 +67,7 @@ impl RunSink {
             shared: Arc::new(shared),
             started,
             first_token_ms: Mutex::new(None),
+            account,
         }
     }
 
@@ -177,5 +180,9 @@ impl EventSink for RunSink {
             .await
             .map(|_| ())
             .map_err(|e| SinkClosed(e.to_string()))
+    }
+
+    async fn model_call(&self, call: ModelCall) {
+        self.account.record(self.shared.store.as_ref(), &call).await;
     }
 }

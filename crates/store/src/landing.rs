@@ -76,7 +76,11 @@ pub(crate) async fn land(store: &SqlStore, mut landing: Landing) -> Result<Lande
     }
     set_timing_in_tx(&mut tx, run, &landing.timing).await?;
     let ending = match landing.ending {
-        EventBody::RunCompleted { summary, .. } => EventBody::RunCompleted { revision, summary },
+        EventBody::RunCompleted { summary, usage, .. } => EventBody::RunCompleted {
+            revision,
+            summary,
+            usage,
+        },
         other => other,
     };
     events.push(append_in_tx(&mut tx, run, ending, Vec::new()).await?);

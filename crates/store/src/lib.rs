@@ -5,7 +5,8 @@
 //! `Store` is the sum of one trait per aggregate, each in its own module: [`AuthStore`]
 //! (tokens, browser sessions), [`AppStore`] (apps and their drafts), [`RunStore`] (runs,
 //! their event logs, landing), [`ChatStore`], [`CheckpointStore`] (and restore),
-//! [`ResourceStore`] (agents and tools) and [`ReleaseStore`] (releases, publications).
+//! [`ResourceStore`] (agents and tools), [`ReleaseStore`] (releases, publications) and
+//! [`UsageStore`] (model calls, their tokens and cost).
 //! Modules only import downwards, towards the leaves `sql` (transactions, decoding of
 //! column values) and `rules` (active statuses, the event → status mapping); this file
 //! only re-exports.
@@ -31,6 +32,8 @@ mod run_start;
 mod runs;
 mod sql;
 mod store;
+mod usage;
+mod usage_columns;
 
 pub use apps::{AppStore, NewApp};
 pub use auth::{AuthStore, Principal};
@@ -47,3 +50,4 @@ pub use resources::{ResourceStore, StoredResource};
 pub use run_start::NewRun;
 pub use runs::RunStore;
 pub use store::Store;
+pub use usage::{NewModelCall, UsageFilter, UsageStore};

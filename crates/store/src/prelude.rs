@@ -10,3 +10,4 @@ pub use crate::releases::ReleaseStore;
 pub use crate::resources::ResourceStore;
 pub use crate::runs::RunStore;
 pub use crate::store::Store;
+pub use crate::usage::UsageStore;

@@ -9,6 +9,7 @@ use sqlx::{AnyPool, Row};
 use crate::error::{Result, StoreError};
 use crate::rules;
 use crate::sql::{self, Tx};
+use crate::usage_columns;
 
 /// The run columns an event may set besides its status.
 struct Outcome {
@@ -27,11 +28,13 @@ impl Outcome {
             result_revision: None,
         };
         match body {
-            EventBody::RunFailed { error } => {
+            EventBody::RunFailed { error, .. } => {
                 outcome.error_code = Some(error.code.as_str().to_owned());
                 outcome.error_message = Some(error.message.clone());
             }
-            EventBody::RunCompleted { revision, summary } => {
+            EventBody::RunCompleted {
+                revision, summary, ..
+            } => {
                 outcome.summary = Some(summary.clone());
                 outcome.result_revision = Some(*revision);
             }
@@ -43,11 +46,11 @@ impl Outcome {
 
 /// Claims the next `seq` and applies the status change `body` implies, only while the run
 /// is in a status that accepts it ([`StoreError::RunEnded`] otherwise); then writes the
-/// event.
+/// event, a terminal one with the run's usage totals.
 pub(crate) async fn append_in_tx(
     tx: &mut Tx,
     run: RunId,
-    body: EventBody,
+    mut body: EventBody,
     diagnostics: Vec<Diagnostic>,
 ) -> Result<RunEvent> {
     let now = Timestamp::now();
@@ -60,8 +63,9 @@ pub(crate) async fn append_in_tx(
            ended_at = CASE WHEN $2 IS NOT NULL AND $2 <> 'running' THEN $3 ELSE ended_at END, \
            error_code = COALESCE($4, error_code), error_message = COALESCE($5, error_message), \
            summary = COALESCE($6, summary), result_revision = COALESCE($7, result_revision) \
-         WHERE id = $1 AND status IN ({}) RETURNING next_seq, app_id",
-        rules::sql_list(&rules::accepted_from(&body))
+         WHERE id = $1 AND status IN ({}) RETURNING next_seq, app_id, {}",
+        rules::sql_list(&rules::accepted_from(&body)),
+        usage_columns::RUN_COLUMNS
     ))
     .bind(run.to_string())
     .bind(status.map(|s| s.as_str().to_owned()))
@@ -75,6 +79,10 @@ pub(crate) async fn append_in_tx(
     let Some(claimed) = claimed else {
         return Err(StoreError::RunEnded);
     };
+    if body.terminal_status().is_some() {
+        // The run's usage as it ends, read in the statement that ends it.
+        body.set_usage(usage_columns::totals(&claimed)?);
+    }
     let event = RunEvent {
         stage: body.stage(),
         body,

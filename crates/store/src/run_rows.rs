@@ -8,6 +8,7 @@ use sqlx::{Any, AnyPool, Executor, Row};
 use crate::error::{Result, StoreError};
 use crate::rules;
 use crate::sql;
+use crate::usage_columns;
 
 /// The `runs` columns a [`Run`] is read from.
 const COLUMNS: &str = "id, app_id, chat_session_id, created_by, status, engine, \
@@ -17,7 +18,7 @@ const COLUMNS: &str = "id, app_id, chat_session_id, created_by, status, engine, 
 
 /// `SELECT` of every run column, for a statement to finish with its `WHERE`.
 pub(crate) fn select() -> String {
-    format!("SELECT {COLUMNS} FROM runs")
+    format!("SELECT {COLUMNS}, {} FROM runs", usage_columns::RUN_COLUMNS)
 }
 
 fn error_from_row(row: &AnyRow) -> Result<Option<EventError>> {
@@ -59,6 +60,7 @@ pub(crate) fn from_row(row: &AnyRow) -> Result<Run> {
         started_at: sql::time_opt(row, "started_at")?,
         ended_at: sql::time_opt(row, "ended_at")?,
         input_params: sql::json(row, "input_params")?,
+        usage: usage_columns::totals(row)?,
     })
 }
 

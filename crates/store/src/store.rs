@@ -17,6 +17,7 @@ use crate::error::{Result, StoreError};
 use crate::releases::ReleaseStore;
 use crate::resources::ResourceStore;
 use crate::runs::RunStore;
+use crate::usage::UsageStore;
 
 /// Everything draftsmith persists. Implementations must be safe to share between instances
 /// of the service: invariants live in the database, not in process memory.
@@ -32,6 +33,7 @@ pub trait Store:
     + CheckpointStore
     + ResourceStore
     + ReleaseStore
+    + UsageStore
     + Send
     + Sync
     + 'static

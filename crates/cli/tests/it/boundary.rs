@@ -252,7 +252,7 @@ async fn one_sandbox_hitting_its_limits_leaves_the_others_and_the_host_alone() {
     );
     assert!(completed(&later[1]), "a refused write is not a failed run");
     let refused = later[2].iter().find_map(|e| match &e.body {
-        EventBody::RunFailed { error } => Some(error.clone()),
+        EventBody::RunFailed { error, .. } => Some(error.clone()),
         _ => None,
     });
     let refused = refused.unwrap_or_else(|| panic!("an oversize workspace synced: {:?}", later[2]));

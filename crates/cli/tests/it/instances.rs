@@ -161,7 +161,9 @@ async fn killed_mid_run_then_restarted(kind: StoreKind) {
         "nothing persisted was lost"
     );
     match &events.last().unwrap().body {
-        EventBody::RunFailed { error } => assert_eq!(error.code, ErrorCode::CodingAgentRunOrphaned),
+        EventBody::RunFailed { error, .. } => {
+            assert_eq!(error.code, ErrorCode::CodingAgentRunOrphaned)
+        }
         other => panic!("{other:?}"),
     }
     let next = start_run(
@@ -193,7 +195,9 @@ async fn survivor_ends_a_dead_instances_run_when_its_lease_expires() {
     events.extend(reader.rest().await);
     assert_well_formed(&events, 1);
     match &events.last().unwrap().body {
-        EventBody::RunFailed { error } => assert_eq!(error.code, ErrorCode::CodingAgentRunOrphaned),
+        EventBody::RunFailed { error, .. } => {
+            assert_eq!(error.code, ErrorCode::CodingAgentRunOrphaned)
+        }
         other => panic!("{other:?}"),
     }
     let next = start_run(&survivor.admin(), &app, json!({"input": "again"})).await;

@@ -27,6 +27,7 @@ mod runs;
 mod sandboxes;
 mod sync;
 mod ui;
+mod usage;
 mod validation;
 mod verification;
 mod web;

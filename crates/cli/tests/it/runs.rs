@@ -134,7 +134,9 @@ async fn multi_step_run_end_to_end(kind: StoreKind) {
     });
     assert_eq!(write, Some(vec!["src/Hello.jsx".to_owned()]));
     match &events.last().unwrap().body {
-        EventBody::RunCompleted { revision, summary } => {
+        EventBody::RunCompleted {
+            revision, summary, ..
+        } => {
             assert_eq!(*revision, 2);
             assert_eq!(summary, "Added src/Hello.jsx with a greeting.");
         }
@@ -340,7 +342,7 @@ async fn cancel_mid_stream(kind: StoreKind) {
     let took = clock.elapsed();
     assert_well_formed(&events, 1);
     match &events.last().unwrap().body {
-        EventBody::RunCancelled { by } => assert_eq!(by, "admin"),
+        EventBody::RunCancelled { by, .. } => assert_eq!(by, "admin"),
         other => panic!("{other:?}"),
     }
     assert!(took < Duration::from_secs(5), "cancel took {took:?}");
@@ -631,7 +633,7 @@ async fn model_failures_end_the_run_failed(kind: StoreKind) {
         let events = collect(&admin, &run.stream_url, None).await;
         assert_well_formed(&events, 1);
         let error = match &events.last().unwrap().body {
-            EventBody::RunFailed { error } => error.clone(),
+            EventBody::RunFailed { error, .. } => error.clone(),
             other => panic!("{script}: {other:?}"),
         };
         assert_eq!(error.code, ErrorCode::CodingAgentModelError);
@@ -729,7 +731,7 @@ async fn step_limit_pauses_the_run(kind: StoreKind) {
     let events = collect(&admin, &run.stream_url, None).await;
     assert_well_formed(&events, 1);
     match &events.last().unwrap().body {
-        EventBody::RunPaused { reason } => assert_eq!(reason, "step_limit"),
+        EventBody::RunPaused { reason, .. } => assert_eq!(reason, "step_limit"),
         other => panic!("{other:?}"),
     }
     assert_eq!(model.requests().len(), 2);

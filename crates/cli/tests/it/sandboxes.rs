@@ -219,7 +219,7 @@ async fn a_planted_symlink_never_carries_the_seeding_outside() {
     .await;
     let events = collect(&admin, &second.stream_url, None).await;
     match &events.last().unwrap().body {
-        EventBody::RunFailed { error } => {
+        EventBody::RunFailed { error, .. } => {
             assert_eq!(
                 error.code,
                 draftsmith_core::ErrorCode::CodingAgentSandboxFailed

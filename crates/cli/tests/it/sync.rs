@@ -82,7 +82,7 @@ async fn the_same_file_edited_by_both_sides_conflicts(kind: StoreKind) {
     let (server, app, events, run) = edit_during_run(kind, "notes.md", "from a person\n").await;
     assert_eq!(run.status, RunStatus::Failed);
     let error = match &events.last().unwrap().body {
-        EventBody::RunFailed { error } => error.clone(),
+        EventBody::RunFailed { error, .. } => error.clone(),
         other => panic!("{other:?}"),
     };
     assert_eq!(error.code, ErrorCode::CodingAgentRevisionConflict);

@@ -90,7 +90,7 @@ async fn a_build_that_stays_broken_fails_and_leaves_the_draft_alone() {
     let events = collect(&admin, &run.stream_url, None).await;
     assert_well_formed(&events, 1);
     let error = match &events.last().unwrap().body {
-        EventBody::RunFailed { error } => error.clone(),
+        EventBody::RunFailed { error, .. } => error.clone(),
         other => panic!("{other:?}"),
     };
     assert_eq!(

@@ -4,9 +4,11 @@
 mod apps;
 mod chat;
 mod runs;
+mod usage;
 
 pub use apps::*;
 pub use chat::*;
 pub use runs::*;
+pub use usage::*;
 
 pub use crate::checkpoint::{CheckpointKind, FilesChanged};

@@ -70,6 +70,9 @@ pub struct Run {
     /// What the run was given besides the prompt: `context.selected_agent_contract`, …
     #[schema(value_type = Object)]
     pub input_params: serde_json::Value,
+    /// Tokens and cost of its model calls so far.
+    #[serde(default)]
+    pub usage: crate::api::UsageTotals,
 }
 
 /// The relative URL of a run's event stream.

@@ -11,6 +11,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 mod compact;
+mod estimate;
 mod prompt;
 mod tools;
 
@@ -51,6 +52,18 @@ struct Turn {
     /// Thinking and redacted thinking blocks, in order, kept for the provider.
     thinking: Vec<Part>,
     usage: Option<Usage>,
+}
+
+impl Turn {
+    /// Characters the model generated: text, tool calls and thinking.
+    fn output_chars(&self) -> usize {
+        let calls: usize = self
+            .calls
+            .iter()
+            .map(|c| c.name.len() + c.arguments.len())
+            .sum();
+        self.text.len() + calls + estimate::parts_chars(&self.thinking)
+    }
 }
 
 #[async_trait]
@@ -154,12 +167,19 @@ async fn step_turn(
     let message_id = format!("msg_{}_{step}", prompt::message_stamp());
     let mut streamed = String::new();
     let clock = Instant::now();
+    let prompt_chars = estimate::prompt_chars(&request);
     let result = model_turn(job, request, &message_id, sink, cancel, &mut streamed).await;
     if let Ok(turn) = &result {
+        let estimate = match turn.usage {
+            Some(_) => Usage::default(),
+            None => estimate::usage(prompt_chars, turn.output_chars()),
+        };
         let call = ModelCall {
             model: job.model.id.clone(),
             step,
             usage: turn.usage,
+            estimate,
+            reported_cost_micro_usd: None,
             ms: clock.elapsed().as_millis() as u64,
         };
         sink.model_call(call).await;

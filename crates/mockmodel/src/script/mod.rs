@@ -151,6 +151,10 @@ pub struct Usage {
     /// Input written to the prompt cache (Anthropic); simulated when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_creation_input_tokens: Option<u64>,
+    /// Report no usage at all (OpenAI: no usage chunk, `usage: null` in a whole body), as
+    /// some compatible servers do; the other counts are then ignored.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub omitted: bool,
 }
 
 /// One thing that happens in a reply's stream.

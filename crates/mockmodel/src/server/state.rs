@@ -61,7 +61,9 @@ impl Shared {
 
     /// Notes the usage the answer to request `index` reports, once it is planned.
     pub(super) fn report_usage(&self, index: usize, plan: &Plan) {
-        if let Some(recorded) = lock(&self.requests).get_mut(index) {
+        if let Some(recorded) = lock(&self.requests).get_mut(index)
+            && plan.report_usage
+        {
             recorded.usage = Some(ReportedUsage {
                 input_tokens: plan.input_tokens,
                 output_tokens: plan.output_tokens,

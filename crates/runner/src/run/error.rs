@@ -166,19 +166,26 @@ impl Ending {
         matches!(self, Self::Failed(_))
     }
 
-    /// The terminal event; a completed run's revision is filled in by its landing.
+    /// The terminal event; a completed run's revision is filled in by its landing, every
+    /// ending's usage by the store.
     pub(crate) fn body(&self) -> EventBody {
         match self {
             Self::Completed { summary } => EventBody::RunCompleted {
                 revision: 0,
                 summary: summary.clone(),
+                usage: None,
             },
             Self::Paused { reason } => EventBody::RunPaused {
                 reason: reason.clone(),
+                usage: None,
             },
-            Self::Cancelled { by } => EventBody::RunCancelled { by: by.clone() },
+            Self::Cancelled { by } => EventBody::RunCancelled {
+                by: by.clone(),
+                usage: None,
+            },
             Self::Failed(error) => EventBody::RunFailed {
                 error: error.to_event_error(),
+                usage: None,
             },
         }
     }

@@ -17,6 +17,7 @@ pub(crate) use execution::{Assignment, Clock, Execution, Services, Stop};
 pub(crate) use finish::stop_sandbox;
 pub use land::CRASH_AFTER_LANDING;
 
+use crate::accounting::Account;
 use crate::sink::RunSink;
 use land::Worked;
 use timings::RunTimings;
@@ -25,10 +26,16 @@ impl Execution {
     /// Runs every phase, then ends the run: a landing when there is work to sync, the
     /// terminal event on its own otherwise (or when the landing failed).
     pub(crate) async fn execute(mut self) {
+        let account = Account {
+            run: self.task.run.run_id,
+            app: self.task.app.id,
+            user: self.task.run.created_by.clone(),
+            prices: self.task.model.facts.prices,
+        };
         let sink = RunSink::new(
             self.services.store.clone(),
             self.services.bus.clone(),
-            self.task.run.run_id,
+            account,
             self.clock.started,
         );
         let mut timings = RunTimings::new(self.clock.create_ms);

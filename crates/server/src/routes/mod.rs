@@ -14,4 +14,5 @@ pub mod runs;
 pub mod session;
 pub mod stream;
 pub mod templates;
+pub mod usage;
 pub mod web;

@@ -74,7 +74,10 @@ async fn a_run_continues_only_its_users_session(kind: StoreKind) {
     let f = Fixture::new(kind).await;
     let app = f.app().await;
     let first = f.run(app).await.unwrap();
-    let cancelled = draftsmith_core::EventBody::RunCancelled { by: "alice".into() };
+    let cancelled = draftsmith_core::EventBody::RunCancelled {
+        by: "alice".into(),
+        usage: None,
+    };
     f.store
         .append_event(first.run_id, cancelled, vec![])
         .await

@@ -32,6 +32,7 @@ fn landing(f: &draftsmith_core::api::Run, expected: i64) -> Landing {
         ending: EventBody::RunCompleted {
             revision: 0,
             summary: "It is blue.".into(),
+            usage: None,
         },
     }
 }
@@ -151,7 +152,10 @@ async fn a_landing_on_a_moved_draft_writes_nothing(kind: StoreKind) {
 async fn a_landing_on_an_ended_run_writes_nothing(kind: StoreKind) {
     let f = Fixture::new(kind).await;
     let run = started(&f).await;
-    let cancelled = EventBody::RunCancelled { by: "alice".into() };
+    let cancelled = EventBody::RunCancelled {
+        by: "alice".into(),
+        usage: None,
+    };
     f.store
         .append_event(run.run_id, cancelled, vec![])
         .await

@@ -49,7 +49,10 @@ async fn a_second_run_is_refused_while_one_is_active(kind: StoreKind) {
         "{running:?}"
     );
 
-    let cancelled = EventBody::RunCancelled { by: "alice".into() };
+    let cancelled = EventBody::RunCancelled {
+        by: "alice".into(),
+        usage: None,
+    };
     f.store
         .append_event(first.run_id, cancelled, vec![])
         .await
@@ -93,6 +96,7 @@ async fn a_terminal_event_sets_the_status_and_the_end(kind: StoreKind) {
     let completed = EventBody::RunCompleted {
         revision: 1,
         summary: "made it blue".into(),
+        usage: None,
     };
     let last = f
         .store
@@ -112,6 +116,7 @@ async fn a_terminal_event_sets_the_status_and_the_end(kind: StoreKind) {
     assert!(matches!(late, Err(StoreError::RunEnded)), "{late:?}");
     let again = EventBody::RunPaused {
         reason: "step_limit".into(),
+        usage: None,
     };
     let late = f.store.append_event(run.run_id, again, vec![]).await;
     assert!(matches!(late, Err(StoreError::RunEnded)), "{late:?}");
@@ -150,6 +155,7 @@ async fn a_failure_is_kept_on_the_run(kind: StoreKind) {
             field: None,
             details: None,
         },
+        usage: None,
     };
     f.store
         .append_event(run.run_id, failed, vec![])
