@@ -35,6 +35,40 @@ pub struct MessageInfo {
     /// The model's finish reason (`stop`, `tool-calls`, …).
     #[serde(default)]
     pub finish: Option<String>,
+    /// What the model call consumed (assistant messages).
+    #[serde(default)]
+    pub tokens: Option<MessageTokens>,
+    /// Its cost in US dollars by OpenCode's own price list (assistant messages).
+    #[serde(default)]
+    pub cost: Option<f64>,
+}
+
+/// An assistant message's token counts.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MessageTokens {
+    /// Input not read from or written to a cache.
+    #[serde(default)]
+    pub input: u64,
+    /// Output, reasoning excluded.
+    #[serde(default)]
+    pub output: u64,
+    /// Reasoning.
+    #[serde(default)]
+    pub reasoning: u64,
+    /// Cache reads and writes.
+    #[serde(default)]
+    pub cache: CacheTokens,
+}
+
+/// Cache reads and writes of a model call.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CacheTokens {
+    /// Input read from the cache.
+    #[serde(default)]
+    pub read: u64,
+    /// Input written to the cache.
+    #[serde(default)]
+    pub write: u64,
 }
 
 /// Message timestamps.

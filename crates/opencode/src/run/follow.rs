@@ -201,6 +201,7 @@ impl Run<'_> {
             }
             self.sink.emit(body, diagnostics).await.map_err(|_| ())?;
         }
+        self.report_calls().await;
         Ok(())
     }
 }

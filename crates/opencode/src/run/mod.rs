@@ -9,7 +9,7 @@ mod poll;
 use std::time::{Duration, Instant};
 
 use draftsmith_core::{Diagnostic, ErrorCode, EventBody, EventError};
-use draftsmith_engine::{EventSink, Job, Outcome};
+use draftsmith_engine::{EventSink, Job, ModelCall, Outcome};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
@@ -82,6 +82,10 @@ struct Run<'a> {
     idle_unconfirmed: bool,
     poll_failing_since: Option<Instant>,
     pending: Vec<Diagnostic>,
+    /// The run's pinned model, which its calls are accounted to.
+    model: String,
+    /// Model calls reported to the sink so far.
+    calls: usize,
 }
 
 /// Runs `job` on `server` to its end; returns the outcome, the transcript and the stats.
@@ -116,6 +120,8 @@ pub async fn run_session(
         idle_unconfirmed: false,
         poll_failing_since: None,
         pending: Vec::new(),
+        model: job.model.id.clone(),
+        calls: 0,
     };
     let mut events = run.subscribe(limits.faults.drop_event_stream_after).await;
     let body = prompt_body(job);
@@ -127,6 +133,7 @@ pub async fn run_session(
     let outcome = run
         .follow(&mut events, &mut sync_prompt, limits, job.max_steps, cancel)
         .await;
+    run.report_calls().await;
     run.finish(outcome)
 }
 
@@ -176,6 +183,23 @@ impl Run<'_> {
                 ErrorCode::CodingAgentOpencodeStartFailed,
                 format!("OpenCode did not accept the prompt: {err}"),
             )),
+        }
+    }
+
+    /// Hands the model calls OpenCode completed since the last time to the sink, with the
+    /// usage and cost OpenCode reported for each.
+    async fn report_calls(&mut self) {
+        for reported in self.translator.take_calls() {
+            let call = ModelCall {
+                model: self.model.clone(),
+                step: self.calls,
+                usage: reported.usage,
+                estimate: draftsmith_core::Usage::default(),
+                reported_cost_micro_usd: reported.cost_micro_usd,
+                ms: reported.ms,
+            };
+            self.calls += 1;
+            self.sink.model_call(call).await;
         }
     }
 

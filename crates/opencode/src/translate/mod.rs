@@ -4,6 +4,7 @@
 
 mod text;
 mod tools;
+mod usage;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use draftsmith_engine::Outcome;
 
 pub use text::{MessageText, TextChange};
 pub use tools::ToolCalls;
+pub use usage::{ReportedCall, UsageLog};
 
 use crate::wire::{Event, MessageInfo, MessageWithParts, OpencodeError, Part, SessionStatus};
 
@@ -50,6 +52,7 @@ pub struct Translator {
     retry: Option<RetryStreak>,
     pending: Vec<Diagnostic>,
     active: bool,
+    usage: UsageLog,
 }
 
 /// One event for the sink, with the diagnostics that ride on it.
@@ -67,6 +70,7 @@ impl Translator {
             retry: None,
             pending: Vec::new(),
             active: false,
+            usage: UsageLog::default(),
         }
     }
 
@@ -126,7 +130,13 @@ impl Translator {
             })
     }
 
+    /// The model calls completed since the last take, with what OpenCode said they used.
+    pub fn take_calls(&mut self) -> Vec<ReportedCall> {
+        self.usage.take()
+    }
+
     fn message_updated(&mut self, info: &MessageInfo, out: &mut Vec<Emitted>) {
+        self.usage.observe(info);
         let message = self.message(&info.id);
         let newly_assistant = message.role.is_none() && info.role == "assistant";
         message.role = Some(info.role.clone());

@@ -13,4 +13,5 @@ mod retries;
 mod seeding;
 mod servers;
 mod support;
+mod usage;
 mod version;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use draftsmith_core::{Diagnostic, EventBody};
 use draftsmith_engine::{
-    EventSink, Job, LocalTools, ModelRegistry, ProviderKind, ProviderSpec, SinkClosed,
+    EventSink, Job, LocalTools, ModelCall, ModelRegistry, ProviderKind, ProviderSpec, SinkClosed,
 };
 use draftsmith_mockmodel::{MockModel, Script};
 use draftsmith_opencode::{OpencodeConfig, OpencodeEngine, find_binary, is_running};
@@ -88,6 +88,7 @@ pub fn job(model: &MockModel, workspace: &Path, prompt: &str) -> Job {
 #[derive(Default)]
 pub struct RecordingSink {
     events: Mutex<Vec<(EventBody, Vec<Diagnostic>)>>,
+    calls: Mutex<Vec<ModelCall>>,
     changed: Notify,
 }
 
@@ -98,9 +99,18 @@ impl EventSink for RecordingSink {
         self.changed.notify_waiters();
         Ok(())
     }
+
+    async fn model_call(&self, call: ModelCall) {
+        self.calls.lock().expect("lock").push(call);
+    }
 }
 
 impl RecordingSink {
+    /// The model calls reported, in order.
+    pub fn calls(&self) -> Vec<ModelCall> {
+        self.calls.lock().expect("lock").clone()
+    }
+
     pub fn events(&self) -> Vec<EventBody> {
         self.events
             .lock()
