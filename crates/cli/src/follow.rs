@@ -36,6 +36,8 @@ pub async fn run(base: &str, token: &str, request: RunRequest) -> anyhow::Result
             .map(|s| s.parse())
             .transpose()
             .context("--chat-session is not a session id")?,
+        max_cost: None,
+        max_tokens: None,
     };
     let response = http
         .post(format!("{base}/admin/apps/{app}/coding-agent/runs"))

@@ -61,13 +61,18 @@ pub enum ErrorCode {
     /// The run's attachments cannot be given to the chosen model (e.g. images to a model
     /// without vision); nothing was persisted.
     CodingAgentAttachmentUnsupported,
+    /// 429: the user's spending budget for a period is spent; `details.budget` names it
+    /// (`user_daily`, `user_monthly`) and `details.resets_at` says when it resets.
+    CodingAgentBudgetExceeded,
+    /// 429: too many requests or active runs for now; `Retry-After` says when to retry.
+    RateLimited,
     /// Anything unexpected; the only code a 500 carries.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 28] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
@@ -93,6 +98,8 @@ impl ErrorCode {
         Self::CodingAgentWorkspaceTooLarge,
         Self::CodingAgentContextExhausted,
         Self::CodingAgentAttachmentUnsupported,
+        Self::CodingAgentBudgetExceeded,
+        Self::RateLimited,
         Self::Internal,
     ];
 
@@ -124,6 +131,8 @@ impl ErrorCode {
             Self::CodingAgentWorkspaceTooLarge => "CODING_AGENT_WORKSPACE_TOO_LARGE",
             Self::CodingAgentContextExhausted => "CODING_AGENT_CONTEXT_EXHAUSTED",
             Self::CodingAgentAttachmentUnsupported => "CODING_AGENT_ATTACHMENT_UNSUPPORTED",
+            Self::CodingAgentBudgetExceeded => "CODING_AGENT_BUDGET_EXCEEDED",
+            Self::RateLimited => "RATE_LIMITED",
             Self::Internal => "INTERNAL",
         }
     }
@@ -146,6 +155,7 @@ impl ErrorCode {
             Self::UriTooLong => 414,
             Self::HeadersTooLarge => 431,
             Self::ServiceUnavailable => 503,
+            Self::CodingAgentBudgetExceeded | Self::RateLimited => 429,
             Self::CodingAgentRunActive | Self::CodingAgentRevisionConflict => 409,
             Self::CodingAgentToolFailed
             | Self::CodingAgentModelError

@@ -62,6 +62,41 @@ impl utoipa::PartialSchema for Timestamp {
 
 impl utoipa::ToSchema for Timestamp {}
 
+/// A calendar period of spending budgets, in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// From midnight to midnight.
+    Day,
+    /// From the first of the month to the first of the next.
+    Month,
+}
+
+impl Timestamp {
+    /// The period holding this instant: its start (inclusive) and end (exclusive).
+    pub fn period(self, period: Period) -> (Timestamp, Timestamp) {
+        let micros = |t: OffsetDateTime| Timestamp((t.unix_timestamp_nanos() / 1_000) as i64);
+        let Ok(now) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000) else {
+            return (self, self);
+        };
+        let midnight = now.replace_time(time::Time::MIDNIGHT);
+        match period {
+            Period::Day => (micros(midnight), micros(midnight + time::Duration::DAY)),
+            Period::Month => {
+                let first = midnight.replace_day(1).unwrap_or(midnight);
+                let (year, month) = match first.month() {
+                    time::Month::December => (first.year() + 1, time::Month::January),
+                    m => (first.year(), m.next()),
+                };
+                let next = first
+                    .replace_year(year)
+                    .and_then(|t| t.replace_month(month))
+                    .unwrap_or(first);
+                (micros(first), micros(next))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +108,16 @@ mod tests {
         assert_eq!(json, "\"2025-11-25T18:01:55.123456Z\"");
         let back: Timestamp = serde_json::from_str(&json).unwrap_or(Timestamp(0));
         assert_eq!(back, t);
+    }
+
+    #[test]
+    fn periods_are_utc_days_and_calendar_months() {
+        let t: Timestamp = serde_json::from_str("\"2026-12-31T23:59:59Z\"").unwrap_or(Timestamp(0));
+        let (start, end) = t.period(Period::Day);
+        assert_eq!(start.to_rfc3339(), "2026-12-31T00:00:00Z");
+        assert_eq!(end.to_rfc3339(), "2027-01-01T00:00:00Z");
+        let (start, end) = t.period(Period::Month);
+        assert_eq!(start.to_rfc3339(), "2026-12-01T00:00:00Z");
+        assert_eq!(end.to_rfc3339(), "2027-01-01T00:00:00Z");
     }
 }

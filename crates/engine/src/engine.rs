@@ -156,14 +156,27 @@ pub struct ModelCall {
     pub ms: u64,
 }
 
+/// The run's budget after a model call: an engine stops at the next step boundary once it
+/// is spent, ending `Paused { reason: "budget" }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spending {
+    /// Go on.
+    Within,
+    /// The run reached its cost or token limit.
+    Spent,
+}
+
 /// Where an engine reports progress; the runner persists then publishes each event.
 #[async_trait]
 pub trait EventSink: Send + Sync {
     /// Records one event.
     async fn emit(&self, body: EventBody, diagnostics: Vec<Diagnostic>) -> Result<(), SinkClosed>;
 
-    /// Records one finished model call and its usage; sinks that keep no accounts ignore it.
-    async fn model_call(&self, _call: ModelCall) {}
+    /// Records one finished model call and its usage, and says whether the run's budget
+    /// is now spent; sinks that keep no accounts ignore it.
+    async fn model_call(&self, _call: ModelCall) -> Spending {
+        Spending::Within
+    }
 }
 
 /// An agent implementation.

@@ -2,12 +2,15 @@
 //! its provider reported when the model has no prices), its estimate standing in when the
 //! provider reported no usage, then recorded with the run's totals.
 
-use draftsmith_core::{AppId, ModelPrices, RunId, Timestamp, Usage, UsageTotals, UserId};
-use draftsmith_engine::ModelCall;
+use draftsmith_core::api::RunBudget;
+use draftsmith_core::{AppId, ModelPrices, RunId, Timestamp, Usage, UserId};
+use draftsmith_engine::{ModelCall, Spending};
 use draftsmith_store::{NewModelCall, Store};
 
+use crate::budget::Clock;
+
 /// Who pays for a run's calls, and at what prices.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Account {
     /// The run.
     pub run: RunId,
@@ -17,6 +20,10 @@ pub struct Account {
     pub user: UserId,
     /// The run's model's prices, when configured.
     pub prices: Option<ModelPrices>,
+    /// The run's own limits.
+    pub budget: RunBudget,
+    /// When calls are recorded.
+    pub clock: Clock,
 }
 
 impl Account {
@@ -45,15 +52,16 @@ impl Account {
         }
     }
 
-    /// Records `call`; the run's totals after it, or `None` when the store refused (the
-    /// call is then only logged: accounting never fails a run).
-    pub async fn record(&self, store: &dyn Store, call: &ModelCall) -> Option<UsageTotals> {
-        let record = self.price(call, Timestamp::now());
+    /// Records `call` and says whether the run's budget is spent now. A store that refused
+    /// is only logged: accounting never fails a run.
+    pub async fn record(&self, store: &dyn Store, call: &ModelCall) -> Spending {
+        let record = self.price(call, (self.clock)());
         match store.record_model_call(record).await {
-            Ok(totals) => Some(totals),
+            Ok(totals) if self.budget.reached(&totals) => Spending::Spent,
+            Ok(_) => Spending::Within,
             Err(err) => {
                 tracing::warn!(run = %self.run, error = %err, "a model call's usage was not recorded");
-                None
+                Spending::Within
             }
         }
     }
@@ -84,6 +92,8 @@ mod tests {
             app: AppId::new(),
             user: UserId("u".into()),
             prices,
+            budget: RunBudget::default(),
+            clock: crate::budget::wall_clock(),
         }
     }
 

@@ -30,4 +30,6 @@ pub struct RunnerConfig {
     pub sandbox_ttl: Duration,
     /// Turns the agent gets to repair a failed verification.
     pub repair_turns: usize,
+    /// Per-run and per-user spending limits.
+    pub budgets: crate::budget::Budgets,
 }

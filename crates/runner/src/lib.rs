@@ -4,6 +4,7 @@
 //! any instance, and ends runs whose owner died.
 
 mod accounting;
+pub mod budget;
 pub mod bus;
 pub mod config;
 pub mod contract;
@@ -29,6 +30,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use budget::{BudgetError, Budgets, Clock};
 pub use bus::{BusMessage, EventBus, LocalBus, PgBus};
 pub use config::RunnerConfig;
 pub use engines::Engines;
@@ -44,6 +46,9 @@ pub enum CreateRunError {
     /// The model is unknown or unavailable.
     #[error("{0}")]
     ModelUnavailable(String),
+    /// A budget refused: the request's own, or the user's spent for the period.
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
     /// The store refused (including `RunActive` and `NotFound`).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -63,6 +68,8 @@ struct Inner {
     active: Mutex<HashMap<RunId, Stop>>,
     stop: CancellationToken,
     tasks: TaskTracker,
+    /// What budgets read the time from.
+    clock: RwLock<Clock>,
 }
 
 impl Runner {
@@ -88,6 +95,7 @@ impl Runner {
                 stop: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 config: RwLock::new(Arc::new(config)),
+                clock: RwLock::new(budget::wall_clock()),
             }),
         };
         let previous = Some(runner.config().instance);
@@ -145,6 +153,20 @@ impl Runner {
         self.replace_registry(registry);
     }
 
+    /// Replaces the clock budgets read (tests cross a period's end with it).
+    pub fn set_clock(&self, clock: Clock) {
+        if let Ok(mut c) = self.inner.clock.write() {
+            *c = clock;
+        }
+    }
+
+    fn clock(&self) -> Clock {
+        match self.inner.clock.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     /// The engine policy in force.
     pub fn policy(&self) -> EnginePolicy {
         self.config().policy.clone()
@@ -178,9 +200,15 @@ impl Runner {
             .registry()
             .resolve(request.model_id.as_deref())
             .map_err(|e| CreateRunError::ModelUnavailable(e.0))?;
-        let contract = contract::load(self.inner.services.store.as_ref(), app).await?;
+        let budgets = self.config().budgets;
+        let budget = budgets.for_run(&request)?;
+        let time = self.clock();
+        let store = self.inner.services.store.as_ref();
+        budgets.check_user(store, user, time()).await?;
+        let contract = contract::load(store, app).await?;
         let input_params = serde_json::json!({
             "context": { "selected_agent_contract": contract },
+            "budget": budget,
         });
         let lease_until = self.lease_deadline();
         let run = self
@@ -218,6 +246,8 @@ impl Runner {
             app: app.clone(),
             model,
             contract,
+            budget,
+            clock: time,
         };
         let config = (*self.config()).clone();
         let execution = Execution::new(self.inner.services.clone(), task, config, stop, timing);

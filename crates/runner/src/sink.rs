@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use draftsmith_core::{Diagnostic, EventBody, RunEvent, RunId};
-use draftsmith_engine::{EventSink, ModelCall, SinkClosed};
+use draftsmith_engine::{EventSink, ModelCall, SinkClosed, Spending};
 use draftsmith_store::{Store, StoreError};
 
 use crate::accounting::Account;
@@ -182,7 +182,7 @@ impl EventSink for RunSink {
             .map_err(|e| SinkClosed(e.to_string()))
     }
 
-    async fn model_call(&self, call: ModelCall) {
-        self.account.record(self.shared.store.as_ref(), &call).await;
+    async fn model_call(&self, call: ModelCall) -> Spending {
+        self.account.record(self.shared.store.as_ref(), &call).await
     }
 }

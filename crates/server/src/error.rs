@@ -15,6 +15,8 @@ pub type ApiResult<T> = Result<T, ApiError>;
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    /// Seconds for a `Retry-After` header (429, 503).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -24,7 +26,14 @@ impl ApiError {
             status: StatusCode::from_u16(code.http_status())
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             body: ErrorBody::new(code, message),
+            retry_after: None,
         }
+    }
+
+    /// Answers with `Retry-After: secs` (at least one second).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
     }
 
     /// Overrides the status, e.g. 428 for a missing `If-Match`.
@@ -69,7 +78,13 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body)).into_response()
+        let mut response = (self.status, axum::Json(self.body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

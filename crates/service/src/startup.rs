@@ -155,6 +155,14 @@ pub fn runner_config(config: &Config, instance: InstanceId) -> RunnerConfig {
         verify: config.coding_agent.verify,
         sandbox_ttl: config.sandbox_ttl(),
         repair_turns: config.coding_agent.repair_turns,
+        budgets: draftsmith_runner::Budgets {
+            run_max_cost: config.budgets.run_max_cost,
+            run_max_cost_ceiling: config.budgets.run_max_cost_ceiling,
+            run_max_tokens: config.budgets.run_max_tokens,
+            run_max_tokens_ceiling: config.budgets.run_max_tokens_ceiling,
+            user_daily_cost: config.budgets.user_daily_cost,
+            user_monthly_cost: config.budgets.user_monthly_cost,
+        },
     }
 }
 

@@ -10,6 +10,7 @@ mod api_contract;
 mod apps;
 mod auth;
 mod boundary;
+mod budgets;
 mod checkpoints;
 mod cli_run;
 mod config;

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::both_stores;
 use crate::runs::{new_app, start_run};
 
-const USAGE: &str = include_str!("../fixtures/scripts/usage.json");
+pub const USAGE: &str = include_str!("../fixtures/scripts/usage.json");
 
 both_stores!(
     usage_is_recorded_per_call_and_per_run,
@@ -22,7 +22,7 @@ both_stores!(
 );
 
 /// $2 in, $10 out, $0.50 cached input per million tokens: micro-dollars per token 2, 10, 0.5.
-fn priced_server_config(model: &MockModel) -> draftsmith_service::config::Config {
+pub fn priced_server_config(model: &MockModel) -> draftsmith_service::config::Config {
     let mut config = config_for_model(&model.base_url());
     let settings = ModelSettings {
         prices: Some(PriceSettings {

@@ -21,6 +21,36 @@ pub struct CreateRun {
     /// Continue this chat session; a new one when omitted.
     #[serde(default)]
     pub chat_session_id: Option<crate::ChatSessionId>,
+    /// Pause the run once its model calls cost this many micro-dollars (millionths of a
+    /// US dollar); the configured default when omitted, at most the configured ceiling.
+    #[serde(default)]
+    pub max_cost: Option<u64>,
+    /// Pause the run once its model calls used this many tokens (input of every kind and
+    /// output); the configured default when omitted, at most the configured ceiling.
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+}
+
+/// A run's own budget: it pauses (`run.paused`, `reason: "budget"`) at the first step
+/// boundary after reaching either limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RunBudget {
+    /// Micro-dollars; no limit when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost: Option<u64>,
+    /// Tokens; no limit when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+}
+
+impl RunBudget {
+    /// Whether `usage` reached either limit.
+    pub fn reached(&self, usage: &crate::UsageTotals) -> bool {
+        self.max_cost.is_some_and(|max| usage.cost_micro_usd >= max)
+            || self
+                .max_tokens
+                .is_some_and(|max| usage.total_tokens() >= max)
+    }
 }
 
 /// A run as the API shows it.

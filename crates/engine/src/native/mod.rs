@@ -21,7 +21,7 @@ pub use prompt::{bound, contract_context, named_paths, system_prompt};
 use prompt::{history_messages, prompt_parts};
 use tools::tool_round;
 
-use crate::engine::{Engine, EventSink, Finished, Job, ModelCall, Outcome};
+use crate::engine::{Engine, EventSink, Finished, Job, ModelCall, Outcome, Spending};
 use crate::model::{
     ChatRequest, FinishReason, Message, ModelError, ModelEvent, Part, Speaker, ToolCall, ToolDef,
     Usage,
@@ -52,6 +52,8 @@ struct Turn {
     /// Thinking and redacted thinking blocks, in order, kept for the provider.
     thinking: Vec<Part>,
     usage: Option<Usage>,
+    /// The run's budget was spent by this turn's call.
+    spent: bool,
 }
 
 impl Turn {
@@ -148,6 +150,12 @@ async fn drive(
         if cancel.is_cancelled() {
             return Outcome::Cancelled;
         }
+        if turn.spent {
+            // The step's tools ran; the budget stops the run before the next model call.
+            return Outcome::Paused {
+                reason: "budget".into(),
+            };
+        }
     }
     Outcome::Paused {
         reason: "step_limit".into(),
@@ -168,8 +176,8 @@ async fn step_turn(
     let mut streamed = String::new();
     let clock = Instant::now();
     let prompt_chars = estimate::prompt_chars(&request);
-    let result = model_turn(job, request, &message_id, sink, cancel, &mut streamed).await;
-    if let Ok(turn) = &result {
+    let mut result = model_turn(job, request, &message_id, sink, cancel, &mut streamed).await;
+    if let Ok(turn) = &mut result {
         let estimate = match turn.usage {
             Some(_) => Usage::default(),
             None => estimate::usage(prompt_chars, turn.output_chars()),
@@ -182,7 +190,7 @@ async fn step_turn(
             reported_cost_micro_usd: None,
             ms: clock.elapsed().as_millis() as u64,
         };
-        sink.model_call(call).await;
+        turn.spent = sink.model_call(call).await == Spending::Spent;
     }
     if result.is_err() && !streamed.is_empty() {
         // Keep what was already shown, so a cancelled or failed run has its partial answer.
@@ -311,6 +319,7 @@ async fn stream_once(
         calls: Vec::new(),
         thinking: Vec::new(),
         usage: None,
+        spent: false,
     };
     loop {
         let next = tokio::select! {

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use draftsmith_core::{Diagnostic, EventBody};
 use draftsmith_engine::{
     Engine, EventSink, Finished, Job, LocalTools, ModelCall, ModelRegistry, ModelSettings,
-    NativeEngine, Outcome, ProviderKind, ProviderSpec, SinkClosed,
+    NativeEngine, Outcome, ProviderKind, ProviderSpec, SinkClosed, Spending,
 };
 use draftsmith_mockmodel::{MockModel, RecordedRequest, Script};
 use serde_json::{Value, json};
@@ -29,8 +29,9 @@ impl EventSink for Recorder {
         Ok(())
     }
 
-    async fn model_call(&self, call: ModelCall) {
+    async fn model_call(&self, call: ModelCall) -> Spending {
         self.calls.lock().unwrap().push(call);
+        Spending::Within
     }
 }
 

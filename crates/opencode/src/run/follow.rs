@@ -103,6 +103,15 @@ impl Run<'_> {
             }
             Step::End(outcome) => return Some(outcome),
         }
+        if self.budget_spent {
+            // OpenCode runs the step's tools within its own loop; the budget ends it after
+            // the call that spent it.
+            self.abort().await;
+            self.stats.ended_by = "the run's budget".into();
+            return Some(Outcome::Paused {
+                reason: "budget".into(),
+            });
+        }
         if self.translator.steps() > max_steps {
             self.abort().await;
             self.stats.ended_by = "the step limit".into();

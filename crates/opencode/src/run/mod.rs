@@ -9,7 +9,7 @@ mod poll;
 use std::time::{Duration, Instant};
 
 use draftsmith_core::{Diagnostic, ErrorCode, EventBody, EventError};
-use draftsmith_engine::{EventSink, Job, ModelCall, Outcome};
+use draftsmith_engine::{EventSink, Job, ModelCall, Outcome, Spending};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
@@ -86,6 +86,8 @@ struct Run<'a> {
     model: String,
     /// Model calls reported to the sink so far.
     calls: usize,
+    /// The sink said the run's budget is spent.
+    budget_spent: bool,
 }
 
 /// Runs `job` on `server` to its end; returns the outcome, the transcript and the stats.
@@ -122,6 +124,7 @@ pub async fn run_session(
         pending: Vec::new(),
         model: job.model.id.clone(),
         calls: 0,
+        budget_spent: false,
     };
     let mut events = run.subscribe(limits.faults.drop_event_stream_after).await;
     let body = prompt_body(job);
@@ -199,7 +202,9 @@ impl Run<'_> {
                 ms: reported.ms,
             };
             self.calls += 1;
-            self.sink.model_call(call).await;
+            if self.sink.model_call(call).await == Spending::Spent {
+                self.budget_spent = true;
+            }
         }
     }
 

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use draftsmith_core::{Diagnostic, EventBody};
 use draftsmith_engine::{
     EventSink, Job, LocalTools, ModelCall, ModelRegistry, ProviderKind, ProviderSpec, SinkClosed,
+    Spending,
 };
 use draftsmith_mockmodel::{MockModel, Script};
 use draftsmith_opencode::{OpencodeConfig, OpencodeEngine, find_binary, is_running};
@@ -100,8 +101,9 @@ impl EventSink for RecordingSink {
         Ok(())
     }
 
-    async fn model_call(&self, call: ModelCall) {
+    async fn model_call(&self, call: ModelCall) -> Spending {
         self.calls.lock().expect("lock").push(call);
+        Spending::Within
     }
 }
 

@@ -40,6 +40,10 @@ pub(crate) struct Assignment {
     pub model: ResolvedModel,
     /// The app's selected-agent contract, as loaded when the run was created.
     pub contract: AgentContract,
+    /// The run's own budget.
+    pub budget: draftsmith_core::api::RunBudget,
+    /// Where its model calls' times come from.
+    pub clock: crate::budget::Clock,
 }
 
 /// When the run started, how long creating it took, and the API's own timing to come.

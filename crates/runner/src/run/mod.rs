@@ -31,6 +31,8 @@ impl Execution {
             app: self.task.app.id,
             user: self.task.run.created_by.clone(),
             prices: self.task.model.facts.prices,
+            budget: self.task.budget,
+            clock: self.task.clock.clone(),
         };
         let sink = RunSink::new(
             self.services.store.clone(),

@@ -7,8 +7,8 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use draftsmith_core::api::{App, Capabilities, CreateRun, ModelList, NativeToolInfo, Run, RunList};
-use draftsmith_core::{ErrorBody, ErrorCode, RunId};
-use draftsmith_runner::CreateRunError;
+use draftsmith_core::{ErrorBody, ErrorCode, RunId, Timestamp};
+use draftsmith_runner::{BudgetError, CreateRunError};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -61,7 +61,8 @@ impl FromRequestParts<AppState> for RunRoute {
 /// Start a run for a prompt.
 #[utoipa::path(post, path = "/admin/apps/{app_id}/coding-agent/runs", params(("app_id" = String, Path)),
     request_body = CreateRun,
-    responses((status = 201, body = Run), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = Run), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 429, body = ErrorBody)))]
 async fn create_run(
     State(state): State<AppState>,
     caller: Caller,
@@ -90,10 +91,34 @@ async fn create_run(
                 ApiError::new(ErrorCode::CodingAgentModelUnavailable, why)
                     .detail("field", "model_id")
             }
+            CreateRunError::Budget(err) => budget_error(err),
             CreateRunError::Store(err) => err.into(),
         })?;
     let _ = api_timing.send(clock.elapsed().as_millis() as u64);
     Ok((StatusCode::CREATED, axum::Json(run)))
+}
+
+/// A budget's refusal: a request above the ceiling is invalid; a spent user budget is
+/// 429 naming the budget and when it resets (also as `Retry-After`).
+fn budget_error(err: BudgetError) -> ApiError {
+    match err {
+        BudgetError::AboveCeiling { field, .. } => ApiError::validation(field, err.to_string()),
+        BudgetError::Spent {
+            budget,
+            limit,
+            spent,
+            resets_at,
+        } => {
+            let wait = (resets_at.as_micros() - Timestamp::now().as_micros()).max(0) / 1_000_000;
+            ApiError::new(ErrorCode::CodingAgentBudgetExceeded, err.to_string())
+                .detail("budget", budget)
+                .detail("limit_micro_usd", limit)
+                .detail("spent_micro_usd", spent)
+                .detail("resets_at", resets_at.to_rfc3339())
+                .retry_after(wait as u64)
+        }
+        BudgetError::Store(err) => err.into(),
+    }
 }
 
 /// Paging of `GET runs`.

@@ -16,8 +16,8 @@ pub use draftsmith_engine::ProviderKind;
 pub use draftsmith_server::edge::HttpConfig;
 pub use env::{OVERRIDES, Override};
 pub use sections::{
-    CodingAgentConfig, EgressConfig, EgressMode, ModelsConfig, OpencodeSection, ProviderConfig,
-    PublishConfig, SandboxConfig,
+    BudgetsConfig, CodingAgentConfig, EgressConfig, EgressMode, ModelsConfig, OpencodeSection,
+    ProviderConfig, PublishConfig, SandboxConfig,
 };
 
 /// Everything `draftsmith serve` reads at start.
@@ -50,6 +50,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// How published apps are served.
     pub publish: PublishConfig,
+    /// Spending limits per run and per user.
+    pub budgets: BudgetsConfig,
 }
 
 impl Default for Config {
@@ -68,6 +70,7 @@ impl Default for Config {
             opencode: OpencodeSection::default(),
             http: HttpConfig::default(),
             publish: PublishConfig::default(),
+            budgets: BudgetsConfig::default(),
         }
     }
 }

@@ -255,3 +255,22 @@ fn provider_kind<'de, D: Deserializer<'de>>(d: D) -> Result<ProviderKind, D::Err
         serde::de::Error::custom(format!("expected openai or anthropic, got {text:?}"))
     })
 }
+
+/// `[budgets]`: spending limits, in micro-dollars (millionths of a US dollar) and tokens;
+/// an absent key is no limit.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetsConfig {
+    /// A run's cost limit when its request names none.
+    pub run_max_cost: Option<u64>,
+    /// The largest `max_cost` a request may ask for.
+    pub run_max_cost_ceiling: Option<u64>,
+    /// A run's token limit when its request names none.
+    pub run_max_tokens: Option<u64>,
+    /// The largest `max_tokens` a request may ask for.
+    pub run_max_tokens_ceiling: Option<u64>,
+    /// What one user's runs may cost per UTC day.
+    pub user_daily_cost: Option<u64>,
+    /// What one user's runs may cost per calendar month (UTC).
+    pub user_monthly_cost: Option<u64>,
+}
