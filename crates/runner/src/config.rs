@@ -32,4 +32,6 @@ pub struct RunnerConfig {
     pub repair_turns: usize,
     /// Per-run and per-user spending limits.
     pub budgets: crate::budget::Budgets,
+    /// Per-user and per-instance fair-use limits.
+    pub fair_use: crate::fair_use::FairUse,
 }

@@ -9,6 +9,7 @@ pub mod bus;
 pub mod config;
 pub mod contract;
 mod engines;
+pub mod fair_use;
 pub mod policy;
 pub mod publish;
 mod run;
@@ -34,6 +35,7 @@ pub use budget::{BudgetError, Budgets, Clock};
 pub use bus::{BusMessage, EventBus, LocalBus, PgBus};
 pub use config::RunnerConfig;
 pub use engines::Engines;
+pub use fair_use::{FairUse, Throttled};
 pub use policy::EnginePolicy;
 pub use run::CRASH_AFTER_LANDING;
 
@@ -49,6 +51,9 @@ pub enum CreateRunError {
     /// A budget refused: the request's own, or the user's spent for the period.
     #[error(transparent)]
     Budget(#[from] BudgetError),
+    /// A fair-use limit refused, for now.
+    #[error(transparent)]
+    Throttled(#[from] Throttled),
     /// The store refused (including `RunActive` and `NotFound`).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -205,6 +210,9 @@ impl Runner {
         let time = self.clock();
         let store = self.inner.services.store.as_ref();
         budgets.check_user(store, user, time()).await?;
+        let working = self.inner.active.lock().map(|a| a.len()).unwrap_or(0);
+        let fair_use = self.config().fair_use;
+        fair_use.check(store, user, time(), working).await?;
         let contract = contract::load(store, app).await?;
         let input_params = serde_json::json!({
             "context": { "selected_agent_contract": contract },

@@ -163,6 +163,11 @@ pub fn runner_config(config: &Config, instance: InstanceId) -> RunnerConfig {
             user_daily_cost: config.budgets.user_daily_cost,
             user_monthly_cost: config.budgets.user_monthly_cost,
         },
+        fair_use: draftsmith_runner::FairUse {
+            user_active_runs: config.fair_use.user_active_runs,
+            user_runs_per_minute: config.fair_use.user_runs_per_minute,
+            instance_sandboxes: config.fair_use.instance_sandboxes,
+        },
     }
 }
 

@@ -48,6 +48,6 @@ pub use landing::{Landed, Landing};
 pub use releases::{Encoded, NewRelease, PublicationRecord, ReleaseStore, StoredReleaseFile};
 pub use resources::{ResourceStore, StoredResource};
 pub use run_start::NewRun;
-pub use runs::RunStore;
+pub use runs::{RunStore, UserActivity};
 pub use store::Store;
 pub use usage::{NewModelCall, UsageFilter, UsageStore};

@@ -73,6 +73,20 @@ pub trait RunStore: Send + Sync {
     /// `landing.expected`, [`crate::StoreError::RunEnded`] when the run already ended;
     /// either way nothing is written.
     async fn land_run(&self, landing: Landing) -> Result<Landed>;
+    /// What `user` has going, for fair-use limits: active runs across apps, and the runs
+    /// created at or after `since` with the oldest one's creation time.
+    async fn user_activity(&self, user: &UserId, since: Timestamp) -> Result<UserActivity>;
+}
+
+/// A user's runs as the fair-use limits count them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserActivity {
+    /// Runs queued or running, on any app.
+    pub active: u64,
+    /// Runs created in the window.
+    pub recent: u64,
+    /// When the oldest of those was created.
+    pub oldest_recent: Option<Timestamp>,
 }
 
 #[async_trait]
@@ -225,6 +239,29 @@ impl RunStore for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|row| sql::id(row, "id")).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(user = %user.0))]
+    async fn user_activity(&self, user: &UserId, since: Timestamp) -> Result<UserActivity> {
+        let row = sqlx::query(&format!(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN status IN ({}) THEN 1 ELSE 0 END), 0) AS BIGINT) AS active, \
+               CAST(COALESCE(SUM(CASE WHEN created_at >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS recent, \
+               MIN(CASE WHEN created_at >= $2 THEN created_at END) AS oldest \
+             FROM runs WHERE created_by = $1",
+            rules::active_sql()
+        ))
+        .bind(&user.0)
+        .bind(since.as_micros())
+        .fetch_one(&self.pool)
+        .await?;
+        let count = |name: &str| -> Result<u64> {
+            Ok(u64::try_from(row.try_get::<i64, _>(name)?).unwrap_or_default())
+        };
+        Ok(UserActivity {
+            active: count("active")?,
+            recent: count("recent")?,
+            oldest_recent: sql::time_opt(&row, "oldest")?,
+        })
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(app = %landing.app, run = %landing.run, expected = landing.expected))]

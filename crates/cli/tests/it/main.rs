@@ -17,6 +17,7 @@ mod config;
 mod drafts;
 mod edge;
 mod egress;
+mod fair_use;
 mod hardening;
 mod history;
 mod instances;

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use draftsmith_core::api::{App, Capabilities, CreateRun, ModelList, NativeToolInfo, Run, RunList};
 use draftsmith_core::{ErrorBody, ErrorCode, RunId, Timestamp};
-use draftsmith_runner::{BudgetError, CreateRunError};
+use draftsmith_runner::{BudgetError, CreateRunError, Throttled};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -62,7 +62,7 @@ impl FromRequestParts<AppState> for RunRoute {
 #[utoipa::path(post, path = "/admin/apps/{app_id}/coding-agent/runs", params(("app_id" = String, Path)),
     request_body = CreateRun,
     responses((status = 201, body = Run), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 429, body = ErrorBody)))]
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn create_run(
     State(state): State<AppState>,
     caller: Caller,
@@ -92,10 +92,38 @@ async fn create_run(
                     .detail("field", "model_id")
             }
             CreateRunError::Budget(err) => budget_error(err),
+            CreateRunError::Throttled(err) => throttled(err),
             CreateRunError::Store(err) => err.into(),
         })?;
     let _ = api_timing.send(clock.elapsed().as_millis() as u64);
     Ok((StatusCode::CREATED, axum::Json(run)))
+}
+
+/// A fair-use refusal: 429 `RATE_LIMITED` for a user's limits, 503 for a full instance,
+/// each with `Retry-After`.
+fn throttled(err: Throttled) -> ApiError {
+    let message = err.to_string();
+    match err {
+        Throttled::UserActiveRuns { limit, retry_after } => {
+            ApiError::new(ErrorCode::RateLimited, message)
+                .detail("limit", "user_active_runs")
+                .detail("max", limit)
+                .retry_after(retry_after)
+        }
+        Throttled::UserRate { limit, retry_after } => {
+            ApiError::new(ErrorCode::RateLimited, message)
+                .detail("limit", "user_runs_per_minute")
+                .detail("max", limit)
+                .retry_after(retry_after)
+        }
+        Throttled::InstanceFull { limit, retry_after } => {
+            ApiError::new(ErrorCode::ServiceUnavailable, message)
+                .detail("limit", "instance_sandboxes")
+                .detail("max", limit)
+                .retry_after(retry_after)
+        }
+        Throttled::Store(err) => err.into(),
+    }
 }
 
 /// A budget's refusal: a request above the ceiling is invalid; a spent user budget is

@@ -16,8 +16,8 @@ pub use draftsmith_engine::ProviderKind;
 pub use draftsmith_server::edge::HttpConfig;
 pub use env::{OVERRIDES, Override};
 pub use sections::{
-    BudgetsConfig, CodingAgentConfig, EgressConfig, EgressMode, ModelsConfig, OpencodeSection,
-    ProviderConfig, PublishConfig, SandboxConfig,
+    BudgetsConfig, CodingAgentConfig, EgressConfig, EgressMode, FairUseConfig, ModelsConfig,
+    OpencodeSection, ProviderConfig, PublishConfig, SandboxConfig,
 };
 
 /// Everything `draftsmith serve` reads at start.
@@ -52,6 +52,8 @@ pub struct Config {
     pub publish: PublishConfig,
     /// Spending limits per run and per user.
     pub budgets: BudgetsConfig,
+    /// Fair-use limits per user and per instance.
+    pub fair_use: FairUseConfig,
 }
 
 impl Default for Config {
@@ -71,6 +73,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             publish: PublishConfig::default(),
             budgets: BudgetsConfig::default(),
+            fair_use: FairUseConfig::default(),
         }
     }
 }

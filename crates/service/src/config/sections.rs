@@ -274,3 +274,16 @@ pub struct BudgetsConfig {
     /// What one user's runs may cost per calendar month (UTC).
     pub user_monthly_cost: Option<u64>,
 }
+
+/// `[fair_use]`: how much one user, and this instance, may run at once; an absent key is
+/// no limit.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FairUseConfig {
+    /// Runs one user may have queued or running at once, across apps (429 beyond).
+    pub user_active_runs: Option<u64>,
+    /// Runs one user may create per minute (429 beyond).
+    pub user_runs_per_minute: Option<u64>,
+    /// Sandboxes this instance works in at once (503 beyond).
+    pub instance_sandboxes: Option<u64>,
+}
