@@ -71,6 +71,8 @@ fn normalise(tokens: &MessageTokens) -> Option<Usage> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn info(id: &str, completed: bool, tokens: serde_json::Value) -> MessageInfo {
