@@ -289,6 +289,7 @@ async fn a_batch_of_events_is_written_whole_or_not_at_all(kind: StoreKind) {
     let completed = EventBody::RunCompleted {
         revision: 1,
         summary: "done".into(),
+        usage: None,
     };
     let refused = vec![delta("c"), (completed, vec![]), delta("late")];
     let result = f.store.append_events(run.run_id, refused).await;
