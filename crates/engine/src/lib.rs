@@ -14,8 +14,7 @@ pub mod summary;
 pub use draftsmith_contract::AgentContract;
 pub use engine::{
     Attachment, Engine, EventSink, Finished, Job, LocalTools, ModelCall, Outcome, SinkClosed,
-    Spending,
-    ToolHost,
+    Spending, ToolHost,
 };
 pub use facts::{ModelSettings, PriceSettings};
 pub use native::NativeEngine;

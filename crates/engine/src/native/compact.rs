@@ -131,6 +131,11 @@ async fn compact(
         model: job.model.id.clone(),
         step,
         usage: written.usage,
+        estimate: match written.usage {
+            Some(_) => crate::model::Usage::default(),
+            None => super::estimate::usage(log.len(), written.text.len()),
+        },
+        reported_cost_micro_usd: None,
         ms: clock.elapsed().as_millis() as u64,
     })
     .await;

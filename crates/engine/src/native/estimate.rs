@@ -6,6 +6,8 @@ use crate::model::{ChatRequest, Part, Usage};
 
 /// Characters per token assumed.
 const CHARS_PER_TOKEN: usize = 4;
+/// What an image counts as, in characters.
+const IMAGE_CHARS: usize = 6_000;
 
 /// Characters of a request's system prompt, messages and tool descriptions.
 pub(super) fn prompt_chars(request: &ChatRequest) -> usize {
@@ -28,6 +30,8 @@ pub(super) fn parts_chars(parts: &[Part]) -> usize {
             Part::Thinking { thinking, .. } => thinking.len(),
             Part::RedactedThinking { data } => data.len(),
             Part::ToolResult { content, .. } => content.len(),
+            // An image costs about as much as 1,500 tokens of text, whatever its bytes.
+            Part::Image { .. } => IMAGE_CHARS,
         })
         .sum()
 }
