@@ -8,6 +8,7 @@ pub mod config;
 pub mod contract;
 mod engines;
 pub mod policy;
+pub mod preview;
 pub mod publish;
 mod run;
 pub mod sandbox;
