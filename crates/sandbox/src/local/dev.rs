@@ -44,6 +44,13 @@ impl LocalController {
         Ok(Some(supervisor.settled(SETTLE).await))
     }
 
+    /// Stops sandbox `id`'s dev server (its whole tree) and keeps the sandbox; the next
+    /// request with a spec starts it again (benchmarks measure cold starts this way).
+    pub async fn stop_dev_server(&self, id: &SandboxId) -> Result<(), SandboxError> {
+        self.get(id).await?.stop_dev_server();
+        Ok(())
+    }
+
     /// What starts sandbox `id`'s dev server, and where it is reached: through its service
     /// socket inside the sandbox's network, or on a free host port when it shares the host's.
     fn dev_launch(
