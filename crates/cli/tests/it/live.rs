@@ -255,3 +255,59 @@ async fn read_until(socket: &mut tokio::net::TcpStream, needle: &str) -> bool {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_takes_the_dev_server_with_its_sandbox_and_the_preview_starts_another() {
+    // Its `fail` scenario comes before `quick`, which the failing run's history names.
+    let script = include_str!("../fixtures/ui/live.json");
+    let server = TestServer::with_script(StoreKind::Sqlite, script).await;
+    let admin = server.admin();
+    let (app, url) = live_app(&server).await;
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("{}{url}", server.base_url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let runs: draftsmith_core::api::RunList = admin
+        .get(&format!("/admin/apps/{}/coding-agent/runs", app.id), 200)
+        .await;
+    let session = runs.runs[0].chat_session_id;
+    let controller = server.state.runner.controller();
+    let id = draftsmith_sandbox::SandboxId::for_chat(session);
+    let before = controller.dev_server(&id, None).await.unwrap().unwrap();
+    let workspace = controller.workspace_dir(&id).unwrap();
+
+    let run = start_run(
+        &admin,
+        &app,
+        json!({"input": "ZFAIL now", "chat_session_id": session}),
+    )
+    .await;
+    collect(&admin, &run.stream_url, None).await;
+    let failed: draftsmith_core::api::Run = admin
+        .get(
+            &format!("/admin/apps/{}/coding-agent/runs/{}", app.id, run.run_id),
+            200,
+        )
+        .await;
+    assert_eq!(failed.status, draftsmith_core::RunStatus::Failed);
+    assert!(
+        !draftsmith_process::is_running(before.pid),
+        "the dev server is gone"
+    );
+    assert!(draftsmith_process::pids_under(&workspace).is_empty());
+
+    // The preview brings a sandbox back for itself, from the draft.
+    let page = http
+        .get(format!("{}{url}", server.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let after = controller.dev_server(&id, None).await.unwrap().unwrap();
+    assert_ne!(after.pid, before.pid);
+}
