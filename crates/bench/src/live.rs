@@ -181,9 +181,8 @@ fn script() -> String {
                 "export default function App() {{\n  return (\n    <main className=\"app\">\n      <h1>Edit {i}</h1>\n    </main>\n  );\n}}\n"
             );
             let write = json!({"steps": [{"tool_call": {"name": "write", "arguments": {"path": "src/App.jsx", "content": content}}}]});
-            // The history keeps the last DEFAULT_MAX_TURNS messages: a user's and an
-            // assistant's per run.
-            let earlier = (i + 1).min(draftsmith_engine::history::DEFAULT_MAX_TURNS / 2);
+            // Every earlier run's answer is in the history (whole recent turns, small here).
+            let earlier = i + 1;
             let mut turns = vec![quick.clone(); earlier];
             turns.push(write);
             turns.push(json!({"steps": [{"text": "Done."}]}));
