@@ -7,6 +7,7 @@ mod boundary;
 mod caching;
 mod checkpoints;
 mod drafts;
+mod live;
 mod memory;
 mod opencode;
 mod publish;
@@ -32,6 +33,7 @@ async fn main() -> anyhow::Result<()> {
         "opencode" => opencode::run().await,
         "publish" => publish::run().await,
         "caching" => caching::run().await,
+        "live-preview" => live::run().await,
         "all" => {
             drafts::run().await?;
             checkpoints::run().await?;
@@ -40,12 +42,13 @@ async fn main() -> anyhow::Result<()> {
             runs::run().await?;
             memory::run().await?;
             caching::run().await?;
+            live::run().await?;
             opencode::run().await?;
             publish::run().await
         }
         other => {
             bail!(
-                "unknown benchmark {other:?}; known: drafts, checkpoints, sandbox, sandbox-boundary, runs, caching, opencode, publish, all"
+                "unknown benchmark {other:?}; known: drafts, checkpoints, sandbox, sandbox-boundary, runs, caching, live-preview, opencode, publish, all"
             )
         }
     }

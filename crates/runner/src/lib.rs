@@ -11,6 +11,7 @@ pub mod contract;
 mod engines;
 pub mod fair_use;
 pub mod policy;
+pub mod preview;
 pub mod publish;
 mod queue;
 mod run;

@@ -9,6 +9,7 @@ use draftsmith_tools::{CommandOutput, ToolOutcome};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::devserver::{DevServerSpec, DevServerStatus};
 use crate::error::SandboxError;
 use crate::id::SandboxId;
 use crate::isolation::Isolation;
@@ -150,6 +151,19 @@ pub trait SandboxController: Send + Sync {
         dir: &str,
         max_bytes: u64,
     ) -> Result<Vec<(String, Vec<u8>)>, SandboxError>;
+
+    /// The sandbox's dev server (the live preview): started with `spec` unless it runs,
+    /// then awaited until it answers or fails; without `spec` only its status (`None`
+    /// when it has none). `None` as well where this controller cannot serve one to this
+    /// host (a remote controller).
+    async fn dev_server(
+        &self,
+        id: &SandboxId,
+        spec: Option<&DevServerSpec>,
+    ) -> Result<Option<DevServerStatus>, SandboxError> {
+        let _ = (id, spec);
+        Ok(None)
+    }
 
     /// Keeps the sandbox alive for `ttl` from now.
     async fn touch(&self, id: &SandboxId, ttl: Duration) -> Result<(), SandboxError>;

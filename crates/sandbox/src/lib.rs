@@ -7,6 +7,7 @@
 mod bwrap;
 mod controller;
 mod deps;
+mod devserver;
 mod egress;
 mod enclosure;
 mod error;
@@ -23,6 +24,9 @@ mod workspace;
 pub use bwrap::{BwrapCommandRunner, BwrapProfile, Network};
 pub use controller::{
     BlobSource, Change, Created, ExecRequest, FileEntry, Refreshed, SandboxController,
+};
+pub use devserver::{
+    DevEndpoint, DevServerSpec, DevServerState, DevServerStatus, HMR_PATH, LIVE_BASE,
 };
 pub use egress::forward::{Forward, GATE_PORT, INSIDE_DIR, PROXY_PORT, SERVICE_PORT};
 pub use egress::{

@@ -18,12 +18,17 @@ static TEMPLATES: &[Template] = &[
             command: "npm run build",
             output: "dist",
         }),
+        live: Live::DevServer(DevServer {
+            command: "exec node node_modules/vite/bin/vite.js",
+            port: 5173,
+        }),
     },
     Template {
         id: "static",
         description: "A plain HTML, CSS and JavaScript page with no build step.",
         verify: &["node --check script.js"],
         publish: None,
+        live: Live::Workspace,
     },
 ];
 
@@ -38,6 +43,28 @@ pub struct Template {
     pub verify: &'static [&'static str],
     /// How a release is built; `None` publishes the app's own files as they are.
     pub publish: Option<Build>,
+    /// How the builder's live preview serves the app while it is being edited.
+    pub live: Live,
+}
+
+/// What the live preview of a template's app is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Live {
+    /// A dev server run in the app's sandbox, with hot reload.
+    DevServer(DevServer),
+    /// The sandbox's workspace files as they are, served by draftsmith (no build step).
+    Workspace,
+}
+
+/// A template's dev server: a long-lived process of the sandbox, told where it is served
+/// through `DRAFTSMITH_PREVIEW_BASE`, `DRAFTSMITH_PREVIEW_HMR_PATH`,
+/// `DRAFTSMITH_PREVIEW_PORT` and `DRAFTSMITH_PREVIEW_CLIENT_PORT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevServer {
+    /// Shell command run in the app's directory, dependencies linked first.
+    pub command: &'static str,
+    /// The port it listens on inside the sandbox's private network (`DRAFTSMITH_PREVIEW_PORT`).
+    pub port: u16,
 }
 
 /// A template's release build.

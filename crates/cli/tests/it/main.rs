@@ -23,6 +23,7 @@ mod hardening;
 mod history;
 mod instances;
 mod landing;
+mod live;
 mod opencode;
 mod processes;
 mod publish;

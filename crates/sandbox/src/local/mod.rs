@@ -2,6 +2,7 @@
 //! `data_dir/sandboxes`, the dependency cache under `data_dir/cache`, TTLs in memory and in
 //! a state file per sandbox, commands confined by bubblewrap when it works.
 
+mod dev;
 mod network;
 mod ops;
 mod sandbox;
@@ -310,6 +311,7 @@ impl LocalController {
     /// emptied and removed with the directory.
     fn terminate(&self, sandbox: &Sandbox) -> Trash {
         sandbox.stop.cancel();
+        sandbox.stop_dev_server();
         self.close_network(sandbox.id.as_str(), &sandbox.dir);
         sandbox.groups.kill_all();
         kill_by_cwd(&sandbox.dir);
@@ -358,6 +360,9 @@ fn tag(root: &Path) -> String {
 impl Drop for LocalController {
     /// The service is going: its sandboxes' processes go with it, and so do their cgroups.
     fn drop(&mut self) {
+        for sandbox in self.sandboxes.get_mut().values() {
+            sandbox.stop_dev_server();
+        }
         let ids: Vec<SandboxId> = self.sandboxes.get_mut().keys().cloned().collect();
         for id in ids {
             if let Some(cgroup) = self.cgroup_of(&id) {

@@ -16,6 +16,7 @@ use crate::controller::{
     BlobSource, Change, Created, ExecRequest, FileEntry, Refreshed, SandboxController,
 };
 use crate::deps;
+use crate::devserver::{DevServerSpec, DevServerStatus};
 use crate::error::SandboxError;
 use crate::id::SandboxId;
 use crate::identity::hand_over;
@@ -243,6 +244,14 @@ impl SandboxController for LocalController {
         tokio::task::spawn_blocking(move || workspace::output::read(&workspace, &dir, max_bytes))
             .await
             .map_err(|e| SandboxError::Process(e.to_string()))?
+    }
+
+    async fn dev_server(
+        &self,
+        id: &SandboxId,
+        spec: Option<&DevServerSpec>,
+    ) -> Result<Option<DevServerStatus>, SandboxError> {
+        self.dev_server_of(id, spec).await
     }
 
     async fn touch(&self, id: &SandboxId, ttl: Duration) -> Result<(), SandboxError> {

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use crate::devserver::Supervisor;
 use crate::error::SandboxError;
 use crate::id::SandboxId;
 use crate::process::ProcessGroups;
@@ -38,6 +39,8 @@ pub(crate) struct Sandbox {
     pub(crate) groups: ProcessGroups,
     /// The file index; holding it also serialises refresh, snapshot and dependency linking.
     pub(crate) files: tokio::sync::Mutex<FileIndex>,
+    /// Its dev server, once something asked for it.
+    pub(crate) dev: Mutex<Option<Supervisor>>,
 }
 
 impl Sandbox {
@@ -116,6 +119,14 @@ impl Sandbox {
             state: Mutex::new(state),
             stop: CancellationToken::new(),
             groups: ProcessGroups::default(),
+            dev: Mutex::new(None),
+        }
+    }
+
+    /// Kills its dev server's process tree at once, for good.
+    pub(crate) fn stop_dev_server(&self) {
+        if let Some(dev) = self.dev.lock().ok().and_then(|mut slot| slot.take()) {
+            dev.stop_now();
         }
     }
 

@@ -1,4 +1,4 @@
-//! Long-lived services of a sandbox (the OpenCode server): started by their engine, but
+//! Long-lived services of a sandbox (the OpenCode server, the app's dev server): started by their engine, but
 //! inside the sandbox's directory and confinement, so they see what the sandbox's commands
 //! see and die with it (its stop and the reaper kill every process working in its
 //! directory, then delete the directory with the service's private HOME).
@@ -13,6 +13,18 @@ use crate::egress::forward::{Forward, GATE_PORT, INSIDE_DIR, SERVICE_PORT};
 use crate::enclosure::Enclosure;
 use crate::error::SandboxError;
 use crate::id::SandboxId;
+
+/// Which forwards a service needs inside the sandbox's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ServiceRole {
+    /// An engine's server (OpenCode): reached on [`SERVICE_PORT`], reaching its model gate.
+    Engine,
+    /// The app's dev server: reached on its own port, reaching nothing.
+    DevServer {
+        /// The port it listens on inside.
+        port: u16,
+    },
+}
 
 /// How to start one service of a sandbox.
 #[derive(Debug, Clone)]
@@ -60,6 +72,18 @@ impl LocalController {
         readonly: &[PathBuf],
     ) -> Result<ServiceLaunch, SandboxError> {
         let sandbox = self.sandbox_of(workspace)?;
+        self.launch_service(sandbox, name, readonly, ServiceRole::Engine)
+    }
+
+    /// [`LocalController::service_launch`] for sandbox `sandbox`, with the forwards `role`
+    /// needs.
+    pub(super) fn launch_service(
+        &self,
+        sandbox: SandboxId,
+        name: &str,
+        readonly: &[PathBuf],
+        role: ServiceRole,
+    ) -> Result<ServiceLaunch, SandboxError> {
         let dir = self.root.join(sandbox.as_str());
         let workspace = dir.join("workspace");
         if !workspace.is_dir() {
@@ -82,7 +106,7 @@ impl LocalController {
             None => (Vec::new(), None),
             Some(bwrap) => {
                 let mut writable = vec![workspace.clone(), home.clone()];
-                let (network, service) = self.service_network(&sandbox, &dir, name)?;
+                let (network, service) = self.service_network(&sandbox, &dir, name, role)?;
                 enclosure.netns = network.netns();
                 if let Some(service) = &service
                     && let Some(socket_dir) = service.socket.parent()
@@ -130,6 +154,7 @@ impl LocalController {
         sandbox: &SandboxId,
         dir: &Path,
         name: &str,
+        role: ServiceRole,
     ) -> Result<(Network, Option<ServiceNetwork>), SandboxError> {
         if self.egress.is_none() {
             return Ok((Network::Shared, None));
@@ -143,20 +168,27 @@ impl LocalController {
         let socket = socket_path(&socket_dir, &format!("{name}.sock"))?;
         let gate_name = format!("gate-{name}.sock");
         let gate_socket = socket_path(&crate::egress::sockets_dir(dir)?.join("net"), &gate_name)?;
-        let forwards = vec![
-            Forward::TcpToUnix {
-                port: GATE_PORT,
-                socket: Path::new(INSIDE_DIR).join(&gate_name),
-            },
-            Forward::UnixToTcp {
-                socket: socket.clone(),
-                port: SERVICE_PORT,
-            },
-        ];
+        let port = match role {
+            ServiceRole::Engine => SERVICE_PORT,
+            ServiceRole::DevServer { port } => port,
+        };
+        let mut forwards = vec![Forward::UnixToTcp {
+            socket: socket.clone(),
+            port,
+        }];
+        if role == ServiceRole::Engine {
+            forwards.insert(
+                0,
+                Forward::TcpToUnix {
+                    port: GATE_PORT,
+                    socket: Path::new(INSIDE_DIR).join(&gate_name),
+                },
+            );
+        }
         let network = self.network_of(sandbox, dir, forwards)?;
         let service = ServiceNetwork {
             socket,
-            port: SERVICE_PORT,
+            port,
             gate_socket,
             gate_url: format!("http://127.0.0.1:{GATE_PORT}"),
         };

@@ -5,6 +5,7 @@
 
 mod bwrap;
 mod deps;
+mod devserver;
 mod egress;
 mod remote;
 mod restart;

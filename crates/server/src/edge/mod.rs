@@ -92,17 +92,25 @@ async fn connection(
     let busy = Arc::new(AtomicUsize::new(0));
     let io = TokioIo::new(io::EdgeIo::new(tcp, idle, busy.clone()));
     let service = TowerToHyperService::new(
-        app.map_request(|req: axum::http::Request<Incoming>| req.map(Body::new))
-            .map_future(move |answer| {
-                let guard = Busy::enter(busy.clone());
-                async move {
-                    let answer = answer.await;
-                    drop(guard);
-                    answer
-                }
-            }),
+        app.map_request({
+            let busy = busy.clone();
+            move |req: axum::http::Request<Incoming>| {
+                let mut req = req.map(Body::new);
+                req.extensions_mut().insert(HeldOpen(busy.clone()));
+                req
+            }
+        })
+        .map_future(move |answer| {
+            let guard = Busy::enter(busy.clone());
+            async move {
+                let answer = answer.await;
+                drop(guard);
+                answer
+            }
+        }),
     );
-    let conn = builder.serve_connection(io, service);
+    // Upgrades: the live preview relays its dev server's HMR WebSocket.
+    let conn = builder.serve_connection(io, service).with_upgrades();
     tokio::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,
@@ -113,6 +121,18 @@ async fn connection(
     };
     if let Err(err) = result {
         tracing::debug!(error = %err, "connection ended with an error");
+    }
+}
+
+/// A request's way to keep its connection from counting as idle after its handler ended
+/// (an upgraded connection relaying a WebSocket that may be quiet for long).
+#[derive(Debug, Clone)]
+pub struct HeldOpen(Arc<AtomicUsize>);
+
+impl HeldOpen {
+    /// The connection is not idle while the guard lives.
+    pub fn hold(&self) -> impl Drop + Send + 'static {
+        Busy::enter(self.0.clone())
     }
 }
 

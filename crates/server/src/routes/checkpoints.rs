@@ -281,6 +281,7 @@ async fn restore_checkpoint(
         .store
         .restore_to(&route.checkpoint, &route.caller.user_id, &label)
         .await?;
+    state.runner.follow_draft(route.app.id).await;
     Ok(axum::Json(Restored {
         revision: written.revision,
         restore_checkpoint,
@@ -339,6 +340,7 @@ async fn revert_run(
         .store
         .restore_to(&pre_run, &caller.user_id, &label)
         .await?;
+    state.runner.follow_draft(route.app.id).await;
     Ok(axum::Json(Restored {
         revision: written.revision,
         restore_checkpoint,

@@ -122,6 +122,7 @@ async fn write_file(
         .store
         .write_draft(route.app, expected, vec![change], &caller.user_id)
         .await?;
+    state.runner.follow_draft(route.app).await;
     let (_, file, _) = state.store.read_file(route.app, &route.path).await?;
     changed(route.app, written.revision, route.path, Some(file))
 }
@@ -151,6 +152,7 @@ async fn delete_file(
     if written.changes.deleted.is_empty() {
         return Err(ApiError::not_found("file"));
     }
+    state.runner.follow_draft(route.app).await;
     changed(route.app, written.revision, route.path, None)
 }
 

@@ -4,7 +4,8 @@
 import { api, agent, TERMINAL } from "./api.js";
 import { Chat, renderSessions } from "./chat.js";
 import { Checkpoints } from "./checkpoints.js";
-import { DraftFiles, Preview } from "./files.js";
+import { DraftFiles } from "./files.js";
+import { Preview } from "./preview.js";
 import { capabilitiesSummary, modelPicker } from "./models.js";
 import { showError } from "./notices.js";
 import { Publisher } from "./publish.js";

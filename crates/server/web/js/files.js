@@ -1,5 +1,4 @@
-// The draft: a file tree and a read-only viewer, and a live preview of the app in a
-// sandboxed iframe (its built output when the sandbox has one, else the draft's files).
+// The draft: a file tree and a read-only viewer (the preview is `preview.js`).
 import { api, fileText } from "./api.js";
 import { h, replace } from "./dom.js";
 import { codeBlock, langOf } from "./markdown.js";
@@ -59,32 +58,4 @@ function tree(node, onOpen) {
     typeof value === "object"
       ? h("li", { class: "dir" }, h("details", { open: true }, h("summary", {}, `${name}/`), tree(value, onOpen)))
       : h("li", { class: "file" }, h("button", { type: "button", class: "link", "aria-label": `Open ${value}`, onclick: () => onOpen(value) }, name))));
-}
-
-export class Preview {
-  constructor(el, app) {
-    this.el = el;
-    this.appId = app.id;
-    this.template = app.template;
-  }
-
-  async refresh() {
-    try {
-      const p = await api("POST", `/admin/apps/${this.appId}/preview`);
-      replace(this.el,
-        h("p", { class: "muted preview-source", dataset: { source: p.source } },
-          p.source === "build"
-            ? `Built output of revision ${p.built_revision}${p.built_revision < p.revision ? ` (the draft is at ${p.revision}; the next run rebuilds it)` : ""}`
-            : `Draft revision ${p.revision}`,
-          " · ",
-          h("a", { href: p.url, target: "_blank", rel: "noopener" }, "Open in a new tab")),
-        p.source === "draft" && this.template !== "static"
-          ? h("p", { class: "note" }, "This app needs a build: the preview shows the sandbox's built output once a run's verification has built it.")
-          : null,
-        h("iframe", { class: "preview", title: "Live preview of the app", src: p.url, sandbox: "allow-scripts allow-forms allow-popups allow-modals" }));
-    } catch (err) {
-      replace(this.el, h("p", { class: "muted" }, "No preview."));
-      showError(err, "Preview");
-    }
-  }
 }

@@ -1,4 +1,5 @@
-// The builder's static layout: three columns (chat, timeline, the draft) with labelled
+// The builder's static layout: the conversation (with the current run's steps under it)
+// beside the main stage (the preview, and the draft's other views in tabs), with labelled
 // controls; returns the elements the other modules fill.
 import { h, replace } from "./dom.js";
 
@@ -15,6 +16,10 @@ export function layout(main, app) {
         h("section", { class: "col chat-col", "aria-label": "Chat" },
           keep("sessions", h("nav", { class: "sessions-box", "aria-label": "Chat sessions" })),
           keep("chat", h("div", { id: "chat", class: "chat", role: "log", "aria-live": "polite", "aria-label": "Conversation" })),
+          h("section", { class: "run-steps", "aria-labelledby": "timeline-title" },
+            h("h2", { id: "timeline-title" }, "Steps of this run ", keep("streamState", h("span", { id: "stream-state", class: "stream-state", "aria-live": "polite" }))),
+            keep("runInfo", h("div", { id: "run-info", class: "run-info", "aria-live": "polite" })),
+            keep("timeline", h("ol", { id: "timeline", class: "timeline", "aria-label": "Tool steps" }))),
           keep("queue", h("section", { id: "queue", class: "queue-box", "aria-label": "Prompt queue", hidden: true })),
           keep("composer", h("form", { id: "composer", class: "composer", "aria-label": "Send a prompt" },
             h("label", { for: "prompt" }, "Prompt"),
@@ -24,11 +29,7 @@ export function layout(main, app) {
               keep("model", h("select", { id: "model" }, h("option", { value: "auto" }, "Auto"))),
               keep("send", h("button", { type: "submit", id: "send", class: "primary" }, "Send")),
               keep("stop", h("button", { type: "button", id: "stop", class: "danger", disabled: true }, "Stop")))))),
-        h("section", { class: "col run-col", "aria-labelledby": "timeline-title" },
-          h("h2", { id: "timeline-title" }, "Task timeline ", keep("streamState", h("span", { id: "stream-state", class: "stream-state", "aria-live": "polite" }))),
-          keep("runInfo", h("div", { id: "run-info", class: "run-info", "aria-live": "polite" })),
-          keep("timeline", h("ol", { id: "timeline", class: "timeline", "aria-label": "Tool steps" }))),
-        keep("tabs", h("section", { class: "col side-col", "aria-label": "Draft" },
+        keep("tabs", h("section", { class: "col side-col stage", "aria-label": "Preview and draft" },
           h("div", { role: "tablist", "aria-label": "Draft views" },
             tab("preview", "Preview", true), tab("files", "Files"), tab("checkpoints", "Checkpoints"), tab("publish", "Publish"), tab("caps", "Capabilities")),
           panel("preview", keep("preview", h("div", { id: "preview-box" })), true),

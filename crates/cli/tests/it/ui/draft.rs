@@ -215,6 +215,8 @@ async fn the_preview_runs_a_built_vite_app() {
         .await;
     b.click("dialog.confirm[open] .confirm-ok").await;
     b.click("#tab-preview").await;
+    // The built output stays a choice beside the live dev server.
+    b.click("#preview-mode-build").await;
     b.wait_css(".preview-source[data-source=build]").await;
     b.frame(Some("iframe.preview")).await;
     b.wait_for(

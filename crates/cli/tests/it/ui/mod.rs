@@ -5,6 +5,7 @@
 
 mod a11y;
 mod draft;
+mod live;
 mod markdown;
 mod publish;
 mod runs;
@@ -35,7 +36,12 @@ impl Ui {
 
     /// With the template's verification after the agent's edits, or without.
     pub async fn start_with(verify: bool) -> Self {
-        let model = MockModel::start(Script::from_json(SCRIPT).unwrap())
+        Self::scripted(SCRIPT, verify).await
+    }
+
+    /// With another script for the model.
+    pub async fn scripted(script: &str, verify: bool) -> Self {
+        let model = MockModel::start(Script::from_json(script).unwrap())
             .await
             .unwrap();
         let mut config = config_for_model(&model.base_url());

@@ -25,13 +25,21 @@ pub(super) fn hashed_name(path: &str) -> bool {
     if ext.is_empty() {
         return false;
     }
+    let looks_hashed = |hash: &str| {
+        hash.len() >= 8
+            && hash.len() < stem.len()
+            && hash.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && hash
+                .bytes()
+                .any(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    };
     let hash = stem.rsplit(['-', '.']).next().unwrap_or("");
-    hash.len() >= 8
-        && hash.len() < stem.len()
-        && hash.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && hash
-            .bytes()
-            .any(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    // Vite's `[name]-[hash]` hash is 8 base64url characters, which may hold a `-` itself.
+    let vite = stem.len() > 9
+        && stem.as_bytes()[stem.len() - 9] == b'-'
+        && stem.is_char_boundary(stem.len() - 8)
+        && looks_hashed(&stem[stem.len() - 8..].replace('-', "_"));
+    looks_hashed(hash) || vite
 }
 
 pub(super) fn not_modified(

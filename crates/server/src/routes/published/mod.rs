@@ -349,6 +349,7 @@ mod tests {
     #[test]
     fn hashed_names_are_recognised() {
         assert!(hashed_name("assets/index-BxK3c9aQ.js"));
+        assert!(hashed_name("assets/index-Bx-3c9aQ.js"));
         assert!(hashed_name("assets/logo.4f3a2b1c9d.svg"));
         assert!(!hashed_name("index.html"));
         assert!(!hashed_name("assets/my-component.js"));

@@ -5,29 +5,39 @@
 //! sandbox's built output (`dist/`) when the app's latest chat workspace has one on this
 //! host, else the draft's own files (which is all a `static` app needs).
 //!
+//! A *live* preview (`?live=true`, token `dsl_…`) serves the app's dev server instead,
+//! through [`live`]'s proxy (a `static` app: its chat workspace's files as they are now);
+//! the dev server is started on demand, in the chat's sandbox (provisioned from the draft
+//! when none is warm), and `GET …/preview/live` says what it is doing.
+//!
 //! A token names the credential that minted it (`dsp_<secret>.<s|t><hash>`): it stops
 //! working when that session signs out or that token is gone. Only what a page loads is
 //! served ([`servable`]), with `Referrer-Policy: no-referrer`, and CORS only for the
 //! sandboxed page's own opaque origin (`Origin: null`).
 
+mod live;
+mod status;
+
 use std::path::{Path, PathBuf};
 
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use draftsmith_core::{AppId, DraftPath, ErrorBody, ErrorCode, Timestamp};
 use draftsmith_sandbox::SandboxId;
 use draftsmith_store::Principal;
-use serde::Serialize;
+use draftsmith_templates::Live;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Caller, credential_ref, hash_secret, new_secret};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::AppIdPath;
+use crate::extract::{AppIdPath, Query};
 use crate::routes::apps::visible_app;
 use crate::{AppState, Settings};
+use status::{LIVE_TOKEN, dev_server, live_session};
 
 /// How long a preview URL works.
 const PREVIEW_SECONDS: i64 = 3600;
@@ -37,6 +47,7 @@ const SANDBOX_CSP: &str = "sandbox allow-scripts allow-forms allow-popups allow-
 pub fn router(_: &Settings) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_preview))
+        .routes(routes!(status::live_status))
         .routes(routes!(preview_file))
         .route(
             "/preview/{app_id}/{token}/",
@@ -49,7 +60,8 @@ pub fn router(_: &Settings) -> OpenApiRouter<AppState> {
 pub struct PreviewSession {
     /// Where the preview's `index.html` is served (relative to the server).
     pub url: String,
-    /// `build` (the sandbox's `dist/`) or `draft` (the draft's files).
+    /// `live` (the app's dev server, or its chat workspace for a `static` app), `build`
+    /// (the sandbox's `dist/`) or `draft` (the draft's files).
     pub source: String,
     /// The draft revision at the time the URL was made.
     pub revision: i64,
@@ -62,19 +74,25 @@ pub struct PreviewSession {
 }
 
 /// Make a short-lived URL that serves the app's preview.
-#[utoipa::path(post, path = "/admin/apps/{app_id}/preview", params(("app_id" = String, Path)),
+#[utoipa::path(post, path = "/admin/apps/{app_id}/preview", params(("app_id" = String, Path), PreviewQuery),
     responses((status = 200, body = PreviewSession), (status = 404, body = ErrorBody)))]
 async fn create_preview(
     State(state): State<AppState>,
     caller: Caller,
     AppIdPath(app_id): AppIdPath,
+    Query(query): Query<PreviewQuery>,
     headers: HeaderMap,
 ) -> ApiResult<axum::Json<PreviewSession>> {
-    visible_app(&state, &caller, app_id).await?;
+    let app = visible_app(&state, &caller, app_id).await?;
     let minted_by = credential_ref(&headers).ok_or_else(|| {
         ApiError::internal("preview", &"an authenticated request without credentials")
     })?;
-    let token = format!("{}.{minted_by}", new_secret("dsp_")?);
+    let live = match query.live {
+        Some(true) => live_session(&state, &app).await?,
+        _ => None,
+    };
+    let kind = if live.is_some() { LIVE_TOKEN } else { "dsp_" };
+    let token = format!("{}.{minted_by}", new_secret(kind)?);
     let expires_at =
         Timestamp::from_micros(Timestamp::now().as_micros() + PREVIEW_SECONDS * 1_000_000);
     let who = Principal {
@@ -85,8 +103,21 @@ async fn create_preview(
         .store
         .insert_web_session(&preview_hash(&token), &who, expires_at)
         .await?;
+    if let Some(session) = live {
+        // Started now, so the page finds it warm; the page's requests wait for it anyway.
+        let (runner, app) = (state.runner.clone(), app.clone());
+        tokio::spawn(async move {
+            if let Err(e) = runner.live_preview(&app, session).await {
+                tracing::warn!(app = %app.id, error = %e, "the live preview did not start");
+            }
+        });
+    }
     let build = build_dir(&state, app_id).await?;
-    let source = if build.is_some() { "build" } else { "draft" };
+    let source = match (live, &build) {
+        (Some(_), _) => "live",
+        (None, Some(_)) => "build",
+        (None, None) => "draft",
+    };
     Ok(axum::Json(PreviewSession {
         url: format!("/preview/{app_id}/{token}/"),
         source: source.into(),
@@ -94,6 +125,16 @@ async fn create_preview(
         built_revision: build.map(|b| b.revision),
         expires_at,
     }))
+}
+
+/// `POST …/preview`'s options.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewQuery {
+    /// Ask for the live preview (the app's dev server with hot reload) where the app's
+    /// template has one and the app has a chat; otherwise the built output or the draft.
+    pub live: Option<bool>,
 }
 
 /// Stored apart from cookies: a preview token never works as a session, nor the reverse.
@@ -111,17 +152,17 @@ fn preview_hash(token: &str) -> String {
 async fn preview_file(
     State(state): State<AppState>,
     UrlPath((app_id, token, path)): UrlPath<(String, String, String)>,
-    headers: HeaderMap,
+    request: Request,
 ) -> ApiResult<Response> {
-    serve(&state, &app_id, &token, &path, &headers).await
+    serve(&state, &app_id, &token, &path, request).await
 }
 
 async fn preview_index(
     State(state): State<AppState>,
     UrlPath((app_id, token)): UrlPath<(String, String)>,
-    headers: HeaderMap,
+    request: Request,
 ) -> ApiResult<Response> {
-    serve(&state, &app_id, &token, "index.html", &headers).await
+    serve(&state, &app_id, &token, "", request).await
 }
 
 /// Who a preview token acts for, while it and the credential that minted it both live.
@@ -205,11 +246,30 @@ async fn serve(
     app_id: &str,
     token: &str,
     path: &str,
-    request: &HeaderMap,
+    request: Request,
 ) -> ApiResult<Response> {
     let app_id: AppId = app_id.parse().map_err(|_| ApiError::not_found("app"))?;
     let who = preview_principal(state, token).await?;
     let app = visible_app(state, &Caller::from(who), app_id).await?;
+    let live = match token.starts_with(LIVE_TOKEN) {
+        true => live_session(state, &app).await?,
+        false => None,
+    };
+    let template = draftsmith_templates::find(&app.template).map(|t| t.live);
+    if let (Some(session), Some(Live::DevServer(_))) = (live, template) {
+        let origin_null = request
+            .headers()
+            .get(header::ORIGIN)
+            .is_some_and(|o| o == "null");
+        let status = dev_server(state, &app, session).await?;
+        let prefix = format!("/preview/{app_id}/{token}/");
+        let mut response = live::forward(&status, &prefix, path, request).await?;
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            page_headers(response.headers_mut(), origin_null);
+        }
+        return Ok(response);
+    }
+    let request = request.headers();
     let path = if path.is_empty() || path.ends_with('/') {
         format!("{path}index.html")
     } else {
@@ -219,7 +279,20 @@ async fn serve(
     if !servable(path.as_str()) {
         return Err(ApiError::not_found("file"));
     }
-    let (bytes, revision) = match build_dir(state, app.id).await? {
+    let workspace = live.and_then(|session| {
+        let id = SandboxId::for_chat(session);
+        state.runner.controller().workspace_dir(&id)
+    });
+    let build = match workspace {
+        Some(workspace) if tokio::fs::try_exists(&workspace).await.unwrap_or(false) => {
+            Some(Build {
+                dir: workspace,
+                revision: 0,
+            })
+        }
+        _ => build_dir(state, app.id).await?,
+    };
+    let (bytes, revision) = match build {
         Some(build) => (read_inside(&build.dir, path.as_str()).await?, None),
         None => {
             let (revision, _, content) = state.store.read_file(app.id, &path).await?;
@@ -230,6 +303,20 @@ async fn serve(
     let mut headers = HeaderMap::new();
     let value = |s: &str| HeaderValue::from_str(s).map_err(|e| ApiError::internal("header", &e));
     headers.insert(header::CONTENT_TYPE, value(mime.essence_str())?);
+    let origin_null = request.get(header::ORIGIN).is_some_and(|o| o == "null");
+    page_headers(&mut headers, origin_null);
+    if let Some(revision) = revision {
+        headers.insert(
+            super::drafts::REVISION_HEADER,
+            value(&revision.to_string())?,
+        );
+    }
+    Ok((StatusCode::OK, headers, bytes).into_response())
+}
+
+/// What every preview answer carries: the sandbox CSP, no caching, no sniffing, no
+/// referrer, and CORS for the sandboxed page's own opaque origin only.
+fn page_headers(headers: &mut HeaderMap, origin_null: bool) {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(SANDBOX_CSP),
@@ -242,7 +329,7 @@ async fn serve(
     // The sandboxed page has an opaque origin, so its module scripts (Vite's output) are
     // CORS fetches with `Origin: null`; only those are allowed to read the answer.
     headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-    if request.get(header::ORIGIN).is_some_and(|o| o == "null") {
+    if origin_null {
         headers.insert(
             header::ACCESS_CONTROL_ALLOW_ORIGIN,
             HeaderValue::from_static("null"),
@@ -253,13 +340,6 @@ async fn serve(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    if let Some(revision) = revision {
-        headers.insert(
-            super::drafts::REVISION_HEADER,
-            value(&revision.to_string())?,
-        );
-    }
-    Ok((StatusCode::OK, headers, bytes).into_response())
 }
 
 /// A build found in a chat workspace.
