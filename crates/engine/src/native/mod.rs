@@ -45,6 +45,17 @@ enum TurnError {
     Model(ModelError),
 }
 
+impl From<ModelError> for TurnError {
+    /// A provider that saw the cancel first answers `Cancelled`: that is the run's
+    /// cancellation, never a model failure.
+    fn from(err: ModelError) -> Self {
+        match err {
+            ModelError::Cancelled => Self::Cancelled,
+            other => Self::Model(other),
+        }
+    }
+}
+
 /// What one model turn produced.
 struct Turn {
     text: String,
@@ -312,7 +323,7 @@ async fn stream_once(
 ) -> Result<Turn, TurnError> {
     let mut stream = tokio::select! {
         _ = cancel.cancelled() => return Err(TurnError::Cancelled),
-        started = job.model.provider.stream(request, cancel.clone()) => started.map_err(TurnError::Model)?,
+        started = job.model.provider.stream(request, cancel.clone()) => started?,
     };
     let mut turn = Turn {
         text: String::new(),
@@ -332,8 +343,7 @@ async fn stream_once(
                     "the stream ended before the turn finished".into(),
                 )));
             }
-            Some(Err(ModelError::Cancelled)) => return Err(TurnError::Cancelled),
-            Some(Err(err)) => return Err(TurnError::Model(err)),
+            Some(Err(err)) => return Err(err.into()),
             Some(Ok(ModelEvent::TextDelta { text })) => {
                 if text.is_empty() {
                     continue;

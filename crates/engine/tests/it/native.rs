@@ -74,6 +74,8 @@ pub struct Setup {
     pub max_compactions: u32,
     /// Files attached to the prompt.
     pub attachments: Vec<draftsmith_engine::Attachment>,
+    /// The run is cancelled before it starts.
+    pub cancelled: bool,
 }
 
 impl Default for Setup {
@@ -83,6 +85,7 @@ impl Default for Setup {
             max_steps: 30,
             max_compactions: 3,
             attachments: Vec::new(),
+            cancelled: false,
         }
     }
 }
@@ -132,7 +135,11 @@ pub async fn run_native_with(
         attachments: setup.attachments.clone(),
     };
     let sink = Recorder::default();
-    let finished = NativeEngine.run(job, &sink, CancellationToken::new()).await;
+    let cancel = CancellationToken::new();
+    if setup.cancelled {
+        cancel.cancel();
+    }
+    let finished = NativeEngine.run(job, &sink, cancel).await;
     Ran {
         model,
         finished,
@@ -452,4 +459,25 @@ fn the_system_prompt_carries_no_indentation() {
         !prompt.lines().any(|line| line.starts_with(' ')),
         "{prompt:?}"
     );
+}
+
+/// A cancel the provider sees first (its request refused as cancelled) ends the run
+/// cancelled, never failed: whichever side of the race wins, many times over.
+#[tokio::test]
+async fn a_cancel_the_provider_sees_first_is_a_cancel_not_a_model_error() {
+    for _ in 0..20 {
+        let setup = Setup {
+            cancelled: true,
+            ..Setup::default()
+        };
+        let ran = run_native_with(
+            &tool_script(1, false),
+            ProviderKind::OpenAi,
+            "coder",
+            ModelSettings::default(),
+            setup,
+        )
+        .await;
+        assert_eq!(ran.finished.outcome, Outcome::Cancelled);
+    }
 }
