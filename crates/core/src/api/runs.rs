@@ -23,16 +23,33 @@ pub struct CreateRun {
     pub chat_session_id: Option<crate::ChatSessionId>,
     /// Pause the run once its model calls cost this many micro-dollars (millionths of a
     /// US dollar); the configured default when omitted, at most the configured ceiling.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub max_cost: Option<u64>,
     /// Pause the run once its model calls used this many tokens (input of every kind and
     /// output); the configured default when omitted, at most the configured ceiling.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub max_tokens: Option<u64>,
     /// What to do while the app has an active run: `fail` (409, the default) or `queue`
     /// (202 with the queued prompt).
     #[serde(default)]
     pub when_busy: Option<super::WhenBusy>,
+}
+
+/// A non-negative whole number, also when written with a fraction of zero (`5.0`), as JSON
+/// Schema's `integer` allows.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = number.as_u64() {
+        return Ok(Some(whole));
+    }
+    match number.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "{number} is not a non-negative whole number"
+        ))),
+    }
 }
 
 /// A run's own budget: it pauses (`run.paused`, `reason: "budget"`) at the first step
@@ -231,4 +248,20 @@ pub struct LimitInForce {
     pub value: u64,
     /// The mechanism.
     pub mechanism: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_take_whole_numbers_written_either_way() -> Result<(), serde_json::Error> {
+        let parse = |body: &str| serde_json::from_str::<CreateRun>(body);
+        let run = parse(r#"{"input": "x", "max_tokens": 5.0, "max_cost": 7}"#)?;
+        assert_eq!((run.max_tokens, run.max_cost), (Some(5), Some(7)));
+        assert!(parse(r#"{"input": "x", "max_tokens": 5.5}"#).is_err());
+        assert!(parse(r#"{"input": "x", "max_cost": -1}"#).is_err());
+        assert_eq!(parse(r#"{"input": "x"}"#)?.max_tokens, None);
+        Ok(())
+    }
 }
