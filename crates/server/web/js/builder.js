@@ -2,7 +2,7 @@
 // capabilities, checkpoints, files and preview. It owns the run lifecycle: start, follow,
 // end, then start the next queued prompt; on load it reattaches to an active run.
 import { api, agent, TERMINAL } from "./api.js";
-import { Chat, renderSessions } from "./chat.js";
+import { Chat, makeCurrent, renderSessions } from "./chat.js";
 import { Checkpoints } from "./checkpoints.js";
 import { DraftFiles } from "./files.js";
 import { Preview } from "./preview.js";
@@ -24,8 +24,9 @@ export class Builder {
     this.reconnects = 0;
     this.ui = layout(main, app);
     tabs(this.ui.tabs);
-    this.chat = new Chat(this.ui.chat);
-    this.timeline = new Timeline(this.ui.timeline, this.ui.runInfo);
+    this.chat = new Chat(this.ui.chat, (runId, steps) => this.loadSteps(runId, steps));
+    this.timeline = null;
+    this.replayers = new Set();
     this.queue = new PromptQueue(app.id, this.ui.queue, () => this.controls());
     this.files = new DraftFiles(this.ui.tree, this.ui.viewer, app.id);
     this.preview = new Preview(this.ui.preview, app);
@@ -71,7 +72,6 @@ export class Builder {
         this.replay(latest);
       } else {
         this.chat.clear("No messages yet. Describe what to build.");
-        this.timeline.reset(null);
       }
       this.pump();
     }
@@ -113,7 +113,6 @@ export class Builder {
     if (this.run) return showError({ code: "CODING_AGENT_RUN_ACTIVE", message: "a run is active; start a new chat when it ends" });
     this.session = null;
     this.chat.clear("New chat. Describe what to build.");
-    this.timeline.reset(null);
     this.refreshSessions();
     this.ui.prompt.focus();
   }
@@ -167,8 +166,8 @@ export class Builder {
   attach(run) {
     this.run = run;
     this.stopping = false;
-    this.timeline.reset(run);
     this.assistant = this.chat.assistant(run.run_id);
+    this.timeline = this.current(run, this.assistant.steps);
     this.messageId = null;
     this.follower = follow(run, {
       after: 0,
@@ -184,26 +183,57 @@ export class Builder {
   }
 
   streamState(state) {
-    this.ui.streamState.dataset.state = state;
-    this.ui.streamState.textContent = { live: "Live", reconnecting: "Reconnecting…", closed: "" }[state];
+    const el = this.assistant.steps.state;
+    el.dataset.state = state;
+    el.textContent = { live: "Live", reconnecting: "Reconnecting…", closed: "" }[state];
   }
 
   /** Leaving the view: stop following, and let the next builder run the queue. */
   dispose() {
     this.disposed = true;
     if (this.follower) this.follower.close();
-    if (this.replayer) this.replayer.close();
+    for (const r of this.replayers) r.close();
   }
 
-  /** Shows a finished run's timeline (its log replays and the stream closes by itself). */
+  /** The run's steps become the current ones (open, under its turn), in a fresh timeline. */
+  current(run, steps) {
+    makeCurrent(this.ui.chat, steps);
+    const timeline = new Timeline(steps.list, steps.header);
+    timeline.reset(run);
+    return timeline;
+  }
+
+  /** Shows the last run's steps under its turn (its log replays; the stream closes by itself). */
   replay(run) {
-    this.timeline.reset(run);
-    this.replayer = follow(run, {
+    let turn = this.chat.turnOf(run.run_id);
+    if (!turn) {
+      turn = this.chat.assistant(run.run_id, { folded: true });
+      turn.finish("", run.status);
+    }
+    this.timeline = this.current(run, turn.steps);
+    this.replaySteps(run, this.timeline, "Loading the last run");
+  }
+
+  /** An earlier turn's steps, read from its run's log when first opened. */
+  async loadSteps(runId, steps) {
+    try {
+      const run = await api("GET", agent(this.app.id, `runs/${runId}`));
+      const timeline = new Timeline(steps.list, steps.header);
+      timeline.reset(run);
+      this.replaySteps(run, timeline, "Loading a run's steps");
+    } catch (err) {
+      showError(err, "Loading a run's steps");
+    }
+  }
+
+  replaySteps(run, timeline, what) {
+    const replayer = follow(run, {
       after: 0,
-      onEvent: (ev) => this.timeline.onEvent(ev),
-      onEnd: () => {},
-      onError: (err) => showError(err, "Loading the last run"),
+      onEvent: (ev) => timeline.onEvent(ev),
+      onEnd: () => this.replayers.delete(replayer),
+      onError: (err) => showError(err, what),
     });
+    this.replayers.add(replayer);
   }
 
   onEvent(ev) {

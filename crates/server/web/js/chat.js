@@ -1,11 +1,15 @@
 // The chat: the user's prompts, the assistant's answers rendered as Markdown while they
-// stream, the session's history, and the list of this app's chat sessions.
+// stream, the session's history, and the list of this app's chat sessions. Each assistant
+// turn carries the steps of the run that made it, folded under the answer: the current
+// run's are open, earlier ones open on demand.
 import { h, replace, timeEl } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
 
 export class Chat {
-  constructor(log) {
+  /** onSteps(runId, steps): an earlier turn's steps were opened for the first time. */
+  constructor(log, onSteps) {
     this.log = log;
+    this.onSteps = onSteps;
   }
 
   clear(note) {
@@ -17,7 +21,7 @@ export class Chat {
     this.clear(messages.length ? null : "No messages yet. Describe what to build.");
     for (const m of messages) {
       if (m.role === "user") this.user(m.content);
-      else this.assistant(m.run_id).finish(m.content, m.status);
+      else this.assistant(m.run_id, { folded: true }).finish(m.content, m.status);
     }
   }
 
@@ -29,11 +33,28 @@ export class Chat {
     return el;
   }
 
-  /** An assistant bubble that can stream: append(delta), finish(text, status). */
-  assistant(runId) {
+  /** The turn a run wrote, if the log shows it. */
+  turnOf(runId) {
+    return [...this.log.querySelectorAll("article.msg.assistant")].find((a) => a.dataset.run === runId)?.turn || null;
+  }
+
+  /**
+   * An assistant bubble that can stream: append(delta), finish(text, status), and `steps`
+   * (the run's timeline elements). A folded turn (history) asks for its steps when opened.
+   */
+  assistant(runId, { folded = false } = {}) {
     this.log.querySelector(".empty")?.remove();
     const body = h("div", { class: "md" });
-    const el = h("article", { class: "msg assistant", "aria-label": "Assistant", dataset: { run: runId || "" } }, body);
+    const steps = turnSteps(!folded);
+    const el = h("article", { class: "msg assistant", "aria-label": "Assistant", dataset: { run: runId || "" } }, steps.details, body);
+    if (folded && runId) {
+      steps.details.addEventListener("toggle", () => {
+        if (steps.details.open && !steps.loaded) {
+          steps.loaded = true;
+          this.onSteps && this.onSteps(runId, steps);
+        }
+      });
+    }
     this.log.append(el);
     let text = "";
     let pending = false;
@@ -42,7 +63,7 @@ export class Chat {
       replace(body, renderMarkdown(text));
       this.scroll();
     };
-    return {
+    const turn = {
       el,
       append: (delta) => {
         text += delta;
@@ -66,7 +87,10 @@ export class Chat {
         render();
       },
       text: () => text,
+      steps,
     };
+    el.turn = turn;
+    return turn;
   }
 
   note(text, kind = "info") {
@@ -77,6 +101,32 @@ export class Chat {
   scroll() {
     this.log.scrollTop = this.log.scrollHeight;
   }
+}
+
+/** A turn's folded steps: a summary line with the stream's state, the run's header, the rows. */
+function turnSteps(open) {
+  const state = h("span", { class: "stream-state", "aria-live": "polite" });
+  const header = h("div", { class: "run-info", "aria-live": "polite" });
+  const list = h("ol", { class: "timeline", "aria-label": "Tool steps" });
+  const details = h("details", { class: "turn-steps", open }, h("summary", {}, "Steps ", state), header, list);
+  return { details, header, list, state, loaded: open };
+}
+
+/**
+ * Marks one turn's steps as the current run's: the ids the page's tests and assistive
+ * links use move to it, and every earlier turn's steps fold.
+ */
+export function makeCurrent(log, steps) {
+  for (const id of ["timeline", "run-info", "stream-state", "run-status"]) {
+    const old = log.querySelector(`#${id}`);
+    if (old) old.removeAttribute("id");
+  }
+  for (const d of log.querySelectorAll("details.turn-steps[open]")) if (d !== steps.details) d.open = false;
+  steps.list.id = "timeline";
+  steps.header.id = "run-info";
+  steps.state.id = "stream-state";
+  steps.details.open = true;
+  steps.loaded = true;
 }
 
 /** The app's chat sessions as a list of buttons; the current one is marked. */

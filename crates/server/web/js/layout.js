@@ -1,4 +1,4 @@
-// The builder's static layout: the conversation (with the current run's steps under it)
+// The builder's static layout: the conversation (each run's steps folded into its turn)
 // beside the main stage (the preview, and the draft's other views in tabs), with labelled
 // controls; returns the elements the other modules fill.
 import { h, replace } from "./dom.js";
@@ -16,10 +16,6 @@ export function layout(main, app) {
         h("section", { class: "col chat-col", "aria-label": "Chat" },
           keep("sessions", h("nav", { class: "sessions-box", "aria-label": "Chat sessions" })),
           keep("chat", h("div", { id: "chat", class: "chat", role: "log", "aria-live": "polite", "aria-label": "Conversation" })),
-          h("section", { class: "run-steps", "aria-labelledby": "timeline-title" },
-            h("h2", { id: "timeline-title" }, "Steps of this run ", keep("streamState", h("span", { id: "stream-state", class: "stream-state", "aria-live": "polite" }))),
-            keep("runInfo", h("div", { id: "run-info", class: "run-info", "aria-live": "polite" })),
-            keep("timeline", h("ol", { id: "timeline", class: "timeline", "aria-label": "Tool steps" }))),
           keep("queue", h("section", { id: "queue", class: "queue-box", "aria-label": "Prompt queue", hidden: true })),
           keep("composer", h("form", { id: "composer", class: "composer", "aria-label": "Send a prompt" },
             h("label", { for: "prompt" }, "Prompt"),

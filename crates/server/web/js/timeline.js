@@ -56,7 +56,8 @@ export class Timeline {
   status(run, status) {
     replace(
       this.header,
-      h("span", { class: `badge status-${status}`, id: "run-status", dataset: { status, run: run.run_id } }, status),
+      // Only the current run's badge carries the id (earlier turns' steps can be open too).
+      h("span", { class: `badge status-${status}`, id: this.header.id === "run-info" ? "run-status" : null, dataset: { status, run: run.run_id } }, status),
       " ",
       h("span", { class: "run-model", title: "The model this run is pinned to" }, `Model: ${run.resolved_model_id}`),
       run.requested_model_id === "auto" ? h("span", { class: "muted" }, " (Auto)") : null,

@@ -150,7 +150,7 @@ async fn sign_in_create_an_app_and_stream_a_run() {
         "the history",
         "return document.querySelectorAll('.msg.user').length === 1 && \
            [...document.querySelectorAll('.msg.assistant')].some(m => m.textContent.includes('greets you')) && \
-           document.querySelectorAll('#timeline li.step').length === 3",
+           document.querySelectorAll('.msg.assistant details.turn-steps[open] #timeline li.step').length === 3",
         json!([]),
     )
     .await;
@@ -177,6 +177,26 @@ async fn sign_in_create_an_app_and_stream_a_run() {
         "the first chat's history",
         "const u = [...document.querySelectorAll('.msg.user')].map(m => m.textContent); \
          return u.length === 1 && u[0] === 'ZBUILD make the heading say hello'",
+        json!([]),
+    )
+    .await;
+    // Each run's steps fold into the turn that caused it; an earlier turn's open on demand,
+    // read from its run's log.
+    b.wait_css(".msg.assistant details.turn-steps:not([open])")
+        .await;
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('.msg.assistant li.step').length",
+            json!([])
+        )
+        .await,
+        json!(0)
+    );
+    b.click(".msg.assistant details.turn-steps > summary").await;
+    b.wait_for(
+        "the earlier run's steps in its turn",
+        "const rows = [...document.querySelectorAll('.msg.assistant details.turn-steps[open] li.step')]; \
+         return rows.length === 3 && rows.every(r => r.dataset.status === 'done')",
         json!([]),
     )
     .await;
