@@ -185,6 +185,12 @@ pub trait Engine: Send + Sync {
     /// Does the job, streaming progress, until it ends or `cancel` fires.
     async fn run(&self, job: Job, sink: &dyn EventSink, cancel: CancellationToken) -> Finished;
 
+    /// A run on `model` is coming for `workspace`, whose sandbox exists but is still being
+    /// filled: start what the run will need (OpenCode: its server) meanwhile. Best effort:
+    /// what fails here is tried again, and reported, by `run`. Engines with nothing to
+    /// start do nothing.
+    async fn prepare(&self, _workspace: &Path, _model: &ResolvedModel) {}
+
     /// The sandbox holding `workspace` is going away (a failed or orphaned run): stop what
     /// the engine keeps running for it. Called before the workspace is removed; engines
     /// that keep nothing between runs do nothing.

@@ -50,6 +50,9 @@ struct PooledServer {
     home: PathBuf,
     /// Its model-gate route, closed when the server goes.
     route: Option<String>,
+    /// Whether its instance was bootstrapped for the workspace (by a warm-up or a run); a
+    /// server started ahead of its first run is not, until the workspace is filled.
+    warmed: bool,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<PooledServer>>>;
@@ -225,12 +228,16 @@ impl OpencodeEngine {
     }
 
     /// A ready server for `workspace` and whether it was reused. `settings` (with the real
-    /// key) decides whether a running server fits; a new one starts gated.
+    /// key) decides whether a running server fits; a new one starts gated. With `warm`, the
+    /// server's instance is bootstrapped for the workspace before it is returned; without,
+    /// (a start ahead of the run, while the workspace is still being filled) the first
+    /// call with `warm` does it, and that call counts the server as new.
     async fn server_for(
         &self,
         workspace: &Path,
         settings: String,
         resolved: &ResolvedModel,
+        warm: bool,
     ) -> Result<(Arc<OpencodeServer>, bool), String> {
         let model = &ModelRef::of(resolved);
         if let Some(external) = &self.config.external {
@@ -241,13 +248,18 @@ impl OpencodeEngine {
         }
         let slot = self.slot_or_new(workspace);
         let mut guard = slot.lock().await;
-        if let Some(pooled) = guard.as_ref() {
+        if let Some(pooled) = guard.as_mut() {
             let same = pooled.settings == settings;
             if same
                 && pooled.server.is_alive()
                 && self.config.server_policy == ServerPolicy::PerWorkspace
             {
-                return Ok((pooled.server.clone(), true));
+                let fresh = !pooled.warmed;
+                if warm && fresh {
+                    warm_up(&pooled.server, model).await;
+                    pooled.warmed = true;
+                }
+                return Ok((pooled.server.clone(), !fresh));
             }
             if !pooled.server.is_alive() {
                 tracing::warn!(workspace = %workspace.display(), "OpenCode server died; starting a new one");
@@ -293,14 +305,15 @@ impl OpencodeEngine {
                 return Err(err.to_string());
             }
         };
-        if let Err(err) = server.client().warm_up(model).await {
-            tracing::warn!(error = %err, "OpenCode warm-up failed; the first run will be slower");
+        if warm {
+            warm_up(&server, model).await;
         }
         *guard = Some(PooledServer {
             server: server.clone(),
             settings,
             home,
             route: route.map(|r| r.token),
+            warmed: warm,
         });
         Ok((server, false))
     }
@@ -326,7 +339,7 @@ impl OpencodeEngine {
             OpencodeSettings::for_model(&job.model, &self.config.permission_overrides).to_json();
         let started = tokio::select! {
             _ = cancel.cancelled() => return (Outcome::Cancelled, String::new(), None),
-            started = self.server_for(&workspace, settings, &job.model) => started,
+            started = self.server_for(&workspace, settings, &job.model, true) => started,
         };
         let (server, reused) = match started {
             Ok(found) => found,
@@ -373,6 +386,21 @@ impl Engine for OpencodeEngine {
         }
     }
 
+    /// Starts the workspace's server while its sandbox is filled; the run bootstraps it.
+    async fn prepare(&self, workspace: &Path, model: &ResolvedModel) {
+        if workspace.as_os_str().is_empty() || self.config.external.is_some() {
+            return;
+        }
+        let settings =
+            OpencodeSettings::for_model(model, &self.config.permission_overrides).to_json();
+        if let Err(error) = self
+            .server_for(&key(workspace), settings, model, false)
+            .await
+        {
+            tracing::debug!(%error, "starting the OpenCode server ahead of the run failed; the run tries again");
+        }
+    }
+
     async fn release(&self, workspace: &Path) {
         self.stop_server(workspace).await;
     }
@@ -392,6 +420,14 @@ fn key(workspace: &Path) -> PathBuf {
 /// Neither a key nor a boundary: no route is needed (kept out of the match's happy path).
 fn unreachable_route() -> Result<Route, String> {
     Err("internal: a model route without a key or a boundary".into())
+}
+
+/// Bootstraps the server's instance for its directory; a failure only costs the first run
+/// time, so it is logged.
+async fn warm_up(server: &OpencodeServer, model: &ModelRef) {
+    if let Err(err) = server.client().warm_up(model).await {
+        tracing::warn!(error = %err, "OpenCode warm-up failed; the first run will be slower");
+    }
 }
 
 fn start_failed(message: String) -> Outcome {

@@ -1,6 +1,6 @@
 //! The first phase: `run.started`, the chat's sandbox created or reused and refreshed from
-//! the draft with the agent contract seeded (`sandbox.ready`), the bounded chat history,
-//! and the engine's job.
+//! the draft with the agent contract seeded (`sandbox.ready`) while the engine starts in it
+//! and the bounded chat history is read, and the engine's job.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,7 +50,9 @@ impl Execution {
             return Err(self.cancelled());
         }
         let clock = Instant::now();
-        let provisioned = self.provision().await.map_err(RunError::from)?;
+        // The chat's history is read while the sandbox is filled.
+        let (provisioned, history) = tokio::join!(self.provision(), self.history());
+        let provisioned = provisioned.map_err(RunError::from)?;
         let ms = clock.elapsed().as_millis() as u64;
         timings.sandbox_start = Some(ms);
         let ready = EventBody::SandboxReady {
@@ -61,7 +63,7 @@ impl Execution {
         if sink.record(ready, Vec::new()).await.is_err() {
             return Err(self.cancelled());
         }
-        let history = self.history().await.map_err(RunError::History)?;
+        let history = history.map_err(RunError::History)?;
         let job = self.job(history, provisioned.root);
         Ok(Prepared {
             manifest: provisioned.manifest,
@@ -87,8 +89,9 @@ impl Execution {
         }
     }
 
-    /// Creates or reuses the chat's sandbox, refreshes it from the current draft, and seeds
-    /// the agent contract where both engines' contract tools read it.
+    /// Creates or reuses the chat's sandbox, then fills it from the current draft with the
+    /// agent contract seeded where both engines' contract tools read it, while the run's
+    /// engine starts what it needs in it (OpenCode's server starts during the fill).
     async fn provision(&self) -> Result<Provisioned, ProvisionError> {
         let controller = &self.services.controller;
         let created = controller
@@ -98,12 +101,31 @@ impl Execution {
                 self.config.sandbox_ttl,
             )
             .await?;
+        let root = controller.workspace_dir(&self.sandbox).unwrap_or_default();
+        let ahead = async {
+            if let Some(engine) = self.services.engines.get(self.task.run.engine) {
+                tokio::select! {
+                    () = engine.prepare(&root, &self.task.model) => {}
+                    () = self.stop.cancel.cancelled() => {}
+                }
+            }
+        };
+        let (manifest, ()) = tokio::join!(self.fill(), ahead);
+        Ok(Provisioned {
+            manifest: manifest?,
+            reused: created.reused,
+            root,
+        })
+    }
+
+    /// The sandbox's workspace made the current draft, and the contract seeded.
+    async fn fill(&self) -> Result<Manifest, ProvisionError> {
+        let controller = &self.services.controller;
         let manifest = self.services.store.draft(self.task.app.id).await?;
         let blobs = StoreBlobs(self.services.store.clone());
         controller
             .refresh(&self.sandbox, &manifest.files, &blobs)
             .await?;
-        let root = controller.workspace_dir(&self.sandbox).unwrap_or_default();
         // Through the controller, so a remote sandbox gets it too; never through a symlink
         // the agent planted in the workspace.
         let contract = serde_json::to_value(&self.task.contract)
@@ -117,11 +139,7 @@ impl Execution {
             )
             .await
             .map_err(ProvisionError::Contract)?;
-        Ok(Provisioned {
-            manifest,
-            reused: created.reused,
-            root,
-        })
+        Ok(manifest)
     }
 
     /// Earlier turns of this run's chat session, without this run's own prompt.
