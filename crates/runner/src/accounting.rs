@@ -1,11 +1,11 @@
 //! What a run's model calls cost: each call priced from the model's facts (or the cost
 //! its provider reported when the model has no prices), its estimate standing in when the
-//! provider reported no usage, then recorded with the run's totals.
+//! provider reported no usage, then added to the run's totals.
 
 use draftsmith_core::api::RunBudget;
-use draftsmith_core::{AppId, ModelPrices, RunId, Timestamp, Usage, UserId};
+use draftsmith_core::{AppId, ModelPrices, RunId, Timestamp, Usage, UsageTotals, UserId};
 use draftsmith_engine::{ModelCall, Spending};
-use draftsmith_store::{NewModelCall, Store};
+use draftsmith_store::NewModelCall;
 
 use crate::budget::Clock;
 
@@ -52,18 +52,27 @@ impl Account {
         }
     }
 
-    /// Records `call` and says whether the run's budget is spent now. A store that refused
-    /// is only logged: accounting never fails a run.
-    pub async fn record(&self, store: &dyn Store, call: &ModelCall) -> Spending {
+    /// Adds `call` to the run's running `totals` (the run is their only writer, so they
+    /// are exact without reading the store) and says whether the run's budget is spent
+    /// now; the record is for the store, written with the run's next events.
+    pub fn charge(&self, totals: &mut UsageTotals, call: &ModelCall) -> (NewModelCall, Spending) {
         let record = self.price(call, (self.clock)());
-        match store.record_model_call(record).await {
-            Ok(totals) if self.budget.reached(&totals) => Spending::Spent,
-            Ok(_) => Spending::Within,
-            Err(err) => {
-                tracing::warn!(run = %self.run, error = %err, "a model call's usage was not recorded");
-                Spending::Within
-            }
-        }
+        totals.add_totals(&UsageTotals {
+            input_tokens: record.usage.input_tokens,
+            output_tokens: record.usage.output_tokens,
+            cache_read_tokens: record.usage.cache_read_tokens,
+            cache_write_tokens: record.usage.cache_write_tokens,
+            reasoning_tokens: record.usage.reasoning_tokens,
+            cost_micro_usd: record.cost_micro_usd,
+            model_calls: 1,
+            estimated_calls: u64::from(record.estimated),
+        });
+        let spending = if self.budget.reached(totals) {
+            Spending::Spent
+        } else {
+            Spending::Within
+        };
+        (record, spending)
     }
 }
 
@@ -124,5 +133,28 @@ mod tests {
                 .cost_micro_usd,
             0
         );
+    }
+
+    #[test]
+    fn charges_add_up_and_spend_the_budget_at_its_limit() {
+        let mut account = account(Some(ModelPrices {
+            input: 1_000_000,
+            output: 1_000_000,
+            ..ModelPrices::default()
+        }));
+        account.budget.max_tokens = Some(20);
+        let mut totals = UsageTotals::default();
+        let (first, spending) = account.charge(&mut totals, &call(None, None));
+        assert_eq!((first.usage.input_tokens, spending), (7, Spending::Within));
+        let (_, spending) = account.charge(&mut totals, &call(None, None));
+        assert_eq!(
+            (
+                totals.total_tokens(),
+                totals.model_calls,
+                totals.estimated_calls
+            ),
+            (20, 2, 2)
+        );
+        assert_eq!((totals.cost_micro_usd, spending), (20, Spending::Spent));
     }
 }

@@ -1,19 +1,21 @@
 //! The engine's [`EventSink`] for one run: persist, then publish, note when the first
 //! answer token arrived, and account for each model call.
 //!
-//! Answer deltas are written behind the engine's back, in batches: the first one starts a
-//! writer at once (so the first token is not delayed), and the deltas that arrive while it
-//! writes go out together in its next transaction. Every other event waits for the writer,
-//! then goes out in one transaction with the deltas still pending, so the log keeps the
-//! order the engine emitted in and every delta keeps its own `seq` (resume stays exact).
+//! The engine's events and model calls are written behind its back, in batches: the first
+//! one starts a writer at once (so the first token is not delayed), and what arrives while
+//! it writes goes out together in its next transaction, so the engine never waits for the
+//! store and its writes overlap the model's next answer. The log keeps the order the engine
+//! emitted in and every event keeps its own `seq` (resume stays exact). A write that fails
+//! (the run ended elsewhere) closes the sink: the engine's next emit is refused. The
+//! runner's own events ([`RunSink::record`]) wait for the queue, then go out with it.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use draftsmith_core::{Diagnostic, EventBody, RunEvent, RunId};
+use draftsmith_core::{Diagnostic, EventBody, RunEvent, RunId, UsageTotals};
 use draftsmith_engine::{EventSink, ModelCall, SinkClosed, Spending};
-use draftsmith_store::{Store, StoreError};
+use draftsmith_store::{NewModelCall, Store, StoreError};
 
 use crate::accounting::Account;
 use crate::bus::EventBus;
@@ -27,6 +29,8 @@ pub struct RunSink {
     started: Instant,
     first_token_ms: Mutex<Option<u64>>,
     account: Account,
+    /// The run's usage so far, kept here: the run is its only writer.
+    totals: Mutex<UsageTotals>,
 }
 
 struct Shared {
@@ -41,11 +45,23 @@ struct Shared {
 
 #[derive(Default)]
 struct Queue {
-    deltas: Vec<Pending>,
+    events: Vec<Pending>,
+    /// Model calls to record before `events`.
+    calls: Vec<NewModelCall>,
     /// A background writer is on the queue.
     writing: bool,
     /// Why a background write failed (the run ended); later emits report it.
     closed: Option<String>,
+}
+
+impl Queue {
+    /// Everything queued, for one transaction.
+    fn take(&mut self) -> (Vec<NewModelCall>, Vec<Pending>) {
+        (
+            std::mem::take(&mut self.calls),
+            std::mem::take(&mut self.events),
+        )
+    }
 }
 
 impl RunSink {
@@ -68,6 +84,7 @@ impl RunSink {
             started,
             first_token_ms: Mutex::new(None),
             account,
+            totals: Mutex::default(),
         }
     }
 
@@ -76,7 +93,7 @@ impl RunSink {
         self.first_token_ms.lock().ok().and_then(|g| *g)
     }
 
-    /// Persists then publishes one event, after the deltas emitted before it.
+    /// Persists then publishes one event, after everything the engine emitted before it.
     pub async fn record(
         &self,
         body: EventBody,
@@ -86,7 +103,7 @@ impl RunSink {
         written.pop().ok_or(StoreError::RunEnded)
     }
 
-    /// Waits until every delta emitted so far is written and published.
+    /// Waits until everything the engine emitted so far is written and published.
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.shared.write_pending().await.map(drop)
     }
@@ -98,16 +115,13 @@ impl RunSink {
         }
     }
 
-    /// Queues an answer delta and makes sure a writer is on its way.
-    fn queue_delta(&self, delta: Pending) -> Result<(), SinkClosed> {
-        if let Ok(mut first) = self.first_token_ms.lock() {
-            first.get_or_insert(self.started.elapsed().as_millis() as u64);
-        }
+    /// Queues an event or a model call and makes sure a writer is on its way.
+    fn queue(&self, add: impl FnOnce(&mut Queue)) -> Result<(), SinkClosed> {
         let mut queue = self.shared.lock_queue();
         if let Some(reason) = &queue.closed {
             return Err(SinkClosed(reason.clone()));
         }
-        queue.deltas.push(delta);
+        add(&mut queue);
         if !queue.writing {
             queue.writing = true;
             tokio::spawn(self.shared.clone().write_in_background());
@@ -121,48 +135,53 @@ impl Shared {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes the pending deltas and then `event`, in one transaction.
+    /// Writes what is queued and then `event`, in one transaction.
     async fn write(&self, event: Pending) -> Result<Vec<RunEvent>, StoreError> {
         let _writer = self.writer.lock().await;
-        let mut batch = std::mem::take(&mut self.lock_queue().deltas);
+        let (calls, mut batch) = self.lock_queue().take();
         batch.push(event);
-        self.commit(batch).await
+        self.commit(calls, batch).await
     }
 
-    /// Writes whatever deltas are pending.
+    /// Writes whatever is queued.
     async fn write_pending(&self) -> Result<Vec<RunEvent>, StoreError> {
         let _writer = self.writer.lock().await;
-        let batch = std::mem::take(&mut self.lock_queue().deltas);
-        self.commit(batch).await
+        let (calls, batch) = self.lock_queue().take();
+        self.commit(calls, batch).await
     }
 
     /// The background writer: batch after batch until the queue is empty.
     async fn write_in_background(self: Arc<Self>) {
         loop {
             let _writer = self.writer.lock().await;
-            let batch = {
+            let (calls, batch) = {
                 let mut queue = self.lock_queue();
-                if queue.deltas.is_empty() {
+                if queue.events.is_empty() && queue.calls.is_empty() {
                     queue.writing = false;
                     return;
                 }
-                std::mem::take(&mut queue.deltas)
+                queue.take()
             };
-            if let Err(err) = self.commit(batch).await {
+            if let Err(err) = self.commit(calls, batch).await {
                 let mut queue = self.lock_queue();
                 queue.closed = Some(err.to_string());
-                queue.deltas.clear();
+                queue.events.clear();
+                queue.calls.clear();
                 queue.writing = false;
                 return;
             }
         }
     }
 
-    async fn commit(&self, batch: Vec<Pending>) -> Result<Vec<RunEvent>, StoreError> {
-        if batch.is_empty() {
+    async fn commit(
+        &self,
+        calls: Vec<NewModelCall>,
+        batch: Vec<Pending>,
+    ) -> Result<Vec<RunEvent>, StoreError> {
+        if batch.is_empty() && calls.is_empty() {
             return Ok(Vec::new());
         }
-        let written = self.store.append_events(self.run, batch).await?;
+        let written = self.store.append_events(self.run, calls, batch).await?;
         for event in &written {
             self.bus.publish(event).await;
         }
@@ -173,16 +192,21 @@ impl Shared {
 #[async_trait]
 impl EventSink for RunSink {
     async fn emit(&self, body: EventBody, diagnostics: Vec<Diagnostic>) -> Result<(), SinkClosed> {
-        if matches!(body, EventBody::AssistantDelta { .. }) {
-            return self.queue_delta((body, diagnostics));
+        if matches!(body, EventBody::AssistantDelta { .. })
+            && let Ok(mut first) = self.first_token_ms.lock()
+        {
+            first.get_or_insert(self.started.elapsed().as_millis() as u64);
         }
-        self.record(body, diagnostics)
-            .await
-            .map(|_| ())
-            .map_err(|e| SinkClosed(e.to_string()))
+        self.queue(|queue| queue.events.push((body, diagnostics)))
     }
 
     async fn model_call(&self, call: ModelCall) -> Spending {
-        self.account.record(self.shared.store.as_ref(), &call).await
+        let (record, spending) = {
+            let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+            self.account.charge(&mut totals, &call)
+        };
+        // A closed sink ends the run at the engine's next emit; the call goes with it.
+        let _ = self.queue(|queue| queue.calls.push(record));
+        spending
     }
 }

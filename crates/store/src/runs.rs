@@ -15,6 +15,7 @@ use crate::landing::{self, Landed, Landing};
 use crate::rules;
 use crate::run_start::{self, NewRun};
 use crate::sql;
+use crate::usage::{self, NewModelCall};
 use crate::{run_log, run_rows};
 
 /// Runs and their event logs.
@@ -38,11 +39,13 @@ pub trait RunStore: Send + Sync {
         body: EventBody,
         diagnostics: Vec<Diagnostic>,
     ) -> Result<RunEvent>;
-    /// Appends `events` in order in one transaction (a batch of answer deltas, then maybe
-    /// the event that followed them): all of them or none.
+    /// Records the model `calls` (each added to the run's usage totals) and appends
+    /// `events` after them in order, in one transaction: all of it or none. A run's
+    /// progress is written this way, behind its engine.
     async fn append_events(
         &self,
         run: RunId,
+        calls: Vec<NewModelCall>,
         events: Vec<(EventBody, Vec<Diagnostic>)>,
     ) -> Result<Vec<RunEvent>>;
     /// Events with `seq > after`, in order.
@@ -143,9 +146,13 @@ impl RunStore for SqlStore {
     async fn append_events(
         &self,
         run: RunId,
+        calls: Vec<NewModelCall>,
         events: Vec<(EventBody, Vec<Diagnostic>)>,
     ) -> Result<Vec<RunEvent>> {
         let mut tx = sql::begin_write(&self.pool).await?;
+        for call in &calls {
+            usage::record_in_tx(&mut tx, call).await?;
+        }
         let mut appended = Vec::with_capacity(events.len());
         for (body, diagnostics) in events {
             appended.push(run_log::append_in_tx(&mut tx, run, body, diagnostics).await?);

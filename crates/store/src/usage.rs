@@ -1,5 +1,6 @@
 //! The usage aggregate: every model call's token counts and cost, recorded with the run's
-//! running totals in one transaction, and the sums `GET /admin/usage` and the budgets read.
+//! running totals in the transaction that appends the run's next events, and the sums
+//! `GET /admin/usage` and the budgets read.
 
 use async_trait::async_trait;
 use draftsmith_core::api::{ModelCallRecord, UsageGroup, UsageRow};
@@ -54,9 +55,6 @@ pub struct UsageFilter {
 /// Model calls and their sums.
 #[async_trait]
 pub trait UsageStore: Send + Sync {
-    /// Records one model call and adds it to its run's totals; answers the run's totals
-    /// after it.
-    async fn record_model_call(&self, call: NewModelCall) -> Result<UsageTotals>;
     /// A run's model calls, in order.
     async fn model_calls(&self, run: RunId) -> Result<Vec<ModelCallRecord>>;
     /// Usage summed by `group`, largest cost first.
@@ -103,6 +101,60 @@ fn day_name(raw: &str) -> String {
     rfc.get(..10).unwrap_or(&rfc).to_owned()
 }
 
+/// Records one model call in `tx` and adds it to its run's totals (the run's events are
+/// appended in the same transaction, [`crate::RunStore::append_events`]).
+pub(crate) async fn record_in_tx(tx: &mut sql::Tx, call: &NewModelCall) -> Result<()> {
+    let u = call.usage;
+    let row = sqlx::query(&format!(
+        "UPDATE runs SET usage_input_tokens = usage_input_tokens + $2, \
+           usage_output_tokens = usage_output_tokens + $3, \
+           usage_cache_read_tokens = usage_cache_read_tokens + $4, \
+           usage_cache_write_tokens = usage_cache_write_tokens + $5, \
+           usage_reasoning_tokens = usage_reasoning_tokens + $6, \
+           usage_cost_micro_usd = usage_cost_micro_usd + $7, \
+           usage_model_calls = usage_model_calls + 1, \
+           usage_estimated_calls = usage_estimated_calls + $8 \
+         WHERE id = $1 RETURNING {}",
+        usage_columns::RUN_COLUMNS
+    ))
+    .bind(call.run.to_string())
+    .bind(column(u.input_tokens))
+    .bind(column(u.output_tokens))
+    .bind(column(u.cache_read_tokens))
+    .bind(column(u.cache_write_tokens))
+    .bind(column(u.reasoning_tokens))
+    .bind(column(call.cost_micro_usd))
+    .bind(i64::from(call.estimated))
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::NotFound("run"))?;
+    let totals = usage_columns::totals(&row)?;
+    sqlx::query(
+        "INSERT INTO model_calls (run_id, seq, app_id, user_id, model, step, input_tokens, \
+           output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, \
+           cost_micro_usd, estimated, ms, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(call.run.to_string())
+    .bind(column(totals.model_calls))
+    .bind(call.app.to_string())
+    .bind(call.user.0.clone())
+    .bind(call.model.clone())
+    .bind(column(call.step))
+    .bind(column(u.input_tokens))
+    .bind(column(u.output_tokens))
+    .bind(column(u.cache_read_tokens))
+    .bind(column(u.cache_write_tokens))
+    .bind(column(u.reasoning_tokens))
+    .bind(column(call.cost_micro_usd))
+    .bind(i64::from(call.estimated))
+    .bind(column(call.ms))
+    .bind(call.at.as_micros())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 fn call_from_row(row: &AnyRow) -> Result<ModelCallRecord> {
     let count = |name: &str| -> Result<u64> {
         let value: i64 = row.try_get(name)?;
@@ -128,61 +180,6 @@ fn call_from_row(row: &AnyRow) -> Result<ModelCallRecord> {
 
 #[async_trait]
 impl UsageStore for SqlStore {
-    #[tracing::instrument(level = "debug", skip_all, fields(run = %call.run))]
-    async fn record_model_call(&self, call: NewModelCall) -> Result<UsageTotals> {
-        let u = call.usage;
-        let mut tx = sql::begin_write(&self.pool).await?;
-        let row = sqlx::query(&format!(
-            "UPDATE runs SET usage_input_tokens = usage_input_tokens + $2, \
-               usage_output_tokens = usage_output_tokens + $3, \
-               usage_cache_read_tokens = usage_cache_read_tokens + $4, \
-               usage_cache_write_tokens = usage_cache_write_tokens + $5, \
-               usage_reasoning_tokens = usage_reasoning_tokens + $6, \
-               usage_cost_micro_usd = usage_cost_micro_usd + $7, \
-               usage_model_calls = usage_model_calls + 1, \
-               usage_estimated_calls = usage_estimated_calls + $8 \
-             WHERE id = $1 RETURNING {}",
-            usage_columns::RUN_COLUMNS
-        ))
-        .bind(call.run.to_string())
-        .bind(column(u.input_tokens))
-        .bind(column(u.output_tokens))
-        .bind(column(u.cache_read_tokens))
-        .bind(column(u.cache_write_tokens))
-        .bind(column(u.reasoning_tokens))
-        .bind(column(call.cost_micro_usd))
-        .bind(i64::from(call.estimated))
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound("run"))?;
-        let totals = usage_columns::totals(&row)?;
-        sqlx::query(
-            "INSERT INTO model_calls (run_id, seq, app_id, user_id, model, step, input_tokens, \
-               output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, \
-               cost_micro_usd, estimated, ms, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(call.run.to_string())
-        .bind(column(totals.model_calls))
-        .bind(call.app.to_string())
-        .bind(call.user.0.clone())
-        .bind(call.model.clone())
-        .bind(column(call.step))
-        .bind(column(u.input_tokens))
-        .bind(column(u.output_tokens))
-        .bind(column(u.cache_read_tokens))
-        .bind(column(u.cache_write_tokens))
-        .bind(column(u.reasoning_tokens))
-        .bind(column(call.cost_micro_usd))
-        .bind(i64::from(call.estimated))
-        .bind(column(call.ms))
-        .bind(call.at.as_micros())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(totals)
-    }
-
     #[tracing::instrument(level = "debug", skip_all, fields(run = %run))]
     async fn model_calls(&self, run: RunId) -> Result<Vec<ModelCallRecord>> {
         let rows = sqlx::query(

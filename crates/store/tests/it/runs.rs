@@ -276,7 +276,11 @@ async fn a_batch_of_events_is_written_whole_or_not_at_all(kind: StoreKind) {
         text: "ab".into(),
     };
     let batch = vec![delta("a"), delta("b"), (message, vec![])];
-    let written = f.store.append_events(run.run_id, batch).await.unwrap();
+    let written = f
+        .store
+        .append_events(run.run_id, Vec::new(), batch)
+        .await
+        .unwrap();
     let seqs: Vec<i64> = written.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, vec![first.seq + 1, first.seq + 2, first.seq + 3]);
     let stored = f
@@ -292,7 +296,7 @@ async fn a_batch_of_events_is_written_whole_or_not_at_all(kind: StoreKind) {
         usage: None,
     };
     let refused = vec![delta("c"), (completed, vec![]), delta("late")];
-    let result = f.store.append_events(run.run_id, refused).await;
+    let result = f.store.append_events(run.run_id, Vec::new(), refused).await;
     assert!(matches!(result, Err(StoreError::RunEnded)), "{result:?}");
     let after = f.store.events_after(run.run_id, 0, 100).await.unwrap();
     assert_eq!(
