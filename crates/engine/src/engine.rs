@@ -198,4 +198,9 @@ pub trait Engine: Send + Sync {
 
     /// The service is stopping: stop everything the engine keeps running.
     async fn shutdown(&self) {}
+
+    /// Servers the engine keeps running between runs now (for the metrics).
+    fn servers(&self) -> usize {
+        0
+    }
 }

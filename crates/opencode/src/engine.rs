@@ -408,6 +408,17 @@ impl Engine for OpencodeEngine {
     async fn shutdown(&self) {
         OpencodeEngine::shutdown(self).await;
     }
+
+    /// Slots holding a server; one busy starting or stopping counts as running.
+    fn servers(&self) -> usize {
+        let Ok(slots) = self.pool.slots.lock() else {
+            return 0;
+        };
+        slots
+            .values()
+            .filter(|slot| slot.try_lock().map_or(true, |s| s.is_some()))
+            .count()
+    }
 }
 
 /// The pool key: the workspace's canonical path (OpenCode reports canonical paths too).

@@ -24,6 +24,8 @@ pub struct Account {
     pub budget: RunBudget,
     /// When calls are recorded.
     pub clock: Clock,
+    /// Whether calls are recorded at all (`[metrics] accounting`).
+    pub enabled: bool,
 }
 
 impl Account {
@@ -103,6 +105,7 @@ mod tests {
             prices,
             budget: RunBudget::default(),
             clock: crate::budget::wall_clock(),
+            enabled: true,
         }
     }
 

@@ -37,4 +37,10 @@ pub struct RunnerConfig {
     /// `[coding_agent] queue_after_failure = "hold"`: a failed run holds the app's queue
     /// until `POST …/queue/resume`; `false` (`"continue"`) goes on.
     pub hold_queue_after_failure: bool,
+    /// Whether model calls are recorded (usage, cost, budgets); off only to measure what
+    /// accounting costs (`[metrics] accounting = false`).
+    pub accounting: bool,
+    /// Whether Prometheus metrics are recorded and served (`[metrics] enabled`); read at
+    /// start only.
+    pub metrics: bool,
 }

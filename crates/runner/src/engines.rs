@@ -33,6 +33,11 @@ impl Engines {
         self
     }
 
+    /// Servers the engines keep running (OpenCode's).
+    pub fn servers(&self) -> usize {
+        self.installed.iter().map(|(_, e)| e.servers()).sum()
+    }
+
     /// The engine of `kind`, when installed.
     pub fn get(&self, kind: EngineKind) -> Option<&Arc<dyn Engine>> {
         self.installed

@@ -10,6 +10,7 @@ pub mod config;
 pub mod contract;
 mod engines;
 pub mod fair_use;
+pub mod metrics;
 pub mod policy;
 pub mod preview;
 pub mod publish;
@@ -41,6 +42,7 @@ pub use bus::{BusMessage, EventBus, LocalBus, PgBus};
 pub use config::RunnerConfig;
 pub use engines::Engines;
 pub use fair_use::{FairUse, Throttled};
+pub use metrics::Metrics;
 pub use policy::EnginePolicy;
 pub use queue::Submitted;
 pub use run::CRASH_AFTER_LANDING;
@@ -105,6 +107,11 @@ impl Runner {
                     bus,
                     controller,
                     engines,
+                    metrics: if config.metrics {
+                        Metrics::new()
+                    } else {
+                        Metrics::off()
+                    },
                 },
                 registry: RwLock::new(Arc::new(registry)),
                 active: Mutex::new(HashMap::new()),
@@ -193,6 +200,27 @@ impl Runner {
     /// The sandbox controller runs work in.
     pub fn controller(&self) -> Arc<dyn draftsmith_sandbox::SandboxController> {
         self.inner.services.controller.clone()
+    }
+
+    /// This instance's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.services.metrics
+    }
+
+    /// The metrics in the Prometheus text format, the mirrored gauges read now; `None`
+    /// when metrics are off.
+    pub async fn render_metrics(&self) -> Result<Option<String>, StoreError> {
+        let services = &self.inner.services;
+        if !services.metrics.enabled() {
+            return Ok(None);
+        }
+        let now = metrics::Snapshot {
+            warm_sandboxes: services.controller.sandbox_count(),
+            opencode_servers: services.engines.servers(),
+            queue_depth: services.store.queue_depth().await?,
+            active_runs: self.local_runs().len(),
+        };
+        Ok(services.metrics.render(now))
     }
 
     /// The event bus followers subscribe to.
@@ -332,6 +360,15 @@ impl Runner {
         self.inner.tasks.close();
         let _ = tokio::time::timeout(grace, self.inner.tasks.wait()).await;
         self.inner.services.engines.shutdown().await;
+    }
+
+    /// Whether this instance works in as many sandboxes as `[fair_use]` allows.
+    fn instance_full(&self) -> bool {
+        let working = self.inner.active.lock().map(|a| a.len()).unwrap_or(0);
+        self.config()
+            .fair_use
+            .instance_sandboxes
+            .is_some_and(|limit| working as u64 >= limit)
     }
 
     fn lease_deadline(&self) -> Timestamp {

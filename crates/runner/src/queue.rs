@@ -11,7 +11,7 @@ use draftsmith_core::{AppId, ErrorCode, EventBody, EventError, QueueItemId, User
 use draftsmith_store::{NewQueued, NextRun, QueueTarget, StoreError};
 use tokio::sync::oneshot;
 
-use crate::{CreateRunError, Runner, contract};
+use crate::{CreateRunError, Runner, Throttled, contract};
 
 /// What `POST runs` with `when_busy: "queue"` did.
 #[derive(Debug)]
@@ -24,7 +24,8 @@ pub enum Submitted {
 
 impl Runner {
     /// Starts the prompt when the app is idle and its queue empty, else queues it (FIFO:
-    /// a prompt never overtakes the queue).
+    /// a prompt never overtakes the queue). An instance with every sandbox busy queues it
+    /// too, to start when one frees, rather than answer 503.
     pub async fn submit(
         &self,
         app: &App,
@@ -35,7 +36,8 @@ impl Runner {
         if store.queue(app.id, false).await?.items.is_empty() {
             match self.create(app, user, request.clone()).await {
                 Ok((run, api)) => return Ok(Submitted::Started(Box::new(run), api)),
-                Err(CreateRunError::Store(StoreError::RunActive { .. })) => {}
+                Err(CreateRunError::Store(StoreError::RunActive { .. }))
+                | Err(CreateRunError::Throttled(Throttled::InstanceFull { .. })) => {}
                 Err(other) => return Err(other),
             }
         }
@@ -121,6 +123,10 @@ impl Runner {
     async fn start_queued(&self, app_id: AppId) -> Result<(), StoreError> {
         let store = self.inner.services.store.clone();
         loop {
+            if self.instance_full() {
+                // The maintenance tick tries again once a sandbox is free.
+                return Ok(());
+            }
             let clock = Instant::now();
             let app = store.app(app_id).await?;
             let contract = contract::load(store.as_ref(), &app).await?;

@@ -9,6 +9,7 @@
 //! (the run ended elsewhere) closes the sink: the engine's next emit is refused. The
 //! runner's own events ([`RunSink::record`]) wait for the queue, then go out with it.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -18,6 +19,7 @@ use draftsmith_engine::{EventSink, ModelCall, SinkClosed, Spending};
 use draftsmith_store::{NewModelCall, Store, StoreError};
 
 use crate::accounting::Account;
+use crate::metrics::{RunMetrics, StoreOp};
 use crate::bus::EventBus;
 
 /// An event waiting to be written.
@@ -31,12 +33,15 @@ pub struct RunSink {
     account: Account,
     /// The run's usage so far, kept here: the run is its only writer.
     totals: Mutex<UsageTotals>,
+    /// Model turns so far (the highest step answered, plus one).
+    steps: AtomicU64,
 }
 
 struct Shared {
     store: Arc<dyn Store>,
     bus: Arc<dyn EventBus>,
     run: RunId,
+    metrics: RunMetrics,
     queue: Mutex<Queue>,
     /// Held while a batch is taken from the queue and written, so batches commit in the
     /// order they were taken.
@@ -70,12 +75,14 @@ impl RunSink {
         store: Arc<dyn Store>,
         bus: Arc<dyn EventBus>,
         account: Account,
+        metrics: RunMetrics,
         started: Instant,
     ) -> Self {
         let shared = Shared {
             store,
             bus,
             run: account.run,
+            metrics,
             queue: Mutex::new(Queue::default()),
             writer: tokio::sync::Mutex::new(()),
         };
@@ -85,7 +92,18 @@ impl RunSink {
             first_token_ms: Mutex::new(None),
             account,
             totals: Mutex::default(),
+            steps: AtomicU64::new(0),
         }
+    }
+
+    /// Model turns the run has taken.
+    pub fn steps(&self) -> u64 {
+        self.steps.load(Ordering::Relaxed)
+    }
+
+    /// The run's metrics.
+    pub fn metrics(&self) -> &RunMetrics {
+        &self.shared.metrics
     }
 
     /// Milliseconds from the run's start to its first answer token.
@@ -181,7 +199,10 @@ impl Shared {
         if batch.is_empty() && calls.is_empty() {
             return Ok(Vec::new());
         }
-        let written = self.store.append_events(self.run, calls, batch).await?;
+        let started = Instant::now();
+        let written = self.store.append_events(self.run, calls, batch).await;
+        self.metrics.store_op(StoreOp::AppendEvents, started.elapsed());
+        let written = written?;
         for event in &written {
             self.bus.publish(event).await;
         }
@@ -201,10 +222,22 @@ impl EventSink for RunSink {
     }
 
     async fn model_call(&self, call: ModelCall) -> Spending {
+        self.steps.fetch_max(call.step as u64 + 1, Ordering::Relaxed);
+        if !self.account.enabled {
+            // Accounting off: the metrics count the call as priced; nothing is stored.
+            let record = self.account.price(&call, draftsmith_core::Timestamp::now());
+            self.shared
+                .metrics
+                .model_call(call.ms, &record.usage, record.cost_micro_usd);
+            return Spending::Within;
+        }
         let (record, spending) = {
             let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
             self.account.charge(&mut totals, &call)
         };
+        self.shared
+            .metrics
+            .model_call(call.ms, &record.usage, record.cost_micro_usd);
         // A closed sink ends the run at the engine's next emit; the call goes with it.
         let _ = self.queue(|queue| queue.calls.push(record));
         spending

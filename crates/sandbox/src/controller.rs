@@ -176,6 +176,12 @@ pub trait SandboxController: Send + Sync {
 
     /// The workspace on this host, for seeding files; `None` when the sandbox is remote.
     fn workspace_dir(&self, id: &SandboxId) -> Option<PathBuf>;
+
+    /// Sandboxes kept now (working or warm), for the metrics; `None` when this side cannot
+    /// tell without asking (a remote controller).
+    fn sandbox_count(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Durations as integer milliseconds on the wire.

@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .merge(routes::web::router())
+        .merge(routes::metrics::router())
         .merge(routes::published::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {

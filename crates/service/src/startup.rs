@@ -170,6 +170,8 @@ pub fn runner_config(config: &Config, instance: InstanceId) -> RunnerConfig {
         },
         hold_queue_after_failure: config.coding_agent.queue_after_failure
             == QueueAfterFailure::Hold,
+        accounting: config.metrics.accounting,
+        metrics: config.metrics.enabled,
     }
 }
 

@@ -86,6 +86,8 @@ pub trait QueueStore: Send + Sync {
     async fn start_next_queued(&self, next: NextRun) -> Result<Option<Run>>;
     /// Apps with queued prompts and no active run.
     async fn apps_with_waiting_queue(&self) -> Result<Vec<AppId>>;
+    /// Prompts queued across every app (the metrics' queue depth).
+    async fn queue_depth(&self) -> Result<u64>;
 }
 
 /// Reads the position after the last item.
@@ -291,6 +293,13 @@ impl QueueStore for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|row| sql::id(row, "app_id")).collect()
+    }
+
+    async fn queue_depth(&self) -> Result<u64> {
+        let row = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM run_queue")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")?.max(0) as u64)
     }
 }
 

@@ -44,6 +44,9 @@ async fn a_bad_environment_value_stops_the_start_naming_the_variable() {
         ),
         ("APPS_CODING_AGENT_NATIVE_ENABLED", "sometimes"),
         ("DRAFTSMITH_SANDBOX_MEMORY_MIB", "lots"),
+        ("DRAFTSMITH_BUDGET_USER_DAILY_COST", "a dollar"),
+        ("DRAFTSMITH_FAIR_USE_INSTANCE_SANDBOXES", "-2"),
+        ("DRAFTSMITH_METRICS", "sometimes"),
     ] {
         let (status, stderr) = serve_with(&[(var, value)]).await;
         assert!(!status.success(), "{var}={value} started");

@@ -1,8 +1,9 @@
 //! Fair use over real HTTP: one user's active runs across apps and run creations per
 //! minute are capped with 429 `RATE_LIMITED` and `Retry-After`; an instance with every
-//! sandbox busy answers 503 with `Retry-After`; other users are unaffected by a user's cap.
+//! sandbox busy answers 503 with `Retry-After`, or queues a prompt sent with
+//! `when_busy: "queue"` until a sandbox frees; other users are unaffected by a user's cap.
 
-use draftsmith_core::api::{Run, TokenCreated};
+use draftsmith_core::api::{QueueState, Run, TokenCreated};
 use draftsmith_core::{ErrorCode, RunStatus};
 use draftsmith_mockmodel::{MockModel, Script};
 use draftsmith_testkit::client::assert_error;
@@ -13,11 +14,13 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_stores;
+use crate::queue::{enqueue, wait_drained};
 use crate::runs::new_app;
 
 both_stores!(
     a_users_active_runs_and_creation_rate_are_capped,
     a_full_instance_answers_503,
+    a_full_instance_queues_a_prompt_that_may_wait,
 );
 
 /// A turn that waits far longer than any test, so its run stays active until cancelled.
@@ -133,4 +136,29 @@ async fn a_full_instance_answers_503(kind: StoreKind) {
     cancel_and_wait(&admin, &stalled).await;
     let (status, _, _) = try_start(&admin, "QUICK").await;
     assert_eq!(status, 201, "a sandbox is free again");
+}
+
+async fn a_full_instance_queues_a_prompt_that_may_wait(kind: StoreKind) {
+    let server = server_with(kind, |c| c.fair_use.instance_sandboxes = Some(1)).await;
+    let admin = server.admin();
+    let (status, _, stalled) = try_start(&admin, "stall").await;
+    assert_eq!(status, 201);
+    // Another, idle app: its prompt waits for the sandbox instead of a 503.
+    let app = new_app(&admin, "static").await;
+    let queued = enqueue(&admin, &app, "QUICK").await;
+    let queue_url = format!("/admin/apps/{}/coding-agent/queue", app.id);
+    // Several maintenance ticks pass while the instance is full: it stays queued.
+    for _ in 0..5 {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let queue: QueueState = admin.get(&queue_url, 200).await;
+        assert_eq!(
+            queue.items.iter().map(|i| i.id).collect::<Vec<_>>(),
+            [queued.id],
+            "the prompt started while every sandbox was busy"
+        );
+    }
+    cancel_and_wait(&admin, &stalled).await;
+    let runs = wait_drained(&admin, &app, 1).await;
+    assert_eq!(runs[0].input, "QUICK");
+    assert_eq!(runs[0].status, RunStatus::Completed);
 }

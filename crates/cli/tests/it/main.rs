@@ -24,6 +24,7 @@ mod history;
 mod instances;
 mod landing;
 mod live;
+mod metrics;
 mod opencode;
 mod processes;
 mod publish;

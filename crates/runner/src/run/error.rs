@@ -161,6 +161,21 @@ impl Ending {
         }
     }
 
+    /// The terminal status, as the metrics label it.
+    pub(crate) fn status(&self) -> &'static str {
+        match self {
+            Self::Completed { .. } => "completed",
+            Self::Paused { .. } => "paused",
+            Self::Cancelled { .. } => "cancelled",
+            Self::Failed(_) => "failed",
+        }
+    }
+
+    /// Whether the model's provider ended the run with an error.
+    pub(crate) fn is_model_error(&self) -> bool {
+        matches!(self, Self::Failed(RunError::Engine(e)) if e.code == ErrorCode::CodingAgentModelError)
+    }
+
     /// Whether the run failed (its sandbox is stopped rather than kept warm).
     pub(crate) fn is_failure(&self) -> bool {
         matches!(self, Self::Failed(_))

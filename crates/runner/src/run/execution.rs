@@ -24,6 +24,7 @@ pub(crate) struct Services {
     pub bus: Arc<dyn EventBus>,
     pub controller: Arc<dyn draftsmith_sandbox::SandboxController>,
     pub engines: Engines,
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// How a run is stopped, and by whom.

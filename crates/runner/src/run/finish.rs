@@ -81,10 +81,19 @@ impl Execution {
         if let Err(err) = sink.record(ending.body(), Vec::new()).await {
             tracing::warn!(run = %run.run_id, error = %err, "terminal event not recorded (the run had already ended)");
         }
-        self.log_timings(&ending, &timings);
+        self.log_timings(sink, &ending, &timings);
     }
 
-    pub(super) fn log_timings(&self, ending: &Ending, timings: &RunTimings) {
+    /// Logs the `CODING_AGENT_TIMING` line and counts the ended run in the metrics.
+    pub(super) fn log_timings(&self, sink: &RunSink, ending: &Ending, timings: &RunTimings) {
+        let ms = |v: u64| std::time::Duration::from_millis(v);
+        sink.metrics().ended(
+            ending.status(),
+            ms(timings.total.unwrap_or(0)),
+            timings.first_token.map(ms),
+            sink.steps(),
+            ending.is_model_error(),
+        );
         let timing_json = Value::Object(timings.to_map()).to_string();
         tracing::info!(
             target: "CODING_AGENT_TIMING",

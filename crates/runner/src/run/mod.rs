@@ -33,11 +33,17 @@ impl Execution {
             prices: self.task.model.facts.prices,
             budget: self.task.budget,
             clock: self.task.clock.clone(),
+            enabled: self.config.accounting,
         };
+        let metrics = self
+            .services
+            .metrics
+            .for_run(self.task.run.engine, &self.task.model.id);
         let sink = RunSink::new(
             self.services.store.clone(),
             self.services.bus.clone(),
             account,
+            metrics,
             self.clock.started,
         );
         let mut timings = RunTimings::new(self.clock.create_ms);
@@ -54,7 +60,7 @@ impl Execution {
                 .land(&sink, pending, &ending, &transcript, &timings)
                 .await
             {
-                Ok(()) => return self.log_timings(&ending, &timings),
+                Ok(()) => return self.log_timings(&sink, &ending, &timings),
                 Err(failed) => ending = failed,
             }
         }

@@ -282,6 +282,11 @@ impl SandboxController for LocalController {
     fn workspace_dir(&self, id: &SandboxId) -> Option<PathBuf> {
         Some(self.root.join(id.as_str()).join("workspace"))
     }
+
+    fn sandbox_count(&self) -> Option<usize> {
+        // A scrape never waits on a sandbox being created; busy reads as unknown.
+        self.sandboxes.try_lock().ok().map(|map| map.len())
+    }
 }
 
 fn log_reaped(reaped: &[(SandboxId, super::Trash)]) {

@@ -8,6 +8,7 @@ pub mod chat;
 pub mod checkpoints;
 pub mod drafts;
 pub mod health;
+pub mod metrics;
 pub mod preview;
 pub mod published;
 pub mod queue;

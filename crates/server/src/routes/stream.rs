@@ -67,7 +67,11 @@ async fn stream_run(
     let live = state.runner.bus().subscribe(run);
     let (tx, rx) = mpsc::channel::<Event>(64);
     let keep_alive = KeepAlive::new().interval(state.settings.http.sse_keepalive());
-    tokio::spawn(follow(state, run, after, live, tx));
+    let follower = state.runner.metrics().follower();
+    tokio::spawn(async move {
+        follow(state, run, after, live, tx).await;
+        drop(follower);
+    });
     Ok(Sse::new(futures::StreamExt::map(
         ReceiverStream::new(rx),
         Ok::<Event, Infallible>,

@@ -95,6 +95,26 @@ overrides! {
         |c, v| c.http.sse_keepalive = Duration::from_millis(positive(v)?);
     "DRAFTSMITH_PUBLISH_APPS_DOMAIN" => "publish.apps_domain", |c, v| c.publish.apps_domain = v.to_owned();
     "DRAFTSMITH_PUBLISH_CACHE_MIB" => "publish.cache_mib", |c, v| c.publish.cache_mib = number(v)?;
+    "DRAFTSMITH_BUDGET_RUN_MAX_COST" => "budgets.run_max_cost",
+        |c, v| c.budgets.run_max_cost = limit(v)?;
+    "DRAFTSMITH_BUDGET_RUN_MAX_COST_CEILING" => "budgets.run_max_cost_ceiling",
+        |c, v| c.budgets.run_max_cost_ceiling = limit(v)?;
+    "DRAFTSMITH_BUDGET_RUN_MAX_TOKENS" => "budgets.run_max_tokens",
+        |c, v| c.budgets.run_max_tokens = limit(v)?;
+    "DRAFTSMITH_BUDGET_RUN_MAX_TOKENS_CEILING" => "budgets.run_max_tokens_ceiling",
+        |c, v| c.budgets.run_max_tokens_ceiling = limit(v)?;
+    "DRAFTSMITH_BUDGET_USER_DAILY_COST" => "budgets.user_daily_cost",
+        |c, v| c.budgets.user_daily_cost = limit(v)?;
+    "DRAFTSMITH_BUDGET_USER_MONTHLY_COST" => "budgets.user_monthly_cost",
+        |c, v| c.budgets.user_monthly_cost = limit(v)?;
+    "DRAFTSMITH_FAIR_USE_USER_ACTIVE_RUNS" => "fair_use.user_active_runs",
+        |c, v| c.fair_use.user_active_runs = limit(v)?;
+    "DRAFTSMITH_FAIR_USE_USER_RUNS_PER_MINUTE" => "fair_use.user_runs_per_minute",
+        |c, v| c.fair_use.user_runs_per_minute = limit(v)?;
+    "DRAFTSMITH_FAIR_USE_INSTANCE_SANDBOXES" => "fair_use.instance_sandboxes",
+        |c, v| c.fair_use.instance_sandboxes = limit(v)?;
+    "DRAFTSMITH_METRICS" => "metrics.enabled", |c, v| c.metrics.enabled = flag(v)?;
+    "DRAFTSMITH_METRICS_ACCOUNTING" => "metrics.accounting", |c, v| c.metrics.accounting = flag(v)?;
     "DRAFTSMITH_OPENCODE_BIN" => "opencode.binary", |c, v| c.opencode.binary = text(v).map(PathBuf::from);
     "APPS_DRAFT_DEV_CONTROLLER_TIMEOUT_SECONDS" => "opencode.start_timeout_seconds",
         |c, v| c.opencode.start_timeout = seconds(v)?.max(Duration::from_secs(30));
@@ -122,6 +142,14 @@ pub(super) fn apply(
         }
     }
     Ok(())
+}
+
+/// An optional limit: a whole number, or empty for no limit.
+fn limit(v: &str) -> Result<Option<u64>, String> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    number(v).map(Some)
 }
 
 /// A value that may be left empty to unset it.

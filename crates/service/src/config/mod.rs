@@ -16,8 +16,8 @@ pub use draftsmith_engine::ProviderKind;
 pub use draftsmith_server::edge::HttpConfig;
 pub use env::{OVERRIDES, Override};
 pub use sections::{
-    BudgetsConfig, CodingAgentConfig, EgressConfig, EgressMode, FairUseConfig, ModelsConfig,
-    OpencodeSection, ProviderConfig, PublishConfig, QueueAfterFailure, SandboxConfig,
+    BudgetsConfig, CodingAgentConfig, EgressConfig, EgressMode, FairUseConfig, MetricsConfig,
+    ModelsConfig, OpencodeSection, ProviderConfig, PublishConfig, QueueAfterFailure, SandboxConfig,
 };
 
 /// Everything `draftsmith serve` reads at start.
@@ -54,6 +54,8 @@ pub struct Config {
     pub budgets: BudgetsConfig,
     /// Fair-use limits per user and per instance.
     pub fair_use: FairUseConfig,
+    /// Prometheus metrics and accounting switches.
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -74,6 +76,7 @@ impl Default for Config {
             publish: PublishConfig::default(),
             budgets: BudgetsConfig::default(),
             fair_use: FairUseConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }

@@ -301,3 +301,23 @@ pub struct FairUseConfig {
     /// Sandboxes this instance works in at once (503 beyond).
     pub instance_sandboxes: Option<u64>,
 }
+
+/// `[metrics]`: the Prometheus metrics served at `/metrics` (admin token) and the model
+/// calls' accounting; both on unless turned off (to measure what they cost).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Whether metrics are recorded and `/metrics` answers.
+    pub enabled: bool,
+    /// Whether model calls are recorded (usage, cost and budgets need it).
+    pub accounting: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            accounting: true,
+        }
+    }
+}

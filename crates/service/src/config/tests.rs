@@ -316,3 +316,49 @@ fn every_override_names_a_key_of_the_file() {
         assert!(!err.contains("unknown field"), "{}: {err}", entry.key);
     }
 }
+
+#[test]
+fn budgets_fair_use_and_metrics_from_the_file_and_the_environment() {
+    file_then_env(
+        "[budgets]\nuser_daily_cost = 5000\nrun_max_tokens = 100\n",
+        ("DRAFTSMITH_BUDGET_USER_DAILY_COST", "7000"),
+        |c| (c.budgets.user_daily_cost, c.budgets.run_max_tokens),
+        ((Some(5000), Some(100)), (Some(7000), Some(100))),
+    );
+    // An empty value lifts the file's limit.
+    file_then_env(
+        "[budgets]\nrun_max_cost_ceiling = 9\n",
+        ("DRAFTSMITH_BUDGET_RUN_MAX_COST_CEILING", ""),
+        |c| c.budgets.run_max_cost_ceiling,
+        (Some(9), None),
+    );
+    file_then_env(
+        "[fair_use]\ninstance_sandboxes = 4\n",
+        ("DRAFTSMITH_FAIR_USE_INSTANCE_SANDBOXES", "2"),
+        |c| c.fair_use.instance_sandboxes,
+        (Some(4), Some(2)),
+    );
+    file_then_env(
+        "",
+        ("DRAFTSMITH_FAIR_USE_USER_RUNS_PER_MINUTE", "3"),
+        |c| (c.fair_use.user_runs_per_minute, c.fair_use.user_active_runs),
+        ((None, None), (Some(3), None)),
+    );
+    file_then_env(
+        "[metrics]\naccounting = false\n",
+        ("DRAFTSMITH_METRICS", "off"),
+        |c| (c.metrics.enabled, c.metrics.accounting),
+        ((true, false), (false, false)),
+    );
+    let file = File::new("");
+    for (var, value) in [
+        ("DRAFTSMITH_BUDGET_USER_MONTHLY_COST", "-1"),
+        ("DRAFTSMITH_FAIR_USE_USER_ACTIVE_RUNS", "many"),
+        ("DRAFTSMITH_METRICS_ACCOUNTING", "maybe"),
+    ] {
+        match file.load(&[(var, value)]) {
+            Err(ConfigError::Env { var: named, .. }) => assert_eq!(named, var),
+            other => panic!("{var}={value}: {other:?}"),
+        }
+    }
+}
