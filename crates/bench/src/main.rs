@@ -2,6 +2,7 @@
 //! run, so the numbers mean the same on any machine. `cargo run --release -p
 //! draftsmith-bench -- <name>`; `all` runs every one.
 
+mod accounting;
 mod api;
 mod boundary;
 mod caching;
@@ -21,7 +22,10 @@ use anyhow::bail;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    // `--quick`: few iterations, for a smoke test in a debug build (where supported).
+    let quick = std::env::args().any(|a| a == "--quick");
     match which.as_str() {
+        "accounting" => accounting::run(quick).await,
         "drafts" => drafts::run().await,
         "checkpoints" => checkpoints::run().await,
         "sandbox" => sandbox::run().await,
@@ -41,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
             boundary::run().await?;
             runs::run().await?;
             memory::run().await?;
+            accounting::run(quick).await?;
             caching::run().await?;
             live::run().await?;
             opencode::run().await?;
@@ -48,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
         }
         other => {
             bail!(
-                "unknown benchmark {other:?}; known: drafts, checkpoints, sandbox, sandbox-boundary, runs, caching, live-preview, opencode, publish, all"
+                "unknown benchmark {other:?}; known: drafts, checkpoints, sandbox, sandbox-boundary, runs, accounting, caching, live-preview, opencode, publish, all"
             )
         }
     }

@@ -109,6 +109,8 @@ export class Timeline {
         break;
       default:
     }
+    // The terminal event carries the run's usage totals: shown once, last.
+    if (p.usage && ev.event.startsWith("run.")) this.milestone(usageText(p.usage), "usage");
   }
 
   /** A one-line note between steps: the sandbox, the sync, how the run ended. */
@@ -170,6 +172,15 @@ export class Timeline {
     }
     this.markActive();
   }
+}
+
+/** A run's tokens and cost, e.g. `1,234 tokens (1,000 in, 234 out) · $0.0042`. */
+export function usageText(u) {
+  const n = (v) => Number(v || 0).toLocaleString("en-US");
+  const total = (u.input_tokens || 0) + (u.output_tokens || 0) + (u.cache_read_tokens || 0) + (u.cache_write_tokens || 0);
+  const cached = u.cache_read_tokens ? `, ${n(u.cache_read_tokens)} cached` : "";
+  const estimated = u.estimated_calls ? " (partly estimated)" : "";
+  return `${n(total)} tokens (${n(u.input_tokens)} in, ${n(u.output_tokens)} out${cached}) · $${(Number(u.cost_micro_usd || 0) / 1e6).toFixed(4)}${estimated}`;
 }
 
 function label(status) {

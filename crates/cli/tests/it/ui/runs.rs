@@ -83,11 +83,28 @@ async fn sign_in_create_an_app_and_stream_a_run() {
     );
     let milestones = b
         .js(
-            "return [...document.querySelectorAll('#timeline li.milestone')].map(m => m.textContent)",
+            "return [...document.querySelectorAll('#timeline li.milestone:not(.usage)')].map(m => m.textContent)",
             json!([]),
         )
         .await;
     let milestones: Vec<String> = serde_json::from_value(milestones).unwrap();
+    // The run's tokens and cost, from its terminal event, close the timeline.
+    let usage = b
+        .js(
+            "const u = [...document.querySelectorAll('#timeline li.milestone')]; \
+             const last = u[u.length - 1]; \
+             return last && last.classList.contains('usage') ? last.textContent : null",
+            json!([]),
+        )
+        .await;
+    let usage = usage.as_str().unwrap_or_default().to_owned();
+    let (total, rest) = usage.split_once(" tokens (").unwrap_or(("", ""));
+    let total: u64 = total.replace(',', "").parse().unwrap_or(0);
+    assert!(total > 0, "no tokens shown: {usage:?}");
+    assert!(
+        rest.contains(" in, ") && rest.contains(" out") && rest.contains(") · $"),
+        "{usage:?}"
+    );
     assert!(
         milestones[0].starts_with("Sandbox ready · "),
         "{milestones:?}"
