@@ -12,6 +12,7 @@ import { Publisher } from "./publish.js";
 import { PromptQueue } from "./queue.js";
 import { follow } from "./stream.js";
 import { Timeline } from "./timeline.js";
+import { UsagePanel } from "./usage.js";
 import { layout, tabs } from "./layout.js";
 
 export class Builder {
@@ -32,6 +33,7 @@ export class Builder {
     this.preview = new Preview(this.ui.preview, app);
     this.checkpoints = new Checkpoints(this.ui.checkpoints, app.id, (msg) => this.changed(msg), () => !this.run);
     this.publisher = new Publisher(this.ui.publish, app.id);
+    this.usage = new UsagePanel(this.ui.usage, app.id);
     this.ui.composer.addEventListener("submit", (e) => {
       e.preventDefault();
       this.send();
@@ -80,6 +82,7 @@ export class Builder {
     this.preview.refresh();
     this.checkpoints.refresh();
     this.publisher.refresh();
+    this.usage.refresh();
     this.controls();
   }
 
@@ -299,6 +302,7 @@ export class Builder {
     this.stopping = false;
     this.controls();
     this.changed();
+    this.usage.refresh();
     this.refreshSessions();
     this.pump();
   }

@@ -27,11 +27,12 @@ export function layout(main, app) {
               keep("stop", h("button", { type: "button", id: "stop", class: "danger", disabled: true }, "Stop")))))),
         keep("tabs", h("section", { class: "col side-col stage", "aria-label": "Preview and draft" },
           h("div", { role: "tablist", "aria-label": "Draft views" },
-            tab("preview", "Preview", true), tab("files", "Files"), tab("checkpoints", "Checkpoints"), tab("publish", "Publish"), tab("caps", "Capabilities")),
+            tab("preview", "Preview", true), tab("files", "Files"), tab("checkpoints", "Checkpoints"), tab("publish", "Publish"), tab("usage", "Usage"), tab("caps", "Capabilities")),
           panel("preview", keep("preview", h("div", { id: "preview-box" })), true),
           panel("files", h("div", { class: "files" }, keep("tree", h("nav", { id: "tree", "aria-label": "Files" })), keep("viewer", h("div", { id: "viewer", class: "viewer" }, h("p", { class: "muted" }, "Pick a file to read it."))))),
           panel("checkpoints", keep("checkpoints", h("div", { id: "checkpoints" }))),
           panel("publish", keep("publish", h("div", { id: "publish-box" }))),
+          panel("usage", keep("usage", h("div", { id: "usage-box" }))),
           panel("caps", keep("caps", h("div", { id: "capabilities" }))))))));
   return el;
 }

@@ -105,6 +105,14 @@ async fn sign_in_create_an_app_and_stream_a_run() {
         rest.contains(" in, ") && rest.contains(" out") && rest.contains(") · $"),
         "{usage:?}"
     );
+    // The app's usage panel (its only run so far) says the same, once the run has ended.
+    b.wait_for(
+        "the app's usage panel",
+        "const u = document.querySelector('#usage-box #app-usage'); \
+         return u && u.textContent === arguments[0]",
+        json!([usage]),
+    )
+    .await;
     assert!(
         milestones[0].starts_with("Sandbox ready · "),
         "{milestones:?}"
