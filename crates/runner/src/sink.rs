@@ -19,8 +19,8 @@ use draftsmith_engine::{EventSink, ModelCall, SinkClosed, Spending};
 use draftsmith_store::{NewModelCall, Store, StoreError};
 
 use crate::accounting::Account;
-use crate::metrics::{RunMetrics, StoreOp};
 use crate::bus::EventBus;
+use crate::metrics::{RunMetrics, StoreOp};
 
 /// An event waiting to be written.
 type Pending = (EventBody, Vec<Diagnostic>);
@@ -201,7 +201,8 @@ impl Shared {
         }
         let started = Instant::now();
         let written = self.store.append_events(self.run, calls, batch).await;
-        self.metrics.store_op(StoreOp::AppendEvents, started.elapsed());
+        self.metrics
+            .store_op(StoreOp::AppendEvents, started.elapsed());
         let written = written?;
         for event in &written {
             self.bus.publish(event).await;
@@ -222,7 +223,8 @@ impl EventSink for RunSink {
     }
 
     async fn model_call(&self, call: ModelCall) -> Spending {
-        self.steps.fetch_max(call.step as u64 + 1, Ordering::Relaxed);
+        self.steps
+            .fetch_max(call.step as u64 + 1, Ordering::Relaxed);
         if !self.account.enabled {
             // Accounting off: the metrics count the call as priced; nothing is stored.
             let record = self.account.price(&call, draftsmith_core::Timestamp::now());
