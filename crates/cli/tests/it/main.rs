@@ -30,6 +30,7 @@ mod publish;
 mod queue;
 mod runs;
 mod sandboxes;
+mod steering;
 mod sync;
 mod ui;
 mod usage;
