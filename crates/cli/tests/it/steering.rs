@@ -1,7 +1,8 @@
 //! Steering a running run over real HTTP: a message reaches the scripted model's next
 //! request and the chat history, one sent while the model gives its final answer gets one
-//! more turn, one posted to another instance reaches the owner, and ended runs (409) and
-//! other users' runs (404) refuse it.
+//! more turn, one posted to another instance reaches the owner, OpenCode (the real one)
+//! takes it as its session's next prompt, and ended runs (409) and other users' runs (404)
+//! refuse it.
 
 use draftsmith_core::api::{App, ChatMessage, ChatRole, ChatSessionDetail, Run, TokenCreated};
 use draftsmith_core::{EventBody, RunEvent, RunStatus};
@@ -21,6 +22,7 @@ both_stores!(
     a_message_reaches_the_next_model_turn_and_the_chat,
     a_message_during_the_final_answer_gets_one_more_turn,
     ended_and_foreign_runs_refuse_messages,
+    an_opencode_run_takes_a_message_as_its_sessions_next_prompt,
 );
 
 fn messages_url(run: &Run) -> String {
@@ -225,4 +227,46 @@ async fn a_message_through_another_instance_reaches_the_owner() {
         .collect();
     assert_eq!(requests.len(), 2);
     assert!(mentions(&requests[1], note), "{:#}", requests[1].body);
+}
+
+async fn an_opencode_run_takes_a_message_as_its_sessions_next_prompt(kind: StoreKind) {
+    let server = TestServer::with_script(kind, STEERING).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "vite-react").await;
+    let input = json!({"input": "steer after answer", "engine": "opencode"});
+    let run = start_run(&admin, &app, input).await;
+    let mut reader = EventReader::open(&admin, &run.stream_url, None).await;
+    let mut events = Vec::new();
+    while let Some(event) = reader.next().await {
+        let delta = event.body.event_type() == "assistant.delta";
+        events.push(event);
+        if delta {
+            break;
+        }
+    }
+    let note = "One more thing: add a footer.";
+    steer(&admin, &run, note).await;
+    events.extend(reader.rest().await);
+    assert_well_formed(&events, 1);
+    match &events.last().unwrap().body {
+        EventBody::RunCompleted { summary, .. } => assert_eq!(summary, "Second answer."),
+        other => panic!("ended with {other:?}: {events:#?}"),
+    }
+    // The second request is the same conversation, continued by the message.
+    let requests = requests_of(server.model(), "after-answer");
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    assert!(!mentions(&requests[0], note));
+    assert_eq!(requests[1].turn, 1);
+    assert!(mentions(&requests[1], note), "{:#}", requests[1].body);
+    assert!(mentions(&requests[1], "steer after answer"));
+    assert!(mentions(&requests[1], "First answer."));
+    let messages = chat(&admin, &run).await;
+    assert_eq!(
+        roles(&messages),
+        [
+            (ChatRole::User, "steer after answer"),
+            (ChatRole::User, note),
+            (ChatRole::Assistant, "First answer.\n\nSecond answer."),
+        ]
+    );
 }
