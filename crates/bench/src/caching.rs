@@ -123,6 +123,7 @@ async fn measure(caching: CacheMode) -> anyhow::Result<Usage> {
         }),
         contract: draftsmith_engine::AgentContract::empty(),
         attachments: Vec::new(),
+        steering: Default::default(),
     };
     let finished = NativeEngine
         .run(job, &Quiet, CancellationToken::new())

@@ -66,6 +66,14 @@ pub enum AppEventBody {
 }
 
 impl AppEventBody {
+    /// Every app event name (the web UI's list is generated from it).
+    pub const TYPES: [&'static str; 4] = [
+        "run.accepted",
+        "run.ended",
+        "queue.changed",
+        "draft.revised",
+    ];
+
     /// The SSE event name.
     pub fn event_type(&self) -> &'static str {
         match self {

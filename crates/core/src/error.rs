@@ -30,6 +30,8 @@ pub enum ErrorCode {
     ServiceUnavailable,
     /// The app already has an active run; `details.run_id` names it.
     CodingAgentRunActive,
+    /// The run has ended, so it takes no more messages; `details.status` says how it ended.
+    CodingAgentRunNotActive,
     /// The requested model is unknown or its provider is not configured.
     CodingAgentModelUnavailable,
     /// The requested engine is disabled by policy.
@@ -72,7 +74,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for documentation and exhaustive tests.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         Self::Unauthorized,
         Self::Forbidden,
         Self::NotFound,
@@ -84,6 +86,7 @@ impl ErrorCode {
         Self::HeadersTooLarge,
         Self::ServiceUnavailable,
         Self::CodingAgentRunActive,
+        Self::CodingAgentRunNotActive,
         Self::CodingAgentModelUnavailable,
         Self::CodingAgentEngineUnavailable,
         Self::CodingAgentRevisionConflict,
@@ -117,6 +120,7 @@ impl ErrorCode {
             Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
             Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             Self::CodingAgentRunActive => "CODING_AGENT_RUN_ACTIVE",
+            Self::CodingAgentRunNotActive => "CODING_AGENT_RUN_NOT_ACTIVE",
             Self::CodingAgentModelUnavailable => "CODING_AGENT_MODEL_UNAVAILABLE",
             Self::CodingAgentEngineUnavailable => "CODING_AGENT_ENGINE_UNAVAILABLE",
             Self::CodingAgentRevisionConflict => "CODING_AGENT_REVISION_CONFLICT",
@@ -156,7 +160,9 @@ impl ErrorCode {
             Self::HeadersTooLarge => 431,
             Self::ServiceUnavailable => 503,
             Self::CodingAgentBudgetExceeded | Self::RateLimited => 429,
-            Self::CodingAgentRunActive | Self::CodingAgentRevisionConflict => 409,
+            Self::CodingAgentRunActive
+            | Self::CodingAgentRunNotActive
+            | Self::CodingAgentRevisionConflict => 409,
             Self::CodingAgentToolFailed
             | Self::CodingAgentModelError
             | Self::CodingAgentOpencodeStartFailed

@@ -123,6 +123,15 @@ pub enum EventBody {
         /// Its full text.
         text: String,
     },
+    /// A message the person sent to the run while it worked (steering); the engine
+    /// takes it at its next model turn.
+    #[serde(rename = "user.message")]
+    UserMessage {
+        /// The chat message it was saved as.
+        message_id: String,
+        /// Its text.
+        text: String,
+    },
     /// A tool call began.
     #[serde(rename = "tool.started")]
     ToolStarted {
@@ -282,12 +291,13 @@ impl EventBody {
     }
 
     /// Every event name, in the order of a run's life.
-    pub const TYPES: [&'static str; 18] = [
+    pub const TYPES: [&'static str; 19] = [
         "run.accepted",
         "run.started",
         "sandbox.ready",
         "assistant.delta",
         "assistant.message",
+        "user.message",
         "tool.started",
         "tool.completed",
         "tool.failed",
@@ -345,6 +355,7 @@ impl EventBody {
             Self::SandboxReady { .. } => "sandbox.ready",
             Self::AssistantDelta { .. } => "assistant.delta",
             Self::AssistantMessage { .. } => "assistant.message",
+            Self::UserMessage { .. } => "user.message",
             Self::ToolStarted { .. } => "tool.started",
             Self::ToolCompleted { .. } => "tool.completed",
             Self::ToolFailed { .. } => "tool.failed",
@@ -369,7 +380,8 @@ impl EventBody {
             | Self::RunCompleted { .. }
             | Self::RunFailed { .. }
             | Self::RunCancelled { .. }
-            | Self::RunPaused { .. } => Stage::Run,
+            | Self::RunPaused { .. }
+            | Self::UserMessage { .. } => Stage::Run,
             Self::SandboxReady { .. } => Stage::Sandbox,
             Self::AssistantDelta { .. }
             | Self::AssistantMessage { .. }

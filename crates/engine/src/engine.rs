@@ -38,6 +38,8 @@ pub struct Job {
     pub contract: draftsmith_contract::AgentContract,
     /// Files the person attached to the prompt, in order.
     pub attachments: Vec<Attachment>,
+    /// Messages the person sends while the job works, taken at the next model turn.
+    pub steering: crate::steering::Steering,
 }
 
 /// A file attached to a prompt: an image the model sees, or a text file it reads.

@@ -9,6 +9,7 @@ pub mod model;
 pub mod native;
 pub mod providers;
 pub mod registry;
+pub mod steering;
 pub mod summary;
 
 pub use draftsmith_contract::AgentContract;
@@ -19,3 +20,4 @@ pub use engine::{
 pub use facts::{ModelSettings, PriceSettings};
 pub use native::NativeEngine;
 pub use registry::{ModelRegistry, ProviderKind, ProviderSpec, ResolvedModel, Unavailable};
+pub use steering::{Steering, SteeringSender};

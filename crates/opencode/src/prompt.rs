@@ -30,6 +30,22 @@ pub fn prompt_body(job: &Job) -> PromptBody {
     }
 }
 
+/// A steering message's prompt: what the person sent while the session worked, as the
+/// session's next prompt (its earlier turns are in the session already).
+pub fn steering_body(job: &Job, messages: &[String]) -> PromptBody {
+    PromptBody {
+        model: ModelRef::of(&job.model),
+        system: Some(system_prompt(&job.template, &job.contract)),
+        parts: messages
+            .iter()
+            .map(|text| TextPartInput {
+                kind: "text",
+                text: text.clone(),
+            })
+            .collect(),
+    }
+}
+
 /// What OpenCode's agent is told about draftsmith, on top of its own system prompt: the
 /// same baseline contract context the native engine gives its model.
 fn system_prompt(template: &str, contract: &draftsmith_engine::AgentContract) -> String {

@@ -1,7 +1,7 @@
 //! Drives runs from accepted to terminal. [`Runner::create`] validates engine and model
 //! before anything is persisted, persists the run, and executes it in the background; a
-//! maintenance loop renews this instance's leases, acts on cancel requests made through
-//! any instance, and ends runs whose owner died.
+//! maintenance loop renews this instance's leases, acts on cancel requests and hands on
+//! steering messages made through any instance, and ends runs whose owner died.
 
 mod accounting;
 pub mod budget;
@@ -26,11 +26,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use draftsmith_contract::AgentContract;
+use draftsmith_core::RunEvent;
 use draftsmith_core::api::{App, CreateRun, Run, RunBudget};
 use draftsmith_core::{
     AppId, EngineKind, ErrorCode, EventBody, EventError, InstanceId, RunId, Timestamp, UserId,
 };
-use draftsmith_engine::{ModelRegistry, ResolvedModel};
+use draftsmith_engine::{ModelRegistry, ResolvedModel, Steering, SteeringSender};
 use draftsmith_store::{NewRun, Store, StoreError};
 use run::{Execution, Services, Stop};
 use tokio::sync::{mpsc, oneshot};
@@ -67,6 +68,12 @@ pub enum CreateRunError {
     Store(#[from] StoreError),
 }
 
+/// A run executing on this instance: how to stop it, and its engine's steering inbox.
+struct Local {
+    stop: Stop,
+    steer: SteeringSender,
+}
+
 /// Owns every run this instance executes.
 #[derive(Clone)]
 pub struct Runner {
@@ -77,8 +84,8 @@ struct Inner {
     services: Services,
     config: RwLock<Arc<RunnerConfig>>,
     registry: RwLock<Arc<ModelRegistry>>,
-    /// The runs executing here, with how to stop each.
-    active: Mutex<HashMap<RunId, Stop>>,
+    /// The runs executing here, with how to stop and steer each.
+    active: Mutex<HashMap<RunId, Local>>,
     stop: CancellationToken,
     tasks: TaskTracker,
     /// What budgets read the time from.
@@ -308,8 +315,13 @@ impl Runner {
             cancel: self.inner.stop.child_token(),
             by: Arc::default(),
         };
+        let (steer, steering) = Steering::channel();
         if let Ok(mut active) = self.inner.active.lock() {
-            active.insert(run.run_id, stop.clone());
+            let local = Local {
+                stop: stop.clone(),
+                steer,
+            };
+            active.insert(run.run_id, local);
         }
         let (run_id, app_id) = (run.run_id, app.id);
         let task = run::Assignment {
@@ -321,7 +333,8 @@ impl Runner {
             clock: self.clock(),
         };
         let config = (*self.config()).clone();
-        let execution = Execution::new(self.inner.services.clone(), task, config, stop, timing);
+        let services = self.inner.services.clone();
+        let execution = Execution::new(services, task, config, stop, timing, steering);
         let runner = self.clone();
         self.inner.tasks.spawn(async move {
             execution.execute().await;
@@ -345,12 +358,45 @@ impl Runner {
         let Ok(active) = self.inner.active.lock() else {
             return;
         };
-        if let Some(stop) = active.get(&run) {
+        if let Some(Local { stop, .. }) = active.get(&run) {
             if let Ok(mut who) = stop.by.lock() {
                 who.get_or_insert_with(|| by.to_owned());
             }
             stop.cancel.cancel();
         }
+    }
+
+    /// Sends `text` to an active run: saved (chat message, `user.message` event, waiting
+    /// for delivery) so whichever instance executes the run hands it to its engine; here,
+    /// at once. [`StoreError::RunEnded`] once the run is terminal.
+    pub async fn steer(&self, run: RunId, text: &str) -> Result<RunEvent, StoreError> {
+        let services = &self.inner.services;
+        let event = services.store.steer(run, text).await?;
+        services.bus.publish(&event).await;
+        if self.local_runs().contains(&run) {
+            self.deliver_steering().await?;
+        }
+        Ok(event)
+    }
+
+    /// Claims the steering messages waiting for this instance's runs and hands each to its
+    /// run's engine.
+    async fn deliver_steering(&self) -> Result<(), StoreError> {
+        let store = &self.inner.services.store;
+        let claimed = store.claim_steering(self.config().instance).await?;
+        let Ok(active) = self.inner.active.lock() else {
+            return Ok(());
+        };
+        for steer in claimed {
+            let delivered = active
+                .get(&steer.run)
+                .is_some_and(|local| local.steer.send(steer.text));
+            if !delivered {
+                // Its engine is done; the message stays in the chat for the next run.
+                tracing::info!(run = %steer.run, seq = steer.seq, "steering message arrived after the engine ended");
+            }
+        }
+        Ok(())
     }
 
     /// Stops the maintenance loop and every local run (they end `failed` with
@@ -418,6 +464,7 @@ impl Runner {
         for (run, by) in store.runs_to_cancel(self.config().instance).await? {
             self.cancel_local(run, &by);
         }
+        self.deliver_steering().await?;
         if last_renewal.elapsed() >= self.config().lease / 3 {
             *last_renewal = Instant::now();
             store

@@ -35,6 +35,7 @@ mod run_rows;
 mod run_start;
 mod runs;
 mod sql;
+mod steering;
 mod store;
 mod usage;
 mod usage_columns;
@@ -54,5 +55,6 @@ pub use releases::{Encoded, NewRelease, PublicationRecord, ReleaseStore, StoredR
 pub use resources::{ResourceStore, StoredResource};
 pub use run_start::NewRun;
 pub use runs::{RunStore, UserActivity};
+pub use steering::{Steer, SteeringStore};
 pub use store::Store;
 pub use usage::{NewModelCall, UsageFilter, UsageStore};

@@ -10,5 +10,6 @@ pub use crate::queue::QueueStore;
 pub use crate::releases::ReleaseStore;
 pub use crate::resources::ResourceStore;
 pub use crate::runs::RunStore;
+pub use crate::steering::SteeringStore;
 pub use crate::store::Store;
 pub use crate::usage::UsageStore;

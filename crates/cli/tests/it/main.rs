@@ -31,6 +31,7 @@ mod publish;
 mod queue;
 mod runs;
 mod sandboxes;
+mod steering;
 mod sync;
 mod ui;
 mod usage;

@@ -5,6 +5,15 @@ use utoipa::ToSchema;
 
 use crate::{AppId, Timestamp, UserId};
 
+/// `POST …/coding-agent/runs/{run_id}/messages`: a message to a run while it works.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SteerRun {
+    /// The message: up to 100,000 characters, not all blank (a prompt's rule).
+    #[schema(min_length = 1, max_length = 100000, pattern = "\\S")]
+    pub text: String,
+}
+
 /// `POST …/coding-agent/runs`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,6 +1,7 @@
 //! draftsmith's own agent loop: stream a model turn, turn its text into `assistant.delta`
-//! events (reasoning never), run the tool calls it asks for, feed the results back, and
-//! stop on a final answer, an error, cancellation or the step limit.
+//! events (reasoning never), run the tool calls it asks for, feed the results back (with
+//! any steering message the person sent meanwhile), and stop on a final answer (unless a
+//! message arrived during it), an error, cancellation or the step limit.
 
 use std::time::{Duration, Instant};
 
@@ -129,7 +130,25 @@ async fn drive(
             Err(outcome) => return outcome,
         };
         if turn.calls.is_empty() {
-            return Outcome::Completed { summary: turn.text };
+            // A message that arrived while the model answered gets one more turn.
+            let steered = job.steering.take();
+            if steered.is_empty() {
+                return Outcome::Completed { summary: turn.text };
+            }
+            let mut parts = turn.thinking.clone();
+            parts.push(Part::Text { text: turn.text });
+            messages.push(Message {
+                speaker: Speaker::Assistant,
+                parts,
+            });
+            messages.push(Message {
+                speaker: Speaker::User,
+                parts: steered
+                    .into_iter()
+                    .map(|text| Part::Text { text })
+                    .collect(),
+            });
+            continue;
         }
         // An assistant turn with tool use starts with its thinking, as received.
         let mut parts = turn.thinking.clone();
@@ -154,6 +173,13 @@ async fn drive(
             }
         }
         cap_outputs(&mut results, &window.budget);
+        // What the person sent meanwhile goes with the tool results, after them.
+        results.extend(
+            job.steering
+                .take()
+                .into_iter()
+                .map(|text| Part::Text { text }),
+        );
         messages.push(Message {
             speaker: Speaker::User,
             parts: results,

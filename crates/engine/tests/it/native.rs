@@ -133,6 +133,7 @@ pub async fn run_native_with(
         }),
         contract: draftsmith_engine::AgentContract::empty(),
         attachments: setup.attachments.clone(),
+        steering: Default::default(),
     };
     let sink = Recorder::default();
     let cancel = CancellationToken::new();

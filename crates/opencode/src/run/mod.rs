@@ -1,7 +1,8 @@
 //! One run on a ready server: create a titled session, follow its events from before the
 //! prompt is sent, prompt it, and translate until it goes idle — or until draftsmith ends
 //! it: cancel, a retry streak past the bound, the step limit, a dead server, or a closed
-//! sink. A broken event stream is replaced by polling the session's messages.
+//! sink. Steering messages that arrived meanwhile become the session's next prompt. A
+//! broken event stream is replaced by polling the session's messages.
 
 mod follow;
 mod poll;
@@ -15,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::client::{OpencodeClient, PromptAccepted, PromptBody};
 use crate::config::Faults;
-use crate::prompt::prompt_body;
+use crate::prompt::{prompt_body, steering_body};
 use crate::server::OpencodeServer;
 use crate::stream::{SessionEvents, StreamItem};
 use crate::translate::{Emitted, Translator};
@@ -133,9 +134,33 @@ pub async fn run_session(
         Ok(sent) => sent,
         Err(outcome) => return (outcome, String::new(), run.stats),
     };
-    let outcome = run
+    let mut outcome = run
         .follow(&mut events, &mut sync_prompt, limits, job.max_steps, cancel)
         .await;
+    // A message the person sent meanwhile is the session's next prompt, once this one ended.
+    let mut _steering_task = None;
+    while matches!(outcome, Outcome::Completed { .. }) {
+        let steered = job.steering.take();
+        if steered.is_empty() {
+            break;
+        }
+        run.translator.next_prompt();
+        run.idle_since = None;
+        run.idle_unconfirmed = false;
+        (sync_prompt, _steering_task) = match run
+            .send_prompt(steering_body(job, &steered), &limits.faults)
+            .await
+        {
+            Ok(sent) => sent,
+            Err(outcome) => {
+                run.report_calls().await;
+                return run.finish(outcome);
+            }
+        };
+        outcome = run
+            .follow(&mut events, &mut sync_prompt, limits, job.max_steps, cancel)
+            .await;
+    }
     run.report_calls().await;
     run.finish(outcome)
 }

@@ -291,6 +291,12 @@ impl Translator {
         self.active
     }
 
+    /// A further prompt was sent to the session (steering): its idle status counts only
+    /// once the session has shown work on it.
+    pub fn next_prompt(&mut self) {
+        self.active = false;
+    }
+
     /// The current retry streak, if the model call is being retried.
     pub fn retry(&self) -> Option<&RetryStreak> {
         self.retry.as_ref()

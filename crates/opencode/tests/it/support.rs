@@ -82,6 +82,7 @@ pub fn job(model: &MockModel, workspace: &Path, prompt: &str) -> Job {
         }),
         contract: draftsmith_engine::AgentContract::empty(),
         attachments: Vec::new(),
+        steering: Default::default(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use draftsmith_contract::AgentContract;
 use draftsmith_core::api::{App, Run};
-use draftsmith_engine::ResolvedModel;
+use draftsmith_engine::{ResolvedModel, Steering};
 use draftsmith_sandbox::SandboxId;
 use draftsmith_store::Store;
 use tokio::sync::oneshot;
@@ -63,6 +63,8 @@ pub(crate) struct Execution {
     pub(super) config: RunnerConfig,
     pub(super) stop: Stop,
     pub(super) clock: Clock,
+    /// Messages the person sends while the run works, for its engine.
+    pub(super) steering: Steering,
 }
 
 impl Execution {
@@ -73,6 +75,7 @@ impl Execution {
         config: RunnerConfig,
         stop: Stop,
         clock: Clock,
+        steering: Steering,
     ) -> Self {
         let sandbox = SandboxId::for_chat(task.run.chat_session_id);
         Self {
@@ -82,6 +85,7 @@ impl Execution {
             config,
             stop,
             clock,
+            steering,
         }
     }
 

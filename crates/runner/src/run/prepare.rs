@@ -86,6 +86,7 @@ impl Execution {
             }),
             contract: self.task.contract.clone(),
             attachments: Vec::new(),
+            steering: self.steering.clone(),
         }
     }
 

@@ -42,6 +42,7 @@ pub fn routes(settings: &Settings) -> OpenApiRouter<AppState> {
         .merge(crate::routes::drafts::router(settings))
         .merge(crate::routes::runs::router(settings))
         .merge(crate::routes::queue::router(settings))
+        .merge(crate::routes::steering::router(settings))
         .merge(crate::routes::app_events::router(settings))
         .merge(crate::routes::stream::router(settings))
         .merge(crate::routes::checkpoints::router(settings))

@@ -15,6 +15,7 @@ pub mod queue;
 pub mod releases;
 pub mod runs;
 pub mod session;
+pub mod steering;
 pub mod stream;
 pub mod templates;
 pub mod usage;

@@ -97,11 +97,16 @@ async fn create_run(
 
 /// A prompt's length rule, for runs and queued prompts alike.
 pub(crate) fn check_input(input: &str) -> ApiResult<()> {
-    let chars = input.chars().count();
-    if input.trim().is_empty() || chars > MAX_INPUT_CHARS {
+    check_prompt_text("input", input)
+}
+
+/// The length rule of anything a person writes to the agent, `field` named in the error.
+pub(crate) fn check_prompt_text(field: &'static str, text: &str) -> ApiResult<()> {
+    let chars = text.chars().count();
+    if text.trim().is_empty() || chars > MAX_INPUT_CHARS {
         return Err(ApiError::validation(
-            "input",
-            format!("input must be 1-{MAX_INPUT_CHARS} characters of prompt"),
+            field,
+            format!("{field} must be 1-{MAX_INPUT_CHARS} characters of prompt"),
         ));
     }
     Ok(())

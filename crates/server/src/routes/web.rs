@@ -70,11 +70,13 @@ fn contract_module() -> String {
          export const EVENT_TYPES = {};\n\
          export const TERMINAL_EVENTS = new Set({});\n\
          export const TERMINAL_STATUSES = new Set({});\n\
-         export const CHECKPOINT_KINDS = {};\n",
+         export const CHECKPOINT_KINDS = {};\n\
+         export const APP_EVENT_TYPES = {};\n",
         list(EventBody::TYPES.to_vec()),
         list(terminal_events),
         list(terminal),
         list(kinds),
+        list(draftsmith_core::AppEventBody::TYPES.to_vec()),
     )
 }
 

@@ -1,6 +1,7 @@
 // The builder view of one app: chat, task timeline, prompt queue, Stop, model picker,
-// capabilities, checkpoints, files and preview. It owns the run lifecycle: start, follow,
-// end, then start the next queued prompt; on load it reattaches to an active run.
+// capabilities, checkpoints, files and preview. It sends prompts (a run, or the server's
+// queue while one is active), steers the running turn, and follows the app stream: any run
+// the app accepts — from this window, another one, or the queue — is followed here.
 import { api, agent, TERMINAL } from "./api.js";
 import { Chat, makeCurrent, renderSessions } from "./chat.js";
 import { Checkpoints } from "./checkpoints.js";
@@ -11,6 +12,7 @@ import { showError } from "./notices.js";
 import { Publisher } from "./publish.js";
 import { PromptQueue } from "./queue.js";
 import { follow } from "./stream.js";
+import { followApp } from "./appstream.js";
 import { Timeline } from "./timeline.js";
 import { UsagePanel } from "./usage.js";
 import { layout, tabs } from "./layout.js";
@@ -28,7 +30,9 @@ export class Builder {
     this.chat = new Chat(this.ui.chat, (runId, steps) => this.loadSteps(runId, steps));
     this.timeline = null;
     this.replayers = new Set();
-    this.queue = new PromptQueue(app.id, this.ui.queue, () => this.controls());
+    this.queue = new PromptQueue(app.id, this.ui.queue);
+    // Chat messages already shown, so a replayed `user.message` is not shown twice.
+    this.shown = new Set();
     this.files = new DraftFiles(this.ui.tree, this.ui.viewer, app.id);
     this.preview = new Preview(this.ui.preview, app);
     this.checkpoints = new Checkpoints(this.ui.checkpoints, app.id, (msg) => this.changed(msg), () => !this.run);
@@ -45,6 +49,7 @@ export class Builder {
       }
     });
     this.ui.stop.addEventListener("click", () => this.stop());
+    this.ui.steer.addEventListener("click", () => this.steer());
     // Read-only diagnostics (the UI tests read them): where the stream is, how often it reconnected.
     window.draftsmith = {
       lastSeq: () => (this.follower ? this.follower.lastSeq() : null),
@@ -75,7 +80,17 @@ export class Builder {
       } else {
         this.chat.clear("No messages yet. Describe what to build.");
       }
-      this.pump();
+    }
+    await this.queue.refresh();
+    this.appStream = followApp(id, (ev) => this.onAppEvent(ev));
+    const unsent = sessionStorage.getItem(this.unsentKey());
+    if (unsent) {
+      sessionStorage.removeItem(this.unsentKey());
+      try {
+        this.start(JSON.parse(unsent));
+      } catch {
+        // Not a prompt this page wrote; nothing to send.
+      }
     }
     await this.refreshSessions();
     this.files.refresh();
@@ -99,6 +114,7 @@ export class Builder {
     try {
       const detail = await api("GET", agent(this.app.id, `chat-sessions/${sid}`));
       this.chat.history(detail.messages);
+      this.shown = new Set(detail.messages.map((m) => m.id));
     } catch (err) {
       showError(err, "Chat history");
     }
@@ -124,23 +140,84 @@ export class Builder {
     const text = this.ui.prompt.value.trim();
     if (!text) return;
     this.ui.prompt.value = "";
-    const item = { text, model: this.ui.model.value || "auto" };
-    if (this.run || this.starting || this.queue.length) {
-      this.queue.push(item.text, item.model);
-      this.pump();
-    } else {
-      this.start(item);
+    this.start({ text, model: this.ui.model.value || "auto" });
+  }
+
+  /** Where a prompt refused by an ended session waits for the next sign-in (this tab only). */
+  unsentKey() {
+    return `draftsmith.unsent.${this.app.id}`;
+  }
+
+  /** Sends the composer's text to the running turn (steering) instead of queueing it. */
+  async steer() {
+    const text = this.ui.prompt.value.trim();
+    const run = this.run;
+    if (!text || !run) return;
+    this.ui.prompt.value = "";
+    try {
+      await api("POST", agent(this.app.id, `runs/${run.run_id}/messages`), { text });
+    } catch (err) {
+      showError(err, "Sending to the running turn");
+      if (!this.ui.prompt.value) this.ui.prompt.value = text;
     }
+  }
+
+  /** The app stream: the queue as it is now, and any run accepted that is not followed yet. */
+  onAppEvent(ev) {
+    if (this.disposed) return;
+    const p = ev.payload || {};
+    if (ev.event === "queue.changed") {
+      this.queue.set(p.items);
+    } else if (ev.event === "run.accepted" || ev.event === "run.ended") {
+      this.sync();
+    } else if (ev.event === "draft.revised" && !this.run) {
+      this.changed();
+    }
+  }
+
+  /** Follows the app's active run when this page follows none (coalesced). */
+  async sync() {
+    if (this.syncing) {
+      this.resync = true;
+      return;
+    }
+    this.syncing = true;
+    try {
+      do {
+        this.resync = false;
+        if (this.run || this.starting || this.disposed) break;
+        const runs = await api("GET", agent(this.app.id, "runs?limit=1"));
+        const active = runs.runs.find((r) => !TERMINAL.has(r.status));
+        if (!active || this.run || this.starting || active.run_id === this.lastEnded) continue;
+        if (active.chat_session_id === this.session) {
+          this.chat.user(active.input);
+        } else {
+          this.session = active.chat_session_id;
+          await this.loadSession(active.chat_session_id, false);
+          this.refreshSessions();
+        }
+        if (!this.run) this.attach(active);
+      } while (this.resync);
+    } catch (err) {
+      showError(err, "Following the app");
+    }
+    this.syncing = false;
   }
 
   async start(item) {
     this.starting = true;
     this.controls();
-    const body = { input: item.text, model_id: item.model || "auto" };
+    const body = { input: item.text, model_id: item.model || "auto", when_busy: "queue" };
     if (this.session) body.chat_session_id = this.session;
     try {
       const run = await api("POST", agent(this.app.id, "runs"), body);
       this.starting = false;
+      if (run.position !== undefined) {
+        // Queued on the server (a run is active): the app stream reports it and its start.
+        this.queue.refresh();
+        this.controls();
+        return;
+      }
       const fresh = this.session !== run.chat_session_id;
       this.session = run.chat_session_id;
       this.chat.user(item.text);
@@ -148,20 +225,15 @@ export class Builder {
       if (fresh) this.refreshSessions();
     } catch (err) {
       this.starting = false;
-      if (err.code === "CODING_AGENT_RUN_ACTIVE") {
-        // Someone else's run (another tab): wait for it in the queue, and follow it.
-        this.queue.unshift({ id: `q${Date.now().toString(36)}`, ...item });
-        if (err.details.run_id && !this.run) {
-          api("GET", agent(this.app.id, `runs/${err.details.run_id}`)).then((r) => this.attach(r), (e) => showError(e));
-        }
-      } else if (err.status === 401) {
-        // Signed out meanwhile: the prompt waits in the queue until the next sign-in.
-        this.queue.unshift({ id: `q${Date.now().toString(36)}`, ...item });
+      if (err.status === 401) {
+        // Signed out meanwhile: the prompt is sent after the next sign-in (it never reached
+        // the server, so it is not in its queue).
+        sessionStorage.setItem(this.unsentKey(), JSON.stringify(item));
       } else {
         showError(err, "Starting the run");
         if (!this.ui.prompt.value) this.ui.prompt.value = item.text;
-        this.pump();
       }
+      this.sync();
     }
     this.controls();
   }
@@ -191,9 +263,10 @@ export class Builder {
     el.textContent = { live: "Live", reconnecting: "Reconnecting…", closed: "" }[state];
   }
 
-  /** Leaving the view: stop following, and let the next builder run the queue. */
+  /** Leaving the view: stop following (the server runs the queue without us). */
   dispose() {
     this.disposed = true;
+    if (this.appStream) this.appStream.close();
     if (this.follower) this.follower.close();
     for (const r of this.replayers) r.close();
   }
@@ -247,6 +320,12 @@ export class Builder {
       this.assistant.append(p.delta);
     } else if (ev.event === "assistant.message") {
       this.assistant.turn(p.text);
+    } else if (ev.event === "user.message" && !this.shown.has(p.message_id)) {
+      // A message sent to the running turn (from any window) goes before the answer it steers.
+      this.shown.add(p.message_id);
+      const el = this.chat.user(p.text);
+      el.classList.add("steered");
+      this.assistant.el.before(el);
     } else if (ev.event === "run.started") {
       this.timeline.status(this.run, "running");
     } else if (ev.event === "draft.synced") {
@@ -297,6 +376,7 @@ export class Builder {
       this.chat.note(`Run paused (${(ev.payload && ev.payload.reason) || "step limit"}). Send a prompt to continue.`, "info");
     }
     this.run = null;
+    this.lastEnded = run.run_id;
     if (this.follower) this.reconnects += this.follower.reconnects();
     this.follower = null;
     this.stopping = false;
@@ -304,7 +384,8 @@ export class Builder {
     this.changed();
     this.usage.refresh();
     this.refreshSessions();
-    this.pump();
+    // The server starts the next queued prompt; follow it when it does.
+    this.sync();
   }
 
   /** After anything that changed the draft. */
@@ -315,15 +396,12 @@ export class Builder {
     this.checkpoints.refresh();
   }
 
-  pump() {
-    if (this.disposed || this.run || this.starting || !this.queue.length) return;
-    this.start(this.queue.shift());
-  }
-
   controls() {
     const busy = Boolean(this.run) || this.starting;
     this.ui.stop.disabled = !this.run || this.stopping;
     this.ui.send.textContent = busy ? "Queue" : "Send";
+    this.ui.steer.hidden = !this.run;
+    this.ui.steer.disabled = !this.run || this.stopping;
     document.body.dataset.run = this.run ? "active" : "idle";
   }
 }

@@ -24,6 +24,7 @@ export function layout(main, app) {
               h("label", { for: "model" }, "Model"),
               keep("model", h("select", { id: "model" }, h("option", { value: "auto" }, "Auto"))),
               keep("send", h("button", { type: "submit", id: "send", class: "primary" }, "Send")),
+              keep("steer", h("button", { type: "button", id: "steer", hidden: true, title: "Send to the running turn: the agent reads it at its next step" }, "Send now")),
               keep("stop", h("button", { type: "button", id: "stop", class: "danger", disabled: true }, "Stop")))))),
         keep("tabs", h("section", { class: "col side-col stage", "aria-label": "Preview and draft" },
           h("div", { role: "tablist", "aria-label": "Draft views" },

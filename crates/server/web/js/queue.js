@@ -1,50 +1,57 @@
-// The prompt queue: prompts sent while a run is active wait here in order. It lives in
-// localStorage per app, so a reload keeps it; each item can be removed.
+// The prompt queue, as the server holds it: prompts sent while a run is active wait there in
+// order, started by the server when the run ends (with or without this page). This view
+// shows the items the app stream reports and edits them: remove, or move one up.
+import { api, agent } from "./api.js";
 import { h, replace } from "./dom.js";
+import { showError } from "./notices.js";
 
 export class PromptQueue {
-  constructor(appId, el, onChange) {
-    this.key = `draftsmith.queue.${appId}`;
+  constructor(appId, el) {
+    this.appId = appId;
     this.el = el;
-    this.onChange = onChange || (() => {});
-    try {
-      this.items = JSON.parse(localStorage.getItem(this.key) || "[]");
-    } catch {
-      this.items = [];
-    }
+    this.items = [];
     this.render();
   }
 
-  push(text, model) {
-    this.items.push({ id: `q${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`, text, model });
-    this.save();
+  /** Re-reads the queue (on load, and after this page changed it). */
+  async refresh() {
+    try {
+      const state = await api("GET", agent(this.appId, "queue"));
+      this.set(state.items);
+    } catch (err) {
+      showError(err, "Queue");
+    }
   }
 
-  /** Puts an item back at the front (a start that was refused). */
-  unshift(item) {
-    this.items.unshift(item);
-    this.save();
+  /** The queue as the server reported it, next first. */
+  set(items) {
+    this.items = items;
+    this.render();
   }
 
-  shift() {
-    const item = this.items.shift();
-    this.save();
-    return item;
+  async remove(id) {
+    try {
+      this.set((await api("DELETE", agent(this.appId, `queue/${id}`))).items);
+    } catch (err) {
+      if (err.status !== 404) showError(err, "Removing a queued prompt");
+      this.refresh();
+    }
   }
 
-  remove(id) {
-    this.items = this.items.filter((i) => i.id !== id);
-    this.save();
+  async moveUp(n) {
+    const item = this.items[n];
+    const before = this.items[n - 1];
+    if (!item || !before) return;
+    try {
+      this.set((await api("POST", agent(this.appId, `queue/${item.id}/move`), { before: before.id })).items);
+    } catch (err) {
+      if (err.status !== 404) showError(err, "Moving a queued prompt");
+      this.refresh();
+    }
   }
 
   get length() {
     return this.items.length;
-  }
-
-  save() {
-    localStorage.setItem(this.key, JSON.stringify(this.items));
-    this.render();
-    this.onChange();
   }
 
   render() {
@@ -55,8 +62,9 @@ export class PromptQueue {
       h("ol", { class: "queue", "aria-labelledby": "queue-title" },
         this.items.map((item, n) =>
           h("li", { class: "queued", dataset: { id: item.id } },
-            h("span", { class: "queued-text" }, item.text),
-            h("button", { type: "button", class: "link remove", "aria-label": `Remove queued prompt ${n + 1}: ${item.text}`, onclick: () => this.remove(item.id) }, "Remove"),
+            h("span", { class: "queued-text" }, item.input),
+            n > 0 ? h("button", { type: "button", class: "link up", "aria-label": `Move queued prompt ${n + 1} up: ${item.input}`, onclick: () => this.moveUp(n) }, "Up") : null,
+            h("button", { type: "button", class: "link remove", "aria-label": `Remove queued prompt ${n + 1}: ${item.input}`, onclick: () => this.remove(item.id) }, "Remove"),
           ),
         ),
       ),

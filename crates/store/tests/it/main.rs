@@ -13,3 +13,4 @@ mod queue;
 mod releases;
 mod resources;
 mod runs;
+mod steering;

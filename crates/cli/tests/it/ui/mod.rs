@@ -9,6 +9,7 @@ mod live;
 mod markdown;
 mod publish;
 mod runs;
+mod shared;
 mod shell;
 
 use draftsmith_core::api::{Run, RunList};
@@ -66,12 +67,7 @@ impl Ui {
 
     /// The same through another address of the server (e.g. a proxy).
     pub async fn sign_in_at(&self, base_url: &str) {
-        let b = &self.browser;
-        b.goto(&format!("{base_url}/")).await;
-        b.wait_css("#token").await;
-        b.type_into("#token", ADMIN_TOKEN).await;
-        b.click("#signin-submit").await;
-        b.wait_css("body[data-view=apps] #new-app").await;
+        sign_in_browser(&self.browser, base_url).await;
     }
 
     /// Creates an app from `template` through the form; returns its id once the builder shows.
@@ -163,3 +159,12 @@ impl Ui {
 
 /// The whole text of the slow scenario's answer, as the two turns render.
 pub const SLOW_ANSWER: &str = "Working on it slowly so that you can stop me, queue more prompts, or reload the page in the middle of this answer. Now finishing the second part of the work, still slowly, one word at a time until the end.";
+
+/// Opens the UI in `b` at `base_url` and signs in with the admin token.
+pub async fn sign_in_browser(b: &Browser, base_url: &str) {
+    b.goto(&format!("{base_url}/")).await;
+    b.wait_css("#token").await;
+    b.type_into("#token", ADMIN_TOKEN).await;
+    b.click("#signin-submit").await;
+    b.wait_css("body[data-view=apps] #new-app").await;
+}

@@ -266,10 +266,14 @@ async fn queue_two_remove_one_stop_and_the_queue_goes_on() {
         json!([]),
     )
     .await;
-    let stored = b
-        .js("return JSON.parse(localStorage.getItem('draftsmith.queue.' + arguments[0])).map(i => i.text)", json!([app]))
+    // The queue is the server's: what the page shows is what the API holds.
+    let queue: draftsmith_core::api::QueueState = ui
+        .server
+        .admin()
+        .get(&format!("/admin/apps/{app}/coding-agent/queue"), 200)
         .await;
-    assert_eq!(stored, json!(["ZQUICK second queued"]));
+    let held: Vec<&str> = queue.items.iter().map(|i| i.input.as_str()).collect();
+    assert_eq!(held, ["ZQUICK second queued"]);
 
     // Stop cancels the run on the server; the queued prompt then starts by itself.
     b.click("#stop").await;
@@ -389,7 +393,7 @@ async fn a_run_started_elsewhere_is_followed_and_the_prompt_waits_for_it() {
             201,
         )
         .await;
-    // Sending now gets 409 CODING_AGENT_RUN_ACTIVE: the prompt is queued, that run followed.
+    // Sending now queues the prompt on the server (202), and the page follows that run.
     ui.send("ZQUICK mine").await;
     b.wait_for(
         "the other run to be followed",
@@ -397,7 +401,13 @@ async fn a_run_started_elsewhere_is_followed_and_the_prompt_waits_for_it() {
         json!([other.run_id.to_string()]),
     )
     .await;
-    assert_eq!(b.text("#queue li.queued .queued-text").await, "ZQUICK mine");
+    // The prompt waits in the server's queue, which the page shows.
+    b.wait_for(
+        "the queued prompt",
+        "return document.querySelector('#queue li.queued .queued-text')?.textContent === 'ZQUICK mine'",
+        json!([]),
+    )
+    .await;
     b.wait_for(
         "the other run's words",
         "return document.querySelector('.msg.assistant.streaming')?.textContent.includes('slowly')",
