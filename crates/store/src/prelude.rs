@@ -11,4 +11,5 @@ pub use crate::releases::ReleaseStore;
 pub use crate::resources::ResourceStore;
 pub use crate::runs::RunStore;
 pub use crate::store::Store;
+pub use crate::uploads::UploadStore;
 pub use crate::usage::UsageStore;

@@ -18,6 +18,7 @@ use crate::queue::QueueStore;
 use crate::releases::ReleaseStore;
 use crate::resources::ResourceStore;
 use crate::runs::RunStore;
+use crate::uploads::UploadStore;
 use crate::usage::UsageStore;
 
 /// Everything draftsmith persists. Implementations must be safe to share between instances
@@ -36,6 +37,7 @@ pub trait Store:
     + ReleaseStore
     + UsageStore
     + QueueStore
+    + UploadStore
     + Send
     + Sync
     + 'static

@@ -64,7 +64,9 @@ impl Execution {
             return Err(self.cancelled());
         }
         let history = history.map_err(RunError::History)?;
-        let job = self.job(history, provisioned.root);
+        let attachments = self.attachments().await?;
+        let mut job = self.job(history, provisioned.root);
+        job.attachments = attachments;
         Ok(Prepared {
             manifest: provisioned.manifest,
             job,
@@ -87,6 +89,38 @@ impl Execution {
             contract: self.task.contract.clone(),
             attachments: Vec::new(),
         }
+    }
+
+    /// The files attached to this run's prompt, each asked-for one written into the
+    /// workspace first (so the agent sees it and the run's landing puts it in the draft).
+    async fn attachments(&self) -> Result<Vec<draftsmith_engine::Attachment>, RunError> {
+        let run = &self.task.run;
+        let store = self.services.store.as_ref();
+        let messages = store
+            .chat_messages(run.chat_session_id)
+            .await
+            .map_err(RunError::History)?;
+        let Some(prompt) = messages
+            .into_iter()
+            .find(|m| m.run_id == Some(run.run_id) && m.role == ChatRole::User)
+        else {
+            return Ok(Vec::new());
+        };
+        let loaded = crate::attachments::load(store, &prompt.attachments)
+            .await
+            .map_err(RunError::History)?;
+        let mut attachments = Vec::with_capacity(loaded.len());
+        for (attachment, into) in loaded {
+            if let Some(path) = into {
+                self.services
+                    .controller
+                    .seed_file(&self.sandbox, &path, &attachment.bytes)
+                    .await
+                    .map_err(|error| ProvisionError::Attachment { path, error })?;
+            }
+            attachments.push(attachment);
+        }
+        Ok(attachments)
     }
 
     /// Creates or reuses the chat's sandbox, then fills it from the current draft with the

@@ -16,5 +16,6 @@ pub mod runs;
 pub mod session;
 pub mod stream;
 pub mod templates;
+pub mod uploads;
 pub mod usage;
 pub mod web;

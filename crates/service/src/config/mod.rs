@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 pub use draftsmith_engine::ProviderKind;
 pub use draftsmith_server::edge::HttpConfig;
+pub use draftsmith_server::routes::uploads::UploadsConfig;
 pub use env::{OVERRIDES, Override};
 pub use sections::{
     BudgetsConfig, CodingAgentConfig, EgressConfig, EgressMode, FairUseConfig, ModelsConfig,
@@ -54,6 +55,8 @@ pub struct Config {
     pub budgets: BudgetsConfig,
     /// Fair-use limits per user and per instance.
     pub fair_use: FairUseConfig,
+    /// Files attached to prompts: size and type limits.
+    pub uploads: UploadsConfig,
 }
 
 impl Default for Config {
@@ -74,6 +77,7 @@ impl Default for Config {
             publish: PublishConfig::default(),
             budgets: BudgetsConfig::default(),
             fair_use: FairUseConfig::default(),
+            uploads: UploadsConfig::default(),
         }
     }
 }
