@@ -26,12 +26,13 @@ both_stores!(
     into_writes_the_exact_bytes_into_the_draft,
 );
 
-/// A 1×1 transparent PNG.
+/// A valid 1×1 PNG (OpenCode decodes the images it is given).
 pub const PNG: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52, 0, 0, 0,
-    1, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0x1f, 0x15, 0xc4, 0x89, 0, 0, 0, 0x0d, 0x49, 0x44, 0x41, 0x54,
-    0x78, 0x9c, 0x63, 0, 1, 0, 0, 5, 0, 1, 0x0d, 0x0a, 0x2d, 0xb4, 0, 0, 0, 0, 0x49, 0x45, 0x4e,
-    0x44, 0xae, 0x42, 0x60, 0x82,
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x50, 0x4a, 0x3b, 0xf3,
+    0x1f, 0x00, 0x04, 0x56, 0x02, 0x54, 0xe9, 0xc7, 0x2e, 0x6d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
 const ANSWER: &str =
@@ -39,8 +40,12 @@ const ANSWER: &str =
 
 /// A server whose `mock/other` model has vision (`mock/coder` has none; the
 /// `mock-anthropic/claude` family has it by default).
-async fn server_with_vision(kind: StoreKind, max_upload_bytes: Option<usize>) -> TestServer {
-    let model = MockModel::start(Script::from_json(ANSWER).unwrap())
+pub async fn server_with_vision(
+    kind: StoreKind,
+    script: &str,
+    max_upload_bytes: Option<usize>,
+) -> TestServer {
+    let model = MockModel::start(Script::from_json(script).unwrap())
         .await
         .unwrap();
     let mut config = config_for_model(&model.base_url());
@@ -117,7 +122,7 @@ async fn upload_multipart(
     response.json().await.unwrap()
 }
 
-fn as_upload(value: Value) -> Upload {
+pub fn as_upload(value: Value) -> Upload {
     serde_json::from_value(value).unwrap()
 }
 
@@ -209,7 +214,7 @@ async fn run_with_attachments(server: &TestServer, model: &str) -> (Value, Vec<C
 }
 
 async fn an_uploaded_png_reaches_an_openai_compatible_model_as_a_data_url(kind: StoreKind) {
-    let server = server_with_vision(kind, None).await;
+    let server = server_with_vision(kind, ANSWER, None).await;
     let (body, _) = run_with_attachments(&server, "mock/other").await;
     let content = last_user_content(&body);
     assert_eq!(content.len(), 2, "{content:?}");
@@ -226,7 +231,7 @@ async fn an_uploaded_png_reaches_an_openai_compatible_model_as_a_data_url(kind: 
 }
 
 async fn an_uploaded_png_reaches_an_anthropic_model_as_an_image_block(kind: StoreKind) {
-    let server = server_with_vision(kind, None).await;
+    let server = server_with_vision(kind, ANSWER, None).await;
     let (body, _) = run_with_attachments(&server, "mock-anthropic/claude").await;
     let content = last_user_content(&body);
     let image = content.iter().find(|b| b["type"] == "image").unwrap();
@@ -245,7 +250,7 @@ async fn an_uploaded_png_reaches_an_anthropic_model_as_an_image_block(kind: Stor
 }
 
 async fn oversize_and_wrong_type_uploads_are_refused(kind: StoreKind) {
-    let server = server_with_vision(kind, Some(1024)).await;
+    let server = server_with_vision(kind, ANSWER, Some(1024)).await;
     let admin = server.admin();
     let app = new_app(&admin, "static").await;
     // Over the limit, raw and in a form.
@@ -270,9 +275,10 @@ async fn oversize_and_wrong_type_uploads_are_refused(kind: StoreKind) {
     // Binary bytes declared as text.
     let binary = upload_raw(&admin, &app, "x.txt", "text/plain", &[0xff, 0xfe, 0], 415).await;
     assert_error(&binary, "VALIDATION_FAILED");
-    // An empty file.
-    let empty = upload_raw(&admin, &app, "x.txt", "text/plain", b"", 400).await;
+    // An empty image is no image; an empty text file is text.
+    let empty = upload_raw(&admin, &app, "x.png", "image/png", b"", 415).await;
     assert_error(&empty, "VALIDATION_FAILED");
+    upload_raw(&admin, &app, "x.txt", "text/plain", b"", 201).await;
     // The type of an image comes from its bytes, whatever was declared; a form works too.
     let sniffed = as_upload(
         upload_multipart(
@@ -290,7 +296,7 @@ async fn oversize_and_wrong_type_uploads_are_refused(kind: StoreKind) {
 }
 
 async fn a_model_without_vision_is_refused_before_anything_persists(kind: StoreKind) {
-    let server = server_with_vision(kind, None).await;
+    let server = server_with_vision(kind, ANSWER, None).await;
     let admin = server.admin();
     let app = new_app(&admin, "static").await;
     let png = as_upload(upload_raw(&admin, &app, "m.png", "image/png", PNG, 201).await);
@@ -335,7 +341,7 @@ async fn a_model_without_vision_is_refused_before_anything_persists(kind: StoreK
 }
 
 async fn another_users_upload_cannot_be_used_or_read(kind: StoreKind) {
-    let server = server_with_vision(kind, None).await;
+    let server = server_with_vision(kind, ANSWER, None).await;
     let admin = server.admin();
     let bob: Value = admin
         .post(
@@ -395,7 +401,7 @@ async fn another_users_upload_cannot_be_used_or_read(kind: StoreKind) {
 }
 
 async fn into_writes_the_exact_bytes_into_the_draft(kind: StoreKind) {
-    let server = server_with_vision(kind, None).await;
+    let server = server_with_vision(kind, ANSWER, None).await;
     let admin = server.admin();
     let app = new_app(&admin, "static").await;
     let png = as_upload(upload_raw(&admin, &app, "m.png", "image/png", PNG, 201).await);

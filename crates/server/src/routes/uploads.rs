@@ -89,8 +89,8 @@ struct Received {
 /// `multipart/form-data` with one file field. Images must be PNG, JPEG, WebP or GIF by
 /// their bytes; text files must be UTF-8.
 #[utoipa::path(post, path = "/admin/apps/{app_id}/uploads", params(("app_id" = String, Path), UploadQuery),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream",
-        description = "the file, typed by Content-Type (`image/png`, `text/markdown`, …), or a multipart/form-data form with a file field"),
+    request_body(content = String, content_type = "text/plain",
+        description = "the file as the raw body, typed by its Content-Type (`text/plain`, `text/markdown`, `text/csv`, `application/json`, or an image: `image/png`, `image/jpeg`, `image/webp`, `image/gif`), or a `multipart/form-data` form whose first file field is the file"),
     responses((status = 201, body = Upload), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 413, description = "larger than `uploads.max_bytes`", body = ErrorBody),
         (status = 415, description = "a type `uploads.types` does not allow, or bytes that are not what they claim", body = ErrorBody)))]
@@ -106,9 +106,6 @@ async fn create_upload(
     let received = receive(&state, request, query.name).await?;
     if received.bytes.len() > limits.max_bytes {
         return Err(too_large(limits.max_bytes));
-    }
-    if received.bytes.is_empty() {
-        return Err(ApiError::validation("body", "the file is empty"));
     }
     let media_type = media_type(&received.declared, &received.bytes, &limits.types)?;
     let upload = state
