@@ -1,8 +1,9 @@
 // The builder view of one app: chat, task timeline, prompt queue, Stop, model picker,
 // capabilities, checkpoints, files and preview. It owns the run lifecycle: start, follow,
 // end, then start the next queued prompt; on load it reattaches to an active run.
-import { api, agent, TERMINAL } from "./api.js";
-import { Chat, makeCurrent, renderSessions } from "./chat.js";
+import { api, agent, TERMINAL, uploadFile } from "./api.js";
+import { attachmentItem, Chat, makeCurrent, renderSessions } from "./chat.js";
+import { h, replace } from "./dom.js";
 import { Checkpoints } from "./checkpoints.js";
 import { DraftFiles } from "./files.js";
 import { Preview } from "./preview.js";
@@ -24,7 +25,8 @@ export class Builder {
     this.reconnects = 0;
     this.ui = layout(main, app);
     tabs(this.ui.tabs);
-    this.chat = new Chat(this.ui.chat, (runId, steps) => this.loadSteps(runId, steps));
+    this.chat = new Chat(this.ui.chat, (runId, steps) => this.loadSteps(runId, steps), app.id);
+    this.attached = [];
     this.timeline = null;
     this.replayers = new Set();
     this.queue = new PromptQueue(app.id, this.ui.queue, () => this.controls());
@@ -43,6 +45,26 @@ export class Builder {
       }
     });
     this.ui.stop.addEventListener("click", () => this.stop());
+    // Files: picked, pasted into the prompt, or dropped on the composer.
+    this.ui.attach.addEventListener("change", () => {
+      this.addFiles([...this.ui.attach.files]);
+      this.ui.attach.value = "";
+    });
+    this.ui.prompt.addEventListener("paste", (e) => {
+      const files = [...((e.clipboardData && e.clipboardData.files) || [])];
+      if (files.length) {
+        e.preventDefault();
+        this.addFiles(files);
+      }
+    });
+    this.ui.composer.addEventListener("dragover", (e) => e.preventDefault());
+    this.ui.composer.addEventListener("drop", (e) => {
+      const files = [...((e.dataTransfer && e.dataTransfer.files) || [])];
+      if (files.length) {
+        e.preventDefault();
+        this.addFiles(files);
+      }
+    });
     // Read-only diagnostics (the UI tests read them): where the stream is, how often it reconnected.
     window.draftsmith = {
       lastSeq: () => (this.follower ? this.follower.lastSeq() : null),
@@ -117,11 +139,43 @@ export class Builder {
     this.ui.prompt.focus();
   }
 
+  /** Uploads each file and shows it in the composer until the prompt is sent. */
+  async addFiles(files) {
+    for (const file of files) {
+      try {
+        const up = await uploadFile(this.app.id, file);
+        this.attached.push({ upload_id: up.id, name: up.name, media_type: up.media_type });
+      } catch (err) {
+        showError(err, `Attaching ${file.name || "a file"}`);
+      }
+    }
+    this.renderAttached();
+  }
+
+  renderAttached() {
+    const list = this.ui.attached;
+    list.hidden = this.attached.length === 0;
+    replace(list, ...this.attached.map((a) => {
+      const remove = h("button", { type: "button", class: "remove", "aria-label": `Remove ${a.name}` }, "×");
+      remove.addEventListener("click", () => {
+        this.attached = this.attached.filter((x) => x !== a);
+        this.renderAttached();
+      });
+      return attachmentItem(this.app.id, a, remove);
+    }));
+  }
+
   send() {
     const text = this.ui.prompt.value.trim();
     if (!text) return;
+    const attachments = this.attached;
+    if (attachments.length && (this.run || this.starting || this.queue.length)) {
+      return showError({ code: "VALIDATION_FAILED", message: "a prompt with attachments cannot wait in the queue; send it when the run ends" });
+    }
     this.ui.prompt.value = "";
-    const item = { text, model: this.ui.model.value || "auto" };
+    this.attached = [];
+    this.renderAttached();
+    const item = { text, model: this.ui.model.value || "auto", attachments };
     if (this.run || this.starting || this.queue.length) {
       this.queue.push(item.text, item.model);
       this.pump();
@@ -135,12 +189,14 @@ export class Builder {
     this.controls();
     const body = { input: item.text, model_id: item.model || "auto" };
     if (this.session) body.chat_session_id = this.session;
+    const attachments = item.attachments || [];
+    if (attachments.length) body.attachments = attachments.map((a) => a.upload_id);
     try {
       const run = await api("POST", agent(this.app.id, "runs"), body);
       this.starting = false;
       const fresh = this.session !== run.chat_session_id;
       this.session = run.chat_session_id;
-      this.chat.user(item.text);
+      this.chat.user(item.text, attachments);
       this.attach(run);
       if (fresh) this.refreshSessions();
     } catch (err) {
@@ -157,6 +213,10 @@ export class Builder {
       } else {
         showError(err, "Starting the run");
         if (!this.ui.prompt.value) this.ui.prompt.value = item.text;
+        if (attachments.length && !this.attached.length) {
+          this.attached = attachments;
+          this.renderAttached();
+        }
         this.pump();
       }
     }
