@@ -8,12 +8,12 @@ use std::time::Instant;
 
 use draftsmith_core::EventBody;
 use draftsmith_core::api::ChatRole;
-use draftsmith_engine::Job;
 use draftsmith_engine::history::{
     CHAT_SUMMARY_INSTRUCTIONS, EarlierMessage, HistoryPlan, HistoryTurn, StoredSummary,
     history_budget, plan_history,
 };
 use draftsmith_engine::model::Speaker;
+use draftsmith_engine::{EventSink as _, Job};
 use draftsmith_store::{Manifest, StoreError};
 use tokio_util::sync::CancellationToken;
 
@@ -51,7 +51,7 @@ impl Execution {
         }
         let clock = Instant::now();
         // The chat's history is read while the sandbox is filled.
-        let (provisioned, history) = tokio::join!(self.provision(), self.history());
+        let (provisioned, history) = tokio::join!(self.provision(), self.history(sink));
         let provisioned = provisioned.map_err(RunError::from)?;
         let ms = clock.elapsed().as_millis() as u64;
         timings.sandbox_start = Some(ms);
@@ -180,7 +180,8 @@ impl Execution {
     /// The chat's earlier turns: whole recent turns after the persisted summary of the older
     /// ones; the summary is written (once) when they no longer fit the history budget. A
     /// summary the model fails to write leaves a note instead; the run goes on.
-    async fn history(&self) -> Result<Vec<HistoryTurn>, StoreError> {
+    /// The summary's model call counts in the run's usage like any other.
+    async fn history(&self, sink: &RunSink) -> Result<Vec<HistoryTurn>, StoreError> {
         let run = &self.task.run;
         let store = &self.services.store;
         let session = run.chat_session_id;
@@ -209,6 +210,7 @@ impl Execution {
             HistoryPlan::Summarise(task) => task,
         };
         let cancel = CancellationToken::new();
+        let clock = Instant::now();
         let written = draftsmith_engine::summary::summarise(
             model,
             CHAT_SUMMARY_INSTRUCTIONS,
@@ -218,6 +220,22 @@ impl Execution {
         .await;
         match written {
             Ok(summary) => {
+                // The same conservative byte estimate as the history budget, when the
+                // provider reported no usage.
+                let prompt_bytes = CHAT_SUMMARY_INSTRUCTIONS.len() + task.log.len();
+                let call = draftsmith_engine::ModelCall {
+                    model: model.id.clone(),
+                    step: 0,
+                    usage: summary.usage,
+                    estimate: draftsmith_core::Usage {
+                        input_tokens: prompt_bytes.div_ceil(3) as u64,
+                        output_tokens: summary.text.len().div_ceil(3) as u64,
+                        ..Default::default()
+                    },
+                    reported_cost_micro_usd: None,
+                    ms: clock.elapsed().as_millis() as u64,
+                };
+                sink.model_call(call).await;
                 store
                     .save_chat_summary(session, &task.through_message_id, &summary.text)
                     .await?;
