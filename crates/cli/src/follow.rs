@@ -42,6 +42,7 @@ pub async fn run(base: &str, token: &str, request: RunRequest) -> anyhow::Result
         max_cost: None,
         max_tokens: None,
         when_busy: request.queue.then_some(WhenBusy::Queue),
+        attachments: Vec::new(),
     };
     let response = http
         .post(format!("{base}/admin/apps/{app}/coding-agent/runs"))

@@ -58,6 +58,10 @@ uuid_id!(
     QueueItemId
 );
 uuid_id!(
+    /// Identifies an uploaded file a prompt can attach.
+    UploadId
+);
+uuid_id!(
     /// Identifies a running draftsmith instance, the owner of the runs it executes.
     InstanceId
 );

@@ -20,7 +20,7 @@ pub use blob::BlobHash;
 pub use draft::FileChange;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use event::{Diagnostic, EventBody, EventError, RunEvent, Stage};
-pub use ids::{AppId, ChatSessionId, InstanceId, QueueItemId, Role, RunId, UserId};
+pub use ids::{AppId, ChatSessionId, InstanceId, QueueItemId, Role, RunId, UploadId, UserId};
 pub use model::{CacheMode, ModelFacts, ModelPrices, Usage, UsageTotals};
 pub use path::{DraftPath, PathError};
 pub use run::{EngineKind, RunStatus};

@@ -57,7 +57,7 @@ pub struct PromptBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
     /// The user's message.
-    pub parts: Vec<TextPartInput>,
+    pub parts: Vec<PartInput>,
 }
 
 /// `{providerID, modelID}`.
@@ -81,14 +81,24 @@ impl ModelRef {
     }
 }
 
-/// A text part of the prompt.
-#[derive(Debug, Clone, Serialize)]
-pub struct TextPartInput {
-    /// Always `text`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    /// The text.
-    pub text: String,
+/// A part of the prompt: OpenCode's `TextPartInput` or `FilePartInput`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PartInput {
+    /// Text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// A file, here always inline as a `data:` URL.
+    File {
+        /// Its media type.
+        mime: String,
+        /// Its name.
+        filename: String,
+        /// `data:<mime>;base64,<bytes>`.
+        url: String,
+    },
 }
 
 /// A client bound to one server (and, for a shared external server, one directory).

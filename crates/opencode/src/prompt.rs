@@ -4,7 +4,7 @@
 use draftsmith_engine::Job;
 use draftsmith_engine::history::{HistoryTurn, render_transcript};
 
-use crate::client::{ModelRef, PromptBody, TextPartInput};
+use crate::client::{ModelRef, PartInput, PromptBody};
 
 /// The prompt: the bounded chat history first (rendered by the formatter both engines
 /// share), then the person's new message.
@@ -18,15 +18,32 @@ pub fn prompt_text(history: &[HistoryTurn], prompt: &str) -> String {
     )
 }
 
-/// The prompt body for `job`.
+/// The prompt body for `job`: attached text files as text (as the native engine sends
+/// them), the prompt, then each attached image as an OpenCode file part with a `data:` URL.
 pub fn prompt_body(job: &Job) -> PromptBody {
+    use base64::Engine as _;
+    let mut parts = Vec::with_capacity(job.attachments.len() + 1);
+    for file in job.attachments.iter().filter(|a| !a.is_image()) {
+        let text = String::from_utf8_lossy(&file.bytes);
+        parts.push(PartInput::Text {
+            text: format!("Attached file `{}`:\n```\n{text}\n```", file.name),
+        });
+    }
+    parts.push(PartInput::Text {
+        text: prompt_text(&job.history, &job.prompt),
+    });
+    for image in job.attachments.iter().filter(|a| a.is_image()) {
+        let data = base64::engine::general_purpose::STANDARD.encode(&image.bytes);
+        parts.push(PartInput::File {
+            mime: image.media_type.clone(),
+            filename: image.name.clone(),
+            url: format!("data:{};base64,{data}", image.media_type),
+        });
+    }
     PromptBody {
         model: ModelRef::of(&job.model),
         system: Some(system_prompt(&job.template, &job.contract)),
-        parts: vec![TextPartInput {
-            kind: "text",
-            text: prompt_text(&job.history, &job.prompt),
-        }],
+        parts,
     }
 }
 

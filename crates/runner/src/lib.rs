@@ -4,6 +4,7 @@
 //! steering messages made through any instance, and ends runs whose owner died.
 
 mod accounting;
+pub mod attachments;
 pub mod budget;
 pub mod bus;
 pub mod config;
@@ -63,6 +64,9 @@ pub enum CreateRunError {
     /// A fair-use limit refused, for now.
     #[error(transparent)]
     Throttled(#[from] Throttled),
+    /// The prompt's attachments were refused.
+    #[error(transparent)]
+    Attachment(#[from] attachments::AttachmentError),
     /// The store refused (including `RunActive` and `NotFound`).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -253,6 +257,7 @@ impl Runner {
         let working = self.inner.active.lock().map(|a| a.len()).unwrap_or(0);
         let fair_use = self.config().fair_use;
         fair_use.check(store, user, time(), working).await?;
+        let attached = attachments::resolve(store, app, user, &request.attachments, &model).await?;
         let contract = contract::load(store, app).await?;
         let lease_until = self.lease_deadline();
         let run = self
@@ -270,6 +275,7 @@ impl Runner {
                 owner: self.config().instance,
                 lease_until,
                 input_params: contract::input_params(&contract, &budget),
+                attachments: attached,
             })
             .await?;
         let api_tx = self.launch(run.clone(), app.clone(), model, contract, budget, clock);

@@ -53,6 +53,13 @@ impl Runner {
         user: &UserId,
         request: CreateRun,
     ) -> Result<QueuedPrompt, CreateRunError> {
+        if !request.attachments.is_empty() {
+            return Err(crate::attachments::AttachmentError::Invalid(
+                "a prompt with attachments cannot wait in the queue; send it when the app is idle"
+                    .into(),
+            )
+            .into());
+        }
         let (engine, requested, model) = self.choose(&request)?;
         let item = self
             .inner

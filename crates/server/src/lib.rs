@@ -35,6 +35,8 @@ pub struct Settings {
     pub http: edge::HttpConfig,
     /// Published apps are also served at `{slug}.{apps_domain}` when set.
     pub apps_domain: Option<String>,
+    /// What uploads may be.
+    pub uploads: routes::uploads::UploadsConfig,
 }
 
 /// What every handler can reach.

@@ -126,6 +126,7 @@ pub fn settings(c: &Config) -> Settings {
         max_file_bytes: c.max_file_bytes,
         max_json_bytes: c.max_json_bytes,
         http: c.http.clone(),
+        uploads: c.uploads.clone(),
         apps_domain: Some(
             c.publish
                 .apps_domain

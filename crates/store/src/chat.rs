@@ -3,7 +3,7 @@
 //! [`insert_session`] and [`insert_message`].
 
 use async_trait::async_trait;
-use draftsmith_core::api::{ChatMessage, ChatRole, ChatSession, MessageStatus};
+use draftsmith_core::api::{ChatMessage, ChatRole, ChatSession, MessageAttachment, MessageStatus};
 use draftsmith_core::{AppId, ChatSessionId, RunId, Timestamp, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -58,6 +58,9 @@ const TITLE_CHARS: usize = 80;
 
 const SESSION_COLUMNS: &str = "id, app_id, user_id, title, created_at, updated_at";
 const MESSAGE_COLUMNS: &str = "id, session_id, run_id, role, content, status, created_at";
+/// What a message read selects: its columns and its attachments (JSON, or NULL for none).
+const MESSAGE_READ_COLUMNS: &str =
+    "id, session_id, run_id, role, content, status, created_at, attachments";
 
 /// A session's title: its first prompt's first line, shortened.
 fn session_title(input: &str) -> String {
@@ -92,8 +95,29 @@ fn message_from_row(row: &AnyRow) -> Result<ChatMessage> {
         role: sql::wire(row, "role")?,
         status: sql::wire(row, "status")?,
         content: row.try_get("content")?,
+        attachments: match row.try_get::<Option<String>, _>("attachments")? {
+            Some(_) => sql::json(row, "attachments")?,
+            None => Vec::new(),
+        },
         created_at: sql::time(row, "created_at")?,
     })
+}
+
+/// Records the files attached to a message (written with the message, in its transaction).
+pub(crate) async fn set_attachments(
+    tx: &mut Tx,
+    message_id: &str,
+    attachments: &[MessageAttachment],
+) -> Result<()> {
+    if attachments.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("UPDATE published_app_coding_chat_messages SET attachments = $2 WHERE id = $1")
+        .bind(message_id)
+        .bind(sql::to_json(attachments)?)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Starts a session for `user` on `app`, titled after its first prompt.
@@ -174,6 +198,7 @@ pub(crate) async fn insert_message(
         role,
         content: content.to_owned(),
         status,
+        attachments: Vec::new(),
         created_at: now,
     })
 }
@@ -208,7 +233,7 @@ impl ChatStore for SqlStore {
     #[tracing::instrument(level = "debug", skip_all, fields(session = %session))]
     async fn chat_messages(&self, session: ChatSessionId) -> Result<Vec<ChatMessage>> {
         let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM published_app_coding_chat_messages \
+            "SELECT {MESSAGE_READ_COLUMNS} FROM published_app_coding_chat_messages \
              WHERE session_id = $1 ORDER BY created_at, id"
         ))
         .bind(session.to_string())

@@ -6,8 +6,8 @@
 //! (tokens, browser sessions), [`AppStore`] (apps and their drafts), [`RunStore`] (runs,
 //! their event logs, landing), [`ChatStore`], [`CheckpointStore`] (and restore),
 //! [`ResourceStore`] (agents and tools), [`ReleaseStore`] (releases, publications),
-//! [`UsageStore`] (model calls, their tokens and cost) and [`QueueStore`] (the apps' prompt
-//! queues).
+//! [`UsageStore`] (model calls, their tokens and cost), [`QueueStore`] (the apps' prompt
+//! queues) and [`UploadStore`] (files attached to prompts).
 //! Modules only import downwards, towards the leaves `sql` (transactions, decoding of
 //! column values) and `rules` (active statuses, the event → status mapping); this file
 //! only re-exports.
@@ -37,6 +37,7 @@ mod runs;
 mod sql;
 mod steering;
 mod store;
+mod uploads;
 mod usage;
 mod usage_columns;
 
@@ -57,4 +58,5 @@ pub use run_start::NewRun;
 pub use runs::{RunStore, UserActivity};
 pub use steering::{Steer, SteeringStore};
 pub use store::Store;
+pub use uploads::{NewUpload, UploadStore};
 pub use usage::{NewModelCall, UsageFilter, UsageStore};

@@ -12,4 +12,5 @@ pub use crate::resources::ResourceStore;
 pub use crate::runs::RunStore;
 pub use crate::steering::SteeringStore;
 pub use crate::store::Store;
+pub use crate::uploads::UploadStore;
 pub use crate::usage::UsageStore;

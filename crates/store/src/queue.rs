@@ -268,6 +268,7 @@ impl QueueStore for SqlStore {
             owner: next.owner,
             lease_until: next.lease_until,
             input_params: next.input_params,
+            attachments: Vec::new(),
         };
         let Some(run) = run_start::start_in_tx(&mut tx, &new, base).await? else {
             return Ok(None);

@@ -2,7 +2,7 @@
 //! `run.accepted` and the `pre_run` checkpoint with its event, in one transaction under the
 //! app row's lock. The database's one-active-run-per-app index refuses a second.
 
-use draftsmith_core::api::{ChatRole, CheckpointKind, MessageStatus, Run};
+use draftsmith_core::api::{ChatRole, CheckpointKind, MessageAttachment, MessageStatus, Run};
 use draftsmith_core::{
     AppEventBody, AppId, ChatSessionId, EngineKind, EventBody, InstanceId, RunId, Timestamp, UserId,
 };
@@ -39,6 +39,8 @@ pub struct NewRun {
     pub lease_until: Timestamp,
     /// What the run is given besides the prompt (`context.selected_agent_contract`, …).
     pub input_params: serde_json::Value,
+    /// Files attached to the prompt, recorded on the user's message.
+    pub attachments: Vec<MessageAttachment>,
 }
 
 /// The session the run continues (checked to be the user's on the app), or a new one.
@@ -115,7 +117,9 @@ pub(crate) async fn start_in_tx(tx: &mut Tx, new: &NewRun, base: i64) -> Result<
         return Ok(None);
     }
     let (role, complete) = (ChatRole::User, MessageStatus::Complete);
-    chat::insert_message(tx, session, Some(run_id), role, &new.input, complete, now).await?;
+    let message =
+        chat::insert_message(tx, session, Some(run_id), role, &new.input, complete, now).await?;
+    chat::set_attachments(tx, &message.id, &new.attachments).await?;
     let accepted = EventBody::RunAccepted {
         engine: new.engine,
         requested_model_id: new.requested_model_id.clone(),

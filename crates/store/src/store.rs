@@ -19,6 +19,7 @@ use crate::releases::ReleaseStore;
 use crate::resources::ResourceStore;
 use crate::runs::RunStore;
 use crate::steering::SteeringStore;
+use crate::uploads::UploadStore;
 use crate::usage::UsageStore;
 
 /// Everything draftsmith persists. Implementations must be safe to share between instances
@@ -38,6 +39,7 @@ pub trait Store:
     + UsageStore
     + QueueStore
     + SteeringStore
+    + UploadStore
     + Send
     + Sync
     + 'static

@@ -48,6 +48,7 @@ async fn a_long_chat_sends_one_summary_and_the_recent_turns(kind: StoreKind) {
     let admin = server.admin();
     let app = new_app(&admin, "static").await;
     let mut session = None;
+    let mut model_calls = 0;
     for i in 1..=RUNS {
         let mut body = json!({"input": format!("Question {}", padding(i))});
         if let Some(session) = session {
@@ -60,10 +61,13 @@ async fn a_long_chat_sends_one_summary_and_the_recent_turns(kind: StoreKind) {
             "run {i}"
         );
         session = Some(run.chat_session_id);
+        model_calls += run.usage.model_calls;
     }
     let requests = server.model().requests();
     let summaries = requests.iter().filter(|r| r.scenario == "chat-summary");
     assert_eq!(summaries.count(), 1, "the summary is written once");
+    // The summary's call counts in its run's usage, like every other model call.
+    assert_eq!(model_calls, RUNS as u64 + 1);
     let chat: Vec<_> = requests.iter().filter(|r| r.scenario == "chat").collect();
     assert_eq!(chat.len(), RUNS);
     let last: Vec<(String, String)> = chat[RUNS - 1].body["messages"]

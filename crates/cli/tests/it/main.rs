@@ -9,6 +9,7 @@ mod agents;
 mod api_contract;
 mod app_events;
 mod apps;
+mod attachments;
 mod auth;
 mod boundary;
 mod budgets;

@@ -111,6 +111,56 @@ async fn an_opencode_run_lands_in_the_draft() {
     server.shutdown().await;
 }
 
+/// An uploaded image reaches the model through OpenCode: sent as an OpenCode file part
+/// with a `data:` URL, it arrives at the OpenAI-compatible model as an `image_url` part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_image_reaches_the_model_through_opencode() {
+    use crate::attachments::{PNG, as_upload, server_with_vision, upload_raw};
+    use base64::Engine as _;
+    let script = json!({"scenarios": [{"name": "look", "match": {"contains": "MOCKUP"},
+        "turns": [{"steps": [{"text": "Nice mock-up."}]}]}]});
+    let server = server_with_vision(StoreKind::Sqlite, &script.to_string(), None).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let png = as_upload(upload_raw(&admin, &app, "mockup.png", "image/png", PNG, 201).await);
+    let run = start_run(
+        &admin,
+        &app,
+        json!({"input": "Copy the MOCKUP.", "engine": "opencode", "model_id": "mock/other",
+               "attachments": [png.id]}),
+    )
+    .await;
+    let events = collect(&admin, &run.stream_url, None).await;
+    assert_eq!(
+        events.last().unwrap().body.event_type(),
+        "run.completed",
+        "{events:#?}"
+    );
+    let expected = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(PNG)
+    );
+    let requests = server.model().requests();
+    let look: Vec<_> = requests.iter().filter(|r| r.scenario == "look").collect();
+    assert!(!look.is_empty(), "the model was asked");
+    let messages = look[0].body["messages"].as_array().unwrap();
+    let user = messages.iter().rev().find(|m| m["role"] == "user").unwrap();
+    let parts = user["content"]
+        .as_array()
+        .expect("a multi-part user message");
+    let image = parts
+        .iter()
+        .find(|p| p["type"] == "image_url")
+        .unwrap_or_else(|| panic!("no image part in {parts:?}"));
+    assert_eq!(image["image_url"]["url"], expected);
+    assert!(
+        parts
+            .iter()
+            .any(|p| p["type"] == "text" && p["text"].as_str().unwrap().contains("MOCKUP"))
+    );
+    server.shutdown().await;
+}
+
 /// The OpenCode server is a service of its sandbox: confined like the sandbox's commands
 /// (its own `bash` tool cannot see the service's data or another chat's sandbox), its HOME
 /// inside the sandbox's directory, and gone with the sandbox when a run fails.

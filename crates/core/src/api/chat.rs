@@ -58,6 +58,9 @@ pub struct ChatMessage {
     pub content: String,
     /// Whole or partial.
     pub status: MessageStatus,
+    /// Files the person attached (user messages only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<super::MessageAttachment>,
     /// Written at.
     pub created_at: Timestamp,
 }

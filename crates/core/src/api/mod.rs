@@ -5,12 +5,14 @@ mod apps;
 mod chat;
 mod queue;
 mod runs;
+mod uploads;
 mod usage;
 
 pub use apps::*;
 pub use chat::*;
 pub use queue::*;
 pub use runs::*;
+pub use uploads::*;
 pub use usage::*;
 
 pub use crate::checkpoint::{CheckpointKind, FilesChanged};

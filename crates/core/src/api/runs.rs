@@ -42,6 +42,11 @@ pub struct CreateRun {
     /// (202 with the queued prompt).
     #[serde(default)]
     pub when_busy: Option<super::WhenBusy>,
+    /// Uploads attached to the prompt (at most 10): ids, or `{"id", "into"}` objects.
+    /// Images reach the model as image parts (the model needs vision), text files as text.
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    pub attachments: Vec<super::AttachmentRef>,
 }
 
 /// A non-negative whole number, also when written with a fraction of zero (`5.0`), as JSON

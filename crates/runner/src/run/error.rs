@@ -65,6 +65,14 @@ pub(crate) enum ProvisionError {
     /// The agent contract could not be written where the contract tools read it.
     #[error("seeding the agent contract: {0}")]
     Contract(SandboxError),
+    /// An attachment could not be written where the prompt asked (`into`).
+    #[error("writing attachment to {path}: {error}")]
+    Attachment {
+        /// The draft path.
+        path: String,
+        /// Why.
+        error: SandboxError,
+    },
 }
 
 impl RunError {

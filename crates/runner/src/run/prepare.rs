@@ -8,12 +8,12 @@ use std::time::Instant;
 
 use draftsmith_core::EventBody;
 use draftsmith_core::api::ChatRole;
-use draftsmith_engine::Job;
 use draftsmith_engine::history::{
     CHAT_SUMMARY_INSTRUCTIONS, EarlierMessage, HistoryPlan, HistoryTurn, StoredSummary,
     history_budget, plan_history,
 };
 use draftsmith_engine::model::Speaker;
+use draftsmith_engine::{EventSink as _, Job};
 use draftsmith_store::{Manifest, StoreError};
 use tokio_util::sync::CancellationToken;
 
@@ -51,7 +51,7 @@ impl Execution {
         }
         let clock = Instant::now();
         // The chat's history is read while the sandbox is filled.
-        let (provisioned, history) = tokio::join!(self.provision(), self.history());
+        let (provisioned, history) = tokio::join!(self.provision(), self.history(sink));
         let provisioned = provisioned.map_err(RunError::from)?;
         let ms = clock.elapsed().as_millis() as u64;
         timings.sandbox_start = Some(ms);
@@ -64,7 +64,9 @@ impl Execution {
             return Err(self.cancelled());
         }
         let history = history.map_err(RunError::History)?;
-        let job = self.job(history, provisioned.root);
+        let attachments = self.attachments().await?;
+        let mut job = self.job(history, provisioned.root);
+        job.attachments = attachments;
         Ok(Prepared {
             manifest: provisioned.manifest,
             job,
@@ -88,6 +90,38 @@ impl Execution {
             attachments: Vec::new(),
             steering: self.steering.clone(),
         }
+    }
+
+    /// The files attached to this run's prompt, each asked-for one written into the
+    /// workspace first (so the agent sees it and the run's landing puts it in the draft).
+    async fn attachments(&self) -> Result<Vec<draftsmith_engine::Attachment>, RunError> {
+        let run = &self.task.run;
+        let store = self.services.store.as_ref();
+        let messages = store
+            .chat_messages(run.chat_session_id)
+            .await
+            .map_err(RunError::History)?;
+        let Some(prompt) = messages
+            .into_iter()
+            .find(|m| m.run_id == Some(run.run_id) && m.role == ChatRole::User)
+        else {
+            return Ok(Vec::new());
+        };
+        let loaded = crate::attachments::load(store, &prompt.attachments)
+            .await
+            .map_err(RunError::History)?;
+        let mut attachments = Vec::with_capacity(loaded.len());
+        for (attachment, into) in loaded {
+            if let Some(path) = into {
+                self.services
+                    .controller
+                    .seed_file(&self.sandbox, &path, &attachment.bytes)
+                    .await
+                    .map_err(|error| ProvisionError::Attachment { path, error })?;
+            }
+            attachments.push(attachment);
+        }
+        Ok(attachments)
     }
 
     /// Creates or reuses the chat's sandbox, then fills it from the current draft with the
@@ -147,7 +181,8 @@ impl Execution {
     /// The chat's earlier turns: whole recent turns after the persisted summary of the older
     /// ones; the summary is written (once) when they no longer fit the history budget. A
     /// summary the model fails to write leaves a note instead; the run goes on.
-    async fn history(&self) -> Result<Vec<HistoryTurn>, StoreError> {
+    /// The summary's model call counts in the run's usage like any other.
+    async fn history(&self, sink: &RunSink) -> Result<Vec<HistoryTurn>, StoreError> {
         let run = &self.task.run;
         let store = &self.services.store;
         let session = run.chat_session_id;
@@ -176,6 +211,7 @@ impl Execution {
             HistoryPlan::Summarise(task) => task,
         };
         let cancel = CancellationToken::new();
+        let clock = Instant::now();
         let written = draftsmith_engine::summary::summarise(
             model,
             CHAT_SUMMARY_INSTRUCTIONS,
@@ -185,6 +221,22 @@ impl Execution {
         .await;
         match written {
             Ok(summary) => {
+                // The same conservative byte estimate as the history budget, when the
+                // provider reported no usage.
+                let prompt_bytes = CHAT_SUMMARY_INSTRUCTIONS.len() + task.log.len();
+                let call = draftsmith_engine::ModelCall {
+                    model: model.id.clone(),
+                    step: 0,
+                    usage: summary.usage,
+                    estimate: draftsmith_core::Usage {
+                        input_tokens: prompt_bytes.div_ceil(3) as u64,
+                        output_tokens: summary.text.len().div_ceil(3) as u64,
+                        ..Default::default()
+                    },
+                    reported_cost_micro_usd: None,
+                    ms: clock.elapsed().as_millis() as u64,
+                };
+                sink.model_call(call).await;
                 store
                     .save_chat_summary(session, &task.through_message_id, &summary.text)
                     .await?;

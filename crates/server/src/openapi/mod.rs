@@ -52,6 +52,7 @@ pub fn routes(settings: &Settings) -> OpenApiRouter<AppState> {
         .merge(crate::routes::preview::router(settings))
         .merge(crate::routes::releases::router(settings))
         .merge(crate::routes::usage::router(settings))
+        .merge(crate::routes::uploads::router(settings))
 }
 
 /// The served document: axum's `{*path}` documented as `{path}` (OpenAPI has no

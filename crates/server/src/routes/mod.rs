@@ -18,5 +18,6 @@ pub mod session;
 pub mod steering;
 pub mod stream;
 pub mod templates;
+pub mod uploads;
 pub mod usage;
 pub mod web;

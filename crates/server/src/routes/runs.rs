@@ -11,6 +11,7 @@ use draftsmith_core::api::{
     App, Capabilities, CreateRun, ModelList, NativeToolInfo, QueuedPrompt, Run, RunList, WhenBusy,
 };
 use draftsmith_core::{ErrorBody, ErrorCode, RunId, Timestamp};
+use draftsmith_runner::attachments::AttachmentError;
 use draftsmith_runner::{BudgetError, CreateRunError, Submitted, Throttled};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
@@ -122,8 +123,28 @@ pub(crate) fn create_error(err: CreateRunError) -> ApiError {
             ApiError::new(ErrorCode::CodingAgentModelUnavailable, why).detail("field", "model_id")
         }
         CreateRunError::Budget(err) => budget_error(err),
+        CreateRunError::Attachment(err) => attachment_error(err),
         CreateRunError::Throttled(err) => throttled(err),
         CreateRunError::Store(err) => err.into(),
+    }
+}
+
+/// A refused attachment: 404 for an upload the caller cannot see, 400 otherwise.
+fn attachment_error(err: AttachmentError) -> ApiError {
+    let message = err.to_string();
+    match err {
+        AttachmentError::Invalid(_) => ApiError::validation("attachments", message),
+        AttachmentError::NotFound(id) => ApiError::new(ErrorCode::NotFound, message)
+            .detail("field", "attachments")
+            .detail("upload_id", id),
+        AttachmentError::Unsupported(_) => {
+            ApiError::new(ErrorCode::CodingAgentAttachmentUnsupported, message)
+                .detail("field", "attachments")
+        }
+        AttachmentError::Path { index, error } => {
+            ApiError::from(error).detail("field", format!("attachments[{index}].into"))
+        }
+        AttachmentError::Store(err) => err.into(),
     }
 }
 

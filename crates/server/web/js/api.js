@@ -62,3 +62,29 @@ export async function fileText(appId, path) {
 export const agent = (appId, rest) => `/admin/apps/${appId}/coding-agent/${rest}`;
 
 export { TERMINAL_STATUSES as TERMINAL } from "./contract.js";
+
+const TEXT_TYPES = { md: "text/markdown", markdown: "text/markdown", csv: "text/csv", json: "application/json" };
+
+/** Uploads a file to attach to a prompt (its bytes as the body); the stored upload. */
+export async function uploadFile(appId, file) {
+  const ext = (file.name.split(".").pop() || "").toLowerCase();
+  const type = file.type || TEXT_TYPES[ext] || "text/plain";
+  const url = `/admin/apps/${appId}/uploads?name=${encodeURIComponent(file.name || "pasted")}`;
+  let response;
+  try {
+    response = await fetch(url, { method: "POST", credentials: "same-origin", headers: { "content-type": type }, body: file });
+  } catch (err) {
+    throw new ApiError(0, "NETWORK", `the server did not answer (${err.message})`);
+  }
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const e = (data && data.error) || {};
+    throw new ApiError(response.status, e.code || `HTTP_${response.status}`, e.message || response.statusText, e.details || {});
+  }
+  return data;
+}
+
+/** Where an upload's bytes are (the uploader's thumbnails). */
+export function uploadUrl(appId, uploadId) {
+  return `/admin/apps/${appId}/uploads/${uploadId}`;
+}

@@ -2,8 +2,9 @@
 // capabilities, checkpoints, files and preview. It sends prompts (a run, or the server's
 // queue while one is active), steers the running turn, and follows the app stream: any run
 // the app accepts — from this window, another one, or the queue — is followed here.
-import { api, agent, TERMINAL } from "./api.js";
-import { Chat, makeCurrent, renderSessions } from "./chat.js";
+import { api, agent, TERMINAL, uploadFile } from "./api.js";
+import { attachmentItem, Chat, makeCurrent, renderSessions } from "./chat.js";
+import { h, replace } from "./dom.js";
 import { Checkpoints } from "./checkpoints.js";
 import { DraftFiles } from "./files.js";
 import { Preview } from "./preview.js";
@@ -14,7 +15,6 @@ import { PromptQueue } from "./queue.js";
 import { follow } from "./stream.js";
 import { followApp } from "./appstream.js";
 import { Timeline } from "./timeline.js";
-import { UsagePanel } from "./usage.js";
 import { layout, tabs } from "./layout.js";
 
 export class Builder {
@@ -27,7 +27,8 @@ export class Builder {
     this.reconnects = 0;
     this.ui = layout(main, app);
     tabs(this.ui.tabs);
-    this.chat = new Chat(this.ui.chat, (runId, steps) => this.loadSteps(runId, steps));
+    this.chat = new Chat(this.ui.chat, (runId, steps) => this.loadSteps(runId, steps), app.id);
+    this.attached = [];
     this.timeline = null;
     this.replayers = new Set();
     this.queue = new PromptQueue(app.id, this.ui.queue);
@@ -37,7 +38,6 @@ export class Builder {
     this.preview = new Preview(this.ui.preview, app);
     this.checkpoints = new Checkpoints(this.ui.checkpoints, app.id, (msg) => this.changed(msg), () => !this.run);
     this.publisher = new Publisher(this.ui.publish, app.id);
-    this.usage = new UsagePanel(this.ui.usage, app.id);
     this.ui.composer.addEventListener("submit", (e) => {
       e.preventDefault();
       this.send();
@@ -50,6 +50,26 @@ export class Builder {
     });
     this.ui.stop.addEventListener("click", () => this.stop());
     this.ui.steer.addEventListener("click", () => this.steer());
+    // Files: picked, pasted into the prompt, or dropped on the composer.
+    this.ui.attach.addEventListener("change", () => {
+      this.addFiles([...this.ui.attach.files]);
+      this.ui.attach.value = "";
+    });
+    this.ui.prompt.addEventListener("paste", (e) => {
+      const files = [...((e.clipboardData && e.clipboardData.files) || [])];
+      if (files.length) {
+        e.preventDefault();
+        this.addFiles(files);
+      }
+    });
+    this.ui.composer.addEventListener("dragover", (e) => e.preventDefault());
+    this.ui.composer.addEventListener("drop", (e) => {
+      const files = [...((e.dataTransfer && e.dataTransfer.files) || [])];
+      if (files.length) {
+        e.preventDefault();
+        this.addFiles(files);
+      }
+    });
     // Read-only diagnostics (the UI tests read them): where the stream is, how often it reconnected.
     window.draftsmith = {
       lastSeq: () => (this.follower ? this.follower.lastSeq() : null),
@@ -97,7 +117,6 @@ export class Builder {
     this.preview.refresh();
     this.checkpoints.refresh();
     this.publisher.refresh();
-    this.usage.refresh();
     this.controls();
   }
 
@@ -136,11 +155,40 @@ export class Builder {
     this.ui.prompt.focus();
   }
 
+  /** Uploads each file and shows it in the composer until the prompt is sent. */
+  async addFiles(files) {
+    for (const file of files) {
+      try {
+        const up = await uploadFile(this.app.id, file);
+        this.attached.push({ upload_id: up.id, name: up.name, media_type: up.media_type });
+      } catch (err) {
+        showError(err, `Attaching ${file.name || "a file"}`);
+      }
+    }
+    this.renderAttached();
+  }
+
+  renderAttached() {
+    const list = this.ui.attached;
+    list.hidden = this.attached.length === 0;
+    replace(list, ...this.attached.map((a) => {
+      const remove = h("button", { type: "button", class: "remove", "aria-label": `Remove ${a.name}` }, "×");
+      remove.addEventListener("click", () => {
+        this.attached = this.attached.filter((x) => x !== a);
+        this.renderAttached();
+      });
+      return attachmentItem(this.app.id, a, remove);
+    }));
+  }
+
   send() {
     const text = this.ui.prompt.value.trim();
     if (!text) return;
+    const attachments = this.attached;
     this.ui.prompt.value = "";
-    this.start({ text, model: this.ui.model.value || "auto" });
+    this.attached = [];
+    this.renderAttached();
+    this.start({ text, model: this.ui.model.value || "auto", attachments });
   }
 
   /** Where a prompt refused by an ended session waits for the next sign-in (this tab only). */
@@ -209,6 +257,9 @@ export class Builder {
     this.controls();
     const body = { input: item.text, model_id: item.model || "auto", when_busy: "queue" };
     if (this.session) body.chat_session_id = this.session;
+    // A prompt with attachments cannot wait in the queue: the server refuses it (400) then.
+    const attachments = item.attachments || [];
+    if (attachments.length) body.attachments = attachments.map((a) => a.upload_id);
     try {
       const run = await api("POST", agent(this.app.id, "runs"), body);
       this.starting = false;
@@ -220,7 +271,7 @@ export class Builder {
       }
       const fresh = this.session !== run.chat_session_id;
       this.session = run.chat_session_id;
-      this.chat.user(item.text);
+      this.chat.user(item.text, attachments);
       this.attach(run);
       if (fresh) this.refreshSessions();
     } catch (err) {
@@ -232,6 +283,10 @@ export class Builder {
       } else {
         showError(err, "Starting the run");
         if (!this.ui.prompt.value) this.ui.prompt.value = item.text;
+        if (attachments.length && !this.attached.length) {
+          this.attached = attachments;
+          this.renderAttached();
+        }
       }
       this.sync();
     }
@@ -382,7 +437,6 @@ export class Builder {
     this.stopping = false;
     this.controls();
     this.changed();
-    this.usage.refresh();
     this.refreshSessions();
     // The server starts the next queued prompt; follow it when it does.
     this.sync();

@@ -4,12 +4,14 @@
 // run's are open, earlier ones open on demand.
 import { h, replace, timeEl } from "./dom.js";
 import { renderMarkdown } from "./markdown.js";
+import { uploadUrl } from "./api.js";
 
 export class Chat {
   /** onSteps(runId, steps): an earlier turn's steps were opened for the first time. */
-  constructor(log, onSteps) {
+  constructor(log, onSteps, appId) {
     this.log = log;
     this.onSteps = onSteps;
+    this.appId = appId;
   }
 
   clear(note) {
@@ -20,14 +22,18 @@ export class Chat {
   history(messages) {
     this.clear(messages.length ? null : "No messages yet. Describe what to build.");
     for (const m of messages) {
-      if (m.role === "user") this.user(m.content);
+      if (m.role === "user") this.user(m.content, m.attachments || []);
       else this.assistant(m.run_id, { folded: true }).finish(m.content, m.status);
     }
   }
 
-  user(text) {
+  /** A prompt, with its attachments (`{upload_id, name, media_type}`) as thumbnails. */
+  user(text, attachments = []) {
     this.log.querySelector(".empty")?.remove();
-    const el = h("article", { class: "msg user", "aria-label": "Your prompt" }, h("p", {}, text));
+    const files = attachments.length
+      ? h("ul", { class: "attached", "aria-label": "Attached files" }, ...attachments.map((a) => attachmentItem(this.appId, a)))
+      : null;
+    const el = h("article", { class: "msg user", "aria-label": "Your prompt" }, files, h("p", {}, text));
     this.log.append(el);
     this.scroll();
     return el;
@@ -157,4 +163,12 @@ export function renderSessions(el, sessions, currentId, onPick, onNew) {
       ),
     ),
   );
+}
+
+/** One attachment: an image's thumbnail, or a text file's name. */
+export function attachmentItem(appId, a, ...extra) {
+  const shown = a.media_type.startsWith("image/")
+    ? h("img", { class: "thumb", src: uploadUrl(appId, a.upload_id), alt: a.name, title: a.name })
+    : h("span", { class: "chip", title: a.media_type }, a.name);
+  return h("li", { "data-upload": a.upload_id }, shown, ...extra);
 }

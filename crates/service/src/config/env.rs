@@ -93,6 +93,8 @@ overrides! {
     "DRAFTSMITH_SECURE_COOKIES" => "http.secure_cookies", |c, v| c.http.secure_cookies = flag(v)?;
     "DRAFTSMITH_SSE_KEEPALIVE_MS" => "http.sse_keepalive_seconds",
         |c, v| c.http.sse_keepalive = Duration::from_millis(positive(v)?);
+    "DRAFTSMITH_UPLOADS_MAX_BYTES" => "uploads.max_bytes", |c, v| c.uploads.max_bytes = number(v)?;
+    "DRAFTSMITH_UPLOADS_TYPES" => "uploads.types", |c, v| c.uploads.types = list(v);
     "DRAFTSMITH_PUBLISH_APPS_DOMAIN" => "publish.apps_domain", |c, v| c.publish.apps_domain = v.to_owned();
     "DRAFTSMITH_PUBLISH_CACHE_MIB" => "publish.cache_mib", |c, v| c.publish.cache_mib = number(v)?;
     "DRAFTSMITH_BUDGET_RUN_MAX_COST" => "budgets.run_max_cost",

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 pub use draftsmith_engine::ProviderKind;
 pub use draftsmith_server::edge::HttpConfig;
+pub use draftsmith_server::routes::uploads::UploadsConfig;
 pub use env::{OVERRIDES, Override};
 pub use sections::{
     BudgetsConfig, CodingAgentConfig, EgressConfig, EgressMode, FairUseConfig, MetricsConfig,
@@ -56,6 +57,8 @@ pub struct Config {
     pub fair_use: FairUseConfig,
     /// Prometheus metrics and accounting switches.
     pub metrics: MetricsConfig,
+    /// Files attached to prompts: size and type limits.
+    pub uploads: UploadsConfig,
 }
 
 impl Default for Config {
@@ -77,6 +80,7 @@ impl Default for Config {
             budgets: BudgetsConfig::default(),
             fair_use: FairUseConfig::default(),
             metrics: MetricsConfig::default(),
+            uploads: UploadsConfig::default(),
         }
     }
 }

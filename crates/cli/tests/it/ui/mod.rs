@@ -4,6 +4,7 @@
 //! `artifacts/ui/`. Missing chromium or chromedriver fails the tests with a hint.
 
 mod a11y;
+mod attachments;
 mod draft;
 mod live;
 mod markdown;
