@@ -15,6 +15,7 @@ import { PromptQueue } from "./queue.js";
 import { follow } from "./stream.js";
 import { followApp } from "./appstream.js";
 import { Timeline } from "./timeline.js";
+import { UsagePanel } from "./usage.js";
 import { layout, tabs } from "./layout.js";
 
 export class Builder {
@@ -31,6 +32,8 @@ export class Builder {
     this.attached = [];
     this.timeline = null;
     this.replayers = new Set();
+    // Runs this page has shown (followed live, replayed, or in the loaded history).
+    this.followed = new Set();
     this.queue = new PromptQueue(app.id, this.ui.queue);
     // Chat messages already shown, so a replayed `user.message` is not shown twice.
     this.shown = new Set();
@@ -38,6 +41,7 @@ export class Builder {
     this.preview = new Preview(this.ui.preview, app);
     this.checkpoints = new Checkpoints(this.ui.checkpoints, app.id, (msg) => this.changed(msg), () => !this.run);
     this.publisher = new Publisher(this.ui.publish, app.id);
+    this.usage = new UsagePanel(this.ui.usage, app.id);
     this.ui.composer.addEventListener("submit", (e) => {
       e.preventDefault();
       this.send();
@@ -88,6 +92,8 @@ export class Builder {
     if (caps) capabilitiesSummary(this.ui.caps, caps);
     const active = runs && runs.runs.find((r) => !TERMINAL.has(r.status));
     const latest = runs && runs.runs[0];
+    // What the chat history shows already; the app stream brings the runs after these.
+    for (const r of runs ? runs.runs : []) this.followed.add(r.run_id);
     if (active) {
       this.session = active.chat_session_id;
       await this.loadSession(active.chat_session_id, false);
@@ -117,6 +123,7 @@ export class Builder {
     this.preview.refresh();
     this.checkpoints.refresh();
     this.publisher.refresh();
+    this.usage.refresh();
     this.controls();
   }
 
@@ -234,17 +241,26 @@ export class Builder {
       do {
         this.resync = false;
         if (this.run || this.starting || this.disposed) break;
-        const runs = await api("GET", agent(this.app.id, "runs?limit=1"));
-        const active = runs.runs.find((r) => !TERMINAL.has(r.status));
-        if (!active || this.run || this.starting || active.run_id === this.lastEnded) continue;
-        if (active.chat_session_id === this.session) {
-          this.chat.user(active.input);
-        } else {
-          this.session = active.chat_session_id;
-          await this.loadSession(active.chat_session_id, false);
+        const runs = await api("GET", agent(this.app.id, "runs?limit=5"));
+        // The oldest run this page has not shown: an active one, or one that ended before
+        // the page looked (a quick prompt the queue started while Stop was still polling).
+        const next = [...runs.runs].reverse().find((r) => !this.followed.has(r.run_id));
+        if (!next || this.run || this.starting) continue;
+        const ended = TERMINAL.has(next.status);
+        if (next.chat_session_id !== this.session) {
+          this.session = next.chat_session_id;
+          await this.loadSession(next.chat_session_id, false);
           this.refreshSessions();
+          if (ended) {
+            // Its whole turn is in the session's history already.
+            this.followed.add(next.run_id);
+            this.resync = true;
+            continue;
+          }
+        } else {
+          this.chat.user(next.input);
         }
-        if (!this.run) this.attach(active);
+        if (!this.run) this.attach(next);
       } while (this.resync);
     } catch (err) {
       showError(err, "Following the app");
@@ -294,6 +310,7 @@ export class Builder {
   }
 
   attach(run) {
+    this.followed.add(run.run_id);
     this.run = run;
     this.stopping = false;
     this.assistant = this.chat.assistant(run.run_id);
@@ -431,12 +448,12 @@ export class Builder {
       this.chat.note(`Run paused (${(ev.payload && ev.payload.reason) || "step limit"}). Send a prompt to continue.`, "info");
     }
     this.run = null;
-    this.lastEnded = run.run_id;
     if (this.follower) this.reconnects += this.follower.reconnects();
     this.follower = null;
     this.stopping = false;
     this.controls();
     this.changed();
+    this.usage.refresh();
     this.refreshSessions();
     // The server starts the next queued prompt; follow it when it does.
     this.sync();
