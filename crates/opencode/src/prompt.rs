@@ -55,10 +55,7 @@ pub fn steering_body(job: &Job, messages: &[String]) -> PromptBody {
         system: Some(system_prompt(&job.template, &job.contract)),
         parts: messages
             .iter()
-            .map(|text| TextPartInput {
-                kind: "text",
-                text: text.clone(),
-            })
+            .map(|text| PartInput::Text { text: text.clone() })
             .collect(),
     }
 }

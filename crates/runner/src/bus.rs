@@ -31,6 +31,12 @@ pub enum BusMessage {
 pub trait EventBus: Send + Sync {
     /// Announces a persisted event.
     async fn publish(&self, event: &RunEvent);
+    /// Announces events persisted together, in order.
+    async fn publish_all(&self, events: &[RunEvent]) {
+        for event in events {
+            self.publish(event).await;
+        }
+    }
     /// Follows a run from now on.
     fn subscribe(&self, run: RunId) -> broadcast::Receiver<BusMessage>;
 }
@@ -118,10 +124,9 @@ impl PgBus {
     }
 }
 
-#[async_trait]
-impl EventBus for PgBus {
-    async fn publish(&self, event: &RunEvent) {
-        self.local.publish(event).await;
+impl PgBus {
+    /// Tells other instances that `event`'s run has events up to its `seq`.
+    async fn notify(&self, event: &RunEvent) {
         let payload = format!("{}:{}", event.run_id, event.seq);
         if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
@@ -130,6 +135,24 @@ impl EventBus for PgBus {
             .await
         {
             tracing::warn!(error = %err, "could not notify other instances");
+        }
+    }
+}
+
+#[async_trait]
+impl EventBus for PgBus {
+    async fn publish(&self, event: &RunEvent) {
+        self.local.publish(event).await;
+        self.notify(event).await;
+    }
+
+    /// One notification for the batch: a hint makes a follower read the log up to it.
+    async fn publish_all(&self, events: &[RunEvent]) {
+        for event in events {
+            self.local.publish(event).await;
+        }
+        if let Some(last) = events.last() {
+            self.notify(last).await;
         }
     }
 

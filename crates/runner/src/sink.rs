@@ -128,9 +128,7 @@ impl RunSink {
 
     /// Publishes events already persisted (by a landing), in order.
     pub async fn publish(&self, events: &[RunEvent]) {
-        for event in events {
-            self.shared.bus.publish(event).await;
-        }
+        self.shared.bus.publish_all(events).await;
     }
 
     /// Queues an event or a model call and makes sure a writer is on its way.
@@ -204,9 +202,7 @@ impl Shared {
         self.metrics
             .store_op(StoreOp::AppendEvents, started.elapsed());
         let written = written?;
-        for event in &written {
-            self.bus.publish(event).await;
-        }
+        self.bus.publish_all(&written).await;
         Ok(written)
     }
 }

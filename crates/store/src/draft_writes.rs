@@ -11,7 +11,7 @@ use crate::app_log;
 use crate::blobs::BlobStore;
 use crate::drafts::{DraftWrite, FileChange, file_from_row};
 use crate::error::{Result, StoreError};
-use crate::sql::Tx;
+use crate::sql::{CHUNK, Tx, placeholders, rows};
 
 /// What a list of changes wants each path to become (the last change to a path wins, as
 /// if applied in order), with every new content already in the blob store.
@@ -157,9 +157,6 @@ pub(crate) struct Move<'a> {
     pub new: Option<(BlobHash, i64)>,
 }
 
-/// Rows per multi-row statement: well inside both databases' limits on parameters.
-const CHUNK: usize = 400;
-
 /// The current blob and size of each of `paths` that exists, read in a few statements.
 pub(crate) async fn files_at(
     tx: &mut Tx,
@@ -271,22 +268,6 @@ async fn record_changes(tx: &mut Tx, app: AppId, revision: i64, moves: &[Move<'_
         query.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// `$first, $first+1, …` for `count` values of `width` parameters each, comma-separated.
-fn placeholders(first: usize, count: usize, width: usize) -> String {
-    (0..count * width)
-        .map(|i| format!("${}", first + i))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `($1, …, $width), ($width+1, …)` for `count` rows.
-fn rows(count: usize, width: usize) -> String {
-    (0..count)
-        .map(|r| format!("({})", placeholders(1 + r * width, 1, width)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 async fn record_revision(

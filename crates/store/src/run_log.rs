@@ -122,6 +122,65 @@ pub(crate) async fn append_in_tx(
     Ok(event)
 }
 
+/// Appends `events`, none of which changes the run's status (the engine's progress), in
+/// order with consecutive `seq`s: one statement claims them all while the run is active
+/// ([`StoreError::RunEnded`] otherwise), and multi-row statements write them.
+pub(crate) async fn append_progress_in_tx(
+    tx: &mut Tx,
+    run: RunId,
+    events: Vec<(EventBody, Vec<Diagnostic>)>,
+) -> Result<Vec<RunEvent>> {
+    debug_assert!(
+        events
+            .iter()
+            .all(|(body, _)| rules::status_after(body).is_none())
+    );
+    let count = i64::try_from(events.len()).map_err(|_| StoreError::Corrupt("batch".into()))?;
+    let now = Timestamp::now();
+    let claimed = sqlx::query(&format!(
+        "UPDATE runs SET next_seq = next_seq + $2 WHERE id = $1 AND status IN ({}) \
+         RETURNING next_seq, app_id",
+        rules::active_sql()
+    ))
+    .bind(run.to_string())
+    .bind(count)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::RunEnded)?;
+    let last: i64 = claimed.try_get("next_seq")?;
+    let app_id: AppId = sql::id(&claimed, "app_id")?;
+    let written: Vec<RunEvent> = events
+        .into_iter()
+        .zip(last - count + 1..)
+        .map(|((body, diagnostics), seq)| RunEvent {
+            stage: body.stage(),
+            body,
+            run_id: run,
+            app_id,
+            seq,
+            ts: now,
+            diagnostics,
+        })
+        .collect();
+    for chunk in written.chunks(sql::CHUNK) {
+        let statement = format!(
+            "INSERT INTO run_events (run_id, seq, event_type, body, created_at) VALUES {}",
+            sql::rows(chunk.len(), 5)
+        );
+        let mut query = sqlx::query(&statement);
+        for event in chunk {
+            query = query
+                .bind(run.to_string())
+                .bind(event.seq)
+                .bind(event.body.event_type())
+                .bind(sql::to_json(event)?)
+                .bind(now.as_micros());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(written)
+}
+
 /// Locks the app row of `run` (the run must exist: [`StoreError::RunEnded`] otherwise, as
 /// for any event refused).
 async fn lock_app_of(tx: &mut Tx, run: RunId) -> Result<AppId> {

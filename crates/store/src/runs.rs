@@ -153,9 +153,23 @@ impl RunStore for SqlStore {
         for call in &calls {
             usage::record_in_tx(&mut tx, call).await?;
         }
+        // Progress (no status change) goes out a run of events at a time; an event that
+        // moves the status on its own, in order.
         let mut appended = Vec::with_capacity(events.len());
+        let mut progress = Vec::new();
         for (body, diagnostics) in events {
+            if rules::status_after(&body).is_none() {
+                progress.push((body, diagnostics));
+                continue;
+            }
+            if !progress.is_empty() {
+                let run_of = std::mem::take(&mut progress);
+                appended.extend(run_log::append_progress_in_tx(&mut tx, run, run_of).await?);
+            }
             appended.push(run_log::append_in_tx(&mut tx, run, body, diagnostics).await?);
+        }
+        if !progress.is_empty() {
+            appended.extend(run_log::append_progress_in_tx(&mut tx, run, progress).await?);
         }
         tx.commit().await?;
         Ok(appended)

@@ -102,3 +102,22 @@ pub(crate) fn wire_name<T: serde::Serialize>(value: &T) -> Result<String> {
 pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
+
+/// Rows per multi-row statement: well inside both databases' limits on parameters.
+pub(crate) const CHUNK: usize = 400;
+
+/// `$first, $first+1, …` for `count` values of `width` parameters each, comma-separated.
+pub(crate) fn placeholders(first: usize, count: usize, width: usize) -> String {
+    (0..count * width)
+        .map(|i| format!("${}", first + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, …, $width), ($width+1, …)` for `count` rows.
+pub(crate) fn rows(count: usize, width: usize) -> String {
+    (0..count)
+        .map(|r| format!("({})", placeholders(1 + r * width, 1, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
