@@ -23,8 +23,13 @@ export class PromptQueue {
     }
   }
 
-  /** The queue as the server reported it, next first. */
+  /**
+   * The queue as the server reported it, next first. The list is only redrawn when it
+   * changed, so a button being pressed is not replaced under the pointer (or the focus).
+   */
   set(items) {
+    const key = (list) => JSON.stringify(list.map((i) => [i.id, i.input]));
+    if (key(items) === key(this.items) && this.el.firstChild) return;
     this.items = items;
     this.render();
   }
