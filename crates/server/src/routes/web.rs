@@ -160,7 +160,7 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::{CONTRACT_MODULE, assets, content_type};
-    use draftsmith_core::EventBody;
+    use draftsmith_core::{AppEventBody, EventBody};
 
     #[test]
     fn the_ui_takes_the_wire_s_names_from_core() {
@@ -170,8 +170,16 @@ mod tests {
         }
         assert!(module.contains("TERMINAL_STATUSES = new Set([\"completed\",\"failed\""));
         assert!(module.contains("\"pre_run\",\"post_run\""), "{module}");
-        // Every event name a script spells is one core defines.
-        let prefixes: Vec<&str> = EventBody::TYPES
+        for name in AppEventBody::TYPES {
+            assert!(module.contains(&format!("\"{name}\"")), "{name}");
+        }
+        // Every event name a script spells is one core defines (a run's or the app's).
+        let known: Vec<&str> = EventBody::TYPES
+            .iter()
+            .chain(AppEventBody::TYPES.iter())
+            .copied()
+            .collect();
+        let prefixes: Vec<&str> = known
             .iter()
             .filter_map(|t| t.split_once('.').map(|(p, _)| p))
             .collect();
@@ -185,10 +193,7 @@ mod tests {
                     !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
                 };
                 if prefixes.contains(&prefix) && word(rest) {
-                    assert!(
-                        EventBody::TYPES.contains(&quoted),
-                        "{path} names {quoted:?}"
-                    );
+                    assert!(known.contains(&quoted), "{path} names {quoted:?}");
                 }
             }
         }
