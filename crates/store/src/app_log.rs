@@ -46,13 +46,5 @@ pub(crate) async fn events_after(
     after: i64,
     limit: i64,
 ) -> Result<Vec<AppEvent>> {
-    let rows = sqlx::query(
-        "SELECT body FROM app_events WHERE app_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-    )
-    .bind(app.to_string())
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(|row| sql::json(row, "body")).collect()
+    sql::log_after(pool, "app_events", "app_id", app.to_string(), after, limit).await
 }

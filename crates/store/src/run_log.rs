@@ -201,15 +201,7 @@ pub(crate) async fn events_after(
     after: i64,
     limit: i64,
 ) -> Result<Vec<RunEvent>> {
-    let rows = sqlx::query(
-        "SELECT body FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-    )
-    .bind(run.to_string())
-    .bind(after)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(|row| sql::json(row, "body")).collect()
+    sql::log_after(pool, "run_events", "run_id", run.to_string(), after, limit).await
 }
 
 /// Records the run's phase timings.

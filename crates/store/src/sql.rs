@@ -121,3 +121,24 @@ pub(crate) fn rows(count: usize, width: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// The bodies of a log's entries with `seq > after`, in order: the rows of `table` (a run's
+/// or an app's event log) whose `owner_column` is `owner`.
+pub(crate) async fn log_after<T: DeserializeOwned>(
+    pool: &AnyPool,
+    table: &str,
+    owner_column: &str,
+    owner: String,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<T>> {
+    let rows = sqlx::query(&format!(
+        "SELECT body FROM {table} WHERE {owner_column} = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+    ))
+    .bind(owner)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(|row| json(row, "body")).collect()
+}

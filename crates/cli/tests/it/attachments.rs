@@ -3,6 +3,7 @@
 //! chat message, and written into the draft on request.
 
 use base64::Engine as _;
+use draftsmith_core::UploadId;
 use draftsmith_core::api::{
     App, ChatMessage, ChatSessionDetail, ChatSessionList, Run, RunList, Upload,
 };
@@ -357,37 +358,9 @@ async fn another_users_upload_cannot_be_used_or_read(kind: StoreKind) {
     let his = as_upload(upload_raw(&bob, &bob_app, "b.png", "image/png", PNG, 201).await);
     assert_eq!(his.owner.0, "bob");
     // Bob cannot attach or read the admin's upload.
-    let body = json!({"input": "x", "model_id": "mock/other", "attachments": [mine.id]});
-    let refused = bob
-        .post::<_, Value>(
-            &format!("/admin/apps/{}/coding-agent/runs", bob_app.id),
-            &body,
-            404,
-        )
-        .await;
-    assert_error(&refused, "NOT_FOUND");
-    let read = bob
-        .request(Method::GET, &format!("{}/{}", uploads(&admin_app), mine.id))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read.status(), 404);
+    refused_upload(&bob, &bob_app, &admin_app, &mine.id).await;
     // An admin sees Bob's app but still cannot use or read Bob's upload.
-    let body = json!({"input": "x", "model_id": "mock/other", "attachments": [his.id]});
-    let refused = admin
-        .post::<_, Value>(
-            &format!("/admin/apps/{}/coding-agent/runs", bob_app.id),
-            &body,
-            404,
-        )
-        .await;
-    assert_error(&refused, "NOT_FOUND");
-    let read = admin
-        .request(Method::GET, &format!("{}/{}", uploads(&bob_app), his.id))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read.status(), 404);
+    refused_upload(&admin, &bob_app, &bob_app, &his.id).await;
     // Nor can an upload move to another app of the same owner.
     let other_app = new_app(&admin, "static").await;
     let body = json!({"input": "x", "model_id": "mock/other", "attachments": [mine.id]});
@@ -398,6 +371,26 @@ async fn another_users_upload_cannot_be_used_or_read(kind: StoreKind) {
             404,
         )
         .await;
+}
+
+/// `client` can neither attach `upload` to a run on `run_app` nor read it from
+/// `upload_app`: 404 both, as for an upload that does not exist.
+async fn refused_upload(client: &ApiClient, run_app: &App, upload_app: &App, upload: &UploadId) {
+    let body = json!({"input": "x", "model_id": "mock/other", "attachments": [upload]});
+    let refused = client
+        .post::<_, Value>(
+            &format!("/admin/apps/{}/coding-agent/runs", run_app.id),
+            &body,
+            404,
+        )
+        .await;
+    assert_error(&refused, "NOT_FOUND");
+    let read = client
+        .request(Method::GET, &format!("{}/{upload}", uploads(upload_app)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 404);
 }
 
 async fn into_writes_the_exact_bytes_into_the_draft(kind: StoreKind) {
