@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { defineConfig } from 'vite';
 
 // draftsmith's live preview runs `vite` inside the app's sandbox and proxies it under the
@@ -5,11 +6,45 @@ import { defineConfig } from 'vite';
 // client's port in these variables (unset: Vite's own defaults, as on a laptop).
 const preview = process.env;
 
+// Vite's file watcher drops a file's second change within 50 ms of the first, and an agent
+// writes that fast: the preview would keep the first edit until the next one. In the live
+// preview each change is checked again after that window, and announced once more if the
+// file has moved on since.
+function lateChanges() {
+  const state = (file) => {
+    try {
+      const s = statSync(file);
+      return `${s.ino}:${s.mtimeMs}:${s.size}`;
+    } catch {
+      return '';
+    }
+  };
+  return {
+    name: 'draftsmith-late-changes',
+    apply: 'serve',
+    configureServer({ watcher }) {
+      const pending = new Map();
+      watcher.on('change', (file) => {
+        clearTimeout(pending.get(file));
+        const seen = state(file);
+        pending.set(
+          file,
+          setTimeout(() => {
+            pending.delete(file);
+            if (state(file) !== seen) watcher.emit('change', file);
+          }, 100),
+        );
+      });
+    },
+  };
+}
+
 // JSX is compiled by esbuild with the automatic React runtime,
 // so no React plugin is needed.
 export default defineConfig(({ command }) => ({
   // Built: relative asset URLs, so the app works under any path (the builder's preview).
   base: command === 'serve' ? (preview.DRAFTSMITH_PREVIEW_BASE ?? '/') : './',
+  plugins: preview.DRAFTSMITH_PREVIEW_PORT ? [lateChanges()] : [],
   esbuild: {
     jsx: 'automatic',
   },
