@@ -11,6 +11,7 @@ use bytes::Bytes;
 use draftsmith_core::BlobHash;
 use draftsmith_store::{PublicationRecord, Store, StoredReleaseFile};
 
+use crate::edge::sealed;
 use crate::error::ApiResult;
 
 /// How long a slug's pointer is trusted before the store is asked again.
@@ -112,17 +113,24 @@ impl Sites {
         if let Some(bytes) = lock(&self.blobs).entries.get(hash) {
             return Ok(bytes.clone());
         }
-        let bytes = Bytes::from(store.blob(hash).await?);
-        if bytes.len() <= MAX_CACHED_BLOB {
-            let mut cache = lock(&self.blobs);
-            if cache.entries.put(hash.clone(), bytes.clone()).is_none() {
-                cache.bytes += bytes.len();
-            }
-            while cache.bytes > cache.limit {
-                match cache.entries.pop_lru() {
-                    Some((_, evicted)) => cache.bytes -= evicted.len(),
-                    None => break,
-                }
+        let content = store.blob(hash).await?;
+        if content.len() > MAX_CACHED_BLOB {
+            return Ok(Bytes::from(content));
+        }
+        // A large file is kept where the edge sends it from without copying.
+        let bytes = if content.len() >= sealed::MIN_SEALED {
+            sealed::seal(content)
+        } else {
+            Bytes::from(content)
+        };
+        let mut cache = lock(&self.blobs);
+        if cache.entries.put(hash.clone(), bytes.clone()).is_none() {
+            cache.bytes += bytes.len();
+        }
+        while cache.bytes > cache.limit {
+            match cache.entries.pop_lru() {
+                Some((_, evicted)) => cache.bytes -= evicted.len(),
+                None => break,
             }
         }
         Ok(bytes)

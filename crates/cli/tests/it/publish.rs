@@ -20,9 +20,10 @@ both_stores!(
     a_vite_app_is_built_and_served_on_its_own_domain
 );
 
-/// 20 KB of CSS under a bundler-style hashed name.
+/// 200 KB of CSS under a bundler-style hashed name (large enough to be sent from a sealed
+/// memory file once cached).
 fn big_css() -> Vec<u8> {
-    (0..400)
+    (0..4000)
         .map(|i| format!(".rule-{i} {{ color: #{:06x}; margin: {i}px; }}\n", i * 997))
         .collect::<String>()
         .into_bytes()
@@ -154,6 +155,9 @@ async fn releases_are_served_promoted_rolled_back_and_unpublished(kind: StoreKin
         format!("bytes 10-19/{}", css.len())
     );
     assert_eq!(part.bytes().await.unwrap(), css[10..20]);
+    let far = fetch(&base, &asset, &[("range", "bytes=150000-150099")]).await;
+    assert_eq!(far.status(), 206);
+    assert_eq!(far.bytes().await.unwrap(), css[150_000..150_100]);
     let beyond = fetch(&base, &asset, &[("range", "bytes=999999-")]).await;
     assert_eq!(beyond.status(), 416);
 

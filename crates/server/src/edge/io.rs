@@ -12,6 +12,8 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use draftsmith_core::{ErrorBody, ErrorCode};
+
+use super::sealed::{self, SendFile};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
@@ -122,7 +124,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for EdgeIo<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for EdgeIo<T> {
+impl<T: AsyncWrite + SendFile + Unpin> AsyncWrite for EdgeIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -137,7 +139,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for EdgeIo<T> {
             this.replacement = Some((envelope_response(status), 0));
             return Poll::Ready(Ok(buf.len()));
         }
-        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        let written = match sealed::locate(buf) {
+            Some((file, offset)) => this.inner.poll_send_file(cx, file, offset, buf.len()),
+            None => Pin::new(&mut this.inner).poll_write(cx, buf),
+        };
         this.wrote(cx, written)
     }
 
@@ -156,7 +161,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for EdgeIo<T> {
         if this.replacement.is_some() {
             return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
         }
-        let written = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        // A slice of a sealed file goes out from the file; the slices before it first,
+        // marked as followed by more.
+        let first = bufs.iter().position(|b| !b.is_empty());
+        let file = bufs
+            .iter()
+            .position(|b| !b.is_empty() && sealed::locate(b).is_some());
+        let written = match file {
+            Some(at) if Some(at) == first => return Pin::new(this).poll_write(cx, &bufs[at]),
+            Some(at) => this.inner.poll_write_before_file(cx, &bufs[..at]),
+            None => Pin::new(&mut this.inner).poll_write_vectored(cx, bufs),
+        };
         this.wrote(cx, written)
     }
 

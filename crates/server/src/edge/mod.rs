@@ -5,6 +5,7 @@
 
 pub mod body;
 pub mod io;
+pub mod sealed;
 
 use std::future::Future;
 use std::sync::Arc;
