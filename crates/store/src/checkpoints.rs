@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use draftsmith_core::api::{Checkpoint, CheckpointKind, DraftFile, FilesChanged};
-use draftsmith_core::{AppId, BlobHash, RunId, Timestamp, UserId};
+use draftsmith_core::{AppId, BlobHash, RunId, UserId};
 use sqlx::Row;
 
 use crate::checkpoint_log::{self, NewCheckpoint};
@@ -194,7 +194,20 @@ impl CheckpointStore for SqlStore {
     ) -> Result<(DraftWrite, Checkpoint)> {
         let app = target.app_id;
         let mut tx = sql::begin_write(&self.pool).await?;
-        let revision = claim_unless_running(&mut tx, app).await?;
+        let revision = draft_writes::claim_revision(&mut tx, app).await?;
+        let active = sqlx::query(&format!(
+            "SELECT id FROM runs WHERE app_id = $1 AND status IN ({})",
+            rules::active_sql()
+        ))
+        .bind(app.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = active {
+            let id: String = row.try_get("id")?;
+            return Err(StoreError::RunActive {
+                run_id: id.parse().ok(),
+            });
+        }
         let replaced = NewCheckpoint {
             app,
             kind: CheckpointKind::Restore,
@@ -220,59 +233,24 @@ impl CheckpointStore for SqlStore {
     }
 }
 
-/// Claims the app's next draft revision, in the statement that locks its row, unless one
-/// of its runs is active ([`StoreError::RunActive`]; the caller's transaction, dropped,
-/// takes the claim back).
-async fn claim_unless_running(tx: &mut Tx, app: AppId) -> Result<i64> {
-    let row = sqlx::query(&format!(
-        "UPDATE apps SET draft_revision = draft_revision + 1, updated_at = $2 WHERE id = $1 \
-         RETURNING draft_revision, \
-         (SELECT id FROM runs WHERE app_id = $1 AND status IN ({}) LIMIT 1) AS active_run",
-        rules::active_sql()
-    ))
-    .bind(app.to_string())
-    .bind(Timestamp::now().as_micros())
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(StoreError::NotFound("app"))?;
-    if let Some(id) = row.try_get::<Option<String>, _>("active_run")? {
-        return Err(StoreError::RunActive {
-            run_id: id.parse().ok(),
-        });
-    }
-    Ok(row.try_get("draft_revision")?)
-}
-
 /// A path's content (blob and size), `None` where it does not exist.
 type Content = Option<(BlobHash, i64)>;
 
 /// Each path on which the current draft may differ from `target`'s manifest, with its
-/// content now (the draft's) and in the manifest, read in one statement: the paths the
-/// change log touched after the checkpoint's revision (their content then is the old side
-/// of each one's first change since), and the checkpoint's detached paths (their content
-/// then is the detached one). Equal pairs are left to the writer to skip.
+/// content now and in the manifest: the paths the change log touched after the
+/// checkpoint's revision (their content then is the first change's old side, now the
+/// last change's new side), and the checkpoint's detached paths. Equal pairs are left to
+/// the writer to skip.
 async fn differences_to(
     tx: &mut Tx,
     target: &Checkpoint,
 ) -> Result<BTreeMap<String, (Content, Content)>> {
     let rows = sqlx::query(
-        "SELECT 'log' AS source, c.path, c.old_hash AS then_hash, c.old_size AS then_size, \
-           f.blob_hash AS now_hash, f.size AS now_size \
-         FROM draft_changes c \
-         JOIN (SELECT path, MIN(revision) AS first FROM draft_changes \
-               WHERE app_id = $1 AND revision > $2 GROUP BY path) m \
-           ON c.path = m.path AND c.revision = m.first \
-         LEFT JOIN draft_files f ON f.app_id = $1 AND f.path = c.path \
-         WHERE c.app_id = $1 \
-         UNION ALL \
-         SELECT 'detached', d.path, d.blob_hash, d.size, f.blob_hash, f.size \
-         FROM checkpoint_changes d \
-         LEFT JOIN draft_files f ON f.app_id = $1 AND f.path = d.path \
-         WHERE d.checkpoint_id = $3",
+        "SELECT path, old_hash, old_size, new_hash, new_size FROM draft_changes \
+         WHERE app_id = $1 AND revision > $2 ORDER BY revision",
     )
     .bind(target.app_id.to_string())
     .bind(target.revision)
-    .bind(&target.id)
     .fetch_all(&mut **tx)
     .await?;
     let side = |row: &sqlx::any::AnyRow, hash: &str, size: &str| -> Result<Content> {
@@ -284,20 +262,40 @@ async fn differences_to(
             row.try_get::<Option<i64>, _>(size)?.unwrap_or_default(),
         )))
     };
-    // path → (now, then); a detached path's content then wins over the log's.
+    // path → (now, then)
     let mut differences: BTreeMap<String, (Content, Content)> = BTreeMap::new();
     for row in &rows {
         let path: String = row.try_get("path")?;
-        let now = side(row, "now_hash", "now_size")?;
-        let then = side(row, "then_hash", "then_size")?;
-        let detached = row.try_get::<String, _>("source")? == "detached";
+        let new = side(row, "new_hash", "new_size")?;
         match differences.get_mut(&path) {
-            Some(entry) if detached => entry.1 = then,
-            Some(_) => {}
+            Some(entry) => entry.0 = new,
             None => {
-                differences.insert(path, (now, then));
+                let old = side(row, "old_hash", "old_size")?;
+                differences.insert(path, (new, old));
             }
         }
+    }
+    let detached = sqlx::query(
+        "SELECT path, blob_hash, size FROM checkpoint_changes WHERE checkpoint_id = $1",
+    )
+    .bind(&target.id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut untouched = Vec::new();
+    for row in &detached {
+        let path: String = row.try_get("path")?;
+        let then = side(row, "blob_hash", "size")?;
+        match differences.get_mut(&path) {
+            Some(entry) => entry.1 = then,
+            None => untouched.push((path, then)),
+        }
+    }
+    // A detached path the log did not touch since is now what the draft holds.
+    let paths: Vec<&str> = untouched.iter().map(|(p, _)| p.as_str()).collect();
+    let mut now = draft_writes::files_at(tx, target.app_id, &paths).await?;
+    for (path, then) in untouched {
+        let current = now.remove(&path);
+        differences.insert(path, (current, then));
     }
     Ok(differences)
 }

@@ -99,8 +99,8 @@ pub(crate) async fn write_in_tx(
     Ok(result)
 }
 
-/// Applies `moves` as the already claimed `revision` (a restore claims it with the app row
-/// lock), recording who made it.
+/// Applies `moves` as the already claimed `revision` (see [`claim_revision`]), recording
+/// who made it.
 pub(crate) async fn write_moves(
     tx: &mut Tx,
     app: AppId,
@@ -113,6 +113,20 @@ pub(crate) async fn write_moves(
     let now = Timestamp::now().as_micros();
     record_revision(tx, app, revision, author, now).await?;
     Ok(result)
+}
+
+/// Moves the draft one revision on whatever follows, and answers the new revision.
+pub(crate) async fn claim_revision(tx: &mut Tx, app: AppId) -> Result<i64> {
+    let row = sqlx::query(
+        "UPDATE apps SET draft_revision = draft_revision + 1, updated_at = $2 WHERE id = $1 \
+         RETURNING draft_revision",
+    )
+    .bind(app.to_string())
+    .bind(Timestamp::now().as_micros())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::NotFound("app"))?;
+    Ok(row.try_get("draft_revision")?)
 }
 
 /// The files of a new app's revision 1 (its row already inserted at revision 1).
