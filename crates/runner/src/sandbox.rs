@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use draftsmith_core::{BlobHash, ErrorCode};
 use draftsmith_engine::ToolHost;
 use draftsmith_sandbox::{BlobSource, ExecRequest, SandboxController, SandboxError, SandboxId};
-use draftsmith_store::Store;
+use draftsmith_store::{Store, StoreError};
 use draftsmith_tools::{CommandOutput, CommandRequest, CommandRunner, ToolError, ToolOutcome};
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +21,32 @@ impl BlobSource for StoreBlobs {
             hash: hash.clone(),
             message: e.to_string(),
         })
+    }
+
+    /// One query for the lot: a fresh sandbox needs every file of the draft.
+    async fn blobs(&self, hashes: &[BlobHash]) -> Result<Vec<Vec<u8>>, SandboxError> {
+        let Some(first) = hashes.first() else {
+            return Ok(Vec::new());
+        };
+        // A failed read names the first blob of the lot, as reading one by one would.
+        let mut found = self
+            .0
+            .blobs()
+            .get_many(hashes)
+            .await
+            .map_err(|e| SandboxError::Blob {
+                hash: first.clone(),
+                message: e.to_string(),
+            })?;
+        hashes
+            .iter()
+            .map(|hash| {
+                found.remove(hash).ok_or_else(|| SandboxError::Blob {
+                    hash: hash.clone(),
+                    message: StoreError::NotFound("blob").to_string(),
+                })
+            })
+            .collect()
     }
 }
 

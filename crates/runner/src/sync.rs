@@ -32,7 +32,14 @@ pub async fn land(
     base: &Manifest,
     mut landing: Landing,
 ) -> Result<Landed, SyncError> {
-    let mut last = None;
+    // The common case first: the draft has not moved since the refresh, which the
+    // landing's own compare with `expected` proves without reading the draft.
+    landing.expected = base.revision;
+    let mut last = match store.land_run(landing.clone()).await {
+        Ok(landed) => return Ok(landed),
+        Err(StoreError::RevisionConflict { current }) => Some(current),
+        Err(err) => return Err(err.into()),
+    };
     for _ in 0..ATTEMPTS {
         let current = store.draft(landing.app).await?;
         if current.revision != base.revision {

@@ -25,6 +25,15 @@ pub use draftsmith_core::api::DraftFile as FileEntry;
 pub trait BlobSource: Send + Sync {
     /// The bytes whose SHA-256 is `hash`.
     async fn blob(&self, hash: &BlobHash) -> Result<Vec<u8>, SandboxError>;
+    /// The bytes of each of `hashes`, in order; a source that can read several in one go
+    /// (one query instead of one per file) says so here.
+    async fn blobs(&self, hashes: &[BlobHash]) -> Result<Vec<Vec<u8>>, SandboxError> {
+        let mut found = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            found.push(self.blob(hash).await?);
+        }
+        Ok(found)
+    }
 }
 
 /// One difference between the workspace and the manifest it was compared with: the

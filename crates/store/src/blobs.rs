@@ -2,11 +2,14 @@
 //! blobs before the transaction that points at them, and a failed transaction leaves at
 //! worst an unreferenced blob.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use draftsmith_core::BlobHash;
 use sqlx::{AnyPool, Row};
 
 use crate::error::Result;
+use crate::sql::{CHUNK, hash, placeholders};
 
 /// Where file contents live.
 #[async_trait]
@@ -15,6 +18,17 @@ pub trait BlobStore: Send + Sync {
     async fn put_many(&self, blobs: &[(&BlobHash, &[u8])]) -> Result<()>;
     /// Reads a blob back.
     async fn get(&self, hash: &BlobHash) -> Result<Option<Vec<u8>>>;
+    /// Reads the blobs of `hashes` that exist, by hash; one query per few hundred rather
+    /// than one per blob where the store can.
+    async fn get_many(&self, hashes: &[BlobHash]) -> Result<HashMap<BlobHash, Vec<u8>>> {
+        let mut found = HashMap::with_capacity(hashes.len());
+        for hash in hashes {
+            if let Some(content) = self.get(hash).await? {
+                found.insert(hash.clone(), content);
+            }
+        }
+        Ok(found)
+    }
 }
 
 /// Blobs in the database's `blobs` table, so every instance sharing it reads every draft.
@@ -61,5 +75,23 @@ impl BlobStore for DbBlobs {
             Some(row) => Some(row.try_get::<Vec<u8>, _>("content")?),
             None => None,
         })
+    }
+
+    async fn get_many(&self, hashes: &[BlobHash]) -> Result<HashMap<BlobHash, Vec<u8>>> {
+        let mut found = HashMap::with_capacity(hashes.len());
+        for chunk in hashes.chunks(CHUNK) {
+            let statement = format!(
+                "SELECT hash, content FROM blobs WHERE hash IN ({})",
+                placeholders(1, chunk.len(), 1)
+            );
+            let mut query = sqlx::query(&statement);
+            for hash in chunk {
+                query = query.bind(hash.as_str());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.insert(hash(&row, "hash")?, row.try_get::<Vec<u8>, _>("content")?);
+            }
+        }
+        Ok(found)
     }
 }

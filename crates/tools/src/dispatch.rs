@@ -54,6 +54,13 @@ pub async fn run_tool(ctx: &ToolContext, function_name: &str, arguments: &str) -
     }
 }
 
+/// Whether the tool the model called `function_name` runs commands through the context's
+/// [`crate::CommandRunner`]; every other tool only touches files, so its context may carry
+/// [`crate::NoCommands`] instead of a confined runner that is costly to set up.
+pub fn runs_commands(function_name: &str) -> bool {
+    function_name == "run_command"
+}
+
 /// Validates, then runs a file-system tool on the blocking pool.
 async fn blocking<T, F>(
     ctx: &ToolContext,

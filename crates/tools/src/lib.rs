@@ -14,9 +14,9 @@ mod spec;
 mod tools;
 mod validate;
 
-pub use command::{CommandOutput, CommandRequest, CommandRunner, LocalCommandRunner};
+pub use command::{CommandOutput, CommandRequest, CommandRunner, LocalCommandRunner, NoCommands};
 pub use context::{ToolContext, ToolLimits};
-pub use dispatch::run_tool;
+pub use dispatch::{run_tool, runs_commands};
 pub use error::{ToolError, ToolOutcome};
 pub use policy::{resolve_for_entry, resolve_for_read, resolve_for_write};
 pub use seed::{ensure_service_dir, write_service_file};

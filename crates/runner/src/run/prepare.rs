@@ -46,12 +46,17 @@ impl Execution {
         let started = EventBody::RunStarted {
             sandbox_id: sandbox_id.clone(),
         };
-        if sink.record(started, Vec::new()).await.is_err() {
+        let clock = Instant::now();
+        // `run.started` is written while the sandbox is filled and the chat's history read:
+        // none of them waits for another. A run that ended meanwhile (its `run.started`
+        // refused) stops here, before the engine.
+        let (started, (provisioned, history)) =
+            tokio::join!(sink.record(started, Vec::new()), async {
+                tokio::join!(self.provision(), self.history(sink))
+            });
+        if started.is_err() {
             return Err(self.cancelled());
         }
-        let clock = Instant::now();
-        // The chat's history is read while the sandbox is filled.
-        let (provisioned, history) = tokio::join!(self.provision(), self.history(sink));
         let provisioned = provisioned.map_err(RunError::from)?;
         let ms = clock.elapsed().as_millis() as u64;
         timings.sandbox_start = Some(ms);
@@ -60,7 +65,9 @@ impl Execution {
             reused: provisioned.reused,
             ms,
         };
-        if sink.record(ready, Vec::new()).await.is_err() {
+        // Queued, not awaited: it goes out with the engine's first events, and a run that
+        // ends meanwhile refuses the engine's next event.
+        if sink.emit(ready, Vec::new()).await.is_err() {
             return Err(self.cancelled());
         }
         let history = history.map_err(RunError::History)?;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use draftsmith_core::BlobHash;
-use draftsmith_tools::{CommandOutput, CommandRequest, ToolContext, ToolOutcome};
+use draftsmith_tools::{
+    CommandOutput, CommandRequest, CommandRunner, NoCommands, ToolContext, ToolOutcome,
+};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::sandbox::Sandbox;
@@ -99,8 +101,9 @@ impl SandboxController for LocalController {
         })
         .await?;
         let mut contents = HashMap::new();
-        for hash in plan.blobs() {
-            let bytes = blobs.blob(&hash).await?;
+        let needed = plan.blobs();
+        let fetched = blobs.blobs(&needed).await?;
+        for (hash, bytes) in needed.into_iter().zip(fetched) {
             if BlobHash::of(&bytes) != hash {
                 return Err(SandboxError::Blob {
                     hash,
@@ -160,11 +163,17 @@ impl SandboxController for LocalController {
     ) -> Result<ToolOutcome, SandboxError> {
         let sandbox = self.get(id).await?;
         let (cancel, _link) = linked(&sandbox.stop, cancel);
+        // A file tool (most of a run's calls) needs no cgroup or network set up.
+        let commands: Arc<dyn CommandRunner> = if draftsmith_tools::runs_commands(function_name) {
+            self.runner(&sandbox)?
+        } else {
+            Arc::new(NoCommands)
+        };
         let ctx = ToolContext {
             workspace: sandbox.workspace.clone(),
             cancel,
             limits: self.limits.clone(),
-            commands: self.runner(&sandbox)?,
+            commands,
         };
         Ok(draftsmith_tools::run_tool(&ctx, function_name, arguments).await)
     }

@@ -210,11 +210,13 @@ impl SandboxController for RemoteController {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut upload = BTreeMap::new();
-            for hash in self.missing_blobs(id, files).await? {
-                let bytes = blobs.blob(&hash).await?;
-                upload.insert(hash.as_str().to_owned(), encode(&bytes));
-            }
+            let missing = self.missing_blobs(id, files).await?;
+            let fetched = blobs.blobs(&missing).await?;
+            let upload: BTreeMap<String, String> = missing
+                .iter()
+                .zip(fetched)
+                .map(|(hash, bytes)| (hash.as_str().to_owned(), encode(&bytes)))
+                .collect();
             let body = RefreshBody {
                 files: files.to_vec(),
                 blobs: upload,

@@ -2,6 +2,7 @@
 //! [`CommandRunner`], local by default and confined by the sandbox crate.
 
 mod local;
+mod none;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use crate::error::ToolError;
 
 pub use draftsmith_process::CommandOutput;
 pub use local::LocalCommandRunner;
+pub use none::NoCommands;
 
 /// Runs one shell command to completion, timeout or cancellation.
 #[async_trait::async_trait]
