@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 
 /// Files smaller than this are copied: below it a second system call costs more than the
 /// copy it saves.
-pub const MIN_SEALED: usize = 64 * 1024;
+pub const MIN_SEALED: usize = 16 * 1024;
 
 /// The live mappings by start address: their length and their file.
 static MAPPINGS: LazyLock<RwLock<BTreeMap<usize, (usize, RawFd)>>> =
