@@ -35,15 +35,15 @@ pub async fn live_app(server: &TestServer) -> (App, String) {
     (app, url)
 }
 
-/// Polls `GET url` until its body contains `needle` (at most 20 s).
-async fn until_served(http: &reqwest::Client, url: &str, needle: &str) -> String {
+/// Polls `GET url` every `every` until its body contains `needle` (at most 20 s).
+async fn until_served(http: &reqwest::Client, url: &str, needle: &str, every: Duration) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let body = http.get(url).send().await.unwrap().text().await.unwrap();
         if body.contains(needle) || Instant::now() > deadline {
             return body;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(every).await;
     }
 }
 
@@ -128,6 +128,7 @@ async fn the_dev_server_is_proxied_under_the_capability_url_with_its_hmr_socket(
         &http,
         &format!("{base}src/App.jsx"),
         "Edited through the API",
+        Duration::from_millis(100),
     )
     .await;
     assert!(
@@ -159,24 +160,13 @@ async fn an_edit_right_after_a_served_edit_reaches_the_dev_server() {
         let (first, second) = (format!("First {round}"), format!("Second {round}"));
         put_file(&admin, &app, "src/App.jsx", &app_jsx(&first)).await;
         // Served (so read and cached) as soon as the dev server saw it, then edited again.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !http
-            .get(&module)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-            .contains(&first)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "round {round}: the first edit never came"
-            );
-        }
+        let served = until_served(&http, &module, &first, Duration::ZERO).await;
+        assert!(
+            served.contains(&first),
+            "round {round}: the first edit never came"
+        );
         put_file(&admin, &app, "src/App.jsx", &app_jsx(&second)).await;
-        let served = until_served(&http, &module, &second).await;
+        let served = until_served(&http, &module, &second, Duration::from_millis(100)).await;
         assert!(served.contains(&second), "round {round}: {served}");
     }
 }
