@@ -19,7 +19,11 @@ export class Checkpoints {
     this.canWrite = canWrite;
   }
 
+  // A page refreshes after its own restore and again on the app stream's draft.revised;
+  // a list that has not changed keeps its rows, so a button under the pointer stays the
+  // button that is clicked. Only the newest request renders.
   async refresh() {
+    const asked = (this.asked = (this.asked || 0) + 1);
     let list;
     try {
       list = await api("GET", agent(this.appId, "checkpoints?limit=50"));
@@ -27,13 +31,21 @@ export class Checkpoints {
       showError(err, "Loading checkpoints");
       return;
     }
+    if (asked !== this.asked) return;
+    const shown = JSON.stringify(list.checkpoints);
+    if (shown === this.shown && this.diffBox) {
+      // The draft may have moved on without a checkpoint: a diff against it is stale.
+      replace(this.diffBox);
+      return;
+    }
+    this.shown = shown;
     this.items = list.checkpoints;
-    const diff = h("div", { class: "diff", id: "checkpoint-diff", "aria-live": "polite" });
+    this.diffBox = h("div", { class: "diff", id: "checkpoint-diff", "aria-live": "polite" });
     replace(
       this.el,
       h("ol", { class: "checkpoints", "aria-label": "Checkpoints" },
-        list.checkpoints.map((c) => this.row(c, diff, list.checkpoints))),
-      diff,
+        list.checkpoints.map((c) => this.row(c, this.diffBox, list.checkpoints))),
+      this.diffBox,
     );
   }
 
