@@ -5,7 +5,7 @@
 //! a process starts, what the service wrote into the sandbox's directories is handed over
 //! to that uid. A service that is not root runs sandboxes as itself, as before.
 
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -100,26 +100,24 @@ impl UidRange {
 /// and never touching a shared cache file; `node_modules` trees are entered only when
 /// `deep` (right after linking), since what is linked there later is the sandbox's own.
 pub(crate) fn hand_over(dir: &Path, uid: u32, deep: bool) -> Result<(), SandboxError> {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        let meta = match path.symlink_metadata() {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(SandboxError::io(&path)(e)),
-        };
-        let shared = meta.is_file() && meta.uid() == CACHE_OWNER;
-        if !shared && (meta.uid() != uid || meta.gid() != uid) {
-            std::os::unix::fs::lchown(&path, Some(uid), Some(uid))
-                .map_err(SandboxError::io(&path))?;
-        }
-        let enter = meta.is_dir() && (deep || path.file_name() != Some("node_modules".as_ref()));
-        if enter || path == dir {
-            for entry in std::fs::read_dir(&path).map_err(SandboxError::io(&path))? {
-                stack.push(entry.map_err(SandboxError::io(&path))?.path());
-            }
-        }
+    // The walk holds each directory open and acts on names relative to it: the sandbox's
+    // processes may be running and swapping directories for links while it goes.
+    let fd = match crate::beneath::open_root(dir) {
+        Ok(fd) => fd,
+        Err(e) if crate::beneath::is_gone(&e) => return Ok(()),
+        Err(e) => return Err(SandboxError::io(dir)(e)),
+    };
+    let (owner, group) = (
+        rustix::fs::Uid::from_raw(uid),
+        rustix::fs::Gid::from_raw(uid),
+    );
+    let stat = rustix::fs::fstat(&fd).map_err(|e| SandboxError::io(dir)(e.into()))?;
+    if stat.st_uid != uid || stat.st_gid != uid {
+        rustix::fs::fchown(&fd, Some(owner), Some(group))
+            .map_err(|e| SandboxError::io(dir)(e.into()))?;
     }
-    Ok(())
+    let enter = |name: &str| deep || name != "node_modules";
+    crate::beneath::chown_tree(fd.as_fd(), uid, CACHE_OWNER, &enter).map_err(SandboxError::io(dir))
 }
 
 #[cfg(test)]

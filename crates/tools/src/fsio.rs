@@ -50,7 +50,8 @@ pub(crate) fn remove_dirs(created: &[PathBuf]) {
 }
 
 /// Replaces (or creates) the file at `path` with `content` without following a symlink there,
-/// keeping the permissions of the file it replaces.
+/// keeping the permissions of the file it replaces. Not synced to disk: a workspace is
+/// scratch, and what lasts is what a run lands in the store.
 pub(crate) fn write_atomic(path: &Path, shown: &str, content: &[u8]) -> Result<(), ToolError> {
     let dir = path
         .parent()
@@ -87,7 +88,6 @@ pub(crate) fn write_atomic(path: &Path, shown: &str, content: &[u8]) -> Result<(
         if let Some(permissions) = previous {
             file.set_permissions(permissions)?;
         }
-        file.sync_data()?;
         fs::rename(&temp, path)
     })();
     result.map_err(|e| {

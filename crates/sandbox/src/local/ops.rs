@@ -114,11 +114,8 @@ impl SandboxController for LocalController {
         }
         let uid = sandbox.uid();
         with_index(&mut index, &sandbox, move |root, index| {
-            let done = workspace::apply(&root, &plan, &contents, index)?;
+            let done = workspace::apply(&root, &plan, &contents, index, uid)?;
             index.save()?;
-            if let Some(uid) = uid {
-                hand_over(&root, uid, false)?;
-            }
             Ok(done)
         })
         .await

@@ -3,13 +3,17 @@
 //! (a symlink or file in their place is replaced), so no write escapes the workspace.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
 
 use draftsmith_core::{BlobHash, DraftPath};
 
 use super::index::FileIndex;
 use super::walk::TMP_SUFFIX;
+use rustix::fs::AtFlags;
+use rustix::io::Errno;
+
+use crate::beneath;
 use crate::controller::{FileEntry, Refreshed};
 use crate::error::SandboxError;
 
@@ -59,32 +63,40 @@ pub(crate) fn plan(
     Ok(plan)
 }
 
-/// Carries out `plan` with the fetched `blobs`, keeping the index current.
+/// Carries out `plan` with the fetched `blobs`, keeping the index current; what it makes is
+/// given to `owner` as it is made. Every directory on the way is opened without following
+/// a link (see [`crate::beneath`]): the sandbox's processes may be running meanwhile.
 pub(crate) fn apply(
     root: &Path,
     plan: &RefreshPlan,
     blobs: &HashMap<BlobHash, Vec<u8>>,
     index: &mut FileIndex,
+    owner: Option<u32>,
 ) -> Result<Refreshed, SandboxError> {
+    let root_fd = beneath::open_root(root).map_err(SandboxError::io(root))?;
     for rel in &plan.remove {
-        let target = root.join(rel);
-        match std::fs::remove_file(&target) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(SandboxError::io(&target)(e)),
+        let (dir, name) = split(rel);
+        let failed = |e| SandboxError::io(&root.join(rel))(e);
+        if let Some(dir_fd) = beneath::existing_dir(root_fd.as_fd(), dir).map_err(failed)? {
+            match rustix::fs::unlinkat(&dir_fd, name, AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => {}
+                Err(e) => return Err(failed(e.into())),
+            }
         }
         index.forget(rel);
-        remove_empty_parents(root, rel);
+        remove_empty_parents(root_fd.as_fd(), dir);
     }
     for (rel, sha) in &plan.write {
         let content = blobs.get(sha).ok_or_else(|| SandboxError::Blob {
             hash: sha.clone(),
             message: "not supplied".into(),
         })?;
-        let target = write_file(root, rel, content)?;
-        let meta = target
-            .symlink_metadata()
-            .map_err(SandboxError::io(&target))?;
+        let (dir, name) = split(rel);
+        let failed = |e| SandboxError::io(&root.join(rel))(e);
+        let dir_fd = beneath::make_dirs(root_fd.as_fd(), dir, owner).map_err(failed)?;
+        let temp = format!(".{name}{TMP_SUFFIX}");
+        let meta =
+            beneath::write_file(dir_fd.as_fd(), name, &temp, content, owner).map_err(failed)?;
         index.record(rel, &meta, sha.clone());
     }
     Ok(Refreshed {
@@ -93,48 +105,22 @@ pub(crate) fn apply(
     })
 }
 
-/// Writes `content` at `rel` through a temporary file renamed into place, so a symlink at
-/// the target is replaced rather than followed.
-fn write_file(root: &Path, rel: &str, content: &[u8]) -> Result<PathBuf, SandboxError> {
-    let (dir, name) = match rel.rsplit_once('/') {
-        Some((dir, name)) => (real_dirs(root, dir)?, name),
-        None => (root.to_path_buf(), rel),
-    };
-    let target = dir.join(name);
-    if target.symlink_metadata().is_ok_and(|m| m.is_dir()) {
-        std::fs::remove_dir_all(&target).map_err(SandboxError::io(&target))?;
-    }
-    let tmp = dir.join(format!(".{name}{TMP_SUFFIX}"));
-    std::fs::write(&tmp, content).map_err(SandboxError::io(&tmp))?;
-    std::fs::rename(&tmp, &target).map_err(SandboxError::io(&target))?;
-    Ok(target)
+/// `rel`'s directory ("" at the top) and name.
+fn split(rel: &str) -> (&str, &str) {
+    rel.rsplit_once('/').unwrap_or(("", rel))
 }
 
-/// Creates `root/dir` component by component, replacing anything that is not a real
-/// directory (notably a symlink that could lead out of the workspace).
-fn real_dirs(root: &Path, dir: &str) -> Result<PathBuf, SandboxError> {
-    let mut current = root.to_path_buf();
-    for part in dir.split('/') {
-        current.push(part);
-        match current.symlink_metadata() {
-            Ok(meta) if meta.is_dir() => continue,
-            Ok(_) => std::fs::remove_file(&current).map_err(SandboxError::io(&current))?,
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(SandboxError::io(&current)(e)),
-        }
-        std::fs::create_dir(&current).map_err(SandboxError::io(&current))?;
-    }
-    Ok(current)
-}
-
-/// Removes the directories a removal left empty, up to (not including) the root.
-fn remove_empty_parents(root: &Path, rel: &str) {
-    let mut parts: Vec<&str> = rel.split('/').collect();
-    parts.pop();
-    while !parts.is_empty() {
-        if std::fs::remove_dir(root.join(parts.join("/"))).is_err() {
+/// Removes the directories a removal left empty, innermost first, up to (not including)
+/// the root.
+fn remove_empty_parents(root: BorrowedFd<'_>, dir: &str) {
+    let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for depth in (0..parts.len()).rev() {
+        let parent = parts[..depth].join("/");
+        let Ok(Some(parent_fd)) = beneath::existing_dir(root, &parent) else {
+            break;
+        };
+        if rustix::fs::unlinkat(&parent_fd, parts[depth], AtFlags::REMOVEDIR).is_err() {
             break;
         }
-        parts.pop();
     }
 }

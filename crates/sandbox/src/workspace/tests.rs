@@ -27,7 +27,7 @@ fn refresh(root: &Path, files: &[(FileEntry, Vec<u8>)], index: &mut FileIndex) -
         .map(|(f, c)| (f.sha256.clone(), c.clone()))
         .collect();
     let plan = plan(root, &manifest, index).unwrap();
-    let done = apply(root, &plan, &blobs, index).unwrap();
+    let done = apply(root, &plan, &blobs, index, None).unwrap();
     (done.written, done.removed)
 }
 

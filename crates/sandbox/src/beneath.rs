@@ -1,0 +1,325 @@
+//! File operations the service (root) performs inside a workspace while the sandbox's own
+//! processes may be running there. A path is never resolved through the workspace: each
+//! directory on the way is opened with `O_NOFOLLOW` and the next name is looked up relative
+//! to it, so a process that swaps a directory for a symlink between two steps cannot lead
+//! the service out (to chown, write or delete a host file as root).
+
+use std::fs::File;
+use std::io::{ErrorKind, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use rustix::fs::{AtFlags, Dir, FileType, Gid, Mode, OFlags, Uid};
+use rustix::io::Errno;
+
+/// Opens the directory `name` below `parent`, refusing a symlink in its place.
+pub(crate) fn open_dir(parent: BorrowedFd<'_>, name: &str) -> std::io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rustix::fs::openat(parent, name, flags, Mode::empty())?)
+}
+
+/// Opens a directory the service itself owns the path to (a workspace root).
+pub(crate) fn open_root(path: &Path) -> std::io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rustix::fs::open(path, flags, Mode::empty())?)
+}
+
+/// Gives what `fd` names to `owner` (and its group), when there is one.
+fn give(fd: BorrowedFd<'_>, owner: Option<u32>) -> std::io::Result<()> {
+    if let Some(uid) = owner {
+        rustix::fs::fchown(fd, Some(ids(uid).0), Some(ids(uid).1))?;
+    }
+    Ok(())
+}
+
+fn ids(uid: u32) -> (Uid, Gid) {
+    (Uid::from_raw(uid), Gid::from_raw(uid))
+}
+
+/// Opens `dir` (`/`-separated, relative) below `root`, making each missing directory (given
+/// to `owner`) and replacing whatever stands in the way that is not a real directory.
+pub(crate) fn make_dirs(
+    root: BorrowedFd<'_>,
+    dir: &str,
+    owner: Option<u32>,
+) -> std::io::Result<OwnedFd> {
+    let mut current = rustix::io::fcntl_dupfd_cloexec(root, 0)?;
+    for part in dir.split('/').filter(|p| !p.is_empty()) {
+        let next = match open_dir(current.as_fd(), part) {
+            Ok(fd) => fd,
+            Err(e) => {
+                match e.raw_os_error().map(Errno::from_raw_os_error) {
+                    Some(Errno::NOENT) => {}
+                    // A symlink (ELOOP) or a file (ENOTDIR) in the way: remove it, never follow.
+                    Some(Errno::LOOP | Errno::NOTDIR) => {
+                        rustix::fs::unlinkat(current.as_fd(), part, AtFlags::empty())?;
+                    }
+                    _ => return Err(e),
+                }
+                rustix::fs::mkdirat(current.as_fd(), part, Mode::from_raw_mode(0o755))?;
+                let fd = open_dir(current.as_fd(), part)?;
+                give(fd.as_fd(), owner)?;
+                fd
+            }
+        };
+        current = next;
+    }
+    Ok(current)
+}
+
+/// Opens `dir` below `root` when every part of it is a real directory; `None` otherwise.
+pub(crate) fn existing_dir(root: BorrowedFd<'_>, dir: &str) -> std::io::Result<Option<OwnedFd>> {
+    let mut current = rustix::io::fcntl_dupfd_cloexec(root, 0)?;
+    for part in dir.split('/').filter(|p| !p.is_empty()) {
+        match open_dir(current.as_fd(), part) {
+            Ok(fd) => current = fd,
+            Err(e) if is_gone(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(current))
+}
+
+/// Whether `e` says the name is missing or is not a real directory (a link or a file).
+pub(crate) fn is_gone(e: &std::io::Error) -> bool {
+    e.kind() == ErrorKind::NotFound
+        || matches!(
+            e.raw_os_error().map(Errno::from_raw_os_error),
+            Some(Errno::LOOP | Errno::NOTDIR)
+        )
+}
+
+/// Writes `content` as `name` in `dir` through a fresh temporary file (`temp`, created
+/// exclusively, so a link planted there is never followed) renamed over it; the file is
+/// given to `owner` before it appears. Returns the written file's metadata.
+pub(crate) fn write_file(
+    dir: BorrowedFd<'_>,
+    name: &str,
+    temp: &str,
+    content: &[u8],
+    owner: Option<u32>,
+) -> std::io::Result<std::fs::Metadata> {
+    if let Ok(stat) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
+        && FileType::from_raw_mode(stat.st_mode).is_dir()
+    {
+        remove_tree(dir, name)?;
+    }
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mode = Mode::from_raw_mode(0o644);
+    let fd = match rustix::fs::openat(dir, temp, flags, mode) {
+        Err(Errno::EXIST) => {
+            rustix::fs::unlinkat(dir, temp, AtFlags::empty())?;
+            rustix::fs::openat(dir, temp, flags, mode)?
+        }
+        other => other?,
+    };
+    let mut file = File::from(fd);
+    let written = file
+        .write_all(content)
+        .and_then(|()| give(file.as_fd(), owner))
+        .and_then(|()| file.metadata());
+    let meta = match written {
+        Ok(meta) => meta,
+        Err(e) => {
+            let _ = rustix::fs::unlinkat(dir, temp, AtFlags::empty());
+            return Err(e);
+        }
+    };
+    rustix::fs::renameat(dir, temp, dir, name)?;
+    Ok(meta)
+}
+
+/// Removes `name` in `dir` and, if it is a directory, everything below it, without
+/// following any symlink.
+pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &str) -> std::io::Result<()> {
+    let sub = match open_dir(dir, name) {
+        Ok(sub) => sub,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) if is_gone(&e) => {
+            return Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?);
+        }
+        Err(e) => return Err(e),
+    };
+    for child in names(sub.as_fd())? {
+        remove_tree(sub.as_fd(), &child)?;
+    }
+    match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The names in the directory `fd` (without `.` and `..`; names that are not UTF-8 are
+/// skipped, as the workspace walk skips them).
+pub(crate) fn names(fd: BorrowedFd<'_>) -> std::io::Result<Vec<String>> {
+    let mut dir = Dir::read_from(fd)?;
+    let mut out = Vec::new();
+    while let Some(entry) = dir.read() {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().to_str() else {
+            continue;
+        };
+        if name != "." && name != ".." {
+            out.push(name.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// Gives every entry below the directory `fd` to `uid`, except regular files owned by
+/// `shared_owner` and the inside of directories `enter` refuses; a name swapped for a
+/// symlink meanwhile is changed as the link itself, never followed.
+pub(crate) fn chown_tree(
+    fd: BorrowedFd<'_>,
+    uid: u32,
+    shared_owner: u32,
+    enter: &dyn Fn(&str) -> bool,
+) -> std::io::Result<()> {
+    let (owner, group) = ids(uid);
+    for name in names(fd)? {
+        let stat = match rustix::fs::statat(fd, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => stat,
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let kind = FileType::from_raw_mode(stat.st_mode);
+        let shared = kind.is_file() && stat.st_uid == shared_owner;
+        if !shared && (stat.st_uid != uid || stat.st_gid != uid) {
+            match rustix::fs::chownat(
+                fd,
+                name.as_str(),
+                Some(owner),
+                Some(group),
+                AtFlags::SYMLINK_NOFOLLOW,
+            ) {
+                Ok(()) | Err(Errno::NOENT) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if kind.is_dir() && enter(&name) {
+            match open_dir(fd, &name) {
+                Ok(sub) => chown_tree(sub.as_fd(), uid, shared_owner, enter)?,
+                Err(e) if is_gone(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// A hostile process's loop: `dir/a` is a real directory, then a symlink to `outside`,
+    /// and back, as fast as it can, until `stop`.
+    fn swapper(
+        workspace: &Path,
+        outside: &Path,
+        stop: Arc<AtomicBool>,
+    ) -> std::thread::JoinHandle<()> {
+        let (real, parked) = (workspace.join("a"), workspace.join("a.real"));
+        let outside = outside.to_path_buf();
+        std::thread::spawn(move || {
+            // Each state is held for a varying while, so some walk sees the directory at
+            // one step and the link at the next.
+            let mut hold = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                hold = (hold + 7) % 50;
+                let _ = std::fs::rename(&real, &parked);
+                let _ = std::os::unix::fs::symlink(&outside, &real);
+                std::thread::sleep(std::time::Duration::from_micros(u64::from(hold)));
+                let _ = std::fs::remove_file(&real);
+                let _ = std::fs::rename(&parked, &real);
+                std::thread::sleep(std::time::Duration::from_micros(u64::from(50 - hold)));
+            }
+        })
+    }
+
+    #[test]
+    fn a_directory_swapped_for_a_link_never_leads_the_service_out() {
+        let base = tempfile::tempdir().unwrap();
+        let (workspace, outside) = (base.path().join("workspace"), base.path().join("outside"));
+        std::fs::create_dir_all(workspace.join("a")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(workspace.join("a/inside.txt"), "mine").unwrap();
+        std::fs::write(outside.join("host.txt"), "the host's").unwrap();
+        let host_owner = std::fs::metadata(outside.join("host.txt")).unwrap().uid();
+        let uid = host_owner + 4242;
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let hostile = swapper(&workspace, &outside, stop.clone());
+        let root = open_root(&workspace).unwrap();
+        for round in 0..500 {
+            let enter = |_: &str| true;
+            chown_tree(root.as_fd(), uid, 65534, &enter).unwrap();
+            if let Ok(dir) = make_dirs(root.as_fd(), "a", Some(uid)) {
+                let name = format!("w{round}.txt");
+                write_file(dir.as_fd(), &name, ".w.tmp", b"written", Some(uid)).unwrap();
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        hostile.join().unwrap();
+
+        let host = std::fs::metadata(outside.join("host.txt")).unwrap();
+        assert_eq!(host.uid(), host_owner, "a host file was handed over");
+        let escaped: Vec<String> = names(open_root(&outside).unwrap().as_fd()).unwrap();
+        assert_eq!(
+            escaped,
+            vec!["host.txt".to_owned()],
+            "the service wrote outside"
+        );
+        assert_eq!(std::fs::metadata(&outside).unwrap().uid(), host_owner);
+    }
+
+    #[test]
+    fn links_and_files_in_the_way_are_replaced_and_trees_removed() {
+        let base = tempfile::tempdir().unwrap();
+        let (workspace, outside) = (base.path().join("workspace"), base.path().join("outside"));
+        std::fs::create_dir_all(&workspace).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, workspace.join("src")).unwrap();
+        std::fs::write(workspace.join("lib"), "a file").unwrap();
+        let root = open_root(&workspace).unwrap();
+
+        let src = make_dirs(root.as_fd(), "src/deep", None).unwrap();
+        write_file(src.as_fd(), "app.js", ".app.js.tmp", b"x", None).unwrap();
+        make_dirs(root.as_fd(), "lib", None).unwrap();
+        assert!(
+            std::fs::symlink_metadata(workspace.join("src"))
+                .unwrap()
+                .is_dir()
+        );
+        assert!(
+            std::fs::symlink_metadata(workspace.join("lib"))
+                .unwrap()
+                .is_dir()
+        );
+        assert_eq!(
+            std::fs::read(workspace.join("src/deep/app.js")).unwrap(),
+            b"x"
+        );
+        assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
+
+        // A planted link at the temporary name is not written through.
+        std::os::unix::fs::symlink(outside.join("planted"), workspace.join(".b.tmp")).unwrap();
+        write_file(root.as_fd(), "b", ".b.tmp", b"y", None).unwrap();
+        assert!(!outside.join("planted").exists());
+        assert_eq!(std::fs::read(workspace.join("b")).unwrap(), b"y");
+
+        // A directory where a file goes is removed with its tree, links not followed.
+        std::fs::create_dir_all(workspace.join("c/d")).unwrap();
+        std::fs::write(outside.join("keep"), "k").unwrap();
+        std::os::unix::fs::symlink(&outside, workspace.join("c/d/out")).unwrap();
+        write_file(root.as_fd(), "c", ".c.tmp", b"z", None).unwrap();
+        assert_eq!(std::fs::read(workspace.join("c")).unwrap(), b"z");
+        assert_eq!(std::fs::read(outside.join("keep")).unwrap(), b"k");
+        assert_eq!(existing_dir(root.as_fd(), "c").unwrap().map(|_| ()), None);
+    }
+}
