@@ -102,9 +102,9 @@ impl UidRange {
 pub(crate) fn hand_over(dir: &Path, uid: u32, deep: bool) -> Result<(), SandboxError> {
     // The walk holds each directory open and acts on names relative to it: the sandbox's
     // processes may be running and swapping directories for links while it goes.
-    let fd = match crate::beneath::open_root(dir) {
+    let fd = match draftsmith_tools::beneath::open_root(dir) {
         Ok(fd) => fd,
-        Err(e) if crate::beneath::is_gone(&e) => return Ok(()),
+        Err(e) if draftsmith_tools::beneath::is_gone(&e) => return Ok(()),
         Err(e) => return Err(SandboxError::io(dir)(e)),
     };
     let (owner, group) = (
@@ -117,7 +117,8 @@ pub(crate) fn hand_over(dir: &Path, uid: u32, deep: bool) -> Result<(), SandboxE
             .map_err(|e| SandboxError::io(dir)(e.into()))?;
     }
     let enter = |name: &str| deep || name != "node_modules";
-    crate::beneath::chown_tree(fd.as_fd(), uid, CACHE_OWNER, &enter).map_err(SandboxError::io(dir))
+    draftsmith_tools::beneath::chown_tree(fd.as_fd(), uid, CACHE_OWNER, &enter)
+        .map_err(SandboxError::io(dir))
 }
 
 #[cfg(test)]

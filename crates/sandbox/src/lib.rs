@@ -4,7 +4,6 @@
 //! Every process a sandbox starts runs in its own process group and, where bubblewrap works,
 //! confined by it.
 
-mod beneath;
 mod bwrap;
 mod controller;
 mod deps;

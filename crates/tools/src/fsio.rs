@@ -1,12 +1,17 @@
 //! File writes that never follow a symlink and never leave a half-written file: content goes
 //! to a fresh temporary file beside the target, which is then renamed over it.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::beneath;
 use crate::error::ToolError;
 use crate::policy::relative;
 
@@ -49,49 +54,65 @@ pub(crate) fn remove_dirs(created: &[PathBuf]) {
     }
 }
 
-/// Replaces (or creates) the file at `path` with `content` without following a symlink there,
-/// keeping the permissions of the file it replaces. Not synced to disk: a workspace is
-/// scratch, and what lasts is what a run lands in the store.
-pub(crate) fn write_atomic(path: &Path, shown: &str, content: &[u8]) -> Result<(), ToolError> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| ToolError::failed(format!("{shown} has no parent directory")))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let previous = match fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            return Err(ToolError::blocked(
+/// Replaces (or creates) the file at `path` (below `root`) with `content` without following
+/// a symlink there, keeping the permissions of the file it replaces. The directories on the
+/// way are opened one by one without following links (see [`crate::beneath`]): a sandboxed
+/// process swapping one for a link meanwhile makes the write fail, never land outside. Not
+/// synced to disk: a workspace is scratch, and what lasts is what a run lands in the store.
+pub(crate) fn write_atomic(
+    root: &Path,
+    path: &Path,
+    shown: &str,
+    content: &[u8],
+) -> Result<(), ToolError> {
+    let rel = path
+        .strip_prefix(root)
+        .ok()
+        .and_then(Path::to_str)
+        .ok_or_else(|| ToolError::blocked("path", format!("{shown} is outside the workspace")))?;
+    let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let root_fd = beneath::open_root(root).map_err(|e| io_failed("open", ".", &e))?;
+    let dir = beneath::existing_dir(root_fd.as_fd(), dir)
+        .map_err(|e| io_failed("open the directory of", shown, &e))?
+        .ok_or_else(|| {
+            ToolError::blocked(
                 "path",
-                format!("{shown} is a symbolic link"),
-            ));
-        }
-        Ok(meta) if meta.is_dir() => {
-            return Err(ToolError::failed(format!(
-                "{shown} is a directory, not a file"
-            )));
-        }
-        Ok(meta) => Some(meta.permissions()),
-        Err(e) if e.kind() == ErrorKind::NotFound => None,
-        Err(e) => return Err(io_failed("inspect", shown, &e)),
+                format!("a directory on the way to {shown} is missing or became a link"),
+            )
+        })?;
+    let previous = match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Symlink => {
+                return Err(ToolError::blocked(
+                    "path",
+                    format!("{shown} is a symbolic link"),
+                ));
+            }
+            FileType::Directory => {
+                return Err(ToolError::failed(format!(
+                    "{shown} is a directory, not a file"
+                )));
+            }
+            _ => Some(Mode::from_raw_mode(stat.st_mode)),
+        },
+        Err(Errno::NOENT) => None,
+        Err(e) => return Err(io_failed("inspect", shown, &e.into())),
     };
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let temp = dir.join(format!(".{name}.draftsmith-{}-{n}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&temp)?;
+    let temp = format!(".{name}.draftsmith-{}-{n}.tmp", std::process::id());
+    let result = (|| -> std::io::Result<()> {
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&dir, temp.as_str(), flags, Mode::from_raw_mode(0o644))?;
+        let mut file = File::from(fd);
         file.write_all(content)?;
-        if let Some(permissions) = previous {
-            file.set_permissions(permissions)?;
+        if let Some(mode) = previous {
+            rustix::fs::fchmod(&file, mode)?;
         }
-        fs::rename(&temp, path)
+        Ok(rustix::fs::renameat(&dir, temp.as_str(), &dir, name)?)
     })();
     result.map_err(|e| {
-        let _ = fs::remove_file(&temp);
+        let _ = rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
         io_failed("write", shown, &e)
     })
 }
@@ -135,4 +156,31 @@ pub(crate) fn read_bounded(
 /// An I/O failure as a tool failure naming the operation and path.
 pub(crate) fn io_failed(what: &str, shown: &str, error: &std::io::Error) -> ToolError {
     ToolError::failed(format!("cannot {what} {shown}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// What a sandboxed process can do between the tool's check of a path and its write:
+    /// turn a directory on the way into a link out of the workspace.
+    #[test]
+    fn a_directory_turned_into_a_link_after_the_check_is_not_written_through() {
+        let base = tempfile::tempdir().unwrap();
+        let (root, outside) = (base.path().join("ws"), base.path().join("outside"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("src")).unwrap();
+
+        let refused = write_atomic(&root, &root.join("src/app.js"), "src/app.js", b"x");
+        assert!(refused.unwrap_err().message.contains("became a link"));
+        assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
+
+        std::fs::remove_file(root.join("src")).unwrap();
+        std::fs::create_dir(root.join("src")).unwrap();
+        write_atomic(&root, &root.join("src/app.js"), "src/app.js", b"x").unwrap();
+        assert_eq!(std::fs::read(root.join("src/app.js")).unwrap(), b"x");
+    }
 }

@@ -1,6 +1,7 @@
 //! The native agent's toolpack (SPEC §5): one registry of tool specs, strict input validation,
 //! the file-system half of the path policy, `apply_patch`, and the seam for running commands.
 
+pub mod beneath;
 mod command;
 mod context;
 mod dispatch;

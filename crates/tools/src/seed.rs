@@ -16,7 +16,7 @@ use crate::fsio::{io_failed, write_atomic};
 pub fn write_service_file(root: &Path, relative: &str, content: &[u8]) -> Result<(), ToolError> {
     let (dirs, name) = split(relative)?;
     let dir = ensure_real_dirs(root, &dirs, relative)?;
-    write_atomic(&dir.join(name), relative, content)
+    write_atomic(root, &dir.join(name), relative, content)
 }
 
 /// Creates `relative` below `root` as a real directory (and its missing parents), refusing

@@ -13,9 +13,9 @@ use super::walk::TMP_SUFFIX;
 use rustix::fs::AtFlags;
 use rustix::io::Errno;
 
-use crate::beneath;
 use crate::controller::{FileEntry, Refreshed};
 use crate::error::SandboxError;
+use draftsmith_tools::beneath;
 
 /// What a refresh must do: files to write (with the blob each needs) and files to remove.
 #[derive(Debug, Default)]
@@ -65,7 +65,7 @@ pub(crate) fn plan(
 
 /// Carries out `plan` with the fetched `blobs`, keeping the index current; what it makes is
 /// given to `owner` as it is made. Every directory on the way is opened without following
-/// a link (see [`crate::beneath`]): the sandbox's processes may be running meanwhile.
+/// a link (see [`draftsmith_tools::beneath`]): the sandbox's processes may be running meanwhile.
 pub(crate) fn apply(
     root: &Path,
     plan: &RefreshPlan,

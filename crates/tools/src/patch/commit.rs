@@ -64,7 +64,7 @@ fn write_new(
         Some(parent) => create_parents(root, parent)?,
         None => Vec::new(),
     };
-    if let Err(e) = write_atomic(path, shown, content) {
+    if let Err(e) = write_atomic(root, path, shown, content) {
         remove_dirs(&created);
         return Err(e);
     }
@@ -77,7 +77,7 @@ fn undo(root: &Path, done: Vec<Done>) {
         let shown = relative(root, &step.path);
         match step.before {
             Some(before) => {
-                let _ = write_atomic(&step.path, &shown, &before);
+                let _ = write_atomic(root, &step.path, &shown, &before);
             }
             None => {
                 let _ = fs::remove_file(&step.path);

@@ -32,7 +32,7 @@ pub(crate) fn write(ctx: &ToolContext, input: WriteInput) -> Result<Done, ToolEr
         None => Vec::new(),
     };
     let existed = fs::symlink_metadata(&path).is_ok();
-    if let Err(e) = write_atomic(&path, &shown, input.content.as_bytes()) {
+    if let Err(e) = write_atomic(&root, &path, &shown, input.content.as_bytes()) {
         remove_dirs(&created);
         return Err(e);
     }

@@ -13,13 +13,13 @@ use rustix::fs::{AtFlags, Dir, FileType, Gid, Mode, OFlags, Uid};
 use rustix::io::Errno;
 
 /// Opens the directory `name` below `parent`, refusing a symlink in its place.
-pub(crate) fn open_dir(parent: BorrowedFd<'_>, name: &str) -> std::io::Result<OwnedFd> {
+pub fn open_dir(parent: BorrowedFd<'_>, name: &str) -> std::io::Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     Ok(rustix::fs::openat(parent, name, flags, Mode::empty())?)
 }
 
 /// Opens a directory the service itself owns the path to (a workspace root).
-pub(crate) fn open_root(path: &Path) -> std::io::Result<OwnedFd> {
+pub fn open_root(path: &Path) -> std::io::Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     Ok(rustix::fs::open(path, flags, Mode::empty())?)
 }
@@ -38,11 +38,7 @@ fn ids(uid: u32) -> (Uid, Gid) {
 
 /// Opens `dir` (`/`-separated, relative) below `root`, making each missing directory (given
 /// to `owner`) and replacing whatever stands in the way that is not a real directory.
-pub(crate) fn make_dirs(
-    root: BorrowedFd<'_>,
-    dir: &str,
-    owner: Option<u32>,
-) -> std::io::Result<OwnedFd> {
+pub fn make_dirs(root: BorrowedFd<'_>, dir: &str, owner: Option<u32>) -> std::io::Result<OwnedFd> {
     let mut current = rustix::io::fcntl_dupfd_cloexec(root, 0)?;
     for part in dir.split('/').filter(|p| !p.is_empty()) {
         let next = match open_dir(current.as_fd(), part) {
@@ -68,7 +64,7 @@ pub(crate) fn make_dirs(
 }
 
 /// Opens `dir` below `root` when every part of it is a real directory; `None` otherwise.
-pub(crate) fn existing_dir(root: BorrowedFd<'_>, dir: &str) -> std::io::Result<Option<OwnedFd>> {
+pub fn existing_dir(root: BorrowedFd<'_>, dir: &str) -> std::io::Result<Option<OwnedFd>> {
     let mut current = rustix::io::fcntl_dupfd_cloexec(root, 0)?;
     for part in dir.split('/').filter(|p| !p.is_empty()) {
         match open_dir(current.as_fd(), part) {
@@ -81,7 +77,7 @@ pub(crate) fn existing_dir(root: BorrowedFd<'_>, dir: &str) -> std::io::Result<O
 }
 
 /// Whether `e` says the name is missing or is not a real directory (a link or a file).
-pub(crate) fn is_gone(e: &std::io::Error) -> bool {
+pub fn is_gone(e: &std::io::Error) -> bool {
     e.kind() == ErrorKind::NotFound
         || matches!(
             e.raw_os_error().map(Errno::from_raw_os_error),
@@ -92,7 +88,7 @@ pub(crate) fn is_gone(e: &std::io::Error) -> bool {
 /// Writes `content` as `name` in `dir` through a fresh temporary file (`temp`, created
 /// exclusively, so a link planted there is never followed) renamed over it; the file is
 /// given to `owner` before it appears. Returns the written file's metadata.
-pub(crate) fn write_file(
+pub fn write_file(
     dir: BorrowedFd<'_>,
     name: &str,
     temp: &str,
@@ -131,7 +127,7 @@ pub(crate) fn write_file(
 
 /// Removes `name` in `dir` and, if it is a directory, everything below it, without
 /// following any symlink.
-pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &str) -> std::io::Result<()> {
+pub fn remove_tree(dir: BorrowedFd<'_>, name: &str) -> std::io::Result<()> {
     let sub = match open_dir(dir, name) {
         Ok(sub) => sub,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
@@ -151,7 +147,7 @@ pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &str) -> std::io::Result<()
 
 /// The names in the directory `fd` (without `.` and `..`; names that are not UTF-8 are
 /// skipped, as the workspace walk skips them).
-pub(crate) fn names(fd: BorrowedFd<'_>) -> std::io::Result<Vec<String>> {
+pub fn names(fd: BorrowedFd<'_>) -> std::io::Result<Vec<String>> {
     let mut dir = Dir::read_from(fd)?;
     let mut out = Vec::new();
     while let Some(entry) = dir.read() {
@@ -169,7 +165,7 @@ pub(crate) fn names(fd: BorrowedFd<'_>) -> std::io::Result<Vec<String>> {
 /// Gives every entry below the directory `fd` to `uid`, except regular files owned by
 /// `shared_owner` and the inside of directories `enter` refuses; a name swapped for a
 /// symlink meanwhile is changed as the link itself, never followed.
-pub(crate) fn chown_tree(
+pub fn chown_tree(
     fd: BorrowedFd<'_>,
     uid: u32,
     shared_owner: u32,
@@ -259,9 +255,11 @@ mod tests {
         for round in 0..500 {
             let enter = |_: &str| true;
             chown_tree(root.as_fd(), uid, 65534, &enter).unwrap();
+            // A write may fail (its directory was swapped away and removed); it must
+            // never land outside.
             if let Ok(dir) = make_dirs(root.as_fd(), "a", Some(uid)) {
                 let name = format!("w{round}.txt");
-                write_file(dir.as_fd(), &name, ".w.tmp", b"written", Some(uid)).unwrap();
+                let _ = write_file(dir.as_fd(), &name, ".w.tmp", b"written", Some(uid));
             }
         }
         stop.store(true, Ordering::Relaxed);
