@@ -76,6 +76,100 @@ pub fn existing_dir(root: BorrowedFd<'_>, dir: &str) -> std::io::Result<Option<O
     Ok(Some(current))
 }
 
+/// The directory holding `path` (below `root`, with no link in it when the path policy
+/// checked it), opened from `root` one directory at a time without following links, and
+/// `path`'s last name ("" for `root` itself). A directory that has since gone or become a
+/// link is an error (`NotFound`, or `ELOOP` / `ENOTDIR`), never followed.
+pub fn parent_of(root: &Path, path: &Path) -> std::io::Result<(OwnedFd, String)> {
+    let rel = path
+        .strip_prefix(root)
+        .ok()
+        .and_then(Path::to_str)
+        .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "outside the workspace"))?;
+    let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+    let mut current = open_root(root)?;
+    for part in dir.split('/').filter(|p| !p.is_empty()) {
+        current = open_dir(current.as_fd(), part)?;
+    }
+    Ok((current, name.to_owned()))
+}
+
+/// Opens `path` (see [`parent_of`]) with `flags`, refusing a link at its last name too.
+pub fn open_in(root: &Path, path: &Path, flags: OFlags) -> std::io::Result<File> {
+    let (dir, name) = parent_of(root, path)?;
+    let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = if name.is_empty() {
+        dir
+    } else {
+        rustix::fs::openat(&dir, name.as_str(), flags, Mode::empty())?
+    };
+    Ok(File::from(fd))
+}
+
+/// Removes `path` (see [`parent_of`]): a file or link is unlinked, a directory removed with
+/// everything in it. Returns whether it was a directory.
+pub fn remove_in(root: &Path, path: &Path) -> std::io::Result<bool> {
+    let (dir, name) = parent_of(root, path)?;
+    if name.is_empty() {
+        return Err(std::io::Error::new(
+            ErrorKind::InvalidInput,
+            "the workspace itself",
+        ));
+    }
+    let stat = rustix::fs::statat(&dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW)?;
+    if FileType::from_raw_mode(stat.st_mode).is_dir() {
+        remove_tree(dir.as_fd(), &name)?;
+        Ok(true)
+    } else {
+        rustix::fs::unlinkat(&dir, name.as_str(), AtFlags::empty())?;
+        Ok(false)
+    }
+}
+
+/// Moves `from` to `to` (both below `root`, see [`parent_of`]).
+pub fn rename_in(root: &Path, from: &Path, to: &Path) -> std::io::Result<()> {
+    let (from_dir, from_name) = parent_of(root, from)?;
+    let (to_dir, to_name) = parent_of(root, to)?;
+    if from_name.is_empty() || to_name.is_empty() {
+        return Err(std::io::Error::new(
+            ErrorKind::InvalidInput,
+            "the workspace itself",
+        ));
+    }
+    Ok(rustix::fs::renameat(
+        &from_dir,
+        from_name.as_str(),
+        &to_dir,
+        to_name.as_str(),
+    )?)
+}
+
+/// Makes the missing directories of `dir` (below `root`), returning those it made,
+/// outermost first; something other than a real directory in the way is an error.
+pub fn make_missing_dirs(root: &Path, dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let rel = dir
+        .strip_prefix(root)
+        .ok()
+        .and_then(Path::to_str)
+        .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "outside the workspace"))?;
+    let mut current = open_root(root)?;
+    let mut at = root.to_path_buf();
+    let mut made = Vec::new();
+    for part in rel.split('/').filter(|p| !p.is_empty()) {
+        at.push(part);
+        current = match open_dir(current.as_fd(), part) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                rustix::fs::mkdirat(&current, part, Mode::from_raw_mode(0o755))?;
+                made.push(at.clone());
+                open_dir(current.as_fd(), part)?
+            }
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(made)
+}
+
 /// Whether `e` says the name is missing or is not a real directory (a link or a file).
 pub fn is_gone(e: &std::io::Error) -> bool {
     e.kind() == ErrorKind::NotFound
@@ -319,5 +413,46 @@ mod tests {
         assert_eq!(std::fs::read(workspace.join("c")).unwrap(), b"z");
         assert_eq!(std::fs::read(outside.join("keep")).unwrap(), b"k");
         assert_eq!(existing_dir(root.as_fd(), "c").unwrap().map(|_| ()), None);
+    }
+
+    /// What the file tools do after their path check, with a directory on the way turned
+    /// into a link out meanwhile: read, delete and move all fail; nothing outside changes.
+    #[test]
+    fn reads_removals_and_moves_never_pass_a_link_on_the_way() {
+        let base = tempfile::tempdir().unwrap();
+        let (root, outside) = (base.path().join("ws"), base.path().join("outside"));
+        std::fs::create_dir_all(root.join("real")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret"), "host").unwrap();
+        std::fs::write(root.join("real/mine"), "mine").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("src")).unwrap();
+
+        let through = root.join("src/secret");
+        assert!(is_gone(
+            &open_in(&root, &through, OFlags::RDONLY).unwrap_err()
+        ));
+        assert!(is_gone(&remove_in(&root, &through).unwrap_err()));
+        let moved_in = rename_in(&root, &through, &root.join("real/stolen"));
+        assert!(is_gone(&moved_in.unwrap_err()));
+        let moved_out = rename_in(&root, &root.join("real/mine"), &root.join("src/planted"));
+        assert!(is_gone(&moved_out.unwrap_err()));
+        assert_eq!(
+            names(open_root(&outside).unwrap().as_fd()).unwrap(),
+            vec!["secret"]
+        );
+        assert_eq!(std::fs::read(outside.join("secret")).unwrap(), b"host");
+
+        // The same calls on real directories act.
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut open_in(&root, &root.join("real/mine"), OFlags::RDONLY).unwrap(),
+            &mut text,
+        )
+        .unwrap();
+        assert_eq!(text, "mine");
+        rename_in(&root, &root.join("real/mine"), &root.join("real/moved")).unwrap();
+        assert!(!remove_in(&root, &root.join("real/moved")).unwrap());
+        assert!(remove_in(&root, &root.join("real")).unwrap());
+        assert!(!root.join("real").exists());
     }
 }

@@ -1,10 +1,8 @@
 //! File writes that never follow a symlink and never leave a half-written file: content goes
 //! to a fresh temporary file beside the target, which is then renamed over it.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
-use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -18,33 +16,18 @@ use crate::policy::relative;
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Creates the missing directories of `dir` below `root`, returning those it created
-/// (outermost first) so a rollback can remove them again.
+/// (outermost first) so a rollback can remove them again; no link on the way is followed.
 pub(crate) fn create_parents(root: &Path, dir: &Path) -> Result<Vec<PathBuf>, ToolError> {
-    let mut missing = Vec::new();
-    let mut probe = dir;
-    while probe != root && probe.starts_with(root) {
-        match fs::symlink_metadata(probe) {
-            Ok(meta) if meta.is_dir() => break,
-            Ok(_) => {
-                return Err(ToolError::failed(format!(
-                    "{} exists and is not a directory",
-                    relative(root, probe)
-                )));
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => missing.push(probe.to_path_buf()),
-            Err(e) => return Err(io_failed("inspect", &relative(root, probe), &e)),
+    beneath::make_missing_dirs(root, dir).map_err(|e| {
+        let shown = relative(root, dir);
+        if beneath::is_gone(&e) {
+            ToolError::failed(format!(
+                "{shown}: a part of it exists and is not a directory"
+            ))
+        } else {
+            io_failed("create directory", &shown, &e)
         }
-        let Some(parent) = probe.parent() else { break };
-        probe = parent;
-    }
-    missing.reverse();
-    for (index, path) in missing.iter().enumerate() {
-        if let Err(e) = fs::create_dir(path) {
-            remove_dirs(&missing[..index]);
-            return Err(io_failed("create directory", &relative(root, path), &e));
-        }
-    }
-    Ok(missing)
+    })
 }
 
 /// Removes directories created by [`create_parents`], innermost first, if they are empty.
@@ -65,21 +48,8 @@ pub(crate) fn write_atomic(
     shown: &str,
     content: &[u8],
 ) -> Result<(), ToolError> {
-    let rel = path
-        .strip_prefix(root)
-        .ok()
-        .and_then(Path::to_str)
-        .ok_or_else(|| ToolError::blocked("path", format!("{shown} is outside the workspace")))?;
-    let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-    let root_fd = beneath::open_root(root).map_err(|e| io_failed("open", ".", &e))?;
-    let dir = beneath::existing_dir(root_fd.as_fd(), dir)
-        .map_err(|e| io_failed("open the directory of", shown, &e))?
-        .ok_or_else(|| {
-            ToolError::blocked(
-                "path",
-                format!("a directory on the way to {shown} is missing or became a link"),
-            )
-        })?;
+    let (dir, name) = beneath::parent_of(root, path).map_err(|e| changed_on_the_way(shown, &e))?;
+    let name = name.as_str();
     let previous = match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(stat) => match FileType::from_raw_mode(stat.st_mode) {
             FileType::Symlink => {
@@ -117,21 +87,19 @@ pub(crate) fn write_atomic(
     })
 }
 
-/// Reads a regular file of at most `max_bytes`, refusing symlinks and oversized files.
+/// Reads a regular file of at most `max_bytes` below `root`, refusing symlinks and
+/// oversized files.
 pub(crate) fn read_bounded(
+    root: &Path,
     path: &Path,
     shown: &str,
     max_bytes: usize,
 ) -> Result<Vec<u8>, ToolError> {
     use std::io::Read;
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| match e.kind() {
-            ErrorKind::NotFound => ToolError::failed(format!("{shown} does not exist")),
-            _ => io_failed("open", shown, &e),
-        })?;
+    let file = beneath::open_in(root, path, OFlags::RDONLY).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => ToolError::failed(format!("{shown} does not exist")),
+        _ => changed_on_the_way(shown, &e),
+    })?;
     let meta = file
         .metadata()
         .map_err(|e| io_failed("inspect", shown, &e))?;
@@ -151,6 +119,19 @@ pub(crate) fn read_bounded(
         .read_to_end(&mut buf)
         .map_err(|e| io_failed("read", shown, &e))?;
     Ok(buf)
+}
+
+/// A failure to open the way to `shown`: a link where the policy saw a directory is refused
+/// as a path, anything else is an I/O failure.
+pub(crate) fn changed_on_the_way(shown: &str, error: &std::io::Error) -> ToolError {
+    if beneath::is_gone(error) {
+        ToolError::blocked(
+            "path",
+            format!("a directory on the way to {shown} is missing or became a link"),
+        )
+    } else {
+        io_failed("open", shown, error)
+    }
 }
 
 /// An I/O failure as a tool failure naming the operation and path.

@@ -1,9 +1,9 @@
 //! The writing side of `apply_patch`: applies computed changes one by one and, if any write
 //! fails, restores every file already changed, so a patch lands whole or not at all.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::beneath;
 use crate::error::ToolError;
 use crate::fsio::{create_parents, io_failed, remove_dirs, write_atomic};
 use crate::policy::relative;
@@ -32,8 +32,8 @@ pub(crate) fn commit(root: &Path, changes: Vec<Change>) -> Result<(), ToolError>
         let shown = relative(root, &change.path);
         let result = match &change.after {
             Some(content) => write_new(root, &change.path, &shown, content),
-            None => fs::remove_file(&change.path)
-                .map(|()| Vec::new())
+            None => beneath::remove_in(root, &change.path)
+                .map(|_| Vec::new())
                 .map_err(|e| io_failed("delete", &shown, &e)),
         };
         match result {
@@ -80,7 +80,7 @@ fn undo(root: &Path, done: Vec<Done>) {
                 let _ = write_atomic(root, &step.path, &shown, &before);
             }
             None => {
-                let _ = fs::remove_file(&step.path);
+                let _ = beneath::remove_in(root, &step.path);
             }
         }
         remove_dirs(&step.created_dirs);
@@ -90,6 +90,8 @@ fn undo(root: &Path, done: Vec<Done>) {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use std::fs;
+
     use super::*;
 
     #[test]

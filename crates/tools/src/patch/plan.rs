@@ -151,7 +151,7 @@ impl Plan {
                     "{header}: {key} is a directory, not a file"
                 )));
             }
-            Ok(_) => Some(read_bounded(&abs, &key, self.max_file_bytes)?),
+            Ok(_) => Some(read_bounded(&self.root, &abs, &key, self.max_file_bytes)?),
         };
         self.entries.insert(
             key.clone(),

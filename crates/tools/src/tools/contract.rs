@@ -14,8 +14,17 @@ use crate::tools::Done;
 pub const CONTRACT_FILE: &str = ".cache/opencode/selected_agent_contract.json";
 
 fn load(ctx: &ToolContext) -> Result<AgentContract, ToolError> {
-    let path = ctx.workspace.join(CONTRACT_FILE);
-    let text = match std::fs::read_to_string(&path) {
+    // The agent can plant links under `.cache/`: none on the way is followed.
+    let read = crate::beneath::open_in(
+        &ctx.workspace,
+        &ctx.workspace.join(CONTRACT_FILE),
+        rustix::fs::OFlags::RDONLY,
+    )
+    .and_then(|mut file| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text).map(|_| text)
+    });
+    let text = match read {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(AgentContract::empty()),
         Err(e) => {

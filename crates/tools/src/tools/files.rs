@@ -6,9 +6,10 @@ use std::io::ErrorKind;
 use serde_json::json;
 
 use super::Done;
+use crate::beneath;
 use crate::context::ToolContext;
 use crate::error::ToolError;
-use crate::fsio::{create_parents, io_failed, remove_dirs, write_atomic};
+use crate::fsio::{changed_on_the_way, create_parents, io_failed, remove_dirs, write_atomic};
 use crate::input::{DeleteInput, RenameInput, WriteInput};
 use crate::policy::{canonical_root, parse_lexical, resolve_for_entry, resolve_for_write};
 
@@ -45,18 +46,14 @@ pub(crate) fn write(ctx: &ToolContext, input: WriteInput) -> Result<Done, ToolEr
 /// Deletes a file, or a directory with its contents (symlinks inside are removed, not followed).
 pub(crate) fn delete(ctx: &ToolContext, input: DeleteInput) -> Result<Done, ToolError> {
     let shown = parse_lexical(&input.path)?.into_string();
+    let root = canonical_root(&ctx.workspace)?;
     let path = resolve_for_entry(&ctx.workspace, &input.path)?;
-    let meta = fs::symlink_metadata(&path).map_err(|e| match e.kind() {
+    let was_dir = beneath::remove_in(&root, &path).map_err(|e| match e.kind() {
         ErrorKind::NotFound => ToolError::failed(format!("{shown} does not exist")),
-        _ => io_failed("inspect", &shown, &e),
+        _ if beneath::is_gone(&e) => changed_on_the_way(&shown, &e),
+        _ => io_failed("delete", &shown, &e),
     })?;
-    let kind = if meta.is_dir() {
-        fs::remove_dir_all(&path).map_err(|e| io_failed("delete", &shown, &e))?;
-        "directory"
-    } else {
-        fs::remove_file(&path).map_err(|e| io_failed("delete", &shown, &e))?;
-        "file"
-    };
+    let kind = if was_dir { "directory" } else { "file" };
     Ok(Done {
         result: json!({"path": shown, "deleted": kind}),
         paths: vec![shown],
@@ -97,7 +94,7 @@ pub(crate) fn rename(ctx: &ToolContext, input: RenameInput) -> Result<Done, Tool
         Some(parent) => create_parents(&root, parent)?,
         None => Vec::new(),
     };
-    if let Err(e) = fs::rename(&from, &to) {
+    if let Err(e) = beneath::rename_in(&root, &from, &to) {
         remove_dirs(&created);
         return Err(io_failed("rename", &from_shown, &e));
     }

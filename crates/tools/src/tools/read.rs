@@ -1,17 +1,19 @@
 //! `read`: a bounded slice of a text file by line numbers, with the file's total line count.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader};
+
+use rustix::fs::OFlags;
 
 use serde_json::json;
 
 use super::Done;
 use super::walk::looks_binary;
+use crate::beneath;
 use crate::context::ToolContext;
 use crate::error::ToolError;
-use crate::fsio::io_failed;
+use crate::fsio::{changed_on_the_way, io_failed};
 use crate::input::ReadInput;
-use crate::policy::{parse_lexical, resolve_for_read};
+use crate::policy::{canonical_root, parse_lexical, resolve_for_read};
 
 /// Reads lines `start_line..=end_line` of `input.path`, up to the byte bound.
 pub(crate) fn run(ctx: &ToolContext, input: ReadInput) -> Result<Done, ToolError> {
@@ -25,12 +27,13 @@ pub(crate) fn run(ctx: &ToolContext, input: ReadInput) -> Result<Done, ToolError
         ));
     }
     let shown = parse_lexical(&input.path)?.into_string();
+    let root = canonical_root(&ctx.workspace)?;
     let path = resolve_for_read(&ctx.workspace, &input.path)?;
-    let file = File::open(&path).map_err(|e| match e.kind() {
+    let file = beneath::open_in(&root, &path, OFlags::RDONLY).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ToolError::failed(format!("{shown} does not exist")),
-        _ => io_failed("open", &shown, &e),
+        _ => changed_on_the_way(&shown, &e),
     })?;
-    if path.is_dir() {
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
         return Err(ToolError::failed(format!(
             "{shown} is a directory; use list to see what it holds"
         )));

@@ -8,6 +8,7 @@ use super::find::compile;
 use super::walk::{Walk, looks_binary};
 use crate::context::ToolContext;
 use crate::error::ToolError;
+use crate::fsio::read_bounded;
 use crate::input::SearchInput;
 use crate::policy::{canonical_root, relative, resolve_dir};
 
@@ -40,14 +41,7 @@ pub(crate) fn run(ctx: &ToolContext, input: SearchInput) -> Result<Done, ToolErr
         if glob.as_ref().is_some_and(|g| !g.is_match(rel)) {
             return true;
         }
-        let too_big = std::fs::metadata(path)
-            .map(|m| m.len() > ctx.limits.max_file_bytes as u64)
-            .unwrap_or(true);
-        let Ok(bytes) = (if too_big {
-            Err(())
-        } else {
-            std::fs::read(path).map_err(|_| ())
-        }) else {
+        let Ok(bytes) = read_bounded(&root, path, rel, ctx.limits.max_file_bytes) else {
             return true;
         };
         if looks_binary(&bytes) {
