@@ -144,6 +144,32 @@ pub fn rename_in(root: &Path, from: &Path, to: &Path) -> std::io::Result<()> {
     )?)
 }
 
+/// Gives each directory on `relative`'s way below `root`, and what is at `relative`, to
+/// `uid`, without following links; a part that is missing or became a link ends it.
+pub fn give_path(root: &Path, relative: &str, uid: u32) -> std::io::Result<()> {
+    let (owner, group) = ids(uid);
+    let (dirs, name) = relative.rsplit_once('/').unwrap_or(("", relative));
+    let mut current = open_root(root)?;
+    for part in dirs.split('/').filter(|p| !p.is_empty()) {
+        current = match open_dir(current.as_fd(), part) {
+            Ok(fd) => fd,
+            Err(e) if is_gone(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        rustix::fs::fchown(&current, Some(owner), Some(group))?;
+    }
+    match rustix::fs::chownat(
+        &current,
+        name,
+        Some(owner),
+        Some(group),
+        AtFlags::SYMLINK_NOFOLLOW,
+    ) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Makes the missing directories of `dir` (below `root`), returning those it made,
 /// outermost first; something other than a real directory in the way is an error.
 pub fn make_missing_dirs(root: &Path, dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
@@ -454,5 +480,33 @@ mod tests {
         assert!(!remove_in(&root, &root.join("real/moved")).unwrap());
         assert!(remove_in(&root, &root.join("real")).unwrap());
         assert!(!root.join("real").exists());
+    }
+
+    #[test]
+    fn a_seeded_path_is_given_over_and_a_link_on_it_is_not_followed() {
+        let base = tempfile::tempdir().unwrap();
+        let (root, outside) = (base.path().join("ws"), base.path().join("outside"));
+        std::fs::create_dir_all(root.join(".cache/opencode")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(root.join(".cache/opencode/c.json"), "{}").unwrap();
+        std::fs::write(root.join("other"), "untouched").unwrap();
+        std::fs::write(outside.join("c.json"), "host").unwrap();
+        let me = std::fs::metadata(&root).unwrap().uid();
+        let uid = me + 4242;
+
+        give_path(&root, ".cache/opencode/c.json", uid).unwrap();
+        for given in [".cache", ".cache/opencode", ".cache/opencode/c.json"] {
+            assert_eq!(
+                std::fs::metadata(root.join(given)).unwrap().uid(),
+                uid,
+                "{given}"
+            );
+        }
+        assert_eq!(std::fs::metadata(root.join("other")).unwrap().uid(), me);
+
+        std::os::unix::fs::symlink(&outside, root.join("link")).unwrap();
+        give_path(&root, "link/c.json", uid).unwrap();
+        assert_eq!(std::fs::metadata(outside.join("c.json")).unwrap().uid(), me);
+        assert_eq!(std::fs::metadata(&outside).unwrap().uid(), me);
     }
 }

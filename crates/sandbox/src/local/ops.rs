@@ -225,7 +225,7 @@ impl SandboxController for LocalController {
         let written = tokio::task::spawn_blocking(move || {
             let written = draftsmith_tools::write_service_file(&workspace, &relative, &content);
             if let (Ok(()), Some(uid)) = (&written, uid)
-                && let Err(e) = hand_over(&workspace, uid, false)
+                && let Err(e) = draftsmith_tools::beneath::give_path(&workspace, &relative, uid)
             {
                 tracing::warn!(error = %e, "cannot hand a seeded file over to its sandbox");
             }
