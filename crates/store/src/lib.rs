@@ -29,6 +29,7 @@ mod queue;
 mod queue_rows;
 mod releases;
 mod resources;
+mod restore;
 mod rules;
 mod run_log;
 mod run_rows;
