@@ -7,7 +7,6 @@ use draftsmith_core::{AppEventBody, AppId, Diagnostic, EventBody, RunEvent, RunI
 use sqlx::{AnyPool, Row};
 
 use crate::app_log;
-use crate::draft_writes;
 use crate::error::{Result, StoreError};
 use crate::rules;
 use crate::sql::{self, Tx};
@@ -59,9 +58,9 @@ pub(crate) async fn append_in_tx(
     let status = rules::status_after(&body);
     let ending = body.terminal_status();
     // An ending is told in the app's log too, whose counter is the app row: lock it first,
-    // as every transaction that locks both does.
+    // as every transaction that locks both does, claiming the event's seq as it does.
     let app = match ending {
-        Some(_) => Some(lock_app_of(tx, run).await?),
+        Some(_) => Some(claim_app_event(tx, run).await?),
         None => None,
     };
     let outcome = Outcome::of(&body);
@@ -112,12 +111,12 @@ pub(crate) async fn append_in_tx(
     .bind(now.as_micros())
     .execute(&mut **tx)
     .await?;
-    if let (Some(app), Some(status)) = (app, ending) {
+    if let (Some((app, seq)), Some(status)) = (app, ending) {
         let ended = AppEventBody::RunEnded {
             run_id: run,
             status,
         };
-        app_log::append_in_tx(tx, app, ended).await?;
+        app_log::insert(tx, &app_log::claimed(app, seq, ended)).await?;
     }
     Ok(event)
 }
@@ -181,17 +180,19 @@ pub(crate) async fn append_progress_in_tx(
     Ok(written)
 }
 
-/// Locks the app row of `run` (the run must exist: [`StoreError::RunEnded`] otherwise, as
-/// for any event refused).
-async fn lock_app_of(tx: &mut Tx, run: RunId) -> Result<AppId> {
-    let row = sqlx::query("SELECT app_id FROM runs WHERE id = $1")
-        .bind(run.to_string())
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(StoreError::RunEnded)?;
-    let app: AppId = sql::id(&row, "app_id")?;
-    draft_writes::lock_app(tx, app).await?;
-    Ok(app)
+/// Locks the app row of `run` and claims its next app event `seq`, in one statement: the
+/// run's app and the seq (the run must exist: [`StoreError::RunEnded`] otherwise, as for
+/// any event refused).
+async fn claim_app_event(tx: &mut Tx, run: RunId) -> Result<(AppId, i64)> {
+    let row = sqlx::query(
+        "UPDATE apps SET next_event_seq = next_event_seq + 1 \
+         WHERE id = (SELECT app_id FROM runs WHERE id = $1) RETURNING id, next_event_seq",
+    )
+    .bind(run.to_string())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::RunEnded)?;
+    Ok((sql::id(&row, "id")?, row.try_get("next_event_seq")?))
 }
 
 /// Events with `seq > after`, in order.

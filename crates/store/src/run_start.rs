@@ -2,9 +2,12 @@
 //! `run.accepted` and the `pre_run` checkpoint with its event, in one transaction under the
 //! app row's lock. The database's one-active-run-per-app index refuses a second.
 
-use draftsmith_core::api::{ChatRole, CheckpointKind, MessageAttachment, MessageStatus, Run};
+use draftsmith_core::api::{
+    ChatRole, CheckpointKind, MessageAttachment, MessageStatus, Run, UsageTotals, stream_url,
+};
 use draftsmith_core::{
-    AppEventBody, AppId, ChatSessionId, EngineKind, EventBody, InstanceId, RunId, Timestamp, UserId,
+    AppEventBody, AppId, ChatSessionId, EngineKind, EventBody, InstanceId, RunId, RunStatus,
+    Timestamp, UserId,
 };
 
 use crate::app_log;
@@ -135,7 +138,7 @@ pub(crate) async fn start_in_tx(tx: &mut Tx, new: &NewRun, base: i64) -> Result<
         kind,
         revision: base,
     };
-    append_in_tx(tx, run_id, created, Vec::new()).await?;
+    let last = append_in_tx(tx, run_id, created, Vec::new()).await?;
     let announced = AppEventBody::RunAccepted {
         run_id,
         chat_session_id: session,
@@ -143,5 +146,29 @@ pub(crate) async fn start_in_tx(tx: &mut Tx, new: &NewRun, base: i64) -> Result<
         created_by: new.user.clone(),
     };
     app_log::append_in_tx(tx, new.app, announced).await?;
-    Ok(Some(run_rows::get(&mut **tx, run_id).await?))
+    // The row as just written, not read back.
+    Ok(Some(Run {
+        run_id,
+        app_id: new.app,
+        status: RunStatus::Queued,
+        engine: new.engine,
+        requested_model_id: new.requested_model_id.clone(),
+        resolved_model_id: new.resolved_model_id.clone(),
+        chat_session_id: session,
+        stream_url: stream_url(new.app, run_id),
+        input: new.input.clone(),
+        created_by: new.user.clone(),
+        base_revision: base,
+        result_revision: None,
+        summary: None,
+        error: None,
+        cancel_requested_by: None,
+        timing_metrics_ms: serde_json::Map::new(),
+        last_seq: last.seq,
+        created_at: now,
+        started_at: None,
+        ended_at: None,
+        input_params: new.input_params.clone(),
+        usage: UsageTotals::default(),
+    }))
 }
