@@ -1,7 +1,8 @@
 //! [`SqlStore`]: the one SQL implementation of every aggregate trait and so of
 //! [`crate::Store`]. Its statements are written in the dialect SQLite and PostgreSQL share
 //! (`$n` parameters, `ON CONFLICT`, `RETURNING`), so both databases run the same code; each
-//! keeps its own migrations. This module only connects; each aggregate's module implements
+//! keeps its own migrations. The one exception is a restore's writes, one PostgreSQL
+//! statement where SQLite takes several ([`crate::restore`]). This module only connects; each aggregate's module implements
 //! its trait for [`SqlStore`].
 
 use std::path::Path;
