@@ -10,6 +10,7 @@ use crate::app_log;
 use crate::error::{Result, StoreError};
 use crate::rules;
 use crate::sql::{self, Tx};
+use crate::usage::{self, NewModelCall};
 use crate::usage_columns;
 
 /// The run columns an event may set besides its status.
@@ -122,11 +123,14 @@ pub(crate) async fn append_in_tx(
 }
 
 /// Appends `events`, none of which changes the run's status (the engine's progress), in
-/// order with consecutive `seq`s: one statement claims them all while the run is active
-/// ([`StoreError::RunEnded`] otherwise), and multi-row statements write them.
+/// order with consecutive `seq`s, after recording the model `calls` they follow (all of
+/// `run`): one statement claims the seqs and adds the calls to the run's totals while the
+/// run is active ([`StoreError::RunEnded`] otherwise), and multi-row statements write the
+/// calls and the events.
 pub(crate) async fn append_progress_in_tx(
     tx: &mut Tx,
     run: RunId,
+    calls: &[NewModelCall],
     events: Vec<(EventBody, Vec<Diagnostic>)>,
 ) -> Result<Vec<RunEvent>> {
     debug_assert!(
@@ -134,18 +138,36 @@ pub(crate) async fn append_progress_in_tx(
             .iter()
             .all(|(body, _)| rules::status_after(body).is_none())
     );
+    debug_assert!(calls.iter().all(|call| call.run == run));
     let count = i64::try_from(events.len()).map_err(|_| StoreError::Corrupt("batch".into()))?;
     let now = Timestamp::now();
-    let claimed = sqlx::query(&format!(
-        "UPDATE runs SET next_seq = next_seq + $2 WHERE id = $1 AND status IN ({}) \
-         RETURNING next_seq, app_id",
+    let added = usage::added_by(calls);
+    let statement = format!(
+        "UPDATE runs SET next_seq = next_seq + $2, \
+           usage_input_tokens = usage_input_tokens + $3, \
+           usage_output_tokens = usage_output_tokens + $4, \
+           usage_cache_read_tokens = usage_cache_read_tokens + $5, \
+           usage_cache_write_tokens = usage_cache_write_tokens + $6, \
+           usage_reasoning_tokens = usage_reasoning_tokens + $7, \
+           usage_cost_micro_usd = usage_cost_micro_usd + $8, \
+           usage_model_calls = usage_model_calls + $9, \
+           usage_estimated_calls = usage_estimated_calls + $10 \
+         WHERE id = $1 AND status IN ({}) RETURNING next_seq, app_id, usage_model_calls",
         rules::active_sql()
-    ))
-    .bind(run.to_string())
-    .bind(count)
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(StoreError::RunEnded)?;
+    );
+    let mut claim = sqlx::query(&statement).bind(run.to_string()).bind(count);
+    for value in added {
+        claim = claim.bind(value);
+    }
+    let claimed = claim
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::RunEnded)?;
+    if !calls.is_empty() {
+        let calls_now: i64 = claimed.try_get("usage_model_calls")?;
+        let first = calls_now - added[6] + 1;
+        usage::insert_calls(tx, calls, first).await?;
+    }
     let last: i64 = claimed.try_get("next_seq")?;
     let app_id: AppId = sql::id(&claimed, "app_id")?;
     let written: Vec<RunEvent> = events
@@ -161,7 +183,13 @@ pub(crate) async fn append_progress_in_tx(
             diagnostics,
         })
         .collect();
-    for chunk in written.chunks(sql::CHUNK) {
+    insert_events(tx, &written).await?;
+    Ok(written)
+}
+
+/// Writes `events`, their `seq`s already claimed, in multi-row statements.
+pub(crate) async fn insert_events(tx: &mut Tx, events: &[RunEvent]) -> Result<()> {
+    for chunk in events.chunks(sql::CHUNK) {
         let statement = format!(
             "INSERT INTO run_events (run_id, seq, event_type, body, created_at) VALUES {}",
             sql::rows(chunk.len(), 5)
@@ -169,15 +197,15 @@ pub(crate) async fn append_progress_in_tx(
         let mut query = sqlx::query(&statement);
         for event in chunk {
             query = query
-                .bind(run.to_string())
+                .bind(event.run_id.to_string())
                 .bind(event.seq)
                 .bind(event.body.event_type())
                 .bind(sql::to_json(event)?)
-                .bind(now.as_micros());
+                .bind(event.ts.as_micros());
         }
         query.execute(&mut **tx).await?;
     }
-    Ok(written)
+    Ok(())
 }
 
 /// Locks the app row of `run` and claims its next app event `seq`, in one statement: the

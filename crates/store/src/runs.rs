@@ -150,8 +150,17 @@ impl RunStore for SqlStore {
         events: Vec<(EventBody, Vec<Diagnostic>)>,
     ) -> Result<Vec<RunEvent>> {
         let mut tx = sql::begin_write(&self.pool).await?;
-        for call in &calls {
-            usage::record_in_tx(&mut tx, call).await?;
+        // The calls go with the first run of progress when the batch starts with one (the
+        // common case: one statement claims the seqs and adds the usage); otherwise first,
+        // on their own.
+        let leads_with_progress = events
+            .first()
+            .is_some_and(|(body, _)| rules::status_after(body).is_none());
+        let mut calls = Some(calls).filter(|c| !c.is_empty());
+        if !leads_with_progress || calls.iter().flatten().any(|call| call.run != run) {
+            for call in calls.take().iter().flatten() {
+                usage::record_in_tx(&mut tx, call).await?;
+            }
         }
         // Progress (no status change) goes out a run of events at a time; an event that
         // moves the status on its own, in order.
@@ -164,12 +173,14 @@ impl RunStore for SqlStore {
             }
             if !progress.is_empty() {
                 let run_of = std::mem::take(&mut progress);
-                appended.extend(run_log::append_progress_in_tx(&mut tx, run, run_of).await?);
+                let with = calls.take().unwrap_or_default();
+                appended.extend(run_log::append_progress_in_tx(&mut tx, run, &with, run_of).await?);
             }
             appended.push(run_log::append_in_tx(&mut tx, run, body, diagnostics).await?);
         }
         if !progress.is_empty() {
-            appended.extend(run_log::append_progress_in_tx(&mut tx, run, progress).await?);
+            let with = calls.take().unwrap_or_default();
+            appended.extend(run_log::append_progress_in_tx(&mut tx, run, &with, progress).await?);
         }
         tx.commit().await?;
         Ok(appended)
