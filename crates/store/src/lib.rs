@@ -55,6 +55,7 @@ pub use landing::{Landed, Landing};
 pub use queue::{NewQueued, NextRun, QueueStore, QueueTarget};
 pub use releases::{Encoded, NewRelease, PublicationRecord, ReleaseStore, StoredReleaseFile};
 pub use resources::{ResourceStore, StoredResource};
+pub use run_log::RUN_EVENTS_CHANNEL;
 pub use run_start::NewRun;
 pub use runs::{RunStore, UserActivity};
 pub use steering::{Steer, SteeringStore};

@@ -52,6 +52,11 @@ impl Outcome {
     }
 }
 
+/// The PostgreSQL `NOTIFY` channel on which each claim of `seq`s announces `run_id:seq`
+/// (the run's last event so far) when its transaction commits, so followers in every
+/// instance sharing the database read the new events from the log.
+pub const RUN_EVENTS_CHANNEL: &str = "draftsmith_run_events";
+
 /// Events appended under one claim of `seq`s: progress (no status change), then at most one
 /// event that may move the status, after the model calls they follow (all of the run), and
 /// the run's timings when they are known.
@@ -100,8 +105,8 @@ pub(crate) async fn append_progress_in_tx(
 }
 
 /// Appends `batch` in order with consecutive `seq`s. One statement claims the seqs, adds the
-/// calls to the run's totals, records the timings and applies the status change of the
-/// last event, only while the run is in a status that accepts it ([`StoreError::RunEnded`]
+/// calls to the run's totals, records the timings, applies the status change of the last
+/// event and, on PostgreSQL, notifies [`RUN_EVENTS_CHANNEL`], only while the run is in a status that accepts it ([`StoreError::RunEnded`]
 /// otherwise); multi-row statements then write the calls and the events, a terminal one
 /// with the run's usage totals.
 pub(crate) async fn append_batch_in_tx(
@@ -134,6 +139,12 @@ pub(crate) async fn append_batch_in_tx(
     let count = batch.progress.len() + usize::from(batch.last.is_some());
     let count = i64::try_from(count).map_err(|_| StoreError::Corrupt("batch".into()))?;
     let added = usage::added_by(batch.calls);
+    // Announced in the statement that claims the seqs; PostgreSQL delivers it on commit.
+    let notify = if tx.backend_name() == "PostgreSQL" {
+        format!(", CAST(pg_notify('{RUN_EVENTS_CHANNEL}', id || ':' || next_seq) AS TEXT)")
+    } else {
+        String::new()
+    };
     let statement = format!(
         "UPDATE runs SET next_seq = next_seq + $2, \
            status = COALESCE($3, status), \
@@ -150,7 +161,7 @@ pub(crate) async fn append_batch_in_tx(
            usage_cost_micro_usd = usage_cost_micro_usd + $15, \
            usage_model_calls = usage_model_calls + $16, \
            usage_estimated_calls = usage_estimated_calls + $17 \
-         WHERE id = $1 AND status IN ({}) RETURNING next_seq, app_id, {}",
+         WHERE id = $1 AND status IN ({}) RETURNING next_seq, app_id, {}{notify}",
         rules::sql_list(&accepted),
         usage_columns::RUN_COLUMNS
     );

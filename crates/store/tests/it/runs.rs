@@ -19,6 +19,7 @@ draftsmith_testkit::both_stores!(
     a_batch_of_events_is_written_whole_or_not_at_all,
     a_new_run_is_answered_as_stored,
     model_calls_are_numbered_and_summed_with_the_events_they_precede,
+    appends_tell_every_instance_once_committed,
 );
 
 fn started() -> EventBody {
@@ -435,4 +436,54 @@ async fn model_calls_are_numbered_and_summed_with_the_events_they_precede(kind: 
     assert!(matches!(refused, Err(StoreError::RunEnded)), "{refused:?}");
     assert_eq!(f.store.model_calls(run.run_id).await.unwrap().len(), 4);
     assert_eq!(f.store.run(run.run_id).await.unwrap().usage, expected);
+}
+
+/// The payload of the next notification, waiting a few seconds at most.
+async fn next(listener: &mut sqlx::postgres::PgListener) -> String {
+    let wait = std::time::Duration::from_secs(5);
+    let notification = tokio::time::timeout(wait, listener.recv()).await;
+    notification.unwrap().unwrap().payload().to_owned()
+}
+
+/// On PostgreSQL each append notifies `run_id:seq` of its last event as it commits (other
+/// instances' followers read the log on it); a refused append notifies nothing.
+async fn appends_tell_every_instance_once_committed(kind: StoreKind) {
+    if kind != StoreKind::Postgres {
+        return;
+    }
+    let f = Fixture::new(kind).await;
+    let mut listener = sqlx::postgres::PgListener::connect(&f.db.url)
+        .await
+        .unwrap();
+    listener
+        .listen(draftsmith_store::RUN_EVENTS_CHANNEL)
+        .await
+        .unwrap();
+    let app = f.app().await;
+    let run = f.run(app).await.unwrap();
+    let id = run.run_id;
+    f.store.append_event(id, started(), vec![]).await.unwrap();
+    assert_eq!(next(&mut listener).await, format!("{id}:3"));
+    let batch = vec![delta("a"), delta("b")];
+    let calls = vec![call(&run, 0, 1, false)];
+    f.store.append_events(id, calls, batch).await.unwrap();
+    assert_eq!(next(&mut listener).await, format!("{id}:5"));
+    let failed = EventBody::RunFailed {
+        error: EventError {
+            code: ErrorCode::CodingAgentModelError,
+            message: "boom".into(),
+            field: None,
+            details: None,
+        },
+        usage: None,
+    };
+    f.store.append_event(id, failed, vec![]).await.unwrap();
+    assert_eq!(next(&mut listener).await, format!("{id}:6"));
+    let refused = f.store.append_event(id, started(), vec![]).await;
+    assert!(matches!(refused, Err(StoreError::RunEnded)), "{refused:?}");
+    let quiet = std::time::Duration::from_millis(300);
+    assert!(
+        tokio::time::timeout(quiet, listener.recv()).await.is_err(),
+        "a refused append notifies nothing"
+    );
 }
