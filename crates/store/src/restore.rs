@@ -83,8 +83,7 @@ async fn differences_to(
          FROM checkpoint_changes d JOIN draft_files f ON f.app_id = $1 AND f.path = d.path \
          WHERE d.checkpoint_id = $3 \
          UNION ALL SELECT 'run', id, NULL, NULL, NULL, NULL, 0 \
-         FROM runs WHERE app_id = $1 AND status IN ({}) \
-         ORDER BY revision",
+         FROM runs WHERE app_id = $1 AND status IN ({})",
         rules::active_sql()
     ))
     .bind(target.app_id.to_string())
@@ -101,8 +100,9 @@ async fn differences_to(
             row.try_get::<Option<i64>, _>(size)?.unwrap_or_default(),
         )))
     };
-    // path → (now, then)
-    let mut differences: BTreeMap<String, (Content, Content)> = BTreeMap::new();
+    // Unordered (a sort of the whole log since the checkpoint costs more than it saves):
+    // each path's first change since gives its content then, its last its content now.
+    let mut touched: BTreeMap<String, Span> = BTreeMap::new();
     let mut detached = Vec::new();
     let mut drafted = BTreeMap::new();
     for row in &rows {
@@ -118,17 +118,23 @@ async fn differences_to(
                 drafted.insert(path, side(row, "old_hash", "old_size")?);
             }
             _ => {
+                let revision: i64 = row.try_get("revision")?;
+                let old = side(row, "old_hash", "old_size")?;
                 let new = side(row, "new_hash", "new_size")?;
-                match differences.get_mut(&path) {
-                    Some(entry) => entry.0 = new,
+                match touched.get_mut(&path) {
+                    Some(span) => span.widen(revision, old, new),
                     None => {
-                        let old = side(row, "old_hash", "old_size")?;
-                        differences.insert(path, (new, old));
+                        touched.insert(path, Span::of(revision, old, new));
                     }
                 }
             }
         }
     }
+    // path → (now, then)
+    let mut differences: BTreeMap<String, (Content, Content)> = touched
+        .into_iter()
+        .map(|(path, span)| (path, (span.now, span.then)))
+        .collect();
     for (path, then) in detached {
         match differences.get_mut(&path) {
             Some(entry) => entry.1 = then,
@@ -140,6 +146,35 @@ async fn differences_to(
         }
     }
     Ok(differences)
+}
+
+/// A path's changes in the log since the checkpoint: its content before the first one
+/// and after the last one.
+struct Span {
+    first: i64,
+    then: Content,
+    last: i64,
+    now: Content,
+}
+
+impl Span {
+    fn of(revision: i64, old: Content, new: Content) -> Self {
+        Self {
+            first: revision,
+            then: old,
+            last: revision,
+            now: new,
+        }
+    }
+
+    fn widen(&mut self, revision: i64, old: Content, new: Content) {
+        if revision < self.first {
+            (self.first, self.then) = (revision, old);
+        }
+        if revision > self.last {
+            (self.last, self.now) = (revision, new);
+        }
+    }
 }
 
 /// One `moves` element as the statement reads it.
