@@ -1,7 +1,9 @@
 //! Publication of run events behind one interface. The persisted log is the source of
 //! truth; the bus only wakes followers. In-process it carries the events themselves;
 //! with PostgreSQL, `LISTEN/NOTIFY` tells every instance that a run has new events, and
-//! followers read them from the log.
+//! followers read them from the log. The store sends that `NOTIFY` in the statement that
+//! appends the events ([`draftsmith_store::RUN_EVENTS_CHANNEL`]), so it costs no round
+//! trip of its own and arrives only once they are committed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,7 +15,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 /// The `NOTIFY` channel carrying `run_id:seq`.
-const CHANNEL: &str = "draftsmith_run_events";
+const CHANNEL: &str = draftsmith_store::RUN_EVENTS_CHANNEL;
 /// Buffer per run; a follower that falls further behind reads the log instead.
 const CAPACITY: usize = 256;
 
@@ -85,7 +87,6 @@ impl EventBus for LocalBus {
 /// Followers in every instance sharing one PostgreSQL database.
 pub struct PgBus {
     local: Arc<LocalBus>,
-    pool: sqlx::PgPool,
 }
 
 impl PgBus {
@@ -120,40 +121,15 @@ impl PgBus {
                 }
             }
         });
-        Ok(Arc::new(Self { local, pool }))
-    }
-}
-
-impl PgBus {
-    /// Tells other instances that `event`'s run has events up to its `seq`.
-    async fn notify(&self, event: &RunEvent) {
-        let payload = format!("{}:{}", event.run_id, event.seq);
-        if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(payload)
-            .execute(&self.pool)
-            .await
-        {
-            tracing::warn!(error = %err, "could not notify other instances");
-        }
+        Ok(Arc::new(Self { local }))
     }
 }
 
 #[async_trait]
 impl EventBus for PgBus {
+    /// Other instances were told by the store as it appended the event.
     async fn publish(&self, event: &RunEvent) {
         self.local.publish(event).await;
-        self.notify(event).await;
-    }
-
-    /// One notification for the batch: a hint makes a follower read the log up to it.
-    async fn publish_all(&self, events: &[RunEvent]) {
-        for event in events {
-            self.local.publish(event).await;
-        }
-        if let Some(last) = events.last() {
-            self.notify(last).await;
-        }
     }
 
     fn subscribe(&self, run: RunId) -> broadcast::Receiver<BusMessage> {

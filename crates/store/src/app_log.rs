@@ -10,7 +10,6 @@ use crate::sql::{self, Tx};
 
 /// Claims the app's next `seq` and writes the event.
 pub(crate) async fn append_in_tx(tx: &mut Tx, app: AppId, body: AppEventBody) -> Result<AppEvent> {
-    let now = Timestamp::now();
     let row = sqlx::query(
         "UPDATE apps SET next_event_seq = next_event_seq + 1 WHERE id = $1 \
          RETURNING next_event_seq",
@@ -19,24 +18,36 @@ pub(crate) async fn append_in_tx(tx: &mut Tx, app: AppId, body: AppEventBody) ->
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(StoreError::NotFound("app"))?;
-    let event = AppEvent {
+    let event = claimed(app, row.try_get("next_event_seq")?, body);
+    insert(tx, &event).await?;
+    Ok(event)
+}
+
+/// The event `body` at `seq`, a number the caller claimed from the app row's counter in
+/// the statement that locked the row (see [`crate::draft_writes::claim_revision`]).
+pub(crate) fn claimed(app: AppId, seq: i64, body: AppEventBody) -> AppEvent {
+    AppEvent {
         body,
         app_id: app,
-        seq: row.try_get("next_event_seq")?,
-        ts: now,
-    };
+        seq,
+        ts: Timestamp::now(),
+    }
+}
+
+/// Writes an event whose `seq` is claimed.
+pub(crate) async fn insert(tx: &mut Tx, event: &AppEvent) -> Result<()> {
     sqlx::query(
         "INSERT INTO app_events (app_id, seq, event_type, body, created_at) \
          VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(app.to_string())
+    .bind(event.app_id.to_string())
     .bind(event.seq)
     .bind(event.body.event_type())
-    .bind(sql::to_json(&event)?)
-    .bind(now.as_micros())
+    .bind(sql::to_json(event)?)
+    .bind(event.ts.as_micros())
     .execute(&mut **tx)
     .await?;
-    Ok(event)
+    Ok(())
 }
 
 /// Events with `seq > after`, in order.

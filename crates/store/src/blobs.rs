@@ -2,14 +2,14 @@
 //! blobs before the transaction that points at them, and a failed transaction leaves at
 //! worst an unreferenced blob.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use draftsmith_core::BlobHash;
 use sqlx::{AnyPool, Row};
 
 use crate::error::Result;
-use crate::sql::{CHUNK, hash, placeholders};
+use crate::sql::{CHUNK, hash, placeholders, rows};
 
 /// Where file contents live.
 #[async_trait]
@@ -46,23 +46,29 @@ impl DbBlobs {
 
 #[async_trait]
 impl BlobStore for DbBlobs {
+    /// A few multi-row statements, each its own transaction: a blob is whole or absent,
+    /// and one written before a failure is at worst unreferenced.
     async fn put_many(&self, blobs: &[(&BlobHash, &[u8])]) -> Result<()> {
-        if blobs.is_empty() {
-            return Ok(());
-        }
-        let mut tx = crate::sql::begin_write(&self.pool).await?;
-        for (hash, content) in blobs {
-            sqlx::query(
-                "INSERT INTO blobs (hash, size, content) VALUES ($1, $2, $3) \
+        let mut seen = HashSet::new();
+        let blobs: Vec<&(&BlobHash, &[u8])> = blobs
+            .iter()
+            .filter(|(hash, _)| seen.insert(*hash))
+            .collect();
+        for chunk in blobs.chunks(CHUNK) {
+            let statement = format!(
+                "INSERT INTO blobs (hash, size, content) VALUES {} \
                  ON CONFLICT (hash) DO NOTHING",
-            )
-            .bind(hash.as_str())
-            .bind(content.len() as i64)
-            .bind(content.to_vec())
-            .execute(&mut *tx)
-            .await?;
+                rows(chunk.len(), 3)
+            );
+            let mut query = sqlx::query(&statement);
+            for (hash, content) in chunk {
+                query = query
+                    .bind(hash.as_str())
+                    .bind(content.len() as i64)
+                    .bind(content.to_vec());
+            }
+            query.execute(&self.pool).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 

@@ -50,14 +50,28 @@ fn from_row(row: &AnyRow) -> Result<Checkpoint> {
     })
 }
 
+/// The checkpoint `new` will be once inserted: a fresh id, taken now.
+pub(crate) fn prepare(new: &NewCheckpoint) -> Checkpoint {
+    Checkpoint {
+        id: uuid::Uuid::new_v4().to_string(),
+        app_id: new.app,
+        kind: new.kind,
+        revision: new.revision,
+        run_id: new.run,
+        label: new.label.clone(),
+        created_by: new.by.clone(),
+        created_at: Timestamp::now(),
+        changes: None,
+    }
+}
+
 /// Records `new` (its detached paths too) and answers it.
 pub(crate) async fn insert(tx: &mut Tx, new: &NewCheckpoint) -> Result<Checkpoint> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let now = Timestamp::now();
+    let checkpoint = prepare(new);
     sqlx::query(&format!(
         "INSERT INTO checkpoints ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     ))
-    .bind(&id)
+    .bind(&checkpoint.id)
     .bind(new.app.to_string())
     .bind(new.kind.as_str())
     .bind(new.revision)
@@ -65,7 +79,7 @@ pub(crate) async fn insert(tx: &mut Tx, new: &NewCheckpoint) -> Result<Checkpoin
     .bind(new.run.map(|r| r.to_string()))
     .bind(&new.label)
     .bind(&new.by.0)
-    .bind(now.as_micros())
+    .bind(checkpoint.created_at.as_micros())
     .execute(&mut **tx)
     .await?;
     for (path, value) in new.detached.iter().flatten() {
@@ -73,24 +87,14 @@ pub(crate) async fn insert(tx: &mut Tx, new: &NewCheckpoint) -> Result<Checkpoin
             "INSERT INTO checkpoint_changes (checkpoint_id, path, blob_hash, size) \
              VALUES ($1, $2, $3, $4)",
         )
-        .bind(&id)
+        .bind(&checkpoint.id)
         .bind(path)
         .bind(value.as_ref().map(|(h, _)| h.as_str().to_owned()))
         .bind(value.as_ref().map(|(_, s)| *s))
         .execute(&mut **tx)
         .await?;
     }
-    Ok(Checkpoint {
-        id,
-        app_id: new.app,
-        kind: new.kind,
-        revision: new.revision,
-        run_id: new.run,
-        label: new.label.clone(),
-        created_by: new.by.clone(),
-        created_at: now,
-        changes: None,
-    })
+    Ok(checkpoint)
 }
 
 /// A checkpoint a run took, of `kind`, at `revision`, attributed to `by`.

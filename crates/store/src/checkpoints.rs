@@ -11,11 +11,11 @@ use sqlx::Row;
 
 use crate::checkpoint_log::{self, NewCheckpoint};
 use crate::db::SqlStore;
-use crate::draft_writes::{self, Move};
+use crate::draft_writes;
 use crate::drafts::{self, DraftWrite, Manifest};
 use crate::error::{Result, StoreError};
-use crate::rules;
-use crate::sql::{self, Tx};
+use crate::restore;
+use crate::sql;
 
 /// Checkpoints of an app's draft.
 #[async_trait]
@@ -192,110 +192,9 @@ impl CheckpointStore for SqlStore {
         author: &UserId,
         label: &str,
     ) -> Result<(DraftWrite, Checkpoint)> {
-        let app = target.app_id;
         let mut tx = sql::begin_write(&self.pool).await?;
-        let revision = draft_writes::claim_revision(&mut tx, app).await?;
-        let active = sqlx::query(&format!(
-            "SELECT id FROM runs WHERE app_id = $1 AND status IN ({})",
-            rules::active_sql()
-        ))
-        .bind(app.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = active {
-            let id: String = row.try_get("id")?;
-            return Err(StoreError::RunActive {
-                run_id: id.parse().ok(),
-            });
-        }
-        let replaced = NewCheckpoint {
-            app,
-            kind: CheckpointKind::Restore,
-            revision: revision - 1,
-            run: None,
-            label: label.to_owned(),
-            by: author.clone(),
-            detached: None,
-        };
-        let checkpoint = checkpoint_log::insert(&mut tx, &replaced).await?;
-        let differences = differences_to(&mut tx, target).await?;
-        let moves = differences
-            .iter()
-            .map(|(path, (now, then))| Move {
-                path: path.as_str(),
-                old: now.clone(),
-                new: then.clone(),
-            })
-            .collect();
-        let write = draft_writes::write_moves(&mut tx, app, revision, moves, author).await?;
+        let restored = restore::restore(&mut tx, self.backend, target, author, label).await?;
         tx.commit().await?;
-        Ok((write, checkpoint))
+        Ok(restored)
     }
-}
-
-/// A path's content (blob and size), `None` where it does not exist.
-type Content = Option<(BlobHash, i64)>;
-
-/// Each path on which the current draft may differ from `target`'s manifest, with its
-/// content now and in the manifest: the paths the change log touched after the
-/// checkpoint's revision (their content then is the first change's old side, now the
-/// last change's new side), and the checkpoint's detached paths. Equal pairs are left to
-/// the writer to skip.
-async fn differences_to(
-    tx: &mut Tx,
-    target: &Checkpoint,
-) -> Result<BTreeMap<String, (Content, Content)>> {
-    let rows = sqlx::query(
-        "SELECT path, old_hash, old_size, new_hash, new_size FROM draft_changes \
-         WHERE app_id = $1 AND revision > $2 ORDER BY revision",
-    )
-    .bind(target.app_id.to_string())
-    .bind(target.revision)
-    .fetch_all(&mut **tx)
-    .await?;
-    let side = |row: &sqlx::any::AnyRow, hash: &str, size: &str| -> Result<Content> {
-        let Some(sha256) = sql::hash_opt(row, hash)? else {
-            return Ok(None);
-        };
-        Ok(Some((
-            sha256,
-            row.try_get::<Option<i64>, _>(size)?.unwrap_or_default(),
-        )))
-    };
-    // path → (now, then)
-    let mut differences: BTreeMap<String, (Content, Content)> = BTreeMap::new();
-    for row in &rows {
-        let path: String = row.try_get("path")?;
-        let new = side(row, "new_hash", "new_size")?;
-        match differences.get_mut(&path) {
-            Some(entry) => entry.0 = new,
-            None => {
-                let old = side(row, "old_hash", "old_size")?;
-                differences.insert(path, (new, old));
-            }
-        }
-    }
-    let detached = sqlx::query(
-        "SELECT path, blob_hash, size FROM checkpoint_changes WHERE checkpoint_id = $1",
-    )
-    .bind(&target.id)
-    .fetch_all(&mut **tx)
-    .await?;
-    let mut untouched = Vec::new();
-    for row in &detached {
-        let path: String = row.try_get("path")?;
-        let then = side(row, "blob_hash", "size")?;
-        match differences.get_mut(&path) {
-            Some(entry) => entry.1 = then,
-            None => untouched.push((path, then)),
-        }
-    }
-    // A detached path the log did not touch since is now what the draft holds.
-    let paths: Vec<&str> = untouched.iter().map(|(p, _)| p.as_str()).collect();
-    let mut now = draft_writes::files_at(tx, target.app_id, &paths).await?;
-    for (path, then) in untouched {
-        let current = now.remove(&path);
-        differences.insert(path, (current, then));
-    }
-    Ok(differences)
 }

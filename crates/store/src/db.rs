@@ -1,20 +1,24 @@
 //! [`SqlStore`]: the one SQL implementation of every aggregate trait and so of
 //! [`crate::Store`]. Its statements are written in the dialect SQLite and PostgreSQL share
 //! (`$n` parameters, `ON CONFLICT`, `RETURNING`), so both databases run the same code; each
-//! keeps its own migrations. This module only connects; each aggregate's module implements
+//! keeps its own migrations. The one exception is a restore's writes, one PostgreSQL
+//! statement where SQLite takes several ([`crate::restore`]). This module only connects; each aggregate's module implements
 //! its trait for [`SqlStore`].
 
 use std::path::Path;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 
 use crate::blobs::DbBlobs;
 use crate::error::{Result, StoreError};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a pooled connection may sit idle before it is checked again before use.
+const RECHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +68,19 @@ impl SqlStore {
         };
         let options = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(10));
+            .acquire_timeout(Duration::from_secs(10))
+            // A connection is checked as it returns to the pool; checking it again before
+            // each use would cost a round trip per store call. Only one that sat idle for a
+            // while (the server may have dropped it) is checked, and replaced if dead.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for < RECHECK_AFTER_IDLE {
+                        return Ok(true);
+                    }
+                    Ok(conn.ping().await.is_ok())
+                })
+            });
         let options = match backend {
             Backend::Sqlite => options.after_connect(|conn, _| {
                 Box::pin(async move {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use draftsmith_core::{AppEventBody, AppId, BlobHash, Timestamp, UserId};
+use draftsmith_core::{AppEvent, AppEventBody, AppId, BlobHash, Timestamp, UserId};
 use sqlx::Row;
 
 use crate::app_log;
@@ -52,16 +52,23 @@ pub(crate) async fn lock_app(tx: &mut Tx, app: AppId) -> Result<i64> {
     Ok(row.try_get("draft_revision")?)
 }
 
-/// Moves the app's draft to `revision`, recording who made it.
+/// Moves the app's draft to `revision`, recording who made it; the statement that moves it
+/// claims the app event `seq` of its `draft.revised` too.
 async fn set_revision(tx: &mut Tx, app: AppId, revision: i64, author: &UserId) -> Result<()> {
     let now = Timestamp::now().as_micros();
-    sqlx::query("UPDATE apps SET draft_revision = $2, updated_at = $3 WHERE id = $1")
-        .bind(app.to_string())
-        .bind(revision)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    record_revision(tx, app, revision, author, now).await
+    let row = sqlx::query(
+        "UPDATE apps SET draft_revision = $2, updated_at = $3, \
+         next_event_seq = next_event_seq + 1 WHERE id = $1 RETURNING next_event_seq",
+    )
+    .bind(app.to_string())
+    .bind(revision)
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::NotFound("app"))?;
+    insert_revision(tx, app, revision, author, now).await?;
+    let seq = row.try_get("next_event_seq")?;
+    app_log::insert(tx, &revised(app, seq, revision, author)).await
 }
 
 /// Applies `wanted` as the next revision. The app row is locked before anything is read,
@@ -100,33 +107,48 @@ pub(crate) async fn write_in_tx(
 }
 
 /// Applies `moves` as the already claimed `revision` (see [`claim_revision`]), recording
-/// who made it.
+/// who made it under the claimed app event `seq`.
 pub(crate) async fn write_moves(
     tx: &mut Tx,
     app: AppId,
-    revision: i64,
+    (revision, seq): (i64, i64),
     moves: Vec<Move<'_>>,
     author: &UserId,
 ) -> Result<DraftWrite> {
     let mut result = DraftWrite::empty(revision);
     apply_all(tx, app, &mut result, moves).await?;
     let now = Timestamp::now().as_micros();
-    record_revision(tx, app, revision, author, now).await?;
+    insert_revision(tx, app, revision, author, now).await?;
+    app_log::insert(tx, &revised(app, seq, revision, author)).await?;
     Ok(result)
 }
 
-/// Moves the draft one revision on whatever follows, and answers the new revision.
-pub(crate) async fn claim_revision(tx: &mut Tx, app: AppId) -> Result<i64> {
+/// Moves the draft one revision on whatever follows and claims the app's next event `seq`
+/// for its `draft.revised`, in the statement that locks the app row: `(revision, seq)`.
+pub(crate) async fn claim_revision(tx: &mut Tx, app: AppId) -> Result<(i64, i64)> {
     let row = sqlx::query(
-        "UPDATE apps SET draft_revision = draft_revision + 1, updated_at = $2 WHERE id = $1 \
-         RETURNING draft_revision",
+        "UPDATE apps SET draft_revision = draft_revision + 1, \
+         next_event_seq = next_event_seq + 1, updated_at = $2 WHERE id = $1 \
+         RETURNING draft_revision, next_event_seq",
     )
     .bind(app.to_string())
     .bind(Timestamp::now().as_micros())
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(StoreError::NotFound("app"))?;
-    Ok(row.try_get("draft_revision")?)
+    Ok((
+        row.try_get("draft_revision")?,
+        row.try_get("next_event_seq")?,
+    ))
+}
+
+/// The `draft.revised` of `revision`, at the claimed app event `seq`.
+pub(crate) fn revised(app: AppId, seq: i64, revision: i64, author: &UserId) -> AppEvent {
+    let body = AppEventBody::DraftRevised {
+        revision,
+        author: author.clone(),
+    };
+    app_log::claimed(app, seq, body)
 }
 
 /// The files of a new app's revision 1 (its row already inserted at revision 1).
@@ -181,6 +203,28 @@ pub(crate) async fn files_at(
     Ok(found)
 }
 
+/// The moves that change something (their two sides differ), each noted in `result` as
+/// an addition, a modification or a deletion.
+pub(crate) fn changing<'a>(result: &mut DraftWrite, moves: Vec<Move<'a>>) -> Vec<Move<'a>> {
+    let moves: Vec<Move> = moves
+        .into_iter()
+        .filter(|m| match (&m.old, &m.new) {
+            (None, None) => false,
+            (Some((a, _)), Some((b, _))) => a != b,
+            _ => true,
+        })
+        .collect();
+    for m in &moves {
+        let list = match (&m.old, &m.new) {
+            (Some(_), Some(_)) => &mut result.changes.modified,
+            (None, _) => &mut result.changes.added,
+            (Some(_), None) => &mut result.changes.deleted,
+        };
+        list.push(m.path.to_owned());
+    }
+    moves
+}
+
 /// Moves each path from its `old` to its `new` at `result.revision`, noting it in
 /// `result` (paths whose two sides are equal are left alone), in a few multi-row
 /// statements rather than two per path: a write costs what differs, not a round trip
@@ -191,14 +235,7 @@ pub(crate) async fn apply_all(
     result: &mut DraftWrite,
     moves: Vec<Move<'_>>,
 ) -> Result<()> {
-    let moves: Vec<Move> = moves
-        .into_iter()
-        .filter(|m| match (&m.old, &m.new) {
-            (None, None) => false,
-            (Some((a, _)), Some((b, _))) => a != b,
-            _ => true,
-        })
-        .collect();
+    let moves = changing(result, moves);
     let kept: Vec<(&str, &BlobHash, i64)> = moves
         .iter()
         .filter_map(|m| m.new.as_ref().map(|(hash, size)| (m.path, hash, *size)))
@@ -208,14 +245,6 @@ pub(crate) async fn apply_all(
         .filter(|m| m.new.is_none())
         .map(|m| m.path)
         .collect();
-    for m in &moves {
-        let list = match (&m.old, &m.new) {
-            (Some(_), Some(_)) => &mut result.changes.modified,
-            (None, _) => &mut result.changes.added,
-            (Some(_), None) => &mut result.changes.deleted,
-        };
-        list.push(m.path.to_owned());
-    }
     for chunk in kept.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO draft_files (app_id, path, blob_hash, size) VALUES {} \
@@ -277,6 +306,22 @@ async fn record_revision(
     author: &UserId,
     now: i64,
 ) -> Result<()> {
+    insert_revision(tx, app, revision, author, now).await?;
+    let revised = AppEventBody::DraftRevised {
+        revision,
+        author: author.clone(),
+    };
+    app_log::append_in_tx(tx, app, revised).await?;
+    Ok(())
+}
+
+async fn insert_revision(
+    tx: &mut Tx,
+    app: AppId,
+    revision: i64,
+    author: &UserId,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO draft_revisions (app_id, revision, author, created_at) \
          VALUES ($1, $2, $3, $4)",
@@ -287,10 +332,5 @@ async fn record_revision(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    let revised = AppEventBody::DraftRevised {
-        revision,
-        author: author.clone(),
-    };
-    app_log::append_in_tx(tx, app, revised).await?;
     Ok(())
 }

@@ -12,8 +12,8 @@ use crate::db::SqlStore;
 use crate::draft_writes::{self, Wanted};
 use crate::drafts::{DraftWrite, FileChange};
 use crate::error::Result;
-use crate::run_log::{append_in_tx, set_timing_in_tx};
-use crate::sql::{self, Tx};
+use crate::run_log::{Batch, append_batch_in_tx};
+use crate::sql;
 
 /// Everything a run's successful ending writes.
 #[derive(Debug, Clone)]
@@ -54,9 +54,14 @@ pub(crate) async fn land(store: &SqlStore, mut landing: Landing) -> Result<Lande
     let wanted = draft_writes::store_changes(&store.blobs, changes).await?;
     let (app, run, author) = (landing.app, landing.run, &landing.author);
     let mut tx = sql::begin_write(&store.pool).await?;
-    let mut events = Vec::new();
+    // `draft.synced` (with changes) and `checkpoint.created` go out before the ending, all
+    // three under one claim of seqs that also records the timings.
+    let mut progress = Vec::new();
     let (revision, write) = if has_changes {
-        let write = sync_draft(&mut tx, &landing, &wanted, &mut events).await?;
+        let expected = Some(landing.expected);
+        let write = draft_writes::write_in_tx(&mut tx, app, expected, &wanted, author).await?;
+        let synced = EventBody::draft_synced(write.revision, write.changes.clone());
+        progress.push((synced, Vec::new()));
         (write.revision, Some(write))
     } else {
         let same = draft_writes::write_in_tx(&mut tx, app, None, &Wanted::new(), author).await?;
@@ -69,12 +74,11 @@ pub(crate) async fn land(store: &SqlStore, mut landing: Landing) -> Result<Lande
         kind: CheckpointKind::PostRun,
         revision,
     };
-    events.push(append_in_tx(&mut tx, run, created, Vec::new()).await?);
+    progress.push((created, Vec::new()));
     if let Some((session, text, status)) = &landing.message {
         let (role, now) = (ChatRole::Assistant, Timestamp::now());
         chat::insert_message(&mut tx, *session, Some(run), role, text, *status, now).await?;
     }
-    set_timing_in_tx(&mut tx, run, &landing.timing).await?;
     let ending = match landing.ending {
         EventBody::RunCompleted { summary, usage, .. } => EventBody::RunCompleted {
             revision,
@@ -83,23 +87,13 @@ pub(crate) async fn land(store: &SqlStore, mut landing: Landing) -> Result<Lande
         },
         other => other,
     };
-    events.push(append_in_tx(&mut tx, run, ending, Vec::new()).await?);
+    let batch = Batch {
+        calls: &[],
+        progress,
+        last: Some((ending, Vec::new())),
+        timing: Some(&landing.timing),
+    };
+    let events = append_batch_in_tx(&mut tx, run, batch).await?;
     tx.commit().await?;
     Ok(Landed { write, events })
-}
-
-/// Writes the changes as the next revision (refused when the draft moved past
-/// `landing.expected`) and appends its `draft.synced`.
-async fn sync_draft(
-    tx: &mut Tx,
-    landing: &Landing,
-    wanted: &Wanted,
-    events: &mut Vec<RunEvent>,
-) -> Result<DraftWrite> {
-    let expected = Some(landing.expected);
-    let write =
-        draft_writes::write_in_tx(tx, landing.app, expected, wanted, &landing.author).await?;
-    let synced = EventBody::draft_synced(write.revision, write.changes.clone());
-    events.push(append_in_tx(tx, landing.run, synced, Vec::new()).await?);
-    Ok(write)
 }

@@ -3,14 +3,16 @@
 //! the status can never disagree and a terminal run accepts no more events. Which status an
 //! event moves to, from which, is [`crate::rules`]'.
 
-use draftsmith_core::{AppEventBody, AppId, Diagnostic, EventBody, RunEvent, RunId, Timestamp};
+use draftsmith_core::{
+    AppEventBody, AppId, Diagnostic, EventBody, RunEvent, RunId, RunStatus, Timestamp,
+};
 use sqlx::{AnyPool, Row};
 
 use crate::app_log;
-use crate::draft_writes;
 use crate::error::{Result, StoreError};
 use crate::rules;
 use crate::sql::{self, Tx};
+use crate::usage::{self, NewModelCall};
 use crate::usage_columns;
 
 /// The run columns an event may set besides its status.
@@ -22,13 +24,17 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn of(body: &EventBody) -> Self {
-        let mut outcome = Self {
+    fn none() -> Self {
+        Self {
             error_code: None,
             error_message: None,
             summary: None,
             result_revision: None,
-        };
+        }
+    }
+
+    fn of(body: &EventBody) -> Self {
+        let mut outcome = Self::none();
         match body {
             EventBody::RunFailed { error, .. } => {
                 outcome.error_code = Some(error.code.as_str().to_owned());
@@ -46,112 +52,153 @@ impl Outcome {
     }
 }
 
+/// The PostgreSQL `NOTIFY` channel on which each claim of `seq`s announces `run_id:seq`
+/// (the run's last event so far) when its transaction commits, so followers in every
+/// instance sharing the database read the new events from the log.
+pub const RUN_EVENTS_CHANNEL: &str = "draftsmith_run_events";
+
+/// Events appended under one claim of `seq`s: progress (no status change), then at most one
+/// event that may move the status, after the model calls they follow (all of the run), and
+/// the run's timings when they are known.
+#[derive(Default)]
+pub(crate) struct Batch<'a> {
+    pub calls: &'a [NewModelCall],
+    pub progress: Vec<(EventBody, Vec<Diagnostic>)>,
+    pub last: Option<(EventBody, Vec<Diagnostic>)>,
+    pub timing: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
 /// Claims the next `seq` and applies the status change `body` implies, only while the run
 /// is in a status that accepts it ([`StoreError::RunEnded`] otherwise); then writes the
 /// event, a terminal one with the run's usage totals.
 pub(crate) async fn append_in_tx(
     tx: &mut Tx,
     run: RunId,
-    mut body: EventBody,
+    body: EventBody,
     diagnostics: Vec<Diagnostic>,
 ) -> Result<RunEvent> {
-    let now = Timestamp::now();
-    let status = rules::status_after(&body);
-    let ending = body.terminal_status();
-    // An ending is told in the app's log too, whose counter is the app row: lock it first,
-    // as every transaction that locks both does.
-    let app = match ending {
-        Some(_) => Some(lock_app_of(tx, run).await?),
-        None => None,
+    let batch = Batch {
+        last: Some((body, diagnostics)),
+        ..Batch::default()
     };
-    let outcome = Outcome::of(&body);
-    let claimed = sqlx::query(&format!(
-        "UPDATE runs SET next_seq = next_seq + 1, \
-           status = COALESCE($2, status), \
-           started_at = CASE WHEN $2 = 'running' THEN $3 ELSE started_at END, \
-           ended_at = CASE WHEN $2 IS NOT NULL AND $2 <> 'running' THEN $3 ELSE ended_at END, \
-           error_code = COALESCE($4, error_code), error_message = COALESCE($5, error_message), \
-           summary = COALESCE($6, summary), result_revision = COALESCE($7, result_revision) \
-         WHERE id = $1 AND status IN ({}) RETURNING next_seq, app_id, {}",
-        rules::sql_list(&rules::accepted_from(&body)),
-        usage_columns::RUN_COLUMNS
-    ))
-    .bind(run.to_string())
-    .bind(status.map(|s| s.as_str().to_owned()))
-    .bind(now.as_micros())
-    .bind(outcome.error_code)
-    .bind(outcome.error_message)
-    .bind(outcome.summary)
-    .bind(outcome.result_revision)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(claimed) = claimed else {
-        return Err(StoreError::RunEnded);
-    };
-    if body.terminal_status().is_some() {
-        // The run's usage as it ends, read in the statement that ends it.
-        body.set_usage(usage_columns::totals(&claimed)?);
-    }
-    let event = RunEvent {
-        stage: body.stage(),
-        body,
-        run_id: run,
-        app_id: sql::id(&claimed, "app_id")?,
-        seq: claimed.try_get("next_seq")?,
-        ts: now,
-        diagnostics,
-    };
-    sqlx::query(
-        "INSERT INTO run_events (run_id, seq, event_type, body, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(run.to_string())
-    .bind(event.seq)
-    .bind(event.body.event_type())
-    .bind(sql::to_json(&event)?)
-    .bind(now.as_micros())
-    .execute(&mut **tx)
-    .await?;
-    if let (Some(app), Some(status)) = (app, ending) {
-        let ended = AppEventBody::RunEnded {
-            run_id: run,
-            status,
-        };
-        app_log::append_in_tx(tx, app, ended).await?;
-    }
-    Ok(event)
+    append_batch_in_tx(tx, run, batch)
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::Corrupt("an append without its event".into()))
 }
 
 /// Appends `events`, none of which changes the run's status (the engine's progress), in
-/// order with consecutive `seq`s: one statement claims them all while the run is active
-/// ([`StoreError::RunEnded`] otherwise), and multi-row statements write them.
+/// order with consecutive `seq`s while the run is active ([`StoreError::RunEnded`]
+/// otherwise), after recording the model `calls` they follow.
 pub(crate) async fn append_progress_in_tx(
     tx: &mut Tx,
     run: RunId,
+    calls: &[NewModelCall],
     events: Vec<(EventBody, Vec<Diagnostic>)>,
 ) -> Result<Vec<RunEvent>> {
+    let batch = Batch {
+        calls,
+        progress: events,
+        ..Batch::default()
+    };
+    append_batch_in_tx(tx, run, batch).await
+}
+
+/// Appends `batch` in order with consecutive `seq`s. One statement claims the seqs, adds the
+/// calls to the run's totals, records the timings, applies the status change of the last
+/// event and, on PostgreSQL, notifies [`RUN_EVENTS_CHANNEL`], only while the run is in a status that accepts it ([`StoreError::RunEnded`]
+/// otherwise); multi-row statements then write the calls and the events, a terminal one
+/// with the run's usage totals.
+pub(crate) async fn append_batch_in_tx(
+    tx: &mut Tx,
+    run: RunId,
+    batch: Batch<'_>,
+) -> Result<Vec<RunEvent>> {
     debug_assert!(
-        events
+        batch
+            .progress
             .iter()
             .all(|(body, _)| rules::status_after(body).is_none())
     );
-    let count = i64::try_from(events.len()).map_err(|_| StoreError::Corrupt("batch".into()))?;
+    debug_assert!(batch.calls.iter().all(|call| call.run == run));
     let now = Timestamp::now();
-    let claimed = sqlx::query(&format!(
-        "UPDATE runs SET next_seq = next_seq + $2 WHERE id = $1 AND status IN ({}) \
-         RETURNING next_seq, app_id",
-        rules::active_sql()
-    ))
-    .bind(run.to_string())
-    .bind(count)
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(StoreError::RunEnded)?;
-    let last: i64 = claimed.try_get("next_seq")?;
+    let last = batch.last.as_ref().map(|(body, _)| body);
+    let status = last.and_then(rules::status_after);
+    let ending = last.and_then(EventBody::terminal_status);
+    // An ending is told in the app's log too, whose counter is the app row: lock it first,
+    // as every transaction that locks both does, claiming the event's seq as it does.
+    let app = match ending {
+        Some(_) => Some(claim_app_event(tx, run).await?),
+        None => None,
+    };
+    let accepted = match last {
+        Some(body) => rules::accepted_from(body),
+        None => RunStatus::ACTIVE.to_vec(),
+    };
+    let outcome = last.map(Outcome::of).unwrap_or_else(Outcome::none);
+    let count = batch.progress.len() + usize::from(batch.last.is_some());
+    let count = i64::try_from(count).map_err(|_| StoreError::Corrupt("batch".into()))?;
+    let added = usage::added_by(batch.calls);
+    // Announced in the statement that claims the seqs; PostgreSQL delivers it on commit.
+    let notify = if tx.backend_name() == "PostgreSQL" {
+        format!(", CAST(pg_notify('{RUN_EVENTS_CHANNEL}', id || ':' || next_seq) AS TEXT)")
+    } else {
+        String::new()
+    };
+    let statement = format!(
+        "UPDATE runs SET next_seq = next_seq + $2, \
+           status = COALESCE($3, status), \
+           started_at = CASE WHEN $3 = 'running' THEN $4 ELSE started_at END, \
+           ended_at = CASE WHEN $3 IS NOT NULL AND $3 <> 'running' THEN $4 ELSE ended_at END, \
+           error_code = COALESCE($5, error_code), error_message = COALESCE($6, error_message), \
+           summary = COALESCE($7, summary), result_revision = COALESCE($8, result_revision), \
+           timing_metrics_ms = COALESCE($9, timing_metrics_ms), \
+           usage_input_tokens = usage_input_tokens + $10, \
+           usage_output_tokens = usage_output_tokens + $11, \
+           usage_cache_read_tokens = usage_cache_read_tokens + $12, \
+           usage_cache_write_tokens = usage_cache_write_tokens + $13, \
+           usage_reasoning_tokens = usage_reasoning_tokens + $14, \
+           usage_cost_micro_usd = usage_cost_micro_usd + $15, \
+           usage_model_calls = usage_model_calls + $16, \
+           usage_estimated_calls = usage_estimated_calls + $17 \
+         WHERE id = $1 AND status IN ({}) RETURNING next_seq, app_id, {}{notify}",
+        rules::sql_list(&accepted),
+        usage_columns::RUN_COLUMNS
+    );
+    let mut claim = sqlx::query(&statement)
+        .bind(run.to_string())
+        .bind(count)
+        .bind(status.map(|s| s.as_str().to_owned()))
+        .bind(now.as_micros())
+        .bind(outcome.error_code)
+        .bind(outcome.error_message)
+        .bind(outcome.summary)
+        .bind(outcome.result_revision)
+        .bind(batch.timing.map(sql::to_json).transpose()?);
+    for value in added {
+        claim = claim.bind(value);
+    }
+    let Some(claimed) = claim.fetch_optional(&mut **tx).await? else {
+        return Err(StoreError::RunEnded);
+    };
+    let totals = usage_columns::totals(&claimed)?;
+    if !batch.calls.is_empty() {
+        let first = usage_columns::column(totals.model_calls) - added[6] + 1;
+        usage::insert_calls(tx, batch.calls, first).await?;
+    }
+    let next_seq: i64 = claimed.try_get("next_seq")?;
     let app_id: AppId = sql::id(&claimed, "app_id")?;
-    let written: Vec<RunEvent> = events
+    let mut bodies = batch.progress;
+    if let Some((mut body, diagnostics)) = batch.last {
+        if ending.is_some() {
+            // The run's usage as it ends, read in the statement that ends it.
+            body.set_usage(totals);
+        }
+        bodies.push((body, diagnostics));
+    }
+    let written: Vec<RunEvent> = bodies
         .into_iter()
-        .zip(last - count + 1..)
+        .zip(next_seq - count + 1..)
         .map(|((body, diagnostics), seq)| RunEvent {
             stage: body.stage(),
             body,
@@ -162,7 +209,20 @@ pub(crate) async fn append_progress_in_tx(
             diagnostics,
         })
         .collect();
-    for chunk in written.chunks(sql::CHUNK) {
+    insert_events(tx, &written).await?;
+    if let (Some((app, seq)), Some(status)) = (app, ending) {
+        let ended = AppEventBody::RunEnded {
+            run_id: run,
+            status,
+        };
+        app_log::insert(tx, &app_log::claimed(app, seq, ended)).await?;
+    }
+    Ok(written)
+}
+
+/// Writes `events`, their `seq`s already claimed, in multi-row statements.
+pub(crate) async fn insert_events(tx: &mut Tx, events: &[RunEvent]) -> Result<()> {
+    for chunk in events.chunks(sql::CHUNK) {
         let statement = format!(
             "INSERT INTO run_events (run_id, seq, event_type, body, created_at) VALUES {}",
             sql::rows(chunk.len(), 5)
@@ -170,28 +230,30 @@ pub(crate) async fn append_progress_in_tx(
         let mut query = sqlx::query(&statement);
         for event in chunk {
             query = query
-                .bind(run.to_string())
+                .bind(event.run_id.to_string())
                 .bind(event.seq)
                 .bind(event.body.event_type())
                 .bind(sql::to_json(event)?)
-                .bind(now.as_micros());
+                .bind(event.ts.as_micros());
         }
         query.execute(&mut **tx).await?;
     }
-    Ok(written)
+    Ok(())
 }
 
-/// Locks the app row of `run` (the run must exist: [`StoreError::RunEnded`] otherwise, as
-/// for any event refused).
-async fn lock_app_of(tx: &mut Tx, run: RunId) -> Result<AppId> {
-    let row = sqlx::query("SELECT app_id FROM runs WHERE id = $1")
-        .bind(run.to_string())
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(StoreError::RunEnded)?;
-    let app: AppId = sql::id(&row, "app_id")?;
-    draft_writes::lock_app(tx, app).await?;
-    Ok(app)
+/// Locks the app row of `run` and claims its next app event `seq`, in one statement: the
+/// run's app and the seq (the run must exist: [`StoreError::RunEnded`] otherwise, as for
+/// any event refused).
+async fn claim_app_event(tx: &mut Tx, run: RunId) -> Result<(AppId, i64)> {
+    let row = sqlx::query(
+        "UPDATE apps SET next_event_seq = next_event_seq + 1 \
+         WHERE id = (SELECT app_id FROM runs WHERE id = $1) RETURNING id, next_event_seq",
+    )
+    .bind(run.to_string())
+    .fetch_optional(&mut **tx)
+    .await?
+    .ok_or(StoreError::RunEnded)?;
+    Ok((sql::id(&row, "id")?, row.try_get("next_event_seq")?))
 }
 
 /// Events with `seq > after`, in order.

@@ -2,9 +2,12 @@
 //! `run.accepted` and the `pre_run` checkpoint with its event, in one transaction under the
 //! app row's lock. The database's one-active-run-per-app index refuses a second.
 
-use draftsmith_core::api::{ChatRole, CheckpointKind, MessageAttachment, MessageStatus, Run};
+use draftsmith_core::api::{
+    ChatRole, CheckpointKind, MessageAttachment, MessageStatus, Run, UsageTotals, stream_url,
+};
 use draftsmith_core::{
-    AppEventBody, AppId, ChatSessionId, EngineKind, EventBody, InstanceId, RunId, Timestamp, UserId,
+    AppEventBody, AppId, ChatSessionId, EngineKind, EventBody, InstanceId, RunEvent, RunId,
+    RunStatus, Timestamp, UserId,
 };
 
 use crate::app_log;
@@ -12,7 +15,7 @@ use crate::chat;
 use crate::checkpoint_log;
 use crate::draft_writes;
 use crate::error::{Result, StoreError};
-use crate::run_log::append_in_tx;
+use crate::run_log;
 use crate::run_rows;
 use crate::sql::{self, Tx};
 
@@ -56,7 +59,12 @@ async fn session_for(tx: &mut Tx, new: &NewRun, now: Timestamp) -> Result<ChatSe
     }
 }
 
-/// Inserts the run row as `queued`; false when the app already has an active run.
+/// The events a run starts with (`run.accepted`, `checkpoint.created`): the run row is
+/// inserted with their `seq`s already taken.
+const FIRST_EVENTS: i64 = 2;
+
+/// Inserts the run row as `queued`, its first events' `seq`s taken; false when the app
+/// already has an active run.
 async fn insert_run(
     tx: &mut Tx,
     id: RunId,
@@ -69,7 +77,7 @@ async fn insert_run(
         "INSERT INTO runs (id, app_id, chat_session_id, created_by, status, engine, \
          requested_model_id, resolved_model_id, input, base_revision, owner_instance, \
          lease_expires_at, timing_metrics_ms, next_seq, created_at, input_params) \
-         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, '{}', 0, $12, $13)",
+         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, '{}', $12, $13, $14)",
     )
     .bind(id.to_string())
     .bind(new.app.to_string())
@@ -82,6 +90,7 @@ async fn insert_run(
     .bind(base)
     .bind(new.owner.to_string())
     .bind(new.lease_until.as_micros())
+    .bind(FIRST_EVENTS)
     .bind(now.as_micros())
     .bind(new.input_params.to_string())
     .execute(&mut **tx)
@@ -120,22 +129,35 @@ pub(crate) async fn start_in_tx(tx: &mut Tx, new: &NewRun, base: i64) -> Result<
     let message =
         chat::insert_message(tx, session, Some(run_id), role, &new.input, complete, now).await?;
     chat::set_attachments(tx, &message.id, &new.attachments).await?;
+    let kind = CheckpointKind::PreRun;
+    let pre_run = checkpoint_log::of_run(new.app, run_id, kind, base, &new.user);
+    let pre_run = checkpoint_log::insert(tx, &pre_run).await?;
     let accepted = EventBody::RunAccepted {
         engine: new.engine,
         requested_model_id: new.requested_model_id.clone(),
         resolved_model_id: new.resolved_model_id.clone(),
         chat_session_id: session,
     };
-    append_in_tx(tx, run_id, accepted, Vec::new()).await?;
-    let kind = CheckpointKind::PreRun;
-    let pre_run = checkpoint_log::of_run(new.app, run_id, kind, base, &new.user);
-    let pre_run = checkpoint_log::insert(tx, &pre_run).await?;
     let created = EventBody::CheckpointCreated {
         checkpoint_id: pre_run.id,
         kind,
         revision: base,
     };
-    append_in_tx(tx, run_id, created, Vec::new()).await?;
+    // Neither moves the status of a run just inserted `queued`: written as claimed.
+    let first: Vec<RunEvent> = [accepted, created]
+        .into_iter()
+        .zip(1..=FIRST_EVENTS)
+        .map(|(body, seq)| RunEvent {
+            stage: body.stage(),
+            body,
+            run_id,
+            app_id: new.app,
+            seq,
+            ts: now,
+            diagnostics: Vec::new(),
+        })
+        .collect();
+    run_log::insert_events(tx, &first).await?;
     let announced = AppEventBody::RunAccepted {
         run_id,
         chat_session_id: session,
@@ -143,5 +165,29 @@ pub(crate) async fn start_in_tx(tx: &mut Tx, new: &NewRun, base: i64) -> Result<
         created_by: new.user.clone(),
     };
     app_log::append_in_tx(tx, new.app, announced).await?;
-    Ok(Some(run_rows::get(&mut **tx, run_id).await?))
+    // The row as just written, not read back.
+    Ok(Some(Run {
+        run_id,
+        app_id: new.app,
+        status: RunStatus::Queued,
+        engine: new.engine,
+        requested_model_id: new.requested_model_id.clone(),
+        resolved_model_id: new.resolved_model_id.clone(),
+        chat_session_id: session,
+        stream_url: stream_url(new.app, run_id),
+        input: new.input.clone(),
+        created_by: new.user.clone(),
+        base_revision: base,
+        result_revision: None,
+        summary: None,
+        error: None,
+        cancel_requested_by: None,
+        timing_metrics_ms: serde_json::Map::new(),
+        last_seq: FIRST_EVENTS,
+        created_at: now,
+        started_at: None,
+        ended_at: None,
+        input_params: new.input_params.clone(),
+        usage: UsageTotals::default(),
+    }))
 }

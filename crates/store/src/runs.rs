@@ -150,11 +150,16 @@ impl RunStore for SqlStore {
         events: Vec<(EventBody, Vec<Diagnostic>)>,
     ) -> Result<Vec<RunEvent>> {
         let mut tx = sql::begin_write(&self.pool).await?;
-        for call in &calls {
-            usage::record_in_tx(&mut tx, call).await?;
+        // The calls go with the first claim of seqs (one statement claims them and adds the
+        // usage); with no event to go with, or of another run, on their own first.
+        let mut calls = Some(calls).filter(|c| !c.is_empty());
+        if events.is_empty() || calls.iter().flatten().any(|call| call.run != run) {
+            for call in calls.take().iter().flatten() {
+                usage::record_in_tx(&mut tx, call).await?;
+            }
         }
-        // Progress (no status change) goes out a run of events at a time; an event that
-        // moves the status on its own, in order.
+        // Progress (no status change) goes out a run of events at a time, with the event
+        // that moves the status after it, if any.
         let mut appended = Vec::with_capacity(events.len());
         let mut progress = Vec::new();
         for (body, diagnostics) in events {
@@ -162,14 +167,18 @@ impl RunStore for SqlStore {
                 progress.push((body, diagnostics));
                 continue;
             }
-            if !progress.is_empty() {
-                let run_of = std::mem::take(&mut progress);
-                appended.extend(run_log::append_progress_in_tx(&mut tx, run, run_of).await?);
-            }
-            appended.push(run_log::append_in_tx(&mut tx, run, body, diagnostics).await?);
+            let with = calls.take().unwrap_or_default();
+            let batch = run_log::Batch {
+                calls: &with,
+                progress: std::mem::take(&mut progress),
+                last: Some((body, diagnostics)),
+                timing: None,
+            };
+            appended.extend(run_log::append_batch_in_tx(&mut tx, run, batch).await?);
         }
         if !progress.is_empty() {
-            appended.extend(run_log::append_progress_in_tx(&mut tx, run, progress).await?);
+            let with = calls.take().unwrap_or_default();
+            appended.extend(run_log::append_progress_in_tx(&mut tx, run, &with, progress).await?);
         }
         tx.commit().await?;
         Ok(appended)

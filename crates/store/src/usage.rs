@@ -155,6 +155,69 @@ pub(crate) async fn record_in_tx(tx: &mut sql::Tx, call: &NewModelCall) -> Resul
     Ok(())
 }
 
+/// What `calls` add to their run's usage columns, in [`usage_columns::RUN_COLUMNS`]
+/// order.
+pub(crate) fn added_by(calls: &[NewModelCall]) -> [i64; 8] {
+    let mut sums = [0u64; 8];
+    for call in calls {
+        let u = call.usage;
+        let counts = [
+            u.input_tokens,
+            u.output_tokens,
+            u.cache_read_tokens,
+            u.cache_write_tokens,
+            u.reasoning_tokens,
+            call.cost_micro_usd,
+            1,
+            u64::from(call.estimated),
+        ];
+        for (sum, count) in sums.iter_mut().zip(counts) {
+            *sum = sum.saturating_add(count);
+        }
+    }
+    sums.map(column)
+}
+
+/// Writes `calls` (already added to their run's totals) numbered from `first_seq`, in
+/// multi-row statements.
+pub(crate) async fn insert_calls(
+    tx: &mut sql::Tx,
+    calls: &[NewModelCall],
+    first_seq: i64,
+) -> Result<()> {
+    let numbered: Vec<(i64, &NewModelCall)> = (first_seq..).zip(calls).collect();
+    for chunk in numbered.chunks(sql::CHUNK) {
+        let statement = format!(
+            "INSERT INTO model_calls (run_id, seq, app_id, user_id, model, step, input_tokens, \
+               output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, \
+               cost_micro_usd, estimated, ms, created_at) VALUES {}",
+            sql::rows(chunk.len(), 15)
+        );
+        let mut query = sqlx::query(&statement);
+        for (seq, call) in chunk {
+            let u = call.usage;
+            query = query
+                .bind(call.run.to_string())
+                .bind(*seq)
+                .bind(call.app.to_string())
+                .bind(call.user.0.clone())
+                .bind(call.model.clone())
+                .bind(column(call.step))
+                .bind(column(u.input_tokens))
+                .bind(column(u.output_tokens))
+                .bind(column(u.cache_read_tokens))
+                .bind(column(u.cache_write_tokens))
+                .bind(column(u.reasoning_tokens))
+                .bind(column(call.cost_micro_usd))
+                .bind(i64::from(call.estimated))
+                .bind(column(call.ms))
+                .bind(call.at.as_micros());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 fn call_from_row(row: &AnyRow) -> Result<ModelCallRecord> {
     let count = |name: &str| -> Result<u64> {
         let value: i64 = row.try_get(name)?;

@@ -1,8 +1,8 @@
 //! Checkpoints: a checkpoint's manifest is the draft at its revision (plus detached work),
 //! and restoring makes the draft equal to one as a new revision.
 
-use draftsmith_core::BlobHash;
 use draftsmith_core::api::CheckpointKind;
+use draftsmith_core::{AppEventBody, BlobHash};
 use draftsmith_store::prelude::*;
 use draftsmith_store::{NewCheckpoint, StoreError, diff_manifests};
 use draftsmith_testkit::StoreKind;
@@ -15,6 +15,7 @@ draftsmith_testkit::both_stores!(
     restore_makes_a_new_revision_after_a_restore_checkpoint,
     restore_is_refused_while_a_run_is_active,
     restore_reaches_every_checkpoint_whatever_the_history,
+    restore_records_exactly_what_it_changed,
 );
 
 fn manual(app: draftsmith_core::AppId, revision: i64) -> NewCheckpoint {
@@ -219,4 +220,72 @@ async fn restore_reaches_every_checkpoint_whatever_the_history(kind: StoreKind) 
             "the reported changes are what differs, restoring checkpoint {index}"
         );
     }
+}
+
+/// A restore's records: the change log holds exactly the paths it changed (adds, edits and
+/// deletes, detached ones too), the replaced revision stays readable, the restore
+/// checkpoint reads back as answered, and the app's log tells of the revision once, in
+/// order after what came before.
+async fn restore_records_exactly_what_it_changed(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let changes = vec![put("a.txt", "a1"), put("b.txt", "b1")];
+    f.write(app, Some(1), changes).await.unwrap();
+    let content = b"detached".to_vec();
+    let hash = BlobHash::of(&content);
+    f.store
+        .blobs()
+        .put_many(&[(&hash, &content)])
+        .await
+        .unwrap();
+    let mut rejected = manual(app, 2);
+    rejected.kind = CheckpointKind::Rejected;
+    rejected.detached = Some(vec![
+        ("d.txt".into(), Some((hash, content.len() as i64))),
+        ("b.txt".into(), None),
+    ]);
+    let target = f.store.create_checkpoint(rejected).await.unwrap();
+    let changes = vec![put("a.txt", "a2"), delete("index.html"), put("c.txt", "c")];
+    f.write(app, Some(2), changes).await.unwrap();
+    let replaced = f.store.draft(app).await.unwrap();
+    let seq_before = f.store.app_events_after(app, 0, 1000).await.unwrap().len() as i64;
+
+    let (write, checkpoint) = f.store.restore_to(&target, &alice(), "back").await.unwrap();
+    assert_eq!(write.revision, 4);
+    assert_eq!(write.changes.added, vec!["d.txt", "index.html"]);
+    assert_eq!(write.changes.modified, vec!["a.txt"]);
+    assert_eq!(write.changes.deleted, vec!["b.txt", "c.txt"]);
+    let draft = f.store.draft(app).await.unwrap();
+    assert_eq!(
+        files(&f.store, &draft).await,
+        pairs(&[("a.txt", "a1"), ("d.txt", "detached"), ("index.html", "v1")])
+    );
+    assert_eq!(
+        f.store.changes_between(app, 3, 4).await.unwrap(),
+        write.changes
+    );
+    assert_eq!(f.store.manifest_at(app, 3).await.unwrap(), replaced);
+    assert_eq!(
+        f.store.checkpoint(&checkpoint.id).await.unwrap(),
+        checkpoint
+    );
+    assert_eq!(
+        f.store.checkpoint_manifest(&checkpoint).await.unwrap(),
+        replaced
+    );
+    let events = f.store.app_events_after(app, 0, 1000).await.unwrap();
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=seq_before + 1).collect::<Vec<_>>());
+    let last = events.last().unwrap();
+    assert!(
+        matches!(&last.body, AppEventBody::DraftRevised { revision: 4, author } if *author == alice()),
+        "{last:?}"
+    );
+
+    // Restoring where nothing differs records a revision and no change.
+    let same = f.store.create_checkpoint(manual(app, 4)).await.unwrap();
+    let (again, _) = f.store.restore_to(&same, &alice(), "again").await.unwrap();
+    assert_eq!(again.revision, 5);
+    assert!(f.store.changes_between(app, 4, 5).await.unwrap().is_empty());
+    assert_eq!(f.store.draft(app).await.unwrap().files, draft.files);
 }

@@ -1,9 +1,11 @@
 //! Runs: one active run per app, the status an event implies, leases and cancellation.
 
 use draftsmith_core::api::CheckpointKind;
-use draftsmith_core::{ErrorCode, EventBody, EventError, InstanceId, RunStatus, Timestamp, UserId};
-use draftsmith_store::StoreError;
+use draftsmith_core::{
+    ErrorCode, EventBody, EventError, InstanceId, RunStatus, Timestamp, Usage, UsageTotals, UserId,
+};
 use draftsmith_store::prelude::*;
+use draftsmith_store::{NewModelCall, StoreError};
 use draftsmith_testkit::StoreKind;
 
 use crate::support::{Fixture, new_run};
@@ -15,6 +17,9 @@ draftsmith_testkit::both_stores!(
     a_run_starts_with_its_message_event_and_checkpoint,
     cancellation_and_leases_follow_the_owner,
     a_batch_of_events_is_written_whole_or_not_at_all,
+    a_new_run_is_answered_as_stored,
+    model_calls_are_numbered_and_summed_with_the_events_they_precede,
+    appends_tell_every_instance_once_committed,
 );
 
 fn started() -> EventBody {
@@ -307,5 +312,178 @@ async fn a_batch_of_events_is_written_whole_or_not_at_all(kind: StoreKind) {
     assert_eq!(
         f.store.run(run.run_id).await.unwrap().status,
         RunStatus::Running
+    );
+}
+
+/// The run `create_run` answers is the one stored, and its log starts with `run.accepted`
+/// and the `pre_run` checkpoint's `checkpoint.created`.
+async fn a_new_run_is_answered_as_stored(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let mut new = new_run(app, "go");
+    new.input_params = serde_json::json!({"context": {"selected_agent_contract": "x"}});
+    let run = f.store.create_run(new).await.unwrap();
+    assert_eq!(f.store.run(run.run_id).await.unwrap(), run);
+    let events = f.store.events_after(run.run_id, 0, 10).await.unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e.body.event_type()).collect();
+    assert_eq!(types, vec!["run.accepted", "checkpoint.created"]);
+    assert_eq!(events.last().map(|e| e.seq), Some(run.last_seq));
+    let pre_run = f
+        .store
+        .run_checkpoint(run.run_id, CheckpointKind::PreRun)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&events[1].body, EventBody::CheckpointCreated { checkpoint_id, .. } if *checkpoint_id == pre_run.id),
+        "{events:?}"
+    );
+    let appended = f
+        .store
+        .append_event(run.run_id, started(), vec![])
+        .await
+        .unwrap();
+    assert_eq!(appended.seq, run.last_seq + 1);
+}
+
+fn call(run: &draftsmith_core::api::Run, step: u64, input: u64, estimated: bool) -> NewModelCall {
+    NewModelCall {
+        run: run.run_id,
+        app: run.app_id,
+        user: run.created_by.clone(),
+        model: "demo/m".into(),
+        step,
+        usage: Usage {
+            input_tokens: input,
+            output_tokens: 10,
+            cache_read_tokens: 1,
+            cache_write_tokens: 2,
+            reasoning_tokens: 3,
+        },
+        cost_micro_usd: 5,
+        estimated,
+        ms: 7,
+        at: Timestamp::now(),
+    }
+}
+
+/// Model calls written with a batch are numbered in order after the run's earlier ones and
+/// added to its totals, which the terminal event reports; a batch the run refuses records
+/// none of its calls.
+async fn model_calls_are_numbered_and_summed_with_the_events_they_precede(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let run = f.run(app).await.unwrap();
+    f.store
+        .append_event(run.run_id, started(), vec![])
+        .await
+        .unwrap();
+    let calls = vec![call(&run, 0, 100, false), call(&run, 1, 200, true)];
+    f.store
+        .append_events(run.run_id, calls, vec![delta("a"), delta("b")])
+        .await
+        .unwrap();
+    // Calls alone, then calls before an event that moves the status.
+    f.store
+        .append_events(run.run_id, vec![call(&run, 2, 300, false)], Vec::new())
+        .await
+        .unwrap();
+    let completed = EventBody::RunCompleted {
+        revision: 1,
+        summary: "done".into(),
+        usage: None,
+    };
+    let ended = f
+        .store
+        .append_events(
+            run.run_id,
+            vec![call(&run, 3, 400, false)],
+            vec![(completed, vec![])],
+        )
+        .await
+        .unwrap();
+    let expected = UsageTotals {
+        input_tokens: 1000,
+        output_tokens: 40,
+        cache_read_tokens: 4,
+        cache_write_tokens: 8,
+        reasoning_tokens: 12,
+        cost_micro_usd: 20,
+        model_calls: 4,
+        estimated_calls: 1,
+    };
+    assert_eq!(ended[0].body.usage(), Some(&expected));
+    assert_eq!(f.store.run(run.run_id).await.unwrap().usage, expected);
+    let recorded = f.store.model_calls(run.run_id).await.unwrap();
+    let numbered: Vec<(u64, u64, u64)> = recorded
+        .iter()
+        .map(|c| (c.seq, c.step, c.usage.input_tokens))
+        .collect();
+    assert_eq!(
+        numbered,
+        vec![(1, 0, 100), (2, 1, 200), (3, 2, 300), (4, 3, 400)]
+    );
+    assert!(recorded[1].estimated && !recorded[0].estimated);
+
+    let refused = f
+        .store
+        .append_events(
+            run.run_id,
+            vec![call(&run, 4, 500, false)],
+            vec![delta("late")],
+        )
+        .await;
+    assert!(matches!(refused, Err(StoreError::RunEnded)), "{refused:?}");
+    assert_eq!(f.store.model_calls(run.run_id).await.unwrap().len(), 4);
+    assert_eq!(f.store.run(run.run_id).await.unwrap().usage, expected);
+}
+
+/// The payload of the next notification, waiting a few seconds at most.
+async fn next(listener: &mut sqlx::postgres::PgListener) -> String {
+    let wait = std::time::Duration::from_secs(5);
+    let notification = tokio::time::timeout(wait, listener.recv()).await;
+    notification.unwrap().unwrap().payload().to_owned()
+}
+
+/// On PostgreSQL each append notifies `run_id:seq` of its last event as it commits (other
+/// instances' followers read the log on it); a refused append notifies nothing.
+async fn appends_tell_every_instance_once_committed(kind: StoreKind) {
+    if kind != StoreKind::Postgres {
+        return;
+    }
+    let f = Fixture::new(kind).await;
+    let mut listener = sqlx::postgres::PgListener::connect(&f.db.url)
+        .await
+        .unwrap();
+    listener
+        .listen(draftsmith_store::RUN_EVENTS_CHANNEL)
+        .await
+        .unwrap();
+    let app = f.app().await;
+    let run = f.run(app).await.unwrap();
+    let id = run.run_id;
+    f.store.append_event(id, started(), vec![]).await.unwrap();
+    assert_eq!(next(&mut listener).await, format!("{id}:3"));
+    let batch = vec![delta("a"), delta("b")];
+    let calls = vec![call(&run, 0, 1, false)];
+    f.store.append_events(id, calls, batch).await.unwrap();
+    assert_eq!(next(&mut listener).await, format!("{id}:5"));
+    let failed = EventBody::RunFailed {
+        error: EventError {
+            code: ErrorCode::CodingAgentModelError,
+            message: "boom".into(),
+            field: None,
+            details: None,
+        },
+        usage: None,
+    };
+    f.store.append_event(id, failed, vec![]).await.unwrap();
+    assert_eq!(next(&mut listener).await, format!("{id}:6"));
+    let refused = f.store.append_event(id, started(), vec![]).await;
+    assert!(matches!(refused, Err(StoreError::RunEnded)), "{refused:?}");
+    let quiet = std::time::Duration::from_millis(300);
+    assert!(
+        tokio::time::timeout(quiet, listener.recv()).await.is_err(),
+        "a refused append notifies nothing"
     );
 }

@@ -9,14 +9,14 @@ use draftsmith_testkit::{StoreKind, TestDb};
 /// A migrated store; its database lives as long as this value.
 pub struct Fixture {
     pub store: SqlStore,
-    _db: TestDb,
+    pub db: TestDb,
 }
 
 impl Fixture {
     pub async fn new(kind: StoreKind) -> Self {
         let db = TestDb::new(kind).await;
         let store = SqlStore::connect(&db.url).await.unwrap();
-        Self { store, _db: db }
+        Self { store, db }
     }
 
     /// An app owned by `alice` with `index.html` = `v1` at revision 1.
