@@ -129,30 +129,7 @@ pub(crate) async fn record_in_tx(tx: &mut sql::Tx, call: &NewModelCall) -> Resul
     .await?
     .ok_or(StoreError::NotFound("run"))?;
     let totals = usage_columns::totals(&row)?;
-    sqlx::query(
-        "INSERT INTO model_calls (run_id, seq, app_id, user_id, model, step, input_tokens, \
-           output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, \
-           cost_micro_usd, estimated, ms, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(call.run.to_string())
-    .bind(column(totals.model_calls))
-    .bind(call.app.to_string())
-    .bind(call.user.0.clone())
-    .bind(call.model.clone())
-    .bind(column(call.step))
-    .bind(column(u.input_tokens))
-    .bind(column(u.output_tokens))
-    .bind(column(u.cache_read_tokens))
-    .bind(column(u.cache_write_tokens))
-    .bind(column(u.reasoning_tokens))
-    .bind(column(call.cost_micro_usd))
-    .bind(i64::from(call.estimated))
-    .bind(column(call.ms))
-    .bind(call.at.as_micros())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    insert_calls(tx, std::slice::from_ref(call), column(totals.model_calls)).await
 }
 
 /// What `calls` add to their run's usage columns, in [`usage_columns::RUN_COLUMNS`]

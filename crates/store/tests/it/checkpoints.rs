@@ -1,7 +1,7 @@
 //! Checkpoints: a checkpoint's manifest is the draft at its revision (plus detached work),
 //! and restoring makes the draft equal to one as a new revision.
 
-use draftsmith_core::api::CheckpointKind;
+use draftsmith_core::api::{Checkpoint, CheckpointKind};
 use draftsmith_core::{AppEventBody, BlobHash};
 use draftsmith_store::prelude::*;
 use draftsmith_store::{NewCheckpoint, StoreError, diff_manifests};
@@ -28,6 +28,26 @@ fn manual(app: draftsmith_core::AppId, revision: i64) -> NewCheckpoint {
         by: alice(),
         detached: None,
     }
+}
+
+/// A `rejected` checkpoint at `revision` whose detached work writes `path` with `content`
+/// and deletes `gone`.
+async fn rejected(
+    f: &Fixture,
+    app: draftsmith_core::AppId,
+    revision: i64,
+    (path, content): (&str, &[u8]),
+    gone: &str,
+) -> Checkpoint {
+    let hash = BlobHash::of(content);
+    f.store.blobs().put_many(&[(&hash, content)]).await.unwrap();
+    let mut new = manual(app, revision);
+    new.kind = CheckpointKind::Rejected;
+    new.detached = Some(vec![
+        (path.into(), Some((hash, content.len() as i64))),
+        (gone.into(), None),
+    ]);
+    f.store.create_checkpoint(new).await.unwrap()
 }
 
 async fn a_checkpoint_manifest_is_the_draft_at_its_revision(kind: StoreKind) {
@@ -81,20 +101,7 @@ async fn a_checkpoint_manifest_is_the_draft_at_its_revision(kind: StoreKind) {
 async fn a_detached_checkpoint_adds_its_changes(kind: StoreKind) {
     let f = Fixture::new(kind).await;
     let app = f.app().await;
-    let content = b"rejected work".to_vec();
-    let hash = BlobHash::of(&content);
-    f.store
-        .blobs()
-        .put_many(&[(&hash, &content)])
-        .await
-        .unwrap();
-    let mut new = manual(app, 1);
-    new.kind = CheckpointKind::Rejected;
-    new.detached = Some(vec![
-        ("work.txt".into(), Some((hash, content.len() as i64))),
-        ("index.html".into(), None),
-    ]);
-    let rejected = f.store.create_checkpoint(new).await.unwrap();
+    let rejected = rejected(&f, app, 1, ("work.txt", b"rejected work"), "index.html").await;
     let manifest = f.store.checkpoint_manifest(&rejected).await.unwrap();
     assert_eq!(manifest.revision, 1);
     assert_eq!(
@@ -231,20 +238,7 @@ async fn restore_records_exactly_what_it_changed(kind: StoreKind) {
     let app = f.app().await;
     let changes = vec![put("a.txt", "a1"), put("b.txt", "b1")];
     f.write(app, Some(1), changes).await.unwrap();
-    let content = b"detached".to_vec();
-    let hash = BlobHash::of(&content);
-    f.store
-        .blobs()
-        .put_many(&[(&hash, &content)])
-        .await
-        .unwrap();
-    let mut rejected = manual(app, 2);
-    rejected.kind = CheckpointKind::Rejected;
-    rejected.detached = Some(vec![
-        ("d.txt".into(), Some((hash, content.len() as i64))),
-        ("b.txt".into(), None),
-    ]);
-    let target = f.store.create_checkpoint(rejected).await.unwrap();
+    let target = rejected(&f, app, 2, ("d.txt", b"detached"), "b.txt").await;
     let changes = vec![put("a.txt", "a2"), delete("index.html"), put("c.txt", "c")];
     f.write(app, Some(2), changes).await.unwrap();
     let replaced = f.store.draft(app).await.unwrap();
