@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use draftsmith_core::EventBody;
-use draftsmith_core::api::ChatRole;
+use draftsmith_core::api::{ChatMessage, ChatRole};
 use draftsmith_engine::history::{
     CHAT_SUMMARY_INSTRUCTIONS, EarlierMessage, HistoryPlan, HistoryTurn, StoredSummary,
     history_budget, plan_history,
@@ -70,8 +70,8 @@ impl Execution {
         if sink.emit(ready, Vec::new()).await.is_err() {
             return Err(self.cancelled());
         }
-        let history = history.map_err(RunError::History)?;
-        let attachments = self.attachments().await?;
+        let (history, prompt) = history.map_err(RunError::History)?;
+        let attachments = self.attachments(prompt).await?;
         let mut job = self.job(history, provisioned.root);
         job.attachments = attachments;
         Ok(Prepared {
@@ -101,17 +101,12 @@ impl Execution {
 
     /// The files attached to this run's prompt, each asked-for one written into the
     /// workspace first (so the agent sees it and the run's landing puts it in the draft).
-    async fn attachments(&self) -> Result<Vec<draftsmith_engine::Attachment>, RunError> {
-        let run = &self.task.run;
+    async fn attachments(
+        &self,
+        prompt: Option<ChatMessage>,
+    ) -> Result<Vec<draftsmith_engine::Attachment>, RunError> {
         let store = self.services.store.as_ref();
-        let messages = store
-            .chat_messages(run.chat_session_id)
-            .await
-            .map_err(RunError::History)?;
-        let Some(prompt) = messages
-            .into_iter()
-            .find(|m| m.run_id == Some(run.run_id) && m.role == ChatRole::User)
-        else {
+        let Some(prompt) = prompt else {
             return Ok(Vec::new());
         };
         let loaded = crate::attachments::load(store, &prompt.attachments)
@@ -189,15 +184,35 @@ impl Execution {
     /// ones; the summary is written (once) when they no longer fit the history budget. A
     /// summary the model fails to write leaves a note instead; the run goes on.
     /// The summary's model call counts in the run's usage like any other.
-    async fn history(&self, sink: &RunSink) -> Result<Vec<HistoryTurn>, StoreError> {
+    /// The chat's messages are read once: the earlier ones make the history, and this
+    /// run's own prompt is returned for its attachments.
+    async fn history(
+        &self,
+        sink: &RunSink,
+    ) -> Result<(Vec<HistoryTurn>, Option<ChatMessage>), StoreError> {
+        let run = &self.task.run;
+        let (own, earlier): (Vec<ChatMessage>, Vec<ChatMessage>) = self
+            .services
+            .store
+            .chat_messages(run.chat_session_id)
+            .await?
+            .into_iter()
+            .partition(|m| m.run_id == Some(run.run_id));
+        let prompt = own.into_iter().find(|m| m.role == ChatRole::User);
+        Ok((self.turns(sink, earlier).await?, prompt))
+    }
+
+    /// The history made of `earlier` messages and the session's stored summary.
+    async fn turns(
+        &self,
+        sink: &RunSink,
+        earlier: Vec<ChatMessage>,
+    ) -> Result<Vec<HistoryTurn>, StoreError> {
         let run = &self.task.run;
         let store = &self.services.store;
         let session = run.chat_session_id;
-        let earlier: Vec<EarlierMessage> = store
-            .chat_messages(session)
-            .await?
+        let earlier: Vec<EarlierMessage> = earlier
             .into_iter()
-            .filter(|m| m.run_id != Some(run.run_id))
             .map(|m| EarlierMessage {
                 id: m.id,
                 speaker: match m.role {
