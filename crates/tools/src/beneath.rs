@@ -170,6 +170,79 @@ pub fn give_path(root: &Path, relative: &str, uid: u32) -> std::io::Result<()> {
     }
 }
 
+/// A regular file met by [`walk_files`]: its directory (held open), name, `/`-separated
+/// path below the walk's start, and its `lstat`.
+pub struct Met<'a> {
+    pub dir: BorrowedFd<'a>,
+    pub name: &'a str,
+    pub rel: &'a str,
+    pub stat: &'a rustix::fs::Stat,
+}
+
+impl Met<'_> {
+    /// Reads at most `limit` bytes of the file, never through a link planted at its name
+    /// since (it may have grown since its stat).
+    pub fn read(&self, limit: u64) -> std::io::Result<Vec<u8>> {
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let file = File::from(rustix::fs::openat(
+            self.dir,
+            self.name,
+            flags,
+            Mode::empty(),
+        )?);
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes)?;
+        Ok(bytes)
+    }
+}
+
+/// Calls `visit` for every regular file below the directory `dir`, entering each directory
+/// `enter` allows (by name) and never following a link: every directory is held open and
+/// looked into by name, so one swapped for a link meanwhile is skipped, not followed.
+/// Names that are not UTF-8 are skipped (they can be no draft path).
+pub fn walk_files(
+    dir: BorrowedFd<'_>,
+    enter: &dyn Fn(&str) -> bool,
+    visit: &mut dyn FnMut(&Met<'_>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    walk_below(dir, "", enter, visit)
+}
+
+fn walk_below(
+    dir: BorrowedFd<'_>,
+    prefix: &str,
+    enter: &dyn Fn(&str) -> bool,
+    visit: &mut dyn FnMut(&Met<'_>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    for name in names(dir)? {
+        let stat = match rustix::fs::statat(dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => stat,
+            Err(Errno::NOENT) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let rel = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Directory if enter(&name) => match open_dir(dir, &name) {
+                Ok(sub) => walk_below(sub.as_fd(), &rel, enter, visit)?,
+                Err(e) if is_gone(&e) => {}
+                Err(e) => return Err(e),
+            },
+            FileType::RegularFile => visit(&Met {
+                dir,
+                name: &name,
+                rel: &rel,
+                stat: &stat,
+            })?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Makes the missing directories of `dir` (below `root`), returning those it made,
 /// outermost first; something other than a real directory in the way is an error.
 pub fn make_missing_dirs(root: &Path, dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {

@@ -3,14 +3,12 @@
 //! [`RACY_NS`] of its mtime is only trusted where a missed change is harmless (refresh).
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::Metadata;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use draftsmith_core::BlobHash;
 use serde::{Deserialize, Serialize};
 
-use super::walk::walk;
+use super::walk::{FileStat, walk};
 use crate::error::SandboxError;
 
 /// A write within this window of the recording could share its coarse mtime tick.
@@ -53,26 +51,30 @@ impl FileIndex {
         std::fs::rename(&tmp, &self.file).map_err(SandboxError::io(&self.file))
     }
 
-    /// The recorded hash of `rel` if `meta` shows it untouched since.
-    fn lookup(&self, rel: &str, meta: &Metadata, trust_racy: bool) -> Option<&BlobHash> {
+    /// The recorded hash of `rel` if `stat` shows it untouched since.
+    fn lookup(&self, rel: &str, stat: &FileStat, trust_racy: bool) -> Option<&BlobHash> {
         let stamp = self.entries.get(rel)?;
-        let same = stamp.size == meta.size()
-            && stamp.mtime_ns == mtime_ns(meta)
-            && stamp.ino == meta.ino();
+        let same =
+            stamp.size == stat.size && stamp.mtime_ns == stat.mtime_ns && stamp.ino == stat.ino;
         let settled = trust_racy || stamp.mtime_ns.saturating_add(RACY_NS) < stamp.recorded_ns;
         (same && settled).then_some(&stamp.sha256)
     }
 
-    /// Remembers that `rel`, as `meta` shows it now, holds `sha256`.
-    pub(crate) fn record(&mut self, rel: &str, meta: &Metadata, sha256: BlobHash) {
+    /// Remembers that `rel`, as `stat` shows it now, holds `sha256`.
+    pub(crate) fn record(&mut self, rel: &str, stat: &FileStat, sha256: BlobHash) {
         let stamp = Stamp {
             sha256,
-            size: meta.size(),
-            mtime_ns: mtime_ns(meta),
-            ino: meta.ino(),
+            size: stat.size,
+            mtime_ns: stat.mtime_ns,
+            ino: stat.ino,
             recorded_ns: now_ns(),
         };
         self.entries.insert(rel.to_owned(), stamp);
+    }
+
+    /// The recorded size of `rel` (as of the last scan).
+    pub(crate) fn size(&self, rel: &str) -> u64 {
+        self.entries.get(rel).map_or(0, |s| s.size)
     }
 
     /// Forgets a removed file.
@@ -88,20 +90,20 @@ impl FileIndex {
         trust_racy: bool,
     ) -> Result<BTreeMap<String, BlobHash>, SandboxError> {
         let mut present = BTreeMap::new();
-        for found in walk(root)? {
-            let sha = match self.lookup(&found.rel, &found.meta, trust_racy) {
-                Some(sha) => sha.clone(),
-                None => {
-                    let full = root.join(&found.rel);
-                    let content = match std::fs::read(&full) {
-                        Ok(content) => content,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                        Err(e) => return Err(SandboxError::io(&full)(e)),
-                    };
+        let found = walk(root, &|rel, stat| {
+            self.lookup(rel, stat, trust_racy).is_none()
+        })?;
+        for found in found {
+            let sha = match found.content {
+                None => match self.lookup(&found.rel, &found.stat, trust_racy) {
+                    Some(sha) => sha.clone(),
+                    None => continue,
+                },
+                Some(content) => {
                     let sha = BlobHash::of(&content);
                     // The walk's stat predates the read: a write in between makes the
                     // stamp stale, so the file is hashed again next time (never trusted wrongly).
-                    self.record(&found.rel, &found.meta, sha.clone());
+                    self.record(&found.rel, &found.stat, sha.clone());
                     sha
                 }
             };
@@ -110,12 +112,6 @@ impl FileIndex {
         self.entries.retain(|rel, _| present.contains_key(rel));
         Ok(present)
     }
-}
-
-fn mtime_ns(meta: &Metadata) -> i64 {
-    meta.mtime()
-        .saturating_mul(1_000_000_000)
-        .saturating_add(meta.mtime_nsec())
 }
 
 fn now_ns() -> i64 {

@@ -2,7 +2,10 @@
 //! only, symlinks never followed, and a total size bound so a hostile build cannot make the
 //! service read without end.
 
+use std::os::fd::AsFd;
 use std::path::{Component, Path};
+
+use draftsmith_tools::beneath;
 
 use crate::error::SandboxError;
 
@@ -24,49 +27,48 @@ pub(crate) fn read(
             reason: "an output directory is a relative path inside the workspace".into(),
         });
     }
-    // Every directory on the way must be a real one, never a link the build planted.
-    let mut base = root.to_path_buf();
-    for part in relative.components() {
-        base.push(part);
-        let meta = base.symlink_metadata().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => SandboxError::NotFound(format!("{dir}/")),
-            _ => SandboxError::io(&base)(e),
-        })?;
-        if !meta.file_type().is_dir() {
-            return Err(SandboxError::PathBlocked {
-                path: dir.to_owned(),
-                reason: "the output directory is not a directory".into(),
-            });
-        }
+    // Every directory on the way must be a real one, never a link the build planted, and
+    // each is held open while the walk goes: the sandbox's processes may still be running.
+    let not_a_dir = || SandboxError::PathBlocked {
+        path: dir.to_owned(),
+        reason: "the output directory is not a directory".into(),
+    };
+    let mut base = beneath::open_root(root).map_err(SandboxError::io(root))?;
+    for part in dir.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        base = match beneath::open_dir(base.as_fd(), part) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SandboxError::NotFound(format!("{dir}/")));
+            }
+            Err(e) if beneath::is_gone(&e) => return Err(not_a_dir()),
+            Err(e) => return Err(SandboxError::io(&root.join(dir))(e)),
+        };
     }
     let mut out = Vec::new();
     let mut total = 0u64;
-    let mut stack = vec![(base, String::new())];
-    while let Some((path, prefix)) = stack.pop() {
-        for entry in std::fs::read_dir(&path).map_err(SandboxError::io(&path))? {
-            let entry = entry.map_err(SandboxError::io(&path))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                continue;
-            };
-            let rel = if prefix.is_empty() {
-                name
-            } else {
-                format!("{prefix}/{name}")
-            };
-            let kind = entry.file_type().map_err(SandboxError::io(&entry.path()))?;
-            if kind.is_dir() {
-                stack.push((entry.path(), rel));
-            } else if kind.is_file() {
-                let bytes = std::fs::read(entry.path()).map_err(SandboxError::io(&entry.path()))?;
-                total += bytes.len() as u64;
-                if total > max_bytes {
-                    return Err(SandboxError::Invalid(format!(
-                        "{dir}/ holds more than {max_bytes} bytes"
-                    )));
-                }
-                out.push((rel, bytes));
-            }
+    let mut too_big = false;
+    beneath::walk_files(base.as_fd(), &|_| true, &mut |met| {
+        let size = u64::try_from(met.stat.st_size).unwrap_or(u64::MAX);
+        if too_big || total.saturating_add(size) > max_bytes {
+            too_big = true;
+            return Ok(());
         }
+        // One byte past the bound is enough to refuse.
+        let bytes = match met.read(max_bytes - total + 1) {
+            Ok(bytes) => bytes,
+            Err(e) if beneath::is_gone(&e) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        total = total.saturating_add(bytes.len() as u64);
+        too_big = total > max_bytes;
+        out.push((met.rel.to_owned(), bytes));
+        Ok(())
+    })
+    .map_err(SandboxError::io(&root.join(dir)))?;
+    if too_big {
+        return Err(SandboxError::Invalid(format!(
+            "{dir}/ holds more than {max_bytes} bytes"
+        )));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)

@@ -9,7 +9,7 @@ use std::path::Path;
 use draftsmith_core::{BlobHash, DraftPath};
 
 use super::index::FileIndex;
-use super::walk::TMP_SUFFIX;
+use super::walk::{FileStat, TMP_SUFFIX};
 use rustix::fs::AtFlags;
 use rustix::io::Errno;
 
@@ -97,7 +97,7 @@ pub(crate) fn apply(
         let temp = format!(".{name}{TMP_SUFFIX}");
         let meta =
             beneath::write_file(dir_fd.as_fd(), name, &temp, content, owner).map_err(failed)?;
-        index.record(rel, &meta, sha.clone());
+        index.record(rel, &FileStat::of_metadata(&meta), sha.clone());
     }
     Ok(Refreshed {
         written: plan.write.len(),

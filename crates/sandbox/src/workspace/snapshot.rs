@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use draftsmith_core::{BlobHash, DraftPath};
+use draftsmith_tools::beneath;
+use rustix::fs::OFlags;
 
 use super::index::FileIndex;
 use crate::controller::{Change, FileEntry};
@@ -20,11 +22,7 @@ pub(crate) fn snapshot(
 ) -> Result<Vec<Change>, SandboxError> {
     let present = index.scan(root, false)?;
     if max_bytes > 0 {
-        let bytes: u64 = present
-            .keys()
-            .filter_map(|rel| root.join(rel).symlink_metadata().ok())
-            .map(|meta| meta.len())
-            .sum();
+        let bytes: u64 = present.keys().map(|rel| index.size(rel)).sum();
         if bytes > max_bytes {
             return Err(SandboxError::WorkspaceTooLarge {
                 bytes,
@@ -51,13 +49,18 @@ pub(crate) fn snapshot(
                 continue;
             }
         };
+        // Never through a link: the sandbox's processes may be swapping directories.
         let full = root.join(rel);
-        match std::fs::read(&full) {
+        let read = beneath::open_in(root, &full, OFlags::RDONLY).and_then(|mut file| {
+            let mut content = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut content).map(|_| content)
+        });
+        match read {
             Ok(content) => changes.push(Change {
                 path,
                 content: Some(content),
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if beneath::is_gone(&e) => {}
             Err(e) => return Err(SandboxError::io(&full)(e)),
         }
     }

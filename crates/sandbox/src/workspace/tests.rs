@@ -178,3 +178,58 @@ fn the_index_survives_a_reload() {
 fn draft_path(raw: &str) -> draftsmith_core::DraftPath {
     draftsmith_core::DraftPath::parse(raw).unwrap()
 }
+
+/// A sandboxed process swapping a workspace directory for a link to a host directory while
+/// the service snapshots (or builds output from) the workspace: no host file's content ever
+/// reaches a change.
+#[test]
+fn a_directory_swapped_for_a_link_never_brings_host_files_into_a_snapshot() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let base = tempfile::tempdir().unwrap();
+    let (root, outside) = (base.path().join("ws"), base.path().join("host"));
+    std::fs::create_dir_all(root.join("a")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(root.join("a/mine.txt"), "mine").unwrap();
+    std::fs::write(outside.join("secret.txt"), "host secret").unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let hostile = {
+        let (real, parked, outside, stop) = (
+            root.join("a"),
+            root.join("a.real"),
+            outside.clone(),
+            stop.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut hold = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                hold = (hold + 7) % 50;
+                let _ = std::fs::rename(&real, &parked);
+                let _ = std::os::unix::fs::symlink(&outside, &real);
+                std::thread::sleep(std::time::Duration::from_micros(hold));
+                let _ = std::fs::remove_file(&real);
+                let _ = std::fs::rename(&parked, &real);
+                std::thread::sleep(std::time::Duration::from_micros(50 - hold));
+            }
+        })
+    };
+    let mut leaked = Vec::new();
+    for round in 0..300 {
+        let mut index = FileIndex::load(base.path().join(format!("index-{round}.json")));
+        for change in snapshot(&root, &[], &mut index, 0).unwrap() {
+            if change.content.as_deref() == Some(b"host secret".as_slice()) {
+                leaked.push(change.path.as_str().to_owned());
+            }
+        }
+        for (rel, bytes) in super::output::read(&root, "a", 1 << 20).unwrap_or_default() {
+            if bytes == b"host secret" {
+                leaked.push(format!("output {rel}"));
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    hostile.join().unwrap();
+    assert_eq!(leaked, Vec::<String>::new());
+}
