@@ -152,16 +152,9 @@ pub(crate) async fn append_batch_in_tx(
            ended_at = CASE WHEN $3 IS NOT NULL AND $3 <> 'running' THEN $4 ELSE ended_at END, \
            error_code = COALESCE($5, error_code), error_message = COALESCE($6, error_message), \
            summary = COALESCE($7, summary), result_revision = COALESCE($8, result_revision), \
-           timing_metrics_ms = COALESCE($9, timing_metrics_ms), \
-           usage_input_tokens = usage_input_tokens + $10, \
-           usage_output_tokens = usage_output_tokens + $11, \
-           usage_cache_read_tokens = usage_cache_read_tokens + $12, \
-           usage_cache_write_tokens = usage_cache_write_tokens + $13, \
-           usage_reasoning_tokens = usage_reasoning_tokens + $14, \
-           usage_cost_micro_usd = usage_cost_micro_usd + $15, \
-           usage_model_calls = usage_model_calls + $16, \
-           usage_estimated_calls = usage_estimated_calls + $17 \
+           timing_metrics_ms = COALESCE($9, timing_metrics_ms), {} \
          WHERE id = $1 AND status IN ({}) RETURNING next_seq, app_id, {}{notify}",
+        usage_columns::add_to_run(10),
         rules::sql_list(&accepted),
         usage_columns::RUN_COLUMNS
     );

@@ -104,32 +104,22 @@ fn day_name(raw: &str) -> String {
 /// Records one model call in `tx` and adds it to its run's totals (the run's events are
 /// appended in the same transaction, [`crate::RunStore::append_events`]).
 pub(crate) async fn record_in_tx(tx: &mut sql::Tx, call: &NewModelCall) -> Result<()> {
-    let u = call.usage;
-    let row = sqlx::query(&format!(
-        "UPDATE runs SET usage_input_tokens = usage_input_tokens + $2, \
-           usage_output_tokens = usage_output_tokens + $3, \
-           usage_cache_read_tokens = usage_cache_read_tokens + $4, \
-           usage_cache_write_tokens = usage_cache_write_tokens + $5, \
-           usage_reasoning_tokens = usage_reasoning_tokens + $6, \
-           usage_cost_micro_usd = usage_cost_micro_usd + $7, \
-           usage_model_calls = usage_model_calls + 1, \
-           usage_estimated_calls = usage_estimated_calls + $8 \
-         WHERE id = $1 RETURNING {}",
+    let calls = std::slice::from_ref(call);
+    let statement = format!(
+        "UPDATE runs SET {} WHERE id = $1 RETURNING {}",
+        usage_columns::add_to_run(2),
         usage_columns::RUN_COLUMNS
-    ))
-    .bind(call.run.to_string())
-    .bind(column(u.input_tokens))
-    .bind(column(u.output_tokens))
-    .bind(column(u.cache_read_tokens))
-    .bind(column(u.cache_write_tokens))
-    .bind(column(u.reasoning_tokens))
-    .bind(column(call.cost_micro_usd))
-    .bind(i64::from(call.estimated))
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(StoreError::NotFound("run"))?;
+    );
+    let mut query = sqlx::query(&statement).bind(call.run.to_string());
+    for value in added_by(calls) {
+        query = query.bind(value);
+    }
+    let row = query
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound("run"))?;
     let totals = usage_columns::totals(&row)?;
-    insert_calls(tx, std::slice::from_ref(call), column(totals.model_calls)).await
+    insert_calls(tx, calls, column(totals.model_calls)).await
 }
 
 /// What `calls` add to their run's usage columns, in [`usage_columns::RUN_COLUMNS`]

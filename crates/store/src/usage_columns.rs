@@ -12,6 +12,17 @@ pub(crate) const RUN_COLUMNS: &str = "usage_input_tokens, usage_output_tokens, \
     usage_cache_read_tokens, usage_cache_write_tokens, usage_reasoning_tokens, \
     usage_cost_micro_usd, usage_model_calls, usage_estimated_calls";
 
+/// `SET` assignments adding parameters `$first..$first+7` to [`RUN_COLUMNS`], in order (the
+/// values [`crate::usage::added_by`] returns).
+pub(crate) fn add_to_run(first: usize) -> String {
+    RUN_COLUMNS
+        .split(", ")
+        .enumerate()
+        .map(|(i, column)| format!("{column} = {column} + ${}", first + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The sums a group of `model_calls` rows reads as, named like the run columns.
 pub(crate) const CALL_SUMS: &str = "CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) AS usage_input_tokens, \
     CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS usage_output_tokens, \

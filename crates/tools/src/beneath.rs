@@ -12,16 +12,38 @@ use std::path::Path;
 use rustix::fs::{AtFlags, Dir, FileType, Gid, Mode, OFlags, Uid};
 use rustix::io::Errno;
 
+/// How a directory is opened: never through a link in its place.
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
 /// Opens the directory `name` below `parent`, refusing a symlink in its place.
 pub fn open_dir(parent: BorrowedFd<'_>, name: &str) -> std::io::Result<OwnedFd> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    Ok(rustix::fs::openat(parent, name, flags, Mode::empty())?)
+    Ok(rustix::fs::openat(parent, name, DIR_FLAGS, Mode::empty())?)
 }
 
 /// Opens a directory the service itself owns the path to (a workspace root).
 pub fn open_root(path: &Path) -> std::io::Result<OwnedFd> {
-    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    Ok(rustix::fs::open(path, flags, Mode::empty())?)
+    Ok(rustix::fs::open(path, DIR_FLAGS, Mode::empty())?)
+}
+
+/// Opens `dir` (`/`-separated, relative) below `root` one directory at a time; a part
+/// that is missing or not a real directory is an error (see [`is_gone`]).
+fn open_dirs(root: BorrowedFd<'_>, dir: &str) -> std::io::Result<OwnedFd> {
+    let mut current = rustix::io::fcntl_dupfd_cloexec(root, 0)?;
+    for part in dir.split('/').filter(|p| !p.is_empty()) {
+        current = open_dir(current.as_fd(), part)?;
+    }
+    Ok(current)
+}
+
+/// `path` relative to `root`, as a `/`-separated string.
+fn below<'p>(root: &Path, path: &'p Path) -> std::io::Result<&'p str> {
+    path.strip_prefix(root)
+        .ok()
+        .and_then(Path::to_str)
+        .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "outside the workspace"))
 }
 
 /// Gives what `fd` names to `owner` (and its group), when there is one.
@@ -65,15 +87,11 @@ pub fn make_dirs(root: BorrowedFd<'_>, dir: &str, owner: Option<u32>) -> std::io
 
 /// Opens `dir` below `root` when every part of it is a real directory; `None` otherwise.
 pub fn existing_dir(root: BorrowedFd<'_>, dir: &str) -> std::io::Result<Option<OwnedFd>> {
-    let mut current = rustix::io::fcntl_dupfd_cloexec(root, 0)?;
-    for part in dir.split('/').filter(|p| !p.is_empty()) {
-        match open_dir(current.as_fd(), part) {
-            Ok(fd) => current = fd,
-            Err(e) if is_gone(&e) => return Ok(None),
-            Err(e) => return Err(e),
-        }
+    match open_dirs(root, dir) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if is_gone(&e) => Ok(None),
+        Err(e) => Err(e),
     }
-    Ok(Some(current))
 }
 
 /// The directory holding `path` (below `root`, with no link in it when the path policy
@@ -81,17 +99,10 @@ pub fn existing_dir(root: BorrowedFd<'_>, dir: &str) -> std::io::Result<Option<O
 /// `path`'s last name ("" for `root` itself). A directory that has since gone or become a
 /// link is an error (`NotFound`, or `ELOOP` / `ENOTDIR`), never followed.
 pub fn parent_of(root: &Path, path: &Path) -> std::io::Result<(OwnedFd, String)> {
-    let rel = path
-        .strip_prefix(root)
-        .ok()
-        .and_then(Path::to_str)
-        .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "outside the workspace"))?;
+    let rel = below(root, path)?;
     let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-    let mut current = open_root(root)?;
-    for part in dir.split('/').filter(|p| !p.is_empty()) {
-        current = open_dir(current.as_fd(), part)?;
-    }
-    Ok((current, name.to_owned()))
+    let dir = open_dirs(open_root(root)?.as_fd(), dir)?;
+    Ok((dir, name.to_owned()))
 }
 
 /// Opens `path` (see [`parent_of`]) with `flags`, refusing a link at its last name too.
@@ -246,11 +257,7 @@ fn walk_below(
 /// Makes the missing directories of `dir` (below `root`), returning those it made,
 /// outermost first; something other than a real directory in the way is an error.
 pub fn make_missing_dirs(root: &Path, dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
-    let rel = dir
-        .strip_prefix(root)
-        .ok()
-        .and_then(Path::to_str)
-        .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "outside the workspace"))?;
+    let rel = below(root, dir)?;
     let mut current = open_root(root)?;
     let mut at = root.to_path_buf();
     let mut made = Vec::new();

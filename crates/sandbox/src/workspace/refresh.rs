@@ -3,7 +3,7 @@
 //! (a symlink or file in their place is replaced), so no write escapes the workspace.
 
 use std::collections::{BTreeSet, HashMap};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use draftsmith_core::{BlobHash, DraftPath};
@@ -86,6 +86,9 @@ pub(crate) fn apply(
         index.forget(rel);
         remove_empty_parents(root_fd.as_fd(), dir);
     }
+    // The writes are sorted, so files of one directory come together: its descriptor is
+    // opened once for them.
+    let mut open: Option<(&str, OwnedFd)> = None;
     for (rel, sha) in &plan.write {
         let content = blobs.get(sha).ok_or_else(|| SandboxError::Blob {
             hash: sha.clone(),
@@ -93,10 +96,14 @@ pub(crate) fn apply(
         })?;
         let (dir, name) = split(rel);
         let failed = |e| SandboxError::io(&root.join(rel))(e);
-        let dir_fd = beneath::make_dirs(root_fd.as_fd(), dir, owner).map_err(failed)?;
+        let dir_fd = match open.take() {
+            Some((at, fd)) if at == dir => fd,
+            _ => beneath::make_dirs(root_fd.as_fd(), dir, owner).map_err(failed)?,
+        };
         let temp = format!(".{name}{TMP_SUFFIX}");
         let meta =
             beneath::write_file(dir_fd.as_fd(), name, &temp, content, owner).map_err(failed)?;
+        open = Some((dir, dir_fd));
         index.record(rel, &FileStat::of_metadata(&meta), sha.clone());
     }
     Ok(Refreshed {
