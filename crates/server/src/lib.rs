@@ -9,16 +9,23 @@ mod openapi;
 pub mod routes;
 pub mod sites;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use draftsmith_core::ErrorCode;
 use draftsmith_store::Store;
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
 use tokio::net::TcpListener;
+use tower::Service;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -68,7 +75,6 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(routes::web::router())
         .merge(routes::metrics::router())
-        .merge(routes::published::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -83,10 +89,6 @@ pub fn router(state: AppState) -> Router {
             edge::body::body_deadline,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            routes::published::by_host,
-        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -106,5 +108,50 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.settings.http.clone();
-    edge::serve(listener, router(state), limits, shutdown).await
+    edge::serve(listener, Front::new(state), limits, shutdown).await
+}
+
+/// What the edge serves: a published app's files straight from memory, without the API's
+/// layers and routing (they are served like a static file server's, and as often), and
+/// everything else through the API's router.
+#[derive(Clone)]
+pub struct Front {
+    state: Arc<AppState>,
+    api: Router,
+}
+
+impl Front {
+    /// The front of `state`'s API.
+    pub fn new(state: AppState) -> Self {
+        Self {
+            api: router(state.clone()),
+            state: Arc::new(state),
+        }
+    }
+}
+
+impl Service<Request<Body>> for Front {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // The router is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let Some(claim) = routes::published::claim(&self.state.settings, &request) else {
+            return Box::pin(self.api.call(request));
+        };
+        let state = self.state.clone();
+        let (head, _) = request.into_parts();
+        Box::pin(async move {
+            let answer =
+                std::panic::AssertUnwindSafe(routes::published::answer_claim(&state, claim, &head))
+                    .catch_unwind()
+                    .await;
+            Ok(answer.unwrap_or_else(panic_response))
+        })
+    }
 }

@@ -1,12 +1,14 @@
 //! What published apps are served from: which release each slug serves (re-read from the
 //! store at most once a second, so a promote on any instance takes effect everywhere within
 //! that time, and at once on the instance that made it), each release's file table
-//! (immutable, so kept), and the hot files' bytes in a cache bounded by size.
+//! (immutable, so kept, with the header values each file's answers carry made once), the
+//! caching policy by file name, and the hot files' bytes in a cache bounded by size.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use draftsmith_core::BlobHash;
 use draftsmith_store::{PublicationRecord, Store, StoredReleaseFile};
@@ -29,8 +31,104 @@ pub struct Site {
     pub files: Files,
 }
 
+/// A release's file as served: what the store holds, and the header values every answer
+/// of it carries, made when the release's table is loaded rather than per request.
+pub struct ServedFile {
+    /// The file, its encodings and their blobs.
+    pub stored: StoredReleaseFile,
+    /// `Content-Type`.
+    pub content_type: HeaderValue,
+    /// `Cache-Control` on a public site and on a private one.
+    cache_control: [HeaderValue; 2],
+    /// Strong `ETag`s of the identity bytes, the gzip form and the brotli form.
+    etags: [Etag; 3],
+}
+
+/// An entity tag, as compared with `If-None-Match` and as sent.
+pub struct Etag {
+    /// With its quotes.
+    pub text: String,
+    /// The header value.
+    pub value: HeaderValue,
+}
+
+impl ServedFile {
+    fn new(stored: StoredReleaseFile) -> Self {
+        let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
+        let sha = &stored.file.sha256;
+        let etag = |text: String| Etag {
+            value: value(&text),
+            text,
+        };
+        Self {
+            content_type: value(&stored.file.content_type),
+            cache_control: [false, true]
+                .map(|private| value(&cache_control(&stored.file.path, private))),
+            etags: [
+                etag(format!("\"{sha}\"")),
+                etag(format!("\"{sha}-gzip\"")),
+                etag(format!("\"{sha}-br\"")),
+            ],
+            stored,
+        }
+    }
+
+    /// `Cache-Control` for this file on a public or a private site.
+    pub fn cache_control(&self, private: bool) -> &HeaderValue {
+        &self.cache_control[usize::from(private)]
+    }
+
+    /// The `ETag` of the answer in `coding` (`None`: the identity bytes).
+    pub fn etag(&self, coding: Option<&str>) -> &Etag {
+        match coding {
+            Some("gzip") => &self.etags[1],
+            Some(_) => &self.etags[2],
+            None => &self.etags[0],
+        }
+    }
+}
+
+/// Hashed asset names never change content.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+fn cache_control(path: &str, private: bool) -> String {
+    let scope = if private { "private" } else { "public" };
+    if hashed_name(path) {
+        IMMUTABLE.replacen("public", scope, 1)
+    } else {
+        format!("{scope}, no-cache")
+    }
+}
+
+/// A bundler's content-hashed name, such as `index-BxK3c9aQ.js`: a final `-` or `.`
+/// segment of 8+ word characters with a digit or an upper-case letter, before the extension.
+fn hashed_name(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let Some((stem, ext)) = name.rsplit_once('.') else {
+        return false;
+    };
+    if ext.is_empty() {
+        return false;
+    }
+    let looks_hashed = |hash: &str| {
+        hash.len() >= 8
+            && hash.len() < stem.len()
+            && hash.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && hash
+                .bytes()
+                .any(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    };
+    let hash = stem.rsplit(['-', '.']).next().unwrap_or("");
+    // Vite's `[name]-[hash]` hash is 8 base64url characters, which may hold a `-` itself.
+    let vite = stem.len() > 9
+        && stem.as_bytes()[stem.len() - 9] == b'-'
+        && stem.is_char_boundary(stem.len() - 8)
+        && looks_hashed(&stem[stem.len() - 8..].replace('-', "_"));
+    looks_hashed(hash) || vite
+}
+
 /// A release's files by path.
-type Files = Arc<HashMap<String, StoredReleaseFile>>;
+type Files = Arc<HashMap<String, ServedFile>>;
 /// When a slug was looked up, and what it served then.
 type Pointer = (Instant, Option<Arc<Site>>);
 
@@ -97,11 +195,11 @@ impl Sites {
         if let Some(files) = lock(&self.releases).get(release) {
             return Ok(files.clone());
         }
-        let files: HashMap<String, StoredReleaseFile> = store
+        let files: HashMap<String, ServedFile> = store
             .release_files(release)
             .await?
             .into_iter()
-            .map(|f| (f.file.path.clone(), f))
+            .map(|f| (f.file.path.clone(), ServedFile::new(f)))
             .collect();
         let files = Arc::new(files);
         lock(&self.releases).put(release.to_owned(), files.clone());
@@ -141,4 +239,28 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashed_names_are_recognised() {
+        assert!(hashed_name("assets/index-BxK3c9aQ.js"));
+        assert!(hashed_name("assets/index-Bx-3c9aQ.js"));
+        assert!(hashed_name("assets/logo.4f3a2b1c9d.svg"));
+        assert!(!hashed_name("index.html"));
+        assert!(!hashed_name("assets/my-component.js"));
+        assert!(!hashed_name("favicon.ico"));
+    }
+
+    #[test]
+    fn hashed_names_are_immutable_and_others_revalidated_in_their_scope() {
+        assert_eq!(
+            cache_control("assets/index-BxK3c9aQ.js", true),
+            "private, max-age=31536000, immutable"
+        );
+        assert_eq!(cache_control("index.html", false), "public, no-cache");
+    }
 }

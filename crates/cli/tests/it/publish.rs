@@ -50,13 +50,22 @@ pub async fn publish(admin: &ApiClient, app: &App, body: Value) -> Release {
 }
 
 async fn fetch(base: &str, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    send(reqwest::Method::GET, base, path, headers).await
+}
+
+async fn send(
+    method: reqwest::Method,
+    base: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> reqwest::Response {
     let mut request = reqwest::Client::builder()
         .no_gzip()
         .no_brotli()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-        .get(format!("{base}{path}"));
+        .request(method, format!("{base}{path}"));
     for (k, v) in headers {
         request = request.header(*k, *v);
     }
@@ -107,6 +116,18 @@ async fn releases_are_served_promoted_rolled_back_and_unpublished(kind: StoreKin
     let again = fetch(&base, &site, &[("if-none-match", &etag)]).await;
     assert_eq!(again.status(), 304);
     assert!(again.bytes().await.unwrap().is_empty());
+    // HEAD answers the same head without the body; writes are refused in the envelope.
+    let head = send(reqwest::Method::HEAD, &base, &site, &[]).await;
+    assert_eq!(head.status(), 200);
+    assert_eq!(header(head.headers(), "etag"), etag);
+    assert_eq!(
+        header(head.headers(), "content-length"),
+        index_v1.len().to_string()
+    );
+    assert!(head.bytes().await.unwrap().is_empty());
+    let post = send(reqwest::Method::POST, &base, &site, &[]).await;
+    assert_eq!(post.status(), 405);
+    assert_error(&post.json().await.unwrap(), "METHOD_NOT_ALLOWED");
     // A client-side route falls back to index.html; a missing file is a 404 page.
     let route = fetch(&base, &format!("{site}settings/profile"), &[]).await;
     assert_eq!(route.status(), 200);
@@ -541,6 +562,8 @@ async fn a_vite_app_is_built_and_served_on_its_own_domain(kind: StoreKind) {
     assert_eq!(asset.bytes().await.unwrap().len() as i64, script.size);
     let on_origin = fetch(&base, &format!("/p/{}/{}", app.slug, script.path), &[]).await;
     assert_eq!(on_origin.status(), 200);
+    let write = send(reqwest::Method::PUT, &base, "/", &[("host", &domain)]).await;
+    assert_eq!(write.status(), 405);
     // Another host is the API as usual; an unknown app under the domain is a 404 page.
     let missing = fetch(&base, "/", &[("host", "nobody.apps.example.test")]).await;
     assert_eq!(missing.status(), 404);

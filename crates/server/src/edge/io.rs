@@ -24,6 +24,9 @@ pub struct EdgeIo<T> {
     /// Handlers of this connection still working on an answer: while one is, the
     /// connection is not idle (a publish may build for a minute before it answers).
     busy: Arc<AtomicUsize>,
+    /// When a byte last moved. Progress only notes the time; the timer is moved up to it
+    /// when it fires, so a busy connection does not re-arm a timer per read and write.
+    last: Instant,
     timer: Pin<Box<Sleep>>,
     /// The envelope response replacing hyper's bare one, and how much of it is sent.
     replacement: Option<(Vec<u8>, usize)>,
@@ -37,14 +40,14 @@ impl<T> EdgeIo<T> {
             inner,
             idle,
             busy,
+            last: Instant::now(),
             timer: Box::pin(tokio::time::sleep(idle)),
             replacement: None,
         }
     }
 
     fn touch(&mut self) {
-        let deadline = Instant::now() + self.idle;
-        self.timer.as_mut().reset(deadline);
+        self.last = Instant::now();
     }
 
     /// Pending I/O: fails once the timer has run out with no handler at work. (A busy
@@ -54,12 +57,19 @@ impl<T> EdgeIo<T> {
             self.touch();
             return Poll::Pending;
         }
-        match self.timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "connection idle for too long",
-            ))),
-            Poll::Pending => Poll::Pending,
+        loop {
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let deadline = self.last + self.idle;
+            if deadline <= Instant::now() {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "connection idle for too long",
+                )));
+            }
+            // Bytes moved since the timer was set: it runs on from the last of them.
+            self.timer.as_mut().reset(deadline);
         }
     }
 }

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::Router;
+use std::convert::Infallible;
+
 use axum::body::Body;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -30,12 +31,15 @@ pub use config::{HttpConfig, seconds};
 
 /// Serves `app` on `listener` under `limits` until `shutdown` resolves, then lets open
 /// connections finish their current exchange.
-pub async fn serve(
+pub async fn serve<S>(
     listener: TcpListener,
-    app: Router,
+    app: S,
     limits: HttpConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: App,
+{
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -83,9 +87,36 @@ pub async fn serve(
     Ok(())
 }
 
-async fn connection(
+/// What the edge serves: any always-ready, cloneable service answering every request.
+pub trait App:
+    tower::Service<
+        axum::http::Request<Body>,
+        Response = axum::response::Response,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> App for S where
+    S: tower::Service<
+            axum::http::Request<Body>,
+            Response = axum::response::Response,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+async fn connection<S: App>(
     tcp: TcpStream,
-    app: Router,
+    app: S,
     builder: &http1::Builder,
     idle: Duration,
     stop: CancellationToken,

@@ -1,46 +1,7 @@
-//! HTTP caching and ranges for published files: `Cache-Control` by name (hashed names are
-//! immutable), `If-None-Match`, `If-Range` and one `bytes=` range (RFC 9110).
+//! Conditional and partial requests for published files: `If-None-Match`, `If-Range` and
+//! one `bytes=` range (RFC 9110).
 
 use axum::http::{HeaderMap, header};
-
-/// Hashed asset names never change content.
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-
-pub(super) fn cache_control(path: &str, private: bool) -> String {
-    let scope = if private { "private" } else { "public" };
-    if hashed_name(path) {
-        IMMUTABLE.replacen("public", scope, 1)
-    } else {
-        format!("{scope}, no-cache")
-    }
-}
-
-/// A bundler's content-hashed name, such as `index-BxK3c9aQ.js`: a final `-` or `.`
-/// segment of 8+ word characters with a digit or an upper-case letter, before the extension.
-pub(super) fn hashed_name(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    let Some((stem, ext)) = name.rsplit_once('.') else {
-        return false;
-    };
-    if ext.is_empty() {
-        return false;
-    }
-    let looks_hashed = |hash: &str| {
-        hash.len() >= 8
-            && hash.len() < stem.len()
-            && hash.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            && hash
-                .bytes()
-                .any(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
-    };
-    let hash = stem.rsplit(['-', '.']).next().unwrap_or("");
-    // Vite's `[name]-[hash]` hash is 8 base64url characters, which may hold a `-` itself.
-    let vite = stem.len() > 9
-        && stem.as_bytes()[stem.len() - 9] == b'-'
-        && stem.is_char_boundary(stem.len() - 8)
-        && looks_hashed(&stem[stem.len() - 8..].replace('-', "_"));
-    looks_hashed(hash) || vite
-}
 
 pub(super) fn not_modified(
     headers: &HeaderMap,

@@ -7,84 +7,124 @@
 
 mod conditional;
 
-use self::conditional::{Range, cache_control, if_range_holds, not_modified, range};
+use self::conditional::{Range, if_range_holds, not_modified, range};
 
-use axum::body::Body;
-use axum::extract::{Path as UrlPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use draftsmith_core::ErrorCode;
 use draftsmith_core::publish::Visibility;
-use draftsmith_store::StoredReleaseFile;
 
-use crate::AppState;
-use crate::error::ApiResult;
-use crate::sites::Site;
+use crate::error::{ApiError, ApiResult};
+use crate::sites::{ServedFile, Site};
+use crate::{AppState, Settings};
 
 /// What a published page may do on the service's origin: everything a page needs except
 /// sharing that origin.
 const SANDBOX_CSP: &str =
     "sandbox allow-scripts allow-forms allow-popups allow-modals allow-downloads";
 
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/p/{slug}", axum::routing::get(slug_root))
-        .route("/p/{slug}/", axum::routing::get(index_on_origin))
-        .route("/p/{slug}/{*path}", axum::routing::get(file_on_origin))
+/// A request for a published app, as told by its host or its path.
+#[derive(Debug, PartialEq)]
+pub enum Claim {
+    /// `/p/{slug}`: on to `/p/{slug}/`.
+    Redirect(String),
+    /// A file of the app at `slug`; `on_origin` when it came under `/p/` of the service's
+    /// own origin (rather than at `{slug}.{apps domain}`).
+    File {
+        slug: String,
+        path: String,
+        on_origin: bool,
+    },
+    /// A method other than `GET` or `HEAD`.
+    NotAllowed { on_origin: bool },
 }
 
-async fn slug_root(UrlPath(slug): UrlPath<String>) -> Response {
+/// Whether `request` is for a published app: `{slug}.{apps domain}` by its `Host` when an
+/// apps domain is configured, else a `/p/{slug}…` path. Everything else is the API's.
+pub fn claim<B>(settings: &Settings, request: &Request<B>) -> Option<Claim> {
+    let readable = matches!(*request.method(), Method::GET | Method::HEAD);
+    let path = request.uri().path();
+    if let Some(slug) = by_host(settings, request) {
+        if !readable {
+            return Some(Claim::NotAllowed { on_origin: false });
+        }
+        return Some(Claim::File {
+            slug: slug.to_ascii_lowercase(),
+            path: percent_decode(path.trim_start_matches('/')),
+            on_origin: false,
+        });
+    }
+    let rest = path.strip_prefix("/p/")?;
+    let (slug, file) = match rest.split_once('/') {
+        Some((slug, file)) => (slug, Some(file)),
+        None => (rest, None),
+    };
+    if slug.is_empty() {
+        return None;
+    }
+    if !readable {
+        return Some(Claim::NotAllowed { on_origin: true });
+    }
+    let slug = percent_decode(slug);
+    Some(match file {
+        None => Claim::Redirect(slug),
+        Some(file) => Claim::File {
+            slug,
+            path: percent_decode(file),
+            on_origin: true,
+        },
+    })
+}
+
+/// The slug a request's `Host` names under the apps domain.
+fn by_host<'a, B>(settings: &Settings, request: &'a Request<B>) -> Option<&'a str> {
+    let domain = settings.apps_domain.as_deref()?;
+    let host = request.headers().get(header::HOST)?.to_str().ok()?;
+    let host = host.split(':').next().unwrap_or(host);
+    let slug = host
+        .len()
+        .checked_sub(domain.len() + 1)
+        .filter(|&at| {
+            host.is_char_boundary(at)
+                && host[at..].starts_with('.')
+                && host[at + 1..].eq_ignore_ascii_case(domain)
+        })
+        .map(|at| &host[..at])?;
+    (!slug.is_empty() && !slug.contains('.')).then_some(slug)
+}
+
+/// The answer to a claimed request with the head `request`.
+pub async fn answer_claim(state: &AppState, claim: Claim, request: &Parts) -> Response {
+    let (slug, path, on_origin) = match claim {
+        Claim::Redirect(slug) => return redirect(&slug),
+        Claim::NotAllowed { on_origin: true } => {
+            return ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                "method not allowed on this route",
+            )
+            .into_response();
+        }
+        Claim::NotAllowed { on_origin: false } => {
+            return StatusCode::METHOD_NOT_ALLOWED.into_response();
+        }
+        Claim::File {
+            slug,
+            path,
+            on_origin,
+        } => (slug, path, on_origin),
+    };
+    // hyper answers a HEAD with the head alone, its length that of the body it leaves out.
+    serve(state, &slug, &path, &request.headers, on_origin)
+        .await
+        .into_response()
+}
+
+fn redirect(slug: &str) -> Response {
     let mut response = StatusCode::PERMANENT_REDIRECT.into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/p/{slug}/")) {
         response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
-}
-
-async fn index_on_origin(
-    State(state): State<AppState>,
-    UrlPath(slug): UrlPath<String>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    serve(&state, &slug, "", &headers, true).await
-}
-
-async fn file_on_origin(
-    State(state): State<AppState>,
-    UrlPath((slug, path)): UrlPath<(String, String)>,
-    headers: HeaderMap,
-) -> ApiResult<Response> {
-    serve(&state, &slug, &path, &headers, true).await
-}
-
-/// Serves `{slug}.{apps domain}` requests as published apps; everything else goes on to
-/// the API.
-pub async fn by_host(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(domain) = state.settings.apps_domain.as_deref() else {
-        return next.run(request).await;
-    };
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase());
-    let slug = host
-        .as_deref()
-        .and_then(|h| h.strip_suffix(domain)?.strip_suffix('.'));
-    let Some(slug) = slug.filter(|s| !s.is_empty() && !s.contains('.')) else {
-        return next.run(request).await;
-    };
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        return StatusCode::METHOD_NOT_ALLOWED.into_response();
-    }
-    let path = request.uri().path().trim_start_matches('/');
-    let path = percent_decode(path);
-    let head = request.method() == Method::HEAD;
-    let response = serve(&state, slug, &path, request.headers(), false).await;
-    let mut response = response.into_response();
-    if head {
-        *response.body_mut() = Body::empty();
     }
     response
 }
@@ -177,7 +217,7 @@ fn unlock<'a>(site: &Site, path: &'a str, headers: &HeaderMap) -> Access<'a> {
 
 /// The file at `path`; `index.html` for a directory, and for a path whose last segment has
 /// no extension (a client-side route), the site's `index.html`.
-fn find<'a>(site: &'a Site, path: &str) -> Option<&'a StoredReleaseFile> {
+fn find<'a>(site: &'a Site, path: &str) -> Option<&'a ServedFile> {
     let index;
     let path = if path.is_empty() || path.ends_with('/') {
         index = format!("{path}index.html");
@@ -207,7 +247,7 @@ fn find<'a>(site: &'a Site, path: &str) -> Option<&'a StoredReleaseFile> {
 
 /// The encoding chosen for `file` by `Accept-Encoding` (brotli first, then gzip).
 fn negotiate<'a>(
-    file: &'a StoredReleaseFile,
+    file: &'a ServedFile,
     headers: &HeaderMap,
 ) -> Option<(&'static str, &'a draftsmith_store::Encoded)> {
     let accept = headers
@@ -227,10 +267,11 @@ fn negotiate<'a>(
             coding.eq_ignore_ascii_case(name) && !refused
         })
     };
-    if let Some(br) = file.brotli.as_ref().filter(|_| accepts("br")) {
+    if let Some(br) = file.stored.brotli.as_ref().filter(|_| accepts("br")) {
         return Some(("br", br));
     }
-    file.gzip
+    file.stored
+        .gzip
         .as_ref()
         .filter(|_| accepts("gzip"))
         .map(|gz| ("gzip", gz))
@@ -238,7 +279,7 @@ fn negotiate<'a>(
 
 async fn answer(
     state: &AppState,
-    file: &StoredReleaseFile,
+    file: &ServedFile,
     headers: &HeaderMap,
     private: bool,
 ) -> ApiResult<Response> {
@@ -249,30 +290,25 @@ async fn answer(
     } else {
         negotiate(file, headers)
     };
-    let etag = match encoded {
-        Some((coding, _)) => format!("\"{}-{coding}\"", file.file.sha256),
-        None => format!("\"{}\"", file.file.sha256),
-    };
-    let mut out = HeaderMap::new();
-    let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
-    out.insert(header::ETAG, value(&etag));
-    out.insert(
-        header::CACHE_CONTROL,
-        value(&cache_control(&file.file.path, private)),
-    );
+    let etag = file.etag(encoded.map(|(coding, _)| coding));
+    let sha = &file.stored.file.sha256;
+    let mut out = HeaderMap::with_capacity(16);
+    out.insert(header::ETAG, etag.value.clone());
+    out.insert(header::CACHE_CONTROL, file.cache_control(private).clone());
     out.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if not_modified(headers, &etag, &file.file.sha256) {
+    if not_modified(headers, &etag.text, sha) {
         return Ok((StatusCode::NOT_MODIFIED, out).into_response());
     }
-    out.insert(header::CONTENT_TYPE, value(&file.file.content_type));
-    let hash = encoded.map_or(&file.file.sha256, |(_, e)| &e.hash);
+    out.insert(header::CONTENT_TYPE, file.content_type.clone());
+    let hash = encoded.map_or(sha, |(_, e)| &e.hash);
     let bytes = state.sites.blob(state.store.as_ref(), hash).await?;
     if let Some((coding, _)) = encoded {
         out.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
     }
-    if ranged && if_range_holds(headers, &etag) {
+    if ranged && if_range_holds(headers, &etag.text) {
         let total = bytes.len() as u64;
+        let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
         match range(headers, total) {
             Range::Whole => {}
             Range::Part(start, end) => {
@@ -332,7 +368,7 @@ fn refused(slug: &str) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::conditional::{Range, hashed_name, range};
+    use super::conditional::{Range, range};
     use super::*;
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
@@ -347,16 +383,6 @@ mod tests {
     }
 
     #[test]
-    fn hashed_names_are_recognised() {
-        assert!(hashed_name("assets/index-BxK3c9aQ.js"));
-        assert!(hashed_name("assets/index-Bx-3c9aQ.js"));
-        assert!(hashed_name("assets/logo.4f3a2b1c9d.svg"));
-        assert!(!hashed_name("index.html"));
-        assert!(!hashed_name("assets/my-component.js"));
-        assert!(!hashed_name("favicon.ico"));
-    }
-
-    #[test]
     fn ranges_follow_rfc_9110() {
         let r = |v: &str, total| range(&headers(&[(header::RANGE, v)]), total);
         assert!(matches!(r("bytes=0-9", 100), Range::Part(0, 9)));
@@ -367,6 +393,75 @@ mod tests {
         assert!(matches!(r("bytes=0-1,5-6", 100), Range::Whole));
         assert!(matches!(r("items=0-1", 100), Range::Whole));
         assert!(matches!(r("bytes=9-3", 100), Range::Whole));
+    }
+
+    fn settings(apps_domain: Option<&str>) -> Settings {
+        Settings {
+            max_file_bytes: 1,
+            max_json_bytes: 1,
+            http: crate::edge::HttpConfig::default(),
+            apps_domain: apps_domain.map(str::to_owned),
+            uploads: crate::routes::uploads::UploadsConfig::default(),
+        }
+    }
+
+    fn request(method: Method, host: &str, path: &str) -> Request<()> {
+        let mut request = Request::new(());
+        *request.method_mut() = method;
+        *request.uri_mut() = path.parse().unwrap_or_default();
+        request.headers_mut().insert(
+            header::HOST,
+            HeaderValue::from_str(host).unwrap_or(HeaderValue::from_static("")),
+        );
+        request
+    }
+
+    #[test]
+    fn published_requests_are_told_by_path_or_host_and_the_rest_left_to_the_api() {
+        let plain = settings(None);
+        let on = |method, path| claim(&plain, &request(method, "svc.test", path));
+        let file = |slug: &str, path: &str, on_origin| {
+            Some(Claim::File {
+                slug: slug.into(),
+                path: path.into(),
+                on_origin,
+            })
+        };
+        assert_eq!(
+            on(Method::GET, "/p/shop"),
+            Some(Claim::Redirect("shop".into()))
+        );
+        assert_eq!(on(Method::GET, "/p/shop/"), file("shop", "", true));
+        assert_eq!(
+            on(Method::HEAD, "/p/shop/a%20b/c.js?v=1"),
+            file("shop", "a b/c.js", true)
+        );
+        assert_eq!(
+            on(Method::POST, "/p/shop/x"),
+            Some(Claim::NotAllowed { on_origin: true })
+        );
+        for api in ["/p/", "/p//x", "/pp/shop/", "/admin/apps", "/"] {
+            assert_eq!(on(Method::GET, api), None, "{api}");
+        }
+        let domain = settings(Some("apps.test"));
+        let at = |method, host| claim(&domain, &request(method, host, "/assets/x.js"));
+        assert_eq!(
+            at(Method::GET, "Shop.Apps.Test:8080"),
+            file("shop", "assets/x.js", false)
+        );
+        assert_eq!(
+            at(Method::PUT, "shop.apps.test"),
+            Some(Claim::NotAllowed { on_origin: false })
+        );
+        for other in [
+            "apps.test",
+            "a.b.apps.test",
+            "shopapps.test",
+            "svc.test",
+            ".apps.test",
+        ] {
+            assert_eq!(at(Method::GET, other), None, "{other}");
+        }
     }
 
     #[test]
