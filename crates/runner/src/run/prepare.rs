@@ -131,13 +131,16 @@ impl Execution {
     /// engine starts what it needs in it (OpenCode's server starts during the fill).
     async fn provision(&self) -> Result<Provisioned, ProvisionError> {
         let controller = &self.services.controller;
-        let created = controller
-            .create(
+        // The draft is read while the sandbox is made.
+        let (created, manifest) = tokio::join!(
+            controller.create(
                 &self.sandbox,
                 &self.task.app.template,
                 self.config.sandbox_ttl,
-            )
-            .await?;
+            ),
+            self.services.store.draft(self.task.app.id)
+        );
+        let (created, manifest) = (created?, manifest?);
         let root = controller.workspace_dir(&self.sandbox).unwrap_or_default();
         let ahead = async {
             if let Some(engine) = self.services.engines.get(self.task.run.engine) {
@@ -147,18 +150,18 @@ impl Execution {
                 }
             }
         };
-        let (manifest, ()) = tokio::join!(self.fill(), ahead);
+        let (filled, ()) = tokio::join!(self.fill(&manifest), ahead);
+        filled?;
         Ok(Provisioned {
-            manifest: manifest?,
+            manifest,
             reused: created.reused,
             root,
         })
     }
 
-    /// The sandbox's workspace made the current draft, and the contract seeded.
-    async fn fill(&self) -> Result<Manifest, ProvisionError> {
+    /// The sandbox's workspace made `manifest` (the current draft), and the contract seeded.
+    async fn fill(&self, manifest: &Manifest) -> Result<(), ProvisionError> {
         let controller = &self.services.controller;
-        let manifest = self.services.store.draft(self.task.app.id).await?;
         let blobs = StoreBlobs(self.services.store.clone());
         controller
             .refresh(&self.sandbox, &manifest.files, &blobs)
@@ -175,8 +178,7 @@ impl Execution {
                 contract.as_bytes(),
             )
             .await
-            .map_err(ProvisionError::Contract)?;
-        Ok(manifest)
+            .map_err(ProvisionError::Contract)
     }
 
     /// Earlier turns of this run's chat session, without this run's own prompt.

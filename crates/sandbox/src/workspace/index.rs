@@ -29,6 +29,8 @@ struct Stamp {
 pub(crate) struct FileIndex {
     file: PathBuf,
     entries: HashMap<String, Stamp>,
+    /// Entries changed since the index was loaded or saved.
+    changed: bool,
 }
 
 impl FileIndex {
@@ -39,16 +41,25 @@ impl FileIndex {
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
-        Self { file, entries }
+        Self {
+            file,
+            entries,
+            changed: false,
+        }
     }
 
-    /// Persists the index.
-    pub(crate) fn save(&self) -> Result<(), SandboxError> {
+    /// Persists the index, if anything in it changed.
+    pub(crate) fn save(&mut self) -> Result<(), SandboxError> {
+        if !self.changed {
+            return Ok(());
+        }
         let bytes = serde_json::to_vec(&self.entries)
             .map_err(|e| SandboxError::Invalid(format!("index: {e}")))?;
         let tmp = self.file.with_extension("tmp");
         std::fs::write(&tmp, bytes).map_err(SandboxError::io(&tmp))?;
-        std::fs::rename(&tmp, &self.file).map_err(SandboxError::io(&self.file))
+        std::fs::rename(&tmp, &self.file).map_err(SandboxError::io(&self.file))?;
+        self.changed = false;
+        Ok(())
     }
 
     /// The recorded hash of `rel` if `stat` shows it untouched since.
@@ -70,6 +81,7 @@ impl FileIndex {
             recorded_ns: now_ns(),
         };
         self.entries.insert(rel.to_owned(), stamp);
+        self.changed = true;
     }
 
     /// The recorded size of `rel` (as of the last scan).
@@ -79,7 +91,7 @@ impl FileIndex {
 
     /// Forgets a removed file.
     pub(crate) fn forget(&mut self, rel: &str) {
-        self.entries.remove(rel);
+        self.changed |= self.entries.remove(rel).is_some();
     }
 
     /// The workspace's files and their hashes, re-hashing only what the index cannot vouch
@@ -109,7 +121,9 @@ impl FileIndex {
             };
             present.insert(found.rel, sha);
         }
+        let before = self.entries.len();
         self.entries.retain(|rel, _| present.contains_key(rel));
+        self.changed |= self.entries.len() != before;
         Ok(present)
     }
 }

@@ -175,6 +175,32 @@ fn the_index_survives_a_reload() {
     assert_eq!(refresh(&root, &[entry("a.txt", b"a")], &mut again), (0, 0));
 }
 
+#[test]
+fn the_index_is_written_only_when_it_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    std::fs::create_dir(&root).unwrap();
+    let file = dir.path().join("index.json");
+    let files = [entry("a.txt", b"a"), entry("b.txt", b"b")];
+    let mut index = FileIndex::load(file.clone());
+    index.save().unwrap();
+    assert!(!file.exists(), "nothing to persist yet");
+    refresh(&root, &files, &mut index);
+    index.save().unwrap();
+    assert!(file.exists());
+    // Saved and unchanged (a refresh with nothing to do): the file is not written again.
+    let mut again = FileIndex::load(file.clone());
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(refresh(&root, &files, &mut again), (0, 0));
+    again.save().unwrap();
+    assert!(!file.exists(), "an unchanged index was rewritten");
+    // A removal changes it.
+    assert_eq!(refresh(&root, &files[..1], &mut again), (0, 1));
+    again.save().unwrap();
+    let mut reloaded = FileIndex::load(file);
+    assert_eq!(refresh(&root, &files[..1], &mut reloaded), (0, 0));
+}
+
 fn draft_path(raw: &str) -> draftsmith_core::DraftPath {
     draftsmith_core::DraftPath::parse(raw).unwrap()
 }
