@@ -40,34 +40,23 @@ pub struct ServedFile {
     pub content_type: HeaderValue,
     /// `Cache-Control` on a public site and on a private one.
     cache_control: [HeaderValue; 2],
-    /// Strong `ETag`s of the identity bytes, the gzip form and the brotli form.
-    etags: [Etag; 3],
-}
-
-/// An entity tag, as compared with `If-None-Match` and as sent.
-pub struct Etag {
-    /// With its quotes.
-    pub text: String,
-    /// The header value.
-    pub value: HeaderValue,
+    /// Strong `ETag`s (with their quotes) of the identity bytes, the gzip form and the
+    /// brotli form.
+    etags: [HeaderValue; 3],
 }
 
 impl ServedFile {
     fn new(stored: StoredReleaseFile) -> Self {
         let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
         let sha = &stored.file.sha256;
-        let etag = |text: String| Etag {
-            value: value(&text),
-            text,
-        };
         Self {
             content_type: value(&stored.file.content_type),
             cache_control: [false, true]
                 .map(|private| value(&cache_control(&stored.file.path, private))),
             etags: [
-                etag(format!("\"{sha}\"")),
-                etag(format!("\"{sha}-gzip\"")),
-                etag(format!("\"{sha}-br\"")),
+                value(&format!("\"{sha}\"")),
+                value(&format!("\"{sha}-gzip\"")),
+                value(&format!("\"{sha}-br\"")),
             ],
             stored,
         }
@@ -79,7 +68,7 @@ impl ServedFile {
     }
 
     /// The `ETag` of the answer in `coding` (`None`: the identity bytes).
-    pub fn etag(&self, coding: Option<&str>) -> &Etag {
+    pub fn etag(&self, coding: Option<&str>) -> &HeaderValue {
         match coding {
             Some("gzip") => &self.etags[1],
             Some(_) => &self.etags[2],
