@@ -159,26 +159,27 @@ impl Execution {
         })
     }
 
-    /// The sandbox's workspace made `manifest` (the current draft), and the contract seeded.
+    /// The sandbox's workspace made `manifest` (the current draft), and the contract seeded
+    /// meanwhile: it lives under `.cache/`, which drafts never hold and a refresh never
+    /// touches.
     async fn fill(&self, manifest: &Manifest) -> Result<(), ProvisionError> {
         let controller = &self.services.controller;
         let blobs = StoreBlobs(self.services.store.clone());
-        controller
-            .refresh(&self.sandbox, &manifest.files, &blobs)
-            .await?;
         // Through the controller, so a remote sandbox gets it too; never through a symlink
         // the agent planted in the workspace.
         let contract = serde_json::to_value(&self.task.contract)
             .unwrap_or_default()
             .to_string();
-        controller
-            .seed_file(
+        let (refreshed, seeded) = tokio::join!(
+            controller.refresh(&self.sandbox, &manifest.files, &blobs),
+            controller.seed_file(
                 &self.sandbox,
                 draftsmith_tools::CONTRACT_FILE,
                 contract.as_bytes(),
             )
-            .await
-            .map_err(ProvisionError::Contract)
+        );
+        refreshed?;
+        seeded.map_err(ProvisionError::Contract)
     }
 
     /// Earlier turns of this run's chat session, without this run's own prompt.
