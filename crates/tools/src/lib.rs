@@ -19,7 +19,7 @@ pub use command::{CommandOutput, CommandRequest, CommandRunner, LocalCommandRunn
 pub use context::{ToolContext, ToolLimits};
 pub use dispatch::{run_tool, runs_commands};
 pub use error::{ToolError, ToolOutcome};
-pub use policy::{resolve_for_entry, resolve_for_read, resolve_for_write};
+pub use policy::{canonical_root, resolve_for_entry, resolve_for_read, resolve_for_write};
 pub use seed::{ensure_service_dir, write_service_file};
 pub use spec::{ToolSpec, tool_specs};
 pub use tools::contract::CONTRACT_FILE;

@@ -19,35 +19,37 @@ enum Target {
 }
 
 /// Resolves `raw` for reading: inside the workspace, symlinks followed only while they stay in it.
-pub fn resolve_for_read(workspace: &Path, raw: &str) -> Result<PathBuf, ToolError> {
-    resolve(workspace, raw, Target::Follow)
+/// `root` is the workspace's canonical path ([`canonical_root`], taken once per tool call).
+pub fn resolve_for_read(root: &Path, raw: &str) -> Result<PathBuf, ToolError> {
+    resolve(root, raw, Target::Follow)
 }
 
 /// Resolves `raw` for creating or overwriting a file: no symlink leads out, and the target
 /// itself is not a symlink (a dangling one would create a file wherever it points).
-pub fn resolve_for_write(workspace: &Path, raw: &str) -> Result<PathBuf, ToolError> {
-    resolve(workspace, raw, Target::Refuse)
+pub fn resolve_for_write(root: &Path, raw: &str) -> Result<PathBuf, ToolError> {
+    resolve(root, raw, Target::Refuse)
 }
 
 /// Resolves `raw` for deleting or renaming an entry; the same rules as [`resolve_for_write`].
-pub fn resolve_for_entry(workspace: &Path, raw: &str) -> Result<PathBuf, ToolError> {
-    resolve(workspace, raw, Target::Refuse)
+pub fn resolve_for_entry(root: &Path, raw: &str) -> Result<PathBuf, ToolError> {
+    resolve(root, raw, Target::Refuse)
 }
 
 /// Resolves a directory argument where "." and absence mean the workspace root.
-pub(crate) fn resolve_dir(workspace: &Path, raw: Option<&str>) -> Result<PathBuf, ToolError> {
+pub(crate) fn resolve_dir(root: &Path, raw: Option<&str>) -> Result<PathBuf, ToolError> {
     match raw {
-        None => canonical_root(workspace),
+        None => Ok(root.to_path_buf()),
         // "." and "./" mean the root; "/" is absolute and goes to the policy like any path.
         Some(raw) if !raw.starts_with('/') && raw.split('/').all(|p| p == "." || p.is_empty()) => {
-            canonical_root(workspace)
+            Ok(root.to_path_buf())
         }
-        Some(raw) => resolve_for_read(workspace, raw),
+        Some(raw) => resolve_for_read(root, raw),
     }
 }
 
-/// The workspace as an absolute path with no symlinks, the prefix every result must keep.
-pub(crate) fn canonical_root(workspace: &Path) -> Result<PathBuf, ToolError> {
+/// The workspace as an absolute path with no symlinks, the prefix every result must keep;
+/// each tool call takes it once and resolves every path against it.
+pub fn canonical_root(workspace: &Path) -> Result<PathBuf, ToolError> {
     workspace.canonicalize().map_err(|e| {
         ToolError::failed(format!(
             "the workspace {} cannot be used: {e}",
@@ -71,11 +73,10 @@ fn lexical_error(raw: &str, error: &PathError) -> ToolError {
     }
 }
 
-fn resolve(workspace: &Path, raw: &str, target: Target) -> Result<PathBuf, ToolError> {
+fn resolve(root: &Path, raw: &str, target: Target) -> Result<PathBuf, ToolError> {
     let draft = parse_lexical(raw)?;
-    let root = canonical_root(workspace)?;
     let parts: Vec<&str> = draft.as_str().split('/').collect();
-    let mut current = root.clone();
+    let mut current = root.to_path_buf();
     for (index, part) in parts.iter().enumerate() {
         let next = current.join(part);
         let is_last = index + 1 == parts.len();
@@ -111,7 +112,7 @@ fn resolve(workspace: &Path, raw: &str, target: Target) -> Result<PathBuf, ToolE
                 format!("{shown} is a symbolic link that points nowhere"),
             )
         })?;
-        let Ok(inside) = resolved.strip_prefix(&root) else {
+        let Ok(inside) = resolved.strip_prefix(root) else {
             return Err(ToolError::blocked(
                 "path",
                 format!("{shown} is a symbolic link that leads outside the workspace"),
@@ -167,21 +168,21 @@ mod tests {
         std::fs::create_dir_all(ws.join("src")).unwrap();
         std::os::unix::fs::symlink(dir.path(), ws.join("out")).unwrap();
         std::os::unix::fs::symlink("src", ws.join("alias")).unwrap();
-        let root = ws.canonicalize().unwrap();
+        let root = canonical_root(&ws).unwrap();
         assert_eq!(
-            resolve_for_write(&ws, "src/a/b.txt").unwrap(),
+            resolve_for_write(&root, "src/a/b.txt").unwrap(),
             root.join("src/a/b.txt")
         );
         assert_eq!(
-            resolve_for_write(&ws, "alias/x").unwrap(),
+            resolve_for_write(&root, "alias/x").unwrap(),
             root.join("src/x")
         );
-        let err = resolve_for_write(&ws, "out/x").unwrap_err();
+        let err = resolve_for_write(&root, "out/x").unwrap_err();
         assert_eq!(err.code, ErrorCode::CodingAgentPathBlocked);
-        let err = resolve_for_write(&ws, "alias").unwrap_err();
+        let err = resolve_for_write(&root, "alias").unwrap_err();
         assert_eq!(err.code, ErrorCode::CodingAgentPathBlocked);
-        assert_eq!(resolve_for_read(&ws, "alias").unwrap(), root.join("src"));
-        let err = resolve_for_read(&ws, "").unwrap_err();
+        assert_eq!(resolve_for_read(&root, "alias").unwrap(), root.join("src"));
+        let err = resolve_for_read(&root, "").unwrap_err();
         assert_eq!(err.code, ErrorCode::CodingAgentToolInputInvalid);
     }
 }

@@ -24,7 +24,6 @@ struct Entry {
 
 /// The overlay: workspace-relative path to entry, plus the order files were first touched.
 pub(crate) struct Plan {
-    workspace: PathBuf,
     root: PathBuf,
     max_file_bytes: usize,
     entries: BTreeMap<String, Entry>,
@@ -35,7 +34,6 @@ impl Plan {
     /// An empty overlay of `workspace`.
     pub(crate) fn new(workspace: &Path, max_file_bytes: usize) -> Result<Self, ToolError> {
         Ok(Self {
-            workspace: workspace.to_path_buf(),
             root: canonical_root(workspace)?,
             max_file_bytes,
             entries: BTreeMap::new(),
@@ -142,7 +140,7 @@ impl Plan {
         if self.entries.contains_key(&key) {
             return Ok(key);
         }
-        let abs = resolve_for_write(&self.workspace, raw).map_err(blocked)?;
+        let abs = resolve_for_write(&self.root, raw).map_err(blocked)?;
         let before = match fs::symlink_metadata(&abs) {
             Err(e) if e.kind() == ErrorKind::NotFound => None,
             Err(e) => return Err(io_failed("inspect", &key, &e)),

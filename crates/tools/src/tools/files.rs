@@ -27,7 +27,7 @@ pub(crate) fn write(ctx: &ToolContext, input: WriteInput) -> Result<Done, ToolEr
     }
     let shown = parse_lexical(&input.path)?.into_string();
     let root = canonical_root(&ctx.workspace)?;
-    let path = resolve_for_write(&ctx.workspace, &input.path)?;
+    let path = resolve_for_write(&root, &input.path)?;
     let created = match path.parent() {
         Some(parent) => create_parents(&root, parent)?,
         None => Vec::new(),
@@ -47,7 +47,7 @@ pub(crate) fn write(ctx: &ToolContext, input: WriteInput) -> Result<Done, ToolEr
 pub(crate) fn delete(ctx: &ToolContext, input: DeleteInput) -> Result<Done, ToolError> {
     let shown = parse_lexical(&input.path)?.into_string();
     let root = canonical_root(&ctx.workspace)?;
-    let path = resolve_for_entry(&ctx.workspace, &input.path)?;
+    let path = resolve_for_entry(&root, &input.path)?;
     let was_dir = beneath::remove_in(&root, &path).map_err(|e| match e.kind() {
         ErrorKind::NotFound => ToolError::failed(format!("{shown} does not exist")),
         _ if beneath::is_gone(&e) => changed_on_the_way(&shown, &e),
@@ -69,10 +69,8 @@ pub(crate) fn rename(ctx: &ToolContext, input: RenameInput) -> Result<Done, Tool
         .map_err(|e| e.with_field("to_path"))?
         .into_string();
     let root = canonical_root(&ctx.workspace)?;
-    let from = resolve_for_entry(&ctx.workspace, &input.from_path)
-        .map_err(|e| e.with_field("from_path"))?;
-    let to =
-        resolve_for_write(&ctx.workspace, &input.to_path).map_err(|e| e.with_field("to_path"))?;
+    let from = resolve_for_entry(&root, &input.from_path).map_err(|e| e.with_field("from_path"))?;
+    let to = resolve_for_write(&root, &input.to_path).map_err(|e| e.with_field("to_path"))?;
     match fs::symlink_metadata(&from) {
         Ok(_) => {}
         Err(e) if e.kind() == ErrorKind::NotFound => {

@@ -24,7 +24,7 @@ pub(crate) fn compile(pattern: &str, field: &str) -> Result<GlobMatcher, ToolErr
 pub(crate) fn run(ctx: &ToolContext, input: GlobInput) -> Result<Done, ToolError> {
     let matcher = compile(&input.pattern, "pattern")?;
     let root = canonical_root(&ctx.workspace)?;
-    let dir = resolve_dir(&ctx.workspace, input.path.as_deref())?;
+    let dir = resolve_dir(&root, input.path.as_deref())?;
     let max = ctx.limits.max_list_entries;
     let mut files = Vec::new();
     let mut truncated = false;

@@ -12,7 +12,7 @@ use crate::policy::{canonical_root, relative, resolve_dir};
 /// Lists the entries below `input.path`.
 pub(crate) fn run(ctx: &ToolContext, input: ListInput) -> Result<Done, ToolError> {
     let root = canonical_root(&ctx.workspace)?;
-    let dir = resolve_dir(&ctx.workspace, input.path.as_deref())?;
+    let dir = resolve_dir(&root, input.path.as_deref())?;
     if !dir.is_dir() {
         let shown = input.path.unwrap_or_default();
         return Err(ToolError::failed(format!(

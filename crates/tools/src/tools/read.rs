@@ -28,7 +28,7 @@ pub(crate) fn run(ctx: &ToolContext, input: ReadInput) -> Result<Done, ToolError
     }
     let shown = parse_lexical(&input.path)?.into_string();
     let root = canonical_root(&ctx.workspace)?;
-    let path = resolve_for_read(&ctx.workspace, &input.path)?;
+    let path = resolve_for_read(&root, &input.path)?;
     let file = beneath::open_in(&root, &path, OFlags::RDONLY).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ToolError::failed(format!("{shown} does not exist")),
         _ => changed_on_the_way(&shown, &e),

@@ -33,7 +33,7 @@ pub(crate) fn run(ctx: &ToolContext, input: SearchInput) -> Result<Done, ToolErr
         .map(|g| compile(g, "glob"))
         .transpose()?;
     let root = canonical_root(&ctx.workspace)?;
-    let target = resolve_dir(&ctx.workspace, input.path.as_deref())?;
+    let target = resolve_dir(&root, input.path.as_deref())?;
     let max = ctx.limits.max_search_matches;
     let mut matches = Vec::new();
     let (mut truncated, mut files_searched) = (false, 0usize);
