@@ -1,5 +1,7 @@
 //! One sandbox's on-disk layout and lifetime: `<root>/<id>/{workspace,home,index.json,
-//! state.json}`. The state file lets a restarted service find and reap leftovers.
+//! state.json}`. The state file lets a restarted service find and reap leftovers; a
+//! renewal that only moves the deadline by less than half a TTL is not written (a restart
+//! may then reap a warm sandbox that much early, which costs a fresh fill, nothing else).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -15,7 +17,7 @@ use crate::process::ProcessGroups;
 use crate::workspace::FileIndex;
 
 /// What the state file holds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct State {
     template: String,
     ttl_ms: u64,
@@ -33,6 +35,8 @@ pub(crate) struct Sandbox {
     pub(crate) workspace: PathBuf,
     pub(crate) home: PathBuf,
     state: Mutex<State>,
+    /// The state as last written to (or read from) its file.
+    on_disk: Mutex<Option<State>>,
     /// Cancelled when the sandbox stops: every running command ends.
     pub(crate) stop: CancellationToken,
     /// Process groups of running commands.
@@ -96,16 +100,20 @@ impl Sandbox {
     /// A sandbox left by an earlier process; without a readable state it counts as expired.
     pub(crate) fn load(root: &Path, id: &SandboxId) -> Self {
         let file = root.join(id.as_str()).join("state.json");
-        let state = std::fs::read(&file)
+        let read: Option<State> = std::fs::read(&file)
             .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(State {
-                template: String::new(),
-                ttl_ms: 0,
-                expires_at_ms: 0,
-                uid: None,
-            });
-        Self::at(root, id, state)
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let state = read.clone().unwrap_or(State {
+            template: String::new(),
+            ttl_ms: 0,
+            expires_at_ms: 0,
+            uid: None,
+        });
+        let sandbox = Self::at(root, id, state);
+        if let Ok(mut on_disk) = sandbox.on_disk.lock() {
+            *on_disk = read;
+        }
+        sandbox
     }
 
     fn at(root: &Path, id: &SandboxId, state: State) -> Self {
@@ -117,6 +125,7 @@ impl Sandbox {
             files: tokio::sync::Mutex::new(FileIndex::load(dir.join("index.json"))),
             dir,
             state: Mutex::new(state),
+            on_disk: Mutex::new(None),
             stop: CancellationToken::new(),
             groups: ProcessGroups::default(),
             dev: Mutex::new(None),
@@ -139,16 +148,32 @@ impl Sandbox {
             .unwrap_or(true)
     }
 
-    /// Keeps it alive for `ttl` from now (and remembers `ttl` for later use).
+    /// Keeps it alive for `ttl` from now (and remembers `ttl` for later use). The file is
+    /// rewritten only when more than the deadline changed, or the deadline moved by half
+    /// a TTL or more since it was written.
     pub(crate) fn renew(&self, template: Option<&str>, ttl: Duration) -> Result<(), SandboxError> {
-        if let Ok(mut state) = self.state.lock() {
+        let renewed = {
+            let mut state = self
+                .state
+                .lock()
+                .map_err(|_| SandboxError::Invalid("sandbox state poisoned".into()))?;
             if let Some(template) = template {
                 template.clone_into(&mut state.template);
             }
             state.ttl_ms = millis(ttl);
             state.expires_at_ms = deadline_ms(ttl);
-        }
-        self.save()
+            state.clone()
+        };
+        let written = self.on_disk.lock().ok().and_then(|d| d.clone());
+        let current = written.is_some_and(|on_disk| {
+            let moved = renewed.expires_at_ms.saturating_sub(on_disk.expires_at_ms);
+            let same = State {
+                expires_at_ms: renewed.expires_at_ms,
+                ..on_disk
+            } == renewed;
+            same && moved < renewed.ttl_ms / 2
+        });
+        if current { Ok(()) } else { self.save() }
     }
 
     /// Pushes the deadline to at least one TTL from now: a sandbox in use does not expire.
@@ -170,7 +195,11 @@ impl Sandbox {
         let file = self.dir.join("state.json");
         let tmp = self.dir.join("state.json.tmp");
         std::fs::write(&tmp, bytes).map_err(SandboxError::io(&tmp))?;
-        std::fs::rename(&tmp, &file).map_err(SandboxError::io(&file))
+        std::fs::rename(&tmp, &file).map_err(SandboxError::io(&file))?;
+        if let Ok(mut on_disk) = self.on_disk.lock() {
+            *on_disk = Some(state);
+        }
+        Ok(())
     }
 }
 
@@ -184,4 +213,46 @@ fn deadline_ms(ttl: Duration) -> u64 {
         .map(millis)
         .unwrap_or(0);
     now.saturating_add(millis(ttl))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn on_disk(root: &Path, id: &SandboxId) -> State {
+        let bytes = std::fs::read(root.join(id.as_str()).join("state.json")).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn a_renewal_is_written_only_when_more_than_a_little_of_the_deadline_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = SandboxId::parse("chat-1").unwrap();
+        let ttl = Duration::from_secs(600);
+        let sandbox = Sandbox::create(dir.path(), &id, "static", ttl, None).unwrap();
+        let first = on_disk(dir.path(), &id);
+        std::thread::sleep(Duration::from_millis(5));
+        // Only the deadline moved, by far less than half a TTL: the file stays.
+        sandbox.renew(Some("static"), ttl).unwrap();
+        sandbox.renew(None, ttl).unwrap();
+        assert_eq!(on_disk(dir.path(), &id), first);
+        // A new template (or TTL) is written at once.
+        sandbox.renew(Some("vite-react"), ttl).unwrap();
+        let written = on_disk(dir.path(), &id);
+        assert_eq!(written.template, "vite-react");
+        assert!(written.expires_at_ms > first.expires_at_ms);
+        // After a restart the file read counts as written.
+        let adopted = Sandbox::load(dir.path(), &id);
+        adopted.renew(None, ttl).unwrap();
+        assert_eq!(on_disk(dir.path(), &id), written);
+        // A deadline moved by half a TTL or more is written.
+        let short = Duration::from_millis(40);
+        adopted.renew(None, short).unwrap();
+        let before = on_disk(dir.path(), &id);
+        assert_eq!(before.ttl_ms, 40);
+        std::thread::sleep(Duration::from_millis(25));
+        adopted.renew(None, short).unwrap();
+        assert!(on_disk(dir.path(), &id).expires_at_ms >= before.expires_at_ms + 20);
+    }
 }
