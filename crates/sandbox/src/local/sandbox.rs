@@ -65,6 +65,7 @@ impl Sandbox {
                 expires_at_ms: deadline_ms(ttl),
                 uid,
             },
+            None,
         );
         sandbox.ensure_dirs()?;
         sandbox.save()?;
@@ -109,14 +110,10 @@ impl Sandbox {
             expires_at_ms: 0,
             uid: None,
         });
-        let sandbox = Self::at(root, id, state);
-        if let Ok(mut on_disk) = sandbox.on_disk.lock() {
-            *on_disk = read;
-        }
-        sandbox
+        Self::at(root, id, state, read)
     }
 
-    fn at(root: &Path, id: &SandboxId, state: State) -> Self {
+    fn at(root: &Path, id: &SandboxId, state: State, on_disk: Option<State>) -> Self {
         let dir = root.join(id.as_str());
         Self {
             id: id.clone(),
@@ -125,7 +122,7 @@ impl Sandbox {
             files: tokio::sync::Mutex::new(FileIndex::load(dir.join("index.json"))),
             dir,
             state: Mutex::new(state),
-            on_disk: Mutex::new(None),
+            on_disk: Mutex::new(on_disk),
             stop: CancellationToken::new(),
             groups: ProcessGroups::default(),
             dev: Mutex::new(None),
@@ -153,10 +150,7 @@ impl Sandbox {
     /// a TTL or more since it was written.
     pub(crate) fn renew(&self, template: Option<&str>, ttl: Duration) -> Result<(), SandboxError> {
         let renewed = {
-            let mut state = self
-                .state
-                .lock()
-                .map_err(|_| SandboxError::Invalid("sandbox state poisoned".into()))?;
+            let mut state = self.lock_state()?;
             if let Some(template) = template {
                 template.clone_into(&mut state.template);
             }
@@ -184,12 +178,14 @@ impl Sandbox {
         }
     }
 
-    fn save(&self) -> Result<(), SandboxError> {
-        let state = self
-            .state
+    fn lock_state(&self) -> Result<std::sync::MutexGuard<'_, State>, SandboxError> {
+        self.state
             .lock()
-            .map(|s| s.clone())
-            .map_err(|_| SandboxError::Invalid("sandbox state poisoned".into()))?;
+            .map_err(|_| SandboxError::Invalid("sandbox state poisoned".into()))
+    }
+
+    fn save(&self) -> Result<(), SandboxError> {
+        let state = self.lock_state()?.clone();
         let bytes = serde_json::to_vec(&state)
             .map_err(|e| SandboxError::Invalid(format!("sandbox state: {e}")))?;
         let file = self.dir.join("state.json");
