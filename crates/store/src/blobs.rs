@@ -9,7 +9,7 @@ use draftsmith_core::BlobHash;
 use sqlx::{AnyPool, Row};
 
 use crate::error::Result;
-use crate::sql::{CHUNK, hash, placeholders, rows};
+use crate::sql::{CHUNK, Marks, hash};
 
 /// Where file contents live.
 #[async_trait]
@@ -54,11 +54,12 @@ impl BlobStore for DbBlobs {
             .iter()
             .filter(|(hash, _)| seen.insert(*hash))
             .collect();
+        let marks = Marks::of_pool(&self.pool);
         for chunk in blobs.chunks(CHUNK) {
             let statement = format!(
                 "INSERT INTO blobs (hash, size, content) VALUES {} \
                  ON CONFLICT (hash) DO NOTHING",
-                rows(chunk.len(), 3)
+                marks.rows(chunk.len(), 3)
             );
             let mut query = sqlx::query(&statement);
             for (hash, content) in chunk {
@@ -85,10 +86,11 @@ impl BlobStore for DbBlobs {
 
     async fn get_many(&self, hashes: &[BlobHash]) -> Result<HashMap<BlobHash, Vec<u8>>> {
         let mut found = HashMap::with_capacity(hashes.len());
+        let marks = Marks::of_pool(&self.pool);
         for chunk in hashes.chunks(CHUNK) {
             let statement = format!(
                 "SELECT hash, content FROM blobs WHERE hash IN ({})",
-                placeholders(1, chunk.len(), 1)
+                marks.list(1, chunk.len())
             );
             let mut query = sqlx::query(&statement);
             for hash in chunk {

@@ -11,7 +11,7 @@ use crate::app_log;
 use crate::blobs::BlobStore;
 use crate::drafts::{DraftWrite, FileChange, file_from_row};
 use crate::error::{Result, StoreError};
-use crate::sql::{CHUNK, Tx, placeholders, rows};
+use crate::sql::{CHUNK, Marks, Tx};
 
 /// What a list of changes wants each path to become (the last change to a path wins, as
 /// if applied in order), with every new content already in the blob store.
@@ -186,10 +186,12 @@ pub(crate) async fn files_at(
     paths: &[&str],
 ) -> Result<BTreeMap<String, (BlobHash, i64)>> {
     let mut found = BTreeMap::new();
+    let marks = Marks::of(tx);
     for chunk in paths.chunks(CHUNK) {
         let sql = format!(
-            "SELECT path, blob_hash, size FROM draft_files WHERE app_id = $1 AND path IN ({})",
-            placeholders(2, chunk.len(), 1)
+            "SELECT path, blob_hash, size FROM draft_files WHERE app_id = {} AND path IN ({})",
+            marks.list(1, 1),
+            marks.list(2, chunk.len())
         );
         let mut query = sqlx::query(&sql).bind(app.to_string());
         for path in chunk {
@@ -245,12 +247,13 @@ pub(crate) async fn apply_all(
         .filter(|m| m.new.is_none())
         .map(|m| m.path)
         .collect();
+    let marks = Marks::of(tx);
     for chunk in kept.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO draft_files (app_id, path, blob_hash, size) VALUES {} \
              ON CONFLICT (app_id, path) DO UPDATE SET blob_hash = excluded.blob_hash, \
              size = excluded.size",
-            rows(chunk.len(), 4)
+            marks.rows(chunk.len(), 4)
         );
         let mut query = sqlx::query(&sql);
         for (path, hash, size) in chunk {
@@ -264,8 +267,9 @@ pub(crate) async fn apply_all(
     }
     for chunk in gone.chunks(CHUNK) {
         let sql = format!(
-            "DELETE FROM draft_files WHERE app_id = $1 AND path IN ({})",
-            placeholders(2, chunk.len(), 1)
+            "DELETE FROM draft_files WHERE app_id = {} AND path IN ({})",
+            marks.list(1, 1),
+            marks.list(2, chunk.len())
         );
         let mut query = sqlx::query(&sql).bind(app.to_string());
         for path in chunk {
@@ -277,11 +281,12 @@ pub(crate) async fn apply_all(
 }
 
 async fn record_changes(tx: &mut Tx, app: AppId, revision: i64, moves: &[Move<'_>]) -> Result<()> {
+    let marks = Marks::of(tx);
     for chunk in moves.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO draft_changes \
              (app_id, revision, path, old_hash, old_size, new_hash, new_size) VALUES {}",
-            rows(chunk.len(), 7)
+            marks.rows(chunk.len(), 7)
         );
         let mut query = sqlx::query(&sql);
         for m in chunk {

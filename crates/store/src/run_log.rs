@@ -215,10 +215,11 @@ pub(crate) async fn append_batch_in_tx(
 
 /// Writes `events`, their `seq`s already claimed, in multi-row statements.
 pub(crate) async fn insert_events(tx: &mut Tx, events: &[RunEvent]) -> Result<()> {
+    let marks = sql::Marks::of(tx);
     for chunk in events.chunks(sql::CHUNK) {
         let statement = format!(
             "INSERT INTO run_events (run_id, seq, event_type, body, created_at) VALUES {}",
-            sql::rows(chunk.len(), 5)
+            marks.rows(chunk.len(), 5)
         );
         let mut query = sqlx::query(&statement);
         for event in chunk {

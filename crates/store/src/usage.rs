@@ -153,12 +153,13 @@ pub(crate) async fn insert_calls(
     first_seq: i64,
 ) -> Result<()> {
     let numbered: Vec<(i64, &NewModelCall)> = (first_seq..).zip(calls).collect();
+    let marks = sql::Marks::of(tx);
     for chunk in numbered.chunks(sql::CHUNK) {
         let statement = format!(
             "INSERT INTO model_calls (run_id, seq, app_id, user_id, model, step, input_tokens, \
                output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, \
                cost_micro_usd, estimated, ms, created_at) VALUES {}",
-            sql::rows(chunk.len(), 15)
+            marks.rows(chunk.len(), 15)
         );
         let mut query = sqlx::query(&statement);
         for (seq, call) in chunk {

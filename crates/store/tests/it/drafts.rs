@@ -9,6 +9,7 @@ use crate::support::{Fixture, alice, delete, files, pairs, path, put};
 draftsmith_testkit::both_stores!(
     a_write_on_a_stale_base_revision_is_refused,
     a_write_that_changes_nothing_keeps_the_revision,
+    a_write_of_more_files_than_one_statement_holds_lands_whole,
     an_earlier_revision_reads_back_as_it_was,
     read_file_tells_a_missing_file_from_a_missing_app,
     slugs_get_a_suffix_when_taken,
@@ -53,6 +54,52 @@ async fn a_write_that_changes_nothing_keeps_the_revision(kind: StoreKind) {
     );
     let gone = f.write(app, Some(1), vec![delete("missing.txt")]);
     assert_eq!(gone.await.unwrap().revision, 1);
+}
+
+/// Writes of more rows than one multi-row statement takes (blobs, files, the change log,
+/// deletions) go out in several statements, every parameter bound to its own row.
+async fn a_write_of_more_files_than_one_statement_holds_lands_whole(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let name = |i: usize| format!("src/f{i:04}.txt");
+    let added: Vec<_> = (0..1_000)
+        .map(|i| put(&name(i), &format!("one {i}")))
+        .collect();
+    let first = f.write(app, Some(1), added).await.unwrap();
+    assert_eq!(first.changes.added.len(), 1_000);
+    // Every other file changed, the first 450 of the others deleted.
+    let changes: Vec<_> = (0..1_000)
+        .filter_map(|i| match i % 2 {
+            0 => Some(put(&name(i), &format!("two {i}"))),
+            _ if i < 900 => Some(delete(&name(i))),
+            _ => None,
+        })
+        .collect();
+    let second = f.write(app, Some(2), changes).await.unwrap();
+    assert_eq!(
+        (second.changes.modified.len(), second.changes.deleted.len()),
+        (500, 450)
+    );
+    let expected = |revision: usize| -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = (0..1_000)
+            .filter(|i| revision == 2 || i % 2 == 0 || *i >= 900)
+            .map(|i| {
+                let version = if revision == 3 && i % 2 == 0 {
+                    "two"
+                } else {
+                    "one"
+                };
+                (name(i), format!("{version} {i}"))
+            })
+            .collect();
+        out.push(("index.html".into(), "v1".into()));
+        out.sort();
+        out
+    };
+    let draft = f.store.draft(app).await.unwrap();
+    assert_eq!(files(&f.store, &draft).await, expected(3));
+    let earlier = f.store.manifest_at(app, 2).await.unwrap();
+    assert_eq!(files(&f.store, &earlier).await, expected(2));
 }
 
 async fn an_earlier_revision_reads_back_as_it_was(kind: StoreKind) {
