@@ -203,8 +203,7 @@ fn sandboxes(config: &Config, stop: CancellationToken) -> Result<Sandboxes, Star
             .and_then(|local| local.with_limits(config.sandbox.limits.clone()))
             .map_err(|e| StartError::Sandbox(e.to_string()))?
             .with_hidden_path(config.data_dir.clone())
-            .with_egress(config.egress_policy()?)
-            .with_spares(config.sandbox.spares);
+            .with_egress(config.egress_policy()?);
             tracing::info!(
                 egress = local.egress_in_force(),
                 allow = ?local.egress_allowed(),

@@ -7,7 +7,6 @@ mod network;
 mod ops;
 mod sandbox;
 mod service;
-mod spares;
 mod trash;
 
 pub use service::{ServiceLaunch, ServiceNetwork};
@@ -23,7 +22,6 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use self::sandbox::Sandbox;
-use self::spares::Spares;
 use crate::bwrap::{BwrapCommandRunner, BwrapProfile};
 use crate::deps::DependencyCache;
 use crate::egress::EgressPolicy;
@@ -63,8 +61,6 @@ pub struct LocalController {
     /// How long a cached dependency tree no workspace used is kept.
     dependency_idle: Duration,
     sandboxes: Mutex<HashMap<SandboxId, Arc<Sandbox>>>,
-    /// Sandboxes made ahead per template, for new ones to start from.
-    spares: Arc<Spares>,
 }
 
 impl LocalController {
@@ -107,20 +103,7 @@ impl LocalController {
             strict,
             dependency_idle: crate::deps::DEFAULT_IDLE,
             sandboxes: Mutex::new(sandboxes),
-            spares: Arc::default(),
         })
-    }
-
-    /// Keeps `per_template` spare sandboxes, holding its files, for each template a
-    /// sandbox was made for (none by default): a new sandbox starts from one.
-    pub fn with_spares(mut self, per_template: usize) -> Self {
-        self.spares = Arc::new(Spares::new(per_template));
-        self
-    }
-
-    /// How many spare sandboxes are ready, for tests and metrics.
-    pub fn spares_ready(&self) -> usize {
-        self.spares.ready()
     }
 
     /// What sandboxes may reach through their private network (`[sandbox.egress]`; the
@@ -308,52 +291,6 @@ impl LocalController {
         }
     }
 
-    /// A new sandbox `id` of `template`: a ready spare renamed into place, else one made
-    /// now. A spare that cannot be renamed is deleted; one gives its uid back when the
-    /// range is spent.
-    fn new_sandbox(
-        &self,
-        map: &HashMap<SandboxId, Arc<Sandbox>>,
-        id: &SandboxId,
-        template: &str,
-        ttl: Duration,
-    ) -> Result<Sandbox, SandboxError> {
-        if let Some(spare) = self.spares.take(template) {
-            let dir = spare.dir.clone();
-            match spare.rename_to(&self.root, id, ttl) {
-                Ok(sandbox) => return Ok(sandbox),
-                Err(error) => {
-                    tracing::warn!(%error, sandbox = %id, "cannot start from a spare sandbox");
-                    discard(dir);
-                }
-            }
-        }
-        let uid = match self.allocate_uid(map, &self.spares.uids()) {
-            Ok(uid) => uid,
-            Err(error) => {
-                let spare = self.spares.take_any().ok_or(error)?;
-                discard(spare.dir.clone());
-                self.allocate_uid(map, &self.spares.uids())?
-            }
-        };
-        Sandbox::create(&self.root, id, template, ttl, uid)
-    }
-
-    /// A uid of the range that no live sandbox in `map` and no spare (`held`) has; `None`
-    /// when sandboxes get no uid of their own.
-    fn allocate_uid(
-        &self,
-        map: &HashMap<SandboxId, Arc<Sandbox>>,
-        held: &[u32],
-    ) -> Result<Option<u32>, SandboxError> {
-        let Some(range) = self.uids else {
-            return Ok(None);
-        };
-        let mut used: Vec<u32> = map.values().filter_map(|s| s.uid()).collect();
-        used.extend_from_slice(held);
-        range.allocate(&used).map(Some)
-    }
-
     /// Removes every expired sandbox from `map` and stops it; returns what to delete.
     fn take_expired(&self, map: &mut HashMap<SandboxId, Arc<Sandbox>>) -> Vec<(SandboxId, Trash)> {
         let now = SystemTime::now();
@@ -383,15 +320,6 @@ impl LocalController {
             cgroup: self.cgroup_of(&sandbox.id),
         }
     }
-}
-
-/// Deletes the directory of a spare nobody will use, off the async threads.
-fn discard(dir: PathBuf) {
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            tracing::warn!(path = %dir.display(), error = %e, "cannot delete a spare sandbox");
-        }
-    });
 }
 
 /// Sandboxes left in `root` by an earlier process, and trash it did not finish deleting;

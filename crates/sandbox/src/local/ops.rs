@@ -54,19 +54,19 @@ impl SandboxController for LocalController {
                 Created { reused: true }
             }
             None => {
-                let sandbox = self.new_sandbox(&map, id, template, ttl)?;
+                let uid = match self.uids {
+                    Some(range) => {
+                        let used: Vec<u32> = map.values().filter_map(|s| s.uid()).collect();
+                        Some(range.allocate(&used)?)
+                    }
+                    None => None,
+                };
+                let sandbox = Sandbox::create(&self.root, id, template, ttl, uid)?;
                 map.insert(id.clone(), Arc::new(sandbox));
                 Created { reused: false }
             }
         };
-        let order = self
-            .spares
-            .order(template, |held| self.allocate_uid(&map, held));
         drop(map);
-        if let Some(order) = order {
-            let (spares, root) = (self.spares.clone(), self.root.clone());
-            tokio::task::spawn_blocking(move || spares.fulfil(&root, order, ttl));
-        }
         log_reaped(&reaped);
         delete_trash(reaped.into_iter().map(|(_, t)| t).collect()).await;
         Ok(created)

@@ -113,42 +113,13 @@ impl Sandbox {
         Self::at(root, id, state, read)
     }
 
-    /// This sandbox (a spare nobody used) as sandbox `id`: its directory renamed into
-    /// place, with its files, index and uid, renewed for `ttl`.
-    pub(crate) fn rename_to(
-        self,
-        root: &Path,
-        id: &SandboxId,
-        ttl: Duration,
-    ) -> Result<Self, SandboxError> {
-        let dir = root.join(id.as_str());
-        std::fs::rename(&self.dir, &dir).map_err(SandboxError::io(&dir))?;
-        let state = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
-        let on_disk = self.on_disk.into_inner().unwrap_or_else(|e| e.into_inner());
-        let index = self.files.into_inner().relocated(dir.join("index.json"));
-        let sandbox = Self::with_index(root, id, state, on_disk, index);
-        sandbox.renew(None, ttl)?;
-        Ok(sandbox)
-    }
-
     fn at(root: &Path, id: &SandboxId, state: State, on_disk: Option<State>) -> Self {
-        let index = FileIndex::load(root.join(id.as_str()).join("index.json"));
-        Self::with_index(root, id, state, on_disk, index)
-    }
-
-    fn with_index(
-        root: &Path,
-        id: &SandboxId,
-        state: State,
-        on_disk: Option<State>,
-        index: FileIndex,
-    ) -> Self {
         let dir = root.join(id.as_str());
         Self {
             id: id.clone(),
             workspace: dir.join("workspace"),
             home: dir.join("home"),
-            files: tokio::sync::Mutex::new(index),
+            files: tokio::sync::Mutex::new(FileIndex::load(dir.join("index.json"))),
             dir,
             state: Mutex::new(state),
             on_disk: Mutex::new(on_disk),

@@ -48,11 +48,6 @@ impl FileIndex {
         }
     }
 
-    /// The same index, persisted at `file` from now on (its sandbox's directory moved).
-    pub(crate) fn relocated(self, file: PathBuf) -> Self {
-        Self { file, ..self }
-    }
-
     /// Persists the index, if anything in it changed.
     pub(crate) fn save(&mut self) -> Result<(), SandboxError> {
         if !self.changed {

@@ -9,6 +9,5 @@ mod devserver;
 mod egress;
 mod remote;
 mod restart;
-mod spares;
 mod suite;
 mod support;

@@ -41,9 +41,6 @@ pub struct SandboxConfig {
     /// How long an idle sandbox stays warm (`ttl_seconds`, at least 1 s).
     #[serde(rename = "ttl_seconds", deserialize_with = "seconds")]
     pub ttl: Duration,
-    /// Spare sandboxes kept, holding a template's files, per template in use: a new chat's
-    /// sandbox starts from one instead of being made while its first run waits (0: none).
-    pub spares: usize,
     /// A separate `draftsmith sandbox-controller` to use instead of the in-process one.
     pub controller_url: String,
     /// The secret it expects.
@@ -61,7 +58,6 @@ impl Default for SandboxConfig {
         Self {
             isolation: IsolationMode::Auto,
             ttl: Duration::from_secs(1800),
-            spares: 1,
             controller_url: String::new(),
             controller_secret: String::new(),
             limits: Limits::default(),
