@@ -15,11 +15,16 @@ pub(crate) type Tx = Transaction<'static, Any>;
 /// (`BEGIN IMMEDIATE`), so a concurrent writer waits under the busy timeout instead of
 /// failing when a read lock cannot be upgraded.
 pub(crate) async fn begin_write(pool: &AnyPool) -> Result<Tx> {
-    Ok(if Marks::of_pool(pool) == Marks::Anonymous {
+    Ok(if is_sqlite(pool) {
         pool.begin_with("BEGIN IMMEDIATE").await?
     } else {
         pool.begin().await?
     })
+}
+
+/// Whether `pool` is a SQLite database.
+fn is_sqlite(pool: &AnyPool) -> bool {
+    pool.connect_options().database_url.scheme() == "sqlite"
 }
 
 /// A stored value that does not read back as what it should be.
@@ -124,7 +129,7 @@ impl Marks {
 
     /// The marks of the database behind `pool`.
     pub(crate) fn of_pool(pool: &AnyPool) -> Self {
-        Self::for_sqlite(pool.connect_options().database_url.scheme() == "sqlite")
+        Self::for_sqlite(is_sqlite(pool))
     }
 
     fn for_sqlite(sqlite: bool) -> Self {
