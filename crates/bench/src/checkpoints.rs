@@ -47,6 +47,7 @@ pub async fn run() -> anyhow::Result<()> {
                 detached: None,
             })
             .await?;
+        settle()?;
         let mut take = Vec::new();
         let mut restore = Vec::new();
         for round in 0..RUNS {
@@ -133,6 +134,7 @@ fn git_baseline() -> anyhow::Result<(std::time::Duration, std::time::Duration)> 
             "first",
         ],
     )?;
+    settle()?;
     let mut commits = Vec::new();
     let mut checkouts = Vec::new();
     for round in 0..RUNS {
@@ -173,6 +175,17 @@ fn git_baseline() -> anyhow::Result<(std::time::Duration, std::time::Duration)> 
     commits.sort();
     checkouts.sort();
     Ok((commits[RUNS / 2], checkouts[RUNS / 2]))
+}
+
+/// Writes the set-up's dirty pages out before anything is timed, so neither side's rounds
+/// wait for the write-back of the 5,000 files it just made (which slowed whichever set-up
+/// finished sooner, its rounds starting while the write-back ran).
+fn settle() -> anyhow::Result<()> {
+    let status = Command::new("sync").status().context("running sync")?;
+    if !status.success() {
+        bail!("sync failed");
+    }
+    Ok(())
 }
 
 fn git(dir: &Path, args: &[&str]) -> anyhow::Result<()> {
