@@ -10,7 +10,7 @@ use draftsmith_core::{AppId, BlobHash, RunId, UserId};
 use sqlx::Row;
 
 use crate::checkpoint_log::{self, NewCheckpoint};
-use crate::db::SqlStore;
+use crate::db::{Backend, SqlStore};
 use crate::draft_writes;
 use crate::drafts::{self, DraftWrite, Manifest};
 use crate::error::{Result, StoreError};
@@ -192,8 +192,11 @@ impl CheckpointStore for SqlStore {
         author: &UserId,
         label: &str,
     ) -> Result<(DraftWrite, Checkpoint)> {
+        if self.backend == Backend::Postgres {
+            return restore::restore_on(&self.pool, target, author, label).await;
+        }
         let mut tx = sql::begin_write(&self.pool).await?;
-        let restored = restore::restore(&mut tx, self.backend, target, author, label).await?;
+        let restored = restore::restore_in(&mut tx, target, author, label).await?;
         tx.commit().await?;
         Ok(restored)
     }

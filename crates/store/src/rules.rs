@@ -17,6 +17,12 @@ pub(crate) fn active_sql() -> String {
     sql_list(&RunStatus::ACTIVE)
 }
 
+/// The active statuses as a JSON array of names, for a stored function's argument.
+pub(crate) fn active_json() -> String {
+    let names: Vec<&str> = RunStatus::ACTIVE.iter().map(|s| s.as_str()).collect();
+    serde_json::Value::from(names).to_string()
+}
+
 /// The status appending `body` moves its run to: `running` for `run.started`, the terminal
 /// status for a terminal event, none for the others.
 pub(crate) fn status_after(body: &EventBody) -> Option<RunStatus> {
