@@ -201,7 +201,9 @@ impl Met<'_> {
             flags,
             Mode::empty(),
         )?);
-        let mut bytes = Vec::new();
+        // Sized from the stat, so a file read whole takes one read (and one at its end).
+        let expected = u64::try_from(self.stat.st_size).unwrap_or(0).min(limit);
+        let mut bytes = Vec::with_capacity(usize::try_from(expected).unwrap_or(0));
         std::io::Read::read_to_end(&mut std::io::Read::take(file, limit), &mut bytes)?;
         Ok(bytes)
     }

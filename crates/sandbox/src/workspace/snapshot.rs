@@ -51,8 +51,10 @@ pub(crate) fn snapshot(
         };
         // Never through a link: the sandbox's processes may be swapping directories.
         let full = root.join(rel);
+        // Sized as the scan just found it, so it is read in one go.
+        let expected = usize::try_from(index.size(rel)).unwrap_or(0);
         let read = beneath::open_in(root, &full, OFlags::RDONLY).and_then(|mut file| {
-            let mut content = Vec::new();
+            let mut content = Vec::with_capacity(expected);
             std::io::Read::read_to_end(&mut file, &mut content).map(|_| content)
         });
         match read {
