@@ -6,6 +6,10 @@ use draftsmith_testkit::StoreKind;
 
 use crate::support::{Fixture, alice, delete, files, pairs, path, put};
 
+use draftsmith_core::{AppId, BlobHash};
+use draftsmith_store::SqlStore;
+use draftsmith_testkit::TestDb;
+
 draftsmith_testkit::both_stores!(
     a_write_on_a_stale_base_revision_is_refused,
     a_write_that_changes_nothing_keeps_the_revision,
@@ -161,4 +165,112 @@ async fn slugs_get_a_suffix_when_taken(kind: StoreKind) {
     let nobody = draftsmith_core::UserId("bob".into());
     assert!(f.store.apps(Some(&nobody)).await.unwrap().is_empty());
     assert_eq!(f.store.apps(None).await.unwrap().len(), 3);
+}
+
+/// SQLite's draft tables, rebuilt in their key's order by migration 0017, keep what they
+/// held: a draft written under the earlier schema reads back whole, its earlier revision
+/// too, and takes the next write.
+#[tokio::test]
+async fn drafts_written_before_the_rebuild_of_their_tables_survive_it() {
+    let db = TestDb::new(StoreKind::Sqlite).await;
+    let earlier = db.dir.path().join("migrations-before-0017");
+    std::fs::create_dir(&earlier).unwrap();
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for entry in std::fs::read_dir(&migrations).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        if name.as_str() < "0017" {
+            std::fs::copy(entry.path(), earlier.join(&name)).unwrap();
+        }
+    }
+    let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+    let migrator = sqlx::migrate::Migrator::new(earlier.as_path())
+        .await
+        .unwrap();
+    migrator.run(&pool).await.unwrap();
+    let app = AppId::new().to_string();
+    let blob = |text: &str| (BlobHash::of(text.as_bytes()).to_string(), text.len() as i64);
+    let ((v1, v1_size), (v2, v2_size), (a, a_size)) = (blob("v1"), blob("v2"), blob("a"));
+    sqlx::query(
+        "INSERT INTO apps (id, slug, name, template, owner_user_id, draft_revision, \
+         created_at, updated_at) VALUES (?, 'old', 'Old', 'static', 'alice', 2, 0, 0)",
+    )
+    .bind(&app)
+    .execute(&pool)
+    .await
+    .unwrap();
+    for (hash, size, text) in [
+        (&v1, v1_size, "v1"),
+        (&v2, v2_size, "v2"),
+        (&a, a_size, "a"),
+    ] {
+        sqlx::query("INSERT INTO blobs (hash, size, content) VALUES (?, ?, ?)")
+            .bind(hash)
+            .bind(size)
+            .bind(text.as_bytes())
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    for (path, hash, size) in [("index.html", &v2, v2_size), ("a.txt", &a, a_size)] {
+        sqlx::query("INSERT INTO draft_files (app_id, path, blob_hash, size) VALUES (?, ?, ?, ?)")
+            .bind(&app)
+            .bind(path)
+            .bind(hash)
+            .bind(size)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    for revision in [1, 2] {
+        sqlx::query("INSERT INTO draft_revisions VALUES (?, ?, 'alice', 0)")
+            .bind(&app)
+            .bind(revision)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let changes = [
+        (1, "index.html", None, Some((&v1, v1_size))),
+        (2, "index.html", Some((&v1, v1_size)), Some((&v2, v2_size))),
+        (2, "a.txt", None, Some((&a, a_size))),
+    ];
+    for (revision, path, old, new) in changes {
+        sqlx::query(
+            "INSERT INTO draft_changes (app_id, revision, path, old_hash, old_size, \
+             new_hash, new_size) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&app)
+        .bind(revision)
+        .bind(path)
+        .bind(old.map(|(h, _)| h.as_str()))
+        .bind(old.map(|(_, s)| s))
+        .bind(new.map(|(h, _)| h.as_str()))
+        .bind(new.map(|(_, s)| s))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+
+    let store = SqlStore::connect(&db.url).await.unwrap();
+    let app: AppId = app.parse().unwrap();
+    let draft = store.draft(app).await.unwrap();
+    assert_eq!(draft.revision, 2);
+    assert_eq!(
+        files(&store, &draft).await,
+        pairs(&[("a.txt", "a"), ("index.html", "v2")])
+    );
+    let first = store.manifest_at(app, 1).await.unwrap();
+    assert_eq!(files(&store, &first).await, pairs(&[("index.html", "v1")]));
+    let next = store
+        .write_draft(app, Some(2), vec![put("index.html", "v3")], &alice())
+        .await
+        .unwrap();
+    assert_eq!(next.revision, 3);
+    assert_eq!(next.changes.modified, vec!["index.html"]);
+    assert_eq!(
+        store.changes_between(app, 1, 3).await.unwrap().modified,
+        vec!["index.html"]
+    );
 }
