@@ -280,9 +280,12 @@ export class Builder {
       const run = await api("POST", agent(this.app.id, "runs"), body);
       this.starting = false;
       if (run.position !== undefined) {
-        // Queued on the server (a run is active): the app stream reports it and its start.
+        // Queued on the server (a run is active): the app stream reports its start. The
+        // active run is followed now, as its `run.accepted` may have come while this
+        // prompt was being sent (when the page follows nothing new).
         this.queue.refresh();
         this.controls();
+        this.sync();
         return;
       }
       const fresh = this.session !== run.chat_session_id;
