@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use draftsmith_core::{RunEvent, RunId};
+use draftsmith_core::{InstanceId, RunEvent, RunId};
 use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -91,8 +91,14 @@ pub struct PgBus {
 
 impl PgBus {
     /// Connects a listener to `url` and forwards notifications to local followers until
-    /// `stop` fires.
-    pub async fn start(url: &str, stop: CancellationToken) -> Result<Arc<Self>, sqlx::Error> {
+    /// `stop` fires. Notifications about the runs `instance` executes are dropped: their
+    /// events are published here in process as they are written, so a hint would only
+    /// make each follower read back what it already has (a query per batch of events).
+    pub async fn start(
+        url: &str,
+        instance: InstanceId,
+        stop: CancellationToken,
+    ) -> Result<Arc<Self>, sqlx::Error> {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(2)
             .connect(url)
@@ -109,10 +115,7 @@ impl PgBus {
                 };
                 match notification {
                     Ok(n) => {
-                        let Some((run, seq)) = n.payload().split_once(':') else {
-                            continue;
-                        };
-                        if let (Ok(run), Ok(seq)) = (run.parse::<RunId>(), seq.parse::<i64>()) {
+                        if let Some((run, seq)) = hint(n.payload(), instance) {
                             forward.send(run, BusMessage::Hint(seq), false);
                         }
                     }
@@ -125,6 +128,18 @@ impl PgBus {
     }
 }
 
+/// The run and seq a notification's `run_id:seq:owner` payload announces, unless the run
+/// is one `instance` executes.
+fn hint(payload: &str, instance: InstanceId) -> Option<(RunId, i64)> {
+    let mut parts = payload.split(':');
+    let run = parts.next()?.parse().ok()?;
+    let seq = parts.next()?.parse().ok()?;
+    let owner = parts
+        .next()
+        .and_then(|owner| owner.parse::<InstanceId>().ok());
+    (owner != Some(instance)).then_some((run, seq))
+}
+
 #[async_trait]
 impl EventBus for PgBus {
     /// Other instances were told by the store as it appended the event.
@@ -134,5 +149,22 @@ impl EventBus for PgBus {
 
     fn subscribe(&self, run: RunId) -> broadcast::Receiver<BusMessage> {
         self.local.subscribe(run)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_runs_of_other_instances_are_hinted() {
+        let (here, there, run) = (InstanceId::new(), InstanceId::new(), RunId::new());
+        assert_eq!(hint(&format!("{run}:7:{there}"), here), Some((run, 7)));
+        assert_eq!(hint(&format!("{run}:7:{here}"), here), None);
+        // A run without an owner, or a payload of the earlier `run_id:seq` form.
+        assert_eq!(hint(&format!("{run}:8:"), here), Some((run, 8)));
+        assert_eq!(hint(&format!("{run}:9"), here), Some((run, 9)));
+        assert_eq!(hint("not a run:1", here), None);
+        assert_eq!(hint(&format!("{run}:x:{there}"), here), None);
     }
 }

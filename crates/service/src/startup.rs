@@ -89,15 +89,16 @@ pub async fn build_state(
     registry: ModelRegistry,
     stop: CancellationToken,
 ) -> Result<AppState, StartError> {
+    let instance = instance_id(&config.data_dir)?;
     let bus: Arc<dyn EventBus> = match (store.backend(), config.database_target()) {
-        (Backend::Postgres, DatabaseTarget::Url(url)) => PgBus::start(&url, stop.clone())
+        (Backend::Postgres, DatabaseTarget::Url(url)) => PgBus::start(&url, instance, stop.clone())
             .await
             .map_err(StartError::Bus)?,
         _ => Arc::new(LocalBus::default()),
     };
     let (controller, local) = sandboxes(config, stop.clone())?;
     let (opencode, opencode_unavailable) = opencode_engine(config, local);
-    let mut runner_config = runner_config(config, instance_id(&config.data_dir)?);
+    let mut runner_config = runner_config(config, instance);
     runner_config.policy.opencode_unavailable = opencode_unavailable;
     let opencode = opencode.map(|engine| Arc::new(engine) as Arc<dyn Engine>);
     let engines = Engines::default().with(EngineKind::Opencode, opencode);

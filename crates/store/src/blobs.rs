@@ -34,13 +34,16 @@ pub trait BlobStore: Send + Sync {
 /// Blobs in the database's `blobs` table, so every instance sharing it reads every draft.
 #[derive(Clone)]
 pub struct DbBlobs {
+    /// Reads.
     pool: AnyPool,
+    /// Writes ([`crate::SqlStore`]'s writer).
+    writer: AnyPool,
 }
 
 impl DbBlobs {
-    /// Uses `pool`'s `blobs` table.
-    pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+    /// Reads the `blobs` table through `pool` and writes it through `writer`.
+    pub(crate) fn new(pool: AnyPool, writer: AnyPool) -> Self {
+        Self { pool, writer }
     }
 }
 
@@ -68,7 +71,7 @@ impl BlobStore for DbBlobs {
                     .bind(content.len() as i64)
                     .bind(content.to_vec());
             }
-            query.execute(&self.pool).await?;
+            query.execute(&self.writer).await?;
         }
         Ok(())
     }

@@ -251,7 +251,7 @@ impl ChatStore for SqlStore {
         content: &str,
         status: MessageStatus,
     ) -> Result<ChatMessage> {
-        let mut tx = sql::begin_write(&self.pool).await?;
+        let mut tx = sql::begin_write(&self.writer).await?;
         let now = Timestamp::now();
         let message = insert_message(&mut tx, session, run, role, content, status, now).await?;
         tx.commit().await?;
@@ -285,7 +285,7 @@ impl ChatStore for SqlStore {
         summary: &str,
     ) -> Result<ChatSummary> {
         let now = Timestamp::now();
-        let mut tx = sql::begin_write(&self.pool).await?;
+        let mut tx = sql::begin_write(&self.writer).await?;
         sqlx::query(
             "INSERT INTO chat_summaries (session_id, through_message_id, summary, created_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO UPDATE SET \

@@ -42,7 +42,14 @@ impl Backend {
 /// The SQL store over a connection pool.
 #[derive(Clone)]
 pub struct SqlStore {
+    /// Where reads go.
     pub(crate) pool: AnyPool,
+    /// Where every write goes. On PostgreSQL, the pool. On SQLite, one connection of its
+    /// own (the file takes one writer at a time anyway): writers wait their turn in order
+    /// instead of each retrying the file's lock under the busy timeout's sleeps (1 ms, then
+    /// 2, 5, 10 …), and the writer's page cache stays valid from one write to the next,
+    /// as no other connection writes; the pool's connections are read-only.
+    pub(crate) writer: AnyPool,
     pub(crate) backend: Backend,
     pub(crate) blobs: DbBlobs,
 }
@@ -66,49 +73,69 @@ impl SqlStore {
                 format!("unsupported database url scheme in {url:?}").into(),
             )));
         };
-        let options = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-            .acquire_timeout(Duration::from_secs(10))
-            // A connection is checked as it returns to the pool; checking it again before
-            // each use would cost a round trip per store call. Only one that sat idle for a
-            // while (the server may have dropped it) is checked, and replaced if dead.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for < RECHECK_AFTER_IDLE {
-                        return Ok(true);
-                    }
-                    Ok(conn.ping().await.is_ok())
-                })
-            });
-        let options = match backend {
-            Backend::Sqlite => options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    // WAL lets readers proceed while one writer commits; the busy timeout
-                    // makes concurrent writers wait instead of failing.
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    Ok(())
-                })
-            }),
-            Backend::Postgres => options,
+        let pool = match backend {
+            Backend::Sqlite => {
+                // The writer first: it creates the file and migrates it before any reader
+                // opens it read-only.
+                let writer = pool_options(backend, 1, false).connect(url).await?;
+                SQLITE_MIGRATIONS.run(&writer).await?;
+                let pool = pool_options(backend, 8, true).connect(url).await?;
+                return Ok(Self::with(pool, writer, backend));
+            }
+            Backend::Postgres => pool_options(backend, 16, false).connect(url).await?,
         };
-        let pool = options.connect(url).await?;
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
-        }
-        Ok(Self {
-            blobs: DbBlobs::new(pool.clone()),
-            pool,
-            backend,
-        })
+        POSTGRES_MIGRATIONS.run(&pool).await?;
+        Ok(Self::with(pool.clone(), pool, backend))
     }
 
-    /// Closes the pool, waiting for connections to return.
+    fn with(pool: AnyPool, writer: AnyPool, backend: Backend) -> Self {
+        Self {
+            blobs: DbBlobs::new(pool.clone(), writer.clone()),
+            pool,
+            writer,
+            backend,
+        }
+    }
+
+    /// Closes the pools, waiting for connections to return.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
+    }
+}
+
+/// A pool of at most `max` connections; on SQLite, `read_only` ones refuse to write.
+fn pool_options(backend: Backend, max: u32, read_only: bool) -> AnyPoolOptions {
+    let options = AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        // A connection is checked as it returns to the pool; checking it again before
+        // each use would cost a round trip per store call. Only one that sat idle for a
+        // while (the server may have dropped it) is checked, and replaced if dead.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for < RECHECK_AFTER_IDLE {
+                    return Ok(true);
+                }
+                Ok(conn.ping().await.is_ok())
+            })
+        });
+    match backend {
+        Backend::Sqlite => options.after_connect(move |conn, _| {
+            Box::pin(async move {
+                // WAL lets readers proceed while one writer commits; the busy timeout
+                // makes a writer of another process wait instead of failing.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                if read_only {
+                    conn.execute("PRAGMA query_only = ON").await?;
+                }
+                Ok(())
+            })
+        }),
+        Backend::Postgres => options,
     }
 }

@@ -32,11 +32,19 @@ pub(crate) fn from_row(row: &AnyRow) -> Result<QueuedPrompt> {
 
 /// The app's queue, next first, inside a transaction.
 pub(crate) async fn list_in_tx(tx: &mut Tx, app: AppId) -> Result<Vec<QueuedPrompt>> {
+    list(&mut **tx, app).await
+}
+
+/// The app's queue in order, read by `db` (a transaction's connection or the pool).
+pub(crate) async fn list<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    app: AppId,
+) -> Result<Vec<QueuedPrompt>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM run_queue WHERE app_id = $1 ORDER BY position, created_at"
     ))
     .bind(app.to_string())
-    .fetch_all(&mut **tx)
+    .fetch_all(db)
     .await?;
     rows.iter().map(from_row).collect()
 }

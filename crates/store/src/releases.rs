@@ -172,11 +172,11 @@ enum Change {
 
 /// Creates the app's publication row when missing, then applies `change` to it.
 async fn update_publication(
-    pool: &AnyPool,
+    store: &SqlStore,
     app: AppId,
     change: Change,
 ) -> Result<PublicationRecord> {
-    let mut tx = begin_write(pool).await?;
+    let mut tx = begin_write(&store.writer).await?;
     ensure_publication(&mut tx, app).await?;
     let now = Timestamp::now().as_micros();
     let query = match change {
@@ -196,7 +196,7 @@ async fn update_publication(
     };
     query.execute(&mut *tx).await?;
     tx.commit().await?;
-    publication_of(pool, app).await
+    publication_of(&store.pool, app).await
 }
 
 async fn ensure_publication(tx: &mut Tx, app: AppId) -> Result<()> {
@@ -225,7 +225,7 @@ impl ReleaseStore for SqlStore {
         let id = uuid::Uuid::new_v4().to_string();
         let now = Timestamp::now();
         let size: i64 = new.files.iter().map(|f| f.file.size).sum();
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = begin_write(&self.writer).await?;
         ensure_publication(&mut tx, new.app).await?;
         let row = sqlx::query(
             "SELECT CAST(COALESCE(MAX(number), 0) AS BIGINT) AS last FROM releases WHERE app_id = $1",
@@ -323,12 +323,12 @@ impl ReleaseStore for SqlStore {
         if owned.is_none() {
             return Err(StoreError::NotFound("release"));
         }
-        update_publication(&self.pool, app, Change::Live(Some(release.to_owned()))).await
+        update_publication(self, app, Change::Live(Some(release.to_owned()))).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(app = %app))]
     async fn unpublish(&self, app: AppId) -> Result<PublicationRecord> {
-        update_publication(&self.pool, app, Change::Live(None)).await
+        update_publication(self, app, Change::Live(None)).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(app = %app, visibility = visibility.as_str()))]
@@ -338,7 +338,7 @@ impl ReleaseStore for SqlStore {
         visibility: Visibility,
         key_hash: Option<String>,
     ) -> Result<PublicationRecord> {
-        update_publication(&self.pool, app, Change::Visibility(visibility, key_hash)).await
+        update_publication(self, app, Change::Visibility(visibility, key_hash)).await
     }
 
     async fn publication(&self, app: AppId) -> Result<PublicationRecord> {

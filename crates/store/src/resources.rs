@@ -82,7 +82,7 @@ impl ResourceStore for SqlStore {
             .bind(&resource.kind)
             .bind(&resource.name)
         };
-        match query.bind(body).bind(now).execute(&self.pool).await {
+        match query.bind(body).bind(now).execute(&self.writer).await {
             Ok(done) if done.rows_affected() == 0 => Err(StoreError::NotFound("resource")),
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
@@ -123,7 +123,7 @@ impl ResourceStore for SqlStore {
         let done = sqlx::query("DELETE FROM runtime_resources WHERE id = $1 AND kind = $2")
             .bind(id)
             .bind(kind)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if done.rows_affected() == 0 {
             return Err(missing(kind));

@@ -52,9 +52,11 @@ impl Outcome {
     }
 }
 
-/// The PostgreSQL `NOTIFY` channel on which each claim of `seq`s announces `run_id:seq`
-/// (the run's last event so far) when its transaction commits, so followers in every
-/// instance sharing the database read the new events from the log.
+/// The PostgreSQL `NOTIFY` channel on which each claim of `seq`s announces
+/// `run_id:seq:owner` (the run's last event so far, and the instance executing the run)
+/// when its transaction commits, so followers in every instance sharing the database read
+/// the new events from the log. The owner publishes its own events in process, so it
+/// need not read them back.
 pub const RUN_EVENTS_CHANNEL: &str = "draftsmith_run_events";
 
 /// Events appended under one claim of `seq`s: progress (no status change), then at most one
@@ -141,7 +143,10 @@ pub(crate) async fn append_batch_in_tx(
     let added = usage::added_by(batch.calls);
     // Announced in the statement that claims the seqs; PostgreSQL delivers it on commit.
     let notify = if tx.backend_name() == "PostgreSQL" {
-        format!(", CAST(pg_notify('{RUN_EVENTS_CHANNEL}', id || ':' || next_seq) AS TEXT)")
+        format!(
+            ", CAST(pg_notify('{RUN_EVENTS_CHANNEL}', \
+             id || ':' || next_seq || ':' || COALESCE(owner_instance, '')) AS TEXT)"
+        )
     } else {
         String::new()
     };

@@ -13,6 +13,7 @@ use draftsmith_core::{
 use crate::app_log;
 use crate::chat;
 use crate::checkpoint_log;
+use crate::db::SqlStore;
 use crate::draft_writes;
 use crate::error::{Result, StoreError};
 use crate::run_log;
@@ -102,13 +103,13 @@ async fn insert_run(
 }
 
 /// Persists a run, its user message, `run.accepted` and its `pre_run` checkpoint.
-pub(crate) async fn create_run(pool: &sqlx::AnyPool, new: NewRun) -> Result<Run> {
-    let mut tx = sql::begin_write(pool).await?;
+pub(crate) async fn create_run(store: &SqlStore, new: NewRun) -> Result<Run> {
+    let mut tx = sql::begin_write(&store.writer).await?;
     // Locking the app row orders run creation against restores of the same app.
     let base = draft_writes::lock_app(&mut tx, new.app).await?;
     let Some(run) = start_in_tx(&mut tx, &new, base).await? else {
         drop(tx);
-        let active = run_rows::active(pool, new.app).await?;
+        let active = run_rows::active(&store.pool, new.app).await?;
         return Err(StoreError::RunActive { run_id: active });
     };
     tx.commit().await?;

@@ -96,7 +96,7 @@ pub struct UserActivity {
 impl RunStore for SqlStore {
     #[tracing::instrument(level = "debug", skip_all, fields(app = %new.app, engine = new.engine.as_str()))]
     async fn create_run(&self, new: NewRun) -> Result<Run> {
-        run_start::create_run(&self.pool, new).await
+        run_start::create_run(self, new).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(run = %id))]
@@ -136,7 +136,7 @@ impl RunStore for SqlStore {
         body: EventBody,
         diagnostics: Vec<Diagnostic>,
     ) -> Result<RunEvent> {
-        let mut tx = sql::begin_write(&self.pool).await?;
+        let mut tx = sql::begin_write(&self.writer).await?;
         let event = run_log::append_in_tx(&mut tx, run, body, diagnostics).await?;
         tx.commit().await?;
         Ok(event)
@@ -149,7 +149,7 @@ impl RunStore for SqlStore {
         calls: Vec<NewModelCall>,
         events: Vec<(EventBody, Vec<Diagnostic>)>,
     ) -> Result<Vec<RunEvent>> {
-        let mut tx = sql::begin_write(&self.pool).await?;
+        let mut tx = sql::begin_write(&self.writer).await?;
         // The calls go with the first claim of seqs (one statement claims them and adds the
         // usage); with no event to go with, or of another run, on their own first.
         let mut calls = Some(calls).filter(|c| !c.is_empty());
@@ -195,7 +195,7 @@ impl RunStore for SqlStore {
         run: RunId,
         timing: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         run_log::set_timing_in_tx(&mut tx, run, timing).await?;
         tx.commit().await?;
         Ok(())
@@ -210,7 +210,7 @@ impl RunStore for SqlStore {
         ))
         .bind(run.to_string())
         .bind(&by.0)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -247,7 +247,7 @@ impl RunStore for SqlStore {
                 .bind(run.to_string())
                 .bind(owner.to_string())
                 .bind(until.as_micros())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         }
         Ok(())

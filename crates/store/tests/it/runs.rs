@@ -445,8 +445,9 @@ async fn next(listener: &mut sqlx::postgres::PgListener) -> String {
     notification.unwrap().unwrap().payload().to_owned()
 }
 
-/// On PostgreSQL each append notifies `run_id:seq` of its last event as it commits (other
-/// instances' followers read the log on it); a refused append notifies nothing.
+/// On PostgreSQL each append notifies `run_id:seq:owner` of its last event as it commits
+/// (other instances' followers read the log on it; the owner's own are told in process); a
+/// refused append notifies nothing.
 async fn appends_tell_every_instance_once_committed(kind: StoreKind) {
     if kind != StoreKind::Postgres {
         return;
@@ -460,14 +461,16 @@ async fn appends_tell_every_instance_once_committed(kind: StoreKind) {
         .await
         .unwrap();
     let app = f.app().await;
-    let run = f.run(app).await.unwrap();
+    let new = new_run(app, "make it blue");
+    let owner = new.owner;
+    let run = f.store.create_run(new).await.unwrap();
     let id = run.run_id;
     f.store.append_event(id, started(), vec![]).await.unwrap();
-    assert_eq!(next(&mut listener).await, format!("{id}:3"));
+    assert_eq!(next(&mut listener).await, format!("{id}:3:{owner}"));
     let batch = vec![delta("a"), delta("b")];
     let calls = vec![call(&run, 0, 1, false)];
     f.store.append_events(id, calls, batch).await.unwrap();
-    assert_eq!(next(&mut listener).await, format!("{id}:5"));
+    assert_eq!(next(&mut listener).await, format!("{id}:5:{owner}"));
     let failed = EventBody::RunFailed {
         error: EventError {
             code: ErrorCode::CodingAgentModelError,
@@ -478,7 +481,7 @@ async fn appends_tell_every_instance_once_committed(kind: StoreKind) {
         usage: None,
     };
     f.store.append_event(id, failed, vec![]).await.unwrap();
-    assert_eq!(next(&mut listener).await, format!("{id}:6"));
+    assert_eq!(next(&mut listener).await, format!("{id}:6:{owner}"));
     let refused = f.store.append_event(id, started(), vec![]).await;
     assert!(matches!(refused, Err(StoreError::RunEnded)), "{refused:?}");
     let quiet = std::time::Duration::from_millis(300);
