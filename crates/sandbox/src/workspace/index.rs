@@ -48,16 +48,18 @@ impl FileIndex {
         }
     }
 
-    /// Persists the index, if anything in it changed.
+    /// Persists the index, if anything in it changed. The file is rewritten in place, not
+    /// replaced: a save cut short (a crash) leaves a prefix of the JSON, which never
+    /// parses, and an index that does not parse loads empty (each file is hashed once
+    /// more), so an atomic replace would buy nothing but a new inode per save, which is
+    /// what costs most in a run's filesystem work where files were recently deleted.
     pub(crate) fn save(&mut self) -> Result<(), SandboxError> {
         if !self.changed {
             return Ok(());
         }
         let bytes = serde_json::to_vec(&self.entries)
             .map_err(|e| SandboxError::Invalid(format!("index: {e}")))?;
-        let tmp = self.file.with_extension("tmp");
-        std::fs::write(&tmp, bytes).map_err(SandboxError::io(&tmp))?;
-        std::fs::rename(&tmp, &self.file).map_err(SandboxError::io(&self.file))?;
+        std::fs::write(&self.file, bytes).map_err(SandboxError::io(&self.file))?;
         self.changed = false;
         Ok(())
     }
@@ -133,4 +135,43 @@ fn now_ns() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(size: u64) -> FileStat {
+        FileStat {
+            size,
+            mtime_ns: 1_000,
+            ino: 7,
+        }
+    }
+
+    #[test]
+    fn a_save_cut_short_loads_empty_never_partly() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("index");
+        let mut index = FileIndex::load(file.clone());
+        index.record("a.txt", &stat(1), BlobHash::of(b"a"));
+        index.record("src/b.txt", &stat(2), BlobHash::of(b"bb"));
+        index.save().unwrap();
+        let whole = std::fs::read(&file).unwrap();
+        assert_eq!(FileIndex::load(file.clone()).entries, index.entries);
+        for cut in 0..whole.len() {
+            std::fs::write(&file, &whole[..cut]).unwrap();
+            let loaded = FileIndex::load(file.clone());
+            assert!(
+                loaded.entries.is_empty(),
+                "{cut} bytes loaded {:?}",
+                loaded.entries
+            );
+        }
+        // Saved again over a longer file, it reads back as itself.
+        std::fs::write(&file, [b' '; 4096]).unwrap();
+        index.changed = true;
+        index.save().unwrap();
+        assert_eq!(FileIndex::load(file).entries, index.entries);
+    }
 }
