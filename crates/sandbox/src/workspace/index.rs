@@ -139,6 +139,7 @@ fn now_ns() -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn stat(size: u64) -> FileStat {
