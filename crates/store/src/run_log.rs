@@ -265,16 +265,16 @@ pub(crate) async fn events_after(
     sql::log_after(pool, "run_events", "run_id", run.to_string(), after, limit).await
 }
 
-/// Records the run's phase timings.
-pub(crate) async fn set_timing_in_tx(
-    tx: &mut Tx,
+/// Records the run's phase timings, in one statement (its own transaction).
+pub(crate) async fn set_timing(
+    writer: &AnyPool,
     run: RunId,
     timing: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<()> {
     sqlx::query("UPDATE runs SET timing_metrics_ms = $2 WHERE id = $1")
         .bind(run.to_string())
         .bind(sql::to_json(timing)?)
-        .execute(&mut **tx)
+        .execute(writer)
         .await?;
     Ok(())
 }

@@ -195,10 +195,7 @@ impl RunStore for SqlStore {
         run: RunId,
         timing: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        run_log::set_timing_in_tx(&mut tx, run, timing).await?;
-        tx.commit().await?;
-        Ok(())
+        run_log::set_timing(&self.writer, run, timing).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(run = %run, by = %by.0))]
