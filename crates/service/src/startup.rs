@@ -8,7 +8,7 @@ use std::time::Duration;
 use draftsmith_core::{EngineKind, InstanceId, Role, UserId};
 use draftsmith_engine::{Engine, ModelRegistry};
 use draftsmith_runner::{EnginePolicy, Engines, EventBus, LocalBus, PgBus, Runner, RunnerConfig};
-use draftsmith_sandbox::{LocalController, RemoteController, SandboxController};
+use draftsmith_sandbox::{LocalController, RemoteController, SandboxController, SpareTemplate};
 use draftsmith_store::{Backend, Principal, SqlStore, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
@@ -191,6 +191,17 @@ pub fn sandbox_controller(
 /// engine starts its servers inside its sandboxes).
 type Sandboxes = (Arc<dyn SandboxController>, Option<Arc<LocalController>>);
 
+/// What a new sandbox of each built-in template starts with: a new app's files.
+fn spare_templates() -> Vec<SpareTemplate> {
+    draftsmith_templates::all()
+        .iter()
+        .map(|template| SpareTemplate {
+            id: template.id.to_owned(),
+            files: draftsmith_server::routes::apps::new_app_files(template),
+        })
+        .collect()
+}
+
 /// The controller and, when local, the in-process one; reaped every 30 s until `stop`.
 fn sandboxes(config: &Config, stop: CancellationToken) -> Result<Sandboxes, StartError> {
     let (controller, local): (Arc<dyn SandboxController>, _) =
@@ -204,7 +215,8 @@ fn sandboxes(config: &Config, stop: CancellationToken) -> Result<Sandboxes, Star
             .and_then(|local| local.with_limits(config.sandbox.limits.clone()))
             .map_err(|e| StartError::Sandbox(e.to_string()))?
             .with_hidden_path(config.data_dir.clone())
-            .with_egress(config.egress_policy()?);
+            .with_egress(config.egress_policy()?)
+            .with_spares(config.sandbox.spares, spare_templates());
             tracing::info!(
                 egress = local.egress_in_force(),
                 allow = ?local.egress_allowed(),

@@ -7,9 +7,11 @@ mod network;
 mod ops;
 mod sandbox;
 mod service;
+mod spares;
 mod trash;
 
 pub use service::{ServiceLaunch, ServiceNetwork};
+pub use spares::SpareTemplate;
 pub(crate) use trash::{Trash, delete_trash};
 
 use std::collections::HashMap;
@@ -22,6 +24,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 use self::sandbox::Sandbox;
+use self::spares::{SPARE_PREFIX, SparePool};
 use crate::bwrap::{BwrapCommandRunner, BwrapProfile};
 use crate::deps::DependencyCache;
 use crate::egress::EgressPolicy;
@@ -61,6 +64,8 @@ pub struct LocalController {
     /// How long a cached dependency tree no workspace used is kept.
     dependency_idle: Duration,
     sandboxes: Mutex<HashMap<SandboxId, Arc<Sandbox>>>,
+    /// Sandboxes made ahead per template, claimed by new sandboxes.
+    spares: Arc<SparePool>,
 }
 
 impl LocalController {
@@ -103,7 +108,25 @@ impl LocalController {
             strict,
             dependency_idle: crate::deps::DEFAULT_IDLE,
             sandboxes: Mutex::new(sandboxes),
+            spares: Arc::default(),
         })
+    }
+
+    /// Keeps `count` spare sandboxes of each of `templates` made ahead (see
+    /// [`SpareTemplate`]), so a new sandbox of one is a rename rather than a fill; the
+    /// first are made now, in the background. Call it last: the other settings apply to
+    /// spares as they are claimed, not as they are made.
+    pub fn with_spares(mut self, count: usize, templates: Vec<SpareTemplate>) -> Self {
+        self.spares.close();
+        self.spares.delete_ready();
+        self.spares = Arc::new(SparePool::new(&self.root, count, templates));
+        self.spares.top_up_all();
+        self
+    }
+
+    /// How many spare sandboxes of `template` are ready, for tests and metrics.
+    pub fn spares_ready(&self, template: &str) -> usize {
+        self.spares.ready(template)
     }
 
     /// What sandboxes may reach through their private network (`[sandbox.egress]`; the
@@ -322,7 +345,7 @@ impl LocalController {
     }
 }
 
-/// Sandboxes left in `root` by an earlier process, and trash it did not finish deleting;
+/// Sandboxes left in `root` by an earlier process, and trash and spares it left (deleted);
 /// each gets a uid of the range unless its own is in it.
 fn adopt(
     root: &Path,
@@ -333,7 +356,7 @@ fn adopt(
         let entry = entry.map_err(SandboxError::io(root))?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.starts_with(TRASH_PREFIX) {
+        if name.starts_with(TRASH_PREFIX) || name.starts_with(SPARE_PREFIX) {
             let _ = std::fs::remove_dir_all(entry.path());
         } else if let Ok(id) = SandboxId::parse(name) {
             let sandbox = Sandbox::load(root, &id);
@@ -360,6 +383,7 @@ fn tag(root: &Path) -> String {
 impl Drop for LocalController {
     /// The service is going: its sandboxes' processes go with it, and so do their cgroups.
     fn drop(&mut self) {
+        self.spares.close();
         for sandbox in self.sandboxes.get_mut().values() {
             sandbox.stop_dev_server();
         }

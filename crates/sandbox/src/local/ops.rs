@@ -61,12 +61,15 @@ impl SandboxController for LocalController {
                     }
                     None => None,
                 };
-                let sandbox = Sandbox::create(&self.root, id, template, ttl, uid)?;
+                let sandbox = self.new_sandbox(id, template, ttl, uid)?;
                 map.insert(id.clone(), Arc::new(sandbox));
                 Created { reused: false }
             }
         };
         drop(map);
+        if !created.reused {
+            self.spares.top_up(template);
+        }
         log_reaped(&reaped);
         delete_trash(reaped.into_iter().map(|(_, t)| t).collect()).await;
         Ok(created)

@@ -2,6 +2,9 @@
 //! state.json}`. The state file lets a restarted service find and reap leftovers; a
 //! renewal that only moves the deadline by less than half a TTL is not written (a restart
 //! may then reap a warm sandbox that much early, which costs a fresh fill, nothing else).
+//! The state file is rewritten in place, like the index: a write cut short leaves JSON
+//! that does not parse, and a sandbox without a readable state counts as expired (reaped,
+//! refilled on next use), so an atomic replace would buy nothing but a new inode.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -56,6 +59,52 @@ impl Sandbox {
         ttl: Duration,
         uid: Option<u32>,
     ) -> Result<Self, SandboxError> {
+        let sandbox = Self::at(
+            root,
+            id,
+            State {
+                template: template.to_owned(),
+                ttl_ms: millis(ttl),
+                expires_at_ms: deadline_ms(ttl),
+                uid,
+            },
+            None,
+        );
+        sandbox.ensure_dirs()?;
+        sandbox.save()?;
+        Ok(sandbox)
+    }
+
+    /// Lays out a sandbox of `template` at `dir` that belongs to nobody yet (a spare): its
+    /// directories and a state file that has already expired.
+    pub(crate) fn lay_out(dir: &Path, template: &str) -> Result<(), SandboxError> {
+        for sub in ["workspace", "home"] {
+            let sub = dir.join(sub);
+            std::fs::create_dir_all(&sub).map_err(SandboxError::io(&sub))?;
+        }
+        let state = State {
+            template: template.to_owned(),
+            ttl_ms: 0,
+            expires_at_ms: 0,
+            uid: None,
+        };
+        write_state(dir, &state)
+    }
+
+    /// Makes the spare at `spare` (see [`Sandbox::lay_out`]) sandbox `id`: renamed into
+    /// place, then given its TTL and its uid (its files become the uid's as for any
+    /// sandbox, when its first process starts). `Err` leaves the spare where it was when
+    /// the rename failed.
+    pub(crate) fn claim(
+        root: &Path,
+        id: &SandboxId,
+        spare: &Path,
+        template: &str,
+        ttl: Duration,
+        uid: Option<u32>,
+    ) -> Result<Self, SandboxError> {
+        let dir = root.join(id.as_str());
+        std::fs::rename(spare, &dir).map_err(SandboxError::io(&dir))?;
         let sandbox = Self::at(
             root,
             id,
@@ -186,17 +235,20 @@ impl Sandbox {
 
     fn save(&self) -> Result<(), SandboxError> {
         let state = self.lock_state()?.clone();
-        let bytes = serde_json::to_vec(&state)
-            .map_err(|e| SandboxError::Invalid(format!("sandbox state: {e}")))?;
-        let file = self.dir.join("state.json");
-        let tmp = self.dir.join("state.json.tmp");
-        std::fs::write(&tmp, bytes).map_err(SandboxError::io(&tmp))?;
-        std::fs::rename(&tmp, &file).map_err(SandboxError::io(&file))?;
+        write_state(&self.dir, &state)?;
         if let Ok(mut on_disk) = self.on_disk.lock() {
             *on_disk = Some(state);
         }
         Ok(())
     }
+}
+
+/// Writes `state` as `dir`'s state file, in place (see the module's note).
+fn write_state(dir: &Path, state: &State) -> Result<(), SandboxError> {
+    let bytes = serde_json::to_vec(state)
+        .map_err(|e| SandboxError::Invalid(format!("sandbox state: {e}")))?;
+    let file = dir.join("state.json");
+    std::fs::write(&file, bytes).map_err(SandboxError::io(&file))
 }
 
 fn millis(d: Duration) -> u64 {

@@ -9,5 +9,6 @@ mod devserver;
 mod egress;
 mod remote;
 mod restart;
+mod spares;
 mod suite;
 mod support;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use draftsmith_core::BlobHash;
 use draftsmith_sandbox::{
     BlobSource, FileEntry, IsolationMode, Limits, LocalController, RemoteController,
-    SandboxController, SandboxError, SandboxId, controller_router,
+    SandboxController, SandboxError, SandboxId, SpareTemplate, controller_router,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -51,6 +51,25 @@ impl Env {
 
     /// A fresh environment with the given isolation and sandbox limits.
     pub async fn bounded(deployment: Deployment, mode: IsolationMode, limits: Limits) -> Self {
+        Self::build(deployment, mode, limits, None).await
+    }
+
+    /// A fresh confined environment keeping `count` spares of each of `templates`.
+    pub async fn spared(
+        deployment: Deployment,
+        count: usize,
+        templates: Vec<SpareTemplate>,
+    ) -> Self {
+        let spares = Some((count, templates));
+        Self::build(deployment, IsolationMode::Bwrap, Limits::default(), spares).await
+    }
+
+    async fn build(
+        deployment: Deployment,
+        mode: IsolationMode,
+        limits: Limits,
+        spares: Option<(usize, Vec<SpareTemplate>)>,
+    ) -> Self {
         let data = tempfile::Builder::new()
             .prefix("sandbox-it-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -65,6 +84,10 @@ impl Env {
         .with_hidden_path(data.path().to_path_buf())
         .with_limits(limits)
         .expect("the limits can be enforced here");
+        let local = match spares {
+            Some((count, templates)) => local.with_spares(count, templates),
+            None => local,
+        };
         let local = Arc::new(local);
         let stop_server = CancellationToken::new();
         let (ctl, base_url): (Arc<dyn SandboxController>, _) = match deployment {

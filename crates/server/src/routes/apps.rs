@@ -24,6 +24,21 @@ pub fn router(_: &Settings) -> OpenApiRouter<AppState> {
         .routes(routes!(get_app))
 }
 
+/// The files a new app of `template` starts with, `(relative path, content)`: the
+/// template's own, and OpenCode's project-local tools (SPEC §5), which every template
+/// carries so the seeding before a run never shows up as a change of the agent's.
+pub fn new_app_files(template: &draftsmith_templates::Template) -> Vec<(String, Vec<u8>)> {
+    let opencode_files = draftsmith_opencode::project_files()
+        .into_iter()
+        .map(|(path, text)| (path, text.into_bytes()));
+    template
+        .files()
+        .into_iter()
+        .map(|(path, content)| (path, content.to_vec()))
+        .chain(opencode_files)
+        .collect()
+}
+
 /// Create an app from a template.
 #[utoipa::path(post, path = "/admin/apps", request_body = CreateApp,
     responses((status = 201, body = App), (status = 400, body = ErrorBody)))]
@@ -53,16 +68,8 @@ async fn create_app(
             ),
         )
     })?;
-    // Every template also carries OpenCode's project-local tools (SPEC §5), so the seeding
-    // before a run never shows up as a change of the agent's.
-    let opencode_files = draftsmith_opencode::project_files()
+    let files = new_app_files(template)
         .into_iter()
-        .map(|(path, text)| (path, text.into_bytes()));
-    let files = template
-        .files()
-        .into_iter()
-        .map(|(path, content)| (path, content.to_vec()))
-        .chain(opencode_files)
         .map(|(path, content)| Ok((DraftPath::parse(&path)?, content)))
         .collect::<Result<Vec<_>, draftsmith_core::PathError>>()
         .map_err(|e| ApiError::internal("template path", &e))?;

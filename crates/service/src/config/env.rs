@@ -57,6 +57,7 @@ overrides! {
     "APPS_CODING_AGENT_SANDBOX_ISOLATION" => "sandbox.isolation",
         |c, v| c.sandbox.isolation = choice(v)?;
     "APPS_CODING_AGENT_SANDBOX_TTL_SECONDS" => "sandbox.ttl_seconds", |c, v| c.sandbox.ttl = seconds(v)?;
+    "DRAFTSMITH_SANDBOX_SPARES" => "sandbox.spares", |c, v| c.sandbox.spares = number(v)?;
     "DRAFTSMITH_SANDBOX_CONTROLLER_URL" => "sandbox.controller_url",
         |c, v| c.sandbox.controller_url = v.to_owned();
     "DRAFTSMITH_SANDBOX_CONTROLLER_SECRET" => "sandbox.controller_secret",

@@ -45,6 +45,10 @@ pub struct SandboxConfig {
     pub controller_url: String,
     /// The secret it expects.
     pub controller_secret: String,
+    /// Sandboxes of each template made ahead, so a new chat's sandbox is ready at once
+    /// (0: none); kept by whichever controller makes sandboxes (in process, or
+    /// `draftsmith sandbox-controller`).
+    pub spares: usize,
     /// `[sandbox.limits]`: processes, memory, CPU share, workspace size, open files.
     pub limits: Limits,
     /// `[sandbox.identity]`: the uids sandboxes run as when the service is root.
@@ -60,6 +64,7 @@ impl Default for SandboxConfig {
             ttl: Duration::from_secs(1800),
             controller_url: String::new(),
             controller_secret: String::new(),
+            spares: 2,
             limits: Limits::default(),
             identity: IdentityConfig::default(),
             egress: EgressConfig::default(),

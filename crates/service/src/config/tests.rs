@@ -122,6 +122,12 @@ fn sandbox_section() {
         ),
     );
     file_then_env(
+        "[sandbox]\nspares = 5\n",
+        ("DRAFTSMITH_SANDBOX_SPARES", "0"),
+        |c| c.sandbox.spares,
+        (5, 0),
+    );
+    file_then_env(
         "[sandbox.limits]\nmemory_mib = 100\n",
         ("DRAFTSMITH_SANDBOX_MEMORY_MIB", " 128 "),
         |c| c.sandbox.limits.memory_mib,

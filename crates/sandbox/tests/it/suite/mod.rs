@@ -57,7 +57,7 @@ both!(
 );
 
 /// Runs `script` in sandbox `id` (a minute at most) and answers its exit code and output.
-async fn run(env: &Env, id: &SandboxId, script: &str) -> (Option<i32>, String) {
+pub(crate) async fn run(env: &Env, id: &SandboxId, script: &str) -> (Option<i32>, String) {
     let out = env
         .ctl
         .exec(
