@@ -5,7 +5,7 @@ use draftsmith_core::{
     ErrorCode, EventBody, EventError, InstanceId, RunStatus, Timestamp, Usage, UsageTotals, UserId,
 };
 use draftsmith_store::prelude::*;
-use draftsmith_store::{NewModelCall, StoreError};
+use draftsmith_store::{NewModelCall, SqlStore, StoreError};
 use draftsmith_testkit::StoreKind;
 
 use crate::support::{Fixture, new_run};
@@ -20,6 +20,7 @@ draftsmith_testkit::both_stores!(
     a_new_run_is_answered_as_stored,
     model_calls_are_numbered_and_summed_with_the_events_they_precede,
     appends_tell_every_instance_once_committed,
+    progress_keeps_one_order_whichever_instance_appends,
 );
 
 fn started() -> EventBody {
@@ -436,6 +437,101 @@ async fn model_calls_are_numbered_and_summed_with_the_events_they_precede(kind: 
     assert!(matches!(refused, Err(StoreError::RunEnded)), "{refused:?}");
     assert_eq!(f.store.model_calls(run.run_id).await.unwrap().len(), 4);
     assert_eq!(f.store.run(run.run_id).await.unwrap().usage, expected);
+}
+
+/// Progress appended by two instances in turn keeps one gapless order; each event is
+/// stored as the very text its writer serialises, and the model calls are numbered after
+/// the run's earlier ones; once another instance ended the run, this one's progress is
+/// refused and records nothing.
+async fn progress_keeps_one_order_whichever_instance_appends(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let other = SqlStore::connect(&f.db.url).await.unwrap();
+    let app = f.app().await;
+    let run = f.run(app).await.unwrap();
+    let id = run.run_id;
+    let mut written = vec![f.store.append_event(id, started(), vec![]).await.unwrap()];
+    written.extend(
+        other
+            .append_events(id, vec![], vec![delta("x")])
+            .await
+            .unwrap(),
+    );
+    let calls = vec![call(&run, 0, 100, false), call(&run, 1, 200, true)];
+    let batch = f
+        .store
+        .append_events(id, calls, vec![delta("a"), delta("b")])
+        .await
+        .unwrap();
+    written.extend(batch);
+    written.extend(
+        other
+            .append_events(id, vec![call(&run, 2, 300, false)], vec![delta("y")])
+            .await
+            .unwrap(),
+    );
+    written.extend(
+        f.store
+            .append_events(id, vec![], vec![delta("c")])
+            .await
+            .unwrap(),
+    );
+
+    let seqs: Vec<i64> = written.iter().map(|e| e.seq).collect();
+    let first = run.last_seq + 1;
+    assert_eq!(seqs, (first..first + 6).collect::<Vec<_>>());
+    let read = f.store.events_after(id, run.last_seq, 100).await.unwrap();
+    assert_eq!(read, written);
+    let pool = sqlx::AnyPool::connect(&f.db.url).await.unwrap();
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT body FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq",
+    )
+    .bind(id.to_string())
+    .bind(run.last_seq)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let serialised: Vec<String> = written
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    assert_eq!(stored, serialised);
+    let numbered: Vec<(u64, u64)> = f
+        .store
+        .model_calls(id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| (c.seq, c.usage.input_tokens))
+        .collect();
+    assert_eq!(numbered, vec![(1, 100), (2, 200), (3, 300)]);
+    assert_eq!(f.store.run(id).await.unwrap().usage.model_calls, 3);
+
+    let failed = EventBody::RunFailed {
+        error: EventError {
+            code: ErrorCode::CodingAgentModelError,
+            message: "boom".into(),
+            field: None,
+            details: None,
+        },
+        usage: None,
+    };
+    other.append_event(id, failed, vec![]).await.unwrap();
+    let late = f
+        .store
+        .append_events(id, vec![call(&run, 3, 400, false)], vec![delta("late")])
+        .await;
+    assert!(matches!(late, Err(StoreError::RunEnded)), "{late:?}");
+    assert_eq!(f.store.model_calls(id).await.unwrap().len(), 3);
+    assert_eq!(
+        f.store
+            .events_after(id, run.last_seq, 100)
+            .await
+            .unwrap()
+            .len(),
+        7
+    );
+    pool.close().await;
+    other.close().await;
 }
 
 /// The payload of the next notification, waiting a few seconds at most.
