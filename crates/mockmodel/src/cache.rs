@@ -88,11 +88,16 @@ fn boundaries(dialect: Dialect, body: &Value) -> Vec<Boundary> {
     let mut chars = 0usize;
     let mut push = |block: &Value, prefix: &str| {
         let marked = block.get("cache_control").is_some();
-        let mut block = block.clone();
-        if let Some(object) = block.as_object_mut() {
-            object.remove("cache_control");
-        }
-        let text = block.to_string();
+        // Only a marked block is copied, to hash it without its marker.
+        let text = if marked {
+            let mut block = block.clone();
+            if let Some(object) = block.as_object_mut() {
+                object.remove("cache_control");
+            }
+            block.to_string()
+        } else {
+            block.to_string()
+        };
         chars += text.len();
         hash = fnv(&format!("{hash:016x}|{prefix}|{text}"));
         chain.push(Boundary {
@@ -101,14 +106,13 @@ fn boundaries(dialect: Dialect, body: &Value) -> Vec<Boundary> {
             marked,
         });
     };
-    let list = |key: &str| {
+    let list = |key: &str| -> &[Value] {
         body.get(key)
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
+            .map_or(&[], Vec::as_slice)
     };
     for tool in list("tools") {
-        push(&tool, "tool");
+        push(tool, "tool");
     }
     match dialect {
         Dialect::Anthropic => {
@@ -128,7 +132,7 @@ fn boundaries(dialect: Dialect, body: &Value) -> Vec<Boundary> {
         }
         Dialect::OpenAi => {
             for message in list("messages") {
-                push(&message, "message");
+                push(message, "message");
             }
         }
     }
