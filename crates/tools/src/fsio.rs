@@ -37,6 +37,28 @@ pub(crate) fn remove_dirs(created: &[PathBuf]) {
     }
 }
 
+/// Whether the file at `path` (below `root`) is a regular file holding exactly `content`,
+/// read without following a link on the way or at it (a link, or anything unreadable, is
+/// not).
+pub(crate) fn holds(root: &Path, path: &Path, content: &[u8]) -> bool {
+    let Ok((dir, name)) = beneath::parent_of(root, path) else {
+        return false;
+    };
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let Ok(fd) = rustix::fs::openat(&dir, name.as_str(), flags, Mode::empty()) else {
+        return false;
+    };
+    let same_size = rustix::fs::fstat(&fd).is_ok_and(|stat| {
+        FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile
+            && u64::try_from(stat.st_size).is_ok_and(|size| size == content.len() as u64)
+    });
+    if !same_size {
+        return false;
+    }
+    let mut held = Vec::with_capacity(content.len());
+    std::io::Read::read_to_end(&mut File::from(fd), &mut held).is_ok() && held == content
+}
+
 /// Replaces (or creates) the file at `path` (below `root`) with `content` without following
 /// a symlink there, keeping the permissions of the file it replaces. The directories on the
 /// way are opened one by one without following links (see [`crate::beneath`]): a sandboxed

@@ -8,15 +8,21 @@ use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::ToolError;
-use crate::fsio::{io_failed, write_atomic};
+use crate::fsio::{holds, io_failed, write_atomic};
 
 /// Writes `content` at `relative` below `root`, creating missing directories, without
 /// following any symlink. Refused when `relative` is not a plain relative path or when a
 /// symlink or a non-directory stands on the way.
+/// A file that already holds exactly `content` is left as it is (most seedings repeat the
+/// last one: a new file per run costs a new inode).
 pub fn write_service_file(root: &Path, relative: &str, content: &[u8]) -> Result<(), ToolError> {
     let (dirs, name) = split(relative)?;
     let dir = ensure_real_dirs(root, &dirs, relative)?;
-    write_atomic(root, &dir.join(name), relative, content)
+    let file = dir.join(name);
+    if holds(root, &file, content) {
+        return Ok(());
+    }
+    write_atomic(root, &file, relative, content)
 }
 
 /// Creates `relative` below `root` as a real directory (and its missing parents), refusing
@@ -89,6 +95,36 @@ fn ensure_real_dirs(root: &Path, dirs: &[String], shown: &str) -> Result<PathBuf
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_file_holding_the_content_already_is_left_alone() {
+        use std::os::unix::fs::MetadataExt;
+        let scratch = tempfile::tempdir().unwrap();
+        let root = scratch.path().join("ws");
+        std::fs::create_dir_all(&root).unwrap();
+        let file = root.join(".cache/c.json");
+        write_service_file(&root, ".cache/c.json", b"{\"a\":1}").unwrap();
+        let first = std::fs::metadata(&file).unwrap().ino();
+        write_service_file(&root, ".cache/c.json", b"{\"a\":1}").unwrap();
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().ino(),
+            first,
+            "not replaced"
+        );
+        // Other content (shorter, or of the same length) replaces it.
+        write_service_file(&root, ".cache/c.json", b"{}").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"{}");
+        write_service_file(&root, ".cache/c.json", b"[]").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"[]");
+        // A link holding the content is still refused, and what it points at untouched.
+        let outside = scratch.path().join("outside.json");
+        std::fs::write(&outside, b"[]").unwrap();
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(&outside, &file).unwrap();
+        let err = write_service_file(&root, ".cache/c.json", b"[]").unwrap_err();
+        assert!(err.message.contains("symbolic link"), "{}", err.message);
+        assert_eq!(std::fs::read(&outside).unwrap(), b"[]");
+    }
 
     #[test]
     fn writes_below_real_directories_only() {
