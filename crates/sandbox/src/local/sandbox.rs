@@ -92,9 +92,9 @@ impl Sandbox {
     }
 
     /// Makes the spare at `spare` (see [`Sandbox::lay_out`]) sandbox `id`: renamed into
-    /// place, then given its TTL and its uid (its files become the uid's as for any
-    /// sandbox, when its first process starts). `Err` leaves the spare where it was when
-    /// the rename failed.
+    /// place, then given its TTL and its uid as [`Sandbox::create`] does (its files become
+    /// the uid's as for any sandbox, when its first process starts). `Err` leaves the
+    /// spare where it was when the rename failed.
     pub(crate) fn claim(
         root: &Path,
         id: &SandboxId,
@@ -105,20 +105,7 @@ impl Sandbox {
     ) -> Result<Self, SandboxError> {
         let dir = root.join(id.as_str());
         std::fs::rename(spare, &dir).map_err(SandboxError::io(&dir))?;
-        let sandbox = Self::at(
-            root,
-            id,
-            State {
-                template: template.to_owned(),
-                ttl_ms: millis(ttl),
-                expires_at_ms: deadline_ms(ttl),
-                uid,
-            },
-            None,
-        );
-        sandbox.ensure_dirs()?;
-        sandbox.save()?;
-        Ok(sandbox)
+        Self::create(root, id, template, ttl, uid)
     }
 
     /// Creates the workspace and HOME if missing (also when reusing: someone may have

@@ -60,15 +60,19 @@ fn spare_dirs(root: &Path) -> Vec<String> {
         .collect()
 }
 
-async fn claims_a_spare_refreshed_to_its_draft(deployment: Deployment) {
+/// An environment keeping one spare of [`TEMPLATE`], once it is made, and that spare.
+async fn stocked(deployment: Deployment) -> (Env, std::path::PathBuf) {
     let env = Env::spared(deployment, 1, vec![template()]).await;
-    assert!(
-        eventually(Duration::from_secs(10), || env.local.spares_ready(TEMPLATE)
-            == 1)
-        .await
-    );
+    let ready = || env.local.spares_ready(TEMPLATE) == 1;
+    assert!(eventually(Duration::from_secs(10), ready).await);
     let root = env.data_dir().join("sandboxes");
     let spare = root.join(&spare_dirs(&root)[0]);
+    (env, spare)
+}
+
+async fn claims_a_spare_refreshed_to_its_draft(deployment: Deployment) {
+    let (env, spare) = stocked(deployment).await;
+    let root = env.data_dir().join("sandboxes");
     let spare_ino = std::fs::metadata(spare.join("workspace/index.html"))
         .unwrap()
         .ino();
@@ -144,16 +148,8 @@ async fn claims_a_spare_refreshed_to_its_draft(deployment: Deployment) {
 }
 
 async fn a_spare_goes_to_one_sandbox_only(deployment: Deployment) {
-    let env = Env::spared(deployment, 1, vec![template()]).await;
-    assert!(
-        eventually(Duration::from_secs(10), || env.local.spares_ready(TEMPLATE)
-            == 1)
-        .await
-    );
-    let root = env.data_dir().join("sandboxes");
-    let spare_ino = std::fs::metadata(root.join(&spare_dirs(&root)[0]).join("workspace"))
-        .unwrap()
-        .ino();
+    let (env, spare) = stocked(deployment).await;
+    let spare_ino = std::fs::metadata(spare.join("workspace")).unwrap().ino();
     let ids: Vec<_> = (0..4).map(|i| unique_id(&format!("race{i}"))).collect();
     let mut creating = tokio::task::JoinSet::new();
     for id in &ids {

@@ -506,15 +506,7 @@ async fn progress_keeps_one_order_whichever_instance_appends(kind: StoreKind) {
     assert_eq!(numbered, vec![(1, 100), (2, 200), (3, 300)]);
     assert_eq!(f.store.run(id).await.unwrap().usage.model_calls, 3);
 
-    let failed = EventBody::RunFailed {
-        error: EventError {
-            code: ErrorCode::CodingAgentModelError,
-            message: "boom".into(),
-            field: None,
-            details: None,
-        },
-        usage: None,
-    };
+    let failed = model_failed();
     other.append_event(id, failed, vec![]).await.unwrap();
     let late = f
         .store
@@ -532,6 +524,19 @@ async fn progress_keeps_one_order_whichever_instance_appends(kind: StoreKind) {
     );
     pool.close().await;
     other.close().await;
+}
+
+/// `run.failed` with a model error.
+fn model_failed() -> EventBody {
+    EventBody::RunFailed {
+        error: EventError {
+            code: ErrorCode::CodingAgentModelError,
+            message: "boom".into(),
+            field: None,
+            details: None,
+        },
+        usage: None,
+    }
 }
 
 /// The payload of the next notification, waiting a few seconds at most.
@@ -567,15 +572,7 @@ async fn appends_tell_every_instance_once_committed(kind: StoreKind) {
     let calls = vec![call(&run, 0, 1, false)];
     f.store.append_events(id, calls, batch).await.unwrap();
     assert_eq!(next(&mut listener).await, format!("{id}:5:{owner}"));
-    let failed = EventBody::RunFailed {
-        error: EventError {
-            code: ErrorCode::CodingAgentModelError,
-            message: "boom".into(),
-            field: None,
-            details: None,
-        },
-        usage: None,
-    };
+    let failed = model_failed();
     f.store.append_event(id, failed, vec![]).await.unwrap();
     assert_eq!(next(&mut listener).await, format!("{id}:6:{owner}"));
     let refused = f.store.append_event(id, started(), vec![]).await;
