@@ -244,3 +244,105 @@ async fn a_planted_symlink_never_carries_the_seeding_outside() {
     assert_eq!(events.last().unwrap().body.event_type(), "run.completed");
     assert!(!ready(&events), "a fresh sandbox replaced the failed one");
 }
+
+/// The workspaces of the service's spares of `template` (by their directory's inode), once
+/// it keeps two.
+async fn spares_of(root: &std::path::Path, template: &str) -> Vec<(u64, std::path::PathBuf)> {
+    use std::os::unix::fs::MetadataExt;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let spares: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(".spare-")
+            })
+            .filter(|p| {
+                let state = std::fs::read(p.join("state.json")).unwrap_or_default();
+                serde_json::from_slice::<Value>(&state).is_ok_and(|s| s["template"] == template)
+            })
+            .filter_map(|p| {
+                let workspace = p.join("workspace");
+                let ino = std::fs::metadata(&workspace).ok()?.ino();
+                Some((ino, workspace))
+            })
+            .collect();
+        if spares.len() == 2 {
+            return spares;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no spares of {template}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// Every file below `dir` but `.cache/` (relative path → SHA-256).
+fn hashes(dir: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    fn walk(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        out: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if rel == ".cache" {
+                continue;
+            }
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let hash = draftsmith_core::BlobHash::of(&std::fs::read(&path).unwrap());
+                out.insert(rel, hash.as_str().to_owned());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The service keeps spare sandboxes of each template holding exactly what a new app of
+/// it holds (the template and OpenCode's project tools), and a new chat's first sandbox is
+/// one of them, claimed whole: its workspace is the spare's directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_chats_sandbox_is_a_spare_holding_the_apps_files() {
+    use std::os::unix::fs::MetadataExt;
+    let server = TestServer::with_script(StoreKind::Sqlite, THREE_ANSWERS).await;
+    let admin = server.admin();
+    let root = server.db.dir.path().join("sandboxes");
+    for template in ["static", "vite-react"] {
+        let app = new_app(&admin, template).await;
+        let draft: draftsmith_core::api::Draft = admin
+            .get(&format!("/admin/apps/{}/draft", app.id), 200)
+            .await;
+        let expected: std::collections::BTreeMap<String, String> = draft
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.sha256.as_str().to_owned()))
+            .collect();
+        let spares = spares_of(&root, template).await;
+        for (_, workspace) in &spares {
+            assert_eq!(hashes(workspace), expected, "a spare of {template}");
+        }
+        let run = start_run(&admin, &app, json!({"input": "one"})).await;
+        assert!(!ready(&collect(&admin, &run.stream_url, None).await));
+        let workspace = root
+            .join(format!("chat-{}", run.chat_session_id))
+            .join("workspace");
+        let ino = std::fs::metadata(&workspace).unwrap().ino();
+        assert!(
+            spares.iter().any(|(spare, _)| *spare == ino),
+            "the first sandbox of a {template} app is one of its spares"
+        );
+    }
+}

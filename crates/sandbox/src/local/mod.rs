@@ -124,7 +124,7 @@ impl LocalController {
         self
     }
 
-    /// How many spare sandboxes of `template` are ready, for tests and metrics.
+    /// How many spare sandboxes of `template` are ready (for tests).
     pub fn spares_ready(&self, template: &str) -> usize {
         self.spares.ready(template)
     }

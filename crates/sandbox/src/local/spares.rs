@@ -15,10 +15,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use draftsmith_core::BlobHash;
-
-use std::time::Duration;
 
 use super::LocalController;
 use super::sandbox::Sandbox;
@@ -135,18 +134,15 @@ impl SparePool {
         self.stock().ready.get_mut(template)?.pop()
     }
 
-    /// How many spares of `template` are ready, for tests and metrics.
+    /// How many spares of `template` are ready.
     pub(super) fn ready(&self, template: &str) -> usize {
         self.stock().ready.get(template).map_or(0, Vec::len)
     }
 
-    /// Starts making spares of `template` in the background until it has its count (one
-    /// maker per template, one spare at a time); nothing without a tokio runtime.
+    /// Starts making spares of `template` on a thread of its own until it has its count
+    /// (one maker per template, one spare at a time).
     pub(super) fn top_up(self: &Arc<Self>, template: &str) {
         if self.count == 0 || !self.seeds.contains_key(template) {
-            return;
-        }
-        if tokio::runtime::Handle::try_current().is_err() {
             return;
         }
         {
