@@ -246,7 +246,7 @@ async fn a_planted_symlink_never_carries_the_seeding_outside() {
 }
 
 /// The workspaces of the service's spares of `template` (by their directory's inode), once
-/// it keeps two.
+/// it keeps two complete ones (a spare's state file is written last).
 async fn spares_of(root: &std::path::Path, template: &str) -> Vec<(u64, std::path::PathBuf)> {
     use std::os::unix::fs::MetadataExt;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

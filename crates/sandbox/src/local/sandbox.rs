@@ -75,13 +75,18 @@ impl Sandbox {
         Ok(sandbox)
     }
 
-    /// Lays out a sandbox of `template` at `dir` that belongs to nobody yet (a spare): its
-    /// directories and a state file that has already expired.
-    pub(crate) fn lay_out(dir: &Path, template: &str) -> Result<(), SandboxError> {
+    /// Lays out the directories of a sandbox that belongs to nobody yet (a spare) at `dir`.
+    pub(crate) fn lay_out(dir: &Path) -> Result<(), SandboxError> {
         for sub in ["workspace", "home"] {
             let sub = dir.join(sub);
             std::fs::create_dir_all(&sub).map_err(SandboxError::io(&sub))?;
         }
+        Ok(())
+    }
+
+    /// Writes the state file of a spare of `template` at `dir`, one that has already
+    /// expired; written last, it marks the spare complete.
+    pub(crate) fn mark_spare(dir: &Path, template: &str) -> Result<(), SandboxError> {
         let state = State {
             template: template.to_owned(),
             ttl_ms: 0,
@@ -91,7 +96,7 @@ impl Sandbox {
         write_state(dir, &state)
     }
 
-    /// Makes the spare at `spare` (see [`Sandbox::lay_out`]) sandbox `id`: renamed into
+    /// Makes the spare at `spare` (see [`Sandbox::mark_spare`]) sandbox `id`: renamed into
     /// place, then given its TTL and its uid as [`Sandbox::create`] does (its files become
     /// the uid's as for any sandbox, when its first process starts). `Err` leaves the
     /// spare where it was when the rename failed.

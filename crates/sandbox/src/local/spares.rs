@@ -237,9 +237,10 @@ fn idle_priority() {
     }
 }
 
-/// Lays out a sandbox of `template` at `dir`, its workspace holding the seed's files.
+/// Lays out a sandbox of `template` at `dir`, its workspace holding the seed's files; its
+/// state file comes last.
 fn fill(dir: &Path, template: &str, seed: &Seed) -> Result<(), SandboxError> {
-    Sandbox::lay_out(dir, template)?;
+    Sandbox::lay_out(dir)?;
     let workspace = dir.join("workspace");
     let mut index = FileIndex::load(dir.join("index.json"));
     let plan = workspace::plan(&workspace, &seed.manifest, &mut index)?;
@@ -255,5 +256,5 @@ fn fill(dir: &Path, template: &str, seed: &Seed) -> Result<(), SandboxError> {
             SandboxError::Invalid(format!("spare contract directory: {}", e.message))
         })?;
     }
-    Ok(())
+    Sandbox::mark_spare(dir, template)
 }

@@ -252,8 +252,11 @@ export class Builder {
           await this.loadSession(next.chat_session_id, false);
           this.refreshSessions();
           if (ended) {
-            // Its whole turn is in the session's history already.
+            // Its whole turn is in the session's history already; its steps and outcome
+            // show as a loaded page shows its last run (a quick run can end before the
+            // page looks).
             this.followed.add(next.run_id);
+            this.replay(next);
             this.resync = true;
             continue;
           }
