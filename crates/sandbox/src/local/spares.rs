@@ -97,7 +97,7 @@ pub(super) struct SparePool {
     root: PathBuf,
     /// Spares kept per template.
     count: usize,
-    seeds: HashMap<String, Arc<Seed>>,
+    seeds: HashMap<String, Seed>,
     state: Mutex<Stock>,
     /// Set when the controller goes: no more spares are made.
     closed: AtomicBool,
@@ -110,6 +110,13 @@ struct Stock {
     making: Vec<String>,
 }
 
+impl Stock {
+    /// How many spares of `template` are ready.
+    fn count(&self, template: &str) -> usize {
+        self.ready.get(template).map_or(0, Vec::len)
+    }
+}
+
 impl SparePool {
     /// `count` spares of each of `templates`, kept under `root` (none are made yet).
     pub(super) fn new(root: &Path, count: usize, templates: Vec<SpareTemplate>) -> Self {
@@ -118,7 +125,7 @@ impl SparePool {
             count,
             seeds: templates
                 .into_iter()
-                .map(|t| (t.id, Arc::new(Seed::of(t.files))))
+                .map(|t| (t.id, Seed::of(t.files)))
                 .collect(),
             state: Mutex::default(),
             closed: AtomicBool::new(false),
@@ -136,7 +143,7 @@ impl SparePool {
 
     /// How many spares of `template` are ready.
     pub(super) fn ready(&self, template: &str) -> usize {
-        self.stock().ready.get(template).map_or(0, Vec::len)
+        self.stock().count(template)
     }
 
     /// Starts making spares of `template` on a thread of its own until it has its count
@@ -147,7 +154,7 @@ impl SparePool {
         }
         {
             let mut stock = self.stock();
-            let ready = stock.ready.get(template).map_or(0, Vec::len);
+            let ready = stock.count(template);
             if ready >= self.count || stock.making.iter().any(|t| t == template) {
                 return;
             }
@@ -182,8 +189,7 @@ impl SparePool {
 
     fn make_until_stocked(&self, template: &str) {
         loop {
-            let wanted = !self.closed.load(Ordering::SeqCst)
-                && self.stock().ready.get(template).map_or(0, Vec::len) < self.count;
+            let wanted = !self.closed.load(Ordering::SeqCst) && self.ready(template) < self.count;
             let made = if wanted { self.make(template) } else { None };
             let mut stock = self.stock();
             match made {
