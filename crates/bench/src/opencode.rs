@@ -3,6 +3,8 @@
 //! draftsmith's OpenCode engine, and by draftsmith's native engine (both `POST run` → the
 //! terminal event on the release binary) — reported as ratios against raw OpenCode, cold
 //! (first run, server start included) and warm (the median of later runs), with memory.
+//! The warm runs of raw OpenCode and of the OpenCode engine alternate, so both see the same
+//! machine: OpenCode's own run time drifts by half between minutes here.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -62,8 +64,10 @@ pub async fn run() -> anyhow::Result<()> {
         .await
         .context("running opencode --version")?;
 
-    let raw = raw_opencode(&opencode, &model).await?;
-    let (native, engine) = through_the_service(&server_binary, &model).await?;
+    let mut raw = RawOpencode::start(&opencode, &model).await?;
+    let result = through_the_service(&server_binary, &model, &mut raw).await;
+    let raw = raw.finish().await;
+    let ((native, engine), raw) = (result?, raw?);
 
     line(
         "draftsmith OpenCode engine, warm run",
@@ -109,60 +113,95 @@ pub async fn run() -> anyhow::Result<()> {
 }
 
 /// `opencode serve` on its own, driven over its API with the synchronous prompt call.
-async fn raw_opencode(binary: &Path, model: &MockModel) -> anyhow::Result<Measured> {
-    let scratch = tempfile::tempdir()?;
-    let workspace = scratch.path().join("workspace");
-    std::fs::create_dir_all(&workspace)?;
-    let password = "bench-password".to_owned();
-    let registry = ModelRegistry::new(
-        vec![ProviderSpec {
-            id: "mock".into(),
-            kind: ProviderKind::OpenAi,
-            base_url: model.base_url(),
-            api_key: Some("bench-key".into()),
-            missing_key_env: None,
-            models: vec!["coder".into()],
-            demo: false,
-        }],
-        "mock/coder".into(),
-    );
-    let resolved = registry
-        .resolve(Some("mock/coder"))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let clock = Instant::now();
-    let server = OpencodeServer::start(ServerOptions {
-        binary: binary.to_path_buf(),
-        workspace: workspace.clone(),
-        home: scratch.path().join("home"),
-        config_json: OpencodeSettings::for_model(&resolved, &[]).to_json(),
-        confinement: Vec::new(),
-        prepare: None,
-        start_timeout: Duration::from_secs(60),
-        password: Some(password.clone()),
-        network: None,
-    })
-    .await?;
-    let base = server.client().base_url().to_owned();
-    let http = reqwest::Client::new();
-    raw_task(&http, &base, &password, model).await?;
-    let cold = clock.elapsed();
-    if !workspace.join("notes/b.txt").is_file() {
-        bail!("raw OpenCode did not write notes/b.txt");
-    }
-    let mut times = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
+struct RawOpencode {
+    server: OpencodeServer,
+    http: reqwest::Client,
+    password: String,
+    /// Server start and the first task.
+    cold: Duration,
+    /// Each later task.
+    warm: Vec<Duration>,
+    _scratch: tempfile::TempDir,
+}
+
+impl RawOpencode {
+    /// Starts the server and times it with the first task.
+    async fn start(binary: &Path, model: &MockModel) -> anyhow::Result<Self> {
+        let scratch = tempfile::tempdir()?;
+        let workspace = scratch.path().join("workspace");
+        std::fs::create_dir_all(&workspace)?;
+        let password = "bench-password".to_owned();
+        let registry = ModelRegistry::new(
+            vec![ProviderSpec {
+                id: "mock".into(),
+                kind: ProviderKind::OpenAi,
+                base_url: model.base_url(),
+                api_key: Some("bench-key".into()),
+                missing_key_env: None,
+                models: vec!["coder".into()],
+                demo: false,
+            }],
+            "mock/coder".into(),
+        );
+        let resolved = registry
+            .resolve(Some("mock/coder"))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let clock = Instant::now();
-        raw_task(&http, &base, &password, model).await?;
-        times.push(clock.elapsed());
+        let server = OpencodeServer::start(ServerOptions {
+            binary: binary.to_path_buf(),
+            workspace: workspace.clone(),
+            home: scratch.path().join("home"),
+            config_json: OpencodeSettings::for_model(&resolved, &[]).to_json(),
+            confinement: Vec::new(),
+            prepare: None,
+            start_timeout: Duration::from_secs(60),
+            password: Some(password.clone()),
+            network: None,
+        })
+        .await?;
+        let mut raw = Self {
+            server,
+            http: reqwest::Client::new(),
+            password,
+            cold: Duration::ZERO,
+            warm: Vec::with_capacity(RUNS),
+            _scratch: scratch,
+        };
+        raw.task(model).await?;
+        raw.cold = clock.elapsed();
+        if !workspace.join("notes/b.txt").is_file() {
+            bail!("raw OpenCode did not write notes/b.txt");
+        }
+        Ok(raw)
     }
-    let pid = server.pid().context("the raw server has no pid")?;
-    let rss_mib = tree_rss_mib(pid)?;
-    server.stop().await;
-    Ok(Measured {
-        cold,
-        warm: median(times),
-        rss_mib,
-    })
+
+    /// Times one warm task.
+    async fn warm_run(&mut self, model: &MockModel) -> anyhow::Result<()> {
+        let clock = Instant::now();
+        self.task(model).await?;
+        self.warm.push(clock.elapsed());
+        Ok(())
+    }
+
+    async fn task(&self, model: &MockModel) -> anyhow::Result<()> {
+        let base = self.server.client().base_url().to_owned();
+        raw_task(&self.http, &base, &self.password, model).await
+    }
+
+    /// Its timings and memory; stops the server.
+    async fn finish(self) -> anyhow::Result<Measured> {
+        let rss = self
+            .server
+            .pid()
+            .context("the raw server has no pid")
+            .and_then(tree_rss_mib);
+        self.server.stop().await;
+        Ok(Measured {
+            cold: self.cold,
+            warm: median(self.warm),
+            rss_mib: rss?,
+        })
+    }
 }
 
 /// One task on a new session; OpenCode answers the synchronous call when the loop is done.
@@ -202,10 +241,12 @@ async fn raw_task(
 }
 
 /// The release binary on SQLite: native runs first (its RSS is then the service's alone),
-/// then OpenCode runs (the service's RSS plus its OpenCode server's).
+/// then OpenCode runs (the service's RSS plus its OpenCode server's), each warm one after a
+/// warm task of `raw`.
 async fn through_the_service(
     binary: &Path,
     model: &MockModel,
+    raw: &mut RawOpencode,
 ) -> anyhow::Result<(Measured, Measured)> {
     let config_dir = tempfile::tempdir()?;
     let config = config_dir.path().join("draftsmith.toml");
@@ -224,17 +265,20 @@ async fn through_the_service(
     let pid = child_pid()?;
     let admin = server.admin();
     let app = new_app(&admin, "bench native").await?;
-    let native = timed_runs(&admin, &app, model, "native", native_task).await?;
-    let native = Measured {
-        rss_mib: rss_mib(pid)?,
-        ..native
-    };
+    let mut native = Chat::new(&admin, app, "native");
+    for k in 0..=RUNS {
+        native.run(model, &native_task(k)).await?;
+    }
+    let native = native.measured(rss_mib(pid)?);
     let app = new_app(&admin, "bench opencode").await?;
-    let engine = timed_runs(&admin, &app, model, "opencode", |_| OPENCODE_TASK.into()).await?;
-    let engine = Measured {
-        rss_mib: tree_rss_mib(pid)?,
-        ..engine
-    };
+    let mut engine = Chat::new(&admin, app, "opencode");
+    for k in 0..=RUNS {
+        if k > 0 {
+            raw.warm_run(model).await?;
+        }
+        engine.run(model, OPENCODE_TASK).await?;
+    }
+    let engine = engine.measured(tree_rss_mib(pid)?);
     server.terminate().await;
     Ok((native, engine))
 }
@@ -246,24 +290,36 @@ fn native_task(k: usize) -> String {
     format!("bench-native-task-{k:02}: take notes")
 }
 
-/// A cold run on a new chat, then `RUNS` warm runs in the same chat; `input(k)` is the
-/// prompt of the `k`-th.
-async fn timed_runs(
-    admin: &ApiClient,
-    app: &App,
-    model: &MockModel,
-    engine: &str,
-    input: impl Fn(usize) -> String,
-) -> anyhow::Result<Measured> {
-    let mut chat: Option<String> = None;
-    let mut times = Vec::with_capacity(RUNS + 1);
-    for k in 0..=RUNS {
+/// Runs of one engine in one chat of an app: the first is cold (a new chat, so a new
+/// sandbox), the later ones warm.
+struct Chat<'a> {
+    admin: &'a ApiClient,
+    app: App,
+    engine: &'static str,
+    chat: Option<String>,
+    times: Vec<Duration>,
+}
+
+impl<'a> Chat<'a> {
+    fn new(admin: &'a ApiClient, app: App, engine: &'static str) -> Self {
+        Self {
+            admin,
+            app,
+            engine,
+            chat: None,
+            times: Vec::with_capacity(RUNS + 1),
+        }
+    }
+
+    /// Times one run of `input`, which must complete with the task's model requests.
+    async fn run(&mut self, model: &MockModel, input: &str) -> anyhow::Result<()> {
+        let engine = self.engine;
         let before = model.requests().len();
-        let body = json!({"input": input(k), "engine": engine, "chat_session_id": chat});
+        let body = json!({"input": input, "engine": engine, "chat_session_id": self.chat});
         let clock = Instant::now();
-        let run = start_run_with(admin, app, &body).await?;
-        let status = follow(admin, &run).await?;
-        times.push(clock.elapsed());
+        let run = start_run_with(self.admin, &self.app, &body).await?;
+        let status = follow(self.admin, &run).await?;
+        self.times.push(clock.elapsed());
         if status != RunStatus::Completed {
             bail!("a {engine} run ended {status:?}");
         }
@@ -271,14 +327,23 @@ async fn timed_runs(
         if made != STEPS {
             bail!("a {engine} run made {made} model requests, expected {STEPS}");
         }
-        chat = Some(run.chat_session_id.to_string());
+        self.chat = Some(run.chat_session_id.to_string());
+        Ok(())
     }
-    let cold = times.remove(0);
-    Ok(Measured {
-        cold,
-        warm: median(times),
-        rss_mib: 0.0,
-    })
+
+    /// The first run as cold, the median of the others as warm.
+    fn measured(mut self, rss_mib: f64) -> Measured {
+        let cold = if self.times.is_empty() {
+            Duration::ZERO
+        } else {
+            self.times.remove(0)
+        };
+        Measured {
+            cold,
+            warm: median(self.times),
+            rss_mib,
+        }
+    }
 }
 
 fn median(mut times: Vec<Duration>) -> Duration {

@@ -253,31 +253,6 @@ impl OpencodeClient {
         self.send("message", builder).await.map(|_| ())
     }
 
-    /// Bootstraps the server's instance for its directory (plugins, tools, the provider and
-    /// model lookup) with a prompt that asks for no reply, in a session deleted afterwards:
-    /// measured on 1.18.33, a cold first run takes seconds longer without it.
-    pub async fn warm_up(&self, model: &ModelRef) -> Result<(), ClientError> {
-        let session = self.create_session("draftsmith warm-up").await?;
-        let body = json!({
-            "noReply": true,
-            "model": model,
-            "parts": [{"type": "text", "text": "(warm-up; no reply needed)"}],
-        });
-        let builder = self
-            .request(
-                reqwest::Method::POST,
-                &format!("/session/{}/message", session.id),
-            )
-            .timeout(Duration::from_secs(60))
-            .json(&body);
-        let warmed = self.send("warm-up", builder).await.map(|_| ());
-        let delete = self
-            .request(reqwest::Method::DELETE, &format!("/session/{}", session.id))
-            .timeout(REQUEST_TIMEOUT);
-        let _ = self.send("delete warm-up session", delete).await;
-        warmed
-    }
-
     /// `POST /session/{id}/abort`.
     pub async fn abort(&self, session: &str) -> Result<(), ClientError> {
         let builder = self

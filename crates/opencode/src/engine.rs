@@ -15,7 +15,6 @@ use draftsmith_engine::{Engine, EventSink, Finished, Job, Outcome, ResolvedModel
 use tokio_util::sync::CancellationToken;
 
 use crate::binary::install_dir;
-use crate::client::ModelRef;
 use crate::config::{Launch, LaunchNetwork, OpencodeConfig, ServerPolicy};
 use crate::gate::{ModelGate, PLACEHOLDER_KEY, Route};
 use crate::run::{RunLimits, run_session};
@@ -50,9 +49,9 @@ struct PooledServer {
     home: PathBuf,
     /// Its model-gate route, closed when the server goes.
     route: Option<String>,
-    /// Whether its instance was bootstrapped for the workspace (by a warm-up or a run); a
-    /// server started ahead of its first run is not, until the workspace is filled.
-    warmed: bool,
+    /// Whether a run has used it: a server started ahead of its first run counts as new
+    /// for that run.
+    used: bool,
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<PooledServer>>>;
@@ -228,18 +227,18 @@ impl OpencodeEngine {
     }
 
     /// A ready server for `workspace` and whether it was reused. `settings` (with the real
-    /// key) decides whether a running server fits; a new one starts gated. With `warm`, the
-    /// server's instance is bootstrapped for the workspace before it is returned; without,
-    /// (a start ahead of the run, while the workspace is still being filled) the first
-    /// call with `warm` does it, and that call counts the server as new.
+    /// key) decides whether a running server fits; a new one starts gated. `for_run` is
+    /// false for a start ahead of the run, while the workspace is still being filled: the
+    /// run's own call then counts the server as new. The server's instance bootstraps for
+    /// the workspace at the run's first request (its session), as raw OpenCode's does: a
+    /// separate warm-up prompt only added its own session and prompt to a cold run.
     async fn server_for(
         &self,
         workspace: &Path,
         settings: String,
         resolved: &ResolvedModel,
-        warm: bool,
+        for_run: bool,
     ) -> Result<(Arc<OpencodeServer>, bool), String> {
-        let model = &ModelRef::of(resolved);
         if let Some(external) = &self.config.external {
             let server =
                 OpencodeServer::external(external.base_url.clone(), external.password.clone());
@@ -254,12 +253,9 @@ impl OpencodeEngine {
                 && pooled.server.is_alive()
                 && self.config.server_policy == ServerPolicy::PerWorkspace
             {
-                let fresh = !pooled.warmed;
-                if warm && fresh {
-                    warm_up(&pooled.server, model).await;
-                    pooled.warmed = true;
-                }
-                return Ok((pooled.server.clone(), !fresh));
+                let reused = pooled.used;
+                pooled.used |= for_run;
+                return Ok((pooled.server.clone(), reused));
             }
             if !pooled.server.is_alive() {
                 tracing::warn!(workspace = %workspace.display(), "OpenCode server died; starting a new one");
@@ -305,15 +301,12 @@ impl OpencodeEngine {
                 return Err(err.to_string());
             }
         };
-        if warm {
-            warm_up(&server, model).await;
-        }
         *guard = Some(PooledServer {
             server: server.clone(),
             settings,
             home,
             route: route.map(|r| r.token),
-            warmed: warm,
+            used: for_run,
         });
         Ok((server, false))
     }
@@ -431,14 +424,6 @@ fn key(workspace: &Path) -> PathBuf {
 /// Neither a key nor a boundary: no route is needed (kept out of the match's happy path).
 fn unreachable_route() -> Result<Route, String> {
     Err("internal: a model route without a key or a boundary".into())
-}
-
-/// Bootstraps the server's instance for its directory; a failure only costs the first run
-/// time, so it is logged.
-async fn warm_up(server: &OpencodeServer, model: &ModelRef) {
-    if let Err(err) = server.client().warm_up(model).await {
-        tracing::warn!(error = %err, "OpenCode warm-up failed; the first run will be slower");
-    }
 }
 
 fn start_failed(message: String) -> Outcome {
