@@ -63,7 +63,7 @@ const MESSAGE_READ_COLUMNS: &str =
     "id, session_id, run_id, role, content, status, created_at, attachments";
 
 /// A session's title: its first prompt's first line, shortened.
-fn session_title(input: &str) -> String {
+pub(crate) fn session_title(input: &str) -> String {
     let line = input
         .lines()
         .find(|l| !l.trim().is_empty())

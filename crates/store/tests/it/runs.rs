@@ -1,14 +1,15 @@
 //! Runs: one active run per app, the status an event implies, leases and cancellation.
 
-use draftsmith_core::api::CheckpointKind;
+use draftsmith_core::api::{CheckpointKind, MessageAttachment};
 use draftsmith_core::{
-    ErrorCode, EventBody, EventError, InstanceId, RunStatus, Timestamp, Usage, UsageTotals, UserId,
+    AppEventBody, ErrorCode, EventBody, EventError, InstanceId, RunStatus, Timestamp, UploadId,
+    Usage, UsageTotals, UserId,
 };
 use draftsmith_store::prelude::*;
 use draftsmith_store::{NewModelCall, SqlStore, StoreError};
 use draftsmith_testkit::StoreKind;
 
-use crate::support::{Fixture, new_run};
+use crate::support::{Fixture, alice, new_run, put};
 
 draftsmith_testkit::both_stores!(
     a_second_run_is_refused_while_one_is_active,
@@ -41,6 +42,9 @@ async fn a_second_run_is_refused_while_one_is_active(kind: StoreKind) {
         matches!(queued, Err(StoreError::RunActive { run_id: Some(id) }) if id == first.run_id),
         "{queued:?}"
     );
+    // The refused run's new chat session and message are not kept.
+    let sessions = f.store.chat_sessions(app, &alice()).await.unwrap();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
     f.store
         .append_event(first.run_id, started(), vec![])
         .await
@@ -321,14 +325,57 @@ async fn a_batch_of_events_is_written_whole_or_not_at_all(kind: StoreKind) {
 async fn a_new_run_is_answered_as_stored(kind: StoreKind) {
     let f = Fixture::new(kind).await;
     let app = f.app().await;
+    // A draft past its first revision: the run starts from what the app holds now.
+    f.store
+        .write_draft(app, None, vec![put("a.txt", "a")], &alice())
+        .await
+        .unwrap();
     let mut new = new_run(app, "go");
     new.input_params = serde_json::json!({"context": {"selected_agent_contract": "x"}});
+    let attachment = MessageAttachment {
+        upload_id: UploadId::new(),
+        name: "shot.png".into(),
+        media_type: "image/png".into(),
+        size: 3,
+        into: Some("public/shot.png".into()),
+    };
+    new.attachments = vec![attachment.clone()];
+    let app_events = f.store.app_events_after(app, 0, 100).await.unwrap();
     let run = f.store.create_run(new).await.unwrap();
+    assert_eq!(run.base_revision, 2);
     assert_eq!(f.store.run(run.run_id).await.unwrap(), run);
     let events = f.store.events_after(run.run_id, 0, 10).await.unwrap();
     let types: Vec<&str> = events.iter().map(|e| e.body.event_type()).collect();
     assert_eq!(types, vec!["run.accepted", "checkpoint.created"]);
     assert_eq!(events.last().map(|e| e.seq), Some(run.last_seq));
+    assert!(
+        matches!(&events[0].body, EventBody::RunAccepted { chat_session_id, .. } if *chat_session_id == run.chat_session_id),
+        "{events:?}"
+    );
+    assert!(
+        matches!(
+            &events[1].body,
+            EventBody::CheckpointCreated { revision: 2, .. }
+        ),
+        "{events:?}"
+    );
+    // The user's message, with its attachment, opens the new chat session.
+    let messages = f.store.chat_messages(run.chat_session_id).await.unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(
+        (messages[0].run_id, messages[0].content.as_str()),
+        (Some(run.run_id), "go")
+    );
+    assert_eq!(messages[0].attachments, vec![attachment]);
+    // The app's log announces the run at its next seq.
+    let announced = f.store.app_events_after(app, 0, 100).await.unwrap();
+    assert_eq!(announced.len(), app_events.len() + 1);
+    let last = announced.last().unwrap();
+    assert_eq!(last.seq, app_events.last().map_or(0, |e| e.seq) + 1);
+    assert!(
+        matches!(&last.body, AppEventBody::RunAccepted { run_id, input, .. } if *run_id == run.run_id && input == "go"),
+        "{last:?}"
+    );
     let pre_run = f
         .store
         .run_checkpoint(run.run_id, CheckpointKind::PreRun)
