@@ -183,9 +183,38 @@ impl RawOpencode {
         Ok(())
     }
 
+    /// One task on a new session; OpenCode answers the synchronous call when the loop is
+    /// done.
     async fn task(&self, model: &MockModel) -> anyhow::Result<()> {
-        let base = self.server.client().base_url().to_owned();
-        raw_task(&self.http, &base, &self.password, model).await
+        let (http, password) = (&self.http, Some(&self.password));
+        let base = self.server.client().base_url();
+        let before = model.requests().len();
+        let session: Value = http
+            .post(format!("{base}/session"))
+            .basic_auth("opencode", password)
+            .json(&json!({"title": "bench"}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let id = session["id"].as_str().context("a session id")?;
+        http.post(format!("{base}/session/{id}/message"))
+            .basic_auth("opencode", password)
+            .json(&json!({
+                "model": {"providerID": "mock", "modelID": "coder"},
+                "parts": [{"type": "text", "text": OPENCODE_TASK}]
+            }))
+            .send()
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        let made = model.requests().len() - before;
+        if made != STEPS {
+            bail!("raw OpenCode made {made} model requests, expected {STEPS}");
+        }
+        Ok(())
     }
 
     /// Its timings and memory; stops the server.
@@ -202,42 +231,6 @@ impl RawOpencode {
             rss_mib: rss?,
         })
     }
-}
-
-/// One task on a new session; OpenCode answers the synchronous call when the loop is done.
-async fn raw_task(
-    http: &reqwest::Client,
-    base: &str,
-    password: &str,
-    model: &MockModel,
-) -> anyhow::Result<()> {
-    let before = model.requests().len();
-    let session: Value = http
-        .post(format!("{base}/session"))
-        .basic_auth("opencode", Some(password))
-        .json(&json!({"title": "bench"}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let id = session["id"].as_str().context("a session id")?;
-    http.post(format!("{base}/session/{id}/message"))
-        .basic_auth("opencode", Some(password))
-        .json(&json!({
-            "model": {"providerID": "mock", "modelID": "coder"},
-            "parts": [{"type": "text", "text": OPENCODE_TASK}]
-        }))
-        .send()
-        .await?
-        .error_for_status()?
-        .bytes()
-        .await?;
-    let made = model.requests().len() - before;
-    if made != STEPS {
-        bail!("raw OpenCode made {made} model requests, expected {STEPS}");
-    }
-    Ok(())
 }
 
 /// The release binary on SQLite: native runs first (its RSS is then the service's alone),
