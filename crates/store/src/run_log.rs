@@ -70,6 +70,44 @@ pub(crate) struct Batch<'a> {
     pub timing: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
+impl<'a> Batch<'a> {
+    /// `events` after `calls`, which [`fits_at_once`] accepted: the last event moves the
+    /// status when it does, the others are progress.
+    pub(crate) fn leaving_active(
+        calls: &'a [NewModelCall],
+        mut events: Vec<(EventBody, Vec<Diagnostic>)>,
+    ) -> Self {
+        let last = match events.last() {
+            Some((body, _)) if rules::status_after(body).is_some() => events.pop(),
+            _ => None,
+        };
+        Self {
+            calls,
+            progress: events,
+            last,
+            timing: None,
+        }
+    }
+}
+
+/// Whether `events` after `calls` make one batch for [`append_at_once`]: at least one
+/// event, every call of `run`, and no event but the last moving the status, the last not
+/// to an ending.
+pub(crate) fn fits_at_once(
+    run: RunId,
+    calls: &[NewModelCall],
+    events: &[(EventBody, Vec<Diagnostic>)],
+) -> bool {
+    let Some(((last, _), earlier)) = events.split_last() else {
+        return false;
+    };
+    calls.iter().all(|call| call.run == run)
+        && last.terminal_status().is_none()
+        && earlier
+            .iter()
+            .all(|(body, _)| rules::status_after(body).is_none())
+}
+
 /// Claims the next `seq` and applies the status change `body` implies, only while the run
 /// is in a status that accepts it ([`StoreError::RunEnded`] otherwise); then writes the
 /// event, a terminal one with the run's usage totals.
@@ -108,9 +146,9 @@ pub(crate) async fn append_progress_in_tx(
 
 /// Appends `batch` in order with consecutive `seq`s. One statement claims the seqs, adds the
 /// calls to the run's totals, records the timings, applies the status change of the last
-/// event and, on PostgreSQL, notifies [`RUN_EVENTS_CHANNEL`], only while the run is in a status that accepts it ([`StoreError::RunEnded`]
-/// otherwise); multi-row statements then write the calls and the events, a terminal one
-/// with the run's usage totals.
+/// event and, on PostgreSQL, notifies [`RUN_EVENTS_CHANNEL`], only while the run is in a
+/// status that accepts it ([`StoreError::RunEnded`] otherwise); multi-row statements then
+/// write the calls and the events, a terminal one with the run's usage totals.
 pub(crate) async fn append_batch_in_tx(
     tx: &mut Tx,
     run: RunId,
@@ -125,7 +163,6 @@ pub(crate) async fn append_batch_in_tx(
     debug_assert!(batch.calls.iter().all(|call| call.run == run));
     let now = Timestamp::now();
     let last = batch.last.as_ref().map(|(body, _)| body);
-    let status = last.and_then(rules::status_after);
     let ending = last.and_then(EventBody::terminal_status);
     // An ending is told in the app's log too, whose counter is the app row: lock it first,
     // as every transaction that locks both does, claiming the event's seq as it does.
@@ -133,49 +170,11 @@ pub(crate) async fn append_batch_in_tx(
         Some(_) => Some(claim_app_event(tx, run).await?),
         None => None,
     };
-    let accepted = match last {
-        Some(body) => rules::accepted_from(body),
-        None => RunStatus::ACTIVE.to_vec(),
-    };
-    let outcome = last.map(Outcome::of).unwrap_or_else(Outcome::none);
-    let count = batch.progress.len() + usize::from(batch.last.is_some());
-    let count = i64::try_from(count).map_err(|_| StoreError::Corrupt("batch".into()))?;
+    let count = batch_len(&batch)?;
     let added = usage::added_by(batch.calls);
-    // Announced in the statement that claims the seqs; PostgreSQL delivers it on commit.
-    let notify = if tx.backend_name() == "PostgreSQL" {
-        format!(
-            ", CAST(pg_notify('{RUN_EVENTS_CHANNEL}', \
-             id || ':' || next_seq || ':' || COALESCE(owner_instance, '')) AS TEXT)"
-        )
-    } else {
-        String::new()
-    };
-    let statement = format!(
-        "UPDATE runs SET next_seq = next_seq + $2, \
-           status = COALESCE($3, status), \
-           started_at = CASE WHEN $3 = 'running' THEN $4 ELSE started_at END, \
-           ended_at = CASE WHEN $3 IS NOT NULL AND $3 <> 'running' THEN $4 ELSE ended_at END, \
-           error_code = COALESCE($5, error_code), error_message = COALESCE($6, error_message), \
-           summary = COALESCE($7, summary), result_revision = COALESCE($8, result_revision), \
-           timing_metrics_ms = COALESCE($9, timing_metrics_ms), {} \
-         WHERE id = $1 AND status IN ({}) RETURNING next_seq, app_id, {}{notify}",
-        usage_columns::add_to_run(10),
-        rules::sql_list(&accepted),
-        usage_columns::RUN_COLUMNS
-    );
-    let mut claim = sqlx::query(&statement)
-        .bind(run.to_string())
-        .bind(count)
-        .bind(status.map(|s| s.as_str().to_owned()))
-        .bind(now.as_micros())
-        .bind(outcome.error_code)
-        .bind(outcome.error_message)
-        .bind(outcome.summary)
-        .bind(outcome.result_revision)
-        .bind(batch.timing.map(sql::to_json).transpose()?);
-    for value in added {
-        claim = claim.bind(value);
-    }
+    let postgres = tx.backend_name() == "PostgreSQL";
+    let statement = claim_sql(last, postgres);
+    let claim = bind_claim(sqlx::query(&statement), run, count, now, &batch, added)?;
     let Some(claimed) = claim.fetch_optional(&mut **tx).await? else {
         return Err(StoreError::RunEnded);
     };
@@ -216,6 +215,193 @@ pub(crate) async fn append_batch_in_tx(
         app_log::insert(tx, &app_log::claimed(app, seq, ended)).await?;
     }
     Ok(written)
+}
+
+/// The number of events `batch` appends.
+fn batch_len(batch: &Batch<'_>) -> Result<i64> {
+    let count = batch.progress.len() + usize::from(batch.last.is_some());
+    i64::try_from(count).map_err(|_| StoreError::Corrupt("batch".into()))
+}
+
+/// The statement claiming a batch's `seq`s with `last` as its last event (`$1` the run,
+/// `$2` the count, `$3`–`$9` the status change, its time and outcome and the timings,
+/// `$10`–`$17` the usage added): it returns the run's new `next_seq`, its app and its
+/// usage totals, and on PostgreSQL notifies [`RUN_EVENTS_CHANNEL`].
+fn claim_sql(last: Option<&EventBody>, postgres: bool) -> String {
+    let accepted = match last {
+        Some(body) => rules::accepted_from(body),
+        None => RunStatus::ACTIVE.to_vec(),
+    };
+    // Announced in the statement that claims the seqs; PostgreSQL delivers it on commit.
+    let notify = if postgres {
+        format!(
+            ", CAST(pg_notify('{RUN_EVENTS_CHANNEL}', \
+             id || ':' || next_seq || ':' || COALESCE(owner_instance, '')) AS TEXT)"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "UPDATE runs SET next_seq = next_seq + $2, \
+           status = COALESCE($3, status), \
+           started_at = CASE WHEN $3 = 'running' THEN $4 ELSE started_at END, \
+           ended_at = CASE WHEN $3 IS NOT NULL AND $3 <> 'running' THEN $4 ELSE ended_at END, \
+           error_code = COALESCE($5, error_code), error_message = COALESCE($6, error_message), \
+           summary = COALESCE($7, summary), result_revision = COALESCE($8, result_revision), \
+           timing_metrics_ms = COALESCE($9, timing_metrics_ms), {} \
+         WHERE id = $1 AND status IN ({}) RETURNING next_seq, app_id, {}{notify}",
+        usage_columns::add_to_run(10),
+        rules::sql_list(&accepted),
+        usage_columns::RUN_COLUMNS
+    )
+}
+
+/// A statement with its parameters bound so far.
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds [`claim_sql`]'s parameters for `batch`.
+fn bind_claim<'q>(
+    query: AnyQuery<'q>,
+    run: RunId,
+    count: i64,
+    now: Timestamp,
+    batch: &Batch<'_>,
+    added: [i64; 8],
+) -> Result<AnyQuery<'q>> {
+    let last = batch.last.as_ref().map(|(body, _)| body);
+    let status = last.and_then(rules::status_after);
+    let outcome = last.map(Outcome::of).unwrap_or_else(Outcome::none);
+    let mut query = query
+        .bind(run.to_string())
+        .bind(count)
+        .bind(status.map(|s| s.as_str().to_owned()))
+        .bind(now.as_micros())
+        .bind(outcome.error_code)
+        .bind(outcome.error_message)
+        .bind(outcome.summary)
+        .bind(outcome.result_revision)
+        .bind(batch.timing.map(sql::to_json).transpose()?);
+    for value in added {
+        query = query.bind(value);
+    }
+    Ok(query)
+}
+
+/// Stands where the app's id goes in an event's stored text until the statement writing it
+/// fills it in.
+const APP_MARK: AppId = AppId(uuid::Uuid::nil());
+/// Stands where the `seq` goes, likewise.
+const SEQ_MARK: i64 = i64::MIN;
+
+/// An event's stored text around its app and `seq`, which the database fills in as it
+/// claims them: the text before the app's id and the text after the `seq`. The envelope
+/// writes its `app_id` and `seq` after the body and before fields that hold only strings
+/// (the time, the stage, the diagnostics' code and message), so the last `"app_id":…,
+/// "seq":…` in the text is the envelope's; any other is inside a string, its quotes
+/// escaped.
+fn split_at_claim(event: &RunEvent) -> Result<(String, String)> {
+    let text = sql::to_json(event)?;
+    let marked = format!("\"app_id\":\"{APP_MARK}\",\"seq\":{SEQ_MARK}");
+    let at = text
+        .rfind(&marked)
+        .ok_or_else(|| StoreError::Corrupt("an event without its app and seq".into()))?;
+    let app_at = at + "\"app_id\":\"".len();
+    Ok((
+        text[..app_at].to_owned(),
+        text[at + marked.len()..].to_owned(),
+    ))
+}
+
+/// Appends `batch`, which leaves the run active (no ending), and records its model calls,
+/// in one statement on PostgreSQL: its own transaction, one round trip instead of five
+/// (the transaction's start, the claim, the calls, the events and the commit). The
+/// statement claims the `seq`s as [`append_batch_in_tx`] does and writes each event's
+/// stored text around them ([`split_at_claim`]), so what is stored is what Rust writes.
+pub(crate) async fn append_at_once(
+    writer: &AnyPool,
+    run: RunId,
+    batch: Batch<'_>,
+) -> Result<Vec<RunEvent>> {
+    let last = batch.last.as_ref().map(|(body, _)| body);
+    debug_assert!(last.and_then(EventBody::terminal_status).is_none());
+    debug_assert!(batch.calls.iter().all(|call| call.run == run));
+    let now = Timestamp::now();
+    let count = batch_len(&batch)?;
+    let added = usage::added_by(batch.calls);
+    let statement = format!(
+        "WITH claim AS ({}), \
+         events AS (INSERT INTO run_events (run_id, seq, event_type, body, created_at) \
+           SELECT $1, claim.next_seq - $2 + e.ord, e.v->>0, \
+             (e.v->>1) || claim.app_id || '\",\"seq\":' \
+               || CAST(claim.next_seq - $2 + e.ord AS TEXT) || (e.v->>2), $4 \
+           FROM claim, json_array_elements(CAST($18 AS JSON)) WITH ORDINALITY AS e(v, ord)), \
+         calls AS (INSERT INTO model_calls (run_id, seq, app_id, user_id, model, step, \
+             input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
+             reasoning_tokens, cost_micro_usd, estimated, ms, created_at) \
+           SELECT $1, claim.usage_model_calls - $16 + c.ord, c.v->>0, c.v->>1, c.v->>2, {} \
+           FROM claim, json_array_elements(CAST($19 AS JSON)) WITH ORDINALITY AS c(v, ord)) \
+         SELECT next_seq, app_id FROM claim",
+        claim_sql(last, true),
+        (3..13)
+            .map(|i| format!("CAST(c.v->>{i} AS BIGINT)"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut events: Vec<RunEvent> = batch
+        .progress
+        .iter()
+        .chain(&batch.last)
+        .map(|(body, diagnostics)| RunEvent {
+            stage: body.stage(),
+            body: body.clone(),
+            run_id: run,
+            app_id: APP_MARK,
+            seq: SEQ_MARK,
+            ts: now,
+            diagnostics: diagnostics.clone(),
+        })
+        .collect();
+    let texts = events
+        .iter()
+        .map(|event| {
+            let (before, after) = split_at_claim(event)?;
+            Ok(serde_json::json!([event.body.event_type(), before, after]))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let calls: Vec<serde_json::Value> = batch.calls.iter().map(call_values).collect();
+    let claimed = bind_claim(sqlx::query(&statement), run, count, now, &batch, added)?
+        .bind(sql::to_json(&texts)?)
+        .bind(sql::to_json(&calls)?)
+        .fetch_optional(writer)
+        .await?
+        .ok_or(StoreError::RunEnded)?;
+    let next_seq: i64 = claimed.try_get("next_seq")?;
+    let app_id: AppId = sql::id(&claimed, "app_id")?;
+    for (event, seq) in events.iter_mut().zip(next_seq - count + 1..) {
+        event.app_id = app_id;
+        event.seq = seq;
+    }
+    Ok(events)
+}
+
+/// A model call's columns after its run and `seq`, as [`append_at_once`] reads them.
+fn call_values(call: &NewModelCall) -> serde_json::Value {
+    let u = call.usage;
+    serde_json::json!([
+        call.app.to_string(),
+        call.user.0,
+        call.model,
+        usage_columns::column(call.step),
+        usage_columns::column(u.input_tokens),
+        usage_columns::column(u.output_tokens),
+        usage_columns::column(u.cache_read_tokens),
+        usage_columns::column(u.cache_write_tokens),
+        usage_columns::column(u.reasoning_tokens),
+        usage_columns::column(call.cost_micro_usd),
+        i64::from(call.estimated),
+        usage_columns::column(call.ms),
+        call.at.as_micros(),
+    ])
 }
 
 /// Writes `events`, their `seq`s already claimed, in multi-row statements.

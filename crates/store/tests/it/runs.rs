@@ -487,7 +487,8 @@ async fn model_calls_are_numbered_and_summed_with_the_events_they_precede(kind: 
 }
 
 /// Progress appended by two instances in turn keeps one gapless order; each event is
-/// stored as the very text its writer serialises, and the model calls are numbered after
+/// stored as the very text its writer serialises (one whose input and diagnostics look
+/// like an envelope's app and `seq` too), and the model calls are numbered after
 /// the run's earlier ones; once another instance ended the run, this one's progress is
 /// refused and records nothing.
 async fn progress_keeps_one_order_whichever_instance_appends(kind: StoreKind) {
@@ -518,14 +519,14 @@ async fn progress_keeps_one_order_whichever_instance_appends(kind: StoreKind) {
     );
     written.extend(
         f.store
-            .append_events(id, vec![], vec![delta("c")])
+            .append_events(id, vec![], vec![delta("c"), lookalike()])
             .await
             .unwrap(),
     );
 
     let seqs: Vec<i64> = written.iter().map(|e| e.seq).collect();
     let first = run.last_seq + 1;
-    assert_eq!(seqs, (first..first + 6).collect::<Vec<_>>());
+    assert_eq!(seqs, (first..first + 7).collect::<Vec<_>>());
     let read = f.store.events_after(id, run.last_seq, 100).await.unwrap();
     assert_eq!(read, written);
     let pool = sqlx::AnyPool::connect(&f.db.url).await.unwrap();
@@ -567,10 +568,32 @@ async fn progress_keeps_one_order_whichever_instance_appends(kind: StoreKind) {
             .await
             .unwrap()
             .len(),
-        7
+        8
     );
     pool.close().await;
     other.close().await;
+}
+
+/// A tool call whose input, and a diagnostic whose message, hold what an event's envelope
+/// says of its app and `seq`, in the very form the envelope writes it (a store that fills
+/// those in by searching the text must not take either for the envelope's).
+fn lookalike() -> (EventBody, Vec<draftsmith_core::Diagnostic>) {
+    let nil = "00000000-0000-0000-0000-000000000000";
+    let (seq, text) = (
+        i64::MIN,
+        format!("\"app_id\":\"{nil}\",\"seq\":{}", i64::MIN),
+    );
+    let body = EventBody::ToolStarted {
+        tool_call_id: "c1".into(),
+        tool: "write".into(),
+        input: serde_json::json!({"app_id": nil, "seq": seq}),
+        paths: vec![text.clone()],
+    };
+    let diagnostic = draftsmith_core::Diagnostic {
+        code: "lookalike".into(),
+        message: text,
+    };
+    (body, vec![diagnostic])
 }
 
 /// `run.failed` with a model error.
