@@ -15,6 +15,15 @@ pub fn input_params(contract: &AgentContract, budget: &RunBudget) -> serde_json:
     })
 }
 
+/// What a run seeds at [`draftsmith_tools::CONTRACT_FILE`] for `contract`, where both
+/// engines' contract tools read it.
+pub fn file_content(contract: &AgentContract) -> Vec<u8> {
+    serde_json::to_value(contract)
+        .unwrap_or_default()
+        .to_string()
+        .into_bytes()
+}
+
 /// The contract of `app`'s selected agent; a well-formed empty one when none is selected,
 /// and a diagnostic when the selected agent no longer exists.
 pub async fn load(store: &dyn Store, app: &App) -> Result<AgentContract, StoreError> {

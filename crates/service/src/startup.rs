@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use draftsmith_contract::AgentContract;
 use draftsmith_core::{EngineKind, InstanceId, Role, UserId};
 use draftsmith_engine::{Engine, ModelRegistry};
 use draftsmith_runner::{EnginePolicy, Engines, EventBus, LocalBus, PgBus, Runner, RunnerConfig};
@@ -191,13 +192,16 @@ pub fn sandbox_controller(
 /// engine starts its servers inside its sandboxes).
 type Sandboxes = (Arc<dyn SandboxController>, Option<Arc<LocalController>>);
 
-/// What a new sandbox of each built-in template starts with: a new app's files.
+/// What a new sandbox of each built-in template starts with: a new app's files and the
+/// contract of an app with no agent selected.
 fn spare_templates() -> Vec<SpareTemplate> {
+    let contract = draftsmith_runner::contract::file_content(&AgentContract::empty());
     draftsmith_templates::all()
         .iter()
         .map(|template| SpareTemplate {
             id: template.id.to_owned(),
             files: draftsmith_server::routes::apps::new_app_files(template),
+            contract: contract.clone(),
         })
         .collect()
 }

@@ -167,16 +167,10 @@ impl Execution {
         let blobs = StoreBlobs(self.services.store.clone());
         // Through the controller, so a remote sandbox gets it too; never through a symlink
         // the agent planted in the workspace.
-        let contract = serde_json::to_value(&self.task.contract)
-            .unwrap_or_default()
-            .to_string();
+        let contract = crate::contract::file_content(&self.task.contract);
         let (refreshed, seeded) = tokio::join!(
             controller.refresh(&self.sandbox, &manifest.files, &blobs),
-            controller.seed_file(
-                &self.sandbox,
-                draftsmith_tools::CONTRACT_FILE,
-                contract.as_bytes(),
-            )
+            controller.seed_file(&self.sandbox, draftsmith_tools::CONTRACT_FILE, &contract)
         );
         refreshed?;
         seeded.map_err(ProvisionError::Contract)

@@ -1,12 +1,13 @@
 //! Spare sandboxes: per template, a few directories made ahead with everything a new
 //! sandbox of that template starts with (its workspace holding the template's files and
-//! their index, HOME, the contract's directory, a state file), so creating a sandbox is a
-//! rename instead of some twenty new inodes, the costliest filesystem step of a first run
-//! on a disk where many files were recently deleted. A claimed spare is refreshed from the
-//! app's draft like any new sandbox (a draft that already differs from its template only
-//! costs the difference), and a new one is made in the background.
+//! their index, HOME, the contract of an app with no agent, a state file), so creating a
+//! sandbox is a rename instead of some twenty new inodes, the costliest filesystem step of
+//! a first run on a disk where many files were recently deleted. A claimed spare is
+//! refreshed from the app's draft like any new sandbox (a draft that already differs from
+//! its template only costs the difference), and a new one is made in the background.
 //!
-//! Spares hold only built-in template content, never a user's files, and a spare goes to
+//! Spares hold only built-in content (a template's files, a constant contract), never a
+//! user's files, and a spare goes to
 //! exactly one sandbox: it is taken from the pool under its lock and renamed into place.
 //! They live beside sandboxes as `.spare-*` (never a valid id); a restarted service
 //! deletes the ones it finds and makes fresh ones.
@@ -65,17 +66,22 @@ pub struct SpareTemplate {
     pub id: String,
     /// `(relative path, content)` of each file.
     pub files: Vec<(String, Vec<u8>)>,
+    /// The agent contract a new app of it is given (none selected), as seeded at
+    /// [`draftsmith_tools::CONTRACT_FILE`] before a run: a first run seeding the same
+    /// content finds it there and writes nothing. Empty: only its directory is made.
+    pub contract: Vec<u8>,
 }
 
-/// A template's files as a manifest and the contents it needs.
+/// A template's files as a manifest and the contents it needs, and the contract.
 #[derive(Debug)]
 struct Seed {
     manifest: Vec<FileEntry>,
     contents: HashMap<BlobHash, Vec<u8>>,
+    contract: Vec<u8>,
 }
 
 impl Seed {
-    fn of(files: Vec<(String, Vec<u8>)>) -> Self {
+    fn of(files: Vec<(String, Vec<u8>)>, contract: Vec<u8>) -> Self {
         let mut manifest = Vec::with_capacity(files.len());
         let mut contents = HashMap::with_capacity(files.len());
         for (path, content) in files {
@@ -87,7 +93,11 @@ impl Seed {
             });
             contents.insert(sha256, content);
         }
-        Self { manifest, contents }
+        Self {
+            manifest,
+            contents,
+            contract,
+        }
     }
 }
 
@@ -125,7 +135,7 @@ impl SparePool {
             count,
             seeds: templates
                 .into_iter()
-                .map(|t| (t.id, Seed::of(t.files)))
+                .map(|t| (t.id, Seed::of(t.files, t.contract)))
                 .collect(),
             state: Mutex::default(),
             closed: AtomicBool::new(false),
@@ -252,15 +262,17 @@ fn fill(dir: &Path, template: &str, seed: &Seed) -> Result<(), SandboxError> {
     let plan = workspace::plan(&workspace, &seed.manifest, &mut index)?;
     workspace::apply(&workspace, &plan, &seed.contents, &mut index, None)?;
     index.save()?;
-    // Where the agent contract is seeded before every run.
-    let contract_dir = Path::new(draftsmith_tools::CONTRACT_FILE)
-        .parent()
-        .and_then(Path::to_str)
-        .unwrap_or_default();
-    if !contract_dir.is_empty() {
-        draftsmith_tools::ensure_service_dir(&workspace, contract_dir).map_err(|e| {
-            SandboxError::Invalid(format!("spare contract directory: {}", e.message))
-        })?;
-    }
+    // Where the agent contract is seeded before every run, and what a new app's is.
+    let contract = draftsmith_tools::CONTRACT_FILE;
+    let seeded = if seed.contract.is_empty() {
+        let parent = Path::new(contract).parent().and_then(Path::to_str);
+        match parent.filter(|dir| !dir.is_empty()) {
+            Some(dir) => draftsmith_tools::ensure_service_dir(&workspace, dir).map(drop),
+            None => Ok(()),
+        }
+    } else {
+        draftsmith_tools::write_service_file(&workspace, contract, &seed.contract)
+    };
+    seeded.map_err(|e| SandboxError::Invalid(format!("spare contract: {}", e.message)))?;
     Sandbox::mark_spare(dir, template)
 }

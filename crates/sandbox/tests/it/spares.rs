@@ -23,8 +23,12 @@ fn template() -> SpareTemplate {
             ("src/app.js".into(), b"console.log('template');\n".to_vec()),
             ("src/old.js".into(), b"// dropped by the draft\n".to_vec()),
         ],
+        contract: CONTRACT.to_vec(),
     }
 }
+
+/// The contract a new app of the template is given.
+const CONTRACT: &[u8] = br#"{"agent":null,"tools":[]}"#;
 
 /// Every file under `dir` (relative path → content), skipping `.cache`.
 fn files_in(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -95,6 +99,21 @@ async fn claims_a_spare_refreshed_to_its_draft(deployment: Deployment) {
         spare_ino
     );
     assert!(!spare.exists());
+
+    // It holds a new app's contract already: a run seeding the same writes nothing (the
+    // same inode), one seeding another contract replaces it.
+    let contract = workspace.join(draftsmith_tools::CONTRACT_FILE);
+    let contract_ino = std::fs::metadata(&contract).unwrap().ino();
+    let seed = |content: &'static [u8]| {
+        env.ctl
+            .seed_file(&id, draftsmith_tools::CONTRACT_FILE, content)
+    };
+    seed(CONTRACT).await.unwrap();
+    assert_eq!(std::fs::metadata(&contract).unwrap().ino(), contract_ino);
+    assert_eq!(std::fs::read(&contract).unwrap(), CONTRACT);
+    seed(br#"{"agent":"other"}"#).await.unwrap();
+    assert_eq!(std::fs::read(&contract).unwrap(), br#"{"agent":"other"}"#);
+    seed(CONTRACT).await.unwrap();
 
     // The app's draft differs from its template: the refresh writes only the difference
     // and removes what the draft does not hold.
