@@ -172,27 +172,39 @@ pub(crate) async fn insert_message(
     status: MessageStatus,
     now: Timestamp,
 ) -> Result<ChatMessage> {
-    let id = uuid::Uuid::new_v4().to_string();
-    sqlx::query(&format!(
+    let message = new_message(session, run, role, content, status, now);
+    insert_prepared_message(tx, &message).await?;
+    Ok(message)
+}
+
+/// Records `message` (from [`new_message`]) and notes its time on its session.
+pub(crate) async fn insert_prepared_message(tx: &mut Tx, message: &ChatMessage) -> Result<()> {
+    let statement = format!(
         "INSERT INTO published_app_coding_chat_messages ({MESSAGE_COLUMNS}) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)"
-    ))
-    .bind(&id)
-    .bind(session.to_string())
-    .bind(run.map(|r| r.to_string()))
-    .bind(sql::wire_name(&role)?)
-    .bind(content)
-    .bind(sql::wire_name(&status)?)
-    .bind(now.as_micros())
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("UPDATE published_app_coding_chat_sessions SET updated_at = $2 WHERE id = $1")
-        .bind(session.to_string())
-        .bind(now.as_micros())
+    );
+    bind_message(sqlx::query(&statement), message)?
         .execute(&mut **tx)
         .await?;
-    Ok(ChatMessage {
-        id,
+    sqlx::query("UPDATE published_app_coding_chat_sessions SET updated_at = $2 WHERE id = $1")
+        .bind(message.session_id.to_string())
+        .bind(message.created_at.as_micros())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The message [`insert_message`] writes: a fresh id, no attachments.
+pub(crate) fn new_message(
+    session: ChatSessionId,
+    run: Option<RunId>,
+    role: ChatRole,
+    content: &str,
+    status: MessageStatus,
+    now: Timestamp,
+) -> ChatMessage {
+    ChatMessage {
+        id: uuid::Uuid::new_v4().to_string(),
         session_id: session,
         run_id: run,
         role,
@@ -200,7 +212,37 @@ pub(crate) async fn insert_message(
         status,
         attachments: Vec::new(),
         created_at: now,
-    })
+    }
+}
+
+/// On PostgreSQL, the parts of a `WITH` that insert a message (parameters `$first` on, in
+/// [`bind_message`]'s order) and note the time on its session, as [`insert_message`] does.
+pub(crate) fn message_ctes(first: usize) -> String {
+    let marks: Vec<String> = (first..first + 7).map(|i| format!("${i}")).collect();
+    format!(
+        "message AS (INSERT INTO published_app_coding_chat_messages ({MESSAGE_COLUMNS}) \
+           VALUES ({})), \
+         session AS (UPDATE published_app_coding_chat_sessions SET updated_at = ${} \
+           WHERE id = ${})",
+        marks.join(", "),
+        first + 6,
+        first + 1
+    )
+}
+
+/// Binds a message's columns, in [`MESSAGE_COLUMNS`] order.
+pub(crate) fn bind_message<'q>(
+    query: sql::Query<'q>,
+    message: &ChatMessage,
+) -> Result<sql::Query<'q>> {
+    Ok(query
+        .bind(message.id.clone())
+        .bind(message.session_id.to_string())
+        .bind(message.run_id.map(|r| r.to_string()))
+        .bind(sql::wire_name(&message.role)?)
+        .bind(message.content.clone())
+        .bind(sql::wire_name(&message.status)?)
+        .bind(message.created_at.as_micros()))
 }
 
 #[async_trait]

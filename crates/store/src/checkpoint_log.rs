@@ -68,20 +68,47 @@ pub(crate) fn prepare(new: &NewCheckpoint) -> Checkpoint {
 /// Records `new` (its detached paths too) and answers it.
 pub(crate) async fn insert(tx: &mut Tx, new: &NewCheckpoint) -> Result<Checkpoint> {
     let checkpoint = prepare(new);
-    sqlx::query(&format!(
-        "INSERT INTO checkpoints ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-    ))
-    .bind(&checkpoint.id)
-    .bind(new.app.to_string())
-    .bind(new.kind.as_str())
-    .bind(new.revision)
-    .bind(i64::from(new.detached.is_some()))
-    .bind(new.run.map(|r| r.to_string()))
-    .bind(&new.label)
-    .bind(&new.by.0)
-    .bind(checkpoint.created_at.as_micros())
-    .execute(&mut **tx)
-    .await?;
+    insert_prepared(tx, new, &checkpoint).await?;
+    Ok(checkpoint)
+}
+
+/// The statement inserting a checkpoint's row, its parameters from `$first` on, in
+/// [`COLUMNS`] order ([`bind_row`]).
+pub(crate) fn insert_row_sql(first: usize) -> String {
+    let marks: Vec<String> = (first..first + 9).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO checkpoints ({COLUMNS}) VALUES ({})",
+        marks.join(", ")
+    )
+}
+
+/// Binds [`insert_row_sql`]'s parameters: the row of `checkpoint`, prepared from `new`.
+pub(crate) fn bind_row<'q>(
+    query: sql::Query<'q>,
+    new: &NewCheckpoint,
+    checkpoint: &Checkpoint,
+) -> sql::Query<'q> {
+    query
+        .bind(checkpoint.id.clone())
+        .bind(new.app.to_string())
+        .bind(new.kind.as_str())
+        .bind(new.revision)
+        .bind(i64::from(new.detached.is_some()))
+        .bind(new.run.map(|r| r.to_string()))
+        .bind(new.label.clone())
+        .bind(new.by.0.clone())
+        .bind(checkpoint.created_at.as_micros())
+}
+
+/// Records `new` as `checkpoint` (from [`prepare`]), its detached paths too.
+pub(crate) async fn insert_prepared(
+    tx: &mut Tx,
+    new: &NewCheckpoint,
+    checkpoint: &Checkpoint,
+) -> Result<()> {
+    bind_row(sqlx::query(&insert_row_sql(1)), new, checkpoint)
+        .execute(&mut **tx)
+        .await?;
     for (path, value) in new.detached.iter().flatten() {
         sqlx::query(
             "INSERT INTO checkpoint_changes (checkpoint_id, path, blob_hash, size) \
@@ -94,7 +121,7 @@ pub(crate) async fn insert(tx: &mut Tx, new: &NewCheckpoint) -> Result<Checkpoin
         .execute(&mut **tx)
         .await?;
     }
-    Ok(checkpoint)
+    Ok(())
 }
 
 /// A checkpoint a run took, of `kind`, at `revision`, attributed to `by`.

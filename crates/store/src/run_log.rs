@@ -6,6 +6,7 @@
 use draftsmith_core::{
     AppEventBody, AppId, Diagnostic, EventBody, RunEvent, RunId, RunStatus, Timestamp,
 };
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use crate::app_log;
@@ -178,13 +179,31 @@ pub(crate) async fn append_batch_in_tx(
     let Some(claimed) = claim.fetch_optional(&mut **tx).await? else {
         return Err(StoreError::RunEnded);
     };
-    let totals = usage_columns::totals(&claimed)?;
+    write_claimed(tx, run, batch, &claimed, app, now).await
+}
+
+/// Writes `batch` under the claim [`claim_sql`] answered with `claimed` (at `now`): its
+/// calls, its events (an ending with the run's usage totals as the claim read them) and,
+/// for an ending, the app's event at the claimed `app_event`.
+pub(crate) async fn write_claimed(
+    tx: &mut Tx,
+    run: RunId,
+    batch: Batch<'_>,
+    claimed: &AnyRow,
+    app_event: Option<(AppId, i64)>,
+    now: Timestamp,
+) -> Result<Vec<RunEvent>> {
+    let count = batch_len(&batch)?;
+    let last = batch.last.as_ref().map(|(body, _)| body);
+    let ending = last.and_then(EventBody::terminal_status);
+    let totals = usage_columns::totals(claimed)?;
     if !batch.calls.is_empty() {
+        let added = usage::added_by(batch.calls);
         let first = usage_columns::column(totals.model_calls) - added[6] + 1;
         usage::insert_calls(tx, batch.calls, first).await?;
     }
     let next_seq: i64 = claimed.try_get("next_seq")?;
-    let app_id: AppId = sql::id(&claimed, "app_id")?;
+    let app_id: AppId = sql::id(claimed, "app_id")?;
     let mut bodies = batch.progress;
     if let Some((mut body, diagnostics)) = batch.last {
         if ending.is_some() {
@@ -207,7 +226,7 @@ pub(crate) async fn append_batch_in_tx(
         })
         .collect();
     insert_events(tx, &written).await?;
-    if let (Some((app, seq)), Some(status)) = (app, ending) {
+    if let (Some((app, seq)), Some(status)) = (app_event, ending) {
         let ended = AppEventBody::RunEnded {
             run_id: run,
             status,
@@ -218,7 +237,7 @@ pub(crate) async fn append_batch_in_tx(
 }
 
 /// The number of events `batch` appends.
-fn batch_len(batch: &Batch<'_>) -> Result<i64> {
+pub(crate) fn batch_len(batch: &Batch<'_>) -> Result<i64> {
     let count = batch.progress.len() + usize::from(batch.last.is_some());
     i64::try_from(count).map_err(|_| StoreError::Corrupt("batch".into()))
 }
@@ -227,7 +246,7 @@ fn batch_len(batch: &Batch<'_>) -> Result<i64> {
 /// `$2` the count, `$3`–`$9` the status change, its time and outcome and the timings,
 /// `$10`–`$17` the usage added): it returns the run's new `next_seq`, its app and its
 /// usage totals, and on PostgreSQL notifies [`RUN_EVENTS_CHANNEL`].
-fn claim_sql(last: Option<&EventBody>, postgres: bool) -> String {
+pub(crate) fn claim_sql(last: Option<&EventBody>, postgres: bool) -> String {
     let accepted = match last {
         Some(body) => rules::accepted_from(body),
         None => RunStatus::ACTIVE.to_vec(),
@@ -256,18 +275,15 @@ fn claim_sql(last: Option<&EventBody>, postgres: bool) -> String {
     )
 }
 
-/// A statement with its parameters bound so far.
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
-
 /// Binds [`claim_sql`]'s parameters for `batch`.
-fn bind_claim<'q>(
-    query: AnyQuery<'q>,
+pub(crate) fn bind_claim<'q>(
+    query: sql::Query<'q>,
     run: RunId,
     count: i64,
     now: Timestamp,
     batch: &Batch<'_>,
     added: [i64; 8],
-) -> Result<AnyQuery<'q>> {
+) -> Result<sql::Query<'q>> {
     let last = batch.last.as_ref().map(|(body, _)| body);
     let status = last.and_then(rules::status_after);
     let outcome = last.map(Outcome::of).unwrap_or_else(Outcome::none);

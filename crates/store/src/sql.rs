@@ -11,6 +11,9 @@ use crate::error::{Result, StoreError};
 /// A transaction on either database.
 pub(crate) type Tx = Transaction<'static, Any>;
 
+/// A statement with its parameters bound so far.
+pub(crate) type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
 /// Starts a transaction that will write. On SQLite it takes the write lock up front
 /// (`BEGIN IMMEDIATE`), so a concurrent writer waits under the busy timeout instead of
 /// failing when a read lock cannot be upgraded.

@@ -87,8 +87,18 @@ async fn a_landing_writes_the_revision_events_checkpoint_and_message(kind: Store
     let messages = f.store.chat_messages(run.chat_session_id).await.unwrap();
     let texts: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
     assert_eq!(texts, ["make it blue", "It is blue."]);
+    let session = f.store.chat_session(run.chat_session_id).await.unwrap();
+    assert_eq!(session.updated_at, messages[1].created_at);
+    // The events answered are the ones stored, the ending with the run's usage, and the
+    // app's log tells the run's end right after the revision's.
     let stored = f.store.events_after(run.run_id, 0, 100).await.unwrap();
-    assert_eq!(stored.last().unwrap().seq, landed.events[2].seq);
+    assert_eq!(stored[stored.len() - 3..], landed.events[..]);
+    assert_eq!(landed.events[2].body.usage(), Some(&ended.usage));
+    let app_events = f.store.app_events_after(run.app_id, 0, 100).await.unwrap();
+    let told: Vec<&str> = app_events.iter().map(|e| e.body.event_type()).collect();
+    assert_eq!(told[told.len() - 2..], ["draft.revised", "run.ended"]);
+    let seqs: Vec<i64> = app_events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
 }
 
 /// Nothing of the landing is visible: not the draft, its events, its checkpoint, its
