@@ -162,23 +162,8 @@ pub(crate) async fn session_belongs(
     Ok(found.is_some())
 }
 
-/// Adds a message and moves its session's `updated_at`.
-pub(crate) async fn insert_message(
-    tx: &mut Tx,
-    session: ChatSessionId,
-    run: Option<RunId>,
-    role: ChatRole,
-    content: &str,
-    status: MessageStatus,
-    now: Timestamp,
-) -> Result<ChatMessage> {
-    let message = new_message(session, run, role, content, status, now);
-    insert_prepared_message(tx, &message).await?;
-    Ok(message)
-}
-
-/// Records `message` (from [`new_message`]) and notes its time on its session.
-pub(crate) async fn insert_prepared_message(tx: &mut Tx, message: &ChatMessage) -> Result<()> {
+/// Records `message` (from [`new_message`]) and moves its session's `updated_at`.
+pub(crate) async fn insert_message(tx: &mut Tx, message: &ChatMessage) -> Result<()> {
     let statement = format!(
         "INSERT INTO published_app_coding_chat_messages ({MESSAGE_COLUMNS}) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -194,7 +179,7 @@ pub(crate) async fn insert_prepared_message(tx: &mut Tx, message: &ChatMessage) 
     Ok(())
 }
 
-/// The message [`insert_message`] writes: a fresh id, no attachments.
+/// A message to write with [`insert_message`]: a fresh id, no attachments.
 pub(crate) fn new_message(
     session: ChatSessionId,
     run: Option<RunId>,
@@ -295,7 +280,8 @@ impl ChatStore for SqlStore {
     ) -> Result<ChatMessage> {
         let mut tx = sql::begin_write(&self.writer).await?;
         let now = Timestamp::now();
-        let message = insert_message(&mut tx, session, run, role, content, status, now).await?;
+        let message = new_message(session, run, role, content, status, now);
+        insert_message(&mut tx, &message).await?;
         tx.commit().await?;
         Ok(message)
     }

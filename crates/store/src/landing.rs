@@ -104,7 +104,7 @@ pub(crate) async fn land(store: &SqlStore, mut landing: Landing) -> Result<Lande
     } else {
         checkpoint_log::insert_prepared(&mut tx, &post_run, &checkpoint).await?;
         if let Some(message) = &message {
-            chat::insert_prepared_message(&mut tx, message).await?;
+            chat::insert_message(&mut tx, message).await?;
         }
         append_batch_in_tx(&mut tx, run, batch).await?
     };

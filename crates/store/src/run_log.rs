@@ -363,18 +363,20 @@ pub(crate) async fn append_at_once(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let query = bind_claim(sqlx::query(&statement), run, count, now, &batch, added)?;
+    let calls: Vec<serde_json::Value> = batch.calls.iter().map(call_values).collect();
     let mut events: Vec<RunEvent> = batch
         .progress
-        .iter()
-        .chain(&batch.last)
+        .into_iter()
+        .chain(batch.last)
         .map(|(body, diagnostics)| RunEvent {
             stage: body.stage(),
-            body: body.clone(),
+            body,
             run_id: run,
             app_id: APP_MARK,
             seq: SEQ_MARK,
             ts: now,
-            diagnostics: diagnostics.clone(),
+            diagnostics,
         })
         .collect();
     let texts = events
@@ -384,8 +386,7 @@ pub(crate) async fn append_at_once(
             Ok(serde_json::json!([event.body.event_type(), before, after]))
         })
         .collect::<Result<Vec<_>>>()?;
-    let calls: Vec<serde_json::Value> = batch.calls.iter().map(call_values).collect();
-    let claimed = bind_claim(sqlx::query(&statement), run, count, now, &batch, added)?
+    let claimed = query
         .bind(sql::to_json(&texts)?)
         .bind(sql::to_json(&calls)?)
         .fetch_optional(writer)

@@ -135,8 +135,8 @@ pub(crate) async fn start_in_tx(tx: &mut Tx, new: &NewRun, base: i64) -> Result<
         return Ok(None);
     }
     let (role, complete) = (ChatRole::User, MessageStatus::Complete);
-    let message =
-        chat::insert_message(tx, session, Some(run_id), role, &new.input, complete, now).await?;
+    let message = chat::new_message(session, Some(run_id), role, &new.input, complete, now);
+    chat::insert_message(tx, &message).await?;
     chat::set_attachments(tx, &message.id, &new.attachments).await?;
     let pre_run = checkpoint_log::of_run(new.app, run_id, CheckpointKind::PreRun, base, &new.user);
     let pre_run = checkpoint_log::insert(tx, &pre_run).await?;

@@ -51,8 +51,8 @@ impl SteeringStore for SqlStore {
             .ok_or(StoreError::NotFound("run"))?;
         let session = sql::id(&row, "chat_session_id")?;
         let (role, complete) = (ChatRole::User, MessageStatus::Complete);
-        let message =
-            chat::insert_message(&mut tx, session, Some(run), role, text, complete, now).await?;
+        let message = chat::new_message(session, Some(run), role, text, complete, now);
+        chat::insert_message(&mut tx, &message).await?;
         let body = EventBody::UserMessage {
             message_id: message.id,
             text: text.to_owned(),
