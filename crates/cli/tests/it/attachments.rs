@@ -254,14 +254,6 @@ async fn oversize_and_wrong_type_uploads_are_refused(kind: StoreKind) {
     let server = server_with_vision(kind, ANSWER, Some(1024)).await;
     let admin = server.admin();
     let app = new_app(&admin, "static").await;
-    // Over the limit, raw and in a form.
-    let big = vec![b'a'; 1025];
-    let refused = upload_raw(&admin, &app, "big.txt", "text/plain", &big, 413).await;
-    let details = assert_error(&refused, "PAYLOAD_TOO_LARGE");
-    assert_eq!(details["limit_bytes"], 1024);
-    let huge = vec![b'a'; 200 * 1024];
-    let refused = upload_multipart(&admin, &app, "big.txt", "text/plain", &huge, 413).await;
-    assert_error(&refused, "PAYLOAD_TOO_LARGE");
     // Exactly at the limit is fine.
     let fits = vec![b'a'; 1024];
     upload_raw(&admin, &app, "fits.txt", "text/plain", &fits, 201).await;
@@ -294,6 +286,17 @@ async fn oversize_and_wrong_type_uploads_are_refused(kind: StoreKind) {
     );
     assert_eq!(sniffed.media_type, "image/png");
     assert_eq!(sniffed.name, "shot.png");
+    // Over the limit, raw and in a form, each on a client of its own: the server answers
+    // before it has read such a body and closes the connection, which a client's pool may
+    // not have noticed when it sends its next request on it.
+    let big = vec![b'a'; 1025];
+    let refused = upload_raw(&server.admin(), &app, "big.txt", "text/plain", &big, 413).await;
+    let details = assert_error(&refused, "PAYLOAD_TOO_LARGE");
+    assert_eq!(details["limit_bytes"], 1024);
+    let huge = vec![b'a'; 200 * 1024];
+    let own = server.admin();
+    let refused = upload_multipart(&own, &app, "big.txt", "text/plain", &huge, 413).await;
+    assert_error(&refused, "PAYLOAD_TOO_LARGE");
 }
 
 async fn a_model_without_vision_is_refused_before_anything_persists(kind: StoreKind) {
