@@ -203,13 +203,12 @@ pub(crate) fn new_message(
 /// On PostgreSQL, the parts of a `WITH` that insert a message (parameters `$first` on, in
 /// [`bind_message`]'s order) and note the time on its session, as [`insert_message`] does.
 pub(crate) fn message_ctes(first: usize) -> String {
-    let marks: Vec<String> = (first..first + 7).map(|i| format!("${i}")).collect();
     format!(
         "message AS (INSERT INTO published_app_coding_chat_messages ({MESSAGE_COLUMNS}) \
            VALUES ({})), \
          session AS (UPDATE published_app_coding_chat_sessions SET updated_at = ${} \
            WHERE id = ${})",
-        marks.join(", "),
+        sql::Marks::Numbered.list(first, 7),
         first + 6,
         first + 1
     )

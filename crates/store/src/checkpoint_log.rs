@@ -75,11 +75,8 @@ pub(crate) async fn insert(tx: &mut Tx, new: &NewCheckpoint) -> Result<Checkpoin
 /// The statement inserting a checkpoint's row, its parameters from `$first` on, in
 /// [`COLUMNS`] order ([`bind_row`]).
 pub(crate) fn insert_row_sql(first: usize) -> String {
-    let marks: Vec<String> = (first..first + 9).map(|i| format!("${i}")).collect();
-    format!(
-        "INSERT INTO checkpoints ({COLUMNS}) VALUES ({})",
-        marks.join(", ")
-    )
+    let marks = sql::Marks::Numbered.list(first, 9);
+    format!("INSERT INTO checkpoints ({COLUMNS}) VALUES ({marks})")
 }
 
 /// Binds [`insert_row_sql`]'s parameters: the row of `checkpoint`, prepared from `new`.
