@@ -70,10 +70,14 @@ impl Run<'_> {
             }
             _ = poll.tick(), if events.is_none() || self.idle_unconfirmed => self.poll().await,
         };
-        // A true session error ends the run even if no idle follows.
+        // A true session error ends the run even if no idle follows: after one last look
+        // at the messages, in case an event was missed or overtaken on the way.
         let step = match step {
-            Step::Continue(emitted) if self.translator.fatal().is_some() => {
+            Step::Continue(mut emitted) if self.translator.fatal().is_some() => {
                 self.stats.ended_by = "a session error".into();
+                if let Ok(messages) = self.client.messages(&self.session).await {
+                    emitted.extend(self.translator.apply_snapshot(&messages));
+                }
                 Step::Idle(emitted)
             }
             other => other,
@@ -85,16 +89,8 @@ impl Run<'_> {
                     return Some(Outcome::Cancelled);
                 }
             }
-            Step::Idle(emitted) => {
-                if self.forward(emitted).await.is_err() {
-                    return Some(Outcome::Cancelled);
-                }
-                // One last look, in case an event was missed or overtaken on the way; then
-                // every answer is final.
-                let mut emitted = match self.client.messages(&self.session).await {
-                    Ok(messages) => self.translator.apply_snapshot(&messages),
-                    Err(_) => Vec::new(),
-                };
+            Step::Idle(mut emitted) => {
+                // What the session holds is all in: every answer is final.
                 emitted.extend(self.translator.finish());
                 if self.forward(emitted).await.is_err() {
                     return Some(Outcome::Cancelled);

@@ -4,9 +4,17 @@
 use super::*;
 
 impl Run<'_> {
-    /// One poll: messages, status and pending permissions.
+    /// One poll: messages, status and pending permissions, asked at once. An idle it
+    /// confirms comes with the messages read after the idle was seen, so nothing the
+    /// session holds is missed.
     pub(super) async fn poll(&mut self) -> Step {
-        let messages = match self.client.messages(&self.session).await {
+        let client = self.client;
+        let (messages, statuses, permissions) = tokio::join!(
+            client.messages(&self.session),
+            client.statuses(),
+            client.permissions()
+        );
+        let messages = match messages {
             Ok(messages) => messages,
             Err(err) => {
                 tracing::warn!(error = %err, "polling the OpenCode session failed");
@@ -22,12 +30,12 @@ impl Run<'_> {
         };
         self.poll_failing_since = None;
         let mut emitted = self.translator.apply_snapshot(&messages);
-        let status = self.client.statuses().await.ok().map(|all| {
+        let status = statuses.ok().map(|all| {
             all.get(&self.session)
                 .cloned()
                 .unwrap_or(SessionStatus::Idle)
         });
-        if let Ok(requests) = self.client.permissions().await {
+        if let Ok(requests) = permissions {
             let session = self.session.clone();
             for request in requests.iter().filter(|r| r.session_id == session) {
                 self.refuse_permission(&request.id, &request.permission)
