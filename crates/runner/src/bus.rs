@@ -1,15 +1,18 @@
 //! Publication of run events behind one interface. The persisted log is the source of
 //! truth; the bus only wakes followers. In-process it carries the events themselves;
-//! with PostgreSQL, `LISTEN/NOTIFY` tells every instance that a run has new events, and
-//! followers read them from the log. The store sends that `NOTIFY` in the statement that
-//! appends the events ([`draftsmith_store::RUN_EVENTS_CHANNEL`]), so it costs no round
-//! trip of its own and arrives only once they are committed.
+//! with PostgreSQL, `LISTEN/NOTIFY` tells the instances that follow a run from elsewhere
+//! that it has new events, and their followers read them from the log. The store sends
+//! that `NOTIFY` in the statement that appends the events
+//! ([`draftsmith_store::RUN_EVENTS_CHANNEL`]), so it costs no round trip of its own and
+//! arrives only once they are committed, and only while such a follower watches the run.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use draftsmith_core::{InstanceId, RunEvent, RunId};
+use draftsmith_core::{InstanceId, RunEvent, RunId, Timestamp};
+use draftsmith_store::Store;
 use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -50,6 +53,17 @@ pub struct LocalBus {
 }
 
 impl LocalBus {
+    /// The runs someone here follows.
+    fn followed(&self) -> Vec<RunId> {
+        let Ok(runs) = self.runs.lock() else {
+            return Vec::new();
+        };
+        runs.iter()
+            .filter(|(_, sender)| sender.receiver_count() > 0)
+            .map(|(run, _)| *run)
+            .collect()
+    }
+
     fn send(&self, run: RunId, message: BusMessage, terminal: bool) {
         let Ok(mut runs) = self.runs.lock() else {
             return;
@@ -84,10 +98,20 @@ impl EventBus for LocalBus {
     }
 }
 
-/// Followers in every instance sharing one PostgreSQL database.
+/// Followers in every instance sharing one PostgreSQL database. A run's events are
+/// announced to other instances only while one of them watches it, so this bus watches the
+/// runs its followers follow (see [`draftsmith_store::RunStore::watch_runs`]): at once when
+/// one subscribes, then every [`WATCH_RENEW`] while any still follows.
 pub struct PgBus {
     local: Arc<LocalBus>,
+    store: Arc<dyn Store>,
+    instance: InstanceId,
 }
+
+/// How long a watch lasts unless renewed.
+const WATCH_FOR: Duration = Duration::from_secs(30);
+/// How often the watches of followed runs are renewed.
+const WATCH_RENEW: Duration = Duration::from_secs(10);
 
 impl PgBus {
     /// Connects a listener to `url` and forwards notifications to local followers until
@@ -96,6 +120,7 @@ impl PgBus {
     /// make each follower read back what it already has (a query per batch of events).
     pub async fn start(
         url: &str,
+        store: Arc<dyn Store>,
         instance: InstanceId,
         stop: CancellationToken,
     ) -> Result<Arc<Self>, sqlx::Error> {
@@ -107,10 +132,11 @@ impl PgBus {
         listener.listen(CHANNEL).await?;
         let local = Arc::new(LocalBus::default());
         let forward = local.clone();
+        let listening = stop.clone();
         tokio::spawn(async move {
             loop {
                 let notification = tokio::select! {
-                    _ = stop.cancelled() => return,
+                    _ = listening.cancelled() => return,
                     n = listener.recv() => n,
                 };
                 match notification {
@@ -124,8 +150,40 @@ impl PgBus {
                 }
             }
         });
-        Ok(Arc::new(Self { local }))
+        let bus = Arc::new(Self {
+            local,
+            store,
+            instance,
+        });
+        let renewing = bus.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(WATCH_RENEW);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = every.tick() => renewing.watch(renewing.local.followed()).await,
+                }
+            }
+        });
+        Ok(bus)
     }
+
+    /// Watches `runs` for [`WATCH_FOR`] from now; a failure is logged (followers still
+    /// poll the log every second).
+    async fn watch(&self, runs: Vec<RunId>) {
+        if runs.is_empty() {
+            return;
+        }
+        let until = watch_until();
+        if let Err(err) = self.store.watch_runs(self.instance, &runs, until).await {
+            tracing::warn!(error = %err, "could not watch the followed runs");
+        }
+    }
+}
+
+/// When a watch made now lapses.
+fn watch_until() -> Timestamp {
+    Timestamp::from_micros(Timestamp::now().as_micros() + WATCH_FOR.as_micros() as i64)
 }
 
 /// The run and seq a notification's `run_id:seq:owner` payload announces, unless the run
@@ -147,8 +205,18 @@ impl EventBus for PgBus {
         self.local.publish(event).await;
     }
 
+    /// Subscribes, and watches the run at once: announcements start with the next append
+    /// (the follower reads the log after subscribing, so it misses nothing before).
     fn subscribe(&self, run: RunId) -> broadcast::Receiver<BusMessage> {
-        self.local.subscribe(run)
+        let receiver = self.local.subscribe(run);
+        let (store, instance) = (self.store.clone(), self.instance);
+        let until = watch_until();
+        tokio::spawn(async move {
+            if let Err(err) = store.watch_runs(instance, &[run], until).await {
+                tracing::warn!(run = %run, error = %err, "could not watch a followed run");
+            }
+        });
+        receiver
     }
 }
 

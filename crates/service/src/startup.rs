@@ -92,9 +92,11 @@ pub async fn build_state(
 ) -> Result<AppState, StartError> {
     let instance = instance_id(&config.data_dir)?;
     let bus: Arc<dyn EventBus> = match (store.backend(), config.database_target()) {
-        (Backend::Postgres, DatabaseTarget::Url(url)) => PgBus::start(&url, instance, stop.clone())
-            .await
-            .map_err(StartError::Bus)?,
+        (Backend::Postgres, DatabaseTarget::Url(url)) => {
+            PgBus::start(&url, store.clone(), instance, stop.clone())
+                .await
+                .map_err(StartError::Bus)?
+        }
         _ => Arc::new(LocalBus::default()),
     };
     let (controller, local) = sandboxes(config, stop.clone())?;

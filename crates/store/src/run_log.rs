@@ -55,9 +55,9 @@ impl Outcome {
 
 /// The PostgreSQL `NOTIFY` channel on which each claim of `seq`s announces
 /// `run_id:seq:owner` (the run's last event so far, and the instance executing the run)
-/// when its transaction commits, so followers in every instance sharing the database read
-/// the new events from the log. The owner publishes its own events in process, so it
-/// need not read them back.
+/// when its transaction commits, while another instance watches the run
+/// ([`crate::RunStore::watch_runs`]), so its followers read the new events from the log.
+/// The owner publishes its own events in process, so it need not read them back.
 pub const RUN_EVENTS_CHANNEL: &str = "draftsmith_run_events";
 
 /// Events appended under one claim of `seq`s: progress (no status change), then at most one
@@ -147,7 +147,7 @@ pub(crate) async fn append_progress_in_tx(
 
 /// Appends `batch` in order with consecutive `seq`s. One statement claims the seqs, adds the
 /// calls to the run's totals, records the timings, applies the status change of the last
-/// event and, on PostgreSQL, notifies [`RUN_EVENTS_CHANNEL`], only while the run is in a
+/// event and, on PostgreSQL, notifies [`RUN_EVENTS_CHANNEL`] (while watched), only while the run is in a
 /// status that accepts it ([`StoreError::RunEnded`] otherwise); multi-row statements then
 /// write the calls and the events, a terminal one with the run's usage totals.
 pub(crate) async fn append_batch_in_tx(
@@ -245,17 +245,19 @@ pub(crate) fn batch_len(batch: &Batch<'_>) -> Result<i64> {
 /// The statement claiming a batch's `seq`s with `last` as its last event (`$1` the run,
 /// `$2` the count, `$3`–`$9` the status change, its time and outcome and the timings,
 /// `$10`–`$17` the usage added): it returns the run's new `next_seq`, its app and its
-/// usage totals, and on PostgreSQL notifies [`RUN_EVENTS_CHANNEL`].
+/// usage totals, and on PostgreSQL notifies [`RUN_EVENTS_CHANNEL`] while another instance
+/// watches the run.
 pub(crate) fn claim_sql(last: Option<&EventBody>, postgres: bool) -> String {
     let accepted = match last {
         Some(body) => rules::accepted_from(body),
         None => RunStatus::ACTIVE.to_vec(),
     };
-    // Announced in the statement that claims the seqs; PostgreSQL delivers it on commit.
+    // Announced in the statement that claims the seqs, while another instance watches the
+    // run (`$4` is now); PostgreSQL delivers it on commit.
     let notify = if postgres {
         format!(
-            ", CAST(pg_notify('{RUN_EVENTS_CHANNEL}', \
-             id || ':' || next_seq || ':' || COALESCE(owner_instance, '')) AS TEXT)"
+            ", CASE WHEN watched_until > $4 THEN CAST(pg_notify('{RUN_EVENTS_CHANNEL}', \
+             id || ':' || next_seq || ':' || COALESCE(owner_instance, '')) AS TEXT) END"
         )
     } else {
         String::new()

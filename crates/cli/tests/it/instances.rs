@@ -83,14 +83,27 @@ async fn a_run_is_followed_and_cancelled_through_another_instance() {
     let one = start(&db, &db.dir.path().join("one"), &config).await;
     let two = start(&db, &db.dir.path().join("two"), &config).await;
     let app = new_app(&one.admin(), "static").await;
+    let mut announced = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
+    announced
+        .listen(draftsmith_store::RUN_EVENTS_CHANNEL)
+        .await
+        .unwrap();
     let run = start_run(&one.admin(), &app, json!({"input": "talk slowly"})).await;
 
-    // Instance two follows the run instance one executes, live, from the start.
+    // Instance two follows the run instance one executes, live, from the start; its
+    // follower watches the run, so instance one announces the run's appends.
     let mut remote = EventReader::open(&two.admin(), &run.stream_url, None).await;
     let mut events = Vec::new();
     while events.len() < 10 {
         events.push(remote.next().await.unwrap());
     }
+    let wait = Duration::from_secs(5);
+    let notification = tokio::time::timeout(wait, announced.recv()).await;
+    let payload = notification.unwrap().unwrap().payload().to_owned();
+    assert!(
+        payload.starts_with(&format!("{}:", run.run_id)),
+        "{payload}"
+    );
     assert!(
         events
             .iter()

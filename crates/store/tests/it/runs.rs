@@ -20,7 +20,7 @@ draftsmith_testkit::both_stores!(
     a_batch_of_events_is_written_whole_or_not_at_all,
     a_new_run_is_answered_as_stored,
     model_calls_are_numbered_and_summed_with_the_events_they_precede,
-    appends_tell_every_instance_once_committed,
+    appends_tell_watching_instances_once_committed,
     progress_keeps_one_order_whichever_instance_appends,
 );
 
@@ -616,10 +616,22 @@ async fn next(listener: &mut sqlx::postgres::PgListener) -> String {
     notification.unwrap().unwrap().payload().to_owned()
 }
 
-/// On PostgreSQL each append notifies `run_id:seq:owner` of its last event as it commits
-/// (other instances' followers read the log on it; the owner's own are told in process); a
-/// refused append notifies nothing.
-async fn appends_tell_every_instance_once_committed(kind: StoreKind) {
+/// Waits a moment for a notification that should not come.
+async fn quiet(listener: &mut sqlx::postgres::PgListener) -> bool {
+    let wait = std::time::Duration::from_millis(300);
+    tokio::time::timeout(wait, listener.recv()).await.is_err()
+}
+
+/// A watch lasting `seconds` from now (negative: one that has lapsed).
+fn watch_for(seconds: i64) -> Timestamp {
+    Timestamp::from_micros(Timestamp::now().as_micros() + seconds * 1_000_000)
+}
+
+/// On PostgreSQL each append notifies `run_id:seq:owner` of its last event as it commits,
+/// while another instance watches the run (its followers read the log on it; the owner's
+/// own are told in process): not before a watch, not on the owner's own watch, not after
+/// the watch lapsed, and not for a refused append.
+async fn appends_tell_watching_instances_once_committed(kind: StoreKind) {
     if kind != StoreKind::Postgres {
         return;
     }
@@ -631,25 +643,60 @@ async fn appends_tell_every_instance_once_committed(kind: StoreKind) {
         .listen(draftsmith_store::RUN_EVENTS_CHANNEL)
         .await
         .unwrap();
+    let elsewhere = InstanceId::new();
     let app = f.app().await;
     let new = new_run(app, "make it blue");
     let owner = new.owner;
     let run = f.store.create_run(new).await.unwrap();
     let id = run.run_id;
     f.store.append_event(id, started(), vec![]).await.unwrap();
-    assert_eq!(next(&mut listener).await, format!("{id}:3:{owner}"));
-    let batch = vec![delta("a"), delta("b")];
+    assert!(quiet(&mut listener).await, "nobody watches the run yet");
+    // The owner's own followers hear of its events in process: its watch changes nothing.
+    f.store
+        .watch_runs(owner, &[id], watch_for(30))
+        .await
+        .unwrap();
+    f.store
+        .append_event(id, delta("a").0, vec![])
+        .await
+        .unwrap();
+    assert!(quiet(&mut listener).await, "the owner watched its own run");
+    f.store
+        .watch_runs(elsewhere, &[id], watch_for(30))
+        .await
+        .unwrap();
+    let batch = vec![delta("b"), delta("c")];
     let calls = vec![call(&run, 0, 1, false)];
     f.store.append_events(id, calls, batch).await.unwrap();
-    assert_eq!(next(&mut listener).await, format!("{id}:5:{owner}"));
+    assert_eq!(next(&mut listener).await, format!("{id}:6:{owner}"));
     let failed = model_failed();
     f.store.append_event(id, failed, vec![]).await.unwrap();
-    assert_eq!(next(&mut listener).await, format!("{id}:6:{owner}"));
+    assert_eq!(next(&mut listener).await, format!("{id}:7:{owner}"));
     let refused = f.store.append_event(id, started(), vec![]).await;
     assert!(matches!(refused, Err(StoreError::RunEnded)), "{refused:?}");
-    let quiet = std::time::Duration::from_millis(300);
     assert!(
-        tokio::time::timeout(quiet, listener.recv()).await.is_err(),
+        quiet(&mut listener).await,
         "a refused append notifies nothing"
     );
+
+    // A watch that lapsed announces nothing more; a renewed one does again.
+    let second = f.app_named("Second").await;
+    let new = new_run(second, "again");
+    let owner = new.owner;
+    let id = f.store.create_run(new).await.unwrap().run_id;
+    f.store
+        .watch_runs(elsewhere, &[id], watch_for(-1))
+        .await
+        .unwrap();
+    f.store.append_event(id, started(), vec![]).await.unwrap();
+    assert!(quiet(&mut listener).await, "the watch had lapsed");
+    f.store
+        .watch_runs(elsewhere, &[id], watch_for(30))
+        .await
+        .unwrap();
+    f.store
+        .append_event(id, delta("d").0, vec![])
+        .await
+        .unwrap();
+    assert_eq!(next(&mut listener).await, format!("{id}:4:{owner}"));
 }
