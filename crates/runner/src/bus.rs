@@ -161,29 +161,27 @@ impl PgBus {
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => return,
-                    _ = every.tick() => renewing.watch(renewing.local.followed()).await,
+                    _ = every.tick() => {
+                        let followed = renewing.local.followed();
+                        watch(renewing.store.as_ref(), renewing.instance, &followed).await;
+                    }
                 }
             }
         });
         Ok(bus)
     }
-
-    /// Watches `runs` for [`WATCH_FOR`] from now; a failure is logged (followers still
-    /// poll the log every second).
-    async fn watch(&self, runs: Vec<RunId>) {
-        if runs.is_empty() {
-            return;
-        }
-        let until = watch_until();
-        if let Err(err) = self.store.watch_runs(self.instance, &runs, until).await {
-            tracing::warn!(error = %err, "could not watch the followed runs");
-        }
-    }
 }
 
-/// When a watch made now lapses.
-fn watch_until() -> Timestamp {
-    Timestamp::from_micros(Timestamp::now().as_micros() + WATCH_FOR.as_micros() as i64)
+/// Has `instance` watch `runs` for [`WATCH_FOR`] from now; a failure is logged (followers
+/// still poll the log every second).
+async fn watch(store: &dyn Store, instance: InstanceId, runs: &[RunId]) {
+    if runs.is_empty() {
+        return;
+    }
+    let until = Timestamp::from_micros(Timestamp::now().as_micros() + WATCH_FOR.as_micros() as i64);
+    if let Err(err) = store.watch_runs(instance, runs, until).await {
+        tracing::warn!(error = %err, runs = runs.len(), "could not watch followed runs");
+    }
 }
 
 /// The run and seq a notification's `run_id:seq:owner` payload announces, unless the run
@@ -210,12 +208,7 @@ impl EventBus for PgBus {
     fn subscribe(&self, run: RunId) -> broadcast::Receiver<BusMessage> {
         let receiver = self.local.subscribe(run);
         let (store, instance) = (self.store.clone(), self.instance);
-        let until = watch_until();
-        tokio::spawn(async move {
-            if let Err(err) = store.watch_runs(instance, &[run], until).await {
-                tracing::warn!(run = %run, error = %err, "could not watch a followed run");
-            }
-        });
+        tokio::spawn(async move { watch(store.as_ref(), instance, &[run]).await });
         receiver
     }
 }

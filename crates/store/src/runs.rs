@@ -63,10 +63,10 @@ pub trait RunStore: Send + Sync {
     /// Extends the leases `owner` holds on `runs`.
     async fn renew_leases(&self, owner: InstanceId, runs: &[RunId], until: Timestamp)
     -> Result<()>;
-    /// Has the runs' new events announced to other instances until `until`: `watcher`
-    /// follows them from another instance than the one executing them. Runs `watcher`
-    /// executes itself are left alone (its followers hear of them in process), and so is
-    /// everything on SQLite, whose one process has no other instance to tell.
+    /// Has the active runs' new events announced to other instances until `until`:
+    /// `watcher` follows them from another instance than the one executing them. Runs
+    /// `watcher` executes itself are left alone (its followers hear of them in process),
+    /// and so is everything on SQLite, whose one process has no other instance to tell.
     async fn watch_runs(&self, watcher: InstanceId, runs: &[RunId], until: Timestamp)
     -> Result<()>;
     /// Active runs whose lease expired before `now`, plus all active runs of
@@ -272,18 +272,21 @@ impl RunStore for SqlStore {
         if self.backend != Backend::Postgres || runs.is_empty() {
             return Ok(());
         }
-        let statement = format!(
-            "UPDATE runs SET watched_until = $1 WHERE watched_until < $1 \
-             AND owner_instance <> $2 AND id IN ({})",
-            sql::Marks::Numbered.list(3, runs.len())
-        );
-        let mut query = sqlx::query(&statement)
-            .bind(until.as_micros())
-            .bind(watcher.to_string());
-        for run in runs {
-            query = query.bind(run.to_string());
+        for chunk in runs.chunks(sql::CHUNK) {
+            let statement = format!(
+                "UPDATE runs SET watched_until = $1 WHERE watched_until < $1 \
+                 AND owner_instance <> $2 AND status IN ({}) AND id IN ({})",
+                rules::active_sql(),
+                sql::Marks::Numbered.list(3, chunk.len())
+            );
+            let mut query = sqlx::query(&statement)
+                .bind(until.as_micros())
+                .bind(watcher.to_string());
+            for run in chunk {
+                query = query.bind(run.to_string());
+            }
+            query.execute(&self.writer).await?;
         }
-        query.execute(&self.writer).await?;
         Ok(())
     }
 

@@ -622,9 +622,10 @@ async fn quiet(listener: &mut sqlx::postgres::PgListener) -> bool {
     tokio::time::timeout(wait, listener.recv()).await.is_err()
 }
 
-/// A watch lasting `seconds` from now (negative: one that has lapsed).
-fn watch_for(seconds: i64) -> Timestamp {
-    Timestamp::from_micros(Timestamp::now().as_micros() + seconds * 1_000_000)
+/// `by` watches `run` for `seconds` from now (negative: a watch that has lapsed).
+async fn watch(f: &Fixture, by: InstanceId, run: draftsmith_core::RunId, seconds: i64) {
+    let until = Timestamp::from_micros(Timestamp::now().as_micros() + seconds * 1_000_000);
+    f.store.watch_runs(by, &[run], until).await.unwrap();
 }
 
 /// On PostgreSQL each append notifies `run_id:seq:owner` of its last event as it commits,
@@ -652,19 +653,13 @@ async fn appends_tell_watching_instances_once_committed(kind: StoreKind) {
     f.store.append_event(id, started(), vec![]).await.unwrap();
     assert!(quiet(&mut listener).await, "nobody watches the run yet");
     // The owner's own followers hear of its events in process: its watch changes nothing.
-    f.store
-        .watch_runs(owner, &[id], watch_for(30))
-        .await
-        .unwrap();
+    watch(&f, owner, id, 30).await;
     f.store
         .append_event(id, delta("a").0, vec![])
         .await
         .unwrap();
     assert!(quiet(&mut listener).await, "the owner watched its own run");
-    f.store
-        .watch_runs(elsewhere, &[id], watch_for(30))
-        .await
-        .unwrap();
+    watch(&f, elsewhere, id, 30).await;
     let batch = vec![delta("b"), delta("c")];
     let calls = vec![call(&run, 0, 1, false)];
     f.store.append_events(id, calls, batch).await.unwrap();
@@ -684,16 +679,10 @@ async fn appends_tell_watching_instances_once_committed(kind: StoreKind) {
     let new = new_run(second, "again");
     let owner = new.owner;
     let id = f.store.create_run(new).await.unwrap().run_id;
-    f.store
-        .watch_runs(elsewhere, &[id], watch_for(-1))
-        .await
-        .unwrap();
+    watch(&f, elsewhere, id, -1).await;
     f.store.append_event(id, started(), vec![]).await.unwrap();
     assert!(quiet(&mut listener).await, "the watch had lapsed");
-    f.store
-        .watch_runs(elsewhere, &[id], watch_for(30))
-        .await
-        .unwrap();
+    watch(&f, elsewhere, id, 30).await;
     f.store
         .append_event(id, delta("d").0, vec![])
         .await
