@@ -147,9 +147,10 @@ pub(crate) async fn append_progress_in_tx(
 
 /// Appends `batch` in order with consecutive `seq`s. One statement claims the seqs, adds the
 /// calls to the run's totals, records the timings, applies the status change of the last
-/// event and, on PostgreSQL, notifies [`RUN_EVENTS_CHANNEL`] (while watched), only while the run is in a
-/// status that accepts it ([`StoreError::RunEnded`] otherwise); multi-row statements then
-/// write the calls and the events, a terminal one with the run's usage totals.
+/// event and, on PostgreSQL, notifies [`RUN_EVENTS_CHANNEL`] (while watched), only while
+/// the run is in a status that accepts it ([`StoreError::RunEnded`] otherwise); multi-row
+/// statements then write the calls and the events, a terminal one with the run's usage
+/// totals.
 pub(crate) async fn append_batch_in_tx(
     tx: &mut Tx,
     run: RunId,
