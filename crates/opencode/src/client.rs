@@ -293,10 +293,12 @@ impl OpencodeClient {
         self.send("permission reply", builder).await.map(|_| ())
     }
 
-    /// `GET /global/event`: the raw SSE response.
+    /// `GET /event`: the raw SSE response of the server's instance for its directory (the
+    /// workspace). `/global/event` would carry every event twice (its own form and a
+    /// `sync` copy), which OpenCode serializes on its only thread while the run works.
     pub async fn events(&self) -> Result<reqwest::Response, ClientError> {
         let builder = self
-            .request(reqwest::Method::GET, "/global/event")
+            .request(reqwest::Method::GET, "/event")
             .header("accept", "text/event-stream");
         self.send("events", builder).await
     }

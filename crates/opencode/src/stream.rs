@@ -1,4 +1,4 @@
-//! Following `GET /global/event`: one connection per server ([`EventHub`]), opened on the
+//! Following `GET /event`: one connection per server ([`EventHub`]), opened on the
 //! first run and kept for the next ones, whose task hands each session's events (and the
 //! permission requests of its subagents) to the run that follows that session
 //! ([`SessionEvents`]). When the connection ends, breaks or stalls, every run following

@@ -1,6 +1,6 @@
 //! OpenCode's wire types, as far as draftsmith reads them (opencode-ai 1.18): sessions,
 //! messages and their parts, session status, permission requests, and the events of
-//! `GET /global/event`. Parsing is lenient: unknown fields and event types are ignored, so
+//! `GET /event`. Parsing is lenient: unknown fields and event types are ignored, so
 //! a newer OpenCode degrades instead of breaking.
 
 use serde::Deserialize;
@@ -214,7 +214,7 @@ pub struct PermissionRequest {
     pub permission: String,
 }
 
-/// One event of `/global/event`, reduced to what the engine acts on.
+/// One event of `/event`, reduced to what the engine acts on.
 #[derive(Debug, Clone)]
 pub enum Event {
     /// The stream is live (first event).
@@ -248,12 +248,7 @@ pub enum Event {
     Other,
 }
 
-/// The `/global/event` envelope.
-#[derive(Debug, Deserialize)]
-struct GlobalEvent {
-    payload: Payload,
-}
-
+/// One event of the instance stream (`GET /event`).
 #[derive(Debug, Deserialize)]
 struct Payload {
     #[serde(rename = "type")]
@@ -264,11 +259,11 @@ struct Payload {
 
 /// Parses one SSE `data:` line: the session it concerns (when it names one) and the event.
 pub fn parse_event(data: &str) -> Option<(Option<String>, Event)> {
-    let global: GlobalEvent = serde_json::from_str(data).ok()?;
-    let props = global.payload.properties;
+    let payload: Payload = serde_json::from_str(data).ok()?;
+    let props = payload.properties;
     let session = session_of(&props);
     let field = |name: &str| props.get(name).cloned().unwrap_or(Value::Null);
-    let event = match global.payload.kind.as_str() {
+    let event = match payload.kind.as_str() {
         "server.connected" => Event::Connected,
         "message.updated" => Event::MessageUpdated(serde_json::from_value(field("info")).ok()?),
         "message.part.updated" => Event::PartUpdated(serde_json::from_value(field("part")).ok()?),
@@ -316,19 +311,22 @@ mod tests {
 
     #[test]
     fn parses_the_events_the_engine_needs() {
-        let delta = r#"{"directory":"/w","payload":{"type":"message.part.delta","properties":{"sessionID":"ses_1","messageID":"msg_1","partID":"prt_1","field":"text","delta":"Hi"}}}"#;
+        let delta = r#"{"id":"evt_1","type":"message.part.delta","properties":{"sessionID":"ses_1","messageID":"msg_1","partID":"prt_1","field":"text","delta":"Hi"}}"#;
         let (session, event) = parse_event(delta).unwrap();
         assert_eq!(session.as_deref(), Some("ses_1"));
         assert!(matches!(event, Event::PartDelta { ref delta, .. } if delta == "Hi"));
-        let retry = r#"{"payload":{"type":"session.status","properties":{"sessionID":"ses_1","status":{"type":"retry","attempt":2,"message":"boom","next":5}}}}"#;
+        let retry = r#"{"type":"session.status","properties":{"sessionID":"ses_1","status":{"type":"retry","attempt":2,"message":"boom","next":5}}}"#;
         let (_, event) = parse_event(retry).unwrap();
         assert!(
             matches!(event, Event::Status(SessionStatus::Retry { attempt: 2, ref message, .. }) if message == "boom")
         );
-        let tool = r#"{"payload":{"type":"message.part.updated","properties":{"sessionID":"ses_1","part":{"id":"prt_2","messageID":"msg_1","sessionID":"ses_1","type":"tool","tool":"write","callID":"c1","state":{"status":"pending","input":{},"raw":""}}}}}"#;
+        let tool = r#"{"type":"message.part.updated","properties":{"sessionID":"ses_1","part":{"id":"prt_2","messageID":"msg_1","sessionID":"ses_1","type":"tool","tool":"write","callID":"c1","state":{"status":"pending","input":{},"raw":""}}}}"#;
         let (_, event) = parse_event(tool).unwrap();
         assert!(matches!(event, Event::PartUpdated(ref p) if p.call_id.as_deref() == Some("c1")));
-        let other = r#"{"payload":{"type":"plugin.added","properties":{"id":"x"}}}"#;
+        let other = r#"{"type":"plugin.added","properties":{"id":"x"}}"#;
         assert!(matches!(parse_event(other).unwrap().1, Event::Other));
+        // The global stream's envelope is not the instance stream's form.
+        let global = r#"{"directory":"/w","payload":{"type":"session.idle","properties":{"sessionID":"ses_1"}}}"#;
+        assert!(parse_event(global).is_none());
     }
 }

@@ -1,5 +1,5 @@
 //! OpenCode's session events → draftsmith's run events. Pure state, no I/O: the run loop
-//! feeds it events from `/global/event` or messages polled from `/session/{id}/message`
+//! feeds it events from `/event` or messages polled from `/session/{id}/message`
 //! (both may repeat and overlap) and forwards what it returns.
 
 mod text;

@@ -11,7 +11,7 @@ use crate::wire::parse_event;
 const WS: &str = "/work/ws";
 
 fn event(kind: &str, properties: Value) -> Event {
-    let data = json!({"directory": WS, "payload": {"type": kind, "properties": properties}});
+    let data = json!({"id": "evt_1", "type": kind, "properties": properties});
     parse_event(&data.to_string()).unwrap().1
 }
 

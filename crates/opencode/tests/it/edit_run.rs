@@ -140,6 +140,10 @@ async fn a_multi_step_edit_run_changes_the_workspace_and_streams_faithfully() {
         rss_mb(pid)
     );
     assert!(warm.server_reused && warm.steps == 5);
+    assert!(
+        !first.polled && !warm.polled,
+        "both runs follow the server's event stream, never polling"
+    );
     assert_eq!(again.tool_events().len(), 8, "{:?}", again.tool_events());
     assert_eq!(engine.server_pid(&ws).await, Some(pid));
     let mut pids = draftsmith_opencode::descendants(pid);
