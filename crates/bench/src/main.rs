@@ -39,11 +39,11 @@ async fn main() -> anyhow::Result<()> {
         "caching" => caching::run().await,
         "live-preview" => live::run().await,
         "all" => {
-            // The figures of a few milliseconds first: the benchmarks that churn hundreds
-            // of megabytes of files, processes and cgroups (npm installs, OpenCode, Vite,
-            // Chromium) leave this machine slower for minutes after they end (a one-step
-            // run measured 3.7 ms before the boundary benchmark and 20 ms after it, its raw
-            // model call 0.35 ms and 2.7 ms).
+            // The figures of a few milliseconds first, then OpenCode, then the benchmarks
+            // that churn hundreds of megabytes of files, processes and cgroups (npm
+            // installs, Vite, Chromium): they leave this machine slower for minutes after
+            // they end (a one-step run measured 3.7 ms before the boundary benchmark and
+            // 20 ms after it, its raw model call 0.35 ms and 2.7 ms).
             runs::run().await?;
             memory::run().await?;
             accounting::run(quick).await?;

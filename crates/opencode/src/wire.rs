@@ -250,7 +250,7 @@ pub enum Event {
 
 /// One event of the instance stream (`GET /event`).
 #[derive(Debug, Deserialize)]
-struct Payload {
+struct InstanceEvent {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
@@ -259,11 +259,11 @@ struct Payload {
 
 /// Parses one SSE `data:` line: the session it concerns (when it names one) and the event.
 pub fn parse_event(data: &str) -> Option<(Option<String>, Event)> {
-    let payload: Payload = serde_json::from_str(data).ok()?;
-    let props = payload.properties;
+    let raw: InstanceEvent = serde_json::from_str(data).ok()?;
+    let props = raw.properties;
     let session = session_of(&props);
     let field = |name: &str| props.get(name).cloned().unwrap_or(Value::Null);
-    let event = match payload.kind.as_str() {
+    let event = match raw.kind.as_str() {
         "server.connected" => Event::Connected,
         "message.updated" => Event::MessageUpdated(serde_json::from_value(field("info")).ok()?),
         "message.part.updated" => Event::PartUpdated(serde_json::from_value(field("part")).ok()?),
