@@ -3,7 +3,9 @@
 //! real command; as bubblewrap's PID namespace ends with that command, the forwarders die
 //! with it. A service (the OpenCode server) starts its own forwards this way inside its
 //! sandbox's namespace; a dependency install, or any process when the service cannot make a
-//! namespace per sandbox, gets a fresh namespace and the proxy's forward too.
+//! namespace per sandbox, gets a fresh namespace and the proxy's forward too. Every TCP end
+//! sets `TCP_NODELAY`: streamed model answers and requests written in pieces cross them,
+//! which Nagle's algorithm would hold back until the peer's delayed acknowledgement.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -70,7 +72,7 @@ pub fn prelude(forwards: &[Forward]) -> Vec<OsString> {
             Forward::TcpToUnix { port, socket } => {
                 ports.push(format!("{port:04X}"));
                 (
-                    format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"),
+                    format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay"),
                     format!("'UNIX-CONNECT:{}'", quoted(socket)),
                 )
             }
@@ -79,7 +81,7 @@ pub fn prelude(forwards: &[Forward]) -> Vec<OsString> {
                     "'UNIX-LISTEN:{}',fork,unlink-early,mode=600",
                     quoted(socket)
                 ),
-                format!("TCP:127.0.0.1:{port}"),
+                format!("TCP:127.0.0.1:{port},nodelay"),
             ),
         };
         script.push_str(&format!(
@@ -133,9 +135,10 @@ mod tests {
         assert_eq!(argv[3], "sh");
         let script = argv[2].to_string_lossy();
         assert!(
-            script.contains("TCP-LISTEN:3128,bind=127.0.0.1"),
+            script.contains("TCP-LISTEN:3128,bind=127.0.0.1,reuseaddr,fork,nodelay "),
             "{script}"
         );
+        assert!(script.contains(" TCP:127.0.0.1:4096,nodelay "), "{script}");
         assert!(
             script.contains("'UNIX-CONNECT:/run/draftsmith/egress.sock'"),
             "{script}"
