@@ -3,7 +3,8 @@
 //! straight to the mock by the engine's own provider client (`OpenAiProvider`): raw model
 //! round trips, without the orchestration (runner, store, event log, SSE) around them.
 
-use std::time::Duration;
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use draftsmith_core::api::App;
@@ -14,7 +15,7 @@ use draftsmith_testkit::server::config_for_model;
 use draftsmith_testkit::{ApiClient, StoreKind, TestServer};
 use serde_json::{Value, json};
 
-use crate::api::{complete_run, new_app};
+use crate::api::{complete_run, follow, new_app, start_run};
 use crate::replay::{chat_request, play};
 use crate::report::{line, medians_interleaved};
 
@@ -36,7 +37,7 @@ pub async fn run() -> anyhow::Result<()> {
         let admin = server.admin();
         println!("-- {kind:?}");
         let steps = TOOL_TURNS + 1;
-        let (run, raw) = measure(&admin, &model, &provider, STEPS_PROMPT, steps).await?;
+        let (run, raw, phases) = measure(&admin, &model, &provider, STEPS_PROMPT, steps).await?;
         line(
             &format!("run of {steps} steps, POST → terminal event"),
             run,
@@ -50,13 +51,15 @@ pub async fn run() -> anyhow::Result<()> {
             "raw round trip per step",
             raw / per_step,
         );
-        let (run, raw) = measure(&admin, &model, &provider, ONE_PROMPT, 1).await?;
+        phases.print();
+        let (run, raw, phases) = measure(&admin, &model, &provider, ONE_PROMPT, 1).await?;
         line(
             "run of 1 text step, POST → terminal event",
             run,
             "one raw model call",
             raw,
         );
+        phases.print();
         server.shutdown().await;
     }
     let violations = model.violations();
@@ -66,15 +69,15 @@ pub async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Median wall time of a run of `prompt` (expected to make `turns` model requests) and
-/// median time of sending those requests raw.
+/// Median wall time of a run of `prompt` (expected to make `turns` model requests), median
+/// time of sending those requests raw, and where the runs' time went.
 async fn measure(
     admin: &ApiClient,
     model: &MockModel,
     provider: &OpenAiProvider,
     prompt: &str,
     turns: usize,
-) -> anyhow::Result<(Duration, Duration)> {
+) -> anyhow::Result<(Duration, Duration, Phases)> {
     let mut apps: Vec<App> = Vec::with_capacity(RUNS + 1);
     for i in 0..=RUNS {
         apps.push(new_app(admin, &format!("bench {i}")).await?);
@@ -100,15 +103,105 @@ async fn measure(
         bail!("the replayed requests differ from the ones the run sent");
     }
 
-    medians_interleaved(
+    let phases = RefCell::new(Phases::default());
+    let (run, raw) = medians_interleaved(
         RUNS,
         |i| {
-            let app = &apps[i];
-            async move { complete_run(admin, app, prompt).await }
+            let (app, phases) = (&apps[i], &phases);
+            async move {
+                let timed = timed_run(admin, model, app, prompt).await?;
+                phases.borrow_mut().add(&timed);
+                Ok(())
+            }
         },
         |_| play(provider, &requests),
     )
-    .await
+    .await?;
+    Ok((run, raw, phases.into_inner()))
+}
+
+/// The moments of one run, as the client and the scripted model saw them.
+struct TimedRun {
+    posted: Instant,
+    created: Instant,
+    /// When each of the run's model requests reached the model.
+    requests: Vec<Instant>,
+    ended: Instant,
+}
+
+/// Starts a run of `prompt` and follows it to its terminal event, which must complete it.
+async fn timed_run(
+    admin: &ApiClient,
+    model: &MockModel,
+    app: &App,
+    prompt: &str,
+) -> anyhow::Result<TimedRun> {
+    let before = model.arrivals().len();
+    let posted = Instant::now();
+    let run = start_run(admin, app, prompt).await?;
+    let created = Instant::now();
+    let status = follow(admin, &run).await?;
+    let ended = Instant::now();
+    if status != draftsmith_core::RunStatus::Completed {
+        bail!("run {} ended {status:?}, not completed", run.run_id);
+    }
+    let requests = model.arrivals().split_off(before);
+    Ok(TimedRun {
+        posted,
+        created,
+        requests,
+        ended,
+    })
+}
+
+/// Where runs' time went, phase by phase, over the timed runs.
+#[derive(Default)]
+struct Phases {
+    /// The create request, POST → `201`.
+    create: Vec<Duration>,
+    /// From the `201` to the first model request.
+    to_model: Vec<Duration>,
+    /// From one model request to the next, averaged over the run.
+    between: Vec<Duration>,
+    /// From the last model request to the terminal event at the client.
+    tail: Vec<Duration>,
+}
+
+impl Phases {
+    fn add(&mut self, run: &TimedRun) {
+        let (Some(first), Some(last)) = (run.requests.first(), run.requests.last()) else {
+            return;
+        };
+        self.create.push(run.created - run.posted);
+        self.to_model
+            .push(first.saturating_duration_since(run.created));
+        if let Ok(gaps) = u32::try_from(run.requests.len() - 1)
+            && gaps > 0
+        {
+            self.between.push((*last - *first) / gaps);
+        }
+        self.tail.push(run.ended.saturating_duration_since(*last));
+    }
+
+    /// One line of medians, in milliseconds.
+    fn print(&self) {
+        let ms = |times: &[Duration]| {
+            let mut times = times.to_vec();
+            times.sort();
+            times.get(times.len() / 2).map_or_else(
+                || "-".to_owned(),
+                |t| format!("{:.3}", t.as_secs_f64() * 1e3),
+            )
+        };
+        println!(
+            "  phases (median ms): POST → 201 {}, 201 → first model request {}, \
+             between model requests {}, last model request → terminal event {}",
+            ms(&self.create),
+            ms(&self.to_model),
+            ms(&self.between),
+            ms(&self.tail)
+        );
+    }
 }
 
 fn bodies_since(model: &MockModel, before: usize) -> Vec<Value> {

@@ -94,6 +94,12 @@ impl MockModel {
         self.shared.requests()
     }
 
+    /// When each of [`Self::requests`] arrived, in the same order, without copying the
+    /// requests (a benchmark reads them around each timed run).
+    pub fn arrivals(&self) -> Vec<std::time::Instant> {
+        self.shared.arrivals()
+    }
+
     /// Tool-result invariant and context-window violations seen so far; a passing test
     /// expects none.
     pub fn violations(&self) -> Vec<String> {

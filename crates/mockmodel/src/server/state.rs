@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use tokio::sync::watch;
 
@@ -21,6 +22,8 @@ pub(crate) struct Shared {
     /// Requests answered so far per sequential scenario, for its turn selection.
     sequences: Mutex<HashMap<usize, usize>>,
     requests: Mutex<Vec<RecordedRequest>>,
+    /// When each of `requests` arrived (pushed under its lock, so the two stay aligned).
+    arrivals: Mutex<Vec<Instant>>,
     violations: Mutex<Vec<String>>,
     next_id: AtomicU64,
     pub(super) cache: PromptCache,
@@ -33,6 +36,7 @@ impl Shared {
             counters: Mutex::new(HashMap::new()),
             sequences: Mutex::new(HashMap::new()),
             requests: Mutex::new(Vec::new()),
+            arrivals: Mutex::new(Vec::new()),
             violations: Mutex::new(Vec::new()),
             next_id: AtomicU64::new(1),
             cache: PromptCache::default(),
@@ -41,6 +45,10 @@ impl Shared {
 
     pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.requests).clone()
+    }
+
+    pub(crate) fn arrivals(&self) -> Vec<Instant> {
+        lock(&self.arrivals).clone()
     }
 
     pub(crate) fn violations(&self) -> Vec<String> {
@@ -52,9 +60,11 @@ impl Shared {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Records a request; returns its index.
+    /// Records a request and when it arrived; returns its index.
     pub(super) fn record(&self, request: RecordedRequest) -> usize {
+        let arrived = Instant::now();
         let mut requests = lock(&self.requests);
+        lock(&self.arrivals).push(arrived);
         requests.push(request);
         requests.len() - 1
     }

@@ -24,6 +24,9 @@ async fn requests_are_recorded() {
     assert_eq!(recorded[1].path, "/v1/messages");
     assert_eq!(recorded[1].body, second);
     assert_eq!(recorded[1].turn, 1);
+    let arrivals = model.arrivals();
+    assert_eq!(arrivals.len(), recorded.len(), "one arrival per request");
+    assert!(arrivals[0] <= arrivals[1], "arrivals in order");
 
     let listed: Vec<RecordedRequest> = client()
         .get(format!("http://{}/_mock/requests", model.addr()))
