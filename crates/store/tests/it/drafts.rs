@@ -16,6 +16,7 @@ draftsmith_testkit::both_stores!(
     a_write_of_more_files_than_one_statement_holds_lands_whole,
     an_earlier_revision_reads_back_as_it_was,
     read_file_tells_a_missing_file_from_a_missing_app,
+    a_draft_reads_its_revision_and_files_in_path_order,
     slugs_get_a_suffix_when_taken,
 );
 
@@ -150,6 +151,42 @@ async fn read_file_tells_a_missing_file_from_a_missing_app(kind: StoreKind) {
     let other = draftsmith_core::AppId::new();
     let no_app = f.store.read_file(other, &path("index.html")).await;
     assert!(matches!(no_app, Err(StoreError::NotFound("app"))));
+}
+
+async fn a_draft_reads_its_revision_and_files_in_path_order(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let names = ["b.txt", "B.txt", "a/z.txt", "a.txt", "a-b.txt"];
+    let puts = names.iter().map(|name| put(name, name)).collect();
+    f.write(app, Some(1), puts).await.unwrap();
+    let draft = f.store.draft(app).await.unwrap();
+    assert_eq!(draft.revision, 2);
+    let paths: Vec<&str> = draft.files.iter().map(|file| file.path.as_str()).collect();
+    // Bytewise, whatever the database's collation: upper case first, '-' < '.' < '/'.
+    assert_eq!(
+        paths,
+        [
+            "B.txt",
+            "a-b.txt",
+            "a.txt",
+            "a/z.txt",
+            "b.txt",
+            "index.html"
+        ]
+    );
+
+    // A draft without files still has its revision.
+    let mut gone: Vec<_> = names.iter().map(|name| delete(name)).collect();
+    gone.push(delete("index.html"));
+    f.write(app, Some(2), gone).await.unwrap();
+    let empty = f.store.draft(app).await.unwrap();
+    assert_eq!((empty.revision, empty.files.len()), (3, 0));
+
+    let missing = f.store.draft(AppId::new()).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound("app"))),
+        "{missing:?}"
+    );
 }
 
 async fn slugs_get_a_suffix_when_taken(kind: StoreKind) {
