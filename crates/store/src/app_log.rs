@@ -34,6 +34,20 @@ pub(crate) fn claimed(app: AppId, seq: i64, body: AppEventBody) -> AppEvent {
     }
 }
 
+/// Stands where an event's `seq` goes until the statement writing it claims one.
+const SEQ_MARK: i64 = i64::MIN;
+
+/// The event `body` before its `seq` is claimed: its text carries [`seq_mark`], which the
+/// statement that claims the `seq` replaces.
+pub(crate) fn unclaimed(app: AppId, body: AppEventBody) -> AppEvent {
+    claimed(app, SEQ_MARK, body)
+}
+
+/// What stands for the `seq` in an unclaimed event's text.
+pub(crate) fn seq_mark() -> String {
+    format!("\"seq\":{SEQ_MARK}")
+}
+
 /// Writes an event whose `seq` is claimed.
 pub(crate) async fn insert(tx: &mut Tx, event: &AppEvent) -> Result<()> {
     sqlx::query(

@@ -4,9 +4,11 @@
 //! moment leaves records that describe the draft.
 
 use draftsmith_core::api::{ChatMessage, ChatRole, Checkpoint, CheckpointKind, MessageStatus};
-use draftsmith_core::{AppId, ChatSessionId, EventBody, RunEvent, RunId, Timestamp, UserId};
-use sqlx::Row;
+use draftsmith_core::{
+    AppEventBody, AppId, ChatSessionId, EventBody, RunEvent, RunId, Timestamp, UserId,
+};
 
+use crate::app_log;
 use crate::chat;
 use crate::checkpoint_log::{self, NewCheckpoint};
 use crate::db::{Backend, SqlStore};
@@ -119,11 +121,14 @@ struct Records<'a> {
     message: Option<&'a ChatMessage>,
 }
 
-/// On PostgreSQL, in the landing's transaction (the app row locked by its draft write):
-/// the checkpoint, the message and its session's time, the app event's `seq` and the
-/// claim of the run's `seq`s that ends it, in one statement, then the events; three round
-/// trips instead of seven. The app row is already this transaction's, so the only lock
-/// the statement takes is the run's, as the claim always did.
+/// On PostgreSQL, in the landing's transaction (the app row locked by its draft write), one
+/// statement: the checkpoint, the message and its session's time, the app event's `seq`,
+/// the claim of the run's `seq`s that ends it, its events (the ending's usage filled in
+/// from the claim's totals, [`run_log::events_cte`]) and the app's `run.ended` (its `seq`
+/// filled in likewise): one round trip, where writing the events and the app's event after
+/// the claim took three. The app row is already this transaction's, so the only lock the
+/// statement takes is the run's, as the claim always did. A landing records no model calls
+/// (the run's sink wrote them all before).
 async fn end_with_records(
     tx: &mut Tx,
     app: AppId,
@@ -131,20 +136,34 @@ async fn end_with_records(
     records: Records<'_>,
     batch: Batch<'_>,
 ) -> Result<Vec<RunEvent>> {
+    debug_assert!(batch.calls.is_empty());
     let now = Timestamp::now();
     let last = batch.last.as_ref().map(|(body, _)| body);
-    let message = match records.message {
-        Some(_) => format!("{}, ", chat::message_ctes(27)),
-        None => String::new(),
+    let status = last
+        .and_then(EventBody::terminal_status)
+        .ok_or_else(|| StoreError::Corrupt("a landing without its ending".into()))?;
+    // The events' texts, the app event's type, text and time follow the message's seven
+    // parameters, if any.
+    let (message, texts) = match records.message {
+        Some(_) => (format!("{}, ", chat::message_ctes(27)), 27 + 7),
+        None => (String::new(), 27),
     };
     let statement = format!(
         "WITH checkpoint AS ({}), {message}\
          app AS (UPDATE apps SET next_event_seq = next_event_seq + 1 WHERE id = $19 \
            RETURNING next_event_seq AS app_event_seq), \
-         claim AS ({}) \
+         claim AS ({}), {}, \
+         ended AS (INSERT INTO app_events (app_id, seq, event_type, body, created_at) \
+           SELECT $19, app.app_event_seq, ${}, \
+             replace(${}, '{}', '\"seq\":' || app.app_event_seq), ${} FROM app, claim) \
          SELECT claim.*, app.app_event_seq FROM claim, app",
         checkpoint_log::insert_row_sql(18),
         run_log::claim_sql(last, true),
+        run_log::events_cte(texts, true)?,
+        texts + 1,
+        texts + 2,
+        app_log::seq_mark(),
+        texts + 3,
     );
     let count = run_log::batch_len(&batch)?;
     let added = usage::added_by(batch.calls);
@@ -154,10 +173,22 @@ async fn end_with_records(
     if let Some(message) = records.message {
         query = chat::bind_message(query, message)?;
     }
+    let mut events = run_log::unclaimed(run, batch, now);
+    let ended = app_log::unclaimed(
+        app,
+        AppEventBody::RunEnded {
+            run_id: run,
+            status,
+        },
+    );
     let claimed = query
+        .bind(sql::to_json(&run_log::claim_texts(&events)?)?)
+        .bind(ended.body.event_type())
+        .bind(sql::to_json(&ended)?)
+        .bind(ended.ts.as_micros())
         .fetch_optional(&mut **tx)
         .await?
         .ok_or(StoreError::RunEnded)?;
-    let app_event = (app, claimed.try_get("app_event_seq")?);
-    run_log::write_claimed(tx, run, batch, &claimed, Some(app_event), now).await
+    run_log::claimed_as(&mut events, &claimed)?;
+    Ok(events)
 }

@@ -4,7 +4,7 @@
 //! event moves to, from which, is [`crate::rules`]'.
 
 use draftsmith_core::{
-    AppEventBody, AppId, Diagnostic, EventBody, RunEvent, RunId, RunStatus, Timestamp,
+    AppEventBody, AppId, Diagnostic, EventBody, RunEvent, RunId, RunStatus, Timestamp, UsageTotals,
 };
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
@@ -331,6 +331,113 @@ fn split_at_claim(event: &RunEvent) -> Result<(String, String)> {
     ))
 }
 
+/// Each of `events` (carrying [`APP_MARK`] and [`SEQ_MARK`]) as the JSON array
+/// `[event type, text before its app, text after its seq]` that [`events_cte`] writes.
+pub(crate) fn claim_texts(events: &[RunEvent]) -> Result<Vec<serde_json::Value>> {
+    events
+        .iter()
+        .map(|event| {
+            let (before, after) = split_at_claim(event)?;
+            Ok(serde_json::json!([event.body.event_type(), before, after]))
+        })
+        .collect()
+}
+
+/// The events of a batch before their claim: each with [`APP_MARK`] and [`SEQ_MARK`] for
+/// the statement to fill in, a terminal one with [`usage_marks`] for its usage.
+pub(crate) fn unclaimed(run: RunId, batch: Batch<'_>, now: Timestamp) -> Vec<RunEvent> {
+    batch
+        .progress
+        .into_iter()
+        .chain(batch.last)
+        .map(|(mut body, diagnostics)| {
+            if body.terminal_status().is_some() {
+                body.set_usage(usage_marks());
+            }
+            RunEvent {
+                stage: body.stage(),
+                body,
+                run_id: run,
+                app_id: APP_MARK,
+                seq: SEQ_MARK,
+                ts: now,
+                diagnostics,
+            }
+        })
+        .collect()
+}
+
+/// `events` as the claim `claimed` numbered them (its `next_seq` the last one's), with its
+/// app, and a terminal one with the run's usage totals as the claim returned them.
+pub(crate) fn claimed_as(events: &mut [RunEvent], claimed: &AnyRow) -> Result<()> {
+    let next_seq: i64 = claimed.try_get("next_seq")?;
+    let app_id: AppId = sql::id(claimed, "app_id")?;
+    let count = i64::try_from(events.len()).map_err(|_| StoreError::Corrupt("batch".into()))?;
+    let totals = match events.last() {
+        Some(last) if last.body.terminal_status().is_some() => {
+            Some(usage_columns::totals(claimed)?)
+        }
+        _ => None,
+    };
+    for (event, seq) in events.iter_mut().zip(next_seq - count + 1..) {
+        event.app_id = app_id;
+        event.seq = seq;
+        if let Some(totals) = totals {
+            event.body.set_usage(totals);
+        }
+    }
+    Ok(())
+}
+
+/// A usage standing in a terminal event's text until the statement that ends the run fills
+/// in its totals: each count a different marker no total reaches, in the order of
+/// [`usage_columns::RUN_COLUMNS`].
+fn usage_marks() -> UsageTotals {
+    let mark = |i: u64| u64::MAX - i;
+    UsageTotals {
+        input_tokens: mark(0),
+        output_tokens: mark(1),
+        cache_read_tokens: mark(2),
+        cache_write_tokens: mark(3),
+        reasoning_tokens: mark(4),
+        cost_micro_usd: mark(5),
+        model_calls: mark(6),
+        estimated_calls: mark(7),
+    }
+}
+
+/// The text of [`usage_marks`], and the SQL expression writing the same object with the
+/// claim's totals in place of the marks.
+fn usage_sql() -> Result<(String, String)> {
+    let text = sql::to_json(&usage_marks())?;
+    let mut expression = format!("'{text}'");
+    for (i, column) in (0u64..).zip(usage_columns::RUN_COLUMNS.split(", ")) {
+        let mark = (u64::MAX - i).to_string();
+        expression = expression.replace(&mark, &format!("' || claim.{column} || '"));
+    }
+    Ok((text, expression))
+}
+
+/// The CTE `events` of a statement whose CTE `claim` claimed `$2` seqs of run `$1` at `$4`
+/// ([`claim_sql`]): it writes each event of the JSON array in parameter `texts`
+/// ([`claim_texts`]) around the run's app and its seq; with `ending`, a terminal event's
+/// [`usage_marks`] become the run's totals as the claim returned them.
+pub(crate) fn events_cte(texts: usize, ending: bool) -> Result<String> {
+    let before = if ending {
+        let (marks, usage) = usage_sql()?;
+        format!("replace(e.v->>1, '{marks}', {usage})")
+    } else {
+        "(e.v->>1)".to_owned()
+    };
+    Ok(format!(
+        "events AS (INSERT INTO run_events (run_id, seq, event_type, body, created_at) \
+           SELECT $1, claim.next_seq - $2 + e.ord, e.v->>0, \
+             {before} || claim.app_id || '\",\"seq\":' \
+               || CAST(claim.next_seq - $2 + e.ord AS TEXT) || (e.v->>2), $4 \
+           FROM claim, json_array_elements(CAST(${texts} AS JSON)) WITH ORDINALITY AS e(v, ord))"
+    ))
+}
+
 /// Appends `batch`, which leaves the run active (no ending), and records its model calls,
 /// in one statement on PostgreSQL: its own transaction, one round trip instead of five
 /// (the transaction's start, the claim, the calls, the events and the commit). The
@@ -348,12 +455,7 @@ pub(crate) async fn append_at_once(
     let count = batch_len(&batch)?;
     let added = usage::added_by(batch.calls);
     let statement = format!(
-        "WITH claim AS ({}), \
-         events AS (INSERT INTO run_events (run_id, seq, event_type, body, created_at) \
-           SELECT $1, claim.next_seq - $2 + e.ord, e.v->>0, \
-             (e.v->>1) || claim.app_id || '\",\"seq\":' \
-               || CAST(claim.next_seq - $2 + e.ord AS TEXT) || (e.v->>2), $4 \
-           FROM claim, json_array_elements(CAST($18 AS JSON)) WITH ORDINALITY AS e(v, ord)), \
+        "WITH claim AS ({}), {}, \
          calls AS (INSERT INTO model_calls (run_id, seq, app_id, user_id, model, step, \
              input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
              reasoning_tokens, cost_micro_usd, estimated, ms, created_at) \
@@ -361,6 +463,7 @@ pub(crate) async fn append_at_once(
            FROM claim, json_array_elements(CAST($19 AS JSON)) WITH ORDINALITY AS c(v, ord)) \
          SELECT next_seq, app_id FROM claim",
         claim_sql(last, true),
+        events_cte(18, false)?,
         (3..13)
             .map(|i| format!("CAST(c.v->>{i} AS BIGINT)"))
             .collect::<Vec<_>>()
@@ -368,39 +471,14 @@ pub(crate) async fn append_at_once(
     );
     let query = bind_claim(sqlx::query(&statement), run, count, now, &batch, added)?;
     let calls: Vec<serde_json::Value> = batch.calls.iter().map(call_values).collect();
-    let mut events: Vec<RunEvent> = batch
-        .progress
-        .into_iter()
-        .chain(batch.last)
-        .map(|(body, diagnostics)| RunEvent {
-            stage: body.stage(),
-            body,
-            run_id: run,
-            app_id: APP_MARK,
-            seq: SEQ_MARK,
-            ts: now,
-            diagnostics,
-        })
-        .collect();
-    let texts = events
-        .iter()
-        .map(|event| {
-            let (before, after) = split_at_claim(event)?;
-            Ok(serde_json::json!([event.body.event_type(), before, after]))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let mut events = unclaimed(run, batch, now);
     let claimed = query
-        .bind(sql::to_json(&texts)?)
+        .bind(sql::to_json(&claim_texts(&events)?)?)
         .bind(sql::to_json(&calls)?)
         .fetch_optional(writer)
         .await?
         .ok_or(StoreError::RunEnded)?;
-    let next_seq: i64 = claimed.try_get("next_seq")?;
-    let app_id: AppId = sql::id(&claimed, "app_id")?;
-    for (event, seq) in events.iter_mut().zip(next_seq - count + 1..) {
-        event.app_id = app_id;
-        event.seq = seq;
-    }
+    claimed_as(&mut events, &claimed)?;
     Ok(events)
 }
 
@@ -483,4 +561,37 @@ pub(crate) async fn set_timing(
         .execute(writer)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The landing's statement writes an ending's usage byte for byte as Rust would.
+    #[test]
+    fn the_usage_expression_writes_what_serde_writes() {
+        let totals = UsageTotals {
+            input_tokens: 1,
+            output_tokens: 22,
+            cache_read_tokens: 333,
+            cache_write_tokens: 4444,
+            reasoning_tokens: 55555,
+            cost_micro_usd: 666666,
+            model_calls: 7777777,
+            estimated_calls: 0,
+        };
+        let (marks, expression) = usage_sql().unwrap();
+        assert_eq!(marks, serde_json::to_string(&usage_marks()).unwrap());
+        // The expression with each column's value in its place, as PostgreSQL evaluates it.
+        let mut evaluated = expression;
+        let values = [1, 22, 333, 4444, 55555, 666666, 7777777, 0];
+        for (column, value) in usage_columns::RUN_COLUMNS.split(", ").zip(values) {
+            let concatenated = format!("' || claim.{column} || '");
+            assert!(evaluated.contains(&concatenated), "{column} is written");
+            evaluated = evaluated.replace(&concatenated, &value.to_string());
+        }
+        let expected = serde_json::to_string(&totals).unwrap();
+        assert_eq!(evaluated, format!("'{expected}'"));
+    }
 }

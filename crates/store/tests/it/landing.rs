@@ -1,9 +1,9 @@
 //! Landing a run: everything commits together, or nothing does.
 
 use draftsmith_core::api::{CheckpointKind, MessageStatus};
-use draftsmith_core::{EventBody, RunStatus};
+use draftsmith_core::{EventBody, RunStatus, Timestamp, Usage, UsageTotals};
 use draftsmith_store::prelude::*;
-use draftsmith_store::{Landing, StoreError};
+use draftsmith_store::{Landing, NewModelCall, StoreError};
 use draftsmith_testkit::StoreKind;
 
 use crate::support::{Fixture, alice, files, pairs, put};
@@ -50,9 +50,40 @@ async fn started(f: &Fixture) -> draftsmith_core::api::Run {
     run
 }
 
+/// A model call whose counts differ from each other, so totals read back under the wrong
+/// names show.
+fn call(run: &draftsmith_core::api::Run) -> NewModelCall {
+    NewModelCall {
+        run: run.run_id,
+        app: run.app_id,
+        user: run.created_by.clone(),
+        model: "demo/m".into(),
+        step: 0,
+        usage: Usage {
+            input_tokens: 1000,
+            output_tokens: 200,
+            cache_read_tokens: 30,
+            cache_write_tokens: 4,
+            reasoning_tokens: 50,
+        },
+        cost_micro_usd: 6000,
+        estimated: false,
+        ms: 7,
+        at: Timestamp::now(),
+    }
+}
+
 async fn a_landing_writes_the_revision_events_checkpoint_and_message(kind: StoreKind) {
     let f = Fixture::new(kind).await;
     let run = started(&f).await;
+    let delta = EventBody::AssistantDelta {
+        delta: "It".into(),
+        message_id: "m1".into(),
+    };
+    f.store
+        .append_events(run.run_id, vec![call(&run)], vec![(delta, vec![])])
+        .await
+        .unwrap();
     let landed = f.store.land_run(landing(&run, 1)).await.unwrap();
     let write = landed.write.unwrap();
     assert_eq!(write.revision, 2);
@@ -93,7 +124,18 @@ async fn a_landing_writes_the_revision_events_checkpoint_and_message(kind: Store
     // app's log tells the run's end right after the revision's.
     let stored = f.store.events_after(run.run_id, 0, 100).await.unwrap();
     assert_eq!(stored[stored.len() - 3..], landed.events[..]);
-    assert_eq!(landed.events[2].body.usage(), Some(&ended.usage));
+    let usage = UsageTotals {
+        input_tokens: 1000,
+        output_tokens: 200,
+        cache_read_tokens: 30,
+        cache_write_tokens: 4,
+        reasoning_tokens: 50,
+        cost_micro_usd: 6000,
+        model_calls: 1,
+        estimated_calls: 0,
+    };
+    assert_eq!(landed.events[2].body.usage(), Some(&usage));
+    assert_eq!(ended.usage, usage);
     let app_events = f.store.app_events_after(run.app_id, 0, 100).await.unwrap();
     let told: Vec<&str> = app_events.iter().map(|e| e.body.event_type()).collect();
     assert_eq!(told[told.len() - 2..], ["draft.revised", "run.ended"]);
