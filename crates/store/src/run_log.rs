@@ -389,11 +389,15 @@ pub(crate) fn claimed_as(events: &mut [RunEvent], claimed: &AnyRow) -> Result<()
     Ok(())
 }
 
+/// The marker of the `i`-th of [`usage_columns::RUN_COLUMNS`]: a count no total reaches.
+const fn usage_mark(i: u64) -> u64 {
+    u64::MAX - i
+}
+
 /// A usage standing in a terminal event's text until the statement that ends the run fills
-/// in its totals: each count a different marker no total reaches, in the order of
-/// [`usage_columns::RUN_COLUMNS`].
+/// in its totals: each count the marker of its run column.
 fn usage_marks() -> UsageTotals {
-    let mark = |i: u64| u64::MAX - i;
+    let mark = usage_mark;
     UsageTotals {
         input_tokens: mark(0),
         output_tokens: mark(1),
@@ -412,7 +416,7 @@ fn usage_sql() -> Result<(String, String)> {
     let text = sql::to_json(&usage_marks())?;
     let mut expression = format!("'{text}'");
     for (i, column) in (0u64..).zip(usage_columns::RUN_COLUMNS.split(", ")) {
-        let mark = (u64::MAX - i).to_string();
+        let mark = usage_mark(i).to_string();
         expression = expression.replace(&mark, &format!("' || claim.{column} || '"));
     }
     Ok((text, expression))

@@ -80,8 +80,11 @@ async fn a_landing_writes_the_revision_events_checkpoint_and_message(kind: Store
         delta: "It".into(),
         message_id: "m1".into(),
     };
+    let call = call(&run);
+    let mut usage = UsageTotals::default();
+    usage.add_call(&call.usage, call.cost_micro_usd, call.estimated);
     f.store
-        .append_events(run.run_id, vec![call(&run)], vec![(delta, vec![])])
+        .append_events(run.run_id, vec![call], vec![(delta, vec![])])
         .await
         .unwrap();
     let landed = f.store.land_run(landing(&run, 1)).await.unwrap();
@@ -124,16 +127,6 @@ async fn a_landing_writes_the_revision_events_checkpoint_and_message(kind: Store
     // app's log tells the run's end right after the revision's.
     let stored = f.store.events_after(run.run_id, 0, 100).await.unwrap();
     assert_eq!(stored[stored.len() - 3..], landed.events[..]);
-    let usage = UsageTotals {
-        input_tokens: 1000,
-        output_tokens: 200,
-        cache_read_tokens: 30,
-        cache_write_tokens: 4,
-        reasoning_tokens: 50,
-        cost_micro_usd: 6000,
-        model_calls: 1,
-        estimated_calls: 0,
-    };
     assert_eq!(landed.events[2].body.usage(), Some(&usage));
     assert_eq!(ended.usage, usage);
     let app_events = f.store.app_events_after(run.app_id, 0, 100).await.unwrap();
