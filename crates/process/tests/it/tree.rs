@@ -61,10 +61,20 @@ async fn an_orphan_is_caught_by_its_working_directory() {
     let mut child = spawn_group(&text);
     child.wait().unwrap();
     // The middle shell's forks carry the script (and so the mark) until they exit or
-    // exec: wait until the only process left mentioning it is the sleep in `work`.
+    // exec: wait until the only process left mentioning it is the sleep in `work`, its
+    // `setsid` already replaced by `sleep` (a command line read during that exec reads
+    // empty, so the orphan is taken from the check that saw it settled).
+    let mut orphan = Vec::new();
     let settled = || {
-        let orphan = pids_mentioning(&mark);
-        !orphan.is_empty() && pids_under(&work) == orphan
+        let mentioning = pids_mentioning(&mark);
+        let sleeping = mentioning.iter().all(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|l| l.starts_with(b"sleep\0"))
+        });
+        let only = !mentioning.is_empty() && sleeping && pids_under(&work) == mentioning;
+        if only {
+            orphan = mentioning;
+        }
+        only
     };
     assert!(
         eventually(settled).await,
@@ -72,7 +82,6 @@ async fn an_orphan_is_caught_by_its_working_directory() {
         pids_mentioning(&mark),
         pids_under(&work)
     );
-    let orphan = pids_mentioning(&mark);
     assert!(descendants(child.id()).is_empty());
     assert_eq!(kill_by_cwd(&work), orphan.len());
     assert!(eventually(|| all_gone(&orphan)).await, "{orphan:?}");
