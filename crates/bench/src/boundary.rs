@@ -13,7 +13,7 @@ use draftsmith_sandbox::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::report::{line, medians_interleaved};
+use crate::report::{line, median_of, medians_interleaved};
 
 /// Cold starts per side.
 const COLD: usize = 15;
@@ -57,7 +57,10 @@ async fn cold(bounded: &LocalController, open: &LocalController) -> anyhow::Resu
         with.push(cold_start(bounded, &format!("cold-b-{i}")).await?);
         without.push(cold_start(open, &format!("cold-o-{i}")).await?);
     }
-    let (with, without) = (median(with), median(without));
+    let (with, without) = (
+        median_of(with).unwrap_or_default(),
+        median_of(without).unwrap_or_default(),
+    );
     report(
         "sandbox cold start (create + first command)",
         with,
@@ -102,7 +105,11 @@ async fn warm(
                 times.push(started.elapsed());
             }
         }
-        medians.push((name, median(with), median(without)));
+        medians.push((
+            name,
+            median_of(with).unwrap_or_default(),
+            median_of(without).unwrap_or_default(),
+        ));
     }
     for (n, (name, with, without)) in medians.into_iter().enumerate() {
         if n == 0 {
@@ -154,11 +161,6 @@ async fn cold_start(ctl: &LocalController, name: &str) -> anyhow::Result<Duratio
     // does not land on the next measurement.
     tokio::time::sleep(Duration::from_millis(150)).await;
     Ok(took)
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
 }
 
 async fn exec(ctl: &LocalController, id: &SandboxId, command: &str) -> anyhow::Result<()> {

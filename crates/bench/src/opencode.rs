@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::api::{follow, new_app, start_run_with};
 use crate::memory::{child_pid, config_toml, rss_mib, server_binary};
-use crate::report::{line, line_mib};
+use crate::report::{line, line_mib, median_of};
 
 /// Warm runs per way (after one cold run).
 const RUNS: usize = 9;
@@ -227,7 +227,7 @@ impl RawOpencode {
         self.server.stop().await;
         Ok(Measured {
             cold: self.cold,
-            warm: median(self.warm),
+            warm: median_of(self.warm).unwrap_or_default(),
             rss_mib: rss?,
         })
     }
@@ -333,15 +333,10 @@ impl<'a> Chat<'a> {
         };
         Measured {
             cold,
-            warm: median(self.times),
+            warm: median_of(self.times).unwrap_or_default(),
             rss_mib,
         }
     }
-}
-
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times.get(times.len() / 2).copied().unwrap_or_default()
 }
 
 /// The summed RSS of `pid` and every descendant (shared pages count once per process, so

@@ -45,6 +45,12 @@ where
     Ok((times_a[runs / 2], times_b[runs / 2]))
 }
 
+/// The median of `times`; `None` when there are none.
+pub fn median_of(mut times: Vec<Duration>) -> Option<Duration> {
+    times.sort();
+    times.get(times.len() / 2).copied()
+}
+
 /// Prints one result line: a measurement, its baseline and their ratio.
 pub fn line(name: &str, value: Duration, baseline_name: &str, baseline: Duration) {
     let ratio = value.as_secs_f64() / baseline.as_secs_f64().max(1e-9);

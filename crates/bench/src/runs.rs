@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::api::{complete_run, follow, new_app, start_run};
 use crate::replay::{chat_request, play};
-use crate::report::{line, medians_interleaved};
+use crate::report::{line, median_of, medians_interleaved};
 
 /// Model turns that each call `list`, before the final text turn.
 const TOOL_TURNS: usize = 20;
@@ -186,9 +186,7 @@ impl Phases {
     /// One line of medians, in milliseconds.
     fn print(&self) {
         let ms = |times: &[Duration]| {
-            let mut times = times.to_vec();
-            times.sort();
-            times.get(times.len() / 2).map_or_else(
+            median_of(times.to_vec()).map_or_else(
                 || "-".to_owned(),
                 |t| format!("{:.3}", t.as_secs_f64() * 1e3),
             )

@@ -6,6 +6,7 @@ use draftsmith_core::{AppEvent, AppEventBody, AppId, Timestamp};
 use sqlx::{AnyPool, Row};
 
 use crate::error::{Result, StoreError};
+use crate::run_log::SEQ_MARK;
 use crate::sql::{self, Tx};
 
 /// Claims the app's next `seq` and writes the event.
@@ -33,9 +34,6 @@ pub(crate) fn claimed(app: AppId, seq: i64, body: AppEventBody) -> AppEvent {
         ts: Timestamp::now(),
     }
 }
-
-/// Stands where an event's `seq` goes until the statement writing it claims one.
-const SEQ_MARK: i64 = i64::MIN;
 
 /// The event `body` before its `seq` is claimed: its text carries [`seq_mark`], which the
 /// statement that claims the `seq` replaces.

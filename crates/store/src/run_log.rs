@@ -309,8 +309,8 @@ pub(crate) fn bind_claim<'q>(
 /// Stands where the app's id goes in an event's stored text until the statement writing it
 /// fills it in.
 const APP_MARK: AppId = AppId(uuid::Uuid::nil());
-/// Stands where the `seq` goes, likewise.
-const SEQ_MARK: i64 = i64::MIN;
+/// Stands where the `seq` goes, likewise (in app events too: [`crate::app_log::unclaimed`]).
+pub(crate) const SEQ_MARK: i64 = i64::MIN;
 
 /// An event's stored text around its app and `seq`, which the database fills in as it
 /// claims them: the text before the app's id and the text after the `seq`. The envelope
