@@ -11,6 +11,7 @@ mod drafts;
 mod live;
 mod memory;
 mod opencode;
+mod phases;
 mod publish;
 mod replay;
 mod report;

@@ -5,6 +5,8 @@
 //! (first run, server start included) and warm (the median of later runs), with memory.
 //! The warm runs of raw OpenCode and of the OpenCode engine alternate, so both see the same
 //! machine: OpenCode's own run time drifts by half between minutes here.
+//! Under each warm figure, where its time went (`phases`): to the first model request,
+//! between requests, and from the last one to the end the client sees.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -20,6 +22,7 @@ use serde_json::{Value, json};
 
 use crate::api::{follow, new_app, start_run_with};
 use crate::memory::{child_pid, config_toml, rss_mib, server_binary};
+use crate::phases::{Clock, Phases, TimedRun};
 use crate::report::{line, line_mib, median_of};
 
 /// Warm runs per way (after one cold run).
@@ -34,6 +37,8 @@ struct Measured {
     cold: Duration,
     warm: Duration,
     rss_mib: f64,
+    /// Where the warm runs' time went.
+    phases: Phases,
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -75,6 +80,8 @@ pub async fn run() -> anyhow::Result<()> {
         "raw OpenCode, warm run",
         raw.warm,
     );
+    engine.phases.print(" of the OpenCode engine");
+    raw.phases.print(" of raw OpenCode");
     line(
         "draftsmith native engine, warm run",
         native.warm,
@@ -121,6 +128,7 @@ struct RawOpencode {
     cold: Duration,
     /// Each later task.
     warm: Vec<Duration>,
+    phases: Phases,
     _scratch: tempfile::TempDir,
 }
 
@@ -165,6 +173,7 @@ impl RawOpencode {
             password,
             cold: Duration::ZERO,
             warm: Vec::with_capacity(RUNS),
+            phases: Phases::default(),
             _scratch: scratch,
         };
         raw.task(model).await?;
@@ -177,18 +186,19 @@ impl RawOpencode {
 
     /// Times one warm task.
     async fn warm_run(&mut self, model: &MockModel) -> anyhow::Result<()> {
-        let clock = Instant::now();
-        self.task(model).await?;
-        self.warm.push(clock.elapsed());
+        let timed = self.task(model).await?;
+        self.warm.push(timed.ended - timed.posted);
+        self.phases.add(&timed);
         Ok(())
     }
 
     /// One task on a new session; OpenCode answers the synchronous call when the loop is
     /// done.
-    async fn task(&self, model: &MockModel) -> anyhow::Result<()> {
+    async fn task(&self, model: &MockModel) -> anyhow::Result<TimedRun> {
         let (http, password) = (&self.http, Some(&self.password));
         let base = self.server.client().base_url();
         let before = model.requests().len();
+        let clock = Clock::start(model);
         let session: Value = http
             .post(format!("{base}/session"))
             .basic_auth("opencode", password)
@@ -210,11 +220,12 @@ impl RawOpencode {
             .error_for_status()?
             .bytes()
             .await?;
+        let timed = clock.ended();
         let made = model.requests().len() - before;
         if made != STEPS {
             bail!("raw OpenCode made {made} model requests, expected {STEPS}");
         }
-        Ok(())
+        Ok(timed)
     }
 
     /// Its timings and memory; stops the server.
@@ -229,6 +240,7 @@ impl RawOpencode {
             cold: self.cold,
             warm: median_of(self.warm).unwrap_or_default(),
             rss_mib: rss?,
+            phases: self.phases,
         })
     }
 }
@@ -291,6 +303,8 @@ struct Chat<'a> {
     engine: &'static str,
     chat: Option<String>,
     times: Vec<Duration>,
+    /// Where the warm runs' time went.
+    phases: Phases,
 }
 
 impl<'a> Chat<'a> {
@@ -301,6 +315,7 @@ impl<'a> Chat<'a> {
             engine,
             chat: None,
             times: Vec::with_capacity(RUNS + 1),
+            phases: Phases::default(),
         }
     }
 
@@ -309,10 +324,15 @@ impl<'a> Chat<'a> {
         let engine = self.engine;
         let before = model.requests().len();
         let body = json!({"input": input, "engine": engine, "chat_session_id": self.chat});
-        let clock = Instant::now();
+        let mut clock = Clock::start(model);
         let run = start_run_with(self.admin, &self.app, &body).await?;
+        clock.created();
         let status = follow(self.admin, &run).await?;
-        self.times.push(clock.elapsed());
+        let timed = clock.ended();
+        self.times.push(timed.ended - timed.posted);
+        if self.chat.is_some() {
+            self.phases.add(&timed);
+        }
         if status != RunStatus::Completed {
             bail!("a {engine} run ended {status:?}");
         }
@@ -335,6 +355,7 @@ impl<'a> Chat<'a> {
             cold,
             warm: median_of(self.times).unwrap_or_default(),
             rss_mib,
+            phases: self.phases,
         }
     }
 }

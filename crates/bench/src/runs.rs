@@ -4,7 +4,7 @@
 //! round trips, without the orchestration (runner, store, event log, SSE) around them.
 
 use std::cell::RefCell;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use draftsmith_core::api::App;
@@ -16,8 +16,9 @@ use draftsmith_testkit::{ApiClient, StoreKind, TestServer};
 use serde_json::{Value, json};
 
 use crate::api::{complete_run, follow, new_app, start_run};
+use crate::phases::{Clock, Phases, TimedRun};
 use crate::replay::{chat_request, play};
-use crate::report::{line, median_of, medians_interleaved};
+use crate::report::{line, medians_interleaved};
 
 /// Model turns that each call `list`, before the final text turn.
 const TOOL_TURNS: usize = 20;
@@ -51,7 +52,7 @@ pub async fn run() -> anyhow::Result<()> {
             "raw round trip per step",
             raw / per_step,
         );
-        phases.print();
+        phases.print("");
         let (run, raw, phases) = measure(&admin, &model, &provider, ONE_PROMPT, 1).await?;
         line(
             "run of 1 text step, POST → terminal event",
@@ -59,7 +60,7 @@ pub async fn run() -> anyhow::Result<()> {
             "one raw model call",
             raw,
         );
-        phases.print();
+        phases.print("");
         server.shutdown().await;
     }
     let violations = model.violations();
@@ -120,15 +121,6 @@ async fn measure(
     Ok((run, raw, phases.into_inner()))
 }
 
-/// The moments of one run, as the client and the scripted model saw them.
-struct TimedRun {
-    posted: Instant,
-    created: Instant,
-    /// When each of the run's model requests reached the model.
-    requests: Vec<Instant>,
-    ended: Instant,
-}
-
 /// Starts a run of `prompt` and follows it to its terminal event, which must complete it.
 async fn timed_run(
     admin: &ApiClient,
@@ -136,70 +128,15 @@ async fn timed_run(
     app: &App,
     prompt: &str,
 ) -> anyhow::Result<TimedRun> {
-    let before = model.arrivals().len();
-    let posted = Instant::now();
+    let mut clock = Clock::start(model);
     let run = start_run(admin, app, prompt).await?;
-    let created = Instant::now();
+    clock.created();
     let status = follow(admin, &run).await?;
-    let ended = Instant::now();
+    let timed = clock.ended();
     if status != draftsmith_core::RunStatus::Completed {
         bail!("run {} ended {status:?}, not completed", run.run_id);
     }
-    let requests = model.arrivals().split_off(before);
-    Ok(TimedRun {
-        posted,
-        created,
-        requests,
-        ended,
-    })
-}
-
-/// Where runs' time went, phase by phase, over the timed runs.
-#[derive(Default)]
-struct Phases {
-    /// The create request, POST → `201`.
-    create: Vec<Duration>,
-    /// From the `201` to the first model request.
-    to_model: Vec<Duration>,
-    /// From one model request to the next, averaged over the run.
-    between: Vec<Duration>,
-    /// From the last model request to the terminal event at the client.
-    tail: Vec<Duration>,
-}
-
-impl Phases {
-    fn add(&mut self, run: &TimedRun) {
-        let (Some(first), Some(last)) = (run.requests.first(), run.requests.last()) else {
-            return;
-        };
-        self.create.push(run.created - run.posted);
-        self.to_model
-            .push(first.saturating_duration_since(run.created));
-        if let Ok(gaps) = u32::try_from(run.requests.len() - 1)
-            && gaps > 0
-        {
-            self.between.push((*last - *first) / gaps);
-        }
-        self.tail.push(run.ended.saturating_duration_since(*last));
-    }
-
-    /// One line of medians, in milliseconds.
-    fn print(&self) {
-        let ms = |times: &[Duration]| {
-            median_of(times.to_vec()).map_or_else(
-                || "-".to_owned(),
-                |t| format!("{:.3}", t.as_secs_f64() * 1e3),
-            )
-        };
-        println!(
-            "  phases (median ms): POST → 201 {}, 201 → first model request {}, \
-             between model requests {}, last model request → terminal event {}",
-            ms(&self.create),
-            ms(&self.to_model),
-            ms(&self.between),
-            ms(&self.tail)
-        );
-    }
+    Ok(timed)
 }
 
 fn bodies_since(model: &MockModel, before: usize) -> Vec<Value> {

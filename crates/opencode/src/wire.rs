@@ -137,6 +137,9 @@ pub struct Part {
     /// The tool call's state.
     #[serde(default)]
     pub state: Option<ToolState>,
+    /// A text part's start, and its end once the part is whole (its last update).
+    #[serde(default)]
+    pub time: Option<Span>,
 }
 
 /// A tool call's state machine: pending → running → completed | error.
@@ -155,12 +158,12 @@ pub struct ToolState {
     pub error: Option<String>,
     /// Start and end (ms).
     #[serde(default)]
-    pub time: Option<ToolTime>,
+    pub time: Option<Span>,
 }
 
-/// Tool timestamps.
+/// When a tool call or a text part started and ended.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ToolTime {
+pub struct Span {
     /// Started (ms).
     #[serde(default)]
     pub start: Option<u64>,

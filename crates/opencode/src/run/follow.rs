@@ -142,11 +142,17 @@ impl Run<'_> {
                     .await;
                 Step::Continue(Vec::new())
             }
-            // Events can overtake each other under load (a message's completion was seen
-            // before its text's last update), so an idle event is believed once the
+            // An idle event is believed at once when the events already show the whole
+            // answer. Events can overtake each other under load (a message's completion
+            // was seen before its text's last update); then it is believed once the
             // session's stored messages show a finished answer, or the session stays idle
-            // for a while (polled meanwhile).
+            // for a while (polled meanwhile). Right after its loop OpenCode is busy and
+            // takes ~20 ms to answer that look.
             Event::Idle | Event::Status(SessionStatus::Idle) if self.translator.is_active() => {
+                if self.translator.settled() {
+                    self.stats.ended_by = "idle, confirmed by its events".into();
+                    return Step::Idle(Vec::new());
+                }
                 self.idle_unconfirmed = true;
                 self.poll().await
             }

@@ -6,7 +6,7 @@ mod text;
 mod tools;
 mod usage;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -38,6 +38,15 @@ struct Message {
     failed: bool,
     /// The answer text once `assistant.message` was decided (`None` while it may grow).
     final_text: Option<String>,
+    /// OpenCode completed the message (`time.completed`).
+    completed: bool,
+    /// Its finish reason (`stop`, `tool-calls`, …), once reported.
+    finish: Option<String>,
+    /// Its step's end (the `step-finish` part) was seen.
+    step_finished: bool,
+    /// Its text and reasoning parts seen without an end, or only through deltas: they
+    /// may still grow.
+    open_parts: HashSet<String>,
 }
 
 /// The translation state of one run.
@@ -52,6 +61,8 @@ pub struct Translator {
     retry: Option<RetryStreak>,
     pending: Vec<Diagnostic>,
     active: bool,
+    /// Where the current prompt's model calls begin in `order`.
+    prompt_start: usize,
     usage: UsageLog,
 }
 
@@ -70,6 +81,7 @@ impl Translator {
             retry: None,
             pending: Vec::new(),
             active: false,
+            prompt_start: 0,
             usage: UsageLog::default(),
         }
     }
@@ -87,7 +99,9 @@ impl Translator {
                 delta,
             } if field == "text" => {
                 self.active = true;
-                self.message(message_id).text.delta(part_id, delta);
+                let message = self.message(message_id);
+                message.text.delta(part_id, delta);
+                message.open_parts.insert(part_id.clone());
                 self.refresh(message_id, &mut out);
             }
             Event::Status(SessionStatus::Retry {
@@ -127,6 +141,10 @@ impl Translator {
                 text: MessageText::new(id),
                 failed: false,
                 final_text: None,
+                completed: false,
+                finish: None,
+                step_finished: false,
+                open_parts: HashSet::new(),
             })
     }
 
@@ -142,6 +160,10 @@ impl Translator {
         message.role = Some(info.role.clone());
         if info.role != "assistant" {
             return;
+        }
+        message.completed |= info.time.completed.is_some();
+        if let Some(finish) = &info.finish {
+            message.finish = Some(finish.clone());
         }
         self.active = true;
         if newly_assistant {
@@ -202,16 +224,25 @@ impl Translator {
             "text" | "reasoning" => {
                 let hidden = part.synthetic == Some(true) || part.ignored == Some(true);
                 let text = part.text.as_deref().unwrap_or_default();
-                self.message(&part.message_id)
+                let message = self.message(&part.message_id);
+                message
                     .text
                     .part_updated(&part.id, &part.kind, text, hidden);
+                if part.time.as_ref().is_some_and(|t| t.end.is_some()) {
+                    message.open_parts.remove(&part.id);
+                } else {
+                    message.open_parts.insert(part.id.clone());
+                }
                 self.refresh(&part.message_id, out);
             }
             "step-start" => {
                 self.message(&part.message_id).text.step_started(&part.id);
                 self.refresh(&part.message_id, out);
             }
-            "step-finish" => self.retry = None,
+            "step-finish" => {
+                self.retry = None;
+                self.message(&part.message_id).step_finished = true;
+            }
             "tool" => {
                 for event in self.tools.update(part, &self.workspace) {
                     self.emit(event, out);
@@ -295,6 +326,30 @@ impl Translator {
     /// once the session has shown work on it.
     pub fn next_prompt(&mut self) {
         self.active = false;
+        self.prompt_start = self.order.len();
+    }
+
+    /// Whether the events alone show the current prompt's work is over, so an idle needs
+    /// no look at the stored messages: its latest model call completed with an answer
+    /// (not a call for tools) and no error, that call's step ended, and every text and
+    /// reasoning part of it is whole. OpenCode sends a part's last update, the one that
+    /// carries its end, before the step's end and the message's completion; where the
+    /// completion overtakes it (or deltas overtake the part's first update), the part is
+    /// still open here and the idle is checked against the messages instead. A pending retry or a session error never settles.
+    pub fn settled(&self) -> bool {
+        if self.retry.is_some() || self.fatal.is_some() {
+            return false;
+        }
+        let Some(latest) = self.order.get(self.prompt_start..).and_then(<[_]>::last) else {
+            return false;
+        };
+        self.messages.get(latest).is_some_and(|m| {
+            !m.failed
+                && m.completed
+                && m.step_finished
+                && m.open_parts.is_empty()
+                && m.finish.as_deref().is_some_and(|f| f != "tool-calls")
+        })
     }
 
     /// The current retry streak, if the model call is being retried.

@@ -329,3 +329,187 @@ fn a_completion_that_overtakes_the_text_still_yields_the_whole_answer() {
         }
     );
 }
+
+/// Assistant message `id` completed with the finish reason `finish`.
+fn finished(id: &str, finish: &str) -> Event {
+    let info = json!({"id": id, "sessionID": "s", "role": "assistant",
+        "time": {"created": 1, "completed": 2}, "finish": finish});
+    event("message.updated", json!({"sessionID": "s", "info": info}))
+}
+
+/// Text part `id` of `message` as its last update sends it: whole, with its end.
+fn whole_text(message: &str, id: &str, text: &str) -> Event {
+    part(
+        message,
+        id,
+        "text",
+        json!({"text": text, "time": {"start": 1, "end": 2}}),
+    )
+}
+
+/// Each event of `events` applied in turn, with whether the translator then held the
+/// prompt's work settled.
+fn settled_after_each(t: &mut Translator, events: &[Event]) -> Vec<bool> {
+    events
+        .iter()
+        .map(|e| {
+            t.apply(e);
+            t.settled()
+        })
+        .collect()
+}
+
+#[test]
+fn the_events_settle_a_prompt_only_once_its_answer_is_whole() {
+    let mut t = Translator::new(WS.into());
+    // OpenCode 1.18's order: a tool step, then the answer step.
+    let settled = settled_after_each(
+        &mut t,
+        &[
+            info("u", "user", false, None),
+            part("u", "pu", "text", json!({"text": "take notes"})),
+            info("m1", "assistant", false, None),
+            part("m1", "s1", "step-start", json!({})),
+            part(
+                "m1",
+                "t1",
+                "text",
+                json!({"text": "", "time": {"start": 1}}),
+            ),
+            delta("m1", "t1", "Writing."),
+            whole_text("m1", "t1", "Writing."),
+            tool(
+                "m1",
+                "w",
+                "write",
+                "completed",
+                json!({"filePath": format!("{WS}/a.txt")}),
+                json!({"output": "Wrote file successfully."}),
+            ),
+            part("m1", "f1", "step-finish", json!({"reason": "tool-calls"})),
+            finished("m1", "tool-calls"),
+            info("m2", "assistant", false, None),
+            part("m2", "s2", "step-start", json!({})),
+            part(
+                "m2",
+                "t2",
+                "text",
+                json!({"text": "", "time": {"start": 1}}),
+            ),
+            delta("m2", "t2", "Two notes "),
+            delta("m2", "t2", "written."),
+            whole_text("m2", "t2", "Two notes written."),
+            part("m2", "f2", "step-finish", json!({"reason": "stop"})),
+        ],
+    );
+    assert!(
+        settled.iter().all(|s| !s),
+        "a call for tools or a step in flight: {settled:?}"
+    );
+    assert!(settled_after_each(&mut t, &[finished("m2", "stop")]) == [true]);
+    assert_eq!(
+        t.finish().len(),
+        1,
+        "the answer is emitted once the idle is believed"
+    );
+    assert_eq!(t.answers(), ["Writing.", "Two notes written."]);
+}
+
+#[test]
+fn a_completion_that_overtakes_its_text_leaves_the_prompt_unsettled() {
+    let mut t = Translator::new(WS.into());
+    let settled = settled_after_each(
+        &mut t,
+        &[
+            info("m1", "assistant", false, None),
+            part("m1", "s1", "step-start", json!({})),
+            part(
+                "m1",
+                "t1",
+                "text",
+                json!({"text": "", "time": {"start": 1}}),
+            ),
+            delta("m1", "t1", "Half"),
+            part("m1", "f1", "step-finish", json!({"reason": "stop"})),
+            finished("m1", "stop"),
+            // The part's last update arrives after the completion.
+            whole_text("m1", "t1", "Half and whole."),
+        ],
+    );
+    assert_eq!(settled, [false, false, false, false, false, false, true]);
+    assert_eq!(t.answers(), ["Half and whole."]);
+
+    // Deltas that overtake their part's first update open it as well.
+    let mut t = Translator::new(WS.into());
+    let settled = settled_after_each(
+        &mut t,
+        &[
+            info("m1", "assistant", false, None),
+            delta("m1", "t1", "All "),
+            part("m1", "f1", "step-finish", json!({"reason": "stop"})),
+            finished("m1", "stop"),
+            whole_text("m1", "t1", "All done."),
+        ],
+    );
+    assert_eq!(settled, [false, false, false, false, true]);
+
+    // A completion without its step's end, or with no finish reason, settles nothing.
+    let mut t = Translator::new(WS.into());
+    let settled = settled_after_each(
+        &mut t,
+        &[
+            info("m1", "assistant", false, None),
+            whole_text("m1", "t1", "Done."),
+            info("m1", "assistant", true, None),
+            part("m1", "f1", "step-finish", json!({"reason": "stop"})),
+        ],
+    );
+    assert_eq!(settled, [false; 4]);
+}
+
+#[test]
+fn a_retry_an_error_or_a_new_prompt_unsettles_until_a_new_answer_is_whole() {
+    let answer = |m: &str, text: &str| {
+        vec![
+            info(m, "assistant", false, None),
+            whole_text(m, &format!("{m}t"), text),
+            part(
+                m,
+                &format!("{m}f"),
+                "step-finish",
+                json!({"reason": "stop"}),
+            ),
+            finished(m, "stop"),
+        ]
+    };
+    let mut t = Translator::new(WS.into());
+    assert!(!t.settled(), "nothing answered yet");
+    run(&mut t, &answer("m1", "First."));
+    assert!(t.settled());
+
+    // A steering prompt: the earlier answer does not settle it.
+    t.next_prompt();
+    assert!(!t.settled());
+    run(&mut t, &[info("u2", "user", false, None)]);
+    assert!(!t.settled());
+    run(&mut t, &answer("m2", "Second."));
+    assert!(t.settled());
+
+    // A retry pending on the model call.
+    let retry = json!({"type": "retry", "attempt": 1, "message": "overloaded", "next": 5});
+    run(
+        &mut t,
+        &[event(
+            "session.status",
+            json!({"sessionID": "s", "status": retry}),
+        )],
+    );
+    assert!(!t.settled());
+
+    // A failed model call, even completed, is looked at in the messages.
+    let mut t = Translator::new(WS.into());
+    let error = json!({"name": "APIError", "data": {"message": "boom"}});
+    run(&mut t, &answer("m1", "Partial."));
+    run(&mut t, &[info("m1", "assistant", true, Some(error))]);
+    assert!(!t.settled());
+}

@@ -144,6 +144,13 @@ async fn a_multi_step_edit_run_changes_the_workspace_and_streams_faithfully() {
         !first.polled && !warm.polled,
         "both runs follow the server's event stream, never polling"
     );
+    // Each run's end is believed from its events, without a last look at the messages.
+    for timings in [&first, &warm] {
+        assert_eq!(
+            timings.ended_by, "idle, confirmed by its events",
+            "{timings:?}"
+        );
+    }
     assert_eq!(again.tool_events().len(), 8, "{:?}", again.tool_events());
     assert_eq!(engine.server_pid(&ws).await, Some(pid));
     let mut pids = draftsmith_opencode::descendants(pid);
