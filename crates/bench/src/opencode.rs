@@ -5,8 +5,8 @@
 //! (first run, server start included) and warm (the median of later runs), with memory.
 //! The warm runs of raw OpenCode and of the OpenCode engine alternate, so both see the same
 //! machine: OpenCode's own run time drifts by half between minutes here.
-//! Under each warm figure, where its time went (`phases`): to the first model request,
-//! between requests, and from the last one to the end the client sees.
+//! Under the warm and the cold figures, where their time went (`phases`): to the first
+//! model request, between requests, and from the last one to the end the client sees.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -39,6 +39,8 @@ struct Measured {
     rss_mib: f64,
     /// Where the warm runs' time went.
     phases: Phases,
+    /// Where the cold run's time went.
+    cold_phases: Phases,
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -94,6 +96,11 @@ pub async fn run() -> anyhow::Result<()> {
         "raw OpenCode, server start + run",
         raw.cold,
     );
+    engine
+        .cold_phases
+        .print(" of the OpenCode engine's cold run");
+    raw.cold_phases
+        .print(" of raw OpenCode's cold run (from its start)");
     line(
         "draftsmith native engine, cold (sandbox)",
         native.cold,
@@ -129,6 +136,7 @@ struct RawOpencode {
     /// Each later task.
     warm: Vec<Duration>,
     phases: Phases,
+    cold_phases: Phases,
     _scratch: tempfile::TempDir,
 }
 
@@ -174,10 +182,13 @@ impl RawOpencode {
             cold: Duration::ZERO,
             warm: Vec::with_capacity(RUNS),
             phases: Phases::default(),
+            cold_phases: Phases::default(),
             _scratch: scratch,
         };
-        raw.task(model).await?;
-        raw.cold = clock.elapsed();
+        let mut first = raw.task(model).await?;
+        first.posted = clock;
+        raw.cold = first.ended - clock;
+        raw.cold_phases.add(&first);
         if !workspace.join("notes/b.txt").is_file() {
             bail!("raw OpenCode did not write notes/b.txt");
         }
@@ -241,6 +252,7 @@ impl RawOpencode {
             warm: median_of(self.warm).unwrap_or_default(),
             rss_mib: rss?,
             phases: self.phases,
+            cold_phases: self.cold_phases,
         })
     }
 }
@@ -305,6 +317,8 @@ struct Chat<'a> {
     times: Vec<Duration>,
     /// Where the warm runs' time went.
     phases: Phases,
+    /// Where the first (cold) run's time went.
+    cold_phases: Phases,
 }
 
 impl<'a> Chat<'a> {
@@ -316,6 +330,7 @@ impl<'a> Chat<'a> {
             chat: None,
             times: Vec::with_capacity(RUNS + 1),
             phases: Phases::default(),
+            cold_phases: Phases::default(),
         }
     }
 
@@ -330,8 +345,9 @@ impl<'a> Chat<'a> {
         let status = follow(self.admin, &run).await?;
         let timed = clock.ended();
         self.times.push(timed.ended - timed.posted);
-        if self.chat.is_some() {
-            self.phases.add(&timed);
+        match self.chat {
+            Some(_) => self.phases.add(&timed),
+            None => self.cold_phases.add(&timed),
         }
         if status != RunStatus::Completed {
             bail!("a {engine} run ended {status:?}");
@@ -356,6 +372,7 @@ impl<'a> Chat<'a> {
             warm: median_of(self.times).unwrap_or_default(),
             rss_mib,
             phases: self.phases,
+            cold_phases: self.cold_phases,
         }
     }
 }
