@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::binary::install_dir;
 use crate::config::{Launch, LaunchNetwork, OpencodeConfig, ServerPolicy};
 use crate::gate::{ModelGate, PLACEHOLDER_KEY, Route};
-use crate::run::{RunLimits, run_session};
+use crate::run::{RunLimits, SESSION_TITLE, run_session};
 use crate::seed::seed_workspace;
 use crate::server::{OpencodeServer, ServerOptions};
 use crate::settings::OpencodeSettings;
@@ -40,6 +40,8 @@ pub struct RunTimings {
     pub polled: bool,
     /// What ended the run (idle confirmed, cancel, retry bound, …), for diagnostics.
     pub ended_by: String,
+    /// Whether the run's session was made ahead, after the server's previous run.
+    pub session_ahead: bool,
 }
 
 /// A server in the pool with the configuration it was started with.
@@ -356,6 +358,7 @@ impl OpencodeEngine {
             total: clock.elapsed().as_millis() as u64,
             polled: stats.polled,
             ended_by: stats.ended_by,
+            session_ahead: stats.session_ahead,
         };
         tracing::info!(workspace = %workspace.display(), ?timings, "opencode run finished");
         if let Ok(mut all) = self.pool.timings.lock() {
@@ -363,6 +366,9 @@ impl OpencodeEngine {
         }
         if self.config.server_policy == ServerPolicy::PerRun || !server.is_alive() {
             self.stop_server(&workspace).await;
+        } else if self.config.external.is_none() {
+            // The next run in this workspace finds its session made while the server idles.
+            server.make_session_ahead(SESSION_TITLE);
         }
         (outcome, transcript, Some(opencode_start))
     }

@@ -23,7 +23,7 @@ use crate::translate::{Emitted, Translator};
 use crate::wire::{Event, MessageWithParts, SessionStatus};
 
 /// The title every session gets (a titled session spares the model a title request).
-const SESSION_TITLE: &str = "draftsmith run";
+pub(crate) const SESSION_TITLE: &str = "draftsmith run";
 /// Longest wait for the abort call when cancelling (cancel must end within a second).
 const ABORT_WAIT: Duration = Duration::from_millis(700);
 /// How long the session may stay idle with its last message unsettled (a step asking for
@@ -67,6 +67,8 @@ pub struct RunStats {
     pub polled: bool,
     /// What ended the run, for diagnostics.
     pub ended_by: String,
+    /// Whether the run's session was made ahead, after the server's previous run.
+    pub session_ahead: bool,
 }
 
 /// The run loop's state.
@@ -101,7 +103,13 @@ pub async fn run_session(
     cancel: &CancellationToken,
 ) -> (Outcome, String, RunStats) {
     let client = server.client();
-    let session = match client.create_session(SESSION_TITLE).await {
+    let ahead = server.take_session_made_ahead().await;
+    let session_ahead = ahead.is_some();
+    let session = match ahead {
+        Some(session) => Ok(session),
+        None => client.create_session(SESSION_TITLE).await,
+    };
+    let session = match session {
         Ok(session) => session.id,
         Err(err) => {
             let outcome = failed(
@@ -117,7 +125,10 @@ pub async fn run_session(
         sink,
         session,
         translator: Translator::new(workspace),
-        stats: RunStats::default(),
+        stats: RunStats {
+            session_ahead,
+            ..RunStats::default()
+        },
         prompted: Instant::now(),
         idle_since: None,
         idle_unconfirmed: false,

@@ -7,15 +7,17 @@ mod child;
 mod options;
 mod ready;
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
-use crate::client::OpencodeClient;
+use crate::client::{ClientError, OpencodeClient};
 use crate::config::CommandHook;
 use crate::seed::{SeedError, prepare_home};
 use crate::stream::EventHub;
+use crate::wire::Session;
 use child::ServerProcess;
 use ready::{NotReady, wait_ready};
 
@@ -62,6 +64,8 @@ pub struct OpencodeServer {
     start_ms: u64,
     /// The one event connection its runs share, opened by the first.
     events: OnceLock<EventHub>,
+    /// A session being made ahead for the next run, while the server is idle.
+    spare: Mutex<Option<JoinHandle<Result<Session, ClientError>>>>,
 }
 
 impl OpencodeServer {
@@ -110,6 +114,7 @@ impl OpencodeServer {
             process: Some(process),
             start_ms,
             events: OnceLock::new(),
+            spare: Mutex::default(),
         })
     }
 
@@ -121,6 +126,7 @@ impl OpencodeServer {
             process: None,
             start_ms: 0,
             events: OnceLock::new(),
+            spare: Mutex::default(),
         }
     }
 
@@ -160,6 +166,34 @@ impl OpencodeServer {
     /// Whether this is a spawned server (`false` for an external one).
     pub fn is_spawned(&self) -> bool {
         self.process.is_some()
+    }
+
+    /// Starts making a session titled `title` for the next run, unless one is on its way:
+    /// the run then finds it ready instead of waiting for OpenCode to make it.
+    pub fn make_session_ahead(&self, title: &'static str) {
+        let Ok(mut spare) = self.spare.lock() else {
+            return;
+        };
+        if spare.is_none() {
+            let client = self.client.clone();
+            *spare = Some(tokio::spawn(
+                async move { client.create_session(title).await },
+            ));
+        }
+    }
+
+    /// The session made ahead, once made; `None` when none was asked for or making it
+    /// failed (the run makes its own then).
+    pub async fn take_session_made_ahead(&self) -> Option<Session> {
+        let making = self.spare.lock().ok()?.take()?;
+        match making.await {
+            Ok(Ok(session)) => Some(session),
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "the session made ahead failed; making one now");
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     /// Whether the process still runs (an external server is assumed to).

@@ -140,6 +140,11 @@ async fn a_multi_step_edit_run_changes_the_workspace_and_streams_faithfully() {
         rss_mb(pid)
     );
     assert!(warm.server_reused && warm.steps == 5);
+    // The warm run's session was made while the server idled after the first run.
+    assert!(
+        !first.session_ahead && warm.session_ahead,
+        "{first:?} {warm:?}"
+    );
     assert!(
         !first.polled && !warm.polled,
         "both runs follow the server's event stream, never polling"
