@@ -250,6 +250,99 @@ mod tests {
         assert!(dir.path().join("dist/index.html").is_file());
     }
 
+    /// `GET path` from a server on 127.0.0.1:`port`, the body as text; `None` until it
+    /// answers 200.
+    fn get(port: u16, path: &str) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        let (head, body) = answer.split_once("\r\n\r\n")?;
+        head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+    }
+
+    /// A child process killed when the test ends, passed or not.
+    struct KillOnDrop(std::process::Child);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// Each optimized dependency `module` imports, with its `?v=` version.
+    fn dep_versions(module: &str) -> Vec<(String, String)> {
+        module
+            .split("/node_modules/.vite/deps/")
+            .skip(1)
+            .filter_map(|rest| {
+                let (file, rest) = rest.split_once("?v=")?;
+                let version = rest.chars().take_while(char::is_ascii_alphanumeric);
+                Some((file.to_owned(), version.collect()))
+            })
+            .collect()
+    }
+
+    /// The dev server optimizes every dependency the app imports before its first page
+    /// load, the JSX runtime too: finding one on the first load makes Vite optimize again
+    /// and reload the page, whose modules then import two versions of React.
+    #[test]
+    fn vite_react_dev_server_serves_one_react_from_the_first_load() {
+        let dir = tempfile::tempdir().unwrap();
+        write_template("vite-react", dir.path());
+        run(dir.path(), "npm", &["ci", "--no-audit", "--no-fund"]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let _vite = KillOnDrop(
+            Command::new("node")
+                .args(["node_modules/vite/bin/vite.js"])
+                .env("DRAFTSMITH_PREVIEW_PORT", port.to_string())
+                .current_dir(dir.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        // The page loads a while after the dev server optimized what its start-up scan
+        // found, as in the builder's preview, which starts it with the sandbox (a page
+        // asked for sooner holds the first optimization until its modules are crawled).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let optimized = dir.path().join("node_modules/.vite/deps/_metadata.json");
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() || !optimized.is_file() {
+            assert!(std::time::Instant::now() < deadline, "vite is not up");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let page = get(port, "/").unwrap();
+        assert!(page.contains("/src/main.jsx"), "{page}");
+        // The browser's order: the entry, then the component it imports (after the
+        // entry's transform has had time to find what it imports).
+        let main = get(port, "/src/main.jsx").unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let app = get(port, "/src/App.jsx").unwrap();
+        let again = get(port, "/src/main.jsx").unwrap();
+        // Each dependency has one version wherever and whenever it is imported.
+        let mut versions = std::collections::BTreeMap::<_, std::collections::BTreeSet<_>>::new();
+        for (file, version) in [&main, &app, &again].iter().flat_map(|m| dep_versions(m)) {
+            versions.entry(file).or_default().insert(version);
+        }
+        assert!(versions.contains_key("react.js"), "{main}");
+        assert!(versions.contains_key("react_jsx-dev-runtime.js"), "{main}");
+        for (file, seen) in &versions {
+            assert_eq!(
+                seen.len(),
+                1,
+                "{file} in versions {seen:?}:\n{main}\n{app}\n{again}"
+            );
+        }
+    }
+
     #[test]
     fn static_template_script_passes_node_check() {
         let dir = tempfile::tempdir().unwrap();

@@ -48,6 +48,13 @@ export default defineConfig(({ command }) => ({
   esbuild: {
     jsx: 'automatic',
   },
+  // The runtime esbuild's JSX imports is not in the source, so Vite's start-up scan misses
+  // it and finds it on the first page load: it optimizes again and reloads the page, whose
+  // modules by then import two versions of React (a blank page if the reload is lost).
+  // Named here, it is optimized with the rest before the first request.
+  optimizeDeps: {
+    include: ['react/jsx-dev-runtime'],
+  },
   server: {
     host: preview.DRAFTSMITH_PREVIEW_PORT ? '127.0.0.1' : undefined,
     port: preview.DRAFTSMITH_PREVIEW_PORT ? Number(preview.DRAFTSMITH_PREVIEW_PORT) : undefined,
