@@ -78,7 +78,8 @@ impl IsolationMode {
 
 /// Finds `bwrap` and checks it can build the namespaces the sandbox uses.
 fn probe() -> Result<PathBuf, String> {
-    let path = find_bwrap().ok_or("bwrap is not installed (Debian package `bubblewrap`)")?;
+    let path =
+        find_program("bwrap").ok_or("bwrap is not installed (Debian package `bubblewrap`)")?;
     let out = Command::new(&path)
         .args(["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev"])
         .args(["--unshare-pid", "--unshare-ipc", "--unshare-uts"])
@@ -104,15 +105,17 @@ fn probe() -> Result<PathBuf, String> {
     }
 }
 
-fn find_bwrap() -> Option<PathBuf> {
+/// The first file named `program` in a directory of the PATH, else in `/usr/bin` (Debian's
+/// place for the packages the sandbox needs, when the PATH is narrower).
+pub fn find_program(program: &str) -> Option<PathBuf> {
     let from_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
-            .map(|dir| dir.join("bwrap"))
+            .map(|dir| dir.join(program))
             .find(|p| p.is_file())
     });
     from_path.or_else(|| {
-        let fixed = Path::new("/usr/bin/bwrap");
-        fixed.is_file().then(|| fixed.to_path_buf())
+        let fixed = Path::new("/usr/bin").join(program);
+        fixed.is_file().then_some(fixed)
     })
 }
 

@@ -37,7 +37,7 @@ pub use enclosure::Enclosure;
 pub use error::SandboxError;
 pub use id::SandboxId;
 pub use identity::IdentityConfig;
-pub use isolation::{Isolation, IsolationMode};
+pub use isolation::{Isolation, IsolationMode, find_program};
 pub use limits::{Limits, LimitsMechanism, LimitsReport, Mechanism};
 pub use local::{LocalController, ServiceLaunch, ServiceNetwork, SpareTemplate};
 pub use process::{ProcessGroups, UnconfinedCommandRunner};

@@ -274,6 +274,14 @@ fn opencode_engine(
         tracing::warn!(%unusable, "the opencode engine is unavailable");
         return (None, Some(unusable.to_string()));
     }
+    if settings.external.is_none() && draftsmith_sandbox::find_program("rg").is_none() {
+        // OpenCode would download it from GitHub at the first search, which a sandbox
+        // cannot reach: every `glob` and `grep` call would fail.
+        tracing::warn!(
+            "ripgrep (`rg`) is not on the PATH: the opencode engine's glob and grep tools \
+             will fail; install it (Debian: ripgrep)"
+        );
+    }
     settings.homes_dir = Some(config.data_dir.join("opencode"));
     if let Some(local) = local {
         settings.launch = Some(Arc::new(move |workspace: &Path, install: &Path| {

@@ -111,6 +111,61 @@ async fn an_opencode_run_lands_in_the_draft() {
     server.shutdown().await;
 }
 
+/// OpenCode's `glob` and `grep` run ripgrep, which OpenCode downloads from GitHub when it
+/// is not on the PATH; a sandbox cannot reach GitHub, so without the system's `rg` visible
+/// inside it both tools fail every call ("ripgrep execution failed").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opencodes_search_tools_work_in_the_sandbox() {
+    let script = json!({"scenarios": [{"name": "opencode-search", "turns": [
+        {"steps": [{"tool_call": {"id": "call_glob", "name": "glob", "arguments": {
+            "pattern": "src/*.jsx"}}}]},
+        {"steps": [{"tool_call": {"id": "call_grep", "name": "grep", "arguments": {
+            "pattern": "My App", "include": "*.jsx"}}}]},
+        {"steps": [{"text": "Found it.", "chunk": 4}]}
+    ]}]});
+    let server = TestServer::with_script(StoreKind::Sqlite, &script.to_string()).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "vite-react").await;
+    let run = start_run(
+        &admin,
+        &app,
+        json!({"input": "find the heading", "engine": "opencode"}),
+    )
+    .await;
+    let events = collect(&admin, &run.stream_url, None).await;
+    assert_well_formed(&events, 1);
+    assert_eq!(
+        events.last().unwrap().body.event_type(),
+        "run.completed",
+        "{events:#?}"
+    );
+    let output = |name: &str| {
+        events
+            .iter()
+            .find_map(|e| match &e.body {
+                EventBody::ToolCompleted { tool, output, .. } if tool == name => {
+                    Some(output.to_string())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no completed {name}: {events:#?}"))
+    };
+    let found = output("glob");
+    assert!(
+        found.contains("src/App.jsx") && found.contains("src/main.jsx"),
+        "{found}"
+    );
+    let matched = output("grep");
+    assert!(matched.contains("App.jsx"), "{matched}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(&e.body, EventBody::ToolFailed { .. })),
+        "{events:#?}"
+    );
+    server.shutdown().await;
+}
+
 /// An uploaded image reaches the model through OpenCode: sent as an OpenCode file part
 /// with a `data:` URL, it arrives at the OpenAI-compatible model as an `image_url` part.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -169,11 +169,7 @@ pub(super) fn can_make_netns() -> bool {
 
 /// The forwarder is Debian's `socat`; a confined sandbox has no network without it.
 pub(super) fn require_socat() -> Result<(), SandboxError> {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|d| d.join("socat").is_file()))
-        .unwrap_or(false)
-        || Path::new("/usr/bin/socat").is_file();
-    if found {
+    if crate::find_program("socat").is_some() {
         Ok(())
     } else {
         Err(SandboxError::Isolation(
