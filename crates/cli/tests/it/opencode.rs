@@ -3,11 +3,11 @@
 
 use draftsmith_core::api::Run;
 use draftsmith_core::{EventBody, RunStatus};
-use draftsmith_testkit::sse::{assert_well_formed, collect};
+use draftsmith_testkit::sse::collect;
 use draftsmith_testkit::{StoreKind, TestServer};
 use serde_json::{Value, json};
 
-use crate::runs::{new_app, start_run};
+use crate::runs::{completed_run, new_app, start_run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_opencode_run_lands_in_the_draft() {
@@ -32,19 +32,12 @@ async fn an_opencode_run_lands_in_the_draft() {
         caps["opencode_policy"]["available"], true,
         "run scripts/install-opencode: {caps}"
     );
-    let run = start_run(
+    let (run, events) = completed_run(
         &admin,
         &app,
         json!({"input": "greet", "engine": "opencode"}),
     )
     .await;
-    let events = collect(&admin, &run.stream_url, None).await;
-    assert_well_formed(&events, 1);
-    assert_eq!(
-        events.last().unwrap().body.event_type(),
-        "run.completed",
-        "{events:#?}"
-    );
     let text: String = events
         .iter()
         .filter_map(|e| match &e.body {
@@ -126,19 +119,12 @@ async fn opencodes_search_tools_work_in_the_sandbox() {
     let server = TestServer::with_script(StoreKind::Sqlite, &script.to_string()).await;
     let admin = server.admin();
     let app = new_app(&admin, "vite-react").await;
-    let run = start_run(
+    let (_, events) = completed_run(
         &admin,
         &app,
         json!({"input": "find the heading", "engine": "opencode"}),
     )
     .await;
-    let events = collect(&admin, &run.stream_url, None).await;
-    assert_well_formed(&events, 1);
-    assert_eq!(
-        events.last().unwrap().body.event_type(),
-        "run.completed",
-        "{events:#?}"
-    );
     let output = |name: &str| {
         events
             .iter()

@@ -54,6 +54,20 @@ pub async fn start_run(admin: &ApiClient, app: &App, body: Value) -> Run {
         .await
 }
 
+/// Starts a run and follows it to its end, which must complete it: the run and its
+/// events, checked well-formed.
+pub async fn completed_run(admin: &ApiClient, app: &App, body: Value) -> (Run, Vec<RunEvent>) {
+    let run = start_run(admin, app, body).await;
+    let events = collect(admin, &run.stream_url, None).await;
+    assert_well_formed(&events, 1);
+    assert_eq!(
+        events.last().unwrap().body.event_type(),
+        "run.completed",
+        "{events:#?}"
+    );
+    (run, events)
+}
+
 fn deltas(events: &[RunEvent]) -> String {
     events
         .iter()
@@ -217,19 +231,12 @@ async fn anthropic_provider_runs_the_same_loop(kind: StoreKind) {
     let server = TestServer::with_script(kind, MULTI_STEP).await;
     let admin = server.admin();
     let app = new_app(&admin, "static").await;
-    let run = start_run(
+    let (_, events) = completed_run(
         &admin,
         &app,
         json!({"input": "Add a greeting", "model_id": "mock-anthropic/claude"}),
     )
     .await;
-    let events = collect(&admin, &run.stream_url, None).await;
-    assert_well_formed(&events, 1);
-    assert_eq!(
-        events.last().unwrap().body.event_type(),
-        "run.completed",
-        "{events:#?}"
-    );
     assert!(
         !serde_json::to_string(&events)
             .unwrap()
