@@ -335,7 +335,8 @@ impl Translator {
     /// reasoning part of it is whole. OpenCode sends a part's last update, the one that
     /// carries its end, before the step's end and the message's completion; where the
     /// completion overtakes it (or deltas overtake the part's first update), the part is
-    /// still open here and the idle is checked against the messages instead. A pending retry or a session error never settles.
+    /// still open here and the idle is checked against the messages instead. A pending
+    /// retry or a session error never settles.
     pub fn settled(&self) -> bool {
         if self.retry.is_some() || self.fatal.is_some() {
             return false;
