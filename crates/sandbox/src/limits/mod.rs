@@ -16,6 +16,14 @@ use crate::error::SandboxError;
 
 const MIB: u64 = 1024 * 1024;
 
+/// What the `RLIMIT_DATA` fallback allows beyond `memory_mib`. The rlimit counts writable
+/// memory a process reserves, not what it touches, and JIT runtimes reserve gigabytes up
+/// front: Bun's JavaScriptCore (OpenCode's runtime) runs without its JIT under 2 GiB
+/// (seven times slower, and OpenCode's runs 2.5 times) and aborts a little above; it works
+/// from about 2.6 GiB. Each process stays bounded; the sandbox's total never was under
+/// rlimits (see `docs/threat-model.md`).
+const RESERVATION_ALLOWANCE_BYTES: u64 = 4096 * MIB;
+
 /// `[sandbox.limits]`; every key has a `DRAFTSMITH_SANDBOX_…` environment override and 0
 /// turns that limit off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,7 +264,9 @@ impl Enforcement {
             out.push(Rlimit::Processes(l.processes));
         }
         if self.report.memory == Mechanism::Rlimit {
-            out.push(Rlimit::Data(l.memory_bytes()));
+            out.push(Rlimit::Data(
+                l.memory_bytes().saturating_add(RESERVATION_ALLOWANCE_BYTES),
+            ));
         }
         out
     }
@@ -289,5 +299,10 @@ mod tests {
         assert_eq!(strict.report.processes, Mechanism::Rlimit);
         assert_eq!(strict.report.cpu, Mechanism::Off);
         assert_eq!(strict.rlimits().len(), 4);
+        let data = strict.rlimits().into_iter().find_map(|r| match r {
+            Rlimit::Data(bytes) => Some(bytes),
+            _ => None,
+        });
+        assert_eq!(data, Some((2048 + 4096) * MIB));
     }
 }

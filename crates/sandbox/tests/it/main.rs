@@ -9,6 +9,7 @@ mod devserver;
 mod egress;
 mod remote;
 mod restart;
+mod rlimits;
 mod spares;
 mod suite;
 mod support;
