@@ -22,10 +22,6 @@ impl Execution {
             return Err(RunError::EngineUnavailable(kind));
         };
         let finished = engine.run(job, sink, self.stop.cancel.clone()).await;
-        // The answer's last deltas are written before anything the run does next.
-        if let Err(err) = sink.flush().await {
-            tracing::debug!(error = %err, "the run ended while its answer was being written");
-        }
         timings.add_engine_start(finished.ready_ms);
         Ok(finished)
     }

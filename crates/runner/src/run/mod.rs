@@ -56,6 +56,11 @@ impl Execution {
             // Kept warm first: once the landing commits, the run has ended.
             self.release_sandbox(&ending).await;
             self.close_timings(&sink, &mut timings);
+            // The engine's last events were being written while the workspace's snapshot
+            // was taken; the landing claims its seqs after them.
+            if let Err(err) = sink.flush().await {
+                tracing::debug!(error = %err, "the run ended while its answer was being written");
+            }
             match self
                 .land(&sink, pending, &ending, &transcript, &timings)
                 .await
