@@ -32,6 +32,7 @@ both_stores!(
     model_failures_end_the_run_failed,
     bad_tool_input_is_reported_and_corrected,
     step_limit_pauses_the_run,
+    an_answers_last_deltas_come_before_its_landing,
 );
 
 pub async fn new_app(admin: &ApiClient, template: &str) -> App {
@@ -245,6 +246,34 @@ async fn anthropic_provider_runs_the_same_loop(kind: StoreKind) {
     let requests = server.model().requests();
     assert!(requests.iter().all(|r| r.path == "/v1/messages"));
     assert!(server.model().violations().is_empty());
+}
+
+/// An answer streamed as thousands of one-character deltas with no delay leaves the
+/// sink's writer busy when the engine returns: the landing must wait for every one of them,
+/// so none is refused after the run ended and the log holds the whole answer before its
+/// terminal event, as the stored message does.
+async fn an_answers_last_deltas_come_before_its_landing(kind: StoreKind) {
+    let answer: String = (0..3000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let script = json!({"scenarios": [{"name": "long-answer",
+        "turns": [{"steps": [{"text": answer, "chunk": 1}]}]}]});
+    let server = TestServer::with_script(kind, &script.to_string()).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let (run, events) = completed_run(&admin, &app, json!({"input": "say a lot"})).await;
+    // `completed_run` checked that the terminal event is the log's last.
+    assert_eq!(deltas(&events), answer, "the log lost or reordered deltas");
+    let messages = server
+        .store
+        .chat_messages(run.chat_session_id)
+        .await
+        .unwrap();
+    let said = messages
+        .iter()
+        .find(|m| m.role == draftsmith_core::api::ChatRole::Assistant)
+        .unwrap();
+    assert_eq!(said.content, answer);
 }
 
 async fn resume_from_every_last_event_id(kind: StoreKind) {
