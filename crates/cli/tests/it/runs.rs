@@ -69,6 +69,19 @@ pub async fn completed_run(admin: &ApiClient, app: &App, body: Value) -> (Run, V
     (run, events)
 }
 
+/// The assistant's message the run left in its chat session.
+async fn assistant_message(server: &TestServer, run: &Run) -> ChatMessage {
+    let messages = server
+        .store
+        .chat_messages(run.chat_session_id)
+        .await
+        .unwrap();
+    messages
+        .into_iter()
+        .find(|m| m.role == draftsmith_core::api::ChatRole::Assistant)
+        .expect("the run left an assistant message")
+}
+
 fn deltas(events: &[RunEvent]) -> String {
     events
         .iter()
@@ -264,16 +277,7 @@ async fn an_answers_last_deltas_come_before_its_landing(kind: StoreKind) {
     let (run, events) = completed_run(&admin, &app, json!({"input": "say a lot"})).await;
     // `completed_run` checked that the terminal event is the log's last.
     assert_eq!(deltas(&events), answer, "the log lost or reordered deltas");
-    let messages = server
-        .store
-        .chat_messages(run.chat_session_id)
-        .await
-        .unwrap();
-    let said = messages
-        .iter()
-        .find(|m| m.role == draftsmith_core::api::ChatRole::Assistant)
-        .unwrap();
-    assert_eq!(said.content, answer);
+    assert_eq!(assistant_message(&server, &run).await.content, answer);
 }
 
 async fn resume_from_every_last_event_id(kind: StoreKind) {
@@ -383,15 +387,7 @@ async fn cancel_mid_stream(kind: StoreKind) {
     }
     assert!(took < Duration::from_secs(5), "cancel took {took:?}");
     let requests = server.model().requests().len();
-    let messages = server
-        .store
-        .chat_messages(run.chat_session_id)
-        .await
-        .unwrap();
-    let partial = messages
-        .iter()
-        .find(|m| m.role == draftsmith_core::api::ChatRole::Assistant)
-        .unwrap();
+    let partial = assistant_message(&server, &run).await;
     assert_eq!(partial.status, MessageStatus::Partial);
     assert!(
         !partial.content.is_empty()
