@@ -2,9 +2,11 @@
 //! by raw OpenCode over its own API (`POST /session`, `POST /session/{id}/message`), through
 //! draftsmith's OpenCode engine, and by draftsmith's native engine (both `POST run` → the
 //! terminal event on the release binary) — reported as ratios against raw OpenCode, cold
-//! (first run, server start included) and warm (the median of later runs), with memory.
-//! The warm runs of raw OpenCode and of the OpenCode engine alternate, so both see the same
-//! machine: OpenCode's own run time drifts by half between minutes here.
+//! (first run, server start included; the median of [`COLD_RUNS`]) and warm (the median of
+//! later runs), with memory. The warm runs of raw OpenCode and of the OpenCode engine
+//! alternate, and so do their cold runs, so both see the same machine: OpenCode's own run
+//! time drifts by half between minutes here, and one cold run of each way differed by a
+//! second either way on one machine within ten minutes.
 //! Under the warm and the cold figures, where their time went (`phases`): to the first
 //! model request, between requests, and from the last one to the end the client sees.
 
@@ -25,8 +27,11 @@ use crate::memory::{child_pid, config_toml, rss_mib, server_binary};
 use crate::phases::{Clock, Phases, TimedRun};
 use crate::report::{line, line_mib, median_of};
 
-/// Warm runs per way (after one cold run).
+/// Warm runs per way (after the first cold run).
 const RUNS: usize = 9;
+/// Cold runs per way: a raw server started for one task, and the first run of a new chat
+/// (a new sandbox with its own OpenCode server), alternating.
+const COLD_RUNS: usize = 3;
 /// Marks the task in prompts so the scripted model answers with each engine's tool names.
 const OPENCODE_TASK: &str = "bench-oc-task: take notes";
 /// Model requests the task makes.
@@ -34,7 +39,10 @@ const STEPS: usize = 5;
 
 /// Timings and memory of one way of running the task.
 struct Measured {
+    /// The median cold run.
     cold: Duration,
+    /// Each cold run, in the order they ran.
+    colds: Vec<Duration>,
     warm: Duration,
     rss_mib: f64,
     /// Where the warm runs' time went.
@@ -96,11 +104,16 @@ pub async fn run() -> anyhow::Result<()> {
         "raw OpenCode, server start + run",
         raw.cold,
     );
+    println!(
+        "  cold runs in order (ms): the OpenCode engine {}, raw OpenCode {}",
+        in_ms(&engine.colds),
+        in_ms(&raw.colds)
+    );
     engine
         .cold_phases
-        .print(" of the OpenCode engine's cold run");
+        .print(" of the OpenCode engine's cold runs");
     raw.cold_phases
-        .print(" of raw OpenCode's cold run (from its start)");
+        .print(" of raw OpenCode's cold runs (from its start)");
     line(
         "draftsmith native engine, cold (sandbox)",
         native.cold,
@@ -128,25 +141,68 @@ pub async fn run() -> anyhow::Result<()> {
 
 /// `opencode serve` on its own, driven over its API with the synchronous prompt call.
 struct RawOpencode {
-    server: OpencodeServer,
+    binary: std::path::PathBuf,
+    /// The server of the first cold run, which also runs the warm tasks.
+    first: Started,
+    /// The servers of the later cold runs, idle until the end (as the engine's are).
+    others: Vec<Started>,
     http: reqwest::Client,
-    password: String,
-    /// Server start and the first task.
-    cold: Duration,
+    /// Each server start with its first task.
+    colds: Vec<Duration>,
     /// Each later task.
     warm: Vec<Duration>,
     phases: Phases,
     cold_phases: Phases,
-    _scratch: tempfile::TempDir,
 }
+
+/// One raw server with its scratch directory (workspace and HOME).
+struct Started {
+    server: OpencodeServer,
+    scratch: tempfile::TempDir,
+}
+
+/// The password of every raw server.
+const RAW_PASSWORD: &str = "bench-password";
 
 impl RawOpencode {
     /// Starts the server and times it with the first task.
     async fn start(binary: &Path, model: &MockModel) -> anyhow::Result<Self> {
+        let http = reqwest::Client::new();
+        let (first, timed) = Self::cold(binary, &http, model).await?;
+        let mut raw = Self {
+            binary: binary.to_path_buf(),
+            first,
+            others: Vec::with_capacity(COLD_RUNS - 1),
+            http,
+            colds: Vec::with_capacity(COLD_RUNS),
+            warm: Vec::with_capacity(RUNS),
+            phases: Phases::default(),
+            cold_phases: Phases::default(),
+        };
+        raw.colds.push(timed.ended - timed.posted);
+        raw.cold_phases.add(&timed);
+        Ok(raw)
+    }
+
+    /// Times one more cold run: a new server, in a new scratch directory, and its task.
+    async fn cold_run(&mut self, model: &MockModel) -> anyhow::Result<()> {
+        let (started, timed) = Self::cold(&self.binary, &self.http, model).await?;
+        self.others.push(started);
+        self.colds.push(timed.ended - timed.posted);
+        self.cold_phases.add(&timed);
+        Ok(())
+    }
+
+    /// Starts a server in a new scratch directory and runs the first task on it, timed
+    /// from the start.
+    async fn cold(
+        binary: &Path,
+        http: &reqwest::Client,
+        model: &MockModel,
+    ) -> anyhow::Result<(Started, TimedRun)> {
         let scratch = tempfile::tempdir()?;
         let workspace = scratch.path().join("workspace");
         std::fs::create_dir_all(&workspace)?;
-        let password = "bench-password".to_owned();
         let registry = ModelRegistry::new(
             vec![ProviderSpec {
                 id: "mock".into(),
@@ -171,84 +227,41 @@ impl RawOpencode {
             confinement: Vec::new(),
             prepare: None,
             start_timeout: Duration::from_secs(60),
-            password: Some(password.clone()),
+            password: Some(RAW_PASSWORD.to_owned()),
             network: None,
         })
         .await?;
-        let mut raw = Self {
-            server,
-            http: reqwest::Client::new(),
-            password,
-            cold: Duration::ZERO,
-            warm: Vec::with_capacity(RUNS),
-            phases: Phases::default(),
-            cold_phases: Phases::default(),
-            _scratch: scratch,
-        };
-        let mut first = raw.task(model).await?;
-        first.posted = clock;
-        raw.cold = first.ended - clock;
-        raw.cold_phases.add(&first);
+        let mut timed = task(http, &server, model).await?;
+        timed.posted = clock;
         if !workspace.join("notes/b.txt").is_file() {
             bail!("raw OpenCode did not write notes/b.txt");
         }
-        Ok(raw)
+        Ok((Started { server, scratch }, timed))
     }
 
     /// Times one warm task.
     async fn warm_run(&mut self, model: &MockModel) -> anyhow::Result<()> {
-        let timed = self.task(model).await?;
+        let timed = task(&self.http, &self.first.server, model).await?;
         self.warm.push(timed.ended - timed.posted);
         self.phases.add(&timed);
         Ok(())
     }
 
-    /// One task on a new session; OpenCode answers the synchronous call when the loop is
-    /// done.
-    async fn task(&self, model: &MockModel) -> anyhow::Result<TimedRun> {
-        let (http, password) = (&self.http, Some(&self.password));
-        let base = self.server.client().base_url();
-        let before = model.requests().len();
-        let clock = Clock::start(model);
-        let session: Value = http
-            .post(format!("{base}/session"))
-            .basic_auth("opencode", password)
-            .json(&json!({"title": "bench"}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let id = session["id"].as_str().context("a session id")?;
-        http.post(format!("{base}/session/{id}/message"))
-            .basic_auth("opencode", password)
-            .json(&json!({
-                "model": {"providerID": "mock", "modelID": "coder"},
-                "parts": [{"type": "text", "text": OPENCODE_TASK}]
-            }))
-            .send()
-            .await?
-            .error_for_status()?
-            .bytes()
-            .await?;
-        let timed = clock.ended();
-        let made = model.requests().len() - before;
-        if made != STEPS {
-            bail!("raw OpenCode made {made} model requests, expected {STEPS}");
-        }
-        Ok(timed)
-    }
-
-    /// Its timings and memory; stops the server.
+    /// Its timings and memory (the first server's); stops the servers.
     async fn finish(self) -> anyhow::Result<Measured> {
         let rss = self
+            .first
             .server
             .pid()
             .context("the raw server has no pid")
             .and_then(tree_rss_mib);
-        self.server.stop().await;
+        for started in std::iter::once(self.first).chain(self.others) {
+            started.server.stop().await;
+            drop(started.scratch);
+        }
         Ok(Measured {
-            cold: self.cold,
+            cold: median_of(self.colds.clone()).unwrap_or_default(),
+            colds: self.colds,
             warm: median_of(self.warm).unwrap_or_default(),
             rss_mib: rss?,
             phases: self.phases,
@@ -257,9 +270,49 @@ impl RawOpencode {
     }
 }
 
+/// One task on a new session of `server`; OpenCode answers the synchronous call when the
+/// loop is done.
+async fn task(
+    http: &reqwest::Client,
+    server: &OpencodeServer,
+    model: &MockModel,
+) -> anyhow::Result<TimedRun> {
+    let password = Some(RAW_PASSWORD);
+    let base = server.client().base_url();
+    let before = model.requests().len();
+    let clock = Clock::start(model);
+    let session: Value = http
+        .post(format!("{base}/session"))
+        .basic_auth("opencode", password)
+        .json(&json!({"title": "bench"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let id = session["id"].as_str().context("a session id")?;
+    http.post(format!("{base}/session/{id}/message"))
+        .basic_auth("opencode", password)
+        .json(&json!({
+            "model": {"providerID": "mock", "modelID": "coder"},
+            "parts": [{"type": "text", "text": OPENCODE_TASK}]
+        }))
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    let timed = clock.ended();
+    let made = model.requests().len() - before;
+    if made != STEPS {
+        bail!("raw OpenCode made {made} model requests, expected {STEPS}");
+    }
+    Ok(timed)
+}
+
 /// The release binary on SQLite: native runs first (its RSS is then the service's alone),
 /// then OpenCode runs (the service's RSS plus its OpenCode server's), each warm one after a
-/// warm task of `raw`.
+/// warm task of `raw`, then the later cold runs, each of a new chat after one of `raw`.
 async fn through_the_service(
     binary: &Path,
     model: &MockModel,
@@ -295,7 +348,13 @@ async fn through_the_service(
         }
         engine.run(model, OPENCODE_TASK).await?;
     }
-    let engine = engine.measured(tree_rss_mib(pid)?);
+    let rss = tree_rss_mib(pid)?;
+    for _ in 1..COLD_RUNS {
+        raw.cold_run(model).await?;
+        engine.new_chat();
+        engine.run(model, OPENCODE_TASK).await?;
+    }
+    let engine = engine.measured(rss);
     server.terminate().await;
     Ok((native, engine))
 }
@@ -307,17 +366,18 @@ fn native_task(k: usize) -> String {
     format!("bench-native-task-{k:02}: take notes")
 }
 
-/// Runs of one engine in one chat of an app: the first is cold (a new chat, so a new
-/// sandbox), the later ones warm.
+/// Runs of one engine in a chat of an app: the first is cold (a new chat, so a new
+/// sandbox), the later ones warm, until [`Chat::new_chat`].
 struct Chat<'a> {
     admin: &'a ApiClient,
     app: App,
     engine: &'static str,
     chat: Option<String>,
-    times: Vec<Duration>,
+    colds: Vec<Duration>,
+    warms: Vec<Duration>,
     /// Where the warm runs' time went.
     phases: Phases,
-    /// Where the first (cold) run's time went.
+    /// Where the cold runs' time went.
     cold_phases: Phases,
 }
 
@@ -328,7 +388,8 @@ impl<'a> Chat<'a> {
             app,
             engine,
             chat: None,
-            times: Vec::with_capacity(RUNS + 1),
+            colds: Vec::with_capacity(COLD_RUNS),
+            warms: Vec::with_capacity(RUNS),
             phases: Phases::default(),
             cold_phases: Phases::default(),
         }
@@ -344,10 +405,17 @@ impl<'a> Chat<'a> {
         clock.created();
         let status = follow(self.admin, &run).await?;
         let timed = clock.ended();
-        self.times.push(timed.ended - timed.posted);
+        let took = timed.ended - timed.posted;
+
         match self.chat {
-            Some(_) => self.phases.add(&timed),
-            None => self.cold_phases.add(&timed),
+            Some(_) => {
+                self.warms.push(took);
+                self.phases.add(&timed);
+            }
+            None => {
+                self.colds.push(took);
+                self.cold_phases.add(&timed);
+            }
         }
         if status != RunStatus::Completed {
             bail!("a {engine} run ended {status:?}");
@@ -360,21 +428,31 @@ impl<'a> Chat<'a> {
         Ok(())
     }
 
-    /// The first run as cold, the median of the others as warm.
-    fn measured(mut self, rss_mib: f64) -> Measured {
-        let cold = if self.times.is_empty() {
-            Duration::ZERO
-        } else {
-            self.times.remove(0)
-        };
+    /// The next run starts a new chat (a new sandbox): it is cold.
+    fn new_chat(&mut self) {
+        self.chat = None;
+    }
+
+    /// The medians of the cold runs and of the warm ones.
+    fn measured(self, rss_mib: f64) -> Measured {
         Measured {
-            cold,
-            warm: median_of(self.times).unwrap_or_default(),
+            cold: median_of(self.colds.clone()).unwrap_or_default(),
+            colds: self.colds,
+            warm: median_of(self.warms).unwrap_or_default(),
             rss_mib,
             phases: self.phases,
             cold_phases: self.cold_phases,
         }
     }
+}
+
+/// `times` in milliseconds, as `[a, b, c]`.
+fn in_ms(times: &[Duration]) -> String {
+    let each: Vec<String> = times
+        .iter()
+        .map(|t| format!("{:.0}", t.as_secs_f64() * 1e3))
+        .collect();
+    format!("[{}]", each.join(", "))
 }
 
 /// The summed RSS of `pid` and every descendant (shared pages count once per process, so
