@@ -39,8 +39,6 @@ const STEPS: usize = 5;
 
 /// Timings and memory of one way of running the task.
 struct Measured {
-    /// The median cold run.
-    cold: Duration,
     /// Each cold run, in the order they ran.
     colds: Vec<Duration>,
     warm: Duration,
@@ -49,6 +47,13 @@ struct Measured {
     phases: Phases,
     /// Where the cold run's time went.
     cold_phases: Phases,
+}
+
+impl Measured {
+    /// The median cold run.
+    fn cold(&self) -> Duration {
+        median_of(self.colds.clone()).unwrap_or_default()
+    }
 }
 
 pub async fn run() -> anyhow::Result<()> {
@@ -100,9 +105,9 @@ pub async fn run() -> anyhow::Result<()> {
     );
     line(
         "draftsmith OpenCode engine, cold (sandbox + server)",
-        engine.cold,
+        engine.cold(),
         "raw OpenCode, server start + run",
-        raw.cold,
+        raw.cold(),
     );
     println!(
         "  cold runs in order (ms): the OpenCode engine {}, raw OpenCode {}",
@@ -116,9 +121,9 @@ pub async fn run() -> anyhow::Result<()> {
         .print(" of raw OpenCode's cold runs (from its start)");
     line(
         "draftsmith native engine, cold (sandbox)",
-        native.cold,
+        native.cold(),
         "raw OpenCode, server start + run",
-        raw.cold,
+        raw.cold(),
     );
     line_mib(
         "RSS draftsmith + its OpenCode server",
@@ -158,7 +163,8 @@ struct RawOpencode {
 /// One raw server with its scratch directory (workspace and HOME).
 struct Started {
     server: OpencodeServer,
-    scratch: tempfile::TempDir,
+    /// Deleted when dropped, after the server stopped.
+    _scratch: tempfile::TempDir,
 }
 
 /// The password of every raw server.
@@ -236,7 +242,13 @@ impl RawOpencode {
         if !workspace.join("notes/b.txt").is_file() {
             bail!("raw OpenCode did not write notes/b.txt");
         }
-        Ok((Started { server, scratch }, timed))
+        Ok((
+            Started {
+                server,
+                _scratch: scratch,
+            },
+            timed,
+        ))
     }
 
     /// Times one warm task.
@@ -257,10 +269,8 @@ impl RawOpencode {
             .and_then(tree_rss_mib);
         for started in std::iter::once(self.first).chain(self.others) {
             started.server.stop().await;
-            drop(started.scratch);
         }
         Ok(Measured {
-            cold: median_of(self.colds.clone()).unwrap_or_default(),
             colds: self.colds,
             warm: median_of(self.warm).unwrap_or_default(),
             rss_mib: rss?,
@@ -406,7 +416,6 @@ impl<'a> Chat<'a> {
         let status = follow(self.admin, &run).await?;
         let timed = clock.ended();
         let took = timed.ended - timed.posted;
-
         match self.chat {
             Some(_) => {
                 self.warms.push(took);
@@ -436,7 +445,6 @@ impl<'a> Chat<'a> {
     /// The medians of the cold runs and of the warm ones.
     fn measured(self, rss_mib: f64) -> Measured {
         Measured {
-            cold: median_of(self.colds.clone()).unwrap_or_default(),
             colds: self.colds,
             warm: median_of(self.warms).unwrap_or_default(),
             rss_mib,
