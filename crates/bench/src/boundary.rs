@@ -32,7 +32,11 @@ pub async fn run() -> anyhow::Result<()> {
             IsolationMode::Bwrap,
         )
     };
-    let allow = vec![draftsmith_sandbox::npm_registry_host()];
+    let allow = vec![
+        draftsmith_sandbox::NpmRegistry::of_host_npm()
+            .host()
+            .to_owned(),
+    ];
     let bounded = controller("bounded")?.with_egress(EgressPolicy::parse("proxy", allow.clone())?);
     let open = controller("open")?.with_host_network();
     println!(

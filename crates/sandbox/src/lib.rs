@@ -28,10 +28,10 @@ pub use controller::{
 pub use devserver::{
     DevEndpoint, DevServerSpec, DevServerState, DevServerStatus, HMR_PATH, LIVE_BASE,
 };
-pub use egress::forward::{Forward, GATE_PORT, INSIDE_DIR, PROXY_PORT, SERVICE_PORT};
+pub use egress::forward::{Forward, GATE_PORT, INSIDE_DIR, PROXY_PORT, ProxyEnv, SERVICE_PORT};
 pub use egress::{
     ALLOW_SETTING, AddressClass, AllowList, DEFAULT_REGISTRY_HOST, EgressPolicy, EgressProxy,
-    NetNs, Refusal, check_host, forbidden_class, npm_registry_host, pick_address,
+    NetNs, NpmRegistry, Refusal, check_host, forbidden_class, pick_address,
 };
 pub use enclosure::Enclosure;
 pub use error::SandboxError;

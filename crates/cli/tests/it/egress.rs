@@ -1,8 +1,8 @@
 //! The sandbox's network boundary seen from inside a real run: a native run's `run_command`
 //! and OpenCode's own `bash` tool both find only loopback (the API, PostgreSQL, a metadata
 //! endpoint and a private address all fail at once), the egress proxy answers a host off
-//! the allow-list with its 403 text, and `npm ci` of the `vite-react` template works
-//! through it.
+//! the allow-list with its 403 text, `npm ci` of the `vite-react` template works through
+//! it, and a sandboxed npm uses the registry the service user's npm is configured with.
 //!
 //! SAFETY: every probe first checks that it runs in a private network namespace (no route
 //! at all, `lo` the only interface) and aborts before any connect otherwise, so a broken
@@ -14,9 +14,10 @@ use draftsmith_core::EventBody;
 use draftsmith_mockmodel::{MockModel, Script};
 use draftsmith_testkit::server::config_for_model;
 use draftsmith_testkit::sse::collect;
-use draftsmith_testkit::{StoreKind, TestServer};
+use draftsmith_testkit::{ApiClient, StoreKind, TestDb, TestServer};
 use serde_json::{Value, json};
 
+use crate::instances::{config_file, start_with};
 use crate::runs::{new_app, start_run};
 
 /// Aborts (exit 97) unless this shell is in a private network namespace.
@@ -128,13 +129,12 @@ async fn script_tool(server: &TestServer, tool: &str, arguments: Value) -> MockM
     model
 }
 
-/// Runs a prompt with `engine` in a new app of `template`; returns the first completed
-/// tool's output.
-async fn tool_output(server: &TestServer, template: &str, engine: &str) -> String {
-    let admin = server.admin();
-    let app = new_app(&admin, template).await;
-    let run = start_run(&admin, &app, json!({"input": "probe", "engine": engine})).await;
-    let events = collect(&admin, &run.stream_url, None).await;
+/// Runs prompt `input` with `engine` in a new app of `template`; returns the first
+/// completed tool's output.
+async fn tool_output(admin: &ApiClient, template: &str, engine: &str, input: &str) -> String {
+    let app = new_app(admin, template).await;
+    let run = start_run(admin, &app, json!({"input": input, "engine": engine})).await;
+    let events = collect(admin, &run.stream_url, None).await;
     assert_eq!(
         events.last().unwrap().body.event_type(),
         "run.completed",
@@ -179,7 +179,7 @@ async fn run_command_reaches_only_loopback_and_the_proxy() {
         .await
         .unwrap();
     assert!(health.status().is_success());
-    let output = tool_output(&server, "static", "native").await;
+    let output = tool_output(&server.admin(), "static", "native", "probe").await;
     assert_confined(&output);
 }
 
@@ -189,7 +189,7 @@ async fn opencode_bash_reaches_only_loopback_and_the_proxy() {
     let command = probe_script(api_port(&server));
     let arguments = json!({"command": command, "description": "Probe the sandbox's network"});
     let _model = script_tool(&server, "bash", arguments).await;
-    let output = tool_output(&server, "static", "opencode").await;
+    let output = tool_output(&server.admin(), "static", "opencode", "probe").await;
     assert_confined(&output);
 }
 
@@ -203,7 +203,7 @@ async fn npm_ci_of_the_vite_template_works_through_the_proxy() {
     let arguments = json!({"command": command, "timeout_ms": 290_000});
     let _model = script_tool(&server, "run_command", arguments).await;
     let started = Instant::now();
-    let output = tool_output(&server, "vite-react", "native").await;
+    let output = tool_output(&server.admin(), "vite-react", "native", "probe").await;
     assert!(output.contains("PRIVATE_NS_OK"), "{output}");
     assert!(output.contains("proxy=http://127.0.0.1:3128"), "{output}");
     assert!(
@@ -214,4 +214,58 @@ async fn npm_ci_of_the_vite_template_works_through_the_proxy() {
         "npm ci through the proxy: {} ms",
         started.elapsed().as_millis()
     );
+}
+
+/// An npm mirror configured only for the service user (its environment here, as its
+/// `~/.npmrc` would be) is the allow-list's default entry and the registry a sandboxed npm
+/// uses under both engines, though sandboxed processes see neither that environment nor
+/// that HOME; the service user's npm credentials never reach them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandboxed_npm_uses_the_service_users_registry_without_its_credentials() {
+    const MIRROR: &str = "http://NPM.mirror.example:4873/npm/";
+    let command = format!(
+        "{ONLY_IN_A_PRIVATE_NAMESPACE}; echo \"REGISTRY=$(npm config get registry)\"; \
+         echo \"SECRETS=$(env | grep -c s3cret)\""
+    );
+    let scenario = |engine: &str, tool: &str, arguments: Value| {
+        json!({"name": engine, "match": {"contains": format!("{engine} probe")}, "turns": [
+            {"steps": [{"tool_call": {"id": "call_probe", "name": tool, "arguments": arguments}}]},
+            {"steps": [{"text": "probed"}]}
+        ]})
+    };
+    let script = json!({"scenarios": [
+        scenario("native", "run_command", json!({"command": command})),
+        scenario("opencode", "bash", json!({"command": command, "description": "Ask npm its registry"})),
+    ]});
+    let model = MockModel::start(Script::from_json(&script.to_string()).unwrap())
+        .await
+        .unwrap();
+    let db = TestDb::new(StoreKind::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &model);
+    let extra = [
+        ("NPM_CONFIG_REGISTRY", MIRROR),
+        ("NPM_CONFIG__AUTH", "s3cret-token"),
+    ];
+    let server = start_with(&db, &dir.path().join("data"), &config, &extra).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let caps: Value = admin
+        .get(
+            &format!("/admin/apps/{}/coding-agent/capabilities", app.id),
+            200,
+        )
+        .await;
+    assert_eq!(caps["sandbox_egress"], "proxy", "{caps}");
+    assert_eq!(caps["sandbox_egress_allow"], json!(["npm.mirror.example"]));
+    for engine in ["native", "opencode"] {
+        let input = format!("{engine} probe");
+        let output = tool_output(&admin, "static", engine, &input).await;
+        assert!(output.contains("PRIVATE_NS_OK"), "{engine}: {output}");
+        assert!(
+            output.contains("REGISTRY=http://npm.mirror.example:4873/npm/"),
+            "{engine}: {output}"
+        );
+        assert!(output.contains("SECRETS=0"), "{engine}: {output}");
+    }
 }

@@ -244,7 +244,7 @@ mod tests {
 
     use super::*;
     use crate::egress::NetNs;
-    use crate::egress::forward::{self, Forward};
+    use crate::egress::forward::{self, Forward, ProxyEnv};
 
     fn profile() -> BwrapProfile {
         BwrapProfile {
@@ -274,7 +274,7 @@ mod tests {
         let private = BwrapProfile {
             network: Network::Private {
                 sockets: "/srv/data/sandboxes/a/net".into(),
-                proxy: true,
+                proxy: Some(ProxyEnv::default()),
                 services: Vec::new(),
             },
             ..profile()
@@ -288,7 +288,7 @@ mod tests {
             let joined = BwrapProfile {
                 network: Network::Joined {
                     sockets: "/srv/data/sandboxes/a/net".into(),
-                    proxy: true,
+                    proxy: Some(ProxyEnv::default()),
                     services: Vec::new(),
                     netns: Arc::new(netns),
                 },
@@ -305,7 +305,7 @@ mod tests {
             };
             let service = Network::Joined {
                 sockets: "/s".into(),
-                proxy: true,
+                proxy: Some(ProxyEnv::default()),
                 services: vec![Forward::TcpToUnix {
                     port: forward::GATE_PORT,
                     socket: "/run/draftsmith/gate.sock".into(),

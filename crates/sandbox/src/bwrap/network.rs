@@ -25,8 +25,8 @@ impl Network {
         // bwrap would make the missing `/run` root's `0700`, closed to a sandbox uid.
         args.extend(["--perms", "0755", "--dir", "/run"].map(OsString::from));
         push(args, "--ro-bind", sockets, Path::new(forward::INSIDE_DIR));
-        if *proxy {
-            for (key, value) in forward::proxy_env() {
+        if let Some(proxy) = proxy {
+            for (key, value) in proxy.vars() {
                 args.extend([OsString::from("--setenv"), key.into(), value.into()]);
             }
         }
@@ -38,7 +38,7 @@ impl Network {
         let (proxy, services) = match self {
             Self::Private {
                 proxy, services, ..
-            } => (*proxy, services),
+            } => (proxy.is_some(), services),
             Self::Joined { services, .. } if !services.is_empty() => (false, services),
             _ => return Vec::new(),
         };

@@ -10,6 +10,8 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use super::NpmRegistry;
+
 /// Where the directory of the sandbox's sockets (the proxy's, the model gate's) appears.
 pub const INSIDE_DIR: &str = "/run/draftsmith";
 /// The egress proxy's socket inside.
@@ -41,25 +43,45 @@ pub enum Forward {
     },
 }
 
-/// The proxy settings every confined process gets (npm and most tools read one of them;
-/// loopback stays direct, for dev servers and the forwarded model gate).
-pub fn proxy_env() -> Vec<(&'static str, String)> {
-    let url = format!("http://127.0.0.1:{PROXY_PORT}");
-    let mut env: Vec<(&'static str, String)> = [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "npm_config_proxy",
-        "npm_config_https_proxy",
-    ]
-    .into_iter()
-    .map(|k| (k, url.clone()))
-    .collect();
-    for key in ["NO_PROXY", "no_proxy"] {
-        env.push((key, "localhost,127.0.0.1,::1".into()));
+/// What every confined process is told of its way out when the egress proxy is it: the
+/// proxy's address (npm and most tools read one of these variables; loopback stays direct,
+/// for dev servers and the forwarded model gate) and the npm registry to use through it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyEnv {
+    registry: Option<String>,
+}
+
+impl ProxyEnv {
+    /// The variables for a sandbox whose npm is pointed at `registry` (`None`: npm's own
+    /// setting).
+    pub fn new(registry: Option<&NpmRegistry>) -> Self {
+        Self {
+            registry: registry.map(|r| r.url().to_owned()),
+        }
     }
-    env
+
+    /// The variables, as `(name, value)`.
+    pub fn vars(&self) -> Vec<(&'static str, String)> {
+        let url = format!("http://127.0.0.1:{PROXY_PORT}");
+        let mut env: Vec<(&'static str, String)> = [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "npm_config_proxy",
+            "npm_config_https_proxy",
+        ]
+        .into_iter()
+        .map(|k| (k, url.clone()))
+        .collect();
+        for key in ["NO_PROXY", "no_proxy"] {
+            env.push((key, "localhost,127.0.0.1,::1".into()));
+        }
+        if let Some(registry) = &self.registry {
+            env.push(("npm_config_registry", registry.clone()));
+        }
+        env
+    }
 }
 
 /// The argv prefix (`sh -c PRELUDE sh`) that starts `forwards` and then runs the argv that

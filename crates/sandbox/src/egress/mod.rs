@@ -30,15 +30,24 @@ pub const DEFAULT_REGISTRY_HOST: &str = "registry.npmjs.org";
 /// What a sandbox may reach beyond its own loopback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EgressPolicy {
-    /// The allowed host names, through the sandbox's proxy.
-    Proxy(Arc<AllowList>),
+    /// Through the sandbox's proxy.
+    Proxy {
+        /// The allowed host names.
+        allow: Arc<AllowList>,
+        /// The registry a sandboxed npm is pointed at; `None` leaves npm on its own
+        /// (global or built-in) setting.
+        registry: Option<NpmRegistry>,
+    },
     /// Nothing: no proxy, no route.
     None,
 }
 
 impl Default for EgressPolicy {
     fn default() -> Self {
-        Self::Proxy(Arc::new(AllowList::new([DEFAULT_REGISTRY_HOST])))
+        Self::Proxy {
+            allow: Arc::new(AllowList::new([DEFAULT_REGISTRY_HOST])),
+            registry: None,
+        }
     }
 }
 
@@ -50,7 +59,10 @@ impl EgressPolicy {
         S: AsRef<str>,
     {
         match mode.trim().to_ascii_lowercase().as_str() {
-            "proxy" | "" => Ok(Self::Proxy(Arc::new(AllowList::new(allow)))),
+            "proxy" | "" => Ok(Self::Proxy {
+                allow: Arc::new(AllowList::new(allow)),
+                registry: None,
+            }),
             "none" => Ok(Self::None),
             other => Err(SandboxError::Invalid(format!(
                 "sandbox egress must be proxy or none, not {other:?}"
@@ -58,10 +70,21 @@ impl EgressPolicy {
         }
     }
 
+    /// The policy with sandboxed npm pointed at `registry` (nothing changes for `none`).
+    pub fn with_npm_registry(self, registry: NpmRegistry) -> Self {
+        match self {
+            Self::Proxy { allow, .. } => Self::Proxy {
+                allow,
+                registry: Some(registry),
+            },
+            Self::None => Self::None,
+        }
+    }
+
     /// The configuration and capabilities spelling.
     pub fn as_str(&self) -> &'static str {
         match self {
-            Self::Proxy(_) => "proxy",
+            Self::Proxy { .. } => "proxy",
             Self::None => "none",
         }
     }
@@ -69,35 +92,86 @@ impl EgressPolicy {
     /// The allowed hosts (empty for `none`).
     pub fn allowed(&self) -> Vec<String> {
         match self {
-            Self::Proxy(allow) => allow.entries(),
+            Self::Proxy { allow, .. } => allow.entries(),
             Self::None => Vec::new(),
+        }
+    }
+
+    /// What a confined process is told of its way out (`None` without the proxy).
+    pub(crate) fn proxy_env(&self) -> Option<forward::ProxyEnv> {
+        match self {
+            Self::Proxy { registry, .. } => Some(forward::ProxyEnv::new(registry.as_ref())),
+            Self::None => None,
         }
     }
 }
 
-/// The host of the registry the host's npm is configured with (`npm config get
-/// registry`), or [`DEFAULT_REGISTRY_HOST`] when npm is missing or says nothing usable.
-pub fn npm_registry_host() -> String {
-    let out = std::process::Command::new("npm")
-        .args(["config", "get", "registry"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output();
-    out.ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| registry_host(&String::from_utf8_lossy(&o.stdout)))
-        .unwrap_or_else(|| DEFAULT_REGISTRY_HOST.to_owned())
+/// The npm registry a sandbox's processes are pointed at: the one the service user's npm is
+/// configured with, wherever that is (`NPM_CONFIG_REGISTRY`, `~/.npmrc`, the global
+/// npmrc). A sandboxed npm runs with neither that environment nor that HOME, so without
+/// being told it would use its built-in registry while the default allow-list names the
+/// configured one. Never carries credentials: a URL's user information is dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NpmRegistry {
+    url: String,
+    host: String,
 }
 
-/// The host part of a registry URL.
-fn registry_host(url: &str) -> Option<String> {
-    let rest = url.trim().split_once("://")?.1;
-    let authority = rest.split('/').next()?.rsplit('@').next()?;
-    let host = match authority.rsplit_once(':') {
-        Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
-        _ => authority,
-    };
-    (!host.is_empty()).then(|| host.to_ascii_lowercase())
+impl Default for NpmRegistry {
+    fn default() -> Self {
+        Self {
+            url: format!("https://{DEFAULT_REGISTRY_HOST}/"),
+            host: DEFAULT_REGISTRY_HOST.to_owned(),
+        }
+    }
+}
+
+impl NpmRegistry {
+    /// The registry of the host's npm (`npm config get registry`), or the default when npm
+    /// is missing or says nothing usable.
+    pub fn of_host_npm() -> Self {
+        let out = std::process::Command::new("npm")
+            .args(["config", "get", "registry"])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output();
+        out.ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| Self::parse(&String::from_utf8_lossy(&o.stdout)))
+            .unwrap_or_default()
+    }
+
+    /// A registry URL (`http` or `https`), without its user information.
+    pub fn parse(url: &str) -> Option<Self> {
+        let (scheme, rest) = url.trim().split_once("://")?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return None;
+        }
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let authority = authority.rsplit('@').next()?;
+        let host = match authority.rsplit_once(':') {
+            Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+            _ => authority,
+        };
+        if host.is_empty() || path.contains(char::is_whitespace) {
+            return None;
+        }
+        Some(Self {
+            url: format!("{scheme}://{}/{path}", authority.to_ascii_lowercase()),
+            host: host.to_ascii_lowercase(),
+        })
+    }
+
+    /// The URL sandboxed npm uses (`npm_config_registry`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Its host, the allow-list's default entry.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
 }
 
 /// A short host directory for the sockets of `owner` (a sandbox's or the cache's directory):
@@ -143,10 +217,12 @@ impl InstallProxy {
 
     /// The network an install runs with (needs a tokio runtime).
     pub(crate) fn network(&self) -> Result<Network, SandboxError> {
-        let allow = match &self.egress {
+        let (allow, proxy) = match &self.egress {
             None => return Ok(Network::Shared),
             Some(EgressPolicy::None) => return Ok(Network::Isolated),
-            Some(EgressPolicy::Proxy(allow)) => allow,
+            Some(EgressPolicy::Proxy { allow, registry }) => {
+                (allow, forward::ProxyEnv::new(registry.as_ref()))
+            }
         };
         let mut serving = self
             .serving
@@ -165,7 +241,7 @@ impl InstallProxy {
         }
         Ok(Network::Private {
             sockets,
-            proxy: true,
+            proxy: Some(proxy),
             services: Vec::new(),
         })
     }
@@ -176,6 +252,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::unwrap_used)]
     fn parses_the_setting_and_the_registry() {
         let policy = EgressPolicy::parse("proxy", ["a.example"]).ok();
         assert_eq!(
@@ -187,14 +264,36 @@ mod tests {
             Some(EgressPolicy::None)
         );
         assert!(EgressPolicy::parse("open", [""; 0]).is_err());
-        assert_eq!(
-            registry_host("https://registry.npmjs.org/\n").as_deref(),
-            Some("registry.npmjs.org")
-        );
-        assert_eq!(
-            registry_host("http://user@npm.corp.example:4873/x/").as_deref(),
-            Some("npm.corp.example")
-        );
-        assert_eq!(registry_host("nonsense"), None);
+        let npmjs = NpmRegistry::parse("https://registry.npmjs.org/\n");
+        assert_eq!(npmjs.as_ref(), Some(&NpmRegistry::default()));
+        let mirror = NpmRegistry::parse("HTTP://user:secret@NPM.corp.example:4873/x/").unwrap();
+        assert_eq!(mirror.host(), "npm.corp.example");
+        assert_eq!(mirror.url(), "http://npm.corp.example:4873/x/");
+        assert_eq!(NpmRegistry::parse("nonsense"), None);
+        assert_eq!(NpmRegistry::parse("file:///srv/npm"), None);
+    }
+
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn an_install_is_pointed_at_the_policys_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let mirror = NpmRegistry::parse("https://npm.mirror.example/").unwrap();
+        let policy = EgressPolicy::parse("proxy", ["npm.mirror.example"])
+            .unwrap()
+            .with_npm_registry(mirror);
+        let install = InstallProxy::new(dir.path().to_path_buf(), Some(policy));
+        let Network::Private {
+            proxy: Some(proxy), ..
+        } = install.network().unwrap()
+        else {
+            panic!("an install through the proxy has a private network");
+        };
+        let vars = proxy.vars();
+        assert!(vars.contains(&("npm_config_registry", "https://npm.mirror.example/".into())));
+        assert!(vars.contains(&("HTTPS_PROXY", "http://127.0.0.1:3128".into())));
+        let unset = forward::ProxyEnv::default().vars();
+        assert!(!unset.iter().any(|(key, _)| *key == "npm_config_registry"));
+        drop(install);
+        let _ = std::fs::remove_dir_all(sockets_dir(dir.path()).unwrap());
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::NetNs;
-use super::forward::Forward;
+use super::forward::{Forward, ProxyEnv};
 
 /// Whether a sandbox shares the host's network.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,14 +17,14 @@ pub enum Network {
     /// A private network namespace with only loopback and no way out.
     Isolated,
     /// A private network namespace whose ways out are the Unix sockets in `sockets`,
-    /// bound read-only at `/run/draftsmith`: the egress proxy's when `proxy` (then a
-    /// forwarder exposes it on loopback and the proxy variables point at it), plus the
+    /// bound read-only at `/run/draftsmith`: the egress proxy's when `proxy` is set (then a
+    /// forwarder exposes it on loopback and its variables point at it), plus the
     /// `services` forwards of a long-lived service (the OpenCode server and its model gate).
     Private {
         /// The host directory of the sandbox's sockets.
         sockets: PathBuf,
-        /// Whether the egress proxy is this sandbox's way out.
-        proxy: bool,
+        /// What its processes are told of the egress proxy, when that is its way out.
+        proxy: Option<ProxyEnv>,
         /// A service's own forwards.
         services: Vec<Forward>,
     },
@@ -35,8 +35,8 @@ pub enum Network {
     Joined {
         /// The host directory of the sandbox's sockets.
         sockets: PathBuf,
-        /// Whether the egress proxy is this sandbox's way out.
-        proxy: bool,
+        /// What its processes are told of the egress proxy, when that is its way out.
+        proxy: Option<ProxyEnv>,
         /// A service's own forwards.
         services: Vec<Forward>,
         /// The namespace.

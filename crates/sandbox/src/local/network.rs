@@ -49,16 +49,16 @@ impl LocalController {
             .lock()
             .map_err(|_| SandboxError::Invalid("sandbox networks poisoned".into()))?;
         let net = nets.entry(id.to_string()).or_default();
-        let proxy = matches!(egress, EgressPolicy::Proxy(_));
+        let proxy = egress.proxy_env();
         if self.own_netns && net.netns.is_none() {
-            let (netns, loopback) = NetNs::create(proxy).map_err(|e| {
+            let (netns, loopback) = NetNs::create(proxy.is_some()).map_err(|e| {
                 SandboxError::Isolation(format!("cannot make the sandbox's network namespace: {e}"))
             })?;
             tracing::debug!(sandbox = %id, netns = netns.inode(), "made the sandbox's network namespace");
             net.netns = Some(Arc::new(netns));
             net.loopback = loopback;
         }
-        if let EgressPolicy::Proxy(allow) = egress {
+        if let EgressPolicy::Proxy { allow, .. } = egress {
             let socket = socket_path(&sockets, "egress.sock")?;
             let live = net
                 .proxy

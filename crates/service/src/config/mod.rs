@@ -153,19 +153,29 @@ impl Config {
     }
 
     /// What sandboxes may reach: the configured allow-list, or by default the host of the
-    /// registry the host's npm uses (asked once, here).
+    /// registry the host's npm uses; with the proxy, sandboxed npm is pointed at that
+    /// registry (npm is asked once, here).
     pub fn egress_policy(&self) -> Result<draftsmith_sandbox::EgressPolicy, ConfigError> {
         let egress = &self.sandbox.egress;
-        let allow = match (&egress.allow, egress.mode) {
-            (Some(allow), _) => allow.clone(),
-            (None, EgressMode::None) => Vec::new(),
-            (None, EgressMode::Proxy) => vec![draftsmith_sandbox::npm_registry_host()],
+        let registry = match egress.mode {
+            EgressMode::Proxy => Some(draftsmith_sandbox::NpmRegistry::of_host_npm()),
+            EgressMode::None => None,
         };
-        draftsmith_sandbox::EgressPolicy::parse(egress.mode.as_str(), allow).map_err(|e| {
-            ConfigError::Env {
-                var: "DRAFTSMITH_SANDBOX_EGRESS",
-                message: e.to_string(),
-            }
+        let allow = match (&egress.allow, &registry) {
+            (Some(allow), _) => allow.clone(),
+            (None, Some(registry)) => vec![registry.host().to_owned()],
+            (None, None) => Vec::new(),
+        };
+        let policy =
+            draftsmith_sandbox::EgressPolicy::parse(egress.mode.as_str(), allow).map_err(|e| {
+                ConfigError::Env {
+                    var: "DRAFTSMITH_SANDBOX_EGRESS",
+                    message: e.to_string(),
+                }
+            })?;
+        Ok(match registry {
+            Some(registry) => policy.with_npm_registry(registry),
+            None => policy,
         })
     }
 
