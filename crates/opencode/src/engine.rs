@@ -385,18 +385,23 @@ impl Engine for OpencodeEngine {
         }
     }
 
-    /// Starts the workspace's server while its sandbox is filled; the run bootstraps it.
+    /// Starts the workspace's server while its sandbox is filled, or ahead of any run (a
+    /// chat made ahead), and the session its next run takes: making it bootstraps the
+    /// server's instance for the workspace, as a run's first request would.
     async fn prepare(&self, workspace: &Path, model: &ResolvedModel) {
         if workspace.as_os_str().is_empty() || self.config.external.is_some() {
             return;
         }
         let settings =
             OpencodeSettings::for_model(model, &self.config.permission_overrides).to_json();
-        if let Err(error) = self
+        match self
             .server_for(&key(workspace), settings, model, false)
             .await
         {
-            tracing::debug!(%error, "starting the OpenCode server ahead of the run failed; the run tries again");
+            Ok((server, _)) => server.make_session_ahead(SESSION_TITLE),
+            Err(error) => {
+                tracing::debug!(%error, "starting the OpenCode server ahead of the run failed; the run tries again");
+            }
         }
     }
 

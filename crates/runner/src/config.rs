@@ -43,4 +43,17 @@ pub struct RunnerConfig {
     /// Whether Prometheus metrics are recorded and served (`[metrics] enabled`); read at
     /// start only.
     pub metrics: bool,
+    /// New chats kept ready for OpenCode runs, their server started (`[opencode]
+    /// warm_chats`).
+    pub warm_chats: WarmChats,
+}
+
+/// How many new chats of each template are kept ready for the OpenCode engine
+/// ([`crate::warm`]); none by default, as each holds an idle OpenCode server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WarmChats {
+    /// How many of each template.
+    pub per_template: usize,
+    /// The templates (every template the service offers).
+    pub templates: Vec<String>,
 }

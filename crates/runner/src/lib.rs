@@ -21,6 +21,7 @@ pub mod sandbox;
 mod sink;
 pub mod sync;
 pub mod verify;
+mod warm;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -30,7 +31,8 @@ use draftsmith_contract::AgentContract;
 use draftsmith_core::RunEvent;
 use draftsmith_core::api::{App, CreateRun, Run, RunBudget};
 use draftsmith_core::{
-    AppId, EngineKind, ErrorCode, EventBody, EventError, InstanceId, RunId, Timestamp, UserId,
+    AppId, ChatSessionId, EngineKind, ErrorCode, EventBody, EventError, InstanceId, RunId,
+    Timestamp, UserId,
 };
 use draftsmith_engine::{ModelRegistry, ResolvedModel, Steering, SteeringSender};
 use draftsmith_store::{NewRun, Store, StoreError};
@@ -41,7 +43,7 @@ use tokio_util::task::TaskTracker;
 
 pub use budget::{BudgetError, Budgets, Clock};
 pub use bus::{BusMessage, EventBus, LocalBus, PgBus};
-pub use config::RunnerConfig;
+pub use config::{RunnerConfig, WarmChats};
 pub use engines::Engines;
 pub use fair_use::{FairUse, Throttled};
 pub use metrics::Metrics;
@@ -98,6 +100,8 @@ struct Inner {
     /// the maintenance loop starts their next prompt.
     kicks: mpsc::UnboundedSender<AppId>,
     kicked: Mutex<Option<mpsc::UnboundedReceiver<AppId>>>,
+    /// New chats made ahead for OpenCode runs.
+    warm: warm::WarmPool,
 }
 
 impl Runner {
@@ -132,6 +136,7 @@ impl Runner {
                 clock: RwLock::new(budget::wall_clock()),
                 kicks,
                 kicked: Mutex::new(Some(kicked)),
+                warm: warm::WarmPool::default(),
             }),
         };
         let previous = Some(runner.config().instance);
@@ -260,7 +265,12 @@ impl Runner {
         let attached = attachments::resolve(store, app, user, &request.attachments, &model).await?;
         let contract = contract::load(store, app).await?;
         let lease_until = self.lease_deadline();
-        let run = self
+        // A new chat of the OpenCode engine starts on a chat made ahead, when one is ready.
+        let warm = match (request.chat_session_id, engine) {
+            (None, EngineKind::Opencode) => self.inner.warm.take(&app.template),
+            _ => None,
+        };
+        let created = self
             .inner
             .services
             .store
@@ -268,6 +278,7 @@ impl Runner {
                 app: app.id,
                 user: user.clone(),
                 chat_session: request.chat_session_id,
+                new_chat_id: warm,
                 engine,
                 requested_model_id: requested,
                 resolved_model_id: model.id.clone(),
@@ -277,7 +288,15 @@ impl Runner {
                 input_params: contract::input_params(&contract, &budget),
                 attachments: attached,
             })
-            .await?;
+            .await;
+        let run = match (created, warm) {
+            (Ok(run), _) => run,
+            (Err(error), Some(chat)) => {
+                self.inner.warm.give_back(&app.template, chat);
+                return Err(error.into());
+            }
+            (Err(error), None) => return Err(error.into()),
+        };
         let api_tx = self.launch(run.clone(), app.clone(), model, contract, budget, clock);
         Ok((run, api_tx))
     }
@@ -485,6 +504,82 @@ impl Runner {
         for app in store.apps_with_waiting_queue().await? {
             self.start_queued_logged(app).await;
         }
+        self.keep_warm();
+        Ok(())
+    }
+
+    /// The chats of `template` made ahead and ready for a new chat's first OpenCode run
+    /// (for tests and diagnostics).
+    pub fn warm_chats(&self, template: &str) -> Vec<ChatSessionId> {
+        self.inner.warm.ready(template)
+    }
+
+    /// Starts the next work on the chats made ahead ([`warm`]), only while no run executes
+    /// here and the OpenCode engine is installed.
+    fn keep_warm(&self) {
+        let config = self.config();
+        if config.policy.opencode_unavailable.is_some() || !self.local_runs().is_empty() {
+            return;
+        }
+        let Some(work) = self
+            .inner
+            .warm
+            .next(&config.warm_chats, config.sandbox_ttl / 3)
+        else {
+            return;
+        };
+        let runner = self.clone();
+        self.inner
+            .tasks
+            .spawn(async move { runner.warm(work).await });
+    }
+
+    async fn warm(&self, work: warm::Work) {
+        let pool = &self.inner.warm;
+        match work {
+            warm::Work::Make(template) => {
+                let chat = ChatSessionId::new();
+                match self.warm_chat(&template, chat).await {
+                    Ok(()) => pool.done(Some((template, chat)), false),
+                    Err(error) => {
+                        tracing::warn!(%template, %error, "cannot make a chat ahead");
+                        pool.done(None, true);
+                    }
+                }
+            }
+            warm::Work::Renew(chats) => {
+                for (template, chat) in chats {
+                    if let Err(error) = self.warm_chat(&template, chat).await {
+                        tracing::warn!(%template, %chat, %error, "cannot keep a chat made ahead");
+                        pool.forget(&template, chat);
+                    }
+                }
+                pool.done(None, false);
+            }
+        }
+    }
+
+    /// Makes (or renews) the sandbox of new chat `chat` of `template` and has the OpenCode
+    /// engine start its server there for the default model.
+    async fn warm_chat(&self, template: &str, chat: ChatSessionId) -> Result<(), String> {
+        let services = &self.inner.services;
+        let engine = services
+            .engines
+            .get(EngineKind::Opencode)
+            .ok_or("the OpenCode engine is not installed")?;
+        let model = self.registry().resolve(None).map_err(|e| e.0)?;
+        let id = draftsmith_sandbox::SandboxId::for_chat(chat);
+        let ttl = self.config().sandbox_ttl;
+        services
+            .controller
+            .create(&id, template, ttl)
+            .await
+            .map_err(|e| e.to_string())?;
+        let workspace = services
+            .controller
+            .workspace_dir(&id)
+            .ok_or("the sandbox has no workspace on this host")?;
+        engine.prepare(&workspace, &model).await;
         Ok(())
     }
 

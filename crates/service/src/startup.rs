@@ -177,6 +177,13 @@ pub fn runner_config(config: &Config, instance: InstanceId) -> RunnerConfig {
             == QueueAfterFailure::Hold,
         accounting: config.metrics.accounting,
         metrics: config.metrics.enabled,
+        warm_chats: draftsmith_runner::WarmChats {
+            per_template: config.opencode.warm_chats,
+            templates: draftsmith_templates::all()
+                .iter()
+                .map(|t| t.id.to_owned())
+                .collect(),
+        },
     }
 }
 

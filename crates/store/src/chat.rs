@@ -120,27 +120,25 @@ pub(crate) async fn set_attachments(
     Ok(())
 }
 
-/// Starts a session for `user` on `app`, titled after its first prompt.
+/// Starts session `session` for the run `new` describes, titled after its first prompt.
 pub(crate) async fn insert_session(
     tx: &mut Tx,
-    app: AppId,
-    user: &UserId,
-    first_prompt: &str,
+    session: ChatSessionId,
+    new: &crate::NewRun,
     now: Timestamp,
-) -> Result<ChatSessionId> {
-    let session = ChatSessionId::new();
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO published_app_coding_chat_sessions \
          (id, app_id, user_id, title, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
     )
     .bind(session.to_string())
-    .bind(app.to_string())
-    .bind(&user.0)
-    .bind(session_title(first_prompt))
+    .bind(new.app.to_string())
+    .bind(&new.user.0)
+    .bind(session_title(&new.input))
     .bind(now.as_micros())
     .execute(&mut **tx)
     .await?;
-    Ok(session)
+    Ok(())
 }
 
 /// Whether `session` is `user`'s on `app`.

@@ -266,6 +266,7 @@ impl QueueStore for SqlStore {
             app: next.app,
             user: head.created_by,
             chat_session: head.chat_session_id,
+            new_chat_id: None,
             engine: head.engine,
             requested_model_id: head.requested_model_id,
             resolved_model_id: head.resolved_model_id,

@@ -34,6 +34,9 @@ pub struct NewRun {
     pub user: UserId,
     /// Continue this session; a new one when `None`.
     pub chat_session: Option<ChatSessionId>,
+    /// The id the new session gets when `chat_session` is `None` (a chat made ahead, whose
+    /// sandbox is ready); a fresh one when `None`.
+    pub new_chat_id: Option<ChatSessionId>,
     /// Engine.
     pub engine: EngineKind,
     /// What was asked for.
@@ -61,7 +64,11 @@ async fn session_for(tx: &mut Tx, new: &NewRun, now: Timestamp) -> Result<ChatSe
             }
             Ok(session)
         }
-        None => chat::insert_session(tx, new.app, &new.user, &new.input, now).await,
+        None => {
+            let session = new.new_chat_id.unwrap_or_default();
+            chat::insert_session(tx, session, new, now).await?;
+            Ok(session)
+        }
     }
 }
 
@@ -240,7 +247,7 @@ async fn start_on(store: &SqlStore, new: NewRun) -> Result<Run> {
     let run_id = RunId::new();
     let (session, chat_is_new) = match new.chat_session {
         Some(session) => (session, false),
-        None => (ChatSessionId::new(), true),
+        None => (new.new_chat_id.unwrap_or_default(), true),
     };
     let message = uuid::Uuid::new_v4().to_string();
     let kind = CheckpointKind::PreRun;

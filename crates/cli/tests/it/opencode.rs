@@ -330,6 +330,88 @@ async fn the_opencode_server_is_confined_and_dies_with_its_sandbox() {
     server.shutdown().await;
 }
 
+/// With `[opencode] warm_chats = 1` a chat of each template is made ahead: its sandbox and
+/// its confined OpenCode server start before any run. A new chat's first OpenCode run takes
+/// it and runs on that very server, starting none of its own; a native run never takes it;
+/// once the instance is idle again, the next one is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_chats_first_opencode_run_starts_on_a_server_made_ahead() {
+    let script = json!({"scenarios": [{"name": "hello", "turns": [
+        {"steps": [{"text": "Hello from a warm server."}]}
+    ]}]});
+    let model = draftsmith_mockmodel::MockModel::start(
+        draftsmith_mockmodel::Script::from_json(&script.to_string()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut config = draftsmith_testkit::server::config_for_model(&model.base_url());
+    config.opencode.warm_chats = 1;
+    let server = TestServer::start_with(StoreKind::Sqlite, config).await;
+    let runner = server.state.runner.clone();
+    let warm_chat = |other: Option<draftsmith_core::ChatSessionId>| {
+        let runner = runner.clone();
+        async move {
+            for _ in 0..600 {
+                let ready = runner.warm_chats("static");
+                if let Some(chat) = ready.into_iter().find(|c| Some(*c) != other) {
+                    return chat;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("no chat was made ahead within 60 s");
+        }
+    };
+    let warm = warm_chat(None).await;
+    let sandbox = server
+        .db
+        .dir
+        .path()
+        .join("sandboxes")
+        .join(format!("chat-{warm}"));
+    let started = opencode_servers_in(&sandbox);
+    assert_eq!(started.len(), 1, "one server started ahead: {started:?}");
+
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let (native, _) = completed_run(&admin, &app, json!({"input": "hi", "engine": "native"})).await;
+    assert_ne!(
+        native.chat_session_id, warm,
+        "a native run starts its own chat"
+    );
+    assert_eq!(server.state.runner.warm_chats("static"), vec![warm]);
+
+    let (run, events) =
+        completed_run(&admin, &app, json!({"input": "hi", "engine": "opencode"})).await;
+    assert_eq!(
+        run.chat_session_id, warm,
+        "the new chat is the one made ahead"
+    );
+    let text: String = events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::AssistantDelta { delta, .. } => Some(delta.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, "Hello from a warm server.");
+    assert_eq!(
+        opencode_servers_in(&sandbox),
+        started,
+        "the run ran on the server started ahead"
+    );
+    let next = warm_chat(Some(warm)).await;
+    let next_sandbox = sandbox.with_file_name(format!("chat-{next}"));
+    let next_servers = opencode_servers_in(&next_sandbox);
+    assert_eq!(next_servers.len(), 1, "the next one has its server too");
+    server.shutdown().await;
+    for pid in started.into_iter().chain(next_servers) {
+        assert!(
+            !draftsmith_opencode::is_running(pid),
+            "server {pid} outlived the service"
+        );
+    }
+}
+
 /// Pids of `opencode` processes working in `dir` (their HOME or cwd under it).
 fn opencode_servers_in(dir: &std::path::Path) -> Vec<u32> {
     let mut found = Vec::new();

@@ -128,6 +128,7 @@ overrides! {
     "APPS_CODING_AGENT_OPENCODE_FAIL_ON_UNRECOVERED_APPLY_PATCH" => "opencode.fail_on_unrecovered_apply_patch",
         |c, v| c.opencode.fail_on_unrecovered_apply_patch = flag(v)?;
     "APPS_CODING_AGENT_OPENCODE_BASE_URL" => "opencode.base_url", |c, v| c.opencode.base_url = text(v);
+    "DRAFTSMITH_OPENCODE_WARM_CHATS" => "opencode.warm_chats", |c, v| c.opencode.warm_chats = number(v)?;
     "APPS_CODING_AGENT_OPENCODE_PASSWORD" => "opencode.password", |c, v| c.opencode.password = text(v);
 }
 

@@ -214,6 +214,10 @@ pub struct OpencodeSection {
     pub base_url: Option<String>,
     /// That server's `OPENCODE_SERVER_PASSWORD`.
     pub password: Option<String>,
+    /// New chats of each template kept ready, their sandbox made and their server started
+    /// for the default model, so a new chat's first run skips the server's start. Each
+    /// holds an idle server (about 500 MiB); none by default.
+    pub warm_chats: usize,
 }
 
 impl Default for OpencodeSection {
@@ -225,6 +229,7 @@ impl Default for OpencodeSection {
             fail_on_unrecovered_apply_patch: true,
             base_url: None,
             password: None,
+            warm_chats: 0,
         }
     }
 }

@@ -12,6 +12,7 @@ draftsmith_testkit::both_stores!(
     messages_read_back_in_the_order_they_were_added,
     a_run_continues_only_its_users_session,
     a_chat_keeps_one_summary_replaced_in_place,
+    a_new_chat_takes_the_id_made_ahead_for_it,
 );
 
 async fn a_chat_keeps_one_summary_replaced_in_place(kind: StoreKind) {
@@ -114,4 +115,30 @@ async fn a_run_continues_only_its_users_session(kind: StoreKind) {
         .map(|m| m.content)
         .collect();
     assert_eq!(texts, ["make it blue", "and now green\nwith details"]);
+}
+
+/// A run starting a new chat with an id chosen ahead (a chat made ahead, its sandbox ready)
+/// gets a session of exactly that id; without one, a fresh id as before.
+async fn a_new_chat_takes_the_id_made_ahead_for_it(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let ahead = draftsmith_core::ChatSessionId::new();
+    let mut new = new_run(app, "start on the warm chat");
+    new.new_chat_id = Some(ahead);
+    let run = f.store.create_run(new).await.unwrap();
+    assert_eq!(run.chat_session_id, ahead);
+    let sessions = f.store.chat_sessions(app, &alice()).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].id, ahead);
+    assert_eq!(sessions[0].title, "start on the warm chat");
+    let cancelled = draftsmith_core::EventBody::RunCancelled {
+        by: "alice".into(),
+        usage: None,
+    };
+    f.store
+        .append_event(run.run_id, cancelled, vec![])
+        .await
+        .unwrap();
+    let fresh = f.store.create_run(new_run(app, "another")).await.unwrap();
+    assert_ne!(fresh.chat_session_id, ahead);
 }

@@ -80,6 +80,7 @@ pub fn new_run(app: AppId, input: &str) -> NewRun {
         app,
         user: alice(),
         chat_session: None,
+        new_chat_id: None,
         engine: EngineKind::Native,
         requested_model_id: "auto".into(),
         resolved_model_id: "demo".into(),
