@@ -9,6 +9,8 @@
 //! second either way on one machine within ten minutes.
 //! Under the warm and the cold figures, where their time went (`phases`): to the first
 //! model request, between requests, and from the last one to the end the client sees.
+//! Then the first runs of new chats made ahead (`[opencode] warm_chats = 1`), against more
+//! of raw's cold runs, alternating too, with what their idle servers cost in memory.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -86,8 +88,14 @@ pub async fn run() -> anyhow::Result<()> {
 
     let mut raw = RawOpencode::start(&opencode, &model).await?;
     let result = through_the_service(&server_binary, &model, &mut raw).await;
+    let ahead = if result.is_ok() {
+        Some(made_ahead(&server_binary, &model, &mut raw).await)
+    } else {
+        None
+    };
     let raw = raw.finish().await;
     let ((native, engine), raw) = (result?, raw?);
+    let ahead = ahead.context("the chats made ahead were not measured")??;
 
     line(
         "draftsmith OpenCode engine, warm run",
@@ -119,6 +127,23 @@ pub async fn run() -> anyhow::Result<()> {
         .print(" of the OpenCode engine's cold runs");
     raw.cold_phases
         .print(" of raw OpenCode's cold runs (from its start)");
+    line(
+        "draftsmith OpenCode engine, a new chat made ahead",
+        ahead.cold(),
+        "raw OpenCode, server start + run",
+        raw.cold(),
+    );
+    println!(
+        "  its runs in order (ms): {} ([opencode] warm_chats = 1: the chat's sandbox and server made while the service idled)",
+        in_ms(&ahead.colds)
+    );
+    ahead.cold_phases.print(" of the runs of chats made ahead");
+    line_mib(
+        "RSS of a chat made ahead (its idle server)",
+        ahead.rss_mib,
+        "raw OpenCode server",
+        raw.rss_mib,
+    );
     line(
         "draftsmith native engine, cold (sandbox)",
         native.cold(),
@@ -367,6 +392,94 @@ async fn through_the_service(
     let engine = engine.measured(rss);
     server.terminate().await;
     Ok((native, engine))
+}
+
+/// New chats of the OpenCode engine on a service with `[opencode] warm_chats = 1`, each run
+/// timed after one of `raw`'s cold runs, once the service has made a chat of each template
+/// ahead (its sandbox made and its server started while it idled). Each run must land in a
+/// chat whose sandbox existed before it was posted. The RSS is what one chat made ahead
+/// holds before any run: its idle server's process tree.
+async fn made_ahead(
+    binary: &Path,
+    model: &MockModel,
+    raw: &mut RawOpencode,
+) -> anyhow::Result<Measured> {
+    let config_dir = tempfile::tempdir()?;
+    let config = config_dir.path().join("draftsmith.toml");
+    let text = config_toml(&model.base_url(), "opencode", false);
+    std::fs::write(&config, format!("{text}\n[opencode]\nwarm_chats = 1\n"))?;
+    let config = config.to_str().context("temporary path is not UTF-8")?;
+    let db = TestDb::new(StoreKind::Sqlite).await;
+    let server = ServerProcess::start_with_env(
+        binary,
+        &db,
+        &[
+            ("DRAFTSMITH_CONFIG", config),
+            ("DRAFTSMITH_ADMIN_TOKEN", ADMIN_TOKEN),
+        ],
+    )
+    .await;
+    let pid = child_pid()?;
+    let admin = server.admin();
+    let app = new_app(&admin, "bench made ahead").await?;
+    let mut chat = Chat::new(&admin, app, "opencode");
+    let sandboxes = db.dir.path().join("sandboxes");
+    let templates = draftsmith_templates::all().len();
+    let mut idle_server_mib = None;
+    for _ in 0..COLD_RUNS {
+        // Raw's cold run too waits until the service is idle again: the next chat's server
+        // starts after each run.
+        chats_made_ahead(&admin, templates).await?;
+        if idle_server_mib.is_none() {
+            let servers = tree_rss_mib(pid)? - rss_mib(pid)?;
+            idle_server_mib = Some(servers / templates as f64);
+        }
+        raw.cold_run(model).await?;
+        let before = chat_sandboxes(&sandboxes)?;
+        chat.new_chat();
+        chat.run(model, OPENCODE_TASK).await?;
+        let made = chat.chat.as_ref().map(|c| format!("chat-{c}"));
+        if !made.is_some_and(|c| before.contains(&c)) {
+            bail!("a new chat's run did not start in a chat made ahead");
+        }
+    }
+    server.terminate().await;
+    Ok(chat.measured(idle_server_mib.unwrap_or_default()))
+}
+
+/// Waits (at most 60 s) until the service has `count` chats made ahead.
+async fn chats_made_ahead(admin: &ApiClient, count: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let metrics = admin
+            .request(reqwest::Method::GET, "/metrics")
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        let ready = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("draftsmith_chats_made_ahead "))
+            .and_then(|n| n.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if ready >= count as f64 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the service made {ready} of {count} chats ahead within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The chat sandboxes' directory names under `sandboxes`.
+fn chat_sandboxes(sandboxes: &Path) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(sandboxes)? {
+        names.push(entry?.file_name().to_string_lossy().into_owned());
+    }
+    Ok(names)
 }
 
 /// The native task of the `k`-th run of a chat. The native engine sends the chat's earlier

@@ -193,6 +193,12 @@ pub trait Engine: Send + Sync {
     /// start do nothing.
     async fn prepare(&self, _workspace: &Path, _model: &ResolvedModel) {}
 
+    /// As [`Engine::prepare`], for a workspace no run waits for yet (a chat made ahead): also
+    /// pay, without a model call, for what the first run would otherwise wait on.
+    async fn prepare_ahead(&self, workspace: &Path, model: &ResolvedModel) {
+        self.prepare(workspace, model).await;
+    }
+
     /// The sandbox holding `workspace` is going away (a failed or orphaned run): stop what
     /// the engine keeps running for it. Called before the workspace is removed; engines
     /// that keep nothing between runs do nothing.

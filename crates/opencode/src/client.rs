@@ -58,6 +58,9 @@ pub struct PromptBody {
     pub system: Option<String>,
     /// The user's message.
     pub parts: Vec<PartInput>,
+    /// Only record the message: no answer, no model call.
+    #[serde(rename = "noReply", skip_serializing_if = "std::ops::Not::not")]
+    pub no_reply: bool,
 }
 
 /// `{providerID, modelID}`.

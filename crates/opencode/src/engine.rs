@@ -15,10 +15,11 @@ use draftsmith_engine::{Engine, EventSink, Finished, Job, Outcome, ResolvedModel
 use tokio_util::sync::CancellationToken;
 
 use crate::binary::install_dir;
+use crate::client::ModelRef;
 use crate::config::{Launch, LaunchNetwork, OpencodeConfig, ServerPolicy};
 use crate::gate::{ModelGate, PLACEHOLDER_KEY, Route};
 use crate::run::{RunLimits, SESSION_TITLE, run_session};
-use crate::seed::seed_workspace;
+use crate::seed::{seed_project, seed_workspace};
 use crate::server::{OpencodeServer, ServerOptions};
 use crate::settings::OpencodeSettings;
 use crate::version::resolve_binary;
@@ -313,6 +314,36 @@ impl OpencodeEngine {
         Ok((server, false))
     }
 
+    /// The workspace's server started ahead of its run, with the project's files seeded and
+    /// the run's session on its way; `None` (logged) when it cannot start.
+    async fn ready_ahead(
+        &self,
+        workspace: &Path,
+        model: &ResolvedModel,
+    ) -> Option<Arc<OpencodeServer>> {
+        if workspace.as_os_str().is_empty() || self.config.external.is_some() {
+            return None;
+        }
+        let workspace = key(workspace);
+        let settings =
+            OpencodeSettings::for_model(model, &self.config.permission_overrides).to_json();
+        let started = self.server_for(&workspace, settings, model, false).await;
+        let ready = started.and_then(|(server, _)| {
+            seed_project(&workspace).map_err(|e| e.to_string())?;
+            Ok(server)
+        });
+        match ready {
+            Ok(server) => {
+                server.make_session_ahead(SESSION_TITLE);
+                Some(server)
+            }
+            Err(error) => {
+                tracing::debug!(%error, "starting the OpenCode server ahead of the run failed; the run tries again");
+                None
+            }
+        }
+    }
+
     async fn drive(
         &self,
         job: &Job,
@@ -385,23 +416,20 @@ impl Engine for OpencodeEngine {
         }
     }
 
-    /// Starts the workspace's server while its sandbox is filled, or ahead of any run (a
-    /// chat made ahead), and the session its next run takes: making it bootstraps the
-    /// server's instance for the workspace, as a run's first request would.
+    /// Starts the workspace's server while its sandbox is filled, and the session its run
+    /// takes (making it opens the server's instance on the workspace, as a run's first
+    /// request would, so the project's files are seeded first).
     async fn prepare(&self, workspace: &Path, model: &ResolvedModel) {
-        if workspace.as_os_str().is_empty() || self.config.external.is_some() {
-            return;
-        }
-        let settings =
-            OpencodeSettings::for_model(model, &self.config.permission_overrides).to_json();
-        match self
-            .server_for(&key(workspace), settings, model, false)
-            .await
+        self.ready_ahead(workspace, model).await;
+    }
+
+    /// As `prepare`, then a message that wants no reply, in a session of its own: OpenCode
+    /// loads what its first prompt needs (about a second here) without calling the model.
+    async fn prepare_ahead(&self, workspace: &Path, model: &ResolvedModel) {
+        if let Some(server) = self.ready_ahead(workspace, model).await
+            && let Err(error) = server.warm_up(&ModelRef::of(model)).await
         {
-            Ok((server, _)) => server.make_session_ahead(SESSION_TITLE),
-            Err(error) => {
-                tracing::debug!(%error, "starting the OpenCode server ahead of the run failed; the run tries again");
-            }
+            tracing::debug!(%error, "warming the OpenCode server up failed; its first run pays");
         }
     }
 

@@ -36,7 +36,8 @@ pub use engine::{OpencodeEngine, RunTimings};
 pub use gate::{Health, ModelGate, PLACEHOLDER_KEY, Route, UpstreamHealth};
 pub use policy::{DELEGATED_TOOLS, OpencodePolicyInfo, PERMISSION_MODEL, policy};
 pub use seed::{
-    CONTRACT_PATH, PROJECT_CUSTOM_TOOLS, SeedError, empty_contract, project_files, seed_workspace,
+    CONTRACT_PATH, PROJECT_CUSTOM_TOOLS, SeedError, empty_contract, project_files, seed_project,
+    seed_workspace,
 };
 pub use server::{OpencodeServer, ServerOptions, StartError};
 pub use settings::{

@@ -44,6 +44,7 @@ pub fn prompt_body(job: &Job) -> PromptBody {
         model: ModelRef::of(&job.model),
         system: Some(system_prompt(&job.template, &job.contract)),
         parts,
+        no_reply: false,
     }
 }
 
@@ -57,6 +58,7 @@ pub fn steering_body(job: &Job, messages: &[String]) -> PromptBody {
             .iter()
             .map(|text| PartInput::Text { text: text.clone() })
             .collect(),
+        no_reply: false,
     }
 }
 

@@ -69,17 +69,25 @@ pub fn project_files() -> Vec<(String, String)> {
 /// `workspace`, replacing what is there. Nothing is written through a symlink the agent may
 /// have planted: such a seed fails, and the run with it.
 pub fn seed_workspace(workspace: &Path, contract: Option<&Value>) -> Result<(), SeedError> {
-    create_root(workspace)?;
-    ensure_dir(workspace, ".opencode/node_modules")?;
-    for (path, text) in project_files() {
-        write(workspace, &path, &text)?;
-    }
+    seed_project(workspace)?;
     let text = match contract {
         Some(value) => serde_json::to_string_pretty(value),
         None => serde_json::to_string_pretty(&empty_contract()),
     }
     .unwrap_or_else(|_| "{}".into());
     write(workspace, CONTRACT_PATH, &text)
+}
+
+/// Writes the tools and their manifest into `workspace`'s `.opencode/`, with the
+/// `node_modules/` that spares OpenCode an install there: before a server's instance first
+/// opens the workspace, which a session made ahead of the run does.
+pub fn seed_project(workspace: &Path) -> Result<(), SeedError> {
+    create_root(workspace)?;
+    ensure_dir(workspace, ".opencode/node_modules")?;
+    for (path, text) in project_files() {
+        write(workspace, &path, &text)?;
+    }
+    Ok(())
 }
 
 /// Creates a private HOME: the four XDG directories under it and an OpenCode config

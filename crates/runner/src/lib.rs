@@ -233,6 +233,7 @@ impl Runner {
         let now = metrics::Snapshot {
             warm_sandboxes: services.controller.sandbox_count(),
             opencode_servers: services.engines.servers(),
+            chats_made_ahead: self.inner.warm.count(),
             queue_depth: services.store.queue_depth().await?,
             active_runs: self.local_runs().len(),
         };
@@ -579,7 +580,7 @@ impl Runner {
             .controller
             .workspace_dir(&id)
             .ok_or("the sandbox has no workspace on this host")?;
-        engine.prepare(&workspace, &model).await;
+        engine.prepare_ahead(&workspace, &model).await;
         Ok(())
     }
 

@@ -32,6 +32,7 @@ const COST: &str = "draftsmith_model_cost_microdollars_total";
 const ACTIVE_RUNS: &str = "draftsmith_active_runs";
 const WARM_SANDBOXES: &str = "draftsmith_warm_sandboxes";
 const OPENCODE_SERVERS: &str = "draftsmith_opencode_servers";
+const CHATS_MADE_AHEAD: &str = "draftsmith_chats_made_ahead";
 const QUEUE_DEPTH: &str = "draftsmith_queue_depth";
 const SSE_FOLLOWERS: &str = "draftsmith_sse_followers";
 const STORE: &str = "draftsmith_store_operation_duration_seconds";
@@ -82,6 +83,11 @@ const DESCRIPTIONS: &[(&str, Option<Unit>, &str)] = &[
         None,
         "OpenCode servers running on this instance.",
     ),
+    (
+        CHATS_MADE_AHEAD,
+        None,
+        "New chats ready with their sandbox and OpenCode server ([opencode] warm_chats).",
+    ),
     (QUEUE_DEPTH, None, "Prompts waiting in the apps' queues."),
     (SSE_FOLLOWERS, None, "Open run event streams."),
     (
@@ -103,6 +109,7 @@ struct Registry {
     active_runs: Gauge,
     warm_sandboxes: Gauge,
     opencode_servers: Gauge,
+    chats_made_ahead: Gauge,
     queue_depth: Gauge,
     sse_followers: Gauge,
     append_events: Histogram,
@@ -122,6 +129,8 @@ pub struct Snapshot {
     pub warm_sandboxes: Option<usize>,
     /// OpenCode servers running.
     pub opencode_servers: usize,
+    /// New chats made ahead and ready.
+    pub chats_made_ahead: usize,
     /// Prompts queued across apps.
     pub queue_depth: u64,
     /// Runs executing here.
@@ -141,7 +150,12 @@ impl Metrics {
                 recorder.describe_counter(key, *unit, (*help).into());
             } else if matches!(
                 *name,
-                ACTIVE_RUNS | WARM_SANDBOXES | OPENCODE_SERVERS | QUEUE_DEPTH | SSE_FOLLOWERS
+                ACTIVE_RUNS
+                    | WARM_SANDBOXES
+                    | OPENCODE_SERVERS
+                    | CHATS_MADE_AHEAD
+                    | QUEUE_DEPTH
+                    | SSE_FOLLOWERS
             ) {
                 recorder.describe_gauge(key, *unit, (*help).into());
             } else {
@@ -157,6 +171,7 @@ impl Metrics {
             active_runs: gauge(ACTIVE_RUNS),
             warm_sandboxes: gauge(WARM_SANDBOXES),
             opencode_servers: gauge(OPENCODE_SERVERS),
+            chats_made_ahead: gauge(CHATS_MADE_AHEAD),
             queue_depth: gauge(QUEUE_DEPTH),
             sse_followers: gauge(SSE_FOLLOWERS),
             append_events: store("append_events"),
@@ -185,6 +200,7 @@ impl Metrics {
             registry.warm_sandboxes.set(warm as f64);
         }
         registry.opencode_servers.set(now.opencode_servers as f64);
+        registry.chats_made_ahead.set(now.chats_made_ahead as f64);
         registry.queue_depth.set(now.queue_depth as f64);
         registry.active_runs.set(now.active_runs as f64);
         registry.handle.run_upkeep();

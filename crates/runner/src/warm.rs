@@ -66,6 +66,11 @@ impl WarmPool {
             .unwrap_or_default()
     }
 
+    /// How many chats are ready, of every template.
+    pub(crate) fn count(&self) -> usize {
+        self.state().ready.values().map(Vec::len).sum()
+    }
+
     /// Puts back a chat taken for a run that was not created.
     pub(crate) fn give_back(&self, template: &str, chat: ChatSessionId) {
         self.state()

@@ -333,7 +333,7 @@ async fn the_opencode_server_is_confined_and_dies_with_its_sandbox() {
 /// With `[opencode] warm_chats = 1` a chat of each template is made ahead: its sandbox and
 /// its confined OpenCode server start before any run. A new chat's first OpenCode run takes
 /// it and runs on that very server, starting none of its own; a native run never takes it;
-/// once the instance is idle again, the next one is made.
+/// once the instance is idle again, the next one is made. The `/metrics` gauge counts them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_chats_first_opencode_run_starts_on_a_server_made_ahead() {
     let script = json!({"scenarios": [{"name": "hello", "turns": [
@@ -362,6 +362,22 @@ async fn a_new_chats_first_opencode_run_starts_on_a_server_made_ahead() {
         }
     };
     let warm = warm_chat(None).await;
+    let metrics = server
+        .admin()
+        .request(reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("draftsmith_chats_made_ahead ")
+                && l != "draftsmith_chats_made_ahead 0"),
+        "{metrics}"
+    );
     let sandbox = server
         .db
         .dir
@@ -370,6 +386,7 @@ async fn a_new_chats_first_opencode_run_starts_on_a_server_made_ahead() {
         .join(format!("chat-{warm}"));
     let started = opencode_servers_in(&sandbox);
     assert_eq!(started.len(), 1, "one server started ahead: {started:?}");
+    assert_eq!(nothing_installed(&sandbox), Ok(()));
 
     let admin = server.admin();
     let app = new_app(&admin, "static").await;
@@ -400,6 +417,9 @@ async fn a_new_chats_first_opencode_run_starts_on_a_server_made_ahead() {
         "the run ran on the server started ahead"
     );
     let next = warm_chat(Some(warm)).await;
+    // The project's files were seeded before the server first opened the workspace, so
+    // OpenCode installed nothing there (through the proxy, that took seconds).
+    assert_eq!(nothing_installed(&sandbox), Ok(()));
     let next_sandbox = sandbox.with_file_name(format!("chat-{next}"));
     let next_servers = opencode_servers_in(&next_sandbox);
     assert_eq!(next_servers.len(), 1, "the next one has its server too");
@@ -409,6 +429,19 @@ async fn a_new_chats_first_opencode_run_starts_on_a_server_made_ahead() {
             !draftsmith_opencode::is_running(pid),
             "server {pid} outlived the service"
         );
+    }
+}
+
+/// Whether the project's `.opencode/node_modules` of the sandbox at `sandbox` was seeded
+/// before its server opened the workspace, and is still empty: else OpenCode installs its
+/// plugin package there, through the proxy, for seconds.
+fn nothing_installed(sandbox: &std::path::Path) -> Result<(), String> {
+    let dir = sandbox.join("workspace/.opencode/node_modules");
+    let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let installed: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+    match installed.is_empty() {
+        true => Ok(()),
+        false => Err(format!("OpenCode installed {installed:?}")),
     }
 }
 

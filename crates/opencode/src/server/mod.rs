@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::client::{ClientError, OpencodeClient};
+use crate::client::{ClientError, ModelRef, OpencodeClient, PartInput, PromptBody};
 use crate::config::CommandHook;
 use crate::seed::{SeedError, prepare_home};
 use crate::stream::EventHub;
@@ -22,6 +22,9 @@ use child::ServerProcess;
 use ready::{NotReady, wait_ready};
 
 pub use options::ServerOptions;
+
+/// The title, and the text, of the session a server is warmed up with.
+const WARM_UP_TITLE: &str = "draftsmith warm-up";
 
 /// Why a server did not start; every case maps to `CODING_AGENT_OPENCODE_START_FAILED`.
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +197,22 @@ impl OpencodeServer {
             }
             Err(_) => None,
         }
+    }
+
+    /// Opens what OpenCode loads at its instance's first prompt (about a second here)
+    /// without a model call: a message that wants no reply, for `model`, in a session of
+    /// its own, so no run's session holds it.
+    pub async fn warm_up(&self, model: &ModelRef) -> Result<(), ClientError> {
+        let session = self.client.create_session(WARM_UP_TITLE).await?;
+        let body = PromptBody {
+            model: model.clone(),
+            system: None,
+            parts: vec![PartInput::Text {
+                text: WARM_UP_TITLE.into(),
+            }],
+            no_reply: true,
+        };
+        self.client.prompt_sync(&session.id, &body).await
     }
 
     /// Whether the process still runs (an external server is assumed to).
