@@ -270,6 +270,15 @@ impl OpencodeClient {
         self.json("messages", builder).await
     }
 
+    /// `GET /find/file?query=`: the workspace's files matching `query` (the first search
+    /// starts OpenCode's file watcher and search for the workspace).
+    pub async fn find_files(&self, query: &str) -> Result<Vec<String>, ClientError> {
+        let builder = self
+            .request(reqwest::Method::GET, "/find/file")
+            .query(&[("query", query)]);
+        self.json("find file", builder).await
+    }
+
     /// `GET /session/status`: the sessions that are not idle.
     pub async fn statuses(&self) -> Result<HashMap<String, SessionStatus>, ClientError> {
         let builder = self.request(reqwest::Method::GET, "/session/status");

@@ -423,8 +423,8 @@ impl Engine for OpencodeEngine {
         self.ready_ahead(workspace, model).await;
     }
 
-    /// As `prepare`, then a message that wants no reply, in a session of its own: OpenCode
-    /// loads what its first prompt needs (about a second here) without calling the model.
+    /// As `prepare`, then the server's warm-up ([`OpencodeServer::warm_up`]): OpenCode loads
+    /// what its first prompt and step need without calling the model.
     async fn prepare_ahead(&self, workspace: &Path, model: &ResolvedModel) {
         if let Some(server) = self.ready_ahead(workspace, model).await
             && let Err(error) = server.warm_up(&ModelRef::of(model)).await

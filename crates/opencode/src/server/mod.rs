@@ -199,9 +199,10 @@ impl OpencodeServer {
         }
     }
 
-    /// Opens what OpenCode loads at its instance's first prompt (about a second here)
-    /// without a model call: a message that wants no reply, for `model`, in a session of
-    /// its own, so no run's session holds it.
+    /// Loads what OpenCode loads for its instance's first prompt and its first step (about
+    /// a second and a half here) without a model call: a message that wants no reply, for
+    /// `model`, in a session of its own (no run's session holds it), and a file search,
+    /// which starts the workspace's file watcher and search.
     pub async fn warm_up(&self, model: &ModelRef) -> Result<(), ClientError> {
         let session = self.client.create_session(WARM_UP_TITLE).await?;
         let body = PromptBody {
@@ -212,7 +213,8 @@ impl OpencodeServer {
             }],
             no_reply: true,
         };
-        self.client.prompt_sync(&session.id, &body).await
+        self.client.prompt_sync(&session.id, &body).await?;
+        self.client.find_files(WARM_UP_TITLE).await.map(drop)
     }
 
     /// Whether the process still runs (an external server is assumed to).
