@@ -2,7 +2,7 @@
 //! SQLite, its resident set (VmRSS) sampled every 20 ms while 50 runs of a slow script
 //! overlap; the baseline is its resident set when idle after start.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -31,21 +31,8 @@ pub async fn run() -> anyhow::Result<()> {
         return Ok(());
     };
     let model = MockModel::start(script()?).await?;
-    let config_dir = tempfile::tempdir()?;
-    let config = config_dir.path().join("draftsmith.toml");
-    std::fs::write(&config, config_toml(&model.base_url(), "native", true))?;
-    let config = config.to_str().context("temporary path is not UTF-8")?;
-    let db = TestDb::new(StoreKind::Sqlite).await;
-    let server = ServerProcess::start_with_env(
-        &binary,
-        &db,
-        &[
-            ("DRAFTSMITH_CONFIG", config),
-            ("DRAFTSMITH_ADMIN_TOKEN", ADMIN_TOKEN),
-        ],
-    )
-    .await;
-    let pid = child_pid()?;
+    let service = Service::start(&binary, &config_toml(&model.base_url(), "native", true)).await?;
+    let (server, pid) = (service.server, service.pid);
     let admin = server.admin();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle = rss_mib(pid)?;
@@ -174,6 +161,41 @@ pub fn child_pid() -> anyhow::Result<u32> {
         }
     }
     bail!("cannot find the draftsmith server among this process's children")
+}
+
+/// The release `draftsmith` serving on a new SQLite database with a configuration file.
+pub struct Service {
+    /// The process.
+    pub server: ServerProcess,
+    /// Its pid, for its memory.
+    pub pid: u32,
+    /// Its database and data directory.
+    pub db: TestDb,
+    /// The configuration file's directory.
+    _config: tempfile::TempDir,
+}
+
+impl Service {
+    /// Starts `binary` with the configuration `toml`, as the test admin.
+    pub async fn start(binary: &Path, toml: &str) -> anyhow::Result<Self> {
+        let config = tempfile::tempdir()?;
+        let file = config.path().join("draftsmith.toml");
+        std::fs::write(&file, toml)?;
+        let file = file.to_str().context("temporary path is not UTF-8")?;
+        let db = TestDb::new(StoreKind::Sqlite).await;
+        let env = [
+            ("DRAFTSMITH_CONFIG", file),
+            ("DRAFTSMITH_ADMIN_TOKEN", ADMIN_TOKEN),
+        ];
+        let server = ServerProcess::start_with_env(binary, &db, &env).await;
+        let pid = child_pid()?;
+        Ok(Self {
+            server,
+            pid,
+            db,
+            _config: config,
+        })
+    }
 }
 
 /// VmRSS of `pid`, in MiB.

@@ -21,11 +21,11 @@ use draftsmith_core::api::App;
 use draftsmith_engine::{ModelRegistry, ProviderKind, ProviderSpec};
 use draftsmith_mockmodel::{MockModel, Script};
 use draftsmith_opencode::{OpencodeServer, OpencodeSettings, ServerOptions};
-use draftsmith_testkit::{ADMIN_TOKEN, ApiClient, ServerProcess, StoreKind, TestDb};
+use draftsmith_testkit::ApiClient;
 use serde_json::{Value, json};
 
 use crate::api::{follow, new_app, start_run_with};
-use crate::memory::{child_pid, config_toml, rss_mib, server_binary};
+use crate::memory::{Service, config_toml, rss_mib, server_binary};
 use crate::phases::{Clock, Phases, TimedRun};
 use crate::report::{line, line_mib, median_of};
 
@@ -353,21 +353,9 @@ async fn through_the_service(
     model: &MockModel,
     raw: &mut RawOpencode,
 ) -> anyhow::Result<(Measured, Measured)> {
-    let config_dir = tempfile::tempdir()?;
-    let config = config_dir.path().join("draftsmith.toml");
-    std::fs::write(&config, config_toml(&model.base_url(), "opencode", false))?;
-    let config = config.to_str().context("temporary path is not UTF-8")?;
-    let db = TestDb::new(StoreKind::Sqlite).await;
-    let server = ServerProcess::start_with_env(
-        binary,
-        &db,
-        &[
-            ("DRAFTSMITH_CONFIG", config),
-            ("DRAFTSMITH_ADMIN_TOKEN", ADMIN_TOKEN),
-        ],
-    )
-    .await;
-    let pid = child_pid()?;
+    let service =
+        Service::start(binary, &config_toml(&model.base_url(), "opencode", false)).await?;
+    let (server, pid) = (service.server, service.pid);
     let admin = server.admin();
     let app = new_app(&admin, "bench native").await?;
     let mut native = Chat::new(&admin, app, "native");
@@ -404,26 +392,13 @@ async fn made_ahead(
     model: &MockModel,
     raw: &mut RawOpencode,
 ) -> anyhow::Result<Measured> {
-    let config_dir = tempfile::tempdir()?;
-    let config = config_dir.path().join("draftsmith.toml");
     let text = config_toml(&model.base_url(), "opencode", false);
-    std::fs::write(&config, format!("{text}\n[opencode]\nwarm_chats = 1\n"))?;
-    let config = config.to_str().context("temporary path is not UTF-8")?;
-    let db = TestDb::new(StoreKind::Sqlite).await;
-    let server = ServerProcess::start_with_env(
-        binary,
-        &db,
-        &[
-            ("DRAFTSMITH_CONFIG", config),
-            ("DRAFTSMITH_ADMIN_TOKEN", ADMIN_TOKEN),
-        ],
-    )
-    .await;
-    let pid = child_pid()?;
+    let service = Service::start(binary, &format!("{text}\n[opencode]\nwarm_chats = 1\n")).await?;
+    let (server, pid) = (service.server, service.pid);
     let admin = server.admin();
     let app = new_app(&admin, "bench made ahead").await?;
     let mut chat = Chat::new(&admin, app, "opencode");
-    let sandboxes = db.dir.path().join("sandboxes");
+    let sandboxes = service.db.dir.path().join("sandboxes");
     let templates = draftsmith_templates::all().len();
     let mut idle_server_mib = None;
     for _ in 0..COLD_RUNS {

@@ -14,7 +14,7 @@ use draftsmith_testkit::sse::collect;
 use draftsmith_testkit::{StoreKind, TestServer};
 use serde_json::{Value, json};
 
-use crate::runs::{new_app, start_run};
+use crate::runs::{capabilities, new_app, start_run};
 
 /// Sandbox uids of these tests, apart from every other test's.
 const UID_BASE: u32 = 3_100_000;
@@ -138,12 +138,7 @@ async fn a_runs_commands_are_unprivileged_and_their_files_sync() {
         bytes, b"made-inside\n",
         "the sandbox's file reached the draft"
     );
-    let caps: Value = admin
-        .get(
-            &format!("/admin/apps/{}/coding-agent/capabilities", app.id),
-            200,
-        )
-        .await;
+    let caps = capabilities(&admin, &app).await;
     let limits = &caps["sandbox_limits"];
     assert_eq!(limits["identity"], "per_sandbox_uid", "{caps}");
     assert_eq!(limits["processes"]["value"], 64);

@@ -18,7 +18,7 @@ use draftsmith_testkit::{ApiClient, StoreKind, TestDb, TestServer};
 use serde_json::{Value, json};
 
 use crate::instances::{config_file, start_with};
-use crate::runs::{new_app, start_run};
+use crate::runs::{capabilities, new_app, start_run};
 
 /// Aborts (exit 97) unless this shell is in a private network namespace.
 const ONLY_IN_A_PRIVATE_NAMESPACE: &str = "\
@@ -163,12 +163,7 @@ async fn run_command_reaches_only_loopback_and_the_proxy() {
     let _model = script_tool(&server, "run_command", json!({"command": command})).await;
     let admin = server.admin();
     let app = new_app(&admin, "static").await;
-    let caps: Value = admin
-        .get(
-            &format!("/admin/apps/{}/coding-agent/capabilities", app.id),
-            200,
-        )
-        .await;
+    let caps = capabilities(&admin, &app).await;
     assert_eq!(caps["sandbox_egress"], "proxy", "{caps}");
     assert_eq!(
         caps["sandbox_egress_allow"],
@@ -250,12 +245,7 @@ async fn sandboxed_npm_uses_the_service_users_registry_without_its_credentials()
     let server = start_with(&db, &dir.path().join("data"), &config, &extra).await;
     let admin = server.admin();
     let app = new_app(&admin, "static").await;
-    let caps: Value = admin
-        .get(
-            &format!("/admin/apps/{}/coding-agent/capabilities", app.id),
-            200,
-        )
-        .await;
+    let caps = capabilities(&admin, &app).await;
     assert_eq!(caps["sandbox_egress"], "proxy", "{caps}");
     assert_eq!(caps["sandbox_egress_allow"], json!(["npm.mirror.example"]));
     for engine in ["native", "opencode"] {

@@ -7,7 +7,7 @@ use draftsmith_testkit::sse::collect;
 use draftsmith_testkit::{StoreKind, TestServer};
 use serde_json::{Value, json};
 
-use crate::runs::{completed_run, new_app, start_run};
+use crate::runs::{capabilities, completed_run, deltas, new_app, start_run};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_opencode_run_lands_in_the_draft() {
@@ -22,12 +22,7 @@ async fn an_opencode_run_lands_in_the_draft() {
     let server = TestServer::with_script(StoreKind::Sqlite, &script.to_string()).await;
     let admin = server.admin();
     let app = new_app(&admin, "vite-react").await;
-    let caps: Value = admin
-        .get(
-            &format!("/admin/apps/{}/coding-agent/capabilities", app.id),
-            200,
-        )
-        .await;
+    let caps = capabilities(&admin, &app).await;
     assert_eq!(
         caps["opencode_policy"]["available"], true,
         "run scripts/install-opencode: {caps}"
@@ -38,13 +33,7 @@ async fn an_opencode_run_lands_in_the_draft() {
         json!({"input": "greet", "engine": "opencode"}),
     )
     .await;
-    let text: String = events
-        .iter()
-        .filter_map(|e| match &e.body {
-            EventBody::AssistantDelta { delta, .. } => Some(delta.as_str()),
-            _ => None,
-        })
-        .collect();
+    let text = deltas(&events);
     assert_eq!(text, "Adding a greeting.Added src/Hello.jsx.");
     assert!(
         events
@@ -403,13 +392,7 @@ async fn a_new_chats_first_opencode_run_starts_on_a_server_made_ahead() {
         run.chat_session_id, warm,
         "the new chat is the one made ahead"
     );
-    let text: String = events
-        .iter()
-        .filter_map(|e| match &e.body {
-            EventBody::AssistantDelta { delta, .. } => Some(delta.as_str()),
-            _ => None,
-        })
-        .collect();
+    let text = deltas(&events);
     assert_eq!(text, "Hello from a warm server.");
     assert_eq!(
         opencode_servers_in(&sandbox),
@@ -567,12 +550,7 @@ async fn an_unsupported_opencode_binary_is_refused_at_start_up() {
     .await;
     let admin = server.admin();
     let app = new_app(&admin, "static").await;
-    let caps: Value = admin
-        .get(
-            &format!("/admin/apps/{}/coding-agent/capabilities", app.id),
-            200,
-        )
-        .await;
+    let caps = capabilities(&admin, &app).await;
     let policy = &caps["opencode_policy"];
     assert_eq!(policy["available"], false, "{caps}");
     let reason = policy["unavailable_reason"].as_str().unwrap_or_default();

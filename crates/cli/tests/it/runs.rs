@@ -45,6 +45,16 @@ pub async fn new_app(admin: &ApiClient, template: &str) -> App {
         .await
 }
 
+/// The app's `coding-agent/capabilities`.
+pub async fn capabilities(admin: &ApiClient, app: &App) -> Value {
+    admin
+        .get(
+            &format!("/admin/apps/{}/coding-agent/capabilities", app.id),
+            200,
+        )
+        .await
+}
+
 pub async fn start_run(admin: &ApiClient, app: &App, body: Value) -> Run {
     admin
         .post(
@@ -82,7 +92,8 @@ async fn assistant_message(server: &TestServer, run: &Run) -> ChatMessage {
         .expect("the run left an assistant message")
 }
 
-fn deltas(events: &[RunEvent]) -> String {
+/// The answer text the run's deltas streamed.
+pub fn deltas(events: &[RunEvent]) -> String {
     events
         .iter()
         .filter_map(|e| match &e.body {
@@ -584,12 +595,7 @@ async fn unavailable_model_or_engine_persists_nothing(kind: StoreKind) {
         )
         .await;
     assert_error(&refused, "CODING_AGENT_ENGINE_UNAVAILABLE");
-    let caps: Value = strict_admin
-        .get(
-            &format!("/admin/apps/{}/coding-agent/capabilities", app.id),
-            200,
-        )
-        .await;
+    let caps = capabilities(&strict_admin, &app).await;
     assert_eq!(caps["native_enabled"], false);
     assert!(caps["native_tool_count"].as_u64().unwrap() >= 9);
     assert_eq!(

@@ -10,7 +10,7 @@ use draftsmith_testkit::sse::collect;
 use draftsmith_testkit::{StoreKind, TestServer};
 use serde_json::{Value, json};
 
-use crate::runs::{MULTI_STEP, new_app, start_run};
+use crate::runs::{MULTI_STEP, capabilities, new_app, start_run};
 
 const THREE_ANSWERS: &str = include_str!("../fixtures/scripts/three_answers.json");
 
@@ -46,12 +46,7 @@ async fn a_chat_reuses_its_warm_sandbox() {
         !ready(&collect(&admin, &other.stream_url, None).await),
         "another chat gets its own"
     );
-    let caps: Value = admin
-        .get(
-            &format!("/admin/apps/{}/coding-agent/capabilities", app.id),
-            200,
-        )
-        .await;
+    let caps = capabilities(&admin, &app).await;
     assert_eq!(caps["sandbox_isolation"], "bwrap");
 }
 
