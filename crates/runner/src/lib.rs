@@ -540,7 +540,7 @@ impl Runner {
         match work {
             warm::Work::Make(template) => {
                 let chat = ChatSessionId::new();
-                match self.warm_chat(&template, chat).await {
+                match self.make_warm_chat(&template, chat).await {
                     Ok(()) => pool.done(Some((template, chat)), false),
                     Err(error) => {
                         tracing::warn!(%template, %error, "cannot make a chat ahead");
@@ -549,10 +549,32 @@ impl Runner {
                 }
             }
             warm::Work::Renew(chats) => {
+                // Only the sandbox's TTL: a run may have taken the chat meanwhile, and its
+                // server is the run's now.
+                let ttl = self.config().sandbox_ttl;
                 for (template, chat) in chats {
-                    if let Err(error) = self.warm_chat(&template, chat).await {
-                        tracing::warn!(%template, %chat, %error, "cannot keep a chat made ahead");
-                        pool.forget(&template, chat);
+                    let id = draftsmith_sandbox::SandboxId::for_chat(chat);
+                    match self
+                        .inner
+                        .services
+                        .controller
+                        .create(&id, &template, ttl)
+                        .await
+                    {
+                        Ok(created) if created.reused => {}
+                        // Expired and made anew: no server in it. Unless a run took it
+                        // meanwhile, it goes, and the pool makes another.
+                        Ok(_) if pool.forget(&template, chat) => {
+                            tracing::info!(%template, %chat, "a chat made ahead had expired");
+                            if let Err(error) = run::stop_sandbox(&self.inner.services, &id).await {
+                                tracing::warn!(%chat, %error, "cannot stop an expired chat made ahead");
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::warn!(%template, %chat, %error, "cannot keep a chat made ahead");
+                            pool.forget(&template, chat);
+                        }
                     }
                 }
                 pool.done(None, false);
@@ -560,9 +582,9 @@ impl Runner {
         }
     }
 
-    /// Makes (or renews) the sandbox of new chat `chat` of `template` and has the OpenCode
-    /// engine start its server there for the default model.
-    async fn warm_chat(&self, template: &str, chat: ChatSessionId) -> Result<(), String> {
+    /// Makes the sandbox of new chat `chat` of `template` and has the OpenCode engine start
+    /// and warm up its server there for the default model.
+    async fn make_warm_chat(&self, template: &str, chat: ChatSessionId) -> Result<(), String> {
         let services = &self.inner.services;
         let engine = services
             .engines
@@ -581,7 +603,12 @@ impl Runner {
             .workspace_dir(&id)
             .ok_or("the sandbox has no workspace on this host")?;
         engine.prepare_ahead(&workspace, &model).await;
-        Ok(())
+        // Its TTL runs from now: the server's start may have taken a good part of it.
+        let renewed = services.controller.create(&id, template, ttl).await;
+        match renewed.map_err(|e| e.to_string())? {
+            created if created.reused => Ok(()),
+            _ => Err("its sandbox expired while its server started".into()),
+        }
     }
 
     /// Ends runs whose owner is gone: expired leases, and with `previous_life` every active

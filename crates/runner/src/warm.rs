@@ -124,11 +124,15 @@ impl WarmPool {
         }
     }
 
-    /// Forgets `chat` of `template` (its renewal failed).
-    pub(crate) fn forget(&self, template: &str, chat: ChatSessionId) {
-        if let Some(chats) = self.state().ready.get_mut(template) {
-            chats.retain(|c| *c != chat);
-        }
+    /// Forgets `chat` of `template` (its renewal failed); whether it was still ready.
+    pub(crate) fn forget(&self, template: &str, chat: ChatSessionId) -> bool {
+        let mut state = self.state();
+        let Some(chats) = state.ready.get_mut(template) else {
+            return false;
+        };
+        let before = chats.len();
+        chats.retain(|c| *c != chat);
+        chats.len() < before
     }
 }
 
@@ -171,7 +175,8 @@ mod tests {
         assert_eq!(pool.take("static"), Some(chat));
         assert_eq!(pool.take("static"), None, "each chat goes once");
         pool.give_back("static", chat);
-        pool.forget("static", chat);
+        assert!(pool.forget("static", chat));
+        assert!(!pool.forget("static", chat), "forgotten once");
         assert_eq!(pool.take("static"), None);
     }
 }

@@ -322,7 +322,8 @@ async fn the_opencode_server_is_confined_and_dies_with_its_sandbox() {
 /// With `[opencode] warm_chats = 1` a chat of each template is made ahead: its sandbox and
 /// its confined OpenCode server start before any run. A new chat's first OpenCode run takes
 /// it and runs on that very server, starting none of its own; a native run never takes it;
-/// once the instance is idle again, the next one is made. The `/metrics` gauge counts them.
+/// once the instance is idle again, the next one is made. Renewed while the instance idles,
+/// one outlives the sandbox TTL. The `/metrics` gauge counts them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_chats_first_opencode_run_starts_on_a_server_made_ahead() {
     let script = json!({"scenarios": [{"name": "hello", "turns": [
@@ -335,6 +336,8 @@ async fn a_new_chats_first_opencode_run_starts_on_a_server_made_ahead() {
     .unwrap();
     let mut config = draftsmith_testkit::server::config_for_model(&model.base_url());
     config.opencode.warm_chats = 1;
+    // Idle sandboxes expire after 6 s: a chat made ahead lasts only by being renewed.
+    config.sandbox.ttl = std::time::Duration::from_secs(6);
     let server = TestServer::start_with(StoreKind::Sqlite, config).await;
     let runner = server.state.runner.clone();
     let warm_chat = |other: Option<draftsmith_core::ChatSessionId>| {
@@ -377,6 +380,8 @@ async fn a_new_chats_first_opencode_run_starts_on_a_server_made_ahead() {
     assert_eq!(started.len(), 1, "one server started ahead: {started:?}");
     assert_eq!(nothing_installed(&sandbox), Ok(()));
 
+    // Beyond its TTL; the native run's new sandbox reaps whatever expired meanwhile.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
     let admin = server.admin();
     let app = new_app(&admin, "static").await;
     let (native, _) = completed_run(&admin, &app, json!({"input": "hi", "engine": "native"})).await;
@@ -399,10 +404,10 @@ async fn a_new_chats_first_opencode_run_starts_on_a_server_made_ahead() {
         started,
         "the run ran on the server started ahead"
     );
-    let next = warm_chat(Some(warm)).await;
     // The project's files were seeded before the server first opened the workspace, so
     // OpenCode installed nothing there (through the proxy, that took seconds).
     assert_eq!(nothing_installed(&sandbox), Ok(()));
+    let next = warm_chat(Some(warm)).await;
     let next_sandbox = sandbox.with_file_name(format!("chat-{next}"));
     let next_servers = opencode_servers_in(&next_sandbox);
     assert_eq!(next_servers.len(), 1, "the next one has its server too");
