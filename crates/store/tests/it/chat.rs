@@ -75,14 +75,7 @@ async fn a_run_continues_only_its_users_session(kind: StoreKind) {
     let f = Fixture::new(kind).await;
     let app = f.app().await;
     let first = f.run(app).await.unwrap();
-    let cancelled = draftsmith_core::EventBody::RunCancelled {
-        by: "alice".into(),
-        usage: None,
-    };
-    f.store
-        .append_event(first.run_id, cancelled, vec![])
-        .await
-        .unwrap();
+    f.cancel(first.run_id).await;
 
     let mut bobs = new_run(app, "mine now");
     bobs.user = UserId("bob".into());
@@ -131,14 +124,7 @@ async fn a_new_chat_takes_the_id_made_ahead_for_it(kind: StoreKind) {
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].id, ahead);
     assert_eq!(sessions[0].title, "start on the warm chat");
-    let cancelled = draftsmith_core::EventBody::RunCancelled {
-        by: "alice".into(),
-        usage: None,
-    };
-    f.store
-        .append_event(run.run_id, cancelled, vec![])
-        .await
-        .unwrap();
+    f.cancel(run.run_id).await;
     let fresh = f.store.create_run(new_run(app, "another")).await.unwrap();
     assert_ne!(fresh.chat_session_id, ahead);
 }

@@ -197,14 +197,7 @@ async fn a_landing_on_a_moved_draft_writes_nothing(kind: StoreKind) {
 async fn a_landing_on_an_ended_run_writes_nothing(kind: StoreKind) {
     let f = Fixture::new(kind).await;
     let run = started(&f).await;
-    let cancelled = EventBody::RunCancelled {
-        by: "alice".into(),
-        usage: None,
-    };
-    f.store
-        .append_event(run.run_id, cancelled, vec![])
-        .await
-        .unwrap();
+    f.cancel(run.run_id).await;
     // The draft write comes first in the transaction: it must be rolled back too.
     let refused = f.store.land_run(landing(&run, 1)).await;
     assert!(matches!(refused, Err(StoreError::RunEnded)), "{refused:?}");

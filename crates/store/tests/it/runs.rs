@@ -59,14 +59,7 @@ async fn a_second_run_is_refused_while_one_is_active(kind: StoreKind) {
         "{running:?}"
     );
 
-    let cancelled = EventBody::RunCancelled {
-        by: "alice".into(),
-        usage: None,
-    };
-    f.store
-        .append_event(first.run_id, cancelled, vec![])
-        .await
-        .unwrap();
+    f.cancel(first.run_id).await;
     assert_eq!(f.store.active_run(app).await.unwrap(), None);
     let next = f.run(app).await.unwrap();
     assert_eq!(f.store.active_run(app).await.unwrap(), Some(next.run_id));

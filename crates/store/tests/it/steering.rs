@@ -54,14 +54,7 @@ async fn messages_are_saved_and_claimed_once_by_the_owner(kind: StoreKind) {
     assert!(f.store.claim_steering(owner).await.unwrap().is_empty());
 
     // A terminal run takes no message, and nothing of it is saved.
-    let cancelled = EventBody::RunCancelled {
-        by: "alice".into(),
-        usage: None,
-    };
-    f.store
-        .append_event(run.run_id, cancelled, vec![])
-        .await
-        .unwrap();
+    f.cancel(run.run_id).await;
     let late = f.store.steer(run.run_id, "too late").await;
     assert!(matches!(late, Err(StoreError::RunEnded)), "{late:?}");
     let after = f.store.chat_messages(run.chat_session_id).await.unwrap();

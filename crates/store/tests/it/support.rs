@@ -19,6 +19,18 @@ impl Fixture {
         Self { store, db }
     }
 
+    /// Ends `run` as `alice` cancelling it (its app may start another).
+    pub async fn cancel(&self, run: draftsmith_core::RunId) {
+        let cancelled = draftsmith_core::EventBody::RunCancelled {
+            by: "alice".into(),
+            usage: None,
+        };
+        self.store
+            .append_event(run, cancelled, vec![])
+            .await
+            .unwrap();
+    }
+
     /// An app owned by `alice` with `index.html` = `v1` at revision 1.
     pub async fn app(&self) -> AppId {
         self.app_named("Demo").await
