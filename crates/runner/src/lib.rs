@@ -31,8 +31,7 @@ use draftsmith_contract::AgentContract;
 use draftsmith_core::RunEvent;
 use draftsmith_core::api::{App, CreateRun, Run, RunBudget};
 use draftsmith_core::{
-    AppId, ChatSessionId, EngineKind, ErrorCode, EventBody, EventError, InstanceId, RunId,
-    Timestamp, UserId,
+    AppId, EngineKind, ErrorCode, EventBody, EventError, InstanceId, RunId, Timestamp, UserId,
 };
 use draftsmith_engine::{ModelRegistry, ResolvedModel, Steering, SteeringSender};
 use draftsmith_store::{NewRun, Store, StoreError};
@@ -271,7 +270,7 @@ impl Runner {
             (None, EngineKind::Opencode) => self.inner.warm.take(&app.template),
             _ => None,
         };
-        let created = self
+        let run = self
             .inner
             .services
             .store
@@ -289,15 +288,12 @@ impl Runner {
                 input_params: contract::input_params(&contract, &budget),
                 attachments: attached,
             })
-            .await;
-        let run = match (created, warm) {
-            (Ok(run), _) => run,
-            (Err(error), Some(chat)) => {
-                self.inner.warm.give_back(&app.template, chat);
-                return Err(error.into());
-            }
-            (Err(error), None) => return Err(error.into()),
-        };
+            .await
+            .inspect_err(|_| {
+                if let Some(chat) = warm {
+                    self.inner.warm.give_back(&app.template, chat);
+                }
+            })?;
         let api_tx = self.launch(run.clone(), app.clone(), model, contract, budget, clock);
         Ok((run, api_tx))
     }
@@ -507,108 +503,6 @@ impl Runner {
         }
         self.keep_warm();
         Ok(())
-    }
-
-    /// The chats of `template` made ahead and ready for a new chat's first OpenCode run
-    /// (for tests and diagnostics).
-    pub fn warm_chats(&self, template: &str) -> Vec<ChatSessionId> {
-        self.inner.warm.ready(template)
-    }
-
-    /// Starts the next work on the chats made ahead ([`warm`]), only while no run executes
-    /// here and the OpenCode engine is installed.
-    fn keep_warm(&self) {
-        let config = self.config();
-        if config.policy.opencode_unavailable.is_some() || !self.local_runs().is_empty() {
-            return;
-        }
-        let Some(work) = self
-            .inner
-            .warm
-            .next(&config.warm_chats, config.sandbox_ttl / 3)
-        else {
-            return;
-        };
-        let runner = self.clone();
-        self.inner
-            .tasks
-            .spawn(async move { runner.warm(work).await });
-    }
-
-    async fn warm(&self, work: warm::Work) {
-        let pool = &self.inner.warm;
-        match work {
-            warm::Work::Make(template) => {
-                let chat = ChatSessionId::new();
-                match self.make_warm_chat(&template, chat).await {
-                    Ok(()) => pool.done(Some((template, chat)), false),
-                    Err(error) => {
-                        tracing::warn!(%template, %error, "cannot make a chat ahead");
-                        pool.done(None, true);
-                    }
-                }
-            }
-            warm::Work::Renew(chats) => {
-                // Only the sandbox's TTL: a run may have taken the chat meanwhile, and its
-                // server is the run's now.
-                let ttl = self.config().sandbox_ttl;
-                for (template, chat) in chats {
-                    let id = draftsmith_sandbox::SandboxId::for_chat(chat);
-                    match self
-                        .inner
-                        .services
-                        .controller
-                        .create(&id, &template, ttl)
-                        .await
-                    {
-                        Ok(created) if created.reused => {}
-                        // Expired and made anew: no server in it. Unless a run took it
-                        // meanwhile, it goes, and the pool makes another.
-                        Ok(_) if pool.forget(&template, chat) => {
-                            tracing::info!(%template, %chat, "a chat made ahead had expired");
-                            if let Err(error) = run::stop_sandbox(&self.inner.services, &id).await {
-                                tracing::warn!(%chat, %error, "cannot stop an expired chat made ahead");
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(error) => {
-                            tracing::warn!(%template, %chat, %error, "cannot keep a chat made ahead");
-                            pool.forget(&template, chat);
-                        }
-                    }
-                }
-                pool.done(None, false);
-            }
-        }
-    }
-
-    /// Makes the sandbox of new chat `chat` of `template` and has the OpenCode engine start
-    /// and warm up its server there for the default model.
-    async fn make_warm_chat(&self, template: &str, chat: ChatSessionId) -> Result<(), String> {
-        let services = &self.inner.services;
-        let engine = services
-            .engines
-            .get(EngineKind::Opencode)
-            .ok_or("the OpenCode engine is not installed")?;
-        let model = self.registry().resolve(None).map_err(|e| e.0)?;
-        let id = draftsmith_sandbox::SandboxId::for_chat(chat);
-        let ttl = self.config().sandbox_ttl;
-        services
-            .controller
-            .create(&id, template, ttl)
-            .await
-            .map_err(|e| e.to_string())?;
-        let workspace = services
-            .controller
-            .workspace_dir(&id)
-            .ok_or("the sandbox has no workspace on this host")?;
-        engine.prepare_ahead(&workspace, &model).await;
-        // Its TTL runs from now: the server's start may have taken a good part of it.
-        let renewed = services.controller.create(&id, template, ttl).await;
-        match renewed.map_err(|e| e.to_string())? {
-            created if created.reused => Ok(()),
-            _ => Err("its sandbox expired while its server started".into()),
-        }
     }
 
     /// Ends runs whose owner is gone: expired leases, and with `previous_life` every active

@@ -14,11 +14,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use draftsmith_core::ChatSessionId;
+use draftsmith_core::{ChatSessionId, EngineKind};
+use draftsmith_sandbox::SandboxId;
 
 use crate::config::WarmChats;
+use crate::{Runner, run};
 
-/// Longest wait before a failed warm chat is tried again.
+/// How long after a failed making the next is tried.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
 
 /// The ready chats, per template, and the state of their making.
@@ -133,6 +135,110 @@ impl WarmPool {
         let before = chats.len();
         chats.retain(|c| *c != chat);
         chats.len() < before
+    }
+}
+
+impl Runner {
+    /// The chats of `template` made ahead and ready for a new chat's first OpenCode run
+    /// (for tests and diagnostics).
+    pub fn warm_chats(&self, template: &str) -> Vec<ChatSessionId> {
+        self.inner.warm.ready(template)
+    }
+
+    /// Starts the next work on the chats made ahead, only while no run executes here and
+    /// the OpenCode engine is installed.
+    pub(crate) fn keep_warm(&self) {
+        let config = self.config();
+        if config.policy.opencode_unavailable.is_some() || !self.local_runs().is_empty() {
+            return;
+        }
+        let Some(work) = self
+            .inner
+            .warm
+            .next(&config.warm_chats, config.sandbox_ttl / 3)
+        else {
+            return;
+        };
+        let runner = self.clone();
+        self.inner
+            .tasks
+            .spawn(async move { runner.warm(work).await });
+    }
+
+    async fn warm(&self, work: Work) {
+        let pool = &self.inner.warm;
+        match work {
+            Work::Make(template) => {
+                let chat = ChatSessionId::new();
+                match self.make_warm_chat(&template, chat).await {
+                    Ok(()) => pool.done(Some((template, chat)), false),
+                    Err(error) => {
+                        tracing::warn!(%template, %error, "cannot make a chat ahead");
+                        pool.done(None, true);
+                    }
+                }
+            }
+            Work::Renew(chats) => {
+                // Only the sandbox's TTL: a run may have taken the chat meanwhile, and its
+                // server is the run's now.
+                let ttl = self.config().sandbox_ttl;
+                for (template, chat) in chats {
+                    let id = SandboxId::for_chat(chat);
+                    match self
+                        .inner
+                        .services
+                        .controller
+                        .create(&id, &template, ttl)
+                        .await
+                    {
+                        Ok(created) if created.reused => {}
+                        // Expired and made anew: no server in it. Unless a run took it
+                        // meanwhile, it goes, and the pool makes another.
+                        Ok(_) if pool.forget(&template, chat) => {
+                            tracing::info!(%template, %chat, "a chat made ahead had expired");
+                            if let Err(error) = run::stop_sandbox(&self.inner.services, &id).await {
+                                tracing::warn!(%chat, %error, "cannot stop an expired chat made ahead");
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::warn!(%template, %chat, %error, "cannot keep a chat made ahead");
+                            pool.forget(&template, chat);
+                        }
+                    }
+                }
+                pool.done(None, false);
+            }
+        }
+    }
+
+    /// Makes the sandbox of new chat `chat` of `template` and has the OpenCode engine start
+    /// and warm up its server there for the default model.
+    async fn make_warm_chat(&self, template: &str, chat: ChatSessionId) -> Result<(), String> {
+        let services = &self.inner.services;
+        let engine = services
+            .engines
+            .get(EngineKind::Opencode)
+            .ok_or("the OpenCode engine is not installed")?;
+        let model = self.registry().resolve(None).map_err(|e| e.0)?;
+        let id = SandboxId::for_chat(chat);
+        let ttl = self.config().sandbox_ttl;
+        services
+            .controller
+            .create(&id, template, ttl)
+            .await
+            .map_err(|e| e.to_string())?;
+        let workspace = services
+            .controller
+            .workspace_dir(&id)
+            .ok_or("the sandbox has no workspace on this host")?;
+        engine.prepare_ahead(&workspace, &model).await;
+        // Its TTL runs from now: the server's start may have taken a good part of it.
+        let renewed = services.controller.create(&id, template, ttl).await;
+        match renewed.map_err(|e| e.to_string())? {
+            created if created.reused => Ok(()),
+            _ => Err("its sandbox expired while its server started".into()),
+        }
     }
 }
 
