@@ -368,3 +368,24 @@ fn budgets_fair_use_and_metrics_from_the_file_and_the_environment() {
         }
     }
 }
+
+#[test]
+fn chats_made_ahead_from_the_file_and_the_environment() {
+    file_then_env(
+        "[opencode]\nwarm_chats = 1\n",
+        ("DRAFTSMITH_OPENCODE_WARM_CHATS", "2"),
+        |c| c.opencode.warm_chats,
+        (1, 2),
+    );
+    let config = File::new("").load(&[]).unwrap();
+    assert_eq!(config.opencode.warm_chats, 0, "none by default");
+    let config = File::new("[opencode]\nwarm_chats = 1\n").load(&[]).unwrap();
+    let warm =
+        crate::startup::runner_config(&config, draftsmith_core::InstanceId::new()).warm_chats;
+    assert_eq!(warm.per_template, 1);
+    let templates: Vec<&str> = draftsmith_templates::all().iter().map(|t| t.id).collect();
+    assert_eq!(
+        warm.templates, templates,
+        "every template the service offers"
+    );
+}
