@@ -149,7 +149,11 @@ impl Runner {
     /// the OpenCode engine is installed.
     pub(crate) fn keep_warm(&self) {
         let config = self.config();
-        if config.policy.opencode_unavailable.is_some() || !self.local_runs().is_empty() {
+        if config.warm_chats.per_template == 0 || config.policy.opencode_unavailable.is_some() {
+            return;
+        }
+        let idle = self.inner.active.lock().is_ok_and(|a| a.is_empty());
+        if !idle {
             return;
         }
         let Some(work) = self
