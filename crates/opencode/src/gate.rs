@@ -71,7 +71,11 @@ struct Gate {
     serves: Option<String>,
 }
 
-/// A running gate; stopped when dropped.
+/// A running gate; stopped when dropped. It runs on a runtime of its own (one thread,
+/// `model-gate`): a model request crosses it at each agent step, when the OpenCode server
+/// has just sent that step's burst of events, and the service's own runtime is busy
+/// translating, storing and streaming them; the step's request and answer do not queue
+/// behind that work.
 pub struct ModelGate {
     addr: SocketAddr,
     routes: Routes,
@@ -79,6 +83,8 @@ pub struct ModelGate {
     /// The Unix-socket listeners of socket routes, by token.
     sockets: Mutex<HashMap<String, (JoinHandle<()>, PathBuf)>>,
     http: reqwest::Client,
+    /// Where the gate's listeners and forwarding run; shut down when the gate drops.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 /// One open route: the base URL to configure a server with, and the token to close it by.
@@ -93,7 +99,13 @@ pub struct Route {
 impl ModelGate {
     /// Binds a free loopback port and serves until dropped.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("model-gate")
+            .enable_all()
+            .build()?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let routes = Routes::default();
         let http = reqwest::Client::new();
@@ -103,12 +115,21 @@ impl ModelGate {
             serves: None,
         };
         let app = app(gate);
-        // Streamed answers are many small writes: send each at once (no Nagle delay).
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let task = tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, app).await {
+        let task = runtime.spawn(async move {
+            let served = match tokio::net::TcpListener::from_std(listener) {
+                // Streamed answers are many small writes: send each at once (no Nagle delay).
+                Ok(listener) => {
+                    axum::serve(
+                        listener.tap_io(|tcp| {
+                            let _ = tcp.set_nodelay(true);
+                        }),
+                        app,
+                    )
+                    .await
+                }
+                Err(err) => Err(err),
+            };
+            if let Err(err) = served {
                 tracing::error!(error = %err, "the model gate stopped");
             }
         });
@@ -118,7 +139,19 @@ impl ModelGate {
             task,
             sockets: Mutex::default(),
             http,
+            runtime: Some(runtime),
         })
+    }
+
+    /// Spawns `future` on the gate's runtime.
+    fn spawn<F>(&self, future: F) -> JoinHandle<()>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        match &self.runtime {
+            Some(runtime) => runtime.spawn(future),
+            None => tokio::spawn(future),
+        }
     }
 
     /// Opens a route to `base_url` that adds `api_key` the way `kind` expects it.
@@ -143,7 +176,8 @@ impl ModelGate {
         kind: ProviderKind,
     ) -> std::io::Result<Route> {
         let _ = std::fs::remove_file(socket);
-        let listener = tokio::net::UnixListener::bind(socket)?;
+        let listener = std::os::unix::net::UnixListener::bind(socket)?;
+        listener.set_nonblocking(true)?;
         // The sandbox's processes may run as another uid; the socket is bound there alone.
         std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666))?;
         let token = self.insert(base_url, api_key, kind, true);
@@ -153,8 +187,12 @@ impl ModelGate {
             serves: Some(token.clone()),
         };
         let app = app(gate);
-        let task = tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, app).await {
+        let task = self.spawn(async move {
+            let served = match tokio::net::UnixListener::from_std(listener) {
+                Ok(listener) => axum::serve(listener, app).await,
+                Err(err) => Err(err),
+            };
+            if let Err(err) = served {
                 tracing::error!(error = %err, "a model-gate socket stopped");
             }
         });
@@ -220,6 +258,10 @@ impl Drop for ModelGate {
                 task.abort();
                 let _ = std::fs::remove_file(path);
             }
+        }
+        // Allowed where blocking is not (the gate may drop inside the service's runtime).
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }

@@ -107,6 +107,60 @@ async fn a_closed_route_is_refused() {
     assert_eq!(model.requests().len(), 1, "nothing reached the model");
 }
 
+/// The gate forwards on a runtime of its own: a model request is answered while the
+/// runtime that started the gate (the service's, busy with a step's events) cannot run
+/// anything. Here that runtime's one thread waits for the request itself.
+#[tokio::test(flavor = "current_thread")]
+async fn the_gate_forwards_while_the_runtime_that_started_it_is_blocked() {
+    let script = json!({"scenarios": [{"name": "hi", "turns": [{"steps": [{"text": "hello"}]}]}]});
+    // The model too answers from a thread of its own, as a provider would from elsewhere.
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let model = model(script).await;
+            sender.send(model.base_url()).unwrap();
+            std::future::pending::<()>().await;
+        });
+    });
+    let base_url = receiver.recv().unwrap();
+    let gate = ModelGate::start().await.unwrap();
+    let route = gate.open(&base_url, "sk-secret", ProviderKind::OpenAi);
+    let asking = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let rest = route.base_url.strip_prefix("http://").unwrap();
+        let (addr, path) = rest.split_once('/').unwrap();
+        let body = json!({"model": "coder", "stream": false,
+            "messages": [{"role": "user", "content": "hi"}]})
+        .to_string();
+        let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            tcp,
+            "POST /{path}/chat/completions HTTP/1.1\r\nhost: {addr}\r\n\
+             content-type: application/json\r\ncontent-length: {}\r\n\
+             connection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        let read = tcp.read_to_string(&mut answer);
+        (read.map_err(|e| e.to_string()), answer)
+    });
+    // Blocks this runtime's only thread until the answer is in (or the read timed out).
+    let (read, answer) = asking.join().unwrap();
+    assert!(
+        read.is_ok(),
+        "no answer while the runtime was blocked: {read:?}"
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("hello"), "{answer}");
+}
+
 #[tokio::test]
 async fn a_socket_route_is_served_on_its_socket_only() {
     let model = model(json!({"scenarios": [{"name": "hi", "turns": [
