@@ -254,6 +254,7 @@ impl RawOpencode {
             binary: binary.to_path_buf(),
             workspace: workspace.clone(),
             home: scratch.path().join("home"),
+            env: Vec::new(),
             config_json: OpencodeSettings::for_model(&resolved, &[]).to_json(),
             confinement: Vec::new(),
             prepare: None,

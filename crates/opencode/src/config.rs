@@ -13,6 +13,9 @@ use crate::settings::PermissionAction;
 pub struct Launch {
     /// The server's private HOME (the four `XDG_*` directories go under it).
     pub home: PathBuf,
+    /// The environment the server starts with (a sandbox's `PATH` and locale), as the
+    /// sandbox's own commands do; empty passes on the service's `PATH` and locale.
+    pub env: Vec<(String, String)>,
     /// The wrapper argv (e.g. `bwrap … --`); empty runs OpenCode directly.
     pub confinement: Vec<String>,
     /// How the server is reached and reaches its model when it lives in a private network

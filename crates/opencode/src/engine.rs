@@ -269,6 +269,7 @@ impl OpencodeEngine {
         let binary = resolve_binary(self.config.binary.as_deref()).map_err(|e| e.to_string())?;
         let Launch {
             home,
+            env,
             confinement,
             prepare,
             network,
@@ -290,6 +291,7 @@ impl OpencodeEngine {
             binary,
             workspace: workspace.to_path_buf(),
             home: home.clone(),
+            env,
             config_json,
             confinement,
             prepare,

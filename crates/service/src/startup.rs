@@ -301,6 +301,7 @@ fn opencode_engine(
             }));
             Ok(draftsmith_opencode::Launch {
                 home: launch.home,
+                env: launch.env,
                 confinement: launch.confinement,
                 prepare: Some(prepare),
                 network: launch.network.map(|n| draftsmith_opencode::LaunchNetwork {

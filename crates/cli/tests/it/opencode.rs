@@ -221,7 +221,7 @@ async fn the_opencode_server_is_confined_and_dies_with_its_sandbox() {
     };
     let command = format!(
         "cat {db} || echo NO_DB; cat {tokens} || echo NO_TOKENS; cat {secret} || echo NO_OTHER; \
-         echo mine > own.txt && cat own.txt",
+         echo mine > own.txt && cat own.txt; echo \"PATH=$PATH\"",
         db = hidden(&data.join("draftsmith.db")),
         tokens = hidden(&data.join("tokens.txt")),
         secret = hidden(&other.join("secret.txt"))
@@ -279,6 +279,13 @@ async fn the_opencode_server_is_confined_and_dies_with_its_sandbox() {
         output.contains("mine"),
         "the workspace is writable: {output}"
     );
+    // Its tools see the sandbox's PATH, as the sandbox's own commands do, not the service's.
+    let path = output
+        .split("PATH=")
+        .nth(1)
+        .and_then(|rest| rest.split(['\\', '\n', '"']).next())
+        .unwrap_or_default();
+    assert_eq!(path, draftsmith_sandbox::SANDBOX_PATH, "{output}");
 
     // The server runs in another mount namespace, with its HOME in the sandbox.
     let sandbox = data

@@ -20,6 +20,9 @@ pub struct ServerOptions {
     /// A private HOME (the four `XDG_*` directories go under it), so servers never share
     /// OpenCode's database or settings.
     pub home: PathBuf,
+    /// The environment it starts with (see [`crate::Launch::env`]); empty passes on the
+    /// service's `PATH` and locale.
+    pub env: Vec<(String, String)>,
     /// `OPENCODE_CONFIG_CONTENT`.
     pub config_json: String,
     /// A wrapper argv the server runs under (e.g. bubblewrap and its arguments); empty
@@ -50,6 +53,7 @@ impl ServerOptions {
             .current_dir(&self.workspace)
             // Nothing of the service's environment (tokens, database URLs) reaches the agent.
             .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("HOME", &self.home)
             .envs(xdg_dirs(&self.home))
             .env("OPENCODE_CONFIG_CONTENT", &self.config_json)
@@ -61,9 +65,11 @@ impl ServerOptions {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        for key in ["PATH", "LANG", "LC_ALL", "TZ"] {
-            if let Some(value) = std::env::var_os(key) {
-                command.env(key, value);
+        if self.env.is_empty() {
+            for key in ["PATH", "LANG", "LC_ALL", "TZ"] {
+                if let Some(value) = std::env::var_os(key) {
+                    command.env(key, value);
+                }
             }
         }
         command

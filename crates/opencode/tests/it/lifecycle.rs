@@ -61,6 +61,7 @@ fn bwrap() -> LaunchFn {
         ]);
         Ok(Launch {
             home,
+            env: Vec::new(),
             confinement: argv,
             prepare: None,
             network: None,
@@ -124,6 +125,7 @@ async fn start_failures_are_reported_and_leave_no_process() {
         binary,
         workspace: scratch.path().to_path_buf(),
         home: scratch.path().join("home"),
+        env: Vec::new(),
         config_json: "{}".into(),
         confinement: Vec::new(),
         prepare: None,
@@ -189,6 +191,7 @@ async fn an_external_server_is_used_without_spawning_one() {
         binary: opencode_binary(),
         workspace: elsewhere,
         home: scratch.path().join("external-home"),
+        env: Vec::new(),
         config_json: OpencodeSettings::for_model(&job.model, &[]).to_json(),
         confinement: Vec::new(),
         prepare: None,

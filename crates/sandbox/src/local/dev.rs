@@ -8,7 +8,6 @@ use super::service::ServiceRole;
 use crate::devserver::{DevEndpoint, DevServerSpec, DevServerStatus, Spawn, Supervisor};
 use crate::error::SandboxError;
 use crate::id::SandboxId;
-use crate::process::base_env;
 
 /// How long a request for a starting dev server waits for it to answer.
 const SETTLE: Duration = Duration::from_secs(90);
@@ -83,7 +82,7 @@ impl LocalController {
                 .args(&argv[1..])
                 .current_dir(&workspace)
                 .env_clear()
-                .envs(base_env(&launch.home))
+                .envs(launch.env.iter().map(|(k, v)| (k, v)))
                 .envs(env.iter().map(|(k, v)| (k, v)));
             launch.enclosure.admit_now(&mut child)?;
             Ok(child)

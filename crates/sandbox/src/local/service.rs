@@ -33,6 +33,9 @@ pub struct ServiceLaunch {
     pub sandbox: SandboxId,
     /// The service's private HOME, inside the sandbox's directory (not its workspace).
     pub home: PathBuf,
+    /// The environment it starts with, as every sandboxed process does (the sandbox's
+    /// `PATH`, that HOME, the locale): nothing of the service's own.
+    pub env: Vec<(String, String)>,
     /// The argv prefix confining it (`bwrap … -- setpriv …`); empty when isolation is `none`.
     pub confinement: Vec<String>,
     /// The sandbox's cgroup, rlimits and uid: apply it to the command right before the
@@ -139,6 +142,7 @@ impl LocalController {
         };
         Ok(ServiceLaunch {
             sandbox,
+            env: crate::process::base_env(&home),
             home,
             confinement,
             enclosure,

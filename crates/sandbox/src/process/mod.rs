@@ -5,6 +5,7 @@ mod run;
 
 pub use draftsmith_process::ProcessGroups;
 pub(crate) use draftsmith_process::kill_by_cwd;
+pub use run::SANDBOX_PATH;
 pub(crate) use run::{base_env, run_in_group};
 
 use std::ffi::OsString;
