@@ -27,17 +27,27 @@ pub struct Launch {
 }
 
 /// A server across a network boundary: draftsmith reaches it through a Unix socket, and it
-/// reaches its model-gate route through another, forwarded on its own loopback.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// reaches its model-gate route on its own loopback.
+#[derive(Debug, Clone)]
 pub struct LaunchNetwork {
     /// The host path of the Unix socket the server is reached through.
     pub socket: PathBuf,
     /// The port it must listen on, on its own loopback.
     pub port: u16,
-    /// The host path where its model-gate route must be served.
-    pub gate_socket: PathBuf,
+    /// Where its model-gate route must be served.
+    pub gate: GateEndpoint,
     /// The gate's root as the server reaches it (`http://127.0.0.1:P`).
     pub gate_url: String,
+}
+
+/// Where a server's model-gate route is served from.
+#[derive(Debug, Clone)]
+pub enum GateEndpoint {
+    /// A listener already bound on the server's own loopback (inside its network
+    /// namespace): its model requests reach the gate with nothing between.
+    Listener(Arc<std::net::TcpListener>),
+    /// A Unix socket that a forwarder beside the server connects its loopback port to.
+    Socket(PathBuf),
 }
 
 /// What a [`CommandHook`] runs.

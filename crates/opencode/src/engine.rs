@@ -209,8 +209,8 @@ impl OpencodeEngine {
             .map_err(|e| format!("cannot start the model gate: {e}"))?;
         let route = match (network, key) {
             (Some(network), key) => gate
-                .open_on_socket(
-                    &network.gate_socket,
+                .open_inside(
+                    &network.gate,
                     &network.gate_url,
                     &model.spec.base_url,
                     key,

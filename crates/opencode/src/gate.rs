@@ -18,6 +18,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use draftsmith_engine::ProviderKind;
+
+use crate::config::GateEndpoint;
 use tokio::task::JoinHandle;
 
 /// The largest request body forwarded (long histories are large, but not this large).
@@ -80,8 +82,8 @@ pub struct ModelGate {
     addr: SocketAddr,
     routes: Routes,
     task: JoinHandle<()>,
-    /// The Unix-socket listeners of socket routes, by token.
-    sockets: Mutex<HashMap<String, (JoinHandle<()>, PathBuf)>>,
+    /// What serves each route opened inside a sandbox, by token.
+    inside: Mutex<HashMap<String, Inside>>,
     http: reqwest::Client,
     /// Where the gate's listeners and forwarding run; shut down when the gate drops.
     runtime: Option<tokio::runtime::Runtime>,
@@ -137,7 +139,7 @@ impl ModelGate {
             addr,
             routes,
             task,
-            sockets: Mutex::default(),
+            inside: Mutex::default(),
             http,
             runtime: Some(runtime),
         })
@@ -163,23 +165,19 @@ impl ModelGate {
         }
     }
 
-    /// Opens a route served only on the Unix socket `socket`, which is bound into one
-    /// sandbox and forwarded there to `inside_url` (the route's base URL is that plus the
-    /// token): that sandbox's server reaches its model without the host's loopback, and
-    /// nothing else reaches the route. `api_key`, when given, is added the way `kind` expects.
-    pub fn open_on_socket(
+    /// Opens a route served only at `endpoint`, one sandbox's own: a listener on its
+    /// loopback, or a Unix socket bound into it and forwarded there; either way the
+    /// sandbox's server reaches it at `inside_url` (the route's base URL is that plus the
+    /// token), without the host's loopback, and nothing else reaches the route. `api_key`,
+    /// when given, is added the way `kind` expects.
+    pub fn open_inside(
         &self,
-        socket: &std::path::Path,
+        endpoint: &GateEndpoint,
         inside_url: &str,
         base_url: &str,
         api_key: Option<&str>,
         kind: ProviderKind,
     ) -> std::io::Result<Route> {
-        let _ = std::fs::remove_file(socket);
-        let listener = std::os::unix::net::UnixListener::bind(socket)?;
-        listener.set_nonblocking(true)?;
-        // The sandbox's processes may run as another uid; the socket is bound there alone.
-        std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666))?;
         let token = self.insert(base_url, api_key, kind, true);
         let gate = Gate {
             routes: self.routes.clone(),
@@ -187,17 +185,47 @@ impl ModelGate {
             serves: Some(token.clone()),
         };
         let app = app(gate);
-        let task = self.spawn(async move {
-            let served = match tokio::net::UnixListener::from_std(listener) {
-                Ok(listener) => axum::serve(listener, app).await,
-                Err(err) => Err(err),
-            };
-            if let Err(err) = served {
-                tracing::error!(error = %err, "a model-gate socket stopped");
+        let (task, socket) = match endpoint {
+            GateEndpoint::Listener(listener) => {
+                let listener = listener.try_clone()?;
+                let task = self.spawn(async move {
+                    let served = match tokio::net::TcpListener::from_std(listener) {
+                        // Streamed answers are many small writes: each goes at once.
+                        Ok(listener) => {
+                            let listener = listener.tap_io(|tcp| {
+                                let _ = tcp.set_nodelay(true);
+                            });
+                            axum::serve(listener, app).await
+                        }
+                        Err(err) => Err(err),
+                    };
+                    if let Err(err) = served {
+                        tracing::error!(error = %err, "a model-gate listener stopped");
+                    }
+                });
+                (task, None)
             }
-        });
-        if let Ok(mut sockets) = self.sockets.lock() {
-            sockets.insert(token.clone(), (task, socket.to_path_buf()));
+            GateEndpoint::Socket(socket) => {
+                let _ = std::fs::remove_file(socket);
+                let listener = std::os::unix::net::UnixListener::bind(socket)?;
+                listener.set_nonblocking(true)?;
+                // The sandbox's processes may run as another uid; the socket is bound there
+                // alone.
+                std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666))?;
+                let task = self.spawn(async move {
+                    let served = match tokio::net::UnixListener::from_std(listener) {
+                        Ok(listener) => axum::serve(listener, app).await,
+                        Err(err) => Err(err),
+                    };
+                    if let Err(err) = served {
+                        tracing::error!(error = %err, "a model-gate socket stopped");
+                    }
+                });
+                (task, Some(socket.clone()))
+            }
+        };
+        if let Ok(mut inside) = self.inside.lock() {
+            inside.insert(token.clone(), Inside { task, socket });
         }
         Ok(Route {
             base_url: format!("{}/{token}", inside_url.trim_end_matches('/')),
@@ -231,10 +259,9 @@ impl ModelGate {
         if let Ok(mut routes) = self.routes.lock() {
             routes.remove(token);
         }
-        let socket = self.sockets.lock().ok().and_then(|mut s| s.remove(token));
-        if let Some((task, path)) = socket {
-            task.abort();
-            let _ = std::fs::remove_file(path);
+        let served = self.inside.lock().ok().and_then(|mut s| s.remove(token));
+        if let Some(served) = served {
+            served.stop();
         }
     }
 
@@ -250,13 +277,29 @@ impl ModelGate {
     }
 }
 
+/// The serving of one route opened inside a sandbox.
+struct Inside {
+    task: JoinHandle<()>,
+    /// Its Unix socket, when it is served on one.
+    socket: Option<PathBuf>,
+}
+
+impl Inside {
+    /// Stops serving and removes the socket.
+    fn stop(self) {
+        self.task.abort();
+        if let Some(path) = self.socket {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
 impl Drop for ModelGate {
     fn drop(&mut self) {
         self.task.abort();
-        if let Ok(sockets) = self.sockets.lock() {
-            for (task, path) in sockets.values() {
-                task.abort();
-                let _ = std::fs::remove_file(path);
+        if let Ok(mut inside) = self.inside.lock() {
+            for (_, served) in inside.drain() {
+                served.stop();
             }
         }
         // Allowed where blocking is not (the gate may drop inside the service's runtime).

@@ -28,8 +28,8 @@ pub use binary::{
 };
 pub use client::{ClientError, OpencodeClient};
 pub use config::{
-    CommandHook, ExternalServer, Faults, Launch, LaunchFn, LaunchNetwork, OpencodeConfig,
-    ServerPolicy,
+    CommandHook, ExternalServer, Faults, GateEndpoint, Launch, LaunchFn, LaunchNetwork,
+    OpencodeConfig, ServerPolicy,
 };
 pub use draftsmith_process::{descendants, is_running};
 pub use engine::{OpencodeEngine, RunTimings};

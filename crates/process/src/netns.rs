@@ -1,7 +1,9 @@
 //! A new network namespace, made on a short-lived thread of its own: only that thread
 //! enters it, sets its loopback up, runs the caller's code inside (e.g. binds a listener
 //! there), and ends. The namespace lives on as long as its descriptor (or a process in it);
-//! children join it with [`crate::ChildSetup::namespaces`].
+//! children join it with [`crate::ChildSetup::namespaces`], and later code runs inside it
+//! the same way ([`NetNamespace::run_inside`]). A socket made inside stays the namespace's
+//! wherever it is used from.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -36,6 +38,28 @@ impl NetNamespace {
                 let namespace = enter_new()?;
                 loopback_up()?;
                 Ok((namespace, inside()?))
+            })?
+            .join()
+            .map_err(|_| io::Error::other("the network namespace thread panicked"))?
+    }
+
+    /// Runs `inside` in this namespace, on a short-lived thread of its own that joins it
+    /// and ends. Needs `CAP_SYS_ADMIN` (a root service).
+    pub fn run_inside<T, F>(&self, inside: F) -> io::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> io::Result<T> + Send + 'static,
+    {
+        let fd = self.fd.clone();
+        std::thread::Builder::new()
+            .name("netns".into())
+            .spawn(move || {
+                // SAFETY: setns(2) on a descriptor we keep open moves only the calling
+                // thread, which is this one's own and ends right after.
+                if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                inside()
             })?
             .join()
             .map_err(|_| io::Error::other("the network namespace thread panicked"))?

@@ -39,7 +39,7 @@ pub use id::SandboxId;
 pub use identity::IdentityConfig;
 pub use isolation::{Isolation, IsolationMode, find_program};
 pub use limits::{Limits, LimitsMechanism, LimitsReport, Mechanism};
-pub use local::{LocalController, ServiceLaunch, ServiceNetwork, SpareTemplate};
+pub use local::{LocalController, ServiceGate, ServiceLaunch, ServiceNetwork, SpareTemplate};
 pub use process::{ProcessGroups, SANDBOX_PATH, UnconfinedCommandRunner};
 pub use reaper::spawn_reaper;
 pub use remote::{RemoteController, controller_router};

@@ -307,7 +307,14 @@ fn opencode_engine(
                 network: launch.network.map(|n| draftsmith_opencode::LaunchNetwork {
                     socket: n.socket,
                     port: n.port,
-                    gate_socket: n.gate_socket,
+                    gate: match n.gate {
+                        draftsmith_sandbox::ServiceGate::Listener(listener) => {
+                            draftsmith_opencode::GateEndpoint::Listener(listener)
+                        }
+                        draftsmith_sandbox::ServiceGate::Socket(path) => {
+                            draftsmith_opencode::GateEndpoint::Socket(path)
+                        }
+                    },
                     gate_url: n.gate_url,
                 }),
             })

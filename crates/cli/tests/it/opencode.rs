@@ -307,6 +307,18 @@ async fn the_opencode_server_is_confined_and_dies_with_its_sandbox() {
         "HOME {home} is inside {}",
         sandbox.display()
     );
+    // Its model requests reached the gate's own listener in the sandbox's namespace: no
+    // forwarder runs for them (the one forwarder is the way in, to its API).
+    let forwarders: Vec<String> = draftsmith_opencode::descendants(pid)
+        .into_iter()
+        .filter_map(|p| std::fs::read(format!("/proc/{p}/cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("socat"))
+        .collect();
+    assert!(
+        !forwarders.is_empty() && forwarders.iter().all(|c| !c.contains("gate")),
+        "{forwarders:?}"
+    );
 
     // A failed run in the same chat stops the sandbox and its server.
     let failing = start_run(

@@ -3,7 +3,7 @@
 
 use draftsmith_core::EventBody;
 use draftsmith_engine::{Engine, Outcome, ProviderKind};
-use draftsmith_opencode::{ModelGate, OpencodeEngine, PLACEHOLDER_KEY, descendants};
+use draftsmith_opencode::{GateEndpoint, ModelGate, OpencodeEngine, PLACEHOLDER_KEY, descendants};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -161,21 +161,24 @@ async fn the_gate_forwards_while_the_runtime_that_started_it_is_blocked() {
     assert!(answer.contains("hello"), "{answer}");
 }
 
+/// A route opened inside a sandbox is served at its own endpoint only: a Unix socket bound
+/// into the sandbox (a forwarder connects its loopback to it), or a listener already on the
+/// sandbox's loopback; not at another sandbox's, nor on the gate's loopback port.
 #[tokio::test]
-async fn a_socket_route_is_served_on_its_socket_only() {
+async fn a_sandbox_route_is_served_at_its_endpoint_only() {
     let model = model(json!({"scenarios": [{"name": "hi", "turns": [
         {"steps": [{"text": "hello"}]}, {"steps": [{"text": "again"}]}
     ]}]}))
     .await;
     let scratch = tempfile::tempdir().unwrap();
-    let (own, other) = (
-        scratch.path().join("own.sock"),
-        scratch.path().join("other.sock"),
-    );
+    let own = scratch.path().join("own.sock");
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let other_root = format!("http://{}", listener.local_addr().unwrap());
     let gate = ModelGate::start().await.unwrap();
     let route = gate
-        .open_on_socket(
-            &own,
+        .open_inside(
+            &GateEndpoint::Socket(own.clone()),
             "http://127.0.0.1:3129",
             &model.base_url(),
             None,
@@ -187,8 +190,8 @@ async fn a_socket_route_is_served_on_its_socket_only() {
         "{route:?}"
     );
     let second = gate
-        .open_on_socket(
-            &other,
+        .open_inside(
+            &GateEndpoint::Listener(std::sync::Arc::new(listener)),
             "http://127.0.0.1:3129",
             &model.base_url(),
             None,
@@ -203,32 +206,41 @@ async fn a_socket_route_is_served_on_its_socket_only() {
             .build()
             .unwrap()
     };
-    let ask = |client: reqwest::Client, token: &str| {
+    let ask = |client: reqwest::Client, root: &str, token: &str| {
         client
-            .post(format!("http://127.0.0.1:3129/{token}/chat/completions"))
+            .post(format!("{root}/{token}/chat/completions"))
+            .timeout(std::time::Duration::from_secs(2))
             .json(&body)
             .send()
     };
-    let answer = ask(over(&own), &route.token).await.unwrap();
+    let inside = "http://127.0.0.1:3129";
+    let answer = ask(over(&own), inside, &route.token).await.unwrap();
     assert_eq!(answer.status(), 200);
-    // Another sandbox's socket does not serve this route, nor does the loopback port.
-    assert_eq!(ask(over(&other), &route.token).await.unwrap().status(), 404);
-    let loopback = gate.open(&model.base_url(), "k", ProviderKind::OpenAi);
-    let port_root = loopback.base_url.rsplit_once('/').unwrap().0.to_owned();
-    let via_port = reqwest::Client::new()
-        .post(format!("{port_root}/{}/chat/completions", route.token))
-        .json(&body)
-        .send()
+    // The listener serves its own route, and not the socket's.
+    let plain = reqwest::Client::new();
+    let answer = ask(plain.clone(), &other_root, &second.token)
         .await
         .unwrap();
+    assert_eq!(answer.status(), 200);
+    let refused = ask(plain.clone(), &other_root, &route.token).await.unwrap();
+    assert_eq!(refused.status(), 404);
+    // Nor does the gate's loopback port.
+    let loopback = gate.open(&model.base_url(), "k", ProviderKind::OpenAi);
+    let port_root = loopback.base_url.rsplit_once('/').unwrap().0.to_owned();
+    let via_port = ask(plain.clone(), &port_root, &route.token).await.unwrap();
     assert_eq!(via_port.status(), 404);
     assert_eq!(
         model.requests().len(),
-        1,
-        "only the own socket reached the model"
+        2,
+        "each endpoint reached the model with its own route only"
     );
     gate.close(&route.token);
     assert!(!own.exists(), "the socket goes with the route");
-    assert!(ask(over(&own), &route.token).await.is_err());
+    assert!(ask(over(&own), inside, &route.token).await.is_err());
     gate.close(&second.token);
+    assert!(
+        ask(plain, &other_root, &second.token).await.is_err(),
+        "nothing serves the listener once its route is closed"
+    );
+    assert_eq!(model.requests().len(), 2);
 }

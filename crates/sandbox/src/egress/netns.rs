@@ -36,6 +36,16 @@ impl NetNs {
         Ok((Self(namespace), listener))
     }
 
+    /// A listener on `127.0.0.1:port` inside the namespace (non-blocking), served from the
+    /// host: what reaches it comes from the sandbox's own processes only.
+    pub(crate) fn listen_loopback(&self, port: u16) -> io::Result<TcpListener> {
+        self.0.run_inside(move || {
+            let listener = TcpListener::bind(("127.0.0.1", port))?;
+            listener.set_nonblocking(true)?;
+            Ok(listener)
+        })
+    }
+
     /// The descriptor a child `setns`es into.
     pub(crate) fn fd(&self) -> Arc<OwnedFd> {
         self.0.fd.clone()
@@ -75,5 +85,34 @@ mod tests {
             listener.local_addr().map(|a| a.port()).ok(),
             Some(PROXY_PORT)
         );
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_loopback_listener_is_bound_inside_its_namespace() {
+        if !draftsmith_process::is_root() {
+            return;
+        }
+        let (ns, _) = NetNs::create(false).unwrap();
+        let (other, _) = NetNs::create(false).unwrap();
+        let port = crate::egress::forward::GATE_PORT;
+        // One port on each loopback: they are two.
+        let own = ns.listen_loopback(port).unwrap();
+        let theirs = other.listen_loopback(port).unwrap();
+        assert!(ns.listen_loopback(port).is_err(), "the port is taken there");
+        // A connection made inside the namespace reaches its listener, not the other's.
+        let _client =
+            ns.0.run_inside(move || std::net::TcpStream::connect(("127.0.0.1", port)))
+                .unwrap();
+        let mut accepted = None;
+        for _ in 0..100 {
+            if let Ok((stream, _)) = own.accept() {
+                accepted = Some(stream);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(accepted.is_some(), "the namespace's listener took it");
+        assert!(theirs.accept().is_err(), "the other namespace saw nothing");
     }
 }

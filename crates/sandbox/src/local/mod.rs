@@ -10,7 +10,7 @@ mod service;
 mod spares;
 mod trash;
 
-pub use service::{ServiceLaunch, ServiceNetwork};
+pub use service::{ServiceGate, ServiceLaunch, ServiceNetwork};
 pub use spares::SpareTemplate;
 pub(crate) use trash::{Trash, delete_trash};
 

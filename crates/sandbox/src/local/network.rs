@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::LocalController;
 use crate::bwrap::Network;
-use crate::egress::forward::Forward;
+use crate::egress::forward::{Forward, GATE_PORT};
 use crate::egress::{EgressPolicy, EgressProxy, NetNs, sockets_dir};
 use crate::error::SandboxError;
 use crate::id::SandboxId;
@@ -28,6 +28,9 @@ pub(super) struct SandboxNet {
     netns: Option<Arc<NetNs>>,
     /// The namespace's proxy listener, kept to hand to a restarted proxy.
     loopback: Option<std::net::TcpListener>,
+    /// The namespace's model-gate listener (`127.0.0.1:3129`), bound for its first engine
+    /// service and kept for the next ones.
+    gate: Option<std::net::TcpListener>,
 }
 
 impl LocalController {
@@ -89,6 +92,37 @@ impl LocalController {
                 services,
             },
         })
+    }
+
+    /// A listener on `127.0.0.1:3129` inside sandbox `id`'s own network namespace, for its
+    /// engine's model gate to serve from the host: the model path then has no forwarder.
+    /// `None` when the sandbox has no namespace of its own (a forwarder serves it then).
+    pub(super) fn gate_listener(
+        &self,
+        id: &SandboxId,
+    ) -> Result<Option<std::net::TcpListener>, SandboxError> {
+        let mut nets = self
+            .nets
+            .lock()
+            .map_err(|_| SandboxError::Invalid("sandbox networks poisoned".into()))?;
+        let Some(net) = nets.get_mut(id.as_str()) else {
+            return Ok(None);
+        };
+        let Some(netns) = &net.netns else {
+            return Ok(None);
+        };
+        let failed = |e: std::io::Error| {
+            SandboxError::Isolation(format!(
+                "cannot listen for the model gate in the sandbox: {e}"
+            ))
+        };
+        if net.gate.is_none() {
+            net.gate = Some(netns.listen_loopback(GATE_PORT).map_err(failed)?);
+        }
+        match &net.gate {
+            Some(listener) => listener.try_clone().map(Some).map_err(failed),
+            None => Ok(None),
+        }
     }
 
     /// Closes sandbox `label`'s network (its proxy, its namespace's last descriptor here)

@@ -5,6 +5,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use super::LocalController;
 use super::network::socket_path;
@@ -47,19 +48,29 @@ pub struct ServiceLaunch {
 }
 
 /// A service across the network boundary: reached through a Unix socket (forwarded inside to
-/// its loopback port), reaching its model-gate route through another (forwarded inside on
-/// the sandbox's loopback), never through the host's loopback.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// its loopback port), reaching its model-gate route on the sandbox's loopback, never
+/// through the host's loopback.
+#[derive(Debug, Clone)]
 pub struct ServiceNetwork {
     /// The host path of the Unix socket the service is reached through.
     pub socket: PathBuf,
     /// The port the service must listen on, on the sandbox's own loopback.
     pub port: u16,
-    /// The host path where the service's model-gate route must be served (bound into this
-    /// sandbox only).
-    pub gate_socket: PathBuf,
+    /// Where the service's model-gate route must be served.
+    pub gate: ServiceGate,
     /// The gate's root as the service reaches it inside (`http://127.0.0.1:3129`).
     pub gate_url: String,
+}
+
+/// Where a service's model-gate route is served from the host.
+#[derive(Debug, Clone)]
+pub enum ServiceGate {
+    /// The listener on `127.0.0.1:3129` inside the sandbox's own network namespace: the
+    /// service's model requests reach the gate with no forwarder between.
+    Listener(Arc<std::net::TcpListener>),
+    /// A Unix socket (bound into this sandbox only) that a forwarder inside the service's
+    /// namespace connects `127.0.0.1:3129` to (a namespace per process).
+    Socket(PathBuf),
 }
 
 impl LocalController {
@@ -180,7 +191,8 @@ impl LocalController {
             socket: socket.clone(),
             port,
         }];
-        if role == ServiceRole::Engine {
+        // With a namespace of the sandbox's own, the gate listens inside it itself.
+        if role == ServiceRole::Engine && !self.own_netns {
             forwards.insert(
                 0,
                 Forward::TcpToUnix {
@@ -190,10 +202,19 @@ impl LocalController {
             );
         }
         let network = self.network_of(sandbox, dir, forwards)?;
+        let gate = match &network {
+            Network::Joined { .. } if role == ServiceRole::Engine => {
+                let listener = self.gate_listener(sandbox)?.ok_or_else(|| {
+                    SandboxError::Isolation("the sandbox's network namespace is gone".into())
+                })?;
+                ServiceGate::Listener(Arc::new(listener))
+            }
+            _ => ServiceGate::Socket(gate_socket),
+        };
         let service = ServiceNetwork {
             socket,
             port,
-            gate_socket,
+            gate,
             gate_url: format!("http://127.0.0.1:{GATE_PORT}"),
         };
         Ok((network, Some(service)))

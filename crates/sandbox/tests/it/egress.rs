@@ -160,3 +160,94 @@ async fn a_namespace_per_process_still_has_only_the_proxy() {
     );
     local.stop(&id).await.unwrap();
 }
+
+/// An engine's server (OpenCode) reaches its model gate on the sandbox's `127.0.0.1:3129`.
+/// With a namespace of the sandbox's own, that is a listener the controller binds inside it
+/// and hands to the gate: no forwarder runs, and the sandbox's processes reach that very
+/// listener. With a namespace per process, a forwarder connects the port to the gate's
+/// socket instead.
+#[tokio::test]
+async fn an_engine_reaches_its_gate_on_a_listener_inside_the_sandbox() {
+    use draftsmith_sandbox::ServiceGate;
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let policy = || EgressPolicy::parse("proxy", ["a.example"]).unwrap();
+    let ctl = controller(dir.path(), policy());
+    let id = unique_id("engine");
+    ctl.create(&id, "static", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let workspace = ctl.workspace_dir(&id).unwrap();
+    let launch = ctl.service_launch(&workspace, "opencode", &[]).unwrap();
+    let network = launch.network.expect("a network boundary");
+    let ServiceGate::Listener(listener) = &network.gate else {
+        panic!("no listener: {:?}", network.gate);
+    };
+    assert_eq!(listener.local_addr().unwrap().to_string(), "127.0.0.1:3129");
+    assert!(
+        !launch
+            .confinement
+            .iter()
+            .any(|a| a.contains("3129") || a.contains("gate-opencode.sock")),
+        "no forwarder for the gate: {:?}",
+        launch.confinement
+    );
+    let output = run(
+        &ctl,
+        &id,
+        &format!(
+            "{PRIVATE_OR_ABORT}; if timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/3129'; \
+             then echo GATE_REACHED; fi"
+        ),
+    )
+    .await;
+    assert!(output.contains("GATE_REACHED"), "{output}");
+    let mut accepted = false;
+    for _ in 0..100 {
+        if listener.accept().is_ok() {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(accepted, "the sandbox's connection came to this listener");
+    // The next server of the sandbox (after a model change) gets the same one.
+    let again = ctl.service_launch(&workspace, "opencode", &[]).unwrap();
+    let Some(ServiceGate::Listener(second)) = again.network.map(|n| n.gate) else {
+        panic!("no listener the second time");
+    };
+    assert_eq!(second.local_addr().unwrap(), listener.local_addr().unwrap());
+    ctl.stop(&id).await.unwrap();
+
+    let fallback = LocalController::new(
+        dir.path().join("fallback"),
+        dir.path().join("cache"),
+        IsolationMode::Bwrap,
+    )
+    .unwrap()
+    .with_egress(policy())
+    .with_namespace_per_process();
+    let id = unique_id("engine-fallback");
+    fallback
+        .create(&id, "static", Duration::from_secs(60))
+        .await
+        .unwrap();
+    let workspace = fallback.workspace_dir(&id).unwrap();
+    let launch = fallback
+        .service_launch(&workspace, "opencode", &[])
+        .unwrap();
+    let network = launch.network.expect("a network boundary");
+    assert!(
+        matches!(&network.gate, ServiceGate::Socket(path) if path.ends_with("gate-opencode.sock")),
+        "{:?}",
+        network.gate
+    );
+    assert!(
+        launch
+            .confinement
+            .iter()
+            .any(|a| a.contains("TCP-LISTEN:3129") && a.contains("gate-opencode.sock")),
+        "a forwarder for the gate: {:?}",
+        launch.confinement
+    );
+    fallback.stop(&id).await.unwrap();
+}
