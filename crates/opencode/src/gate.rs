@@ -107,7 +107,6 @@ impl ModelGate {
             .enable_all()
             .build()?;
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let routes = Routes::default();
         let http = reqwest::Client::new();
@@ -116,25 +115,7 @@ impl ModelGate {
             http: http.clone(),
             serves: None,
         };
-        let app = app(gate);
-        let task = runtime.spawn(async move {
-            let served = match tokio::net::TcpListener::from_std(listener) {
-                // Streamed answers are many small writes: send each at once (no Nagle delay).
-                Ok(listener) => {
-                    axum::serve(
-                        listener.tap_io(|tcp| {
-                            let _ = tcp.set_nodelay(true);
-                        }),
-                        app,
-                    )
-                    .await
-                }
-                Err(err) => Err(err),
-            };
-            if let Err(err) = served {
-                tracing::error!(error = %err, "the model gate stopped");
-            }
-        });
+        let task = serve(&runtime, Listen::Tcp(listener), app(gate), "the model gate")?;
         Ok(Self {
             addr,
             routes,
@@ -143,17 +124,6 @@ impl ModelGate {
             http,
             runtime: Some(runtime),
         })
-    }
-
-    /// Spawns `future` on the gate's runtime.
-    fn spawn<F>(&self, future: F) -> JoinHandle<()>
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        match &self.runtime {
-            Some(runtime) => runtime.spawn(future),
-            None => tokio::spawn(future),
-        }
     }
 
     /// Opens a route to `base_url` that adds `api_key` the way `kind` expects it.
@@ -184,46 +154,22 @@ impl ModelGate {
             http: self.http.clone(),
             serves: Some(token.clone()),
         };
-        let app = app(gate);
-        let (task, socket) = match endpoint {
-            GateEndpoint::Listener(listener) => {
-                let listener = listener.try_clone()?;
-                let task = self.spawn(async move {
-                    let served = match tokio::net::TcpListener::from_std(listener) {
-                        // Streamed answers are many small writes: each goes at once.
-                        Ok(listener) => {
-                            let listener = listener.tap_io(|tcp| {
-                                let _ = tcp.set_nodelay(true);
-                            });
-                            axum::serve(listener, app).await
-                        }
-                        Err(err) => Err(err),
-                    };
-                    if let Err(err) = served {
-                        tracing::error!(error = %err, "a model-gate listener stopped");
-                    }
-                });
-                (task, None)
-            }
+        let (listen, socket) = match endpoint {
+            GateEndpoint::Listener(listener) => (Listen::Tcp(listener.try_clone()?), None),
             GateEndpoint::Socket(socket) => {
                 let _ = std::fs::remove_file(socket);
                 let listener = std::os::unix::net::UnixListener::bind(socket)?;
-                listener.set_nonblocking(true)?;
                 // The sandbox's processes may run as another uid; the socket is bound there
                 // alone.
                 std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o666))?;
-                let task = self.spawn(async move {
-                    let served = match tokio::net::UnixListener::from_std(listener) {
-                        Ok(listener) => axum::serve(listener, app).await,
-                        Err(err) => Err(err),
-                    };
-                    if let Err(err) = served {
-                        tracing::error!(error = %err, "a model-gate socket stopped");
-                    }
-                });
-                (task, Some(socket.clone()))
+                (Listen::Unix(listener), Some(socket.clone()))
             }
         };
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("the model gate stopped"))?;
+        let task = serve(runtime, listen, app(gate), "a model-gate route")?;
         if let Ok(mut inside) = self.inside.lock() {
             inside.insert(token.clone(), Inside { task, socket });
         }
@@ -275,6 +221,47 @@ impl ModelGate {
     pub fn open_routes(&self) -> usize {
         self.routes.lock().map(|r| r.len()).unwrap_or(0)
     }
+}
+
+/// A listener the gate serves on.
+enum Listen {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+/// Serves `app` on `listen` on the gate's `runtime` until the task is aborted; `what`
+/// names it in the log should it stop on its own.
+fn serve(
+    runtime: &tokio::runtime::Runtime,
+    listen: Listen,
+    app: Router,
+    what: &'static str,
+) -> std::io::Result<JoinHandle<()>> {
+    // Registered with the gate's runtime, whichever runtime calls.
+    let _entered = runtime.enter();
+    Ok(match listen {
+        Listen::Tcp(listener) => {
+            listener.set_nonblocking(true)?;
+            // Streamed answers are many small writes: send each at once (no Nagle delay).
+            let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            runtime.spawn(async move {
+                if let Err(err) = axum::serve(listener, app).await {
+                    tracing::error!(error = %err, "{what} stopped");
+                }
+            })
+        }
+        Listen::Unix(listener) => {
+            listener.set_nonblocking(true)?;
+            let listener = tokio::net::UnixListener::from_std(listener)?;
+            runtime.spawn(async move {
+                if let Err(err) = axum::serve(listener, app).await {
+                    tracing::error!(error = %err, "{what} stopped");
+                }
+            })
+        }
+    })
 }
 
 /// The serving of one route opened inside a sandbox.

@@ -119,10 +119,10 @@ impl LocalController {
         if net.gate.is_none() {
             net.gate = Some(netns.listen_loopback(GATE_PORT).map_err(failed)?);
         }
-        match &net.gate {
-            Some(listener) => listener.try_clone().map(Some).map_err(failed),
-            None => Ok(None),
-        }
+        net.gate
+            .as_ref()
+            .map(|listener| listener.try_clone().map_err(failed))
+            .transpose()
     }
 
     /// Closes sandbox `label`'s network (its proxy, its namespace's last descriptor here)
