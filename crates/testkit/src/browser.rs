@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 /// How long a condition may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(30);
+/// How long one script may run before the driver fails it.
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// WebDriver's key codes for `Browser::keys`.
 pub mod key {
@@ -108,6 +110,9 @@ impl Browser {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": chromium, "args": args},
             "goog:loggingPrefs": {"browser": "ALL"},
+            // A script stuck behind a frame's navigation fails in seconds, so a wait can
+            // try it again, instead of using up the whole wait in one call.
+            "timeouts": {"script": SCRIPT_TIMEOUT.as_millis() as u64},
         }}});
         let mut browser = Self {
             http,
@@ -198,11 +203,17 @@ impl Browser {
         .await
     }
 
-    /// Polls `script` until it returns something truthy, and returns that.
+    /// Polls `script` until it returns something truthy, and returns that. A call the
+    /// driver fails (the page or frame was being replaced) counts as not yet.
     pub async fn wait_for(&self, what: &str, script: &str, args: Value) -> Value {
         let deadline = Instant::now() + WAIT;
+        let path = format!("/session/{}/execute/sync", self.session);
         loop {
-            let value = self.js(script, args.clone()).await;
+            let body = json!({"script": script, "args": args.clone()});
+            let (value, failed) = match self.try_raw("POST", &path, Some(body)).await {
+                Ok(value) => (value, None),
+                Err(err) => (Value::Null, Some(err)),
+            };
             let truthy = match &value {
                 Value::Null => false,
                 Value::Bool(b) => *b,
@@ -216,8 +227,9 @@ impl Browser {
             if Instant::now() > deadline {
                 self.screenshot(&format!("timeout-{}", slug(what))).await;
                 let errors = self.text("#errors").await;
+                let last = failed.unwrap_or_else(|| value.to_string());
                 panic!(
-                    "timed out waiting for {what} (last value {value}); errors shown: {errors:?}"
+                    "timed out waiting for {what} (last value {last}); errors shown: {errors:?}"
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -61,3 +61,24 @@ async fn relative_times_are_kept_true() {
     assert_eq!(shown, json!(["2 min ago", "2 min ago"]));
     ui.finish().await;
 }
+
+/// A wait outlives a call the driver fails (a script stuck behind a frame's navigation
+/// times out; here the first poll throws), and polls again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_polls_again_after_the_driver_fails_a_call() {
+    let ui = Ui::start().await;
+    let b = &ui.browser;
+    b.goto(&format!("{}/", ui.server.base_url)).await;
+    b.wait_css("#token").await;
+    let seen = b
+        .wait_for(
+            "a poll after the stuck one",
+            "if (window.polled) { return ++window.polled; } \
+             window.polled = 1; throw new Error('the frame is being replaced')",
+            json!([]),
+        )
+        .await;
+    // The first poll failed; a later one answered.
+    assert!(seen.as_u64().is_some_and(|n| n >= 2), "{seen}");
+    ui.finish().await;
+}
