@@ -236,7 +236,20 @@ impl Runner {
             .controller
             .workspace_dir(&id)
             .ok_or("the sandbox has no workspace on this host")?;
-        engine.prepare_ahead(&workspace, &model).await;
+        // Kept alive while its server starts: a start slower than the TTL (a loaded host,
+        // a short TTL) would otherwise see the sandbox expire under it.
+        let keep_alive = async {
+            loop {
+                tokio::time::sleep(ttl / 3).await;
+                if let Err(error) = services.controller.create(&id, template, ttl).await {
+                    tracing::debug!(%chat, %error, "cannot renew a chat being made ahead");
+                }
+            }
+        };
+        tokio::select! {
+            () = engine.prepare_ahead(&workspace, &model) => {}
+            () = keep_alive => {}
+        }
         // Its TTL runs from now: the server's start may have taken a good part of it.
         let renewed = services.controller.create(&id, template, ttl).await;
         match renewed.map_err(|e| e.to_string())? {
