@@ -355,8 +355,9 @@ async fn a_new_chats_first_opencode_run_starts_on_a_server_made_ahead() {
     .unwrap();
     let mut config = draftsmith_testkit::server::config_for_model(&model.base_url());
     config.opencode.warm_chats = 1;
-    // Idle sandboxes expire after 6 s: a chat made ahead lasts only by being renewed.
-    config.sandbox.ttl = std::time::Duration::from_secs(6);
+    // Idle sandboxes expire after 15 s: a chat made ahead lasts only by being renewed
+    // (every 5 s, which a loaded CI host delays by seconds: 6 s lost chats there).
+    config.sandbox.ttl = std::time::Duration::from_secs(15);
     let server = TestServer::start_with(StoreKind::Sqlite, config).await;
     let runner = server.state.runner.clone();
     let warm_chat = |other: Option<draftsmith_core::ChatSessionId>| {
@@ -400,7 +401,7 @@ async fn a_new_chats_first_opencode_run_starts_on_a_server_made_ahead() {
     assert_eq!(nothing_installed(&sandbox), Ok(()));
 
     // Beyond its TTL; the native run's new sandbox reaps whatever expired meanwhile.
-    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(16)).await;
     let admin = server.admin();
     let app = new_app(&admin, "static").await;
     let (native, _) = completed_run(&admin, &app, json!({"input": "hi", "engine": "native"})).await;
