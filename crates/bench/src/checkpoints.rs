@@ -12,13 +12,14 @@ use draftsmith_store::prelude::*;
 use draftsmith_store::{FileChange, NewApp, NewCheckpoint, SqlStore};
 use draftsmith_testkit::{StoreKind, TestDb};
 
-use crate::report::line;
+use crate::report::{line, wait_for_quiet};
 
 const FILES: usize = 5_000;
 const RUNS: usize = 5;
 
 pub async fn run() -> anyhow::Result<()> {
     println!("== checkpoints: checkpoint and restore of a {FILES}-file draft vs git ==");
+    wait_for_quiet().await;
     let (git_commit, git_checkout) = git_baseline()?;
     for kind in [StoreKind::Sqlite, StoreKind::Postgres] {
         let db = TestDb::new(kind).await;

@@ -44,7 +44,9 @@ async fn main() -> anyhow::Result<()> {
             // that churn hundreds of megabytes of files, processes and cgroups (npm
             // installs, Vite, Chromium): they leave this machine slower for minutes after
             // they end (a one-step run measured 3.7 ms before the boundary benchmark and
-            // 20 ms after it, its raw model call 0.35 ms and 2.7 ms).
+            // 20 ms after it, its raw model call 0.35 ms and 2.7 ms). The benchmarks of such
+            // figures also wait for a quiet machine before they measure (`wait_for_quiet`), as
+            // a second `all` follows the first's churn.
             runs::run().await?;
             memory::run().await?;
             accounting::run(quick).await?;

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 use crate::api::{follow, new_app, start_run_with};
 use crate::memory::{Service, config_toml, rss_mib, server_binary};
 use crate::phases::{Clock, Phases, TimedRun};
-use crate::report::{line, line_mib, median_of};
+use crate::report::{line, line_mib, median_of, wait_for_quiet};
 
 /// Warm runs per way (after the first cold run).
 const RUNS: usize = 9;
@@ -62,6 +62,7 @@ pub async fn run() -> anyhow::Result<()> {
     println!(
         "== opencode: one 5-step task by raw OpenCode, draftsmith's OpenCode engine, native =="
     );
+    wait_for_quiet().await;
     let server_binary = server_binary();
     let Ok(server_binary) = server_binary.canonicalize() else {
         println!(

@@ -77,3 +77,69 @@ pub fn line_count(name: &str, value: u64, baseline_name: &str, baseline: u64, un
         "{name:<52} {value:>10} {unit:<3}  vs {baseline_name:<34} {baseline:>10} {unit:<3}  ratio {ratio:>8.3}"
     );
 }
+
+/// How long [`wait_for_quiet`] waits at most.
+const QUIET_WAIT: Duration = Duration::from_secs(180);
+/// Quiet: at most this share of the machine's CPU time busy (steal and I/O wait included)
+/// over a second…
+const QUIET_BUSY: f64 = 0.10;
+/// …and at most this many bytes of written pages still on their way to the disk.
+const QUIET_DIRTY: u64 = 32 << 20;
+
+/// Waits until this machine is quiet (see [`QUIET_BUSY`], [`QUIET_DIRTY`]), at most
+/// [`QUIET_WAIT`], and prints what it found. The figures of a few milliseconds are
+/// measured on a machine at rest: an earlier benchmark's processes, file deletions and
+/// page write-back (npm installs, builds, Chromium) go on for minutes after it ends, and
+/// a one-step run measured in their wake took several times as long.
+pub async fn wait_for_quiet() {
+    let started = Instant::now();
+    loop {
+        let (Some(before), Some(dirty)) = (cpu_times(), dirty_bytes()) else {
+            println!("(the machine's load is not readable here: not waiting for it)");
+            return;
+        };
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some(after) = cpu_times() else { return };
+        let total = after.0.saturating_sub(before.0).max(1);
+        let busy = total.saturating_sub(after.1.saturating_sub(before.1)) as f64 / total as f64;
+        let quiet = busy <= QUIET_BUSY && dirty <= QUIET_DIRTY;
+        let waited = started.elapsed();
+        if quiet || waited >= QUIET_WAIT {
+            let state = if quiet { "quiet" } else { "still busy" };
+            println!(
+                "(machine {state} after {:.0} s: {:.0} % of its CPU busy, {} MiB dirty)",
+                waited.as_secs_f64(),
+                busy * 100.0,
+                dirty >> 20
+            );
+            return;
+        }
+    }
+}
+
+/// All CPUs' time and their idle time so far, in ticks (`/proc/stat`'s first line).
+fn cpu_times() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let total = ticks.iter().take(8).sum();
+    Some((total, *ticks.get(3)?))
+}
+
+/// Bytes of written pages not yet on the disk (`Dirty` + `Writeback` of `/proc/meminfo`).
+fn dirty_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = |key: &str| {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|rest| rest.trim_end_matches("kB").trim().parse::<u64>().ok())
+    };
+    Some((kib("Dirty:")? + kib("Writeback:")?) * 1024)
+}

@@ -18,12 +18,13 @@ use serde_json::{Value, json};
 use crate::api::{complete_run, follow, new_app, start_run};
 use crate::phases::{Clock, Phases, TimedRun};
 use crate::replay::{chat_request, play};
-use crate::report::{line, medians_interleaved};
+use crate::report::{line, medians_interleaved, wait_for_quiet};
 
 /// Model turns that each call `list`, before the final text turn.
 const TOOL_TURNS: usize = 20;
-/// Timed runs per measurement (each on a fresh app: an app has one active run at a time).
-const RUNS: usize = 9;
+/// Timed runs per measurement (each on a fresh app: an app has one active run at a time);
+/// enough that a median of runs of a few milliseconds is not a hiccup of this machine.
+const RUNS: usize = 15;
 const STEPS_PROMPT: &str = "bench-steps: look around, again and again";
 const ONE_PROMPT: &str = "bench-one: just answer";
 
@@ -31,6 +32,7 @@ pub async fn run() -> anyhow::Result<()> {
     println!(
         "== runs: orchestration time per agent step and per run (scripted model, no delay) =="
     );
+    wait_for_quiet().await;
     let model = MockModel::start(script()?).await?;
     let provider = OpenAiProvider::new(model.base_url(), None, reqwest::Client::new());
     for kind in [StoreKind::Sqlite, StoreKind::Postgres] {

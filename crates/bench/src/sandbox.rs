@@ -16,7 +16,7 @@ use draftsmith_sandbox::{
     SandboxId,
 };
 
-use crate::report::line;
+use crate::report::{line, wait_for_quiet};
 
 const FILES: usize = 2_000;
 const NODE_MODULES: usize = 30_000;
@@ -54,6 +54,7 @@ fn draft(version: usize) -> (Vec<FileEntry>, Blobs) {
 
 pub async fn run() -> anyhow::Result<()> {
     println!("== sandbox: materialise, refresh and sync ==");
+    wait_for_quiet().await;
     let dir = tempfile::tempdir()?;
     let controller = Arc::new(LocalController::new(
         dir.path().join("sandboxes"),

@@ -32,15 +32,11 @@ impl NetNamespace {
         T: Send + 'static,
         F: FnOnce() -> io::Result<T> + Send + 'static,
     {
-        std::thread::Builder::new()
-            .name("netns".into())
-            .spawn(move || {
-                let namespace = enter_new()?;
-                loopback_up()?;
-                Ok((namespace, inside()?))
-            })?
-            .join()
-            .map_err(|_| io::Error::other("the network namespace thread panicked"))?
+        on_own_thread(move || {
+            let namespace = enter_new()?;
+            loopback_up()?;
+            Ok((namespace, inside()?))
+        })
     }
 
     /// Runs `inside` in this namespace, on a short-lived thread of its own that joins it
@@ -51,19 +47,29 @@ impl NetNamespace {
         F: FnOnce() -> io::Result<T> + Send + 'static,
     {
         let fd = self.fd.clone();
-        std::thread::Builder::new()
-            .name("netns".into())
-            .spawn(move || {
-                // SAFETY: setns(2) on a descriptor we keep open moves only the calling
-                // thread, which is this one's own and ends right after.
-                if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                inside()
-            })?
-            .join()
-            .map_err(|_| io::Error::other("the network namespace thread panicked"))?
+        on_own_thread(move || {
+            // SAFETY: setns(2) on a descriptor we keep open moves only the calling
+            // thread, which is this one's own and ends right after.
+            if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            inside()
+        })
     }
+}
+
+/// Runs `f` on a short-lived thread of its own and waits for it: a thread that joins a
+/// namespace never leaves it, so it must be one that ends.
+fn on_own_thread<T, F>(f: F) -> io::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> io::Result<T> + Send + 'static,
+{
+    std::thread::Builder::new()
+        .name("netns".into())
+        .spawn(f)?
+        .join()
+        .map_err(|_| io::Error::other("the network namespace thread panicked"))?
 }
 
 /// Moves the calling thread into a new network namespace and opens it.
