@@ -1,9 +1,9 @@
 //! The chat aggregate: sessions scoped to `(app_id, user_id)` and their messages, in the
 //! tables the SPEC names. Runs add their messages inside their own transactions through
-//! [`insert_session`] and [`insert_message`].
+//! [`insert_message`] (and start their sessions in `run_start`'s).
 
 use async_trait::async_trait;
-use draftsmith_core::api::{ChatMessage, ChatRole, ChatSession, MessageAttachment, MessageStatus};
+use draftsmith_core::api::{ChatMessage, ChatRole, ChatSession, MessageStatus};
 use draftsmith_core::{AppId, ChatSessionId, RunId, Timestamp, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -101,44 +101,6 @@ fn message_from_row(row: &AnyRow) -> Result<ChatMessage> {
         },
         created_at: sql::time(row, "created_at")?,
     })
-}
-
-/// Records the files attached to a message (written with the message, in its transaction).
-pub(crate) async fn set_attachments(
-    tx: &mut Tx,
-    message_id: &str,
-    attachments: &[MessageAttachment],
-) -> Result<()> {
-    if attachments.is_empty() {
-        return Ok(());
-    }
-    sqlx::query("UPDATE published_app_coding_chat_messages SET attachments = $2 WHERE id = $1")
-        .bind(message_id)
-        .bind(sql::to_json(attachments)?)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Starts session `session` for the run `new` describes, titled after its first prompt.
-pub(crate) async fn insert_session(
-    tx: &mut Tx,
-    session: ChatSessionId,
-    new: &crate::NewRun,
-    now: Timestamp,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO published_app_coding_chat_sessions \
-         (id, app_id, user_id, title, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
-    )
-    .bind(session.to_string())
-    .bind(new.app.to_string())
-    .bind(&new.user.0)
-    .bind(session_title(&new.input))
-    .bind(now.as_micros())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// Whether `session` is `user`'s on `app`.

@@ -5,23 +5,24 @@
 //! `0018_start_run`): one round trip instead of ten.
 
 use draftsmith_core::api::{
-    ChatRole, CheckpointKind, MessageAttachment, MessageStatus, Run, UsageTotals, stream_url,
+    ChatRole, Checkpoint, CheckpointKind, MessageAttachment, MessageStatus, Run, UsageTotals,
+    stream_url,
 };
 use draftsmith_core::{
-    AppEventBody, AppId, ChatSessionId, EngineKind, EventBody, InstanceId, RunEvent, RunId,
-    RunStatus, Timestamp, UserId,
+    AppEvent, AppEventBody, AppId, ChatSessionId, EngineKind, EventBody, InstanceId, RunEvent,
+    RunId, RunStatus, Timestamp, UserId,
 };
 
 use serde::Deserialize;
-use sqlx::{AnyPool, Row};
+use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use crate::app_log;
 use crate::chat;
-use crate::checkpoint_log;
+use crate::checkpoint_log::{self, NewCheckpoint};
 use crate::db::{Backend, SqlStore};
 use crate::draft_writes;
 use crate::error::{Result, StoreError};
-use crate::run_log;
 use crate::run_rows;
 use crate::sql::{self, Tx};
 
@@ -55,77 +56,27 @@ pub struct NewRun {
     pub attachments: Vec<MessageAttachment>,
 }
 
-/// The session the run continues (checked to be the user's on the app), or a new one.
-async fn session_for(tx: &mut Tx, new: &NewRun, now: Timestamp) -> Result<ChatSessionId> {
-    match new.chat_session {
-        Some(session) => {
-            if !chat::session_belongs(tx, session, new.app, &new.user).await? {
-                return Err(StoreError::NotFound("chat session"));
-            }
-            Ok(session)
-        }
-        None => {
-            let session = new.new_chat_id.unwrap_or_default();
-            chat::insert_session(tx, session, new, now).await?;
-            Ok(session)
-        }
-    }
-}
-
 /// The events a run starts with (`run.accepted`, `checkpoint.created`): the run row is
 /// inserted with their `seq`s already taken.
 const FIRST_EVENTS: i64 = 2;
 
-/// Inserts the run row as `queued`, its first events' `seq`s taken; false when the app
-/// already has an active run.
-async fn insert_run(
-    tx: &mut Tx,
-    id: RunId,
-    new: &NewRun,
-    session: ChatSessionId,
-    base: i64,
-    now: Timestamp,
-) -> Result<bool> {
-    let inserted = sqlx::query(
-        "INSERT INTO runs (id, app_id, chat_session_id, created_by, status, engine, \
-         requested_model_id, resolved_model_id, input, base_revision, owner_instance, \
-         lease_expires_at, timing_metrics_ms, next_seq, created_at, input_params) \
-         VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, '{}', $12, $13, $14)",
-    )
-    .bind(id.to_string())
-    .bind(new.app.to_string())
-    .bind(session.to_string())
-    .bind(&new.user.0)
-    .bind(new.engine.as_str())
-    .bind(&new.requested_model_id)
-    .bind(&new.resolved_model_id)
-    .bind(&new.input)
-    .bind(base)
-    .bind(new.owner.to_string())
-    .bind(new.lease_until.as_micros())
-    .bind(FIRST_EVENTS)
-    .bind(now.as_micros())
-    .bind(new.input_params.to_string())
-    .execute(&mut **tx)
-    .await;
-    match inserted {
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => Ok(false),
-        other => other.map(|_| true).map_err(Into::into),
-    }
-}
-
 /// Persists a run, its user message, `run.accepted` and its `pre_run` checkpoint.
 pub(crate) async fn create_run(store: &SqlStore, new: NewRun) -> Result<Run> {
+    let start = Start::of(&new)?;
     if store.backend == Backend::Postgres {
-        return start_on(store, new).await;
+        // One call of `start_run`, its own transaction.
+        let answer = start.call(&new)?.fetch_one(&store.writer).await;
+        return match start.answered(&new, answer)? {
+            Some(run) => Ok(run),
+            None => Err(active(store, new.app).await),
+        };
     }
     let mut tx = sql::begin_write(&store.writer).await?;
     // Locking the app row orders run creation against restores of the same app.
     let base = draft_writes::lock_app(&mut tx, new.app).await?;
-    let Some(run) = start_in_tx(&mut tx, &new, base).await? else {
+    let Some(run) = start.write_sqlite(&mut tx, &new, base).await? else {
         drop(tx);
-        let active = run_rows::active(&store.pool, new.app).await?;
-        return Err(StoreError::RunActive { run_id: active });
+        return Err(active(store, new.app).await);
     };
     tx.commit().await?;
     Ok(run)
@@ -135,23 +86,202 @@ pub(crate) async fn create_run(store: &SqlStore, new: NewRun) -> Result<Run> {
 /// user message, `run.accepted`, the `pre_run` checkpoint and its event. `None` when the
 /// app already has an active run; the transaction must then be dropped.
 pub(crate) async fn start_in_tx(tx: &mut Tx, new: &NewRun, base: i64) -> Result<Option<Run>> {
-    let now = Timestamp::now();
-    let run_id = RunId::new();
-    let session = session_for(tx, new, now).await?;
-    if !insert_run(tx, run_id, new, session, base, now).await? {
-        return Ok(None);
+    let start = Start::of(new)?;
+    if tx.backend_name() == "PostgreSQL" {
+        let answer = start.call(new)?.fetch_one(&mut **tx).await;
+        return start.answered(new, answer);
     }
-    let (role, complete) = (ChatRole::User, MessageStatus::Complete);
-    let message = chat::new_message(session, Some(run_id), role, &new.input, complete, now);
-    chat::insert_message(tx, &message).await?;
-    chat::set_attachments(tx, &message.id, &new.attachments).await?;
-    let pre_run = checkpoint_log::of_run(new.app, run_id, CheckpointKind::PreRun, base, &new.user);
-    let pre_run = checkpoint_log::insert(tx, &pre_run).await?;
-    let first = first_events(new, run_id, session, &pre_run.id, base, now);
-    run_log::insert_events(tx, &first).await?;
-    app_log::append_in_tx(tx, new.app, announced(new, run_id, session)).await?;
-    Ok(Some(queued(new, run_id, session, base, now)))
+    start.write_sqlite(tx, new, base).await
 }
+
+/// The answer to a second active run: the active run's id, or why it could not be read.
+async fn active(store: &SqlStore, app: AppId) -> StoreError {
+    match run_rows::active(&store.pool, app).await {
+        Ok(active) => StoreError::RunActive { run_id: active },
+        Err(err) => err,
+    }
+}
+
+/// A run about to be started: what Rust makes of it before the database writes it, the
+/// same for both databases. The starting revision is not known yet: it stands as
+/// [`REVISION_MARK`] in `checkpoint.created`, and the app event's `seq` as its mark.
+struct Start {
+    run_id: RunId,
+    session: ChatSessionId,
+    chat_is_new: bool,
+    now: Timestamp,
+    message: String,
+    pre_run: (NewCheckpoint, Checkpoint),
+    accepted: RunEvent,
+    created: RunEvent,
+    announced: AppEvent,
+    attachments: Option<String>,
+}
+
+impl Start {
+    fn of(new: &NewRun) -> Result<Self> {
+        let now = Timestamp::now();
+        let run_id = RunId::new();
+        let (session, chat_is_new) = match new.chat_session {
+            Some(session) => (session, false),
+            None => (new.new_chat_id.unwrap_or_default(), true),
+        };
+        let kind = CheckpointKind::PreRun;
+        let pre_run = checkpoint_log::of_run(new.app, run_id, kind, REVISION_MARK, &new.user);
+        let prepared = checkpoint_log::prepare(&pre_run);
+        let [accepted, created] =
+            first_events(new, run_id, session, &prepared.id, REVISION_MARK, now)
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("a run starts with two events".into()))?;
+        let attachments = if new.attachments.is_empty() {
+            None
+        } else {
+            Some(sql::to_json(&new.attachments)?)
+        };
+        Ok(Self {
+            run_id,
+            session,
+            chat_is_new,
+            now,
+            message: uuid::Uuid::new_v4().to_string(),
+            pre_run: (pre_run, prepared),
+            accepted,
+            created,
+            announced: app_log::unclaimed(new.app, announced(new, run_id, session)),
+            attachments,
+        })
+    }
+
+    /// Binds the 29 parameters of `start_run` (migration `0018_start_run`) in its order,
+    /// which [`START_SQLITE`] reads by the same numbers.
+    fn bind<'q>(&self, query: sql::Query<'q>, new: &NewRun) -> Result<sql::Query<'q>> {
+        let (pre_run, prepared) = &self.pre_run;
+        Ok(query
+            .bind(new.app.to_string())
+            .bind(self.run_id.to_string())
+            .bind(self.session.to_string())
+            .bind(self.chat_is_new)
+            .bind(chat::session_title(&new.input))
+            .bind(new.user.0.clone())
+            .bind(new.engine.as_str())
+            .bind(new.requested_model_id.clone())
+            .bind(new.resolved_model_id.clone())
+            .bind(new.input.clone())
+            .bind(new.owner.to_string())
+            .bind(new.lease_until.as_micros())
+            .bind(self.now.as_micros())
+            .bind(new.input_params.to_string())
+            .bind(FIRST_EVENTS)
+            .bind(self.message.clone())
+            .bind(sql::wire_name(&ChatRole::User)?)
+            .bind(sql::wire_name(&MessageStatus::Complete)?)
+            .bind(self.attachments.clone())
+            .bind(prepared.id.clone())
+            .bind(pre_run.kind.as_str())
+            .bind(pre_run.label.clone())
+            .bind(self.accepted.body.event_type())
+            .bind(sql::to_json(&self.accepted)?)
+            .bind(self.created.body.event_type())
+            .bind(sql::to_json(&self.created)?)
+            .bind(REVISION_MARK.to_string())
+            .bind(sql::to_json(&self.announced)?)
+            .bind(self.announced.ts.as_micros()))
+    }
+
+    /// On PostgreSQL, the call of `start_run`.
+    fn call(&self, new: &NewRun) -> Result<sql::Query<'static>> {
+        self.bind(
+            sqlx::query(
+                "SELECT start_run($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+                 $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) \
+                 AS answer",
+            ),
+            new,
+        )
+    }
+
+    /// The run `start_run` answered for, `None` when the app has an active run.
+    fn answered(
+        &self,
+        new: &NewRun,
+        answer: std::result::Result<AnyRow, sqlx::Error>,
+    ) -> Result<Option<Run>> {
+        let answer: Option<String> = match answer {
+            Ok(row) => row.try_get("answer")?,
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        let answer = answer.ok_or(StoreError::NotFound("app"))?;
+        let started: Started = serde_json::from_str(&answer)
+            .map_err(|e| StoreError::Corrupt(format!("start_run answered {answer:?}: {e}")))?;
+        let base = started
+            .revision
+            .ok_or(StoreError::NotFound("chat session"))?;
+        Ok(Some(self.run(new, base)))
+    }
+
+    /// On SQLite, in `tx` (holding the app row's lock, the draft at `base`): a continued
+    /// session checked, then every row in one script, one call of the writer's thread
+    /// where a statement each took ten.
+    async fn write_sqlite(&self, tx: &mut Tx, new: &NewRun, base: i64) -> Result<Option<Run>> {
+        if !self.chat_is_new && !chat::session_belongs(tx, self.session, new.app, &new.user).await?
+        {
+            return Err(StoreError::NotFound("chat session"));
+        }
+        let script = format!(
+            "{START_SQLITE}; {}",
+            checkpoint_log::insert_row_sql(PRE_RUN_MARKS)
+        );
+        let (pre_run, prepared) = &self.pre_run;
+        let query = self
+            .bind(sqlx::query(&script), new)?
+            .bind(base)
+            .bind(app_log::seq_mark());
+        let pre_run = NewCheckpoint {
+            revision: base,
+            ..pre_run.clone()
+        };
+        let query = checkpoint_log::bind_row(query, &pre_run, prepared);
+        match query.execute(&mut **tx).await {
+            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => return Ok(None),
+            other => other?,
+        };
+        Ok(Some(self.run(new, base)))
+    }
+
+    /// The run as just written (at `base`), not read back.
+    fn run(&self, new: &NewRun, base: i64) -> Run {
+        queued(new, self.run_id, self.session, base, self.now)
+    }
+}
+
+/// Where the `pre_run` checkpoint's row ([`checkpoint_log::insert_row_sql`]) takes its
+/// parameters in [`Start::write_sqlite`]'s script: after `start_run`'s 29, the base and
+/// the app event's seq mark.
+const PRE_RUN_MARKS: usize = 32;
+
+/// [`Start::write_sqlite`]'s script before the `pre_run` checkpoint's row: what
+/// `start_run` writes after its checks, its parameters by the same numbers, then `$30` the
+/// base revision and `$31` the app event's seq mark.
+const START_SQLITE: &str = "\
+    INSERT INTO published_app_coding_chat_sessions \
+      (id, app_id, user_id, title, created_at, updated_at) \
+      SELECT $3, $1, $6, $5, $13, $13 WHERE $4; \
+    INSERT INTO runs (id, app_id, chat_session_id, created_by, status, engine, \
+      requested_model_id, resolved_model_id, input, base_revision, owner_instance, \
+      lease_expires_at, timing_metrics_ms, next_seq, created_at, input_params) \
+      VALUES ($2, $1, $3, $6, 'queued', $7, $8, $9, $10, $30, $11, $12, '{}', $15, $13, $14); \
+    INSERT INTO published_app_coding_chat_messages \
+      (id, session_id, run_id, role, content, status, created_at, attachments) \
+      VALUES ($16, $3, $2, $17, $10, $18, $13, $19); \
+    UPDATE published_app_coding_chat_sessions SET updated_at = $13 WHERE id = $3; \
+    INSERT INTO run_events (run_id, seq, event_type, body, created_at) \
+      VALUES ($2, $15 - 1, $23, $24, $13), ($2, $15, $25, replace($26, $27, $30), $13); \
+    UPDATE apps SET next_event_seq = next_event_seq + 1 WHERE id = $1; \
+    INSERT INTO app_events (app_id, seq, event_type, body, created_at) \
+      SELECT $1, next_event_seq, $28 ->> '$.event', \
+        replace($28, $31, '\"seq\":' || next_event_seq), $29 \
+      FROM apps WHERE id = $1";
 
 /// The events a run starts with: `run.accepted`, then the `pre_run` checkpoint's
 /// `checkpoint.created` at `base`. Neither moves the status of a run just inserted
@@ -238,83 +368,3 @@ struct Started {
 /// Stands where the starting revision goes in `checkpoint.created` until `start_run`
 /// fills it in: no other field of that event can hold it (ids, a kind, a time).
 const REVISION_MARK: i64 = i64::MIN;
-
-/// On PostgreSQL, in one call of `start_run` (its own transaction): as
-/// [`create_run`]'s transaction.
-async fn start_on(store: &SqlStore, new: NewRun) -> Result<Run> {
-    let pool: &AnyPool = &store.writer;
-    let now = Timestamp::now();
-    let run_id = RunId::new();
-    let (session, chat_is_new) = match new.chat_session {
-        Some(session) => (session, false),
-        None => (new.new_chat_id.unwrap_or_default(), true),
-    };
-    let message = uuid::Uuid::new_v4().to_string();
-    let kind = CheckpointKind::PreRun;
-    let pre_run = checkpoint_log::prepare(&checkpoint_log::of_run(
-        new.app,
-        run_id,
-        kind,
-        REVISION_MARK,
-        &new.user,
-    ));
-    let [accepted, created] = first_events(&new, run_id, session, &pre_run.id, REVISION_MARK, now)
-        .try_into()
-        .map_err(|_| StoreError::Corrupt("a run starts with two events".into()))?;
-    let announced = app_log::claimed(new.app, 0, announced(&new, run_id, session));
-    let attachments = if new.attachments.is_empty() {
-        None
-    } else {
-        Some(sql::to_json(&new.attachments)?)
-    };
-    let answer = sqlx::query(
-        "SELECT start_run($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-         $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29) AS answer",
-    )
-    .bind(new.app.to_string())
-    .bind(run_id.to_string())
-    .bind(session.to_string())
-    .bind(chat_is_new)
-    .bind(chat::session_title(&new.input))
-    .bind(&new.user.0)
-    .bind(new.engine.as_str())
-    .bind(&new.requested_model_id)
-    .bind(&new.resolved_model_id)
-    .bind(&new.input)
-    .bind(new.owner.to_string())
-    .bind(new.lease_until.as_micros())
-    .bind(now.as_micros())
-    .bind(new.input_params.to_string())
-    .bind(FIRST_EVENTS)
-    .bind(&message)
-    .bind(sql::wire_name(&ChatRole::User)?)
-    .bind(sql::wire_name(&MessageStatus::Complete)?)
-    .bind(attachments)
-    .bind(&pre_run.id)
-    .bind(kind.as_str())
-    .bind(&pre_run.label)
-    .bind(accepted.body.event_type())
-    .bind(sql::to_json(&accepted)?)
-    .bind(created.body.event_type())
-    .bind(sql::to_json(&created)?)
-    .bind(REVISION_MARK.to_string())
-    .bind(sql::to_json(&announced)?)
-    .bind(announced.ts.as_micros())
-    .fetch_one(pool)
-    .await;
-    let answer: Option<String> = match answer {
-        Ok(row) => row.try_get("answer")?,
-        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-            let active = run_rows::active(&store.pool, new.app).await?;
-            return Err(StoreError::RunActive { run_id: active });
-        }
-        Err(err) => return Err(err.into()),
-    };
-    let answer = answer.ok_or(StoreError::NotFound("app"))?;
-    let started: Started = serde_json::from_str(&answer)
-        .map_err(|e| StoreError::Corrupt(format!("start_run answered {answer:?}: {e}")))?;
-    let base = started
-        .revision
-        .ok_or(StoreError::NotFound("chat session"))?;
-    Ok(queued(&new, run_id, session, base, now))
-}
