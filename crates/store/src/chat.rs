@@ -124,11 +124,8 @@ pub(crate) async fn session_belongs(
 
 /// Records `message` (from [`new_message`]) and moves its session's `updated_at`.
 pub(crate) async fn insert_message(tx: &mut Tx, message: &ChatMessage) -> Result<()> {
-    let statement = format!(
-        "INSERT INTO published_app_coding_chat_messages ({MESSAGE_COLUMNS}) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)"
-    );
-    bind_message(sqlx::query(&statement), message)?
+    let [insert, _] = message_statements(1);
+    bind_message(sqlx::query(&insert), message)?
         .execute(&mut **tx)
         .await?;
     sqlx::query("UPDATE published_app_coding_chat_sessions SET updated_at = $2 WHERE id = $1")
@@ -163,15 +160,24 @@ pub(crate) fn new_message(
 /// On PostgreSQL, the parts of a `WITH` that insert a message (parameters `$first` on, in
 /// [`bind_message`]'s order) and note the time on its session, as [`insert_message`] does.
 pub(crate) fn message_ctes(first: usize) -> String {
-    format!(
-        "message AS (INSERT INTO published_app_coding_chat_messages ({MESSAGE_COLUMNS}) \
-           VALUES ({})), \
-         session AS (UPDATE published_app_coding_chat_sessions SET updated_at = ${} \
-           WHERE id = ${})",
-        sql::Marks::Numbered.list(first, 7),
-        first + 6,
-        first + 1
-    )
+    let [message, session] = message_statements(first);
+    format!("message AS ({message}), session AS ({session})")
+}
+
+/// The two statements that insert a message (parameters `$first` on, in [`bind_message`]'s
+/// order) and note the time on its session.
+pub(crate) fn message_statements(first: usize) -> [String; 2] {
+    [
+        format!(
+            "INSERT INTO published_app_coding_chat_messages ({MESSAGE_COLUMNS}) VALUES ({})",
+            sql::Marks::Numbered.list(first, 7)
+        ),
+        format!(
+            "UPDATE published_app_coding_chat_sessions SET updated_at = ${} WHERE id = ${}",
+            first + 6,
+            first + 1
+        ),
+    ]
 }
 
 /// Binds a message's columns, in [`MESSAGE_COLUMNS`] order.

@@ -15,7 +15,7 @@ use crate::db::{Backend, SqlStore};
 use crate::draft_writes::{self, Wanted};
 use crate::drafts::{DraftWrite, FileChange};
 use crate::error::{Result, StoreError};
-use crate::run_log::{self, Batch, append_batch_in_tx};
+use crate::run_log::{self, Batch};
 use crate::sql::{self, Tx};
 use crate::usage;
 
@@ -97,19 +97,12 @@ pub(crate) async fn land(store: &SqlStore, mut landing: Landing) -> Result<Lande
         last: Some((ending, Vec::new())),
         timing: Some(&landing.timing),
     };
-    let events = if store.backend == Backend::Postgres {
-        let records = Records {
-            checkpoint: (&post_run, &checkpoint),
-            message: message.as_ref(),
-        };
-        end_with_records(&mut tx, app, run, records, batch).await?
-    } else {
-        checkpoint_log::insert_prepared(&mut tx, &post_run, &checkpoint).await?;
-        if let Some(message) = &message {
-            chat::insert_message(&mut tx, message).await?;
-        }
-        append_batch_in_tx(&mut tx, run, batch).await?
+    let records = Records {
+        checkpoint: (&post_run, &checkpoint),
+        message: message.as_ref(),
     };
+    let postgres = store.backend == Backend::Postgres;
+    let events = end_with_records(&mut tx, postgres, app, run, records, batch).await?;
     tx.commit().await?;
     Ok(Landed { write, events })
 }
@@ -121,16 +114,18 @@ struct Records<'a> {
     message: Option<&'a ChatMessage>,
 }
 
-/// On PostgreSQL, in the landing's transaction (the app row locked by its draft write), one
-/// statement: the checkpoint, the message and its session's time, the app event's `seq`,
-/// the claim of the run's `seq`s that ends it, its events (the ending's usage filled in
-/// from the claim's totals, [`run_log::events_cte`]) and the app's `run.ended` (its `seq`
-/// filled in likewise): one round trip, where writing the events and the app's event after
-/// the claim took three. The app row is already this transaction's, so the only lock the
-/// statement takes is the run's, as the claim always did. A landing records no model calls
-/// (the run's sink wrote them all before).
+/// In the landing's transaction (the app row locked by its draft write), the checkpoint,
+/// the message and its session's time, the app event's `seq`, the claim of the run's
+/// `seq`s that ends it, its events (the ending's usage filled in from the claim's totals,
+/// [`run_log::events_cte`]) and the app's `run.ended` (its `seq` filled in likewise). On
+/// PostgreSQL one statement: one round trip, where writing the events and the app's event
+/// after the claim took three; the app row is already this transaction's, so the only lock
+/// the statement takes is the run's, as the claim always did. On SQLite the same writes as
+/// one script, one call of the writer's thread where a statement each took eight. A
+/// landing records no model calls (the run's sink wrote them all before).
 async fn end_with_records(
     tx: &mut Tx,
+    postgres: bool,
     app: AppId,
     run: RunId,
     records: Records<'_>,
@@ -143,28 +138,51 @@ async fn end_with_records(
         .and_then(EventBody::terminal_status)
         .ok_or_else(|| StoreError::Corrupt("a landing without its ending".into()))?;
     // The events' texts, the app event's type, text and time follow the message's seven
-    // parameters, if any.
-    let (message, texts) = match records.message {
-        Some(_) => (format!("{}, ", chat::message_ctes(27)), 27 + 7),
-        None => (String::new(), 27),
+    // parameters, if any; `$19`, the checkpoint's app, is the app.
+    let texts = if records.message.is_some() {
+        27 + 7
+    } else {
+        27
     };
-    let statement = format!(
-        "WITH checkpoint AS ({}), {message}\
-         app AS (UPDATE apps SET next_event_seq = next_event_seq + 1 WHERE id = $19 \
-           RETURNING next_event_seq AS app_event_seq), \
-         claim AS ({}), {}, \
-         ended AS (INSERT INTO app_events (app_id, seq, event_type, body, created_at) \
-           SELECT $19, app.app_event_seq, ${}, \
-             replace(${}, '{}', '\"seq\":' || app.app_event_seq), ${} FROM app, claim) \
-         SELECT claim.*, app.app_event_seq FROM claim, app",
-        checkpoint_log::insert_row_sql(18),
-        run_log::claim_sql(last, true),
-        run_log::events_cte(texts, true)?,
-        texts + 1,
-        texts + 2,
-        app_log::seq_mark(),
-        texts + 3,
-    );
+    let (event_type, text, ts) = (texts + 1, texts + 2, texts + 3);
+    let seq_mark = app_log::seq_mark();
+    let statement = if postgres {
+        let message = match records.message {
+            Some(_) => format!("{}, ", chat::message_ctes(27)),
+            None => String::new(),
+        };
+        format!(
+            "WITH checkpoint AS ({}), {message}\
+             app AS (UPDATE apps SET next_event_seq = next_event_seq + 1 WHERE id = $19 \
+               RETURNING next_event_seq AS app_event_seq), \
+             claim AS ({}), {}, \
+             ended AS (INSERT INTO app_events (app_id, seq, event_type, body, created_at) \
+               SELECT $19, app.app_event_seq, ${event_type}, \
+                 replace(${text}, '{seq_mark}', '\"seq\":' || app.app_event_seq), ${ts} \
+               FROM app, claim) \
+             SELECT claim.*, app.app_event_seq FROM claim, app",
+            checkpoint_log::insert_row_sql(18),
+            run_log::claim_sql(last, true),
+            run_log::events_cte(texts, true)?,
+        )
+    } else {
+        let message = match records.message {
+            Some(_) => format!("{}; ", chat::message_statements(27).join("; ")),
+            None => String::new(),
+        };
+        format!(
+            "{}; {message}\
+             UPDATE apps SET next_event_seq = next_event_seq + 1 WHERE id = $19; \
+             {}; {}; \
+             INSERT INTO app_events (app_id, seq, event_type, body, created_at) \
+               SELECT $19, next_event_seq, ${event_type}, \
+                 replace(${text}, '{seq_mark}', '\"seq\":' || next_event_seq), ${ts} \
+               FROM apps WHERE id = $19",
+            checkpoint_log::insert_row_sql(18),
+            run_log::claim_sql(last, false),
+            run_log::events_after_claim(texts, true)?,
+        )
+    };
     let count = run_log::batch_len(&batch)?;
     let added = usage::added_by(batch.calls);
     let query = run_log::bind_claim(sqlx::query(&statement), run, count, now, &batch, added)?;
@@ -186,8 +204,11 @@ async fn end_with_records(
         .bind(ended.body.event_type())
         .bind(sql::to_json(&ended)?)
         .bind(ended.ts.as_micros())
-        .fetch_optional(&mut **tx)
+        // All of a SQLite script's rows: asked for one, it would stop after the claim's.
+        .fetch_all(&mut **tx)
         .await?
+        .into_iter()
+        .next()
         .ok_or(StoreError::RunEnded)?;
     run_log::claimed_as(&mut events, &claimed)?;
     Ok(events)

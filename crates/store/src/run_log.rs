@@ -411,13 +411,13 @@ fn usage_marks() -> UsageTotals {
 }
 
 /// The text of [`usage_marks`], and the SQL expression writing the same object with the
-/// claim's totals in place of the marks.
-fn usage_sql() -> Result<(String, String)> {
+/// claim's totals (the columns of `claim`) in place of the marks.
+fn usage_sql(claim: &str) -> Result<(String, String)> {
     let text = sql::to_json(&usage_marks())?;
     let mut expression = format!("'{text}'");
     for (i, column) in (0u64..).zip(usage_columns::RUN_COLUMNS.split(", ")) {
         let mark = usage_mark(i).to_string();
-        expression = expression.replace(&mark, &format!("' || claim.{column} || '"));
+        expression = expression.replace(&mark, &format!("' || {claim}.{column} || '"));
     }
     Ok((text, expression))
 }
@@ -427,18 +427,39 @@ fn usage_sql() -> Result<(String, String)> {
 /// ([`claim_texts`]) around the run's app and its seq; with `ending`, a terminal event's
 /// [`usage_marks`] become the run's totals as the claim returned them.
 pub(crate) fn events_cte(texts: usize, ending: bool) -> Result<String> {
-    let before = if ending {
-        let (marks, usage) = usage_sql()?;
-        format!("replace(e.v->>1, '{marks}', {usage})")
-    } else {
-        "(e.v->>1)".to_owned()
-    };
+    let from = format!(
+        "FROM claim, json_array_elements(CAST(${texts} AS JSON)) WITH ORDINALITY AS e(v, ord)"
+    );
     Ok(format!(
-        "events AS (INSERT INTO run_events (run_id, seq, event_type, body, created_at) \
-           SELECT $1, claim.next_seq - $2 + e.ord, e.v->>0, \
-             {before} || claim.app_id || '\",\"seq\":' \
-               || CAST(claim.next_seq - $2 + e.ord AS TEXT) || (e.v->>2), $4 \
-           FROM claim, json_array_elements(CAST(${texts} AS JSON)) WITH ORDINALITY AS e(v, ord))"
+        "events AS ({})",
+        insert_claimed("claim", "e.ord", "e.v", &from, ending)?
+    ))
+}
+
+/// On SQLite, the statement that follows the claim ([`claim_sql`]) in a script and writes
+/// what [`events_cte`] writes, reading the claim from the run's row it updated; nothing
+/// when the claim changed no row (the run had ended: the caller rolls the script back).
+pub(crate) fn events_after_claim(texts: usize, ending: bool) -> Result<String> {
+    let from = format!("FROM runs r, json_each(${texts}) e WHERE r.id = $1 AND changes() = 1");
+    insert_claimed("r", "(e.key + 1)", "e.value", &from, ending)
+}
+
+/// The insert of a batch's events from its JSON array: `claim` is where the claim's
+/// columns are read, `ord` an event's place in the array (from 1), `v` its entry, `from`
+/// the rest of the statement.
+fn insert_claimed(claim: &str, ord: &str, v: &str, from: &str, ending: bool) -> Result<String> {
+    let before = if ending {
+        let (marks, usage) = usage_sql(claim)?;
+        format!("replace({v}->>1, '{marks}', {usage})")
+    } else {
+        format!("({v}->>1)")
+    };
+    let seq = format!("{claim}.next_seq - $2 + {ord}");
+    Ok(format!(
+        "INSERT INTO run_events (run_id, seq, event_type, body, created_at) \
+           SELECT $1, {seq}, {v}->>0, \
+             {before} || {claim}.app_id || '\",\"seq\":' \
+               || CAST({seq} AS TEXT) || ({v}->>2), $4 {from}"
     ))
 }
 
@@ -585,7 +606,7 @@ mod tests {
             model_calls: 7777777,
             estimated_calls: 0,
         };
-        let (marks, expression) = usage_sql().unwrap();
+        let (marks, expression) = usage_sql("claim").unwrap();
         assert_eq!(marks, serde_json::to_string(&usage_marks()).unwrap());
         // The expression with each column's value in its place, as PostgreSQL evaluates it.
         let mut evaluated = expression;
