@@ -1,8 +1,9 @@
 //! Starting a run: the run row, its chat session (new or continued), the user's message,
 //! `run.accepted` and the `pre_run` checkpoint with its event, in one transaction under the
 //! app row's lock. The database's one-active-run-per-app index refuses a second. On
-//! PostgreSQL the transaction is one call of the stored function `start_run` (migration
-//! `0018_start_run`): one round trip instead of ten.
+//! PostgreSQL the writes are one call of the stored function `start_run` (migration
+//! `0018_start_run`): one round trip instead of ten. On SQLite they are one script
+//! ([`START_SQLITE`]) reading the same parameters: one call of the writer's thread.
 
 use draftsmith_core::api::{
     ChatRole, Checkpoint, CheckpointKind, MessageAttachment, MessageStatus, Run, UsageTotals,
