@@ -144,8 +144,18 @@ async fn end_with_records(
     } else {
         27
     };
-    let (event_type, text, ts) = (texts + 1, texts + 2, texts + 3);
-    let seq_mark = app_log::seq_mark();
+    // The app's `run.ended` at the claimed `seq`, its text's mark filled in: from the
+    // `app` CTE on PostgreSQL, from the app's row on SQLite.
+    let run_ended = |seq: &str, from: &str| {
+        format!(
+            "INSERT INTO app_events (app_id, seq, event_type, body, created_at) \
+             SELECT $19, {seq}, ${}, replace(${}, '{}', '\"seq\":' || {seq}), ${} {from}",
+            texts + 1,
+            texts + 2,
+            app_log::seq_mark(),
+            texts + 3
+        )
+    };
     let statement = if postgres {
         let message = match records.message {
             Some(_) => format!("{}, ", chat::message_ctes(27)),
@@ -155,15 +165,12 @@ async fn end_with_records(
             "WITH checkpoint AS ({}), {message}\
              app AS (UPDATE apps SET next_event_seq = next_event_seq + 1 WHERE id = $19 \
                RETURNING next_event_seq AS app_event_seq), \
-             claim AS ({}), {}, \
-             ended AS (INSERT INTO app_events (app_id, seq, event_type, body, created_at) \
-               SELECT $19, app.app_event_seq, ${event_type}, \
-                 replace(${text}, '{seq_mark}', '\"seq\":' || app.app_event_seq), ${ts} \
-               FROM app, claim) \
+             claim AS ({}), {}, ended AS ({}) \
              SELECT claim.*, app.app_event_seq FROM claim, app",
             checkpoint_log::insert_row_sql(18),
             run_log::claim_sql(last, true),
             run_log::events_cte(texts, true)?,
+            run_ended("app.app_event_seq", "FROM app, claim"),
         )
     } else {
         let message = match records.message {
@@ -173,14 +180,11 @@ async fn end_with_records(
         format!(
             "{}; {message}\
              UPDATE apps SET next_event_seq = next_event_seq + 1 WHERE id = $19; \
-             {}; {}; \
-             INSERT INTO app_events (app_id, seq, event_type, body, created_at) \
-               SELECT $19, next_event_seq, ${event_type}, \
-                 replace(${text}, '{seq_mark}', '\"seq\":' || next_event_seq), ${ts} \
-               FROM apps WHERE id = $19",
+             {}; {}; {}",
             checkpoint_log::insert_row_sql(18),
             run_log::claim_sql(last, false),
             run_log::events_after_claim(texts, true)?,
+            run_ended("next_event_seq", "FROM apps WHERE id = $19"),
         )
     };
     let count = run_log::batch_len(&batch)?;

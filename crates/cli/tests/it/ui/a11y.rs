@@ -59,8 +59,7 @@ async fn tab_to(ui: &Ui, css: &str) {
 async fn every_control_is_labelled_and_reachable_by_keyboard() {
     let ui = Ui::start().await;
     let b = &ui.browser;
-    b.goto(&format!("{}/", ui.server.base_url)).await;
-    b.wait_css("#token").await;
+    ui.open().await;
     audit(&ui, "sign-in", 3).await;
 
     // Sign in with the keyboard: the token field has the focus.

@@ -11,8 +11,7 @@ const CASES: &str = include_str!("../../fixtures/ui/markdown.json");
 async fn markdown_renders_the_fixture_cases_safely() {
     let ui = Ui::start().await;
     let b = &ui.browser;
-    b.goto(&format!("{}/", ui.server.base_url)).await;
-    b.wait_css("#token").await;
+    ui.open().await;
     let cases: Vec<Value> = serde_json::from_str(CASES).unwrap();
     let sources: Vec<&str> = cases
         .iter()

@@ -61,6 +61,11 @@ impl Ui {
         Self { server, browser }
     }
 
+    /// Opens the UI at its sign-in form.
+    pub async fn open(&self) {
+        open_browser(&self.browser, &self.server.base_url).await;
+    }
+
     /// Opens the UI and signs in with the admin token.
     pub async fn sign_in(&self) {
         self.sign_in_at(&self.server.base_url).await;
@@ -161,10 +166,15 @@ impl Ui {
 /// The whole text of the slow scenario's answer, as the two turns render.
 pub const SLOW_ANSWER: &str = "Working on it slowly so that you can stop me, queue more prompts, or reload the page in the middle of this answer. Now finishing the second part of the work, still slowly, one word at a time until the end.";
 
-/// Opens the UI in `b` at `base_url` and signs in with the admin token.
-pub async fn sign_in_browser(b: &Browser, base_url: &str) {
+/// Opens the UI in `b` at `base_url`, at its sign-in form.
+pub async fn open_browser(b: &Browser, base_url: &str) {
     b.goto(&format!("{base_url}/")).await;
     b.wait_css("#token").await;
+}
+
+/// Opens the UI in `b` at `base_url` and signs in with the admin token.
+pub async fn sign_in_browser(b: &Browser, base_url: &str) {
+    open_browser(b, base_url).await;
     b.type_into("#token", ADMIN_TOKEN).await;
     b.click("#signin-submit").await;
     b.wait_css("body[data-view=apps] #new-app").await;

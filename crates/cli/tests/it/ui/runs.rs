@@ -12,8 +12,7 @@ use super::{SLOW_ANSWER, Ui};
 async fn sign_in_create_an_app_and_stream_a_run() {
     let ui = Ui::start().await;
     let b = &ui.browser;
-    b.goto(&format!("{}/", ui.server.base_url)).await;
-    b.wait_css("#token").await;
+    ui.open().await;
     b.screenshot("01-sign-in").await;
     // A wrong token: the API's error is shown with its code.
     b.type_into("#token", "ds_wrong").await;

@@ -45,8 +45,7 @@ async fn an_ended_session_asks_to_sign_in_again_and_returns_to_the_app() {
 async fn relative_times_are_kept_true() {
     let ui = Ui::start().await;
     let b = &ui.browser;
-    b.goto(&format!("{}/", ui.server.base_url)).await;
-    b.wait_css("#token").await;
+    ui.open().await;
     // A time made two minutes ago still says what it said then until the page refreshes it.
     let shown = b
         .js_async(
@@ -68,8 +67,7 @@ async fn relative_times_are_kept_true() {
 async fn a_wait_polls_again_after_the_driver_fails_a_call() {
     let ui = Ui::start().await;
     let b = &ui.browser;
-    b.goto(&format!("{}/", ui.server.base_url)).await;
-    b.wait_css("#token").await;
+    ui.open().await;
     let seen = b
         .wait_for(
             "a poll after the stuck one",
