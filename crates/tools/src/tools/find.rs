@@ -29,7 +29,7 @@ pub(crate) fn run(ctx: &ToolContext, input: GlobInput) -> Result<Done, ToolError
     let mut files = Vec::new();
     let mut truncated = false;
     Walk::new(&root, &dir, None).run(&ctx.cancel, |entry, rel| {
-        if !entry.file_type().is_some_and(|t| t.is_file()) || !matcher.is_match(rel) {
+        if !entry.is_file() || !matcher.is_match(rel) {
             return true;
         }
         if files.len() >= max {

@@ -31,8 +31,7 @@ pub(crate) fn run(ctx: &ToolContext, input: ListInput) -> Result<Done, ToolError
             truncated = true;
             return false;
         }
-        let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-        entries.push(if is_dir {
+        entries.push(if entry.is_dir() {
             format!("{rel}/")
         } else {
             rel.to_owned()

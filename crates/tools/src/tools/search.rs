@@ -65,10 +65,10 @@ pub(crate) fn run(ctx: &ToolContext, input: SearchInput) -> Result<Done, ToolErr
         search_file(&target, &relative(&root, &target));
     } else if target.is_dir() {
         Walk::new(&root, &target, None).run(&ctx.cancel, |entry, rel| {
-            if !entry.file_type().is_some_and(|t| t.is_file()) {
+            if !entry.is_file() {
                 return true;
             }
-            search_file(entry.path(), rel)
+            search_file(&root.join(rel), rel)
         })?;
     } else {
         return Err(ToolError::failed(format!(

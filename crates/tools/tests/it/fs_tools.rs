@@ -65,6 +65,87 @@ fn list_respects_ignore_rules_and_depth() {
 }
 
 #[test]
+fn ignore_files_apply_as_in_git_at_every_level() {
+    let s = Sandbox::new();
+    s.put(".gitignore", "*.log\n/build\nout/\n");
+    s.put("app.log", "x");
+    s.put("build/a.js", "x");
+    s.put("src/build/b.js", "x");
+    s.put("out", "a file, not the directory the rule names");
+    s.put("src/.gitignore", "!keep.log\n");
+    s.put("src/keep.log", "x");
+    s.put("src/drop.log", "x");
+    s.put(".ignore", "!forced.log\nsecret/\n");
+    s.put("forced.log", "x");
+    s.put("secret/a.txt", "x");
+    let listed = |path: &str| {
+        call_json(&s.ctx(), "list", json!({"path": path, "depth": 5})).output["entries"].clone()
+    };
+    assert_eq!(
+        listed("."),
+        json!([
+            ".gitignore",
+            ".ignore",
+            "forced.log",
+            "out",
+            "src/",
+            "src/.gitignore",
+            "src/build/",
+            "src/build/b.js",
+            "src/keep.log"
+        ])
+    );
+    // Listing below the root, the root's rules still apply.
+    assert_eq!(
+        listed("src"),
+        json!([
+            "src/.gitignore",
+            "src/build/",
+            "src/build/b.js",
+            "src/keep.log"
+        ])
+    );
+    assert_eq!(listed("secret"), json!([]));
+    let found = call_json(&s.ctx(), "glob", json!({"pattern": "**/*.log"}));
+    assert_eq!(found.output["files"], json!(["forced.log", "src/keep.log"]));
+    // A changed ignore file applies at the next walk.
+    s.put("src/.gitignore", "");
+    let found = call_json(&s.ctx(), "glob", json!({"pattern": "**/*.log"}));
+    assert_eq!(found.output["files"], json!(["forced.log"]));
+}
+
+#[test]
+fn ignore_files_are_read_only_as_regular_files_of_the_workspace() {
+    let s = Sandbox::new();
+    // Rules in a host file must not apply through a link (an oracle on its lines), and a
+    // FIFO must not hang the walk.
+    std::fs::write(s.outside().join("rules"), "secret*\n").unwrap();
+    std::os::unix::fs::symlink(s.outside().join("rules"), s.ws().join(".gitignore")).unwrap();
+    s.put("secret.txt", "x");
+    s.put("sub/x.txt", "x");
+    let fifo = std::ffi::CString::new(s.ws().join("sub/.ignore").to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let ctx = s.ctx();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(call_json(&ctx, "list", json!({"depth": 3})));
+    });
+    let out = finished
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the walk hung on a FIFO named .ignore");
+    assert_eq!(
+        out.output["entries"],
+        json!([
+            ".gitignore",
+            "secret.txt",
+            "sub/",
+            "sub/.ignore",
+            "sub/x.txt"
+        ])
+    );
+}
+
+#[test]
 fn read_slices_by_line_and_bounds_output() {
     let s = Sandbox::new();
     let text: String = (1..=100).map(|i| format!("line {i}\n")).collect();
