@@ -120,11 +120,11 @@ impl OpencodeEngine {
             && let Some(pooled) = slot.lock().await.take()
         {
             self.retire(&pooled).await;
-            let _ = std::fs::remove_dir_all(&pooled.home);
+            let _ = draftsmith_tools::beneath::remove_dir_all(&pooled.home);
         }
         if self.config.launch.is_none() && self.config.external.is_none() {
             // A start that failed left its HOME but no pooled server.
-            let _ = std::fs::remove_dir_all(self.home_for(&key));
+            let _ = draftsmith_tools::beneath::remove_dir_all(&self.home_for(&key));
         }
     }
 

@@ -274,7 +274,7 @@ pub(crate) fn link_into(
     let dest = workspace.join("node_modules");
     match dest.symlink_metadata() {
         Ok(meta) if meta.is_dir() => {
-            std::fs::remove_dir_all(&dest).map_err(SandboxError::io(&dest))?;
+            draftsmith_tools::beneath::remove_dir_all(&dest).map_err(SandboxError::io(&dest))?;
         }
         Ok(_) => std::fs::remove_file(&dest).map_err(SandboxError::io(&dest))?,
         Err(e) if e.kind() == ErrorKind::NotFound => {}

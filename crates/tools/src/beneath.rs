@@ -9,8 +9,14 @@ use std::io::{ErrorKind, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
+use draftsmith_core::path::MAX_PATH_BYTES;
 use rustix::fs::{AtFlags, Dir, FileType, Gid, Mode, OFlags, Uid};
 use rustix::io::Errno;
+
+/// How deep a tree the service goes into: no draft path nests deeper (each level takes a
+/// name and a slash), while a sandboxed process can nest directories without end, and a
+/// recursive walk holds a descriptor and a stack frame per level.
+pub const MAX_DEPTH: usize = MAX_PATH_BYTES / 2;
 
 /// How a directory is opened: never through a link in its place.
 const DIR_FLAGS: OFlags = OFlags::RDONLY
@@ -212,7 +218,9 @@ impl Met<'_> {
 /// Calls `visit` for every regular file below the directory `dir`, entering each directory
 /// `enter` allows (by name) and never following a link: every directory is held open and
 /// looked into by name, so one swapped for a link meanwhile is skipped, not followed.
-/// Names that are not UTF-8 are skipped (they can be no draft path).
+/// Names that are not UTF-8 are skipped (they can be no draft path), and so is what lies
+/// below a directory whose path is already longer than a draft path may be (see
+/// [`MAX_DEPTH`]).
 pub fn walk_files(
     dir: BorrowedFd<'_>,
     enter: &dyn Fn(&str) -> bool,
@@ -239,11 +247,13 @@ fn walk_below(
             format!("{prefix}/{name}")
         };
         match FileType::from_raw_mode(stat.st_mode) {
-            FileType::Directory if enter(&name) => match open_dir(dir, &name) {
-                Ok(sub) => walk_below(sub.as_fd(), &rel, enter, visit)?,
-                Err(e) if is_gone(&e) => {}
-                Err(e) => return Err(e),
-            },
+            FileType::Directory if enter(&name) && rel.len() <= MAX_PATH_BYTES => {
+                match open_dir(dir, &name) {
+                    Ok(sub) => walk_below(sub.as_fd(), &rel, enter, visit)?,
+                    Err(e) if is_gone(&e) => {}
+                    Err(e) => return Err(e),
+                }
+            }
             FileType::RegularFile => visit(&Met {
                 dir,
                 name: &name,
@@ -327,9 +337,48 @@ pub fn write_file(
     Ok(meta)
 }
 
+/// Deletes `path` and, if it is a directory, everything below it, never following a link,
+/// however deep a sandboxed process nested it: [`remove_tree`] goes [`MAX_DEPTH`] levels
+/// down, and a deeper tree goes to `rm -rf`, whose walk holds a bounded number of
+/// directories open. (`std::fs::remove_dir_all` recurses a frame per level: a chain of
+/// 30,000 directories, made in a second, overflowed a 2 MiB thread's stack and aborted
+/// the process.) A missing `path` is no error.
+pub fn remove_dir_all(path: &Path) -> std::io::Result<()> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
+    else {
+        return Err(std::io::Error::new(
+            ErrorKind::InvalidInput,
+            "no directory to remove",
+        ));
+    };
+    let dir = match open_root(parent) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let Err(refused) = remove_tree(dir.as_fd(), name) else {
+        return Ok(());
+    };
+    let removed = std::process::Command::new("rm")
+        .args(["-rf", "--one-file-system", "--"])
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if removed { Ok(()) } else { Err(refused) }
+}
+
 /// Removes `name` in `dir` and, if it is a directory, everything below it, without
 /// following any symlink.
 pub fn remove_tree(dir: BorrowedFd<'_>, name: &str) -> std::io::Result<()> {
+    remove_below(dir, name, 0)
+}
+
+/// [`remove_tree`] of `name`, `depth` levels below where it started; a tree deeper than
+/// [`MAX_DEPTH`] is refused, not followed down.
+fn remove_below(dir: BorrowedFd<'_>, name: &str, depth: usize) -> std::io::Result<()> {
     let sub = match open_dir(dir, name) {
         Ok(sub) => sub,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
@@ -338,8 +387,14 @@ pub fn remove_tree(dir: BorrowedFd<'_>, name: &str) -> std::io::Result<()> {
         }
         Err(e) => return Err(e),
     };
-    for child in names(sub.as_fd())? {
-        remove_tree(sub.as_fd(), &child)?;
+    let children = names(sub.as_fd())?;
+    if depth >= MAX_DEPTH && !children.is_empty() {
+        return Err(std::io::Error::other(
+            "directories nest deeper than any draft path",
+        ));
+    }
+    for child in children {
+        remove_below(sub.as_fd(), &child, depth + 1)?;
     }
     match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
         Ok(()) | Err(Errno::NOENT) => Ok(()),
@@ -373,6 +428,19 @@ pub fn chown_tree(
     shared_owner: u32,
     enter: &dyn Fn(&str) -> bool,
 ) -> std::io::Result<()> {
+    chown_below(fd, uid, shared_owner, enter, 0)
+}
+
+/// [`chown_tree`] of what `fd` holds, `depth` levels below where it started; nothing deeper
+/// than [`MAX_DEPTH`] is entered (the service writes no such path: what is there is the
+/// sandbox's own).
+fn chown_below(
+    fd: BorrowedFd<'_>,
+    uid: u32,
+    shared_owner: u32,
+    enter: &dyn Fn(&str) -> bool,
+    depth: usize,
+) -> std::io::Result<()> {
     let (owner, group) = ids(uid);
     for name in names(fd)? {
         let stat = match rustix::fs::statat(fd, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
@@ -394,9 +462,9 @@ pub fn chown_tree(
                 Err(e) => return Err(e.into()),
             }
         }
-        if kind.is_dir() && enter(&name) {
+        if kind.is_dir() && enter(&name) && depth < MAX_DEPTH {
             match open_dir(fd, &name) {
-                Ok(sub) => chown_tree(sub.as_fd(), uid, shared_owner, enter)?,
+                Ok(sub) => chown_below(sub.as_fd(), uid, shared_owner, enter, depth + 1)?,
                 Err(e) if is_gone(&e) => {}
                 Err(e) => return Err(e),
             }
@@ -414,6 +482,72 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
+
+    /// A chain of `levels` directories `d/d/…` below `root` with `deep.txt` at its bottom and
+    /// `top.txt` beside it; returns the chain's first directory.
+    fn chain(root: &Path, levels: usize) -> std::path::PathBuf {
+        let bottom = root.join(vec!["d"; levels].join("/"));
+        std::fs::create_dir_all(&bottom).unwrap();
+        std::fs::write(bottom.join("deep.txt"), "deep").unwrap();
+        std::fs::write(root.join("top.txt"), "top").unwrap();
+        root.join("d")
+    }
+
+    #[test]
+    fn no_walk_goes_deeper_than_a_draft_path() {
+        let dir = tempfile::tempdir().unwrap();
+        // 600 levels: a path of 1,200 bytes, over `MAX_PATH_BYTES`.
+        chain(dir.path(), 600);
+        let root = open_root(dir.path()).unwrap();
+        let mut seen = Vec::new();
+        walk_files(root.as_fd(), &|_| true, &mut |met| {
+            seen.push(met.name.to_owned());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, ["top.txt"]);
+        // Removing refuses the tree rather than following it down, and leaves it whole.
+        let refused = remove_tree(root.as_fd(), "d").unwrap_err();
+        assert!(refused.to_string().contains("deeper"), "{refused}");
+        assert!(dir.path().join("d").is_dir());
+    }
+
+    #[test]
+    fn a_tree_of_any_depth_is_deleted_without_exhausting_the_stack() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("top");
+        // 30,000 levels (a path too long to name whole), made as a sandboxed process would:
+        // `std::fs::remove_dir_all` overflowed this thread's stack on such a chain.
+        let mut fd = rustix::fs::open(dir.path(), DIR_FLAGS, Mode::empty()).unwrap();
+        rustix::fs::mkdirat(&fd, "top", Mode::from_raw_mode(0o755)).unwrap();
+        fd = open_dir(fd.as_fd(), "top").unwrap();
+        for _ in 0..30_000 {
+            rustix::fs::mkdirat(&fd, "d", Mode::from_raw_mode(0o755)).unwrap();
+            fd = open_dir(fd.as_fd(), "d").unwrap();
+        }
+        drop(fd);
+        // On a thread with the stack of tokio's blocking threads, where a frame per level
+        // does not fit.
+        let path = top.clone();
+        std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || remove_dir_all(&path))
+            .unwrap()
+            .join()
+            .unwrap()
+            .unwrap();
+        assert!(!top.exists());
+        remove_dir_all(&top).unwrap();
+    }
+
+    #[test]
+    fn a_tree_as_deep_as_a_draft_path_is_removed_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        chain(dir.path(), MAX_DEPTH - 1);
+        let root = open_root(dir.path()).unwrap();
+        remove_tree(root.as_fd(), "d").unwrap();
+        assert!(!dir.path().join("d").exists());
+    }
 
     /// A hostile process's loop: `dir/a` is a real directory, then a symlink to `outside`,
     /// and back, as fast as it can, until `stop`.

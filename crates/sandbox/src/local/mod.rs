@@ -357,7 +357,7 @@ fn adopt(
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if name.starts_with(TRASH_PREFIX) || name.starts_with(SPARE_PREFIX) {
-            let _ = std::fs::remove_dir_all(entry.path());
+            let _ = draftsmith_tools::beneath::remove_dir_all(&entry.path());
         } else if let Ok(id) = SandboxId::parse(name) {
             let sandbox = Sandbox::load(root, &id);
             if let Some(range) = uids

@@ -49,7 +49,7 @@ pub(crate) async fn delete_trash(trash: Vec<Trash>) {
                 cgroup.destroy();
             }
             let Some(path) = item.dir else { continue };
-            if let Err(e) = std::fs::remove_dir_all(&path) {
+            if let Err(e) = draftsmith_tools::beneath::remove_dir_all(&path) {
                 tracing::warn!(path = %path.display(), error = %e, "cannot delete a stopped sandbox");
             }
         }

@@ -18,7 +18,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use draftsmith_core::path::{is_blocked_dir, is_blocked_file};
+use draftsmith_core::path::{MAX_PATH_BYTES, is_blocked_dir, is_blocked_file};
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
@@ -170,7 +170,10 @@ impl<F: FnMut(&Entry, &str) -> bool> Walker<'_, F> {
             if !(self.visit)(&entry, &path) {
                 return Ok(false);
             }
-            if entry.is_dir() && self.depth.is_none_or(|depth| level < depth) {
+            // Nothing below a path this long can be a draft path; not entering it also
+            // bounds the descriptors and stack a walk holds (see `beneath::MAX_DEPTH`).
+            let deeper = self.depth.is_none_or(|depth| level < depth);
+            if entry.is_dir() && deeper && path.len() <= MAX_PATH_BYTES {
                 // Swapped for a link (or gone) since it was listed: skipped.
                 let Ok(sub) = beneath::open_dir(fd, name) else {
                     continue;
@@ -324,5 +327,31 @@ mod tests {
             })
             .unwrap();
         assert_eq!(seen, ["a"]);
+    }
+
+    #[test]
+    fn the_walk_stops_where_no_draft_path_reaches() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        // 600 levels of `d/`: everything below the 512th is past `MAX_PATH_BYTES`.
+        let bottom = root.join(vec!["d"; 600].join("/"));
+        std::fs::create_dir_all(&bottom).unwrap();
+        std::fs::write(bottom.join("deep.txt"), "deep").unwrap();
+        let mut files = Vec::new();
+        let mut deepest = 0;
+        Walk::new(root, root, None)
+            .run(&CancellationToken::new(), |entry, rel| {
+                if entry.is_file() {
+                    files.push(rel.to_owned());
+                }
+                deepest = deepest.max(rel.len());
+                true
+            })
+            .unwrap();
+        assert!(files.is_empty(), "{files:?}");
+        assert!(
+            (MAX_PATH_BYTES..MAX_PATH_BYTES + 3).contains(&deepest),
+            "{deepest}"
+        );
     }
 }
