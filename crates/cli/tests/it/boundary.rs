@@ -3,6 +3,7 @@
 //! and a sandbox's fork bomb, memory hog and oversized writes hit its own limits, named in
 //! the tool result, while another run completes and `/healthz` keeps answering.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -337,4 +338,53 @@ async fn opencodes_bash_is_unprivileged_and_its_files_sync() {
         .get_bytes(&format!("/admin/apps/{}/draft/files/oc.txt", app.id))
         .await;
     assert_eq!(bytes, b"from-opencode\n");
+}
+
+/// A command nests directories 30,000 deep (in about two seconds): the run still lands
+/// what it can (the deep file cannot be a draft path), and stopping the sandbox deletes the
+/// whole tree. A recursive walk or delete of the service overflowed its stack here and
+/// aborted the process (the test with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_nesting_directories_without_end_leaves_the_service_up() {
+    let nest = "echo top > top.txt; perl -e 'for (1..30000) { mkdir \"d\" or die \"mkdir: $!\"; \
+                chdir \"d\" or die \"chdir: $!\" } open(my $f, \">\", \"deep.txt\") or die; \
+                print $f \"deep\\n\"; print \"NESTED\\n\"'";
+    let (server, _model) = bounded_server(vec![scenario("NEST", nest)], false, UID_BASE + 50).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let run = start_run(&admin, &app, json!({"input": "NEST deep"})).await;
+    let events = collect(&admin, &run.stream_url, None).await;
+    let (code, output) = command_result(&events);
+    assert_eq!(code, json!(0), "{output}");
+    assert!(output.contains("NESTED"), "{output}");
+    assert!(completed(&events), "{events:?}");
+    let (bytes, _) = admin
+        .get_bytes(&format!("/admin/apps/{}/draft/files/top.txt", app.id))
+        .await;
+    assert_eq!(bytes, b"top\n");
+    let sandbox = events
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::RunStarted { sandbox_id } => Some(sandbox_id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let id = draftsmith_sandbox::SandboxId::parse(&sandbox).unwrap();
+    let controller = server.state.runner.controller();
+    let workspace = controller.workspace_dir(&id).unwrap();
+    assert!(workspace.join("d/d/d").is_dir());
+    controller.stop(&id).await.unwrap();
+    let root = workspace.parent().and_then(Path::parent).unwrap();
+    let left: Vec<String> = std::fs::read_dir(root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with(".spare-"))
+        .collect();
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "the stopped sandbox's tree is gone"
+    );
+    let _: Value = server.anonymous().get("/healthz", 200).await;
 }
