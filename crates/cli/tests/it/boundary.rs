@@ -388,3 +388,55 @@ async fn a_sandbox_nesting_directories_without_end_leaves_the_service_up() {
     );
     let _: Value = server.anonymous().get("/healthz", 200).await;
 }
+
+/// The same through OpenCode's `bash`, in the workspace and in the server's HOME (deleted
+/// when the service stops its servers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opencodes_bash_nesting_directories_without_end_leaves_the_service_up() {
+    let perl = "perl -e 'for (1..30000) { mkdir \"d\" or die \"mkdir: $!\"; \
+                chdir \"d\" or die \"chdir: $!\" } print \"NESTED\\n\"'";
+    let command = format!("echo top > top.txt; {perl}; cd \"$HOME\" && {perl}");
+    let (server, _model) = bounded_server(
+        vec![json!({"name": "nest", "turns": [
+            {"steps": [{"tool_call": {"id": "call_nest", "name": "bash", "arguments": {
+                "command": command, "description": "Nest directories"}}}]},
+            {"steps": [{"text": "nested"}]}
+        ]})],
+        false,
+        UID_BASE + 60,
+    )
+    .await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let run = start_run(&admin, &app, json!({"input": "nest", "engine": "opencode"})).await;
+    let events = collect(&admin, &run.stream_url, None).await;
+    assert!(completed(&events), "{events:#?}");
+    let output = events
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::ToolCompleted { tool, output, .. } if tool == "bash" => {
+                Some(output.to_string())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("the bash tool ran: {events:#?}"));
+    assert_eq!(output.matches("NESTED").count(), 2, "{output}");
+    let (bytes, _) = admin
+        .get_bytes(&format!("/admin/apps/{}/draft/files/top.txt", app.id))
+        .await;
+    assert_eq!(bytes, b"top\n");
+    let _: Value = server.anonymous().get("/healthz", 200).await;
+    let sandbox = events
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::RunStarted { sandbox_id } => Some(sandbox_id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let id = draftsmith_sandbox::SandboxId::parse(&sandbox).unwrap();
+    server.state.runner.controller().stop(&id).await.unwrap();
+    // Stopping the service stops its OpenCode servers and deletes their HOMEs. A deep HOME
+    // left behind would abort the test's own clean-up of its data directory (the temporary
+    // directory's `std::fs::remove_dir_all`), as it did before the sandbox was stopped.
+    server.shutdown().await;
+}
