@@ -405,6 +405,12 @@ fn remove_below(dir: BorrowedFd<'_>, name: &str, depth: usize) -> std::io::Resul
 /// The names in the directory `fd` (without `.` and `..`; names that are not UTF-8 are
 /// skipped, as the workspace walk skips them).
 pub fn names(fd: BorrowedFd<'_>) -> std::io::Result<Vec<String>> {
+    Ok(entries(fd)?.into_iter().map(|(name, _)| name).collect())
+}
+
+/// [`names`] with each entry's type as the directory gives it (`FileType::Unknown` where
+/// the file system does not say).
+pub fn entries(fd: BorrowedFd<'_>) -> std::io::Result<Vec<(String, FileType)>> {
     let mut dir = Dir::read_from(fd)?;
     let mut out = Vec::new();
     while let Some(entry) = dir.read() {
@@ -413,7 +419,7 @@ pub fn names(fd: BorrowedFd<'_>) -> std::io::Result<Vec<String>> {
             continue;
         };
         if name != "." && name != ".." {
-            out.push(name.to_owned());
+            out.push((name.to_owned(), entry.file_type()));
         }
     }
     Ok(out)

@@ -73,6 +73,32 @@ fn command_result(events: &[RunEvent]) -> (Value, String) {
     )
 }
 
+/// The output of OpenCode's first `bash` call, as JSON text.
+pub(crate) fn bash_output(events: &[RunEvent]) -> String {
+    events
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::ToolCompleted { tool, output, .. } if tool == "bash" => {
+                Some(output.to_string())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("the bash tool ran: {events:#?}"))
+}
+
+/// The sandbox the run worked in.
+fn sandbox_of(events: &[RunEvent]) -> draftsmith_sandbox::SandboxId {
+    events
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::RunStarted { sandbox_id } => {
+                draftsmith_sandbox::SandboxId::parse(sandbox_id).ok()
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("the run started in a sandbox: {events:#?}"))
+}
+
 fn completed(events: &[RunEvent]) -> bool {
     events
         .iter()
@@ -316,15 +342,7 @@ async fn opencodes_bash_is_unprivileged_and_its_files_sync() {
     let run = start_run(&admin, &app, json!({"input": "who", "engine": "opencode"})).await;
     let events = collect(&admin, &run.stream_url, None).await;
     assert!(completed(&events), "{events:#?}");
-    let output = events
-        .iter()
-        .find_map(|e| match &e.body {
-            EventBody::ToolCompleted { tool, output, .. } if tool == "bash" => {
-                Some(output.to_string())
-            }
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("the bash tool ran: {events:#?}"));
+    let output = bash_output(&events);
     assert!(
         output.contains("SHADOW-REFUSED") && !output.contains("root:"),
         "{output}"
@@ -362,14 +380,7 @@ async fn a_sandbox_nesting_directories_without_end_leaves_the_service_up() {
         .get_bytes(&format!("/admin/apps/{}/draft/files/top.txt", app.id))
         .await;
     assert_eq!(bytes, b"top\n");
-    let sandbox = events
-        .iter()
-        .find_map(|e| match &e.body {
-            EventBody::RunStarted { sandbox_id } => Some(sandbox_id.clone()),
-            _ => None,
-        })
-        .unwrap();
-    let id = draftsmith_sandbox::SandboxId::parse(&sandbox).unwrap();
+    let id = sandbox_of(&events);
     let controller = server.state.runner.controller();
     let workspace = controller.workspace_dir(&id).unwrap();
     assert!(workspace.join("d/d/d").is_dir());
@@ -411,29 +422,14 @@ async fn opencodes_bash_nesting_directories_without_end_leaves_the_service_up() 
     let run = start_run(&admin, &app, json!({"input": "nest", "engine": "opencode"})).await;
     let events = collect(&admin, &run.stream_url, None).await;
     assert!(completed(&events), "{events:#?}");
-    let output = events
-        .iter()
-        .find_map(|e| match &e.body {
-            EventBody::ToolCompleted { tool, output, .. } if tool == "bash" => {
-                Some(output.to_string())
-            }
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("the bash tool ran: {events:#?}"));
+    let output = bash_output(&events);
     assert_eq!(output.matches("NESTED").count(), 2, "{output}");
     let (bytes, _) = admin
         .get_bytes(&format!("/admin/apps/{}/draft/files/top.txt", app.id))
         .await;
     assert_eq!(bytes, b"top\n");
     let _: Value = server.anonymous().get("/healthz", 200).await;
-    let sandbox = events
-        .iter()
-        .find_map(|e| match &e.body {
-            EventBody::RunStarted { sandbox_id } => Some(sandbox_id.clone()),
-            _ => None,
-        })
-        .unwrap();
-    let id = draftsmith_sandbox::SandboxId::parse(&sandbox).unwrap();
+    let id = sandbox_of(&events);
     server.state.runner.controller().stop(&id).await.unwrap();
     // Stopping the service stops its OpenCode servers and deletes their HOMEs. A deep HOME
     // left behind would abort the test's own clean-up of its data directory (the temporary

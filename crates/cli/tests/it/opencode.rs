@@ -259,15 +259,7 @@ async fn the_opencode_server_is_confined_and_dies_with_its_sandbox() {
         "run.completed",
         "{events:#?}"
     );
-    let output = events
-        .iter()
-        .find_map(|e| match &e.body {
-            EventBody::ToolCompleted { tool, output, .. } if tool == "bash" => {
-                Some(output.to_string())
-            }
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("the bash tool ran: {events:#?}"));
+    let output = crate::boundary::bash_output(&events);
     for absent in ["NO_DB", "NO_TOKENS", "NO_OTHER"] {
         assert!(output.contains(absent), "{absent}: {output}");
     }

@@ -21,7 +21,7 @@ use std::sync::{Arc, LazyLock, Mutex};
 use draftsmith_core::path::{MAX_PATH_BYTES, is_blocked_dir, is_blocked_file};
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
-use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use tokio_util::sync::CancellationToken;
 
 use crate::beneath;
@@ -261,28 +261,22 @@ fn compile(bytes: &[u8]) -> Gitignore {
     builder.build().unwrap_or_else(|_| Gitignore::empty())
 }
 
-/// The entries of the directory `fd` by name (names that are not UTF-8 are skipped, as
-/// they can be no draft path), each with its type, never following a link.
+/// The entries of the directory `fd` in name order, each with its type, never following a
+/// link (one the directory does not type is looked at; one gone meanwhile is left out).
 fn entries(fd: BorrowedFd<'_>) -> std::io::Result<Vec<(String, FileType)>> {
-    let mut dir = Dir::read_from(fd)?;
-    let mut out = Vec::new();
-    while let Some(entry) = dir.read() {
-        let entry = entry?;
-        let Ok(name) = entry.file_name().to_str() else {
-            continue;
-        };
-        if name == "." || name == ".." {
-            continue;
+    let mut out = beneath::entries(fd)?;
+    out.retain_mut(|(name, kind)| {
+        if *kind != FileType::Unknown {
+            return true;
         }
-        let kind = match entry.file_type() {
-            FileType::Unknown => match rustix::fs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(stat) => FileType::from_raw_mode(stat.st_mode),
-                Err(_) => continue,
-            },
-            known => known,
-        };
-        out.push((name.to_owned(), kind));
-    }
+        match rustix::fs::statat(fd, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => {
+                *kind = FileType::from_raw_mode(stat.st_mode);
+                true
+            }
+            Err(_) => false,
+        }
+    });
     out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
