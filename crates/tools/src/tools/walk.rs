@@ -34,6 +34,9 @@ const IGNORE_FILES: [&str; 2] = [".ignore", ".gitignore"];
 const MAX_IGNORE_BYTES: u64 = 1 << 20;
 /// Distinct ignore-file contents kept compiled; the cache starts over when full.
 const CACHED_RULES: usize = 256;
+/// The largest ignore file kept compiled (a typical one is a few hundred bytes): a sandbox
+/// writing many large ones costs its own walks, never the service's memory.
+const MAX_CACHED_BYTES: usize = 16 << 10;
 
 /// Compiled rules by the bytes they were compiled from.
 static COMPILED: LazyLock<Mutex<HashMap<Vec<u8>, Arc<Gitignore>>>> = LazyLock::new(Mutex::default);
@@ -239,16 +242,23 @@ fn read_rules(fd: BorrowedFd<'_>, name: &str) -> Option<Arc<Gitignore>> {
         .take(MAX_IGNORE_BYTES)
         .read_to_end(&mut bytes)
         .ok()?;
-    let mut compiled = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(rules) = compiled.get(&bytes) {
+    if let Some(rules) = compiled().get(&bytes) {
         return Some(rules.clone());
     }
+    // Compiled outside the lock: a large file holds up only its own walk.
     let rules = Arc::new(compile(&bytes));
-    if compiled.len() >= CACHED_RULES {
-        compiled.clear();
+    if bytes.len() <= MAX_CACHED_BYTES {
+        let mut compiled = compiled();
+        if compiled.len() >= CACHED_RULES {
+            compiled.clear();
+        }
+        compiled.insert(bytes, rules.clone());
     }
-    compiled.insert(bytes, rules.clone());
     Some(rules)
+}
+
+fn compiled() -> std::sync::MutexGuard<'static, HashMap<Vec<u8>, Arc<Gitignore>>> {
+    COMPILED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Compiles an ignore file's lines for paths relative to its directory; a line that is no
@@ -321,6 +331,23 @@ mod tests {
             })
             .unwrap();
         assert_eq!(seen, ["a"]);
+    }
+
+    #[test]
+    fn only_small_ignore_files_are_kept_compiled() {
+        let dir = tempfile::tempdir().unwrap();
+        let fd = beneath::open_root(dir.path()).unwrap();
+        let small = b"secret-small*\n".to_vec();
+        let mut large = b"secret-large*\n".to_vec();
+        large.extend(std::iter::repeat_n(b"# padding\n", 2_000).flatten());
+        assert!(large.len() > MAX_CACHED_BYTES);
+        for (content, kept) in [(small, true), (large, false)] {
+            std::fs::write(dir.path().join(".gitignore"), &content).unwrap();
+            let rules = read_rules(fd.as_fd(), ".gitignore").unwrap();
+            let name = String::from_utf8_lossy(&content[..content.len().min(12)]).into_owned();
+            assert!(rules.matched(format!("{name}.txt"), false).is_ignore());
+            assert_eq!(compiled().contains_key(&content), kept);
+        }
     }
 
     #[test]
