@@ -103,7 +103,7 @@ impl<'a> Walk<'a> {
         // On the way down, the rules of each directory above the target apply below it,
         // and a directory they ignore (or a blocked one) holds nothing to show.
         for part in target.split('/').filter(|p| !p.is_empty()) {
-            rules.extend(Rules::read(dir.as_fd(), &rel));
+            rules.extend(Rules::read(dir.as_fd(), &rel, |_| true));
             rel = join(&rel, part);
             if is_blocked_dir(part) || ignored(&rules, &rel, true) {
                 return Ok(());
@@ -139,7 +139,12 @@ impl<F: FnMut(&Entry, &str) -> bool> Walker<'_, F> {
         let Ok(entries) = entries(fd) else {
             return Ok(true);
         };
-        let own = Rules::read(fd, rel);
+        let listed = |name: &str| {
+            entries
+                .binary_search_by(|(entry, _)| entry.as_str().cmp(name))
+                .is_ok_and(|at| entries[at].1 == FileType::RegularFile)
+        };
+        let own = Rules::read(fd, rel, listed);
         let pushed = own.is_some();
         self.rules.extend(own);
         let going = self.entries(fd, rel, level, &entries);
@@ -192,8 +197,9 @@ impl<F: FnMut(&Entry, &str) -> bool> Walker<'_, F> {
 
 impl Rules {
     /// The rules of the ignore files in the directory `fd` (at `dir`), if it has any.
-    fn read(fd: BorrowedFd<'_>, dir: &str) -> Option<Self> {
-        let files = IGNORE_FILES.map(|name| read_rules(fd, name));
+    /// Only the names `present` allows are opened (a listed directory says which it holds).
+    fn read(fd: BorrowedFd<'_>, dir: &str, present: impl Fn(&str) -> bool) -> Option<Self> {
+        let files = IGNORE_FILES.map(|name| present(name).then(|| read_rules(fd, name))?);
         files.iter().any(Option::is_some).then(|| Self {
             dir: dir.to_owned(),
             files,
