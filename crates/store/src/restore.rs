@@ -24,6 +24,15 @@ use crate::sql::{self, Tx};
 /// A path's content (blob and size), `None` where it does not exist.
 type Content = Option<(BlobHash, i64)>;
 
+/// A content as the database answers it: a blob's hash (`None` where the path does not
+/// exist) and its size.
+fn content(hash: Option<&str>, size: Option<i64>) -> Result<Content> {
+    let Some(hash) = hash else { return Ok(None) };
+    let sha256 = BlobHash::parse(hash)
+        .ok_or_else(|| StoreError::Corrupt(format!("a draft's blob hash {hash:?}")))?;
+    Ok(Some((sha256, size.unwrap_or_default())))
+}
+
 /// The `restore` checkpoint of what a restore to `target` replaces, at `revision`.
 fn replaced(target: &Checkpoint, revision: i64, author: &UserId, label: &str) -> NewCheckpoint {
     NewCheckpoint {
@@ -120,19 +129,13 @@ pub(crate) async fn restore_on(
         Restored::Done { revision, moves } => (revision, moves),
     };
     checkpoint.revision = revision - 1;
-    let content = |hash: &Option<String>, size: Option<i64>| -> Result<Content> {
-        let Some(hash) = hash else { return Ok(None) };
-        let hash = BlobHash::parse(hash)
-            .ok_or_else(|| StoreError::Corrupt(format!("restore_draft hash {hash:?}")))?;
-        Ok(Some((hash, size.unwrap_or_default())))
-    };
     let mut moves = rows
         .iter()
         .map(|row| {
             Ok(Move {
                 path: row.path.as_str(),
-                old: content(&row.old_hash, row.old_size)?,
-                new: content(&row.new_hash, row.new_size)?,
+                old: content(row.old_hash.as_deref(), row.old_size)?,
+                new: content(row.new_hash.as_deref(), row.new_size)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -148,7 +151,8 @@ pub(crate) async fn restore_on(
 /// revision, one row each (its first change since, whose old side is its content then:
 /// SQLite takes a `MIN()` aggregate's bare columns from the row holding the minimum) with
 /// what the draft holds now, and the checkpoint's detached paths with what the draft holds
-/// at them. Equal pairs are left to the writer to skip.
+/// at them. Equal pairs are left to the writer to skip. The rows come back as one JSON
+/// array: handing each row from SQLite's thread to the caller cost more than reading it.
 async fn differences_to(
     tx: &mut Tx,
     target: &Checkpoint,
@@ -158,50 +162,44 @@ async fn differences_to(
          FROM (SELECT path, old_hash, old_size, MIN(revision) FROM draft_changes \
            WHERE app_id = $1 AND revision > $2 GROUP BY path) c \
          LEFT JOIN draft_files d ON d.app_id = $1 AND d.path = c.path";
-    let rows = sqlx::query(&format!(
-        "{log} \
+    let rows: String = sqlx::query(&format!(
+        "SELECT json_group_array(json_array(part, path, old_hash, old_size, new_hash, \
+         new_size)) AS rows FROM ({log} \
          UNION ALL SELECT 'detached', path, blob_hash, size, NULL, NULL \
          FROM checkpoint_changes WHERE checkpoint_id = $3 \
          UNION ALL SELECT 'draft', f.path, f.blob_hash, f.size, NULL, NULL \
          FROM checkpoint_changes d JOIN draft_files f ON f.app_id = $1 AND f.path = d.path \
          WHERE d.checkpoint_id = $3 \
          UNION ALL SELECT 'run', id, NULL, NULL, NULL, NULL \
-         FROM runs WHERE app_id = $1 AND status IN ({})",
+         FROM runs WHERE app_id = $1 AND status IN ({}))",
         rules::active_sql()
     ))
     .bind(target.app_id.to_string())
     .bind(target.revision)
     .bind(&target.id)
-    .fetch_all(&mut **tx)
-    .await?;
-    let side = |row: &sqlx::any::AnyRow, hash: &str, size: &str| -> Result<Content> {
-        let Some(sha256) = sql::hash_opt(row, hash)? else {
-            return Ok(None);
-        };
-        Ok(Some((
-            sha256,
-            row.try_get::<Option<i64>, _>(size)?.unwrap_or_default(),
-        )))
-    };
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get("rows")?;
+    let rows: Vec<DifferenceRow> = serde_json::from_str(&rows)
+        .map_err(|e| StoreError::Corrupt(format!("a restore's differences: {e}")))?;
     // path → (now, then)
     let mut differences: BTreeMap<String, (Content, Content)> = BTreeMap::new();
     let mut detached = Vec::new();
     let mut drafted = BTreeMap::new();
-    for row in &rows {
-        let path: String = row.try_get("path")?;
-        match row.try_get::<String, _>("part")?.as_str() {
+    for (part, path, old_hash, old_size, new_hash, new_size) in rows {
+        match part.as_str() {
             "run" => {
                 return Err(StoreError::RunActive {
                     run_id: path.parse().ok(),
                 });
             }
-            "detached" => detached.push((path, side(row, "old_hash", "old_size")?)),
+            "detached" => detached.push((path, content(old_hash.as_deref(), old_size)?)),
             "draft" => {
-                drafted.insert(path, side(row, "old_hash", "old_size")?);
+                drafted.insert(path, content(old_hash.as_deref(), old_size)?);
             }
             _ => {
-                let then = side(row, "old_hash", "old_size")?;
-                let now = side(row, "new_hash", "new_size")?;
+                let then = content(old_hash.as_deref(), old_size)?;
+                let now = content(new_hash.as_deref(), new_size)?;
                 differences.insert(path, (now, then));
             }
         }
@@ -218,3 +216,14 @@ async fn differences_to(
     }
     Ok(differences)
 }
+
+/// One row of [`differences_to`]'s read: its part, a path (a run's id for `run`), and two
+/// contents (blob and size), each side absent where its hash is `null`.
+type DifferenceRow = (
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+);
