@@ -188,11 +188,17 @@ pub(crate) async fn files_at(
     let mut found = BTreeMap::new();
     let marks = Marks::of(tx);
     for chunk in paths.chunks(CHUNK) {
-        let sql = format!(
-            "SELECT path, blob_hash, size FROM draft_files WHERE app_id = {} AND path IN ({})",
-            marks.list(1, 1),
-            marks.list(2, chunk.len())
-        );
+        let sql = match marks {
+            // One key lookup per path, whatever the statistics say (see `by_key`).
+            Marks::Numbered => format!(
+                "SELECT f.path, f.blob_hash, f.size FROM {}",
+                by_key(chunk.len(), "path, blob_hash, size")
+            ),
+            Marks::Anonymous => format!(
+                "SELECT path, blob_hash, size FROM draft_files WHERE app_id = ? AND path IN ({})",
+                marks.list(2, chunk.len())
+            ),
+        };
         let mut query = sqlx::query(&sql).bind(app.to_string());
         for path in chunk {
             query = query.bind(*path);
@@ -203,6 +209,21 @@ pub(crate) async fn files_at(
         }
     }
     Ok(found)
+}
+
+/// On PostgreSQL, `columns` of the draft rows of app `$1` at the `count` paths `$2…`, as
+/// `f`: the paths as a list of rows, each looked up by the primary key on its own
+/// (`LIMIT 1` keeps the planner from folding the lookups into one join). `app_id = $1 AND
+/// path IN (…)` let a cached generic plan, which guesses an app's row count from the
+/// whole table, read every file of the app by `app_id` and filter the paths: 7 ms for
+/// 50 paths of a 5,000-file draft, against 0.26 ms by key.
+fn by_key(count: usize, columns: &str) -> String {
+    let paths: Vec<String> = (2..2 + count).map(|n| format!("(${n})")).collect();
+    format!(
+        "(VALUES {}) AS wanted (path) CROSS JOIN LATERAL (SELECT {columns} FROM draft_files \
+         WHERE app_id = $1 AND path = wanted.path LIMIT 1) f",
+        paths.join(", ")
+    )
 }
 
 /// The moves that change something (their two sides differ), each noted in `result` as
@@ -266,11 +287,17 @@ pub(crate) async fn apply_all(
         query.execute(&mut **tx).await?;
     }
     for chunk in gone.chunks(CHUNK) {
-        let sql = format!(
-            "DELETE FROM draft_files WHERE app_id = {} AND path IN ({})",
-            marks.list(1, 1),
-            marks.list(2, chunk.len())
-        );
+        let sql = match marks {
+            // The rows found by key, deleted by their row address in the same statement.
+            Marks::Numbered => format!(
+                "DELETE FROM draft_files WHERE ctid = ANY (ARRAY(SELECT f.ctid FROM {}))",
+                by_key(chunk.len(), "ctid")
+            ),
+            Marks::Anonymous => format!(
+                "DELETE FROM draft_files WHERE app_id = ? AND path IN ({})",
+                marks.list(2, chunk.len())
+            ),
+        };
         let mut query = sqlx::query(&sql).bind(app.to_string());
         for path in chunk {
             query = query.bind(*path);
@@ -338,4 +365,97 @@ async fn insert_revision(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use draftsmith_core::DraftPath;
+    use draftsmith_testkit::{StoreKind, TestDb};
+    use sqlx::{Connection, Executor};
+
+    use super::*;
+    use crate::{AppStore, NewApp, SqlStore};
+
+    /// Rows of `draft_files` that a plan in `EXPLAIN ANALYZE`'s text read, kept or filtered
+    /// out, over all their loops.
+    fn rows_read(plan: &[String]) -> u64 {
+        let number = |line: &str, key: &str| -> u64 {
+            line.split(key).nth(1).map_or(0, |rest| {
+                rest.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .unwrap()
+            })
+        };
+        let mut read = 0;
+        let mut loops = 0;
+        for line in plan {
+            if line.contains("->") || line.contains("(cost=") {
+                // A node: its kept rows count if it reads the table.
+                loops = 0;
+                if line.contains(" on draft_files") {
+                    loops = number(line, " loops=");
+                    read += number(line, " rows=") * loops;
+                }
+            } else if line.trim_start().starts_with("Rows Removed by Filter:") {
+                read += number(line, "Filter: ") * loops;
+            }
+        }
+        read
+    }
+
+    /// A cached generic plan of the PostgreSQL lookups reads the wanted paths' rows alone,
+    /// on a draft of 2,000 files whose table has no statistics yet (the planner's guess of
+    /// one app's rows is then far off, as it is for a large app among many small ones).
+    #[tokio::test]
+    async fn draft_rows_are_read_by_key_whatever_the_plan() {
+        let db = TestDb::new(StoreKind::Postgres).await;
+        let store = SqlStore::connect(&db.url).await.unwrap();
+        let files = (0..2_000)
+            .map(|i| {
+                (
+                    DraftPath::parse(&format!("src/f{i:05}.js")).unwrap(),
+                    vec![b'x'; 10],
+                )
+            })
+            .collect();
+        let app = store
+            .create_app(NewApp {
+                name: "big".into(),
+                slug: "big".into(),
+                template: "static".into(),
+                owner: UserId("u".into()),
+                files,
+            })
+            .await
+            .unwrap();
+        let paths: Vec<String> = (0..50)
+            .map(|k| format!("'src/f{:05}.js'", k * 37))
+            .collect();
+        let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        for (name, column) in [("lookup", "f.path"), ("address", "f.ctid")] {
+            let prepare = format!(
+                "PREPARE {name} AS SELECT {column} FROM {}",
+                by_key(50, "path, ctid")
+            );
+            conn.execute(prepare.as_str()).await.unwrap();
+        }
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+            .await
+            .unwrap();
+        for name in ["lookup", "address"] {
+            let explain = format!(
+                "EXPLAIN ANALYZE EXECUTE {name}('{}', {})",
+                app.id,
+                paths.join(", ")
+            );
+            let plan: Vec<String> = sqlx::query_scalar(explain.as_str())
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(rows_read(&plan), 50, "{name}: {plan:#?}");
+        }
+    }
 }
