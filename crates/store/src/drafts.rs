@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use draftsmith_core::api::{DraftFile, FilesChanged};
-use draftsmith_core::{AppId, DraftPath};
+use draftsmith_core::{AppId, BlobHash, DraftPath};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -69,12 +69,29 @@ pub(crate) async fn draft_revision(pool: &AnyPool, app: AppId) -> Result<i64> {
 }
 
 async fn current_files(pool: &AnyPool, app: AppId) -> Result<BTreeMap<String, DraftFile>> {
-    let rows = sqlx::query("SELECT path, blob_hash, size FROM draft_files WHERE app_id = $1")
-        .bind(app.to_string())
-        .fetch_all(pool)
-        .await?;
-    rows.iter()
-        .map(|row| file_from_row(row).map(|file| (file.path.clone(), file)))
+    let files = sql::json_rows(sql::is_sqlite(pool), "path, blob_hash, size");
+    let json: String = sqlx::query(&format!(
+        "SELECT {files} AS files FROM draft_files WHERE app_id = $1"
+    ))
+    .bind(app.to_string())
+    .fetch_one(pool)
+    .await?
+    .try_get("files")?;
+    Ok(files_of(&json)?
+        .into_iter()
+        .map(|file| (file.path.clone(), file))
+        .collect())
+}
+
+/// The draft files of a [`sql::json_rows`] aggregate of `path, blob_hash, size`.
+fn files_of(json: &str) -> Result<Vec<DraftFile>> {
+    sql::from_json_rows::<(String, String, i64)>(json)?
+        .into_iter()
+        .map(|(path, hash, size)| {
+            let sha256 = BlobHash::parse(&hash)
+                .ok_or_else(|| StoreError::Corrupt(format!("blob_hash {hash:?}")))?;
+            Ok(DraftFile { path, size, sha256 })
+        })
         .collect()
 }
 
@@ -82,24 +99,17 @@ async fn current_files(pool: &AnyPool, app: AppId) -> Result<BTreeMap<String, Dr
 /// (a run reads it as it starts), and one snapshot, where two reads could pair a revision
 /// with the files of a draft write that committed between them.
 pub(crate) async fn current_manifest(pool: &AnyPool, app: AppId) -> Result<Manifest> {
-    let rows = sqlx::query(
-        "SELECT a.draft_revision, f.path, f.blob_hash, f.size FROM apps a \
-         LEFT JOIN draft_files f ON f.app_id = a.id WHERE a.id = $1",
-    )
+    let files = sql::json_rows(sql::is_sqlite(pool), "f.path, f.blob_hash, f.size");
+    let row = sqlx::query(&format!(
+        "SELECT a.draft_revision, (SELECT {files} FROM draft_files f WHERE f.app_id = a.id) \
+         AS files FROM apps a WHERE a.id = $1"
+    ))
     .bind(app.to_string())
-    .fetch_all(pool)
-    .await?;
-    let revision = rows
-        .first()
-        .ok_or(StoreError::NotFound("app"))?
-        .try_get("draft_revision")?;
-    let mut files = Vec::with_capacity(rows.len());
-    for row in &rows {
-        // An app without files joins as one row without a path.
-        if row.try_get::<Option<String>, _>("path")?.is_some() {
-            files.push(file_from_row(row)?);
-        }
-    }
+    .fetch_optional(pool)
+    .await?
+    .ok_or(StoreError::NotFound("app"))?;
+    let revision = row.try_get("draft_revision")?;
+    let mut files = files_of(&row.try_get::<String, _>("files")?)?;
     // By path in Rust's order, as everywhere else (not the database's collation).
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Manifest { revision, files })

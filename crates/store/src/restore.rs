@@ -152,7 +152,7 @@ pub(crate) async fn restore_on(
 /// SQLite takes a `MIN()` aggregate's bare columns from the row holding the minimum) with
 /// what the draft holds now, and the checkpoint's detached paths with what the draft holds
 /// at them. Equal pairs are left to the writer to skip. The rows come back as one JSON
-/// array: handing each row from SQLite's thread to the caller cost more than reading it.
+/// array ([`sql::json_rows`]).
 async fn differences_to(
     tx: &mut Tx,
     target: &Checkpoint,
@@ -162,9 +162,9 @@ async fn differences_to(
          FROM (SELECT path, old_hash, old_size, MIN(revision) FROM draft_changes \
            WHERE app_id = $1 AND revision > $2 GROUP BY path) c \
          LEFT JOIN draft_files d ON d.app_id = $1 AND d.path = c.path";
+    let rows = sql::json_rows(true, "part, path, old_hash, old_size, new_hash, new_size");
     let rows: String = sqlx::query(&format!(
-        "SELECT json_group_array(json_array(part, path, old_hash, old_size, new_hash, \
-         new_size)) AS rows FROM ({log} \
+        "SELECT {rows} AS rows FROM ({log} \
          UNION ALL SELECT 'detached', path, blob_hash, size, NULL, NULL \
          FROM checkpoint_changes WHERE checkpoint_id = $3 \
          UNION ALL SELECT 'draft', f.path, f.blob_hash, f.size, NULL, NULL \
@@ -180,8 +180,7 @@ async fn differences_to(
     .fetch_one(&mut **tx)
     .await?
     .try_get("rows")?;
-    let rows: Vec<DifferenceRow> = serde_json::from_str(&rows)
-        .map_err(|e| StoreError::Corrupt(format!("a restore's differences: {e}")))?;
+    let rows: Vec<DifferenceRow> = sql::from_json_rows(&rows)?;
     // path → (now, then)
     let mut differences: BTreeMap<String, (Content, Content)> = BTreeMap::new();
     let mut detached = Vec::new();
