@@ -393,11 +393,13 @@ mod tests {
         let mut loops = 0;
         for line in plan {
             if line.contains("->") || line.contains("(cost=") {
-                // A node: its kept rows count if it reads the table.
+                // A node: its kept rows (the actual ones, after the estimate) count if it
+                // reads the table.
                 loops = 0;
                 if line.contains(" on draft_files") {
-                    loops = number(line, " loops=");
-                    read += number(line, " rows=") * loops;
+                    let actual = line.split("(actual").nth(1).unwrap();
+                    loops = number(actual, " loops=");
+                    read += number(actual, " rows=") * loops;
                 }
             } else if line.trim_start().starts_with("Rows Removed by Filter:") {
                 read += number(line, "Filter: ") * loops;
