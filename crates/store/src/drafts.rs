@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use draftsmith_core::api::{DraftFile, FilesChanged};
-use draftsmith_core::{AppId, BlobHash, DraftPath};
+use draftsmith_core::{AppId, DraftPath};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -88,8 +88,7 @@ fn files_of(json: &str) -> Result<Vec<DraftFile>> {
     sql::from_json_rows::<(String, String, i64)>(json)?
         .into_iter()
         .map(|(path, hash, size)| {
-            let sha256 = BlobHash::parse(&hash)
-                .ok_or_else(|| StoreError::Corrupt(format!("blob_hash {hash:?}")))?;
+            let sha256 = sql::blob_hash(&hash)?;
             Ok(DraftFile { path, size, sha256 })
         })
         .collect()

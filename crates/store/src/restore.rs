@@ -28,9 +28,7 @@ type Content = Option<(BlobHash, i64)>;
 /// exist) and its size.
 fn content(hash: Option<&str>, size: Option<i64>) -> Result<Content> {
     let Some(hash) = hash else { return Ok(None) };
-    let sha256 = BlobHash::parse(hash)
-        .ok_or_else(|| StoreError::Corrupt(format!("a draft's blob hash {hash:?}")))?;
-    Ok(Some((sha256, size.unwrap_or_default())))
+    Ok(Some((sql::blob_hash(hash)?, size.unwrap_or_default())))
 }
 
 /// The `restore` checkpoint of what a restore to `target` replaces, at `revision`.

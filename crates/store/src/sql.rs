@@ -52,6 +52,11 @@ fn corrupt(column: &str, raw: &str) -> StoreError {
     StoreError::Corrupt(format!("{column} {raw:?}"))
 }
 
+/// A blob hash stored as text (one of a JSON aggregate's, or one kept in another record).
+pub(crate) fn blob_hash(raw: &str) -> Result<BlobHash> {
+    BlobHash::parse(raw).ok_or_else(|| corrupt("blob_hash", raw))
+}
+
 /// A text column read through `parse` (ids, enums, hashes).
 pub(crate) fn decode<T>(row: &AnyRow, column: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
     let raw: String = row.try_get(column)?;

@@ -97,8 +97,7 @@ impl UploadStore for SqlStore {
 
     async fn upload_bytes(&self, id: UploadId) -> Result<(Upload, Vec<u8>)> {
         let upload = self.upload(id).await?;
-        let hash = BlobHash::parse(&upload.sha256)
-            .ok_or_else(|| StoreError::Corrupt(format!("blob_hash {:?}", upload.sha256)))?;
+        let hash = sql::blob_hash(&upload.sha256)?;
         let bytes = self
             .blobs
             .get(&hash)
