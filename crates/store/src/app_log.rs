@@ -7,7 +7,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::error::{Result, StoreError};
 use crate::run_log::SEQ_MARK;
-use crate::sql::{self, Tx};
+use crate::sql::{self, Script, Tx};
 
 /// Claims the app's next `seq` and writes the event.
 pub(crate) async fn append_in_tx(tx: &mut Tx, app: AppId, body: AppEventBody) -> Result<AppEvent> {
@@ -48,17 +48,27 @@ pub(crate) fn seq_mark() -> String {
 
 /// Writes an event whose `seq` is claimed.
 pub(crate) async fn insert(tx: &mut Tx, event: &AppEvent) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO app_events (app_id, seq, event_type, body, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(event.app_id.to_string())
-    .bind(event.seq)
-    .bind(event.body.event_type())
-    .bind(sql::to_json(event)?)
-    .bind(event.ts.as_micros())
-    .execute(&mut **tx)
-    .await?;
+    let mut script = Script::new(tx);
+    push_insert(&mut script, event)?;
+    script.run(tx).await
+}
+
+/// Adds to `script` the write of an event whose `seq` is claimed.
+pub(crate) fn push_insert(script: &mut Script, event: &AppEvent) -> Result<()> {
+    let marks = script.marks().list(1, 5);
+    script.push(
+        format!(
+            "INSERT INTO app_events (app_id, seq, event_type, body, created_at) \
+             VALUES ({marks})"
+        ),
+        vec![
+            event.app_id.to_string().into(),
+            event.seq.into(),
+            event.body.event_type().into(),
+            sql::to_json(event)?.into(),
+            event.ts.as_micros().into(),
+        ],
+    );
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 use crate::error::{Result, StoreError};
-use crate::sql::{self, Tx};
+use crate::sql::{self, Script, Tx};
 
 /// A path a detached checkpoint changed: its new blob and size, or `None` when deleted.
 pub type DetachedChange = (String, Option<(BlobHash, i64)>);
@@ -72,11 +72,26 @@ pub(crate) async fn insert(tx: &mut Tx, new: &NewCheckpoint) -> Result<Checkpoin
     Ok(checkpoint)
 }
 
-/// The statement inserting a checkpoint's row, its parameters from `$first` on, in
-/// [`COLUMNS`] order ([`bind_row`]).
-pub(crate) fn insert_row_sql(first: usize) -> String {
-    let marks = sql::Marks::Numbered.list(first, 9);
+/// The statement inserting a checkpoint's row, its parameters marked by `marks` from
+/// number `first` on, in [`COLUMNS`] order ([`row_values`]).
+pub(crate) fn insert_row_sql(marks: sql::Marks, first: usize) -> String {
+    let marks = marks.list(first, 9);
     format!("INSERT INTO checkpoints ({COLUMNS}) VALUES ({marks})")
+}
+
+/// [`insert_row_sql`]'s values: the row of `checkpoint`, prepared from `new`.
+fn row_values(new: &NewCheckpoint, checkpoint: &Checkpoint) -> Vec<sql::Value> {
+    vec![
+        checkpoint.id.as_str().into(),
+        new.app.to_string().into(),
+        new.kind.as_str().into(),
+        new.revision.into(),
+        i64::from(new.detached.is_some()).into(),
+        new.run.map(|r| r.to_string()).into(),
+        new.label.as_str().into(),
+        new.by.0.as_str().into(),
+        checkpoint.created_at.as_micros().into(),
+    ]
 }
 
 /// Binds [`insert_row_sql`]'s parameters: the row of `checkpoint`, prepared from `new`.
@@ -85,16 +100,9 @@ pub(crate) fn bind_row<'q>(
     new: &NewCheckpoint,
     checkpoint: &Checkpoint,
 ) -> sql::Query<'q> {
-    query
-        .bind(checkpoint.id.clone())
-        .bind(new.app.to_string())
-        .bind(new.kind.as_str())
-        .bind(new.revision)
-        .bind(i64::from(new.detached.is_some()))
-        .bind(new.run.map(|r| r.to_string()))
-        .bind(new.label.clone())
-        .bind(new.by.0.clone())
-        .bind(checkpoint.created_at.as_micros())
+    row_values(new, checkpoint)
+        .into_iter()
+        .fold(query, sql::bind)
 }
 
 /// Records `new` as `checkpoint` (from [`prepare`]), its detached paths too.
@@ -103,22 +111,31 @@ pub(crate) async fn insert_prepared(
     new: &NewCheckpoint,
     checkpoint: &Checkpoint,
 ) -> Result<()> {
-    bind_row(sqlx::query(&insert_row_sql(1)), new, checkpoint)
-        .execute(&mut **tx)
-        .await?;
+    let mut script = Script::new(tx);
+    push_insert(&mut script, new, checkpoint);
+    script.run(tx).await
+}
+
+/// Adds to `script` the records of `new` as `checkpoint` (from [`prepare`]), its detached
+/// paths too.
+pub(crate) fn push_insert(script: &mut Script, new: &NewCheckpoint, checkpoint: &Checkpoint) {
+    let marks = script.marks();
+    script.push(insert_row_sql(marks, 1), row_values(new, checkpoint));
     for (path, value) in new.detached.iter().flatten() {
-        sqlx::query(
-            "INSERT INTO checkpoint_changes (checkpoint_id, path, blob_hash, size) \
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&checkpoint.id)
-        .bind(path)
-        .bind(value.as_ref().map(|(h, _)| h.as_str().to_owned()))
-        .bind(value.as_ref().map(|(_, s)| *s))
-        .execute(&mut **tx)
-        .await?;
+        script.push(
+            format!(
+                "INSERT INTO checkpoint_changes (checkpoint_id, path, blob_hash, size) \
+                 VALUES ({})",
+                marks.list(1, 4)
+            ),
+            vec![
+                checkpoint.id.as_str().into(),
+                path.as_str().into(),
+                value.as_ref().map(|(h, _)| h.as_str().to_owned()).into(),
+                value.as_ref().map(|(_, s)| *s).into(),
+            ],
+        );
     }
-    Ok(())
 }
 
 /// A checkpoint a run took, of `kind`, at `revision`, attributed to `by`.

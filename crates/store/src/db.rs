@@ -130,6 +130,12 @@ fn pool_options(backend: Backend, max: u32, read_only: bool) -> AnyPoolOptions {
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
+                // A statement inside a transaction that may fail part-way (a multi-row
+                // upsert) copies each page it changes to a statement journal, so it can be
+                // undone alone; past 64 KiB that journal is a temporary file, made, written
+                // page by page and deleted per statement (a third of a 50-file restore).
+                // In memory it is a copy per page, freed with the statement.
+                conn.execute("PRAGMA temp_store = MEMORY").await?;
                 if read_only {
                     conn.execute("PRAGMA query_only = ON").await?;
                 }

@@ -11,7 +11,7 @@ use crate::app_log;
 use crate::blobs::BlobStore;
 use crate::drafts::{DraftWrite, FileChange, file_from_row};
 use crate::error::{Result, StoreError};
-use crate::sql::{CHUNK, Marks, Tx};
+use crate::sql::{CHUNK, Marks, Script, Tx};
 
 /// What a list of changes wants each path to become (the last change to a path wins, as
 /// if applied in order), with every new content already in the blob store.
@@ -42,33 +42,56 @@ pub(crate) async fn store_changes(
 /// Locks the app's row for the rest of the transaction and reads its draft revision. Run
 /// creation, restores and draft writes all start here, so they are ordered per app.
 pub(crate) async fn lock_app(tx: &mut Tx, app: AppId) -> Result<i64> {
-    let row = sqlx::query(
-        "UPDATE apps SET updated_at = updated_at WHERE id = $1 RETURNING draft_revision",
-    )
-    .bind(app.to_string())
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(StoreError::NotFound("app"))?;
-    Ok(row.try_get("draft_revision")?)
+    Ok(lock_counters(tx, app).await?.0)
 }
 
-/// Moves the app's draft to `revision`, recording who made it; the statement that moves it
-/// claims the app event `seq` of its `draft.revised` too.
-async fn set_revision(tx: &mut Tx, app: AppId, revision: i64, author: &UserId) -> Result<()> {
-    let now = Timestamp::now().as_micros();
+/// As [`lock_app`], answering the draft revision and the app event `seq` last claimed,
+/// which stay as read until this transaction moves them: the row is locked (on SQLite the
+/// whole file is, from `BEGIN IMMEDIATE`).
+async fn lock_counters(tx: &mut Tx, app: AppId) -> Result<(i64, i64)> {
     let row = sqlx::query(
-        "UPDATE apps SET draft_revision = $2, updated_at = $3, \
-         next_event_seq = next_event_seq + 1 WHERE id = $1 RETURNING next_event_seq",
+        "UPDATE apps SET updated_at = updated_at WHERE id = $1 \
+         RETURNING draft_revision, next_event_seq",
     )
     .bind(app.to_string())
-    .bind(revision)
-    .bind(now)
     .fetch_optional(&mut **tx)
     .await?
     .ok_or(StoreError::NotFound("app"))?;
-    insert_revision(tx, app, revision, author, now).await?;
-    let seq = row.try_get("next_event_seq")?;
-    app_log::insert(tx, &revised(app, seq, revision, author)).await
+    Ok((
+        row.try_get("draft_revision")?,
+        row.try_get("next_event_seq")?,
+    ))
+}
+
+/// Adds to `script` the move of the app's draft to `revision` with its `draft.revised` at
+/// app event `seq` (both claimed by the caller, who holds the app row's lock), recording
+/// who made it.
+pub(crate) fn push_revision(
+    script: &mut Script,
+    app: AppId,
+    (revision, seq): (i64, i64),
+    author: &UserId,
+) -> Result<()> {
+    let now = Timestamp::now().as_micros();
+    let marks = script.marks();
+    script.push(
+        format!(
+            "UPDATE apps SET draft_revision = {}, next_event_seq = {}, updated_at = {} \
+             WHERE id = {}",
+            marks.mark(1),
+            marks.mark(2),
+            marks.mark(3),
+            marks.mark(4)
+        ),
+        vec![
+            revision.into(),
+            seq.into(),
+            now.into(),
+            app.to_string().into(),
+        ],
+    );
+    push_revision_row(script, app, revision, author, now);
+    app_log::push_insert(script, &revised(app, seq, revision, author))
 }
 
 /// Applies `wanted` as the next revision. The app row is locked before anything is read,
@@ -82,7 +105,7 @@ pub(crate) async fn write_in_tx(
     wanted: &Wanted,
     author: &UserId,
 ) -> Result<DraftWrite> {
-    let current = lock_app(tx, app).await?;
+    let (current, seq) = lock_counters(tx, app).await?;
     if expected.is_some_and(|e| e != current) {
         return Err(StoreError::RevisionConflict { current });
     }
@@ -97,49 +120,31 @@ pub(crate) async fn write_in_tx(
             new: new.clone(),
         })
         .collect();
-    apply_all(tx, app, &mut result, moves).await?;
+    let mut script = Script::new(tx);
+    push_moves(&mut script, app, &mut result, moves);
     if result.is_empty() {
         result.revision = current;
         return Ok(result);
     }
-    set_revision(tx, app, result.revision, author).await?;
+    push_revision(&mut script, app, (result.revision, seq + 1), author)?;
+    script.run(tx).await?;
     Ok(result)
 }
 
-/// Applies `moves` as the already claimed `revision` (see [`claim_revision`]), recording
-/// who made it under the claimed app event `seq`.
-pub(crate) async fn write_moves(
-    tx: &mut Tx,
+/// Adds to `script` the application of `moves` as `revision`, its `draft.revised` at app
+/// event `seq` (both claimed by the caller, who holds the app row's lock), recording who
+/// made it; answers what it changes.
+pub(crate) fn push_write(
+    script: &mut Script,
     app: AppId,
     (revision, seq): (i64, i64),
     moves: Vec<Move<'_>>,
     author: &UserId,
 ) -> Result<DraftWrite> {
     let mut result = DraftWrite::empty(revision);
-    apply_all(tx, app, &mut result, moves).await?;
-    let now = Timestamp::now().as_micros();
-    insert_revision(tx, app, revision, author, now).await?;
-    app_log::insert(tx, &revised(app, seq, revision, author)).await?;
+    push_moves(script, app, &mut result, moves);
+    push_revision(script, app, (revision, seq), author)?;
     Ok(result)
-}
-
-/// Moves the draft one revision on whatever follows and claims the app's next event `seq`
-/// for its `draft.revised`, in the statement that locks the app row: `(revision, seq)`.
-pub(crate) async fn claim_revision(tx: &mut Tx, app: AppId) -> Result<(i64, i64)> {
-    let row = sqlx::query(
-        "UPDATE apps SET draft_revision = draft_revision + 1, \
-         next_event_seq = next_event_seq + 1, updated_at = $2 WHERE id = $1 \
-         RETURNING draft_revision, next_event_seq",
-    )
-    .bind(app.to_string())
-    .bind(Timestamp::now().as_micros())
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(StoreError::NotFound("app"))?;
-    Ok((
-        row.try_get("draft_revision")?,
-        row.try_get("next_event_seq")?,
-    ))
 }
 
 /// The `draft.revised` of `revision`, at the claimed app event `seq`.
@@ -159,7 +164,6 @@ pub(crate) async fn first_revision(
     author: &UserId,
     now: i64,
 ) -> Result<()> {
-    record_revision(tx, app, 1, author, now).await?;
     let mut result = DraftWrite::empty(1);
     let moves = files
         .iter()
@@ -169,7 +173,16 @@ pub(crate) async fn first_revision(
             new: Some((hash.clone(), *size)),
         })
         .collect();
-    apply_all(tx, app, &mut result, moves).await
+    let mut script = Script::new(tx);
+    push_revision_row(&mut script, app, 1, author, now);
+    push_moves(&mut script, app, &mut result, moves);
+    script.run(tx).await?;
+    let revised = AppEventBody::DraftRevised {
+        revision: 1,
+        author: author.clone(),
+    };
+    app_log::append_in_tx(tx, app, revised).await?;
+    Ok(())
 }
 
 /// A path's content before and after (blob and size), `None` where it does not exist.
@@ -248,16 +261,16 @@ pub(crate) fn changing<'a>(result: &mut DraftWrite, moves: Vec<Move<'a>>) -> Vec
     moves
 }
 
-/// Moves each path from its `old` to its `new` at `result.revision`, noting it in
-/// `result` (paths whose two sides are equal are left alone), in a few multi-row
-/// statements rather than two per path: a write costs what differs, not a round trip
-/// per file.
-pub(crate) async fn apply_all(
-    tx: &mut Tx,
+/// Adds to `script` the move of each path from its `old` to its `new` at
+/// `result.revision`, noting it in `result` (paths whose two sides are equal are left
+/// alone), in a few multi-row statements rather than two per path: a write costs what
+/// differs, not a round trip per file. Nothing is added when nothing changes.
+pub(crate) fn push_moves(
+    script: &mut Script,
     app: AppId,
     result: &mut DraftWrite,
     moves: Vec<Move<'_>>,
-) -> Result<()> {
+) {
     let moves = changing(result, moves);
     let kept: Vec<(&str, &BlobHash, i64)> = moves
         .iter()
@@ -268,7 +281,8 @@ pub(crate) async fn apply_all(
         .filter(|m| m.new.is_none())
         .map(|m| m.path)
         .collect();
-    let marks = Marks::of(tx);
+    let marks = script.marks();
+    let app = app.to_string();
     for chunk in kept.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO draft_files (app_id, path, blob_hash, size) VALUES {} \
@@ -276,15 +290,16 @@ pub(crate) async fn apply_all(
              size = excluded.size",
             marks.rows(chunk.len(), 4)
         );
-        let mut query = sqlx::query(&sql);
+        let mut values = Vec::with_capacity(chunk.len() * 4);
         for (path, hash, size) in chunk {
-            query = query
-                .bind(app.to_string())
-                .bind(*path)
-                .bind(hash.as_str())
-                .bind(*size);
+            values.extend([
+                app.as_str().into(),
+                (*path).into(),
+                hash.as_str().into(),
+                (*size).into(),
+            ]);
         }
-        query.execute(&mut **tx).await?;
+        script.push(sql, values);
     }
     for chunk in gone.chunks(CHUNK) {
         let sql = match marks {
@@ -298,73 +313,46 @@ pub(crate) async fn apply_all(
                 marks.list(2, chunk.len())
             ),
         };
-        let mut query = sqlx::query(&sql).bind(app.to_string());
-        for path in chunk {
-            query = query.bind(*path);
-        }
-        query.execute(&mut **tx).await?;
+        let mut values = vec![app.as_str().into()];
+        values.extend(chunk.iter().map(|path| (*path).into()));
+        script.push(sql, values);
     }
-    record_changes(tx, app, result.revision, &moves).await
-}
-
-async fn record_changes(tx: &mut Tx, app: AppId, revision: i64, moves: &[Move<'_>]) -> Result<()> {
-    let marks = Marks::of(tx);
     for chunk in moves.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO draft_changes \
              (app_id, revision, path, old_hash, old_size, new_hash, new_size) VALUES {}",
             marks.rows(chunk.len(), 7)
         );
-        let mut query = sqlx::query(&sql);
+        let mut values = Vec::with_capacity(chunk.len() * 7);
         for m in chunk {
-            query = query
-                .bind(app.to_string())
-                .bind(revision)
-                .bind(m.path)
-                .bind(m.old.as_ref().map(|(h, _)| h.as_str().to_owned()))
-                .bind(m.old.as_ref().map(|(_, s)| *s))
-                .bind(m.new.as_ref().map(|(h, _)| h.as_str().to_owned()))
-                .bind(m.new.as_ref().map(|(_, s)| *s));
+            values.extend([
+                app.as_str().into(),
+                result.revision.into(),
+                m.path.into(),
+                m.old.as_ref().map(|(h, _)| h.as_str().to_owned()).into(),
+                m.old.as_ref().map(|(_, s)| *s).into(),
+                m.new.as_ref().map(|(h, _)| h.as_str().to_owned()).into(),
+                m.new.as_ref().map(|(_, s)| *s).into(),
+            ]);
         }
-        query.execute(&mut **tx).await?;
+        script.push(sql, values);
     }
-    Ok(())
 }
 
-async fn record_revision(
-    tx: &mut Tx,
-    app: AppId,
-    revision: i64,
-    author: &UserId,
-    now: i64,
-) -> Result<()> {
-    insert_revision(tx, app, revision, author, now).await?;
-    let revised = AppEventBody::DraftRevised {
-        revision,
-        author: author.clone(),
-    };
-    app_log::append_in_tx(tx, app, revised).await?;
-    Ok(())
-}
-
-async fn insert_revision(
-    tx: &mut Tx,
-    app: AppId,
-    revision: i64,
-    author: &UserId,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO draft_revisions (app_id, revision, author, created_at) \
-         VALUES ($1, $2, $3, $4)",
-    )
-    .bind(app.to_string())
-    .bind(revision)
-    .bind(&author.0)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+/// Adds to `script` the row naming who made `revision`.
+fn push_revision_row(script: &mut Script, app: AppId, revision: i64, author: &UserId, now: i64) {
+    let marks = script.marks().list(1, 4);
+    script.push(
+        format!(
+            "INSERT INTO draft_revisions (app_id, revision, author, created_at) VALUES ({marks})"
+        ),
+        vec![
+            app.to_string().into(),
+            revision.into(),
+            author.0.as_str().into(),
+            now.into(),
+        ],
+    );
 }
 
 #[cfg(test)]

@@ -167,7 +167,7 @@ async fn end_with_records(
                RETURNING next_event_seq AS app_event_seq), \
              claim AS ({}), {}, ended AS ({}) \
              SELECT claim.*, app.app_event_seq FROM claim, app",
-            checkpoint_log::insert_row_sql(18),
+            checkpoint_log::insert_row_sql(sql::Marks::Numbered, 18),
             run_log::claim_sql(last, true),
             run_log::events_cte(texts, true)?,
             run_ended("app.app_event_seq", "FROM app, claim"),
@@ -181,7 +181,7 @@ async fn end_with_records(
             "{}; {message}\
              UPDATE apps SET next_event_seq = next_event_seq + 1 WHERE id = $19; \
              {}; {}; {}",
-            checkpoint_log::insert_row_sql(18),
+            checkpoint_log::insert_row_sql(sql::Marks::Numbered, 18),
             run_log::claim_sql(last, false),
             run_log::events_after_claim(texts, true)?,
             run_ended("next_event_seq", "FROM apps WHERE id = $19"),

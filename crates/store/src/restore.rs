@@ -3,9 +3,10 @@
 //! locks the app row, looks for an active run, claims the revision and the
 //! `draft.revised` seq, reads what differs and writes it (files, change log, revision,
 //! app event, the `restore` checkpoint), called outside a transaction so it is its own.
-//! SQLite, in process, runs the same steps as statements of one transaction: one locks the
-//! app row, one reads what may differ and whether a run is active (after the lock, so it
-//! sees every commit before it), then a statement per table writes.
+//! SQLite, in process, runs the same steps in one transaction, whose `BEGIN IMMEDIATE`
+//! holds the file's write lock throughout: one statement reads the app's counters, what
+//! may differ and whether a run is active, then one script ([`Script`]) writes every
+//! table.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +20,7 @@ use crate::draft_writes::{self, Move};
 use crate::drafts::DraftWrite;
 use crate::error::{Result, StoreError};
 use crate::rules;
-use crate::sql::{self, Tx};
+use crate::sql::{self, Script, Tx};
 
 /// A path's content (blob and size), `None` where it does not exist.
 type Content = Option<(BlobHash, i64)>;
@@ -53,10 +54,11 @@ pub(crate) async fn restore_in(
     label: &str,
 ) -> Result<(DraftWrite, Checkpoint)> {
     let app = target.app_id;
-    let (revision, seq) = draft_writes::claim_revision(tx, app).await?;
-    let differences = differences_to(tx, target).await?;
-    let checkpoint =
-        checkpoint_log::insert(tx, &replaced(target, revision - 1, author, label)).await?;
+    let (differences, (revision, seq)) = differences_to(tx, target).await?;
+    let mut script = Script::new(tx);
+    let new = replaced(target, revision, author, label);
+    let checkpoint = checkpoint_log::prepare(&new);
+    checkpoint_log::push_insert(&mut script, &new, &checkpoint);
     let moves = differences
         .iter()
         .map(|(path, (now, then))| Move {
@@ -65,7 +67,8 @@ pub(crate) async fn restore_in(
             new: then.clone(),
         })
         .collect();
-    let write = draft_writes::write_moves(tx, app, (revision, seq), moves, author).await?;
+    let write = draft_writes::push_write(&mut script, app, (revision + 1, seq + 1), moves, author)?;
+    script.run(tx).await?;
     Ok((write, checkpoint))
 }
 
@@ -144,8 +147,9 @@ pub(crate) async fn restore_on(
 }
 
 /// Each path on which the current draft may differ from `target`'s manifest, with its
-/// content now and in the manifest, read in one statement that also finds an active run
-/// ([`StoreError::RunActive`]): the paths the change log touched after the checkpoint's
+/// content now and in the manifest, and the app's draft revision and last app event `seq`,
+/// read in one statement that also finds an active run ([`StoreError::RunActive`]) and a
+/// missing app: the paths the change log touched after the checkpoint's
 /// revision, one row each (its first change since, whose old side is its content then:
 /// SQLite takes a `MIN()` aggregate's bare columns from the row holding the minimum) with
 /// what the draft holds now, and the checkpoint's detached paths with what the draft holds
@@ -154,7 +158,7 @@ pub(crate) async fn restore_on(
 async fn differences_to(
     tx: &mut Tx,
     target: &Checkpoint,
-) -> Result<BTreeMap<String, (Content, Content)>> {
+) -> Result<(BTreeMap<String, (Content, Content)>, (i64, i64))> {
     let log = "SELECT 'log' AS part, c.path, c.old_hash, c.old_size, \
          d.blob_hash AS new_hash, d.size AS new_size \
          FROM (SELECT path, old_hash, old_size, MIN(revision) FROM draft_changes \
@@ -169,7 +173,9 @@ async fn differences_to(
          FROM checkpoint_changes d JOIN draft_files f ON f.app_id = $1 AND f.path = d.path \
          WHERE d.checkpoint_id = $3 \
          UNION ALL SELECT 'run', id, NULL, NULL, NULL, NULL \
-         FROM runs WHERE app_id = $1 AND status IN ({}))",
+         FROM runs WHERE app_id = $1 AND status IN ({}) \
+         UNION ALL SELECT 'app', '', NULL, draft_revision, NULL, next_event_seq \
+         FROM apps WHERE id = $1)",
         rules::active_sql()
     ))
     .bind(target.app_id.to_string())
@@ -183,8 +189,10 @@ async fn differences_to(
     let mut differences: BTreeMap<String, (Content, Content)> = BTreeMap::new();
     let mut detached = Vec::new();
     let mut drafted = BTreeMap::new();
+    let mut counters = None;
     for (part, path, old_hash, old_size, new_hash, new_size) in rows {
         match part.as_str() {
+            "app" => counters = old_size.zip(new_size),
             "run" => {
                 return Err(StoreError::RunActive {
                     run_id: path.parse().ok(),
@@ -201,6 +209,7 @@ async fn differences_to(
             }
         }
     }
+    let counters = counters.ok_or(StoreError::NotFound("app"))?;
     for (path, then) in detached {
         match differences.get_mut(&path) {
             Some(entry) => entry.1 = then,
@@ -211,11 +220,12 @@ async fn differences_to(
             }
         }
     }
-    Ok(differences)
+    Ok((differences, counters))
 }
 
 /// One row of [`differences_to`]'s read: its part, a path (a run's id for `run`), and two
-/// contents (blob and size), each side absent where its hash is `null`.
+/// contents (blob and size), each side absent where its hash is `null` (for `app`, its
+/// draft revision and last app event `seq` in the sizes).
 type DifferenceRow = (
     String,
     String,

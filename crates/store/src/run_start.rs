@@ -231,7 +231,7 @@ impl Start {
         }
         let script = format!(
             "{START_SQLITE}; {}",
-            checkpoint_log::insert_row_sql(PRE_RUN_MARKS)
+            checkpoint_log::insert_row_sql(sql::Marks::Numbered, PRE_RUN_MARKS)
         );
         let (pre_run, prepared) = &self.pre_run;
         let query = self

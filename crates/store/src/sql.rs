@@ -165,6 +165,11 @@ impl Marks {
         }
     }
 
+    /// The mark of parameter number `n`.
+    pub(crate) fn mark(self, n: usize) -> String {
+        self.list(n, 1)
+    }
+
     /// Marks for the `count` parameters from number `first`, comma-separated.
     pub(crate) fn list(self, first: usize, count: usize) -> String {
         (first..first + count)
@@ -182,6 +187,107 @@ impl Marks {
             .map(|r| format!("({})", self.list(1 + r * width, width)))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// A value bound to one of a [`Script`]'s marks.
+#[derive(Debug, Clone)]
+pub(crate) enum Value {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+impl From<String> for Value {
+    fn from(value: String) -> Self {
+        Self::Text(Some(value))
+    }
+}
+
+impl From<&str> for Value {
+    fn from(value: &str) -> Self {
+        Self::Text(Some(value.to_owned()))
+    }
+}
+
+impl From<Option<String>> for Value {
+    fn from(value: Option<String>) -> Self {
+        Self::Text(value)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(value: i64) -> Self {
+        Self::Int(Some(value))
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(value: Option<i64>) -> Self {
+        Self::Int(value)
+    }
+}
+
+/// Binds `value` to `query`'s next mark.
+pub(crate) fn bind(query: Query<'_>, value: Value) -> Query<'_> {
+    match value {
+        Value::Text(text) => query.bind(text),
+        Value::Int(int) => query.bind(int),
+    }
+}
+
+/// Statements that run in order in one transaction, each written with its database's
+/// [`Marks`] and its values in their order. On SQLite they go as one script in a single
+/// call: each call crosses to the connection's own thread and back, which costs more than
+/// most of these statements (60 µs a call on the 2-core machine the benchmarks run on, of
+/// a 50-file write's 1.3 ms), and a script's anonymous marks bind in order across its
+/// statements. PostgreSQL runs one statement per round trip.
+#[must_use = "a script does nothing until it runs"]
+pub(crate) struct Script {
+    marks: Marks,
+    statements: Vec<(String, Vec<Value>)>,
+}
+
+impl Script {
+    /// An empty script for the database behind `conn`.
+    pub(crate) fn new(conn: &sqlx::AnyConnection) -> Self {
+        Self {
+            marks: Marks::of(conn),
+            statements: Vec::new(),
+        }
+    }
+
+    /// How the statements mark their parameters.
+    pub(crate) fn marks(&self) -> Marks {
+        self.marks
+    }
+
+    /// Adds a statement and the values of its marks.
+    pub(crate) fn push(&mut self, statement: String, values: Vec<Value>) {
+        self.statements.push((statement, values));
+    }
+
+    /// Runs the statements in `tx`, stopping at the first that fails (the transaction is
+    /// then the caller's to drop).
+    pub(crate) async fn run(self, tx: &mut Tx) -> Result<()> {
+        if self.marks == Marks::Numbered {
+            for (statement, values) in self.statements {
+                let query = values.into_iter().fold(sqlx::query(&statement), bind);
+                query.execute(&mut **tx).await?;
+            }
+            return Ok(());
+        }
+        if self.statements.is_empty() {
+            return Ok(());
+        }
+        let (statements, values): (Vec<String>, Vec<Vec<Value>>) =
+            self.statements.into_iter().unzip();
+        let script = statements.join(";\n");
+        let query = values
+            .into_iter()
+            .flatten()
+            .fold(sqlx::query(&script), bind);
+        query.execute(&mut **tx).await?;
+        Ok(())
     }
 }
 
@@ -204,4 +310,86 @@ pub(crate) async fn log_after<T: DeserializeOwned>(
     .fetch_all(pool)
     .await?;
     rows.iter().map(|row| json(row, "body")).collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use draftsmith_testkit::{StoreKind, TestDb};
+    use sqlx::Row;
+
+    use super::*;
+    use crate::SqlStore;
+
+    /// Adds to `script` an insert of `rows` into `scratch`.
+    fn insert(script: &mut Script, rows: &[(&str, i64, Option<&str>)]) {
+        let sql = format!(
+            "INSERT INTO scratch (name, n, note) VALUES {}",
+            script.marks().rows(rows.len(), 3)
+        );
+        let values = rows
+            .iter()
+            .flat_map(|(name, n, note)| {
+                [(*name).into(), (*n).into(), note.map(str::to_owned).into()]
+            })
+            .collect();
+        script.push(sql, values);
+    }
+
+    async fn scratch(store: &SqlStore) -> Vec<(String, i64, Option<String>)> {
+        sqlx::query("SELECT name, n, note FROM scratch ORDER BY name")
+            .fetch_all(&store.writer)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get("name"), r.get("n"), r.get("note")))
+            .collect()
+    }
+
+    /// A script's statements take their values in order, whatever each statement's count,
+    /// and land together; when one fails, the transaction holds the error and, dropped,
+    /// keeps nothing of the statements before it.
+    #[tokio::test]
+    async fn a_script_binds_in_order_and_lands_whole_or_not_at_all() {
+        for kind in [StoreKind::Sqlite, StoreKind::Postgres] {
+            let db = TestDb::new(kind).await;
+            let store = SqlStore::connect(&db.url).await.unwrap();
+            sqlx::query("CREATE TABLE scratch (name TEXT PRIMARY KEY, n BIGINT, note TEXT)")
+                .execute(&store.writer)
+                .await
+                .unwrap();
+
+            let mut tx = begin_write(&store.writer).await.unwrap();
+            let mut script = Script::new(&tx);
+            insert(&mut script, &[("a", 1, Some("one")), ("b", 2, None)]);
+            let marks = script.marks();
+            script.push(
+                format!(
+                    "UPDATE scratch SET note = {} WHERE name = {}",
+                    marks.mark(1),
+                    marks.mark(2)
+                ),
+                vec!["two".into(), "b".into()],
+            );
+            insert(&mut script, &[("c", 3, None)]);
+            script.run(&mut tx).await.unwrap();
+            tx.commit().await.unwrap();
+            let landed = vec![
+                ("a".to_owned(), 1, Some("one".to_owned())),
+                ("b".to_owned(), 2, Some("two".to_owned())),
+                ("c".to_owned(), 3, None),
+            ];
+            assert_eq!(scratch(&store).await, landed, "{kind:?}");
+
+            let mut tx = begin_write(&store.writer).await.unwrap();
+            let mut script = Script::new(&tx);
+            insert(&mut script, &[("d", 4, None)]);
+            // `a` exists: the key refuses the row.
+            insert(&mut script, &[("e", 5, None), ("a", 6, None)]);
+            assert!(script.run(&mut tx).await.is_err(), "{kind:?}");
+            drop(tx);
+            assert_eq!(scratch(&store).await, landed, "{kind:?}");
+            store.close().await;
+        }
+    }
 }
