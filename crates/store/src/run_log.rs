@@ -464,10 +464,11 @@ fn insert_claimed(claim: &str, ord: &str, v: &str, from: &str, ending: bool) -> 
 }
 
 /// Appends `batch`, which leaves the run active (no ending), and records its model calls,
-/// in one statement on PostgreSQL: its own transaction, one round trip instead of five
-/// (the transaction's start, the claim, the calls, the events and the commit). The
-/// statement claims the `seq`s as [`append_batch_in_tx`] does and writes each event's
-/// stored text around them ([`split_at_claim`]), so what is stored is what Rust writes.
+/// in one call to the database instead of five (the transaction's start, the claim, the
+/// calls, the events and the commit). On PostgreSQL one statement, its own transaction;
+/// on SQLite a script of three in a transaction (three calls to the connection's thread).
+/// The claim takes the `seq`s as [`append_batch_in_tx`]'s does, and each event's stored
+/// text is written around them ([`split_at_claim`]), so what is stored is what Rust writes.
 pub(crate) async fn append_at_once(
     writer: &AnyPool,
     run: RunId,
@@ -479,36 +480,66 @@ pub(crate) async fn append_at_once(
     let now = Timestamp::now();
     let count = batch_len(&batch)?;
     let added = usage::added_by(batch.calls);
-    let statement = format!(
-        "WITH claim AS ({}), {}, \
-         calls AS (INSERT INTO model_calls (run_id, seq, app_id, user_id, model, step, \
-             input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
-             reasoning_tokens, cost_micro_usd, estimated, ms, created_at) \
-           SELECT $1, claim.usage_model_calls - $16 + c.ord, c.v->>0, c.v->>1, c.v->>2, {} \
-           FROM claim, json_array_elements(CAST($19 AS JSON)) WITH ORDINALITY AS c(v, ord)) \
-         SELECT next_seq, app_id FROM claim",
-        claim_sql(last, true),
-        events_cte(18, false)?,
-        (3..13)
-            .map(|i| format!("CAST(c.v->>{i} AS BIGINT)"))
+    let sqlite = sql::is_sqlite(writer);
+    let columns = "INSERT INTO model_calls (run_id, seq, app_id, user_id, model, step, \
+         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
+         reasoning_tokens, cost_micro_usd, estimated, ms, created_at)";
+    let call_values = |c: &str| {
+        (0..13)
+            .map(|i| match i {
+                0..3 => format!("{c}->>{i}"),
+                _ => format!("CAST({c}->>{i} AS BIGINT)"),
+            })
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    };
+    let statement = if sqlite {
+        // The calls are written only after a claim (the run is still active); when the claim
+        // changed no row, the script writes nothing and the transaction is dropped.
+        format!(
+            "{}; {}; {columns} SELECT $1, r.usage_model_calls - $16 + (c.key + 1), {} \
+             FROM runs r, json_each($19) c WHERE r.id = $1 AND r.status IN ({})",
+            claim_sql(last, false),
+            events_after_claim(18, false)?,
+            call_values("c.value"),
+            rules::active_sql()
+        )
+    } else {
+        format!(
+            "WITH claim AS ({}), {}, \
+             calls AS ({columns} SELECT $1, claim.usage_model_calls - $16 + c.ord, {} \
+               FROM claim, json_array_elements(CAST($19 AS JSON)) WITH ORDINALITY AS c(v, ord)) \
+             SELECT next_seq, app_id FROM claim",
+            claim_sql(last, true),
+            events_cte(18, false)?,
+            call_values("c.v")
+        )
+    };
     let query = bind_claim(sqlx::query(&statement), run, count, now, &batch, added)?;
-    let calls: Vec<serde_json::Value> = batch.calls.iter().map(call_values).collect();
+    let calls: Vec<serde_json::Value> = batch.calls.iter().map(call_values_of).collect();
     let mut events = unclaimed(run, batch, now);
-    let claimed = query
+    let query = query
         .bind(sql::to_json(&claim_texts(&events)?)?)
-        .bind(sql::to_json(&calls)?)
-        .fetch_optional(writer)
-        .await?
-        .ok_or(StoreError::RunEnded)?;
+        .bind(sql::to_json(&calls)?);
+    let claimed = if sqlite {
+        let mut tx = sql::begin_write(writer).await?;
+        // A script answers every row its statements return: the claim's alone.
+        let claimed = query.fetch_all(&mut *tx).await?.pop();
+        let claimed = claimed.ok_or(StoreError::RunEnded)?;
+        tx.commit().await?;
+        claimed
+    } else {
+        query
+            .fetch_optional(writer)
+            .await?
+            .ok_or(StoreError::RunEnded)?
+    };
     claimed_as(&mut events, &claimed)?;
     Ok(events)
 }
 
 /// A model call's columns after its run and `seq`, as [`append_at_once`] reads them.
-fn call_values(call: &NewModelCall) -> serde_json::Value {
+fn call_values_of(call: &NewModelCall) -> serde_json::Value {
     let u = call.usage;
     serde_json::json!([
         call.app.to_string(),

@@ -155,9 +155,9 @@ impl RunStore for SqlStore {
         calls: Vec<NewModelCall>,
         events: Vec<(EventBody, Vec<Diagnostic>)>,
     ) -> Result<Vec<RunEvent>> {
-        // On PostgreSQL what leaves the run active (the engine's progress, most batches)
-        // goes out in one statement: one round trip instead of five.
-        if self.backend == Backend::Postgres && run_log::fits_at_once(run, &calls, &events) {
+        // What leaves the run active (the engine's progress, most batches) goes out in one
+        // call instead of five.
+        if run_log::fits_at_once(run, &calls, &events) {
             let batch = run_log::Batch::leaving_active(&calls, events);
             return run_log::append_at_once(&self.writer, run, batch).await;
         }
