@@ -1,11 +1,14 @@
 //! [`SqlStore`]: the one SQL implementation of every aggregate trait and so of
 //! [`crate::Store`]. Its statements are written in the dialect SQLite and PostgreSQL share
 //! (`$n` parameters, `ON CONFLICT`, `RETURNING`), so both databases run the same code; each
-//! keeps its own migrations. The one exception is a restore's writes, one PostgreSQL
-//! statement where SQLite takes several ([`crate::restore`]). This module only connects; each aggregate's module implements
+//! keeps its own migrations. The exceptions are the hot paths PostgreSQL runs as one
+//! statement or stored function where SQLite runs a script (a run's start, its progress, a
+//! landing, a restore). This module connects, and on SQLite keeps the write-ahead log
+//! copied back into the database off the write path; each aggregate's module implements
 //! its trait for [`SqlStore`].
 
 use std::path::Path;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
@@ -19,6 +22,14 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 /// How long a pooled connection may sit idle before it is checked again before use.
 const RECHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// How often SQLite's write-ahead log is copied back into the database file, off the write
+/// path ([`keep_checkpointing`]).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// The log's size, in pages, at which the writer copies it back itself, should the
+/// background checkpoints fall behind (SQLite's default is 1,000: about every 10 restores).
+const WRITER_CHECKPOINT_PAGES: u32 = 10_000;
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +63,9 @@ pub struct SqlStore {
     pub(crate) writer: AnyPool,
     pub(crate) backend: Backend,
     pub(crate) blobs: DbBlobs,
+    /// On SQLite, the connection that checkpoints the log in the background, while a clone
+    /// of the store lives.
+    checkpoints: Option<(AnyPool, Arc<()>)>,
 }
 
 impl SqlStore {
@@ -80,7 +94,15 @@ impl SqlStore {
                 let writer = pool_options(backend, 1, false).connect(url).await?;
                 SQLITE_MIGRATIONS.run(&writer).await?;
                 let pool = pool_options(backend, 8, true).connect(url).await?;
-                return Ok(Self::with(pool, writer, backend));
+                let checkpointer = pool_options(backend, 1, false).connect(url).await?;
+                let alive = Arc::new(());
+                tokio::spawn(keep_checkpointing(
+                    checkpointer.clone(),
+                    Arc::downgrade(&alive),
+                ));
+                let mut store = Self::with(pool, writer, backend);
+                store.checkpoints = Some((checkpointer, alive));
+                return Ok(store);
             }
             Backend::Postgres => pool_options(backend, 16, false).connect(url).await?,
         };
@@ -94,6 +116,7 @@ impl SqlStore {
             pool,
             writer,
             backend,
+            checkpoints: None,
         }
     }
 
@@ -101,7 +124,35 @@ impl SqlStore {
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
+        if let Some((checkpointer, _)) = &self.checkpoints {
+            checkpointer.close().await;
+        }
     }
+}
+
+/// Copies SQLite's write-ahead log back into the database file every [`CHECKPOINT_EVERY`]
+/// on a connection of its own, until the store is dropped or `pool` closed. Left to the
+/// writer, the copy (and the two `fsync`s that end it) ran inside whichever commit grew
+/// the log past 1,000 pages: every write waited behind it, as the file has one writer. A
+/// passive checkpoint waits for no one: the writer appends meanwhile, and what readers
+/// still use is copied next time. The writer still copies the log itself past
+/// [`WRITER_CHECKPOINT_PAGES`], should this fall behind.
+async fn keep_checkpointing(pool: AnyPool, alive: Weak<()>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if alive.strong_count() == 0 || pool.is_closed() {
+            break;
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(%error, "a background checkpoint failed");
+        }
+    }
+    pool.close().await;
 }
 
 /// A pool of at most `max` connections; on SQLite, `read_only` ones refuse to write.
@@ -138,6 +189,9 @@ fn pool_options(backend: Backend, max: u32, read_only: bool) -> AnyPoolOptions {
                 conn.execute("PRAGMA temp_store = MEMORY").await?;
                 if read_only {
                     conn.execute("PRAGMA query_only = ON").await?;
+                } else {
+                    let pages = format!("PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}");
+                    conn.execute(pages.as_str()).await?;
                 }
                 Ok(())
             })

@@ -311,3 +311,43 @@ async fn drafts_written_before_the_rebuild_of_their_tables_survive_it() {
         vec!["index.html"]
     );
 }
+
+/// On SQLite what a write adds to the write-ahead log reaches the database file by itself:
+/// nothing else asks for it, and the writer copies the log itself only past 10,000 pages,
+/// far beyond this write's few hundred.
+#[tokio::test]
+async fn sqlites_log_reaches_the_database_file_in_the_background() {
+    let db = TestDb::new(StoreKind::Sqlite).await;
+    let store = SqlStore::connect(&db.url).await.unwrap();
+    let file = db.dir.path().join("draftsmith.db");
+    let before = std::fs::metadata(&file).unwrap().len();
+    // 2 MiB of distinct contents.
+    let files = (0..512)
+        .map(|i| {
+            let mut content = format!("file {i}\n").into_bytes();
+            content.resize(4096, b'x');
+            (path(&format!("src/f{i:03}.txt")), content)
+        })
+        .collect();
+    store
+        .create_app(draftsmith_store::NewApp {
+            name: "Big".into(),
+            slug: "big".into(),
+            template: "static".into(),
+            owner: alice(),
+            files,
+        })
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut size = before;
+    while size < before + 2 * 1024 * 1024 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        size = std::fs::metadata(&file).unwrap().len();
+    }
+    assert!(
+        size >= before + 2 * 1024 * 1024,
+        "the database file grew from {before} to {size} bytes only"
+    );
+    store.close().await;
+}
