@@ -1,5 +1,7 @@
 //! Issue: taking a checkpoint and restoring one on a 5,000-file draft, against
-//! `git add -A && git commit` and `git checkout` of the same tree in the same run.
+//! `git add -A && git commit` and `git checkout` of the same tree in the same run; then
+//! restores back to back, each to the checkpoint two revisions back, for their median and
+//! their tail (what a write queued behind the database's own housekeeping waits).
 
 use std::path::Path;
 use std::process::Command;
@@ -16,6 +18,8 @@ use crate::report::{line, wait_for_quiet};
 
 const FILES: usize = 5_000;
 const RUNS: usize = 5;
+/// Restores timed back to back.
+const BACK_TO_BACK: usize = 300;
 
 pub async fn run() -> anyhow::Result<()> {
     println!("== checkpoints: checkpoint and restore of a {FILES}-file draft vs git ==");
@@ -94,9 +98,70 @@ pub async fn run() -> anyhow::Result<()> {
             "git checkout <commit> -- .",
             git_checkout,
         );
+        let times = back_to_back(&store, app.id, &by).await?;
+        let median = times[times.len() / 2];
+        line(
+            &format!("{BACK_TO_BACK} restores back to back, median"),
+            median,
+            "git checkout <commit> -- .",
+            git_checkout,
+        );
+        line(
+            &format!("{BACK_TO_BACK} restores back to back, 97th percentile"),
+            times[times.len() * 97 / 100],
+            "their median",
+            median,
+        );
         store.close().await;
     }
     Ok(())
+}
+
+/// [`BACK_TO_BACK`] restore times, sorted: each restore goes to the checkpoint taken two
+/// revisions back (50 files differ), and a checkpoint of what it made is taken untimed.
+async fn back_to_back(
+    store: &SqlStore,
+    app: draftsmith_core::AppId,
+    by: &UserId,
+) -> anyhow::Result<Vec<std::time::Duration>> {
+    let checkpoint = |revision: i64| NewCheckpoint {
+        app,
+        kind: CheckpointKind::Manual,
+        revision,
+        run: None,
+        label: "back to back".into(),
+        by: by.clone(),
+        detached: None,
+    };
+    let current = store.app(app).await?.draft_revision;
+    let mut older = store.create_checkpoint(checkpoint(current)).await?;
+    let changes = (0..50)
+        .map(|i| {
+            Ok(FileChange {
+                path: DraftPath::parse(&path(i * 97 % FILES))?,
+                content: Some(content(i, RUNS + 1)),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let written = store.write_draft(app, None, changes, by).await?;
+    let mut newer = store
+        .create_checkpoint(checkpoint(written.revision))
+        .await?;
+    let mut times = Vec::with_capacity(BACK_TO_BACK);
+    for _ in 0..BACK_TO_BACK {
+        let clock = Instant::now();
+        let (restored, _) = store.restore_to(&older, by, "bench").await?;
+        times.push(clock.elapsed());
+        if restored.changes.modified.len() != 50 {
+            bail!("a back-to-back restore changed {:?}", restored.changes);
+        }
+        older = newer;
+        newer = store
+            .create_checkpoint(checkpoint(restored.revision))
+            .await?;
+    }
+    times.sort();
+    Ok(times)
 }
 
 fn path(i: usize) -> String {
