@@ -57,14 +57,7 @@ pub async fn run() -> anyhow::Result<()> {
         let mut restore = Vec::new();
         for round in 0..RUNS {
             // Change 50 files, then checkpoint, then restore the first revision.
-            let changes = (0..50)
-                .map(|i| {
-                    Ok(FileChange {
-                        path: DraftPath::parse(&path(i * 97 % FILES))?,
-                        content: Some(content(i, round + 1)),
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let changes = fifty_changed(round + 1)?;
             let written = store.write_draft(app.id, None, changes, &by).await?;
             let clock = Instant::now();
             store
@@ -135,15 +128,9 @@ async fn back_to_back(
     };
     let current = store.app(app).await?.draft_revision;
     let mut older = store.create_checkpoint(checkpoint(current)).await?;
-    let changes = (0..50)
-        .map(|i| {
-            Ok(FileChange {
-                path: DraftPath::parse(&path(i * 97 % FILES))?,
-                content: Some(content(i, RUNS + 1)),
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let written = store.write_draft(app, None, changes, by).await?;
+    let written = store
+        .write_draft(app, None, fifty_changed(RUNS + 1)?, by)
+        .await?;
     let mut newer = store
         .create_checkpoint(checkpoint(written.revision))
         .await?;
@@ -162,6 +149,18 @@ async fn back_to_back(
     }
     times.sort();
     Ok(times)
+}
+
+/// The 50 files every round changes, spread over the draft, at `version`.
+fn fifty_changed(version: usize) -> anyhow::Result<Vec<FileChange>> {
+    (0..50)
+        .map(|i| {
+            Ok(FileChange {
+                path: DraftPath::parse(&path(i * 97 % FILES))?,
+                content: Some(content(i, version)),
+            })
+        })
+        .collect()
 }
 
 fn path(i: usize) -> String {

@@ -484,7 +484,8 @@ pub(crate) async fn append_at_once(
     let columns = "INSERT INTO model_calls (run_id, seq, app_id, user_id, model, step, \
          input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
          reasoning_tokens, cost_micro_usd, estimated, ms, created_at)";
-    let call_values = |c: &str| {
+    // A call's columns after its run and `seq`, read from its JSON array `c`.
+    let call_columns = |c: &str| {
         (0..13)
             .map(|i| match i {
                 0..3 => format!("{c}->>{i}"),
@@ -501,7 +502,7 @@ pub(crate) async fn append_at_once(
              FROM runs r, json_each($19) c WHERE r.id = $1 AND r.status IN ({})",
             claim_sql(last, false),
             events_after_claim(18, false)?,
-            call_values("c.value"),
+            call_columns("c.value"),
             rules::active_sql()
         )
     } else {
@@ -512,7 +513,7 @@ pub(crate) async fn append_at_once(
              SELECT next_seq, app_id FROM claim",
             claim_sql(last, true),
             events_cte(18, false)?,
-            call_values("c.v")
+            call_columns("c.v")
         )
     };
     let query = bind_claim(sqlx::query(&statement), run, count, now, &batch, added)?;
