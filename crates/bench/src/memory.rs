@@ -210,6 +210,23 @@ pub fn rss_mib(pid: u32) -> anyhow::Result<f64> {
     Ok(kib / 1024.0)
 }
 
+/// The CPU time (user and system, in ms) `pid` has used, with that of the children it
+/// has reaped (a tool's short-lived `rg` or `git`, say). `/proc` counts it in USER_HZ
+/// ticks, 100 a second on Linux whatever the kernel's own tick; 0 once `pid` is gone.
+pub fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // `pid (comm) state …`: utime, stime, cutime and cstime are the 12th to 15th fields
+    // after the comm, which may hold spaces and parentheses.
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: f64 = after_comm
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum();
+    ticks * 10.0
+}
+
 /// Samples `pid`'s RSS until `stop`; returns the peak and the number of samples.
 async fn sample(pid: u32, stop: CancellationToken) -> anyhow::Result<(f64, usize)> {
     let mut ticks = tokio::time::interval(SAMPLE_EVERY);

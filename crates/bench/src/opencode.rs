@@ -25,7 +25,7 @@ use draftsmith_testkit::ApiClient;
 use serde_json::{Value, json};
 
 use crate::api::{follow, new_app, start_run_with};
-use crate::memory::{Service, config_toml, rss_mib, server_binary};
+use crate::memory::{Service, config_toml, cpu_ms, rss_mib, server_binary};
 use crate::phases::{Clock, Phases, TimedRun};
 use crate::report::{line, line_mib, median_of, wait_for_quiet};
 
@@ -44,6 +44,10 @@ struct Measured {
     /// Each cold run, in the order they ran.
     colds: Vec<Duration>,
     warm: Duration,
+    /// The CPU time of a warm run (ms, the mean): the OpenCode server's process tree.
+    warm_cpu_ms: f64,
+    /// The service's own CPU time of a warm run (ms, the mean; 0 for raw OpenCode).
+    service_cpu_ms: f64,
     rss_mib: f64,
     /// Where the warm runs' time went.
     phases: Phases,
@@ -106,6 +110,10 @@ pub async fn run() -> anyhow::Result<()> {
     );
     engine.phases.print(" of the OpenCode engine");
     raw.phases.print(" of raw OpenCode");
+    println!(
+        "  CPU per warm run (ms): the engine's OpenCode server {:.1}, the service itself {:.1}; raw OpenCode {:.1}",
+        engine.warm_cpu_ms, engine.service_cpu_ms, raw.warm_cpu_ms
+    );
     line(
         "draftsmith native engine, warm run",
         native.warm,
@@ -182,6 +190,8 @@ struct RawOpencode {
     colds: Vec<Duration>,
     /// Each later task.
     warm: Vec<Duration>,
+    /// The first server's CPU time over the later tasks (ms).
+    warm_cpu_ms: f64,
     phases: Phases,
     cold_phases: Phases,
 }
@@ -208,6 +218,7 @@ impl RawOpencode {
             http,
             colds: Vec::with_capacity(COLD_RUNS),
             warm: Vec::with_capacity(RUNS),
+            warm_cpu_ms: 0.0,
             phases: Phases::default(),
             cold_phases: Phases::default(),
         };
@@ -280,7 +291,14 @@ impl RawOpencode {
 
     /// Times one warm task.
     async fn warm_run(&mut self, model: &MockModel) -> anyhow::Result<()> {
+        let pid = self
+            .first
+            .server
+            .pid()
+            .context("the raw server has no pid")?;
+        let cpu = tree_cpu_ms(pid);
         let timed = task(&self.http, &self.first.server, model).await?;
+        self.warm_cpu_ms += tree_cpu_ms(pid) - cpu;
         self.warm.push(timed.ended - timed.posted);
         self.phases.add(&timed);
         Ok(())
@@ -297,9 +315,12 @@ impl RawOpencode {
         for started in std::iter::once(self.first).chain(self.others) {
             started.server.stop().await;
         }
+        let runs = self.warm.len().max(1) as f64;
         Ok(Measured {
             colds: self.colds,
             warm: median_of(self.warm).unwrap_or_default(),
+            warm_cpu_ms: self.warm_cpu_ms / runs,
+            service_cpu_ms: 0.0,
             rss_mib: rss?,
             phases: self.phases,
             cold_phases: self.cold_phases,
@@ -360,13 +381,13 @@ async fn through_the_service(
     let (server, pid) = (service.server, service.pid);
     let admin = server.admin();
     let app = new_app(&admin, "bench native").await?;
-    let mut native = Chat::new(&admin, app, "native");
+    let mut native = Chat::new(&admin, pid, app, "native");
     for k in 0..=RUNS {
         native.run(model, &native_task(k)).await?;
     }
     let native = native.measured(rss_mib(pid)?);
     let app = new_app(&admin, "bench opencode").await?;
-    let mut engine = Chat::new(&admin, app, "opencode");
+    let mut engine = Chat::new(&admin, pid, app, "opencode");
     for k in 0..=RUNS {
         if k > 0 {
             raw.warm_run(model).await?;
@@ -399,7 +420,7 @@ async fn made_ahead(
     let (server, pid) = (service.server, service.pid);
     let admin = server.admin();
     let app = new_app(&admin, "bench made ahead").await?;
-    let mut chat = Chat::new(&admin, app, "opencode");
+    let mut chat = Chat::new(&admin, pid, app, "opencode");
     let sandboxes = service.db.dir.path().join("sandboxes");
     let templates = draftsmith_templates::all().len();
     let mut idle_server_mib = None;
@@ -472,9 +493,13 @@ struct Chat<'a> {
     admin: &'a ApiClient,
     app: App,
     engine: &'static str,
+    /// The service's pid.
+    service: u32,
     chat: Option<String>,
     colds: Vec<Duration>,
     warms: Vec<Duration>,
+    /// CPU time over the warm runs (ms): the service's own, its sandboxes' processes'.
+    warm_cpu_ms: (f64, f64),
     /// Where the warm runs' time went.
     phases: Phases,
     /// Where the cold runs' time went.
@@ -482,14 +507,16 @@ struct Chat<'a> {
 }
 
 impl<'a> Chat<'a> {
-    fn new(admin: &'a ApiClient, app: App, engine: &'static str) -> Self {
+    fn new(admin: &'a ApiClient, service: u32, app: App, engine: &'static str) -> Self {
         Self {
             admin,
             app,
             engine,
+            service,
             chat: None,
             colds: Vec::with_capacity(COLD_RUNS),
             warms: Vec::with_capacity(RUNS),
+            warm_cpu_ms: (0.0, 0.0),
             phases: Phases::default(),
             cold_phases: Phases::default(),
         }
@@ -500,6 +527,7 @@ impl<'a> Chat<'a> {
         let engine = self.engine;
         let before = model.requests().len();
         let body = json!({"input": input, "engine": engine, "chat_session_id": self.chat});
+        let cpu = self.cpu_ms();
         let mut clock = Clock::start(model);
         let run = start_run_with(self.admin, &self.app, &body).await?;
         clock.created();
@@ -508,6 +536,9 @@ impl<'a> Chat<'a> {
         let took = timed.ended - timed.posted;
         match self.chat {
             Some(_) => {
+                let now = self.cpu_ms();
+                self.warm_cpu_ms.0 += now.0 - cpu.0;
+                self.warm_cpu_ms.1 += now.1 - cpu.1;
                 self.warms.push(took);
                 self.phases.add(&timed);
             }
@@ -527,6 +558,12 @@ impl<'a> Chat<'a> {
         Ok(())
     }
 
+    /// The CPU time the service has used (ms), and that of its living descendants.
+    fn cpu_ms(&self) -> (f64, f64) {
+        let own = cpu_ms(self.service);
+        (own, tree_cpu_ms(self.service) - own)
+    }
+
     /// The next run starts a new chat (a new sandbox): it is cold.
     fn new_chat(&mut self) {
         self.chat = None;
@@ -534,9 +571,12 @@ impl<'a> Chat<'a> {
 
     /// The medians of the cold runs and of the warm ones.
     fn measured(self, rss_mib: f64) -> Measured {
+        let runs = self.warms.len().max(1) as f64;
         Measured {
             colds: self.colds,
             warm: median_of(self.warms).unwrap_or_default(),
+            warm_cpu_ms: self.warm_cpu_ms.1 / runs,
+            service_cpu_ms: self.warm_cpu_ms.0 / runs,
             rss_mib,
             phases: self.phases,
             cold_phases: self.cold_phases,
@@ -551,6 +591,12 @@ fn in_ms(times: &[Duration]) -> String {
         .map(|t| format!("{:.0}", t.as_secs_f64() * 1e3))
         .collect();
     format!("[{}]", each.join(", "))
+}
+
+/// The CPU time (ms) of `pid` and its living descendants, each with its reaped children.
+fn tree_cpu_ms(pid: u32) -> f64 {
+    let descendants = draftsmith_opencode::descendants(pid);
+    cpu_ms(pid) + descendants.into_iter().map(cpu_ms).sum::<f64>()
 }
 
 /// The summed RSS of `pid` and every descendant (shared pages count once per process, so
