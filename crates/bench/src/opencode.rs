@@ -44,7 +44,8 @@ struct Measured {
     /// Each cold run, in the order they ran.
     colds: Vec<Duration>,
     warm: Duration,
-    /// The CPU time of a warm run (ms, the mean): the OpenCode server's process tree.
+    /// The CPU time of a warm run (ms, the mean): the OpenCode server's process tree (for
+    /// the service, every process its sandboxes run).
     warm_cpu_ms: f64,
     /// The service's own CPU time of a warm run (ms, the mean; 0 for raw OpenCode).
     service_cpu_ms: f64,
@@ -119,6 +120,10 @@ pub async fn run() -> anyhow::Result<()> {
         native.warm,
         "raw OpenCode, warm run",
         raw.warm,
+    );
+    println!(
+        "  CPU per warm run (ms): the service itself {:.1}, its sandboxes' processes {:.1}",
+        native.service_cpu_ms, native.warm_cpu_ms
     );
     line(
         "draftsmith OpenCode engine, cold (sandbox + server)",
