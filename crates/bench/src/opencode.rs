@@ -503,8 +503,10 @@ struct Chat<'a> {
     chat: Option<String>,
     colds: Vec<Duration>,
     warms: Vec<Duration>,
-    /// CPU time over the warm runs (ms): the service's own, its sandboxes' processes'.
-    warm_cpu_ms: (f64, f64),
+    /// The service's own CPU time over the warm runs (ms).
+    service_cpu_ms: f64,
+    /// Its sandboxes' processes' CPU time over the warm runs (ms).
+    sandboxes_cpu_ms: f64,
     /// Where the warm runs' time went.
     phases: Phases,
     /// Where the cold runs' time went.
@@ -521,7 +523,8 @@ impl<'a> Chat<'a> {
             chat: None,
             colds: Vec::with_capacity(COLD_RUNS),
             warms: Vec::with_capacity(RUNS),
-            warm_cpu_ms: (0.0, 0.0),
+            service_cpu_ms: 0.0,
+            sandboxes_cpu_ms: 0.0,
             phases: Phases::default(),
             cold_phases: Phases::default(),
         }
@@ -532,7 +535,7 @@ impl<'a> Chat<'a> {
         let engine = self.engine;
         let before = model.requests().len();
         let body = json!({"input": input, "engine": engine, "chat_session_id": self.chat});
-        let cpu = self.cpu_ms();
+        let (service_cpu, sandboxes_cpu) = (cpu_ms(self.service), descendants_cpu_ms(self.service));
         let mut clock = Clock::start(model);
         let run = start_run_with(self.admin, &self.app, &body).await?;
         clock.created();
@@ -541,9 +544,8 @@ impl<'a> Chat<'a> {
         let took = timed.ended - timed.posted;
         match self.chat {
             Some(_) => {
-                let now = self.cpu_ms();
-                self.warm_cpu_ms.0 += now.0 - cpu.0;
-                self.warm_cpu_ms.1 += now.1 - cpu.1;
+                self.service_cpu_ms += cpu_ms(self.service) - service_cpu;
+                self.sandboxes_cpu_ms += descendants_cpu_ms(self.service) - sandboxes_cpu;
                 self.warms.push(took);
                 self.phases.add(&timed);
             }
@@ -563,12 +565,6 @@ impl<'a> Chat<'a> {
         Ok(())
     }
 
-    /// The CPU time the service has used (ms), and that of its living descendants.
-    fn cpu_ms(&self) -> (f64, f64) {
-        let own = cpu_ms(self.service);
-        (own, tree_cpu_ms(self.service) - own)
-    }
-
     /// The next run starts a new chat (a new sandbox): it is cold.
     fn new_chat(&mut self) {
         self.chat = None;
@@ -580,8 +576,8 @@ impl<'a> Chat<'a> {
         Measured {
             colds: self.colds,
             warm: median_of(self.warms).unwrap_or_default(),
-            warm_cpu_ms: self.warm_cpu_ms.1 / runs,
-            service_cpu_ms: self.warm_cpu_ms.0 / runs,
+            warm_cpu_ms: self.sandboxes_cpu_ms / runs,
+            service_cpu_ms: self.service_cpu_ms / runs,
             rss_mib,
             phases: self.phases,
             cold_phases: self.cold_phases,
@@ -600,8 +596,13 @@ fn in_ms(times: &[Duration]) -> String {
 
 /// The CPU time (ms) of `pid` and its living descendants, each with its reaped children.
 fn tree_cpu_ms(pid: u32) -> f64 {
+    cpu_ms(pid) + descendants_cpu_ms(pid)
+}
+
+/// The CPU time (ms) of `pid`'s living descendants, each with its reaped children.
+fn descendants_cpu_ms(pid: u32) -> f64 {
     let descendants = draftsmith_opencode::descendants(pid);
-    cpu_ms(pid) + descendants.into_iter().map(cpu_ms).sum::<f64>()
+    descendants.into_iter().map(cpu_ms).sum()
 }
 
 /// The summed RSS of `pid` and every descendant (shared pages count once per process, so
