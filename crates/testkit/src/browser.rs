@@ -206,11 +206,38 @@ impl Browser {
     /// Polls `script` until it returns something truthy, and returns that. A call the
     /// driver fails (the page or frame was being replaced) counts as not yet.
     pub async fn wait_for(&self, what: &str, script: &str, args: Value) -> Value {
+        self.poll(what, async || self.try_js(script, &args).await)
+            .await
+    }
+
+    /// [`Self::wait_for`] inside the iframe matching `frame`, back on the page after. Each
+    /// try finds the iframe anew, so one that the page replaces meanwhile (a re-render) is
+    /// followed instead of failing the wait with "no such frame".
+    pub async fn wait_in_frame(&self, frame: &str, what: &str, script: &str, args: Value) -> Value {
+        let value = self
+            .poll(what, async || {
+                if !self.try_enter(frame).await? {
+                    return Ok(Value::Null);
+                }
+                self.try_js(script, &args).await
+            })
+            .await;
+        if let Err(err) = self.try_frame(Value::Null).await {
+            panic!("{err}");
+        }
+        value
+    }
+
+    /// Calls `attempt` until it returns something truthy, and returns that; an error counts
+    /// as not yet. Past [`WAIT`] it fails with a screenshot and the page's shown errors.
+    async fn poll(
+        &self,
+        what: &str,
+        mut attempt: impl AsyncFnMut() -> Result<Value, String>,
+    ) -> Value {
         let deadline = Instant::now() + WAIT;
-        let path = format!("/session/{}/execute/sync", self.session);
         loop {
-            let body = json!({"script": script, "args": args.clone()});
-            let (value, failed) = match self.try_raw("POST", &path, Some(body)).await {
+            let (value, failed) = match attempt().await {
                 Ok(value) => (value, None),
                 Err(err) => (Value::Null, Some(err)),
             };
@@ -225,6 +252,8 @@ impl Browser {
                 return value;
             }
             if Instant::now() > deadline {
+                // The errors are the page's, whichever frame the wait was in.
+                let _ = self.try_frame(Value::Null).await;
                 self.screenshot(&format!("timeout-{}", slug(what))).await;
                 let errors = self.text("#errors").await;
                 let last = failed.unwrap_or_else(|| value.to_string());
@@ -234,6 +263,33 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    async fn try_js(&self, script: &str, args: &Value) -> Result<Value, String> {
+        let path = format!("/session/{}/execute/sync", self.session);
+        let body = json!({"script": script, "args": args});
+        self.try_raw("POST", &path, Some(body)).await
+    }
+
+    async fn try_frame(&self, id: Value) -> Result<Value, String> {
+        let path = format!("/session/{}/frame", self.session);
+        self.try_raw("POST", &path, Some(json!({"id": id}))).await
+    }
+
+    /// Switches from the page into the iframe matching `css`: false while there is none.
+    async fn try_enter(&self, css: &str) -> Result<bool, String> {
+        self.try_frame(Value::Null).await?;
+        let index = self
+            .try_js(
+                "return [...document.querySelectorAll('iframe')].indexOf(document.querySelector(arguments[0]))",
+                &json!([css]),
+            )
+            .await?;
+        if index.as_i64().is_none_or(|i| i < 0) {
+            return Ok(false);
+        }
+        self.try_frame(index).await?;
+        Ok(true)
     }
 
     /// Waits until `css` matches an element, and returns how many match.
@@ -308,22 +364,6 @@ impl Browser {
         )
         .await;
         self.cmd("DELETE", "/actions", None).await;
-    }
-
-    /// Switches into the iframe matching `css` (by its index), or back to the page with `None`.
-    pub async fn frame(&self, css: Option<&str>) {
-        let id = match css {
-            Some(css) => {
-                self.wait_css(css).await;
-                self.js(
-                    "return [...document.querySelectorAll('iframe')].indexOf(document.querySelector(arguments[0]))",
-                    json!([css]),
-                )
-                .await
-            }
-            None => Value::Null,
-        };
-        self.cmd("POST", "/frame", Some(json!({"id": id}))).await;
     }
 
     /// Deletes every cookie of the current page's site (a session that ended).

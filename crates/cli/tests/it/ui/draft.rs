@@ -218,14 +218,13 @@ async fn the_preview_runs_a_built_vite_app() {
     // The built output stays a choice beside the live dev server.
     b.click("#preview-mode-build").await;
     b.wait_css(".preview-source[data-source=build]").await;
-    b.frame(Some("iframe.preview")).await;
-    b.wait_for(
+    b.wait_in_frame(
+        "iframe.preview",
         "the built app to run",
         "const r = document.getElementById('root'); return r && r.textContent === 'Built and running' && getComputedStyle(r).color === 'rgb(102, 51, 153)'",
         json!([]),
     )
     .await;
-    b.frame(None).await;
     b.screenshot("14-vite-preview").await;
     ui.finish().await;
 }

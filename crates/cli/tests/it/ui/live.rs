@@ -32,10 +32,9 @@ async fn put(ui: &Ui, app: &str, path: &str, content: &str) {
 /// Waits, inside the preview's frame, for `condition` with the page's marker still there.
 async fn in_page(ui: &Ui, what: &str, condition: &str) {
     let b = &ui.browser;
-    b.frame(Some("iframe.preview")).await;
     let script = format!("return window.__kept === 'kept' && ({condition})");
-    b.wait_for(what, &script, json!([])).await;
-    b.frame(None).await;
+    b.wait_in_frame("iframe.preview", what, &script, json!([]))
+        .await;
 }
 
 fn app_jsx(heading: &str) -> String {
@@ -53,15 +52,16 @@ async fn the_live_preview_hot_reloads_shows_errors_and_survives_a_crash() {
     ui.send("ZQUICK hello").await;
     ui.wait_status("completed").await;
     b.wait_css("#preview-state[data-state=live]").await;
-    b.frame(Some("iframe.preview")).await;
-    b.wait_for(
+    // The mark that tells a hot reload from a new page is set in the same call that sees
+    // the page, so it cannot land in an iframe that a re-render has just replaced.
+    b.wait_in_frame(
+        "iframe.preview",
         "the app to render",
-        "const h = document.querySelector('main.app h1'); return h && h.textContent === 'My App'",
+        "const h = document.querySelector('main.app h1'); \
+         if (h && h.textContent === 'My App') { window.__kept = 'kept'; return true; } return false",
         json!([]),
     )
     .await;
-    b.js("window.__kept = 'kept'", json!([])).await;
-    b.frame(None).await;
     b.screenshot("20-live-preview").await;
 
     // A run's write of src/App.jsx: the page changes in place.
@@ -127,14 +127,13 @@ async fn the_live_preview_hot_reloads_shows_errors_and_survives_a_crash() {
     b.wait_css("#preview-state[data-state=live][data-restarts='1']")
         .await;
     assert!(b.text("#preview-state").await.contains("restarted 1 time"));
-    b.frame(Some("iframe.preview")).await;
-    b.wait_for(
+    b.wait_in_frame(
+        "iframe.preview",
         "the page back after the restart",
         "const h = document.querySelector('main.app h1'); return h && h.textContent === 'Fixed through the API'",
         json!([]),
     )
     .await;
-    b.frame(None).await;
     b.click("#device-phone").await;
     b.screenshot("22-live-restarted-phone").await;
     ui.browser.quit().await;

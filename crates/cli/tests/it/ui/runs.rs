@@ -153,16 +153,15 @@ async fn sign_in_create_an_app_and_stream_a_run() {
     .await;
     // The live preview shows the changed page.
     b.click("#tab-preview").await;
-    b.wait_css("iframe.preview").await;
-    b.frame(Some("iframe.preview")).await;
-    b.wait_for(
-        "the preview to show the new heading",
-        "const g = document.querySelector('#greeting'); return g && g.textContent",
-        json!([]),
-    )
-    .await;
-    assert_eq!(b.text("#greeting").await, "Hello from the agent");
-    b.frame(None).await;
+    let greeting = b
+        .wait_in_frame(
+            "iframe.preview",
+            "the preview to show the new heading",
+            "const g = document.querySelector('#greeting'); return g && g.textContent",
+            json!([]),
+        )
+        .await;
+    assert_eq!(greeting, "Hello from the agent");
     b.screenshot("05-preview").await;
 
     // Reopened: the session's history, the sessions list and the last run's timeline.
