@@ -483,10 +483,15 @@ impl Runner {
 
     async fn tick(&self, last_renewal: &mut Instant) -> Result<(), StoreError> {
         let store = &self.inner.services.store;
-        for (run, by) in store.runs_to_cancel(self.config().instance).await? {
-            self.cancel_local(run, &by);
+        // Cancel requests and steering messages that another instance took are for the
+        // runs this one executes: with none, there is nothing to ask for. A run that is
+        // claimed but not yet executing here gets both at the next tick.
+        if !self.local_runs().is_empty() {
+            for (run, by) in store.runs_to_cancel(self.config().instance).await? {
+                self.cancel_local(run, &by);
+            }
+            self.deliver_steering().await?;
         }
-        self.deliver_steering().await?;
         if last_renewal.elapsed() >= self.config().lease / 3 {
             *last_renewal = Instant::now();
             store

@@ -8,11 +8,12 @@
 //! its trait for [`SqlStore`].
 
 use std::path::Path;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Connection, Executor};
+use sqlx::{AnyPool, Connection, Executor, Row};
+use tokio::sync::Notify;
 
 use crate::blobs::DbBlobs;
 use crate::error::{Result, StoreError};
@@ -23,9 +24,9 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// How long a pooled connection may sit idle before it is checked again before use.
 const RECHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-/// How often SQLite's write-ahead log is copied back into the database file, off the write
-/// path ([`keep_checkpointing`]).
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// How long after a write SQLite's write-ahead log is copied back into the database file,
+/// off the write path ([`keep_checkpointing`]): at most one copy per this while writes go on.
+const CHECKPOINT_AFTER: Duration = Duration::from_millis(100);
 
 /// The log's size, in pages, at which the writer copies it back itself, should the
 /// background checkpoints fall behind (SQLite's default is 1,000: about every 10 restores).
@@ -65,7 +66,7 @@ pub struct SqlStore {
     pub(crate) blobs: DbBlobs,
     /// On SQLite, the connection that checkpoints the log in the background, while a clone
     /// of the store lives.
-    checkpoints: Option<(AnyPool, Arc<()>)>,
+    checkpoints: Option<(AnyPool, Arc<Checkpointing>)>,
 }
 
 impl SqlStore {
@@ -90,18 +91,26 @@ impl SqlStore {
         let pool = match backend {
             Backend::Sqlite => {
                 // The writer first: it creates the file and migrates it before any reader
-                // opens it read-only.
-                let writer = pool_options(backend, 1, false).connect(url).await?;
+                // opens it read-only. Each time it is handed back, the log may have grown.
+                let checkpointing = Arc::new(Checkpointing::default());
+                let written = checkpointing.written.clone();
+                let writer = pool_options(backend, 1, false)
+                    .after_release(move |_, _| {
+                        written.notify_one();
+                        Box::pin(async { Ok(true) })
+                    })
+                    .connect(url)
+                    .await?;
                 SQLITE_MIGRATIONS.run(&writer).await?;
                 let pool = pool_options(backend, 8, true).connect(url).await?;
                 let checkpointer = pool_options(backend, 1, false).connect(url).await?;
-                let alive = Arc::new(());
                 tokio::spawn(keep_checkpointing(
                     checkpointer.clone(),
-                    Arc::downgrade(&alive),
+                    checkpointing.written.clone(),
+                    checkpointing.stopped.clone(),
                 ));
                 let mut store = Self::with(pool, writer, backend);
-                store.checkpoints = Some((checkpointer, alive));
+                store.checkpoints = Some((checkpointer, checkpointing));
                 return Ok(store);
             }
             Backend::Postgres => pool_options(backend, 16, false).connect(url).await?,
@@ -124,35 +133,77 @@ impl SqlStore {
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
-        if let Some((checkpointer, _)) = &self.checkpoints {
+        if let Some((checkpointer, checkpointing)) = &self.checkpoints {
+            checkpointing.stopped.notify_one();
             checkpointer.close().await;
         }
     }
 }
 
-/// Copies SQLite's write-ahead log back into the database file every [`CHECKPOINT_EVERY`]
-/// on a connection of its own, until the store is dropped or `pool` closed. Left to the
-/// writer, the copy (and the two `fsync`s that end it) ran inside whichever commit grew
-/// the log past 1,000 pages: every write waited behind it, as the file has one writer. A
-/// passive checkpoint waits for no one: the writer appends meanwhile, and what readers
-/// still use is copied next time. The writer still copies the log itself past
+/// The background checkpoints' signals: the writer was handed back (the log may have
+/// grown), and the store is gone (its last clone dropped, or closed).
+#[derive(Default)]
+struct Checkpointing {
+    written: Arc<Notify>,
+    stopped: Arc<Notify>,
+}
+
+impl Drop for Checkpointing {
+    fn drop(&mut self) {
+        self.stopped.notify_one();
+    }
+}
+
+/// Copies SQLite's write-ahead log back into the database file [`CHECKPOINT_AFTER`] a
+/// write, on a connection of its own, until `stopped`. Left to the writer, the copy (and
+/// the two `fsync`s that end it) ran inside whichever commit grew the log past 1,000
+/// pages: every write waited behind it, as the file has one writer. A passive checkpoint
+/// waits for no one: the writer appends meanwhile, and what readers still use is copied
+/// next time, which comes without a write as well. An idle store does nothing: no timer
+/// wakes it, no statement runs. The writer still copies the log itself past
 /// [`WRITER_CHECKPOINT_PAGES`], should this fall behind.
-async fn keep_checkpointing(pool: AnyPool, alive: Weak<()>) {
-    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+async fn keep_checkpointing(pool: AnyPool, written: Arc<Notify>, stopped: Arc<Notify>) {
     loop {
-        tick.tick().await;
-        if alive.strong_count() == 0 || pool.is_closed() {
-            break;
+        tokio::select! {
+            _ = stopped.notified() => break,
+            _ = written.notified() => {}
         }
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            tracing::debug!(%error, "a background checkpoint failed");
+        loop {
+            tokio::select! {
+                _ = stopped.notified() => {
+                    pool.close().await;
+                    return;
+                }
+                _ = tokio::time::sleep(CHECKPOINT_AFTER) => {}
+            }
+            if pool.is_closed() {
+                return;
+            }
+            if copied_all(&pool).await {
+                break;
+            }
         }
     }
     pool.close().await;
+}
+
+/// Runs a passive checkpoint; true when the log is all in the database file now (a
+/// failure or a reader holding frames back wants another try).
+async fn copied_all(pool: &AnyPool) -> bool {
+    let answer = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
+        .await;
+    match answer {
+        // busy, frames in the log, frames copied
+        Ok(row) => {
+            let count = |i: usize| row.try_get::<i64, _>(i).ok();
+            count(0) == Some(0) && count(1).is_some() && count(1) == count(2)
+        }
+        Err(error) => {
+            tracing::debug!(%error, "a background checkpoint failed");
+            false
+        }
+    }
 }
 
 /// A pool of at most `max` connections; on SQLite, `read_only` ones refuse to write.

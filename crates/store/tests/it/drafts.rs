@@ -314,40 +314,57 @@ async fn drafts_written_before_the_rebuild_of_their_tables_survive_it() {
 
 /// On SQLite what a write adds to the write-ahead log reaches the database file by itself:
 /// nothing else asks for it, and the writer copies the log itself only past 10,000 pages,
-/// far beyond this write's few hundred.
+/// far beyond these writes' few hundred. The copy follows each write, a later one after the
+/// store sat idle too (an idle store runs no checkpoints: the next write wakes them).
 #[tokio::test]
 async fn sqlites_log_reaches_the_database_file_in_the_background() {
     let db = TestDb::new(StoreKind::Sqlite).await;
     let store = SqlStore::connect(&db.url).await.unwrap();
     let file = db.dir.path().join("draftsmith.db");
     let before = std::fs::metadata(&file).unwrap().len();
-    // 2 MiB of distinct contents.
-    let files = (0..512)
-        .map(|i| {
+    // Distinct 4 KiB contents, `count` of them from `first`.
+    let contents = |first: usize, count: usize| {
+        (first..first + count).map(|i| {
             let mut content = format!("file {i}\n").into_bytes();
             content.resize(4096, b'x');
             (path(&format!("src/f{i:03}.txt")), content)
         })
-        .collect();
-    store
+    };
+    let app = store
         .create_app(draftsmith_store::NewApp {
             name: "Big".into(),
             slug: "big".into(),
             template: "static".into(),
             owner: alice(),
-            files,
+            files: contents(0, 512).collect(),
         })
         .await
+        .unwrap()
+        .id;
+    let grown = grows_past(&file, before + 2 * 1024 * 1024).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let changes = contents(512, 256)
+        .map(|(path, content)| draftsmith_store::FileChange {
+            path,
+            content: Some(content),
+        })
+        .collect();
+    store
+        .write_draft(app, None, changes, &alice())
+        .await
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut size = before;
-    while size < before + 2 * 1024 * 1024 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        size = std::fs::metadata(&file).unwrap().len();
-    }
-    assert!(
-        size >= before + 2 * 1024 * 1024,
-        "the database file grew from {before} to {size} bytes only"
-    );
+    grows_past(&file, grown + 1024 * 1024).await;
     store.close().await;
+}
+
+/// Waits up to 10 s for `file` to grow past `size` bytes; its size then.
+async fn grows_past(file: &std::path::Path, size: u64) -> u64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut now = std::fs::metadata(file).unwrap().len();
+    while now < size && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        now = std::fs::metadata(file).unwrap().len();
+    }
+    assert!(now >= size, "the database file is {now} bytes, not {size}");
+    now
 }
