@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Connection, Executor, Row};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::blobs::DbBlobs;
 use crate::error::{Result, StoreError};
@@ -67,6 +67,9 @@ pub struct SqlStore {
     /// On SQLite, the connection that checkpoints the log in the background, while a clone
     /// of the store lives.
     checkpoints: Option<(AnyPool, Arc<Checkpointing>)>,
+    /// On SQLite, the writes so far, counted as the writer is handed back (after each
+    /// commit): see [`crate::Store::writes`].
+    pub(crate) writes: Option<watch::Receiver<u64>>,
 }
 
 impl SqlStore {
@@ -92,11 +95,12 @@ impl SqlStore {
             Backend::Sqlite => {
                 // The writer first: it creates the file and migrates it before any reader
                 // opens it read-only. Each time it is handed back, the log may have grown.
-                let checkpointing = Arc::new(Checkpointing::default());
-                let written = checkpointing.written.clone();
+                let (written, writes) = watch::channel(0u64);
+                let written = Arc::new(written);
+                let counted = written.clone();
                 let writer = pool_options(backend, 1, false)
                     .after_release(move |_, _| {
-                        written.notify_one();
+                        counted.send_modify(|n| *n = n.wrapping_add(1));
                         Box::pin(async { Ok(true) })
                     })
                     .connect(url)
@@ -104,13 +108,15 @@ impl SqlStore {
                 SQLITE_MIGRATIONS.run(&writer).await?;
                 let pool = pool_options(backend, 8, true).connect(url).await?;
                 let checkpointer = pool_options(backend, 1, false).connect(url).await?;
+                let checkpointing = Arc::new(Checkpointing::default());
                 tokio::spawn(keep_checkpointing(
                     checkpointer.clone(),
-                    checkpointing.written.clone(),
+                    written.subscribe(),
                     checkpointing.stopped.clone(),
                 ));
                 let mut store = Self::with(pool, writer, backend);
                 store.checkpoints = Some((checkpointer, checkpointing));
+                store.writes = Some(writes);
                 return Ok(store);
             }
             Backend::Postgres => pool_options(backend, 16, false).connect(url).await?,
@@ -126,6 +132,7 @@ impl SqlStore {
             writer,
             backend,
             checkpoints: None,
+            writes: None,
         }
     }
 
@@ -140,11 +147,10 @@ impl SqlStore {
     }
 }
 
-/// The background checkpoints' signals: the writer was handed back (the log may have
-/// grown), and the store is gone (its last clone dropped, or closed).
+/// Tells the background checkpoints that the store is gone (its last clone dropped, or
+/// closed).
 #[derive(Default)]
 struct Checkpointing {
-    written: Arc<Notify>,
     stopped: Arc<Notify>,
 }
 
@@ -162,11 +168,11 @@ impl Drop for Checkpointing {
 /// next time, which comes without a write as well. An idle store does nothing: no timer
 /// wakes it, no statement runs. The writer still copies the log itself past
 /// [`WRITER_CHECKPOINT_PAGES`], should this fall behind.
-async fn keep_checkpointing(pool: AnyPool, written: Arc<Notify>, stopped: Arc<Notify>) {
+async fn keep_checkpointing(pool: AnyPool, mut writes: watch::Receiver<u64>, stopped: Arc<Notify>) {
     loop {
         tokio::select! {
             _ = stopped.notified() => break,
-            _ = written.notified() => {}
+            changed = writes.changed() => if changed.is_err() { break },
         }
         loop {
             tokio::select! {
@@ -179,6 +185,8 @@ async fn keep_checkpointing(pool: AnyPool, written: Arc<Notify>, stopped: Arc<No
             if pool.is_closed() {
                 return;
             }
+            // A write from here on wants another checkpoint.
+            writes.borrow_and_update();
             if copied_all(&pool).await {
                 break;
             }

@@ -50,6 +50,11 @@ pub trait Store:
     async fn ping(&self) -> Result<()>;
     /// Counts for operators.
     async fn stats(&self) -> Result<StorageStats>;
+    /// The writes this store committed, counted: the count changes after each commit.
+    /// Only where this store sees every write to the database (SQLite: one process owns
+    /// the file); `None` on PostgreSQL, which other instances write too, so a reader
+    /// following a log there polls it.
+    fn writes(&self) -> Option<tokio::sync::watch::Receiver<u64>>;
     /// The blob store this store writes through (a separate backend, so an object store can
     /// replace the database table).
     fn blobs(&self) -> &dyn BlobStore;
@@ -66,6 +71,10 @@ pub trait Store:
 impl Store for SqlStore {
     fn backend(&self) -> Backend {
         self.backend
+    }
+
+    fn writes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.writes.clone()
     }
 
     async fn ping(&self) -> Result<()> {

@@ -73,3 +73,22 @@ async fn app_stream_resumes_without_gaps_after_a_cut(kind: StoreKind) {
     assert_eq!(queue_sizes, [1, 2, 1, 0]);
     assert!(names(&full).contains(&"draft.revised"));
 }
+
+both_stores!(a_follower_of_an_idle_app_sees_its_next_change);
+
+/// A follower that found nothing new for a while (on SQLite it waits for the store's next
+/// write instead of re-reading on a timer) still gets the next change.
+async fn a_follower_of_an_idle_app_sees_its_next_change(kind: StoreKind) {
+    let server = TestServer::start(kind).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let mut reader = AppEventReader::open(&admin, app.id, None).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let file = format!("/admin/apps/{}/draft/files/notes.md", app.id);
+    admin.put_bytes(&file, "# notes\n", Some("*"), 200).await;
+    let seen = reader
+        .until(|e| matches!(e.body, AppEventBody::DraftRevised { revision: 2, .. }))
+        .await;
+    let seqs: Vec<i64> = seen.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=seen.len() as i64).collect::<Vec<_>>());
+}

@@ -1,8 +1,10 @@
 //! `GET /admin/apps/{app_id}/coding-agent/events`: the app's own event log over SSE (runs
 //! accepted and ended, queue changes, draft revisions), replayed after `Last-Event-ID` (or
 //! `?after=`) and then followed. The log is written in the transactions that make the
-//! changes, by any instance, so a follower simply re-reads it after the last `seq` it sent
-//! every [`POLL`]; the stream never ends by itself.
+//! changes, by any instance, so a follower re-reads it after the last `seq` it sent: on
+//! PostgreSQL every [`POLL`]; on SQLite, whose every write this process makes, after the
+//! next write (no sooner than [`POLL`] after its last read), so an idle app's followers
+//! read nothing. The stream never ends by itself.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -13,7 +15,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use draftsmith_core::{AppEvent, AppId, ErrorBody};
 use futures::Stream;
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -26,7 +28,7 @@ use crate::{AppState, Settings};
 
 /// Events read from the log per query.
 const PAGE: i64 = 500;
-/// How often a follower re-reads the log.
+/// How often a follower re-reads the log at most (on PostgreSQL: how often it does).
 const POLL: Duration = Duration::from_millis(250);
 
 pub fn router(_: &Settings) -> OpenApiRouter<AppState> {
@@ -77,7 +79,13 @@ async fn app_events(
 
 /// Sends the app's events after `last` until the client leaves.
 async fn follow(state: AppState, app: AppId, mut last: i64, tx: mpsc::Sender<Event>) {
+    let mut writes = state.store.writes();
     loop {
+        let read = tokio::time::Instant::now();
+        // A write committed from here on is read next time.
+        if let Some(writes) = writes.as_mut() {
+            writes.borrow_and_update();
+        }
         match state.store.app_events_after(app, last, PAGE).await {
             Ok(page) => {
                 let full = page.len() as i64 == PAGE;
@@ -95,8 +103,20 @@ async fn follow(state: AppState, app: AppId, mut last: i64, tx: mpsc::Sender<Eve
         }
         tokio::select! {
             _ = tx.closed() => return,
-            _ = tokio::time::sleep(POLL) => {}
+            _ = next_write(&mut writes, read + POLL) => {}
         }
+    }
+}
+
+/// Returns at `not_before`, or later once a write was committed after the last look when
+/// the store counts its writes ([`draftsmith_store::Store::writes`]).
+async fn next_write(writes: &mut Option<watch::Receiver<u64>>, not_before: tokio::time::Instant) {
+    tokio::time::sleep_until(not_before).await;
+    if let Some(counted) = writes
+        && counted.changed().await.is_err()
+    {
+        // The store closed: nothing more will be written.
+        std::future::pending::<()>().await;
     }
 }
 

@@ -18,6 +18,7 @@ draftsmith_testkit::both_stores!(
     read_file_tells_a_missing_file_from_a_missing_app,
     a_draft_reads_its_revision_and_files_in_path_order,
     slugs_get_a_suffix_when_taken,
+    writes_are_counted_where_the_store_sees_them_all,
 );
 
 async fn a_write_on_a_stale_base_revision_is_refused(kind: StoreKind) {
@@ -367,4 +368,29 @@ async fn grows_past(file: &std::path::Path, size: u64) -> u64 {
     }
     assert!(now >= size, "the database file is {now} bytes, not {size}");
     now
+}
+
+/// SQLite's store counts each committed write (its one process makes them all), so a
+/// follower of a log can wait for one; PostgreSQL's has no such count (other instances
+/// write too) and its followers poll.
+async fn writes_are_counted_where_the_store_sees_them_all(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let Some(mut writes) = f.store.writes() else {
+        assert_eq!(kind, StoreKind::Postgres);
+        return;
+    };
+    assert_eq!(kind, StoreKind::Sqlite);
+    let app = f.app().await;
+    writes.borrow_and_update();
+    f.write(app, None, vec![put("a.txt", "a")]).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), writes.changed())
+        .await
+        .expect("no write counted within 10 s")
+        .unwrap();
+    // A read is no write (once the write's own hand-backs are all counted).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    writes.borrow_and_update();
+    f.store.draft(app).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!writes.has_changed().unwrap());
 }
