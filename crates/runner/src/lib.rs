@@ -486,7 +486,8 @@ impl Runner {
         // Cancel requests and steering messages that another instance took are for the
         // runs this one executes: with none, there is nothing to ask for. A run that is
         // claimed but not yet executing here gets both at the next tick.
-        if !self.local_runs().is_empty() {
+        let executing = self.inner.active.lock().is_ok_and(|a| !a.is_empty());
+        if executing {
             for (run, by) in store.runs_to_cancel(self.config().instance).await? {
                 self.cancel_local(run, &by);
             }

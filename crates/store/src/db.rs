@@ -96,11 +96,9 @@ impl SqlStore {
                 // The writer first: it creates the file and migrates it before any reader
                 // opens it read-only. Each time it is handed back, the log may have grown.
                 let (written, writes) = watch::channel(0u64);
-                let written = Arc::new(written);
-                let counted = written.clone();
                 let writer = pool_options(backend, 1, false)
                     .after_release(move |_, _| {
-                        counted.send_modify(|n| *n = n.wrapping_add(1));
+                        written.send_modify(|n| *n = n.wrapping_add(1));
                         Box::pin(async { Ok(true) })
                     })
                     .connect(url)
@@ -111,7 +109,7 @@ impl SqlStore {
                 let checkpointing = Arc::new(Checkpointing::default());
                 tokio::spawn(keep_checkpointing(
                     checkpointer.clone(),
-                    written.subscribe(),
+                    writes.clone(),
                     checkpointing.stopped.clone(),
                 ));
                 let mut store = Self::with(pool, writer, backend);
@@ -169,21 +167,18 @@ impl Drop for Checkpointing {
 /// wakes it, no statement runs. The writer still copies the log itself past
 /// [`WRITER_CHECKPOINT_PAGES`], should this fall behind.
 async fn keep_checkpointing(pool: AnyPool, mut writes: watch::Receiver<u64>, stopped: Arc<Notify>) {
-    loop {
+    'waiting: loop {
         tokio::select! {
             _ = stopped.notified() => break,
             changed = writes.changed() => if changed.is_err() { break },
         }
         loop {
             tokio::select! {
-                _ = stopped.notified() => {
-                    pool.close().await;
-                    return;
-                }
+                _ = stopped.notified() => break 'waiting,
                 _ = tokio::time::sleep(CHECKPOINT_AFTER) => {}
             }
             if pool.is_closed() {
-                return;
+                break 'waiting;
             }
             // A write from here on wants another checkpoint.
             writes.borrow_and_update();
