@@ -66,11 +66,46 @@ impl CgroupTree {
         if parents.is_empty() {
             return None;
         }
-        Some(Self {
+        let tree = Self {
             v2,
             parents,
             limits: limits.clone(),
-        })
+        };
+        tree.weigh_parent();
+        Some(tree)
+    }
+
+    /// Gives the sandboxes' parent group one sandbox's CPU weight per CPU. The scheduler
+    /// spreads a group's weight over the CPUs its threads run on, so with the parent at one
+    /// sandbox's weight a lone sandbox whose runtime keeps every CPU busy (a JavaScript
+    /// engine's collector threads beside its main thread) would weigh a fraction of one
+    /// unconfined process on each CPU, and lose time to every other process on the host.
+    /// Sandboxes still divide the parent's weight among themselves by their own weights.
+    fn weigh_parent(&self) {
+        let Some((_, parent)) = self.parents.iter().find(|(c, _)| *c == Controller::Cpu) else {
+            return;
+        };
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+        let (file, value) = cpu_weight(self.limits.cpu_shares, self.v2, cpus);
+        if let Err(e) = std::fs::write(parent.join(file), &value) {
+            tracing::warn!(parent = %parent.display(), %e, "cannot weigh the sandboxes' cgroup");
+        }
+    }
+
+    /// The CPU weight of sandbox `id`'s cgroup and of the sandboxes' parent group, as
+    /// written in their files (`cpu.shares` or `cpu.weight`); `None` without the `cpu`
+    /// controller or before the sandbox's group exists.
+    pub(crate) fn cpu_weights(&self, id: &str) -> Option<(u64, u64)> {
+        let (_, parent) = self.parents.iter().find(|(c, _)| *c == Controller::Cpu)?;
+        let file = cpu_weight(self.limits.cpu_shares, self.v2, 1).0;
+        let read = |dir: &Path| -> Option<u64> {
+            std::fs::read_to_string(dir.join(file))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        Some((read(&parent.join(id))?, read(parent)?))
     }
 
     pub(crate) fn has(&self, controller: Controller) -> bool {
@@ -134,11 +169,7 @@ impl CgroupTree {
             (Controller::Memory, false) => {
                 vec![("memory.limit_in_bytes", l.memory_bytes().to_string())]
             }
-            (Controller::Cpu, true) => {
-                let weight = (l.cpu_shares.saturating_mul(100) / 1024).clamp(1, 10_000);
-                vec![("cpu.weight", weight.to_string())]
-            }
-            (Controller::Cpu, false) => vec![("cpu.shares", l.cpu_shares.max(2).to_string())],
+            (Controller::Cpu, v2) => vec![cpu_weight(l.cpu_shares, v2, 1)],
         }
     }
 
@@ -224,6 +255,19 @@ impl SandboxCgroup {
                 }
             }
         }
+    }
+}
+
+/// The file and value that weigh a group at `shares` (v1's scale, 1024 a process's
+/// default) times `times`: v1's `cpu.shares` (2 to 262144), v2's `cpu.weight` (1 to
+/// 10000, 100 the default).
+fn cpu_weight(shares: u64, v2: bool, times: u64) -> (&'static str, String) {
+    let shares = shares.saturating_mul(times);
+    if v2 {
+        let weight = (shares.saturating_mul(100) / 1024).clamp(1, 10_000);
+        ("cpu.weight", weight.to_string())
+    } else {
+        ("cpu.shares", shares.clamp(2, 262_144).to_string())
     }
 }
 
@@ -361,6 +405,24 @@ mod tests {
         assert_eq!(
             own_dir(Path::new("/sys/fs/cgroup/memory"), "/job", "/job/1"),
             PathBuf::from("/sys/fs/cgroup/memory/1")
+        );
+    }
+
+    #[test]
+    fn cpu_weights_scale_within_each_versions_bounds() {
+        assert_eq!(cpu_weight(1024, false, 1), ("cpu.shares", "1024".into()));
+        assert_eq!(cpu_weight(1024, false, 2), ("cpu.shares", "2048".into()));
+        assert_eq!(cpu_weight(1, false, 1), ("cpu.shares", "2".into()));
+        assert_eq!(
+            cpu_weight(1 << 20, false, 4),
+            ("cpu.shares", "262144".into())
+        );
+        assert_eq!(cpu_weight(1024, true, 1), ("cpu.weight", "100".into()));
+        assert_eq!(cpu_weight(512, true, 8), ("cpu.weight", "400".into()));
+        assert_eq!(cpu_weight(1, true, 1), ("cpu.weight", "1".into()));
+        assert_eq!(
+            cpu_weight(u64::MAX, true, 2),
+            ("cpu.weight", "10000".into())
         );
     }
 

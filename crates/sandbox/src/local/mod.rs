@@ -300,6 +300,12 @@ impl LocalController {
         tree.open(id.as_str()).ok()?.population()
     }
 
+    /// The CPU weights of sandbox `id`'s cgroup and of all sandboxes' parent group, as the
+    /// kernel holds them; `None` without the `cpu` controller, for tests.
+    pub fn cgroup_cpu_weights(&self, id: &SandboxId) -> Option<(u64, u64)> {
+        self.enforcement.cgroups.as_ref()?.cpu_weights(id.as_str())
+    }
+
     /// The cgroup of sandbox `id`, to empty and remove once it stops.
     fn cgroup_of(&self, id: &SandboxId) -> Option<Arc<SandboxCgroup>> {
         let tree = self.enforcement.cgroups.as_ref()?;

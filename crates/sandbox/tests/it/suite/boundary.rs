@@ -111,6 +111,27 @@ pub(super) async fn a_fork_bomb_hits_the_process_limit_while_another_sandbox_wor
     assert_eq!(env.local.cgroup_population(&a), None, "the cgroup stays");
 }
 
+pub(super) async fn the_sandboxes_weigh_one_share_per_cpu_against_the_host(d: Deployment) {
+    let limits = Limits {
+        // Neither weight is a default (1024, v2's 100) on any number of CPUs.
+        cpu_shares: 768,
+        ..Limits::default()
+    };
+    let env = Env::bounded(d, IsolationMode::Bwrap, limits).await;
+    let a = env.sandbox("weighed", HOUR).await;
+    let (code, text) = run(&env, &a, "echo UP").await;
+    assert_eq!((code, text.trim()), (Some(0), "UP"));
+    let cpus = std::thread::available_parallelism().unwrap().get() as u64;
+    let expected = match env.local.limits_report().cpu {
+        // cpu.shares: v1's own scale.
+        Mechanism::CgroupV1 => (768, 768 * cpus),
+        // cpu.weight: 100 for v1's 1024.
+        Mechanism::CgroupV2 => (75, 75 * cpus),
+        other => panic!("cpu_shares enforced by {other:?}, not a cgroup"),
+    };
+    assert_eq!(env.local.cgroup_cpu_weights(&a), Some(expected));
+}
+
 pub(super) async fn memory_past_the_limit_is_killed_and_named(d: Deployment) {
     let limits = Limits {
         memory_mib: 64,

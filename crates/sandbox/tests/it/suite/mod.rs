@@ -51,6 +51,7 @@ both!(
     confinement::confinement_hides_service_and_other_sandboxes,
     boundary::sandboxes_run_as_unprivileged_uids_of_their_own,
     boundary::a_fork_bomb_hits_the_process_limit_while_another_sandbox_works,
+    boundary::the_sandboxes_weigh_one_share_per_cpu_against_the_host,
     boundary::memory_past_the_limit_is_killed_and_named,
     boundary::writes_past_the_disk_limit_fail_and_sync_refuses,
     network::a_dev_server_answers_later_commands_of_its_sandbox_only,
