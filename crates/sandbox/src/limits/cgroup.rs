@@ -82,7 +82,7 @@ impl CgroupTree {
     /// unconfined process on each CPU, and lose time to every other process on the host.
     /// Sandboxes still divide the parent's weight among themselves by their own weights.
     fn weigh_parent(&self) {
-        let Some((_, parent)) = self.parents.iter().find(|(c, _)| *c == Controller::Cpu) else {
+        let Some(parent) = self.parent(Controller::Cpu) else {
             return;
         };
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
@@ -96,7 +96,7 @@ impl CgroupTree {
     /// written in their files (`cpu.shares` or `cpu.weight`); `None` without the `cpu`
     /// controller or before the sandbox's group exists.
     pub(crate) fn cpu_weights(&self, id: &str) -> Option<(u64, u64)> {
-        let (_, parent) = self.parents.iter().find(|(c, _)| *c == Controller::Cpu)?;
+        let parent = self.parent(Controller::Cpu)?;
         let file = cpu_weight(self.limits.cpu_shares, self.v2, 1).0;
         let read = |dir: &Path| -> Option<u64> {
             std::fs::read_to_string(dir.join(file))
@@ -109,7 +109,15 @@ impl CgroupTree {
     }
 
     pub(crate) fn has(&self, controller: Controller) -> bool {
-        self.parents.iter().any(|(c, _)| *c == controller)
+        self.parent(controller).is_some()
+    }
+
+    /// The sandboxes' parent group in `controller`'s hierarchy.
+    fn parent(&self, controller: Controller) -> Option<&Path> {
+        self.parents
+            .iter()
+            .find(|(c, _)| *c == controller)
+            .map(|(_, dir)| dir.as_path())
     }
 
     pub(crate) fn mechanism(&self) -> Mechanism {
