@@ -97,7 +97,7 @@ impl CgroupTree {
     /// controller or before the sandbox's group exists.
     pub(crate) fn cpu_weights(&self, id: &str) -> Option<(u64, u64)> {
         let parent = self.parent(Controller::Cpu)?;
-        let file = cpu_weight(self.limits.cpu_shares, self.v2, 1).0;
+        let file = cpu_weight_file(self.v2);
         let read = |dir: &Path| -> Option<u64> {
             std::fs::read_to_string(dir.join(file))
                 .ok()?
@@ -271,12 +271,17 @@ impl SandboxCgroup {
 /// 10000, 100 the default).
 fn cpu_weight(shares: u64, v2: bool, times: u64) -> (&'static str, String) {
     let shares = shares.saturating_mul(times);
-    if v2 {
-        let weight = (shares.saturating_mul(100) / 1024).clamp(1, 10_000);
-        ("cpu.weight", weight.to_string())
+    let value = if v2 {
+        (shares.saturating_mul(100) / 1024).clamp(1, 10_000)
     } else {
-        ("cpu.shares", shares.clamp(2, 262_144).to_string())
-    }
+        shares.clamp(2, 262_144)
+    };
+    (cpu_weight_file(v2), value.to_string())
+}
+
+/// The file that holds a group's CPU weight.
+fn cpu_weight_file(v2: bool) -> &'static str {
+    if v2 { "cpu.weight" } else { "cpu.shares" }
 }
 
 fn members(dir: &Path) -> Vec<u32> {
