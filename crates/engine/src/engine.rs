@@ -187,6 +187,13 @@ pub trait Engine: Send + Sync {
     /// Does the job, streaming progress, until it ends or `cancel` fires.
     async fn run(&self, job: Job, sink: &dyn EventSink, cancel: CancellationToken) -> Finished;
 
+    /// Whether `run` may start before the run's workspace is filled: everything it does
+    /// there goes through `Job::tools`, which wait for the workspace. An engine that reads
+    /// `Job::workspace` itself (a server of its own on it) starts once it is filled.
+    fn works_ahead_of_workspace(&self) -> bool {
+        false
+    }
+
     /// A run on `model` is coming for `workspace`, whose sandbox exists but is still being
     /// filled: start what the run will need (OpenCode: its server) meanwhile. Best effort:
     /// what fails here is tried again, and reported, by `run`. Engines with nothing to

@@ -50,12 +50,29 @@ impl BlobSource for StoreBlobs {
     }
 }
 
-/// Native tools executed by the sandbox controller.
+/// Whether a run's sandbox is ready for its tools: `None` while it is being made, then
+/// whether it was.
+pub type Readiness = tokio::sync::watch::Receiver<Option<bool>>;
+
+/// Native tools executed by the sandbox controller, each once the sandbox is ready.
 pub struct SandboxTools {
     /// The controller.
     pub controller: Arc<dyn SandboxController>,
     /// The run's sandbox.
     pub id: SandboxId,
+    /// Whether it is ready.
+    pub ready: Readiness,
+}
+
+impl SandboxTools {
+    /// Waits until the sandbox is made: `false` when making it failed.
+    async fn ready(&self) -> bool {
+        let mut ready = self.ready.clone();
+        matches!(
+            ready.wait_for(Option::is_some).await.map(|r| *r),
+            Ok(Some(true))
+        )
+    }
 }
 
 #[async_trait]
@@ -66,6 +83,18 @@ impl ToolHost for SandboxTools {
         arguments: &str,
         cancel: CancellationToken,
     ) -> ToolOutcome {
+        let ready = tokio::select! {
+            ready = self.ready() => ready,
+            () = cancel.cancelled() => false,
+        };
+        if !ready {
+            let error = ToolError {
+                code: ErrorCode::CodingAgentSandboxFailed,
+                message: "the run's sandbox could not be prepared".to_owned(),
+                field: None,
+            };
+            return ToolOutcome::failure(error, Vec::new());
+        }
         match self
             .controller
             .run_tool(&self.id, function_name, arguments, cancel)

@@ -8,6 +8,9 @@
 //! emitted in and every event keeps its own `seq` (resume stays exact). A write that fails
 //! (the run ended elsewhere) closes the sink: the engine's next emit is refused. The
 //! runner's own events ([`RunSink::record`]) wait for the queue, then go out with it.
+//! While the sink is held ([`RunSink::hold`]: an engine working before its sandbox is
+//! ready) what the engine emits waits in the queue, and [`RunSink::release`] puts
+//! `sandbox.ready` ahead of it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -55,6 +58,8 @@ struct Queue {
     calls: Vec<NewModelCall>,
     /// A background writer is on the queue.
     writing: bool,
+    /// No background writer starts until the sink is released.
+    held: bool,
     /// Why a background write failed (the run ended); later emits report it.
     closed: Option<String>,
 }
@@ -126,6 +131,21 @@ impl RunSink {
         self.shared.write_pending().await.map(drop)
     }
 
+    /// From now until [`RunSink::release`], what the engine emits waits unwritten.
+    pub fn hold(&self) {
+        self.shared.lock_queue().held = true;
+    }
+
+    /// Lets what the engine emitted while the sink was held go out, after `first`.
+    pub fn release(&self, first: Option<EventBody>) -> Result<(), SinkClosed> {
+        self.queue(|queue| {
+            queue.held = false;
+            if let Some(first) = first {
+                queue.events.insert(0, (first, Vec::new()));
+            }
+        })
+    }
+
     /// Publishes events already persisted (by a landing), in order.
     pub async fn publish(&self, events: &[RunEvent]) {
         self.shared.bus.publish_all(events).await;
@@ -138,7 +158,8 @@ impl RunSink {
             return Err(SinkClosed(reason.clone()));
         }
         add(&mut queue);
-        if !queue.writing {
+        let waiting = !queue.events.is_empty() || !queue.calls.is_empty();
+        if waiting && !queue.writing && !queue.held {
             queue.writing = true;
             tokio::spawn(self.shared.clone().write_in_background());
         }

@@ -240,6 +240,125 @@ async fn a_planted_symlink_never_carries_the_seeding_outside() {
     assert!(!ready(&events), "a fresh sandbox replaced the failed one");
 }
 
+/// Files in [`add_bulk_files`]: enough that filling a sandbox with them takes far longer
+/// than the scripted model's answer.
+const BULK_FILES: usize = 3_000;
+
+/// Writes [`BULK_FILES`] small files into the app's draft, `bulk/f00000.txt` holding
+/// `file 0` and so on.
+async fn add_bulk_files(server: &TestServer, app: &draftsmith_core::api::App) {
+    let changes = (0..BULK_FILES)
+        .map(|i| draftsmith_store::FileChange {
+            path: draftsmith_core::DraftPath::parse(&format!("bulk/f{i:05}.txt")).unwrap(),
+            content: Some(format!("file {i}\n").into_bytes()),
+        })
+        .collect();
+    let by = draftsmith_core::UserId("test".into());
+    server
+        .store
+        .write_draft(app.id, None, changes, &by)
+        .await
+        .unwrap();
+}
+
+/// The native engine asks the model while the chat's sandbox is still being filled: a tool
+/// it calls meanwhile waits for the fill (it reads the draft's last file), and what it
+/// streamed before goes out after `sandbox.ready`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_called_while_the_sandbox_is_filled_waits_for_it() {
+    let last = format!("bulk/f{:05}.txt", BULK_FILES - 1);
+    let script = json!({"scenarios": [{"name": "read", "turns": [
+        {"steps": [{"text": "Reading the last file."},
+            {"tool_call": {"id": "call_read", "name": "read", "arguments": {"path": last}}}]},
+        {"steps": [{"text": "Read it."}]}
+    ]}]});
+    let server = TestServer::with_script(StoreKind::Sqlite, &script.to_string()).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    add_bulk_files(&server, &app).await;
+
+    let run = start_run(&admin, &app, json!({"input": "read the last file"})).await;
+    let events = collect(&admin, &run.stream_url, None).await;
+    let types: Vec<&str> = events.iter().map(|e| e.body.event_type()).collect();
+    assert_eq!(types.last(), Some(&"run.completed"), "{events:#?}");
+    let ready = types.iter().position(|t| *t == "sandbox.ready").unwrap();
+    let engines = types
+        .iter()
+        .position(|t| t.starts_with("assistant.") || t.starts_with("tool."))
+        .unwrap();
+    assert!(ready < engines, "{types:?}");
+    let read = events
+        .iter()
+        .find_map(|e| match &e.body {
+            EventBody::ToolCompleted { output, .. } => Some(output.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("the read completed: {events:#?}"));
+    assert!(read.contains(&format!("file {}", BULK_FILES - 1)), "{read}");
+    assert_eq!(server.model().requests().len(), 2);
+}
+
+/// An engine working ahead of its sandbox is stopped when the sandbox cannot be made: the
+/// model was asked, its tool never ran, and the run fails with the sandbox's code after
+/// what the engine streamed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_that_cannot_be_made_stops_the_engine_working_ahead() {
+    let outside = tempfile::tempdir().unwrap();
+    let command = format!(
+        "rm -rf .cache && ln -s {} .cache && echo planted",
+        outside.path().display()
+    );
+    let script = json!({"scenarios": [
+        {"name": "plant", "match": {"contains": "plant"}, "turns": [
+            {"steps": [{"tool_call": {"id": "call_plant", "name": "run_command",
+                "arguments": {"command": command}}}]},
+            {"steps": [{"text": "planted"}]}
+        ]},
+        {"name": "look", "match": {"contains": "look"}, "turns": [
+            {"steps": [{"text": "Looking."},
+                {"tool_call": {"id": "call_list", "name": "list", "arguments": {"path": "."}}}]},
+            {"steps": [{"text": "never asked"}]}
+        ]}
+    ]});
+    let server = TestServer::with_script(StoreKind::Sqlite, &script.to_string()).await;
+    let admin = server.admin();
+    let app = new_app(&admin, "static").await;
+    let first = start_run(&admin, &app, json!({"input": "plant a link"})).await;
+    let events = collect(&admin, &first.stream_url, None).await;
+    assert_eq!(events.last().unwrap().body.event_type(), "run.completed");
+
+    // The planted link makes the contract's seeding, so the sandbox, fail; only once
+    // the sandbox has the new files, long after the model was asked.
+    add_bulk_files(&server, &app).await;
+    let asked_before = server.model().requests().len();
+    let second = start_run(
+        &admin,
+        &app,
+        json!({"input": "look", "chat_session_id": first.chat_session_id}),
+    )
+    .await;
+    let events = collect(&admin, &second.stream_url, None).await;
+    let types: Vec<&str> = events.iter().map(|e| e.body.event_type()).collect();
+    match &events.last().unwrap().body {
+        EventBody::RunFailed { error, .. } => assert_eq!(
+            error.code,
+            draftsmith_core::ErrorCode::CodingAgentSandboxFailed
+        ),
+        other => panic!("expected run.failed, got {other:?}"),
+    }
+    assert!(!types.contains(&"sandbox.ready"), "{types:?}");
+    assert!(!types.contains(&"tool.completed"), "{types:?}");
+    assert_eq!(
+        server.model().requests().len() - asked_before,
+        1,
+        "the model was asked once, while the sandbox was made"
+    );
+    assert!(
+        types.contains(&"assistant.delta"),
+        "what it streamed is kept: {types:?}"
+    );
+}
+
 /// The workspaces of the service's spares of `template` (by their directory's inode), once
 /// it keeps two complete ones (a spare's state file is written last).
 async fn spares_of(root: &std::path::Path, template: &str) -> Vec<(u64, std::path::PathBuf)> {

@@ -82,6 +82,12 @@ impl Turn {
 
 #[async_trait]
 impl Engine for NativeEngine {
+    /// Its tools reach the workspace only through `Job::tools`; its first request needs
+    /// none of it.
+    fn works_ahead_of_workspace(&self) -> bool {
+        true
+    }
+
     async fn run(&self, job: Job, sink: &dyn EventSink, cancel: CancellationToken) -> Finished {
         let mut transcript = Vec::new();
         let outcome = drive(&job, sink, &cancel, &mut transcript).await;

@@ -2,7 +2,9 @@
 //! the run's [`EngineKind`](draftsmith_core::EngineKind); what it needs besides the job is
 //! its own business behind the [`Engine`](draftsmith_engine::Engine) seam.
 
-use draftsmith_engine::{Finished, Job};
+use std::sync::Arc;
+
+use draftsmith_engine::{Engine, Finished, Job};
 
 use super::error::RunError;
 use super::execution::Execution;
@@ -10,6 +12,15 @@ use super::timings::RunTimings;
 use crate::sink::RunSink;
 
 impl Execution {
+    /// The run's engine.
+    pub(super) fn engine(&self) -> Result<&Arc<dyn Engine>, RunError> {
+        let kind = self.task.run.engine;
+        self.services
+            .engines
+            .get(kind)
+            .ok_or(RunError::EngineUnavailable(kind))
+    }
+
     /// Runs `job` on the run's engine, adding the engine's start-up time to the timings.
     pub(super) async fn run_engine(
         &self,
@@ -17,11 +28,10 @@ impl Execution {
         sink: &RunSink,
         timings: &mut RunTimings,
     ) -> Result<Finished, RunError> {
-        let kind = self.task.run.engine;
-        let Some(engine) = self.services.engines.get(kind) else {
-            return Err(RunError::EngineUnavailable(kind));
-        };
-        let finished = engine.run(job, sink, self.stop.cancel.clone()).await;
+        let finished = self
+            .engine()?
+            .run(job, sink, self.stop.cancel.clone())
+            .await;
         timings.add_engine_start(finished.ready_ms);
         Ok(finished)
     }

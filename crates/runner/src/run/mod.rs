@@ -1,5 +1,6 @@
 //! One run from `run.started` to its terminal event, as phases with one owner each:
-//! [`prepare`] (the sandbox, the history, the job), [`engine`] (one engine turn),
+//! [`prepare`] (the sandbox, the history, the job, and the engine's first turn, which may
+//! start before the sandbox is ready), [`engine`] (one engine turn),
 //! [`repair`] (verification and the repair turns), [`land`] (the work into the draft, or
 //! kept as `rejected`) and [`finish`] (the sandbox released, the message, the timings and
 //! the terminal event). Failures are [`error::RunError`]s, turned into wire codes in one place.
@@ -76,13 +77,9 @@ impl Execution {
 
     /// Prepare, run the engine, verify and repair, and snapshot what is to land.
     async fn work(&self, sink: &RunSink, timings: &mut RunTimings) -> Worked {
-        let prepared = match self.prepare(sink, timings).await {
-            Ok(prepared) => prepared,
+        let (prepared, finished) = match self.start(sink, timings).await {
+            Ok(started) => started,
             Err(ending) => return Worked::ended(ending, String::new()),
-        };
-        let finished = match self.run_engine(prepared.job.clone(), sink, timings).await {
-            Ok(finished) => finished,
-            Err(error) => return Worked::ended(error, String::new()),
         };
         let (outcome, transcript) = match self
             .verify_and_repair(&prepared, finished, sink, timings)

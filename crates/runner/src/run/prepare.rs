@@ -1,8 +1,8 @@
 //! The first phase: `run.started`, the chat's sandbox created or reused and refreshed from
 //! the draft with the agent contract seeded (`sandbox.ready`) while the engine starts in it
-//! and the bounded chat history is read, and the engine's job.
+//! and the bounded chat history is read, and the engine's first turn on its job: meanwhile
+//! for an engine that works ahead of its workspace, after it for one that does not.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,14 +13,15 @@ use draftsmith_engine::history::{
     history_budget, plan_history,
 };
 use draftsmith_engine::model::Speaker;
-use draftsmith_engine::{EventSink as _, Job};
+use draftsmith_engine::{EventSink as _, Finished, Job};
 use draftsmith_store::{Manifest, StoreError};
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::error::{Ending, ProvisionError, RunError};
 use super::execution::Execution;
 use super::timings::RunTimings;
-use crate::sandbox::{SandboxTools, StoreBlobs};
+use crate::sandbox::{Readiness, SandboxTools, StoreBlobs};
 use crate::sink::RunSink;
 
 /// A sandbox ready for the engine: the manifest it holds and the job to run in it.
@@ -33,97 +34,161 @@ pub(super) struct Prepared {
 struct Provisioned {
     manifest: Manifest,
     reused: bool,
-    root: PathBuf,
 }
 
+/// Files attached to the prompt that go into the workspace: each draft path and its bytes.
+type Seeds = Vec<(String, Vec<u8>)>;
+
 impl Execution {
-    pub(super) async fn prepare(
+    /// Prepares the run and runs the engine's first turn. `run.started` is written while the
+    /// sandbox is made and filled and the chat's history read: none of them waits for
+    /// another. An engine that works ahead of its workspace
+    /// ([`draftsmith_engine::Engine::works_ahead_of_workspace`]) starts on the history alone:
+    /// its tools wait for the sandbox, and what it emits is held until `sandbox.ready` is
+    /// written; a sandbox that cannot be made stops it. Others start once it is ready.
+    pub(super) async fn start(
         &self,
         sink: &RunSink,
         timings: &mut RunTimings,
-    ) -> Result<Prepared, Ending> {
-        let sandbox_id = self.sandbox.to_string();
+    ) -> Result<(Prepared, Finished), Ending> {
+        let engine = self.engine()?;
+        let ahead = engine.works_ahead_of_workspace();
+        let (ready_tx, ready) = watch::channel(None);
+        let (seeds_tx, seeds) = oneshot::channel();
+        // The engine's own cancel: the run's, and a run that could not start.
+        let cancel = self.stop.cancel.child_token();
         let started = EventBody::RunStarted {
-            sandbox_id: sandbox_id.clone(),
+            sandbox_id: self.sandbox.to_string(),
         };
+        sink.hold();
         let clock = Instant::now();
-        // `run.started` is written while the sandbox is filled and the chat's history read:
-        // none of them waits for another. A run that ended meanwhile (its `run.started`
-        // refused) stops here, before the engine.
-        let (started, (provisioned, history)) =
-            tokio::join!(sink.record(started, Vec::new()), async {
-                tokio::join!(self.provision(), self.history(sink))
-            });
-        if started.is_err() {
-            return Err(self.cancelled());
-        }
-        let provisioned = provisioned.map_err(RunError::from)?;
-        let ms = clock.elapsed().as_millis() as u64;
-        timings.sandbox_start = Some(ms);
-        let ready = EventBody::SandboxReady {
-            sandbox_id,
-            reused: provisioned.reused,
-            ms,
+        let recorded = async {
+            let recorded = sink.record(started, Vec::new()).await;
+            if recorded.is_err() {
+                cancel.cancel();
+            }
+            recorded
         };
-        // Queued, not awaited: it goes out with the engine's first events, and a run that
-        // ends meanwhile refuses the engine's next event.
-        if sink.emit(ready, Vec::new()).await.is_err() {
+        let sandbox = async {
+            let made = self.make_sandbox(seeds).await;
+            let ms = clock.elapsed().as_millis() as u64;
+            // What the engine emitted meanwhile goes out: after `sandbox.ready`, or before
+            // the run's ending when the sandbox could not be made. A run that ended
+            // meanwhile refuses it.
+            let ready = made.as_ref().ok().map(|made| EventBody::SandboxReady {
+                sandbox_id: self.sandbox.to_string(),
+                reused: made.reused,
+                ms,
+            });
+            let released = sink.release(ready);
+            ready_tx.send_replace(Some(made.is_ok() && released.is_ok()));
+            let ending = match (made, released) {
+                (Ok(made), Ok(())) => return Ok((made, ms)),
+                (Err(error), _) => RunError::from(error).into(),
+                (Ok(_), Err(_)) => self.cancelled(),
+            };
+            cancel.cancel();
+            Err(ending)
+        };
+        let work = async {
+            let job = self.job(sink, ready, seeds_tx).await?;
+            let finished = match ahead {
+                true => Some(engine.run(job.clone(), sink, cancel.clone()).await),
+                false => None,
+            };
+            Ok::<_, RunError>((job, finished))
+        };
+        let (recorded, made, work) = tokio::join!(recorded, sandbox, work);
+        // A run that ended meanwhile (its `run.started` refused) stops here.
+        if recorded.is_err() {
             return Err(self.cancelled());
         }
-        let (history, prompt) = history.map_err(RunError::History)?;
-        let attachments = self.attachments(prompt).await?;
-        let mut job = self.job(history, provisioned.root);
-        job.attachments = attachments;
-        Ok(Prepared {
+        let (provisioned, ms) = made?;
+        timings.sandbox_start = Some(ms);
+        let (job, finished) = work?;
+        let finished = match finished {
+            Some(finished) => finished,
+            None => engine.run(job.clone(), sink, cancel).await,
+        };
+        timings.add_engine_start(finished.ready_ms);
+        let prepared = Prepared {
             manifest: provisioned.manifest,
             job,
-        })
+        };
+        Ok((prepared, finished))
     }
 
-    fn job(&self, history: Vec<HistoryTurn>, workspace: PathBuf) -> Job {
-        Job {
+    /// The sandbox made, filled, and given the prompt's attachments that go into it
+    /// (`seeds`, sent once they are loaded).
+    async fn make_sandbox(
+        &self,
+        seeds: oneshot::Receiver<Seeds>,
+    ) -> Result<Provisioned, ProvisionError> {
+        let provisioned = self.provision().await?;
+        // None when the job could not be made: the run fails with its error.
+        for (path, bytes) in seeds.await.unwrap_or_default() {
+            self.services
+                .controller
+                .seed_file(&self.sandbox, &path, &bytes)
+                .await
+                .map_err(|error| ProvisionError::Attachment { path, error })?;
+        }
+        Ok(provisioned)
+    }
+
+    /// The engine's job: the chat's history and the prompt's attachments, read while the
+    /// sandbox is made; the attachments that go into the workspace are sent to `seeds`.
+    async fn job(
+        &self,
+        sink: &RunSink,
+        ready: Readiness,
+        seeds: oneshot::Sender<Seeds>,
+    ) -> Result<Job, RunError> {
+        let (history, prompt) = self.history(sink).await.map_err(RunError::History)?;
+        let (attachments, into) = self.attachments(prompt).await?;
+        let _ = seeds.send(into);
+        let controller = &self.services.controller;
+        Ok(Job {
             prompt: self.task.run.input.clone(),
             history,
-            workspace,
+            workspace: controller.workspace_dir(&self.sandbox).unwrap_or_default(),
             template: self.task.app.template.clone(),
             model: self.task.model.clone(),
             max_steps: self.config.max_steps,
             max_compactions: self.config.max_compactions,
             tools: Arc::new(SandboxTools {
-                controller: self.services.controller.clone(),
+                controller: controller.clone(),
                 id: self.sandbox.clone(),
+                ready,
             }),
             contract: self.task.contract.clone(),
-            attachments: Vec::new(),
+            attachments,
             steering: self.steering.clone(),
-        }
+        })
     }
 
-    /// The files attached to this run's prompt, each asked-for one written into the
-    /// workspace first (so the agent sees it and the run's landing puts it in the draft).
+    /// The files attached to this run's prompt, in order, and those asked to go into the
+    /// workspace (so the agent sees them and the run's landing puts them in the draft).
     async fn attachments(
         &self,
         prompt: Option<ChatMessage>,
-    ) -> Result<Vec<draftsmith_engine::Attachment>, RunError> {
+    ) -> Result<(Vec<draftsmith_engine::Attachment>, Seeds), RunError> {
         let store = self.services.store.as_ref();
         let Some(prompt) = prompt else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         };
         let loaded = crate::attachments::load(store, &prompt.attachments)
             .await
             .map_err(RunError::History)?;
         let mut attachments = Vec::with_capacity(loaded.len());
+        let mut seeds = Vec::new();
         for (attachment, into) in loaded {
             if let Some(path) = into {
-                self.services
-                    .controller
-                    .seed_file(&self.sandbox, &path, &attachment.bytes)
-                    .await
-                    .map_err(|error| ProvisionError::Attachment { path, error })?;
+                seeds.push((path, attachment.bytes.clone()));
             }
             attachments.push(attachment);
         }
-        Ok(attachments)
+        Ok((attachments, seeds))
     }
 
     /// Creates or reuses the chat's sandbox, then fills it from the current draft with the
@@ -155,7 +220,6 @@ impl Execution {
         Ok(Provisioned {
             manifest,
             reused: created.reused,
-            root,
         })
     }
 
@@ -181,29 +245,35 @@ impl Execution {
     /// ones; the summary is written (once) when they no longer fit the history budget. A
     /// summary the model fails to write leaves a note instead; the run goes on.
     /// The summary's model call counts in the run's usage like any other.
-    /// The chat's messages are read once: the earlier ones make the history, and this
-    /// run's own prompt is returned for its attachments.
+    /// The chat's messages and its summary are read once, together: the earlier messages
+    /// make the history, and this run's own prompt is returned for its attachments.
     async fn history(
         &self,
         sink: &RunSink,
     ) -> Result<(Vec<HistoryTurn>, Option<ChatMessage>), StoreError> {
         let run = &self.task.run;
-        let (own, earlier): (Vec<ChatMessage>, Vec<ChatMessage>) = self
-            .services
-            .store
-            .chat_messages(run.chat_session_id)
-            .await?
+        let store = &self.services.store;
+        let (messages, stored) = tokio::join!(
+            store.chat_messages(run.chat_session_id),
+            store.chat_summary(run.chat_session_id)
+        );
+        let (own, earlier): (Vec<ChatMessage>, Vec<ChatMessage>) = messages?
             .into_iter()
             .partition(|m| m.run_id == Some(run.run_id));
         let prompt = own.into_iter().find(|m| m.role == ChatRole::User);
-        Ok((self.turns(sink, earlier).await?, prompt))
+        let stored = stored?.map(|s| StoredSummary {
+            through_message_id: s.through_message_id,
+            text: s.summary,
+        });
+        Ok((self.turns(sink, earlier, stored).await?, prompt))
     }
 
-    /// The history made of `earlier` messages and the session's stored summary.
+    /// The history made of `earlier` messages and the session's `stored` summary.
     async fn turns(
         &self,
         sink: &RunSink,
         earlier: Vec<ChatMessage>,
+        stored: Option<StoredSummary>,
     ) -> Result<Vec<HistoryTurn>, StoreError> {
         let run = &self.task.run;
         let store = &self.services.store;
@@ -219,10 +289,6 @@ impl Execution {
                 text: m.content,
             })
             .collect();
-        let stored = store.chat_summary(session).await?.map(|s| StoredSummary {
-            through_message_id: s.through_message_id,
-            text: s.summary,
-        });
         let model = &self.task.model;
         let budget = history_budget(model.facts.context_window);
         let task = match plan_history(&earlier, stored.as_ref(), budget) {
