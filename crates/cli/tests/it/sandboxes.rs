@@ -180,11 +180,17 @@ async fn a_run_works_through_a_remote_sandbox_controller() {
     );
 }
 
-/// The service seeds the agent contract outside the confinement, so a symlink the agent
-/// planted must not carry that write out of the workspace: the seeding run fails closed,
-/// nothing lands outside, and the chat's next run starts over in a fresh sandbox.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_planted_symlink_never_carries_the_seeding_outside() {
+/// A server whose scripted model plays `next` after a scenario that plants a symbolic
+/// link in place of the workspace's `.cache/` (where the contract is seeded), to a
+/// directory outside; and the completed run of a static app that planted it.
+async fn planted(
+    next: Value,
+) -> (
+    tempfile::TempDir,
+    TestServer,
+    draftsmith_core::api::App,
+    draftsmith_core::api::Run,
+) {
     let outside = tempfile::tempdir().unwrap();
     let command = format!(
         "rm -rf .cache && ln -s {} .cache && echo planted",
@@ -196,7 +202,7 @@ async fn a_planted_symlink_never_carries_the_seeding_outside() {
                 "arguments": {"command": command}}}]},
             {"steps": [{"text": "planted"}]}
         ]},
-        {"name": "other", "turns": [{"steps": [{"text": "fine"}]}]}
+        next
     ]});
     let server = TestServer::with_script(StoreKind::Sqlite, &script.to_string()).await;
     let admin = server.admin();
@@ -204,6 +210,17 @@ async fn a_planted_symlink_never_carries_the_seeding_outside() {
     let first = start_run(&admin, &app, json!({"input": "plant a link"})).await;
     let events = collect(&admin, &first.stream_url, None).await;
     assert_eq!(events.last().unwrap().body.event_type(), "run.completed");
+    (outside, server, app, first)
+}
+
+/// The service seeds the agent contract outside the confinement, so a symlink the agent
+/// planted must not carry that write out of the workspace: the seeding run fails closed,
+/// nothing lands outside, and the chat's next run starts over in a fresh sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_symlink_never_carries_the_seeding_outside() {
+    let other = json!({"name": "other", "turns": [{"steps": [{"text": "fine"}]}]});
+    let (outside, server, app, first) = planted(other).await;
+    let admin = server.admin();
     let chat = first.chat_session_id;
 
     let second = start_run(
@@ -303,29 +320,13 @@ async fn a_tool_called_while_the_sandbox_is_filled_waits_for_it() {
 /// what the engine streamed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sandbox_that_cannot_be_made_stops_the_engine_working_ahead() {
-    let outside = tempfile::tempdir().unwrap();
-    let command = format!(
-        "rm -rf .cache && ln -s {} .cache && echo planted",
-        outside.path().display()
-    );
-    let script = json!({"scenarios": [
-        {"name": "plant", "match": {"contains": "plant"}, "turns": [
-            {"steps": [{"tool_call": {"id": "call_plant", "name": "run_command",
-                "arguments": {"command": command}}}]},
-            {"steps": [{"text": "planted"}]}
-        ]},
-        {"name": "look", "match": {"contains": "look"}, "turns": [
-            {"steps": [{"text": "Looking."},
-                {"tool_call": {"id": "call_list", "name": "list", "arguments": {"path": "."}}}]},
-            {"steps": [{"text": "never asked"}]}
-        ]}
+    let look = json!({"name": "look", "match": {"contains": "look"}, "turns": [
+        {"steps": [{"text": "Looking."},
+            {"tool_call": {"id": "call_list", "name": "list", "arguments": {"path": "."}}}]},
+        {"steps": [{"text": "never asked"}]}
     ]});
-    let server = TestServer::with_script(StoreKind::Sqlite, &script.to_string()).await;
+    let (_outside, server, app, first) = planted(look).await;
     let admin = server.admin();
-    let app = new_app(&admin, "static").await;
-    let first = start_run(&admin, &app, json!({"input": "plant a link"})).await;
-    let events = collect(&admin, &first.stream_url, None).await;
-    assert_eq!(events.last().unwrap().body.event_type(), "run.completed");
 
     // The planted link makes the contract's seeding, so the sandbox, fail; only once
     // the sandbox has the new files, long after the model was asked.

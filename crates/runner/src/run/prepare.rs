@@ -92,9 +92,10 @@ impl Execution {
         };
         let work = async {
             let job = self.job(sink, ready, seeds_tx).await?;
-            let finished = match ahead {
-                true => Some(engine.run(job.clone(), sink, cancel.clone()).await),
-                false => None,
+            let finished = if ahead {
+                Some(engine.run(job.clone(), sink, cancel.clone()).await)
+            } else {
+                None
             };
             Ok::<_, RunError>((job, finished))
         };
@@ -208,7 +209,7 @@ impl Execution {
         let (created, manifest) = (created?, manifest?);
         let root = controller.workspace_dir(&self.sandbox).unwrap_or_default();
         let ahead = async {
-            if let Some(engine) = self.services.engines.get(self.task.run.engine) {
+            if let Ok(engine) = self.engine() {
                 tokio::select! {
                     () = engine.prepare(&root, &self.task.model) => {}
                     () = self.stop.cancel.cancelled() => {}
