@@ -11,7 +11,8 @@ pub(crate) struct RunTimings {
     /// The API's own handling of the create request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub create_run_api: Option<u64>,
-    /// Creating or reusing and refreshing the sandbox.
+    /// Creating or reusing and refreshing the sandbox, and writing the prompt's attachments
+    /// that go into it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sandbox_start: Option<u64>,
     /// The engine getting ready, summed over the run's turns; only the OpenCode engine has
