@@ -120,7 +120,7 @@ impl AppStore for SqlStore {
 
         let id = AppId::new();
         let now = Timestamp::now().as_micros();
-        let mut tx = sql::begin_write(&self.writer).await?;
+        let mut tx = self.writer.begin().await?;
         let slug = free_slug(&mut tx, &new.slug).await?;
         sqlx::query(&format!(
             "INSERT INTO apps ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, NULL, 1, $6, $6)"
@@ -172,7 +172,7 @@ impl AppStore for SqlStore {
                 .bind(app.to_string())
                 .bind(agent.map(str::to_owned))
                 .bind(Timestamp::now().as_micros())
-                .execute(&self.writer)
+                .execute(&mut *self.writer.acquire().await?)
                 .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("app"));
@@ -204,7 +204,7 @@ impl AppStore for SqlStore {
         author: &UserId,
     ) -> Result<DraftWrite> {
         let wanted = draft_writes::store_changes(&self.blobs, changes).await?;
-        let mut tx = sql::begin_write(&self.writer).await?;
+        let mut tx = self.writer.begin().await?;
         let result = draft_writes::write_in_tx(&mut tx, app, expected, &wanted, author).await?;
         tx.commit().await?;
         Ok(result)

@@ -62,7 +62,7 @@ impl AuthStore for SqlStore {
         .bind(who.role.as_str())
         .bind(label)
         .bind(Timestamp::now().as_micros())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await?;
         Ok(())
     }
@@ -100,7 +100,7 @@ impl AuthStore for SqlStore {
         .bind(who.role.as_str())
         .bind(Timestamp::now().as_micros())
         .bind(expires.as_micros())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await?;
         Ok(())
     }
@@ -121,7 +121,7 @@ impl AuthStore for SqlStore {
     async fn delete_web_session(&self, hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM web_sessions WHERE session_hash = $1")
             .bind(hash)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await?;
         Ok(())
     }

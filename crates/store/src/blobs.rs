@@ -10,6 +10,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::error::Result;
 use crate::sql::{CHUNK, Marks, hash};
+use crate::writer::Writer;
 
 /// Where file contents live.
 #[async_trait]
@@ -37,12 +38,12 @@ pub struct DbBlobs {
     /// Reads.
     pool: AnyPool,
     /// Writes ([`crate::SqlStore`]'s writer).
-    writer: AnyPool,
+    writer: Writer,
 }
 
 impl DbBlobs {
     /// Reads the `blobs` table through `pool` and writes it through `writer`.
-    pub(crate) fn new(pool: AnyPool, writer: AnyPool) -> Self {
+    pub(crate) fn new(pool: AnyPool, writer: Writer) -> Self {
         Self { pool, writer }
     }
 }
@@ -71,7 +72,7 @@ impl BlobStore for DbBlobs {
                     .bind(content.len() as i64)
                     .bind(content.to_vec());
             }
-            query.execute(&self.writer).await?;
+            query.execute(&mut *self.writer.acquire().await?).await?;
         }
         Ok(())
     }

@@ -243,7 +243,7 @@ impl ChatStore for SqlStore {
         content: &str,
         status: MessageStatus,
     ) -> Result<ChatMessage> {
-        let mut tx = sql::begin_write(&self.writer).await?;
+        let mut tx = self.writer.begin().await?;
         let now = Timestamp::now();
         let message = new_message(session, run, role, content, status, now);
         insert_message(&mut tx, &message).await?;
@@ -278,7 +278,7 @@ impl ChatStore for SqlStore {
         summary: &str,
     ) -> Result<ChatSummary> {
         let now = Timestamp::now();
-        let mut tx = sql::begin_write(&self.writer).await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO chat_summaries (session_id, through_message_id, summary, created_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO UPDATE SET \

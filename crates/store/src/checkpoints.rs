@@ -95,7 +95,7 @@ fn net_changes(net: BTreeMap<String, (Option<String>, Option<String>)>) -> Files
 impl CheckpointStore for SqlStore {
     #[tracing::instrument(level = "debug", skip_all, fields(app = %new.app, kind = new.kind.as_str()))]
     async fn create_checkpoint(&self, new: NewCheckpoint) -> Result<Checkpoint> {
-        let mut tx = sql::begin_write(&self.writer).await?;
+        let mut tx = self.writer.begin().await?;
         let current = draft_writes::lock_app(&mut tx, new.app).await?;
         if new.revision < 1 || new.revision > current {
             return Err(StoreError::NotFound("revision"));
@@ -193,9 +193,10 @@ impl CheckpointStore for SqlStore {
         label: &str,
     ) -> Result<(DraftWrite, Checkpoint)> {
         if self.backend == Backend::Postgres {
-            return restore::restore_on(&self.writer, target, author, label).await;
+            return restore::restore_on(&mut *self.writer.acquire().await?, target, author, label)
+                .await;
         }
-        let mut tx = sql::begin_write(&self.writer).await?;
+        let mut tx = self.writer.begin().await?;
         let restored = restore::restore_in(&mut tx, target, author, label).await?;
         tx.commit().await?;
         Ok(restored)

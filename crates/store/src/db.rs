@@ -17,6 +17,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::blobs::DbBlobs;
 use crate::error::{Result, StoreError};
+use crate::writer::Writer;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -56,12 +57,9 @@ impl Backend {
 pub struct SqlStore {
     /// Where reads go.
     pub(crate) pool: AnyPool,
-    /// Where every write goes. On PostgreSQL, the pool. On SQLite, one connection of its
-    /// own (the file takes one writer at a time anyway): writers wait their turn in order
-    /// instead of each retrying the file's lock under the busy timeout's sleeps (1 ms, then
-    /// 2, 5, 10 …), and the writer's page cache stays valid from one write to the next,
-    /// as no other connection writes; the pool's connections are read-only.
-    pub(crate) writer: AnyPool,
+    /// Where every write goes ([`Writer`]): on SQLite one connection the store holds,
+    /// while the pool's connections are read-only.
+    pub(crate) writer: Writer,
     pub(crate) backend: Backend,
     pub(crate) blobs: DbBlobs,
     /// On SQLite, the connection that checkpoints the log in the background, while a clone
@@ -94,16 +92,12 @@ impl SqlStore {
         let pool = match backend {
             Backend::Sqlite => {
                 // The writer first: it creates the file and migrates it before any reader
-                // opens it read-only. Each time it is handed back, the log may have grown.
+                // opens it read-only. Each time it is let go, the log may have grown.
                 let (written, writes) = watch::channel(0u64);
-                let writer = pool_options(backend, 1, false)
-                    .after_release(move |_, _| {
-                        written.send_modify(|n| *n = n.wrapping_add(1));
-                        Box::pin(async { Ok(true) })
-                    })
-                    .connect(url)
-                    .await?;
-                SQLITE_MIGRATIONS.run(&writer).await?;
+                let mut conn = sqlx::AnyConnection::connect(url).await?;
+                sqlite_pragmas(&mut conn, false).await?;
+                SQLITE_MIGRATIONS.run(&mut conn).await?;
+                let writer = Writer::held(conn, written);
                 let pool = pool_options(backend, 8, true).connect(url).await?;
                 let checkpointer = pool_options(backend, 1, false).connect(url).await?;
                 let checkpointing = Arc::new(Checkpointing::default());
@@ -120,10 +114,10 @@ impl SqlStore {
             Backend::Postgres => pool_options(backend, 16, false).connect(url).await?,
         };
         POSTGRES_MIGRATIONS.run(&pool).await?;
-        Ok(Self::with(pool.clone(), pool, backend))
+        Ok(Self::with(pool.clone(), Writer::Pool(pool), backend))
     }
 
-    fn with(pool: AnyPool, writer: AnyPool, backend: Backend) -> Self {
+    fn with(pool: AnyPool, writer: Writer, backend: Backend) -> Self {
         Self {
             blobs: DbBlobs::new(pool.clone(), writer.clone()),
             pool,
@@ -228,28 +222,31 @@ fn pool_options(backend: Backend, max: u32, read_only: bool) -> AnyPoolOptions {
         });
     match backend {
         Backend::Sqlite => options.after_connect(move |conn, _| {
-            Box::pin(async move {
-                // WAL lets readers proceed while one writer commits; the busy timeout
-                // makes a writer of another process wait instead of failing.
-                conn.execute("PRAGMA journal_mode = WAL").await?;
-                conn.execute("PRAGMA synchronous = NORMAL").await?;
-                conn.execute("PRAGMA foreign_keys = ON").await?;
-                conn.execute("PRAGMA busy_timeout = 10000").await?;
-                // A statement inside a transaction that may fail part-way (a multi-row
-                // upsert) copies each page it changes to a statement journal, so it can be
-                // undone alone; past 64 KiB that journal is a temporary file, made, written
-                // page by page and deleted per statement (a third of a 50-file restore).
-                // In memory it is a copy per page, freed with the statement.
-                conn.execute("PRAGMA temp_store = MEMORY").await?;
-                if read_only {
-                    conn.execute("PRAGMA query_only = ON").await?;
-                } else {
-                    let pages = format!("PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}");
-                    conn.execute(pages.as_str()).await?;
-                }
-                Ok(())
-            })
+            Box::pin(async move { sqlite_pragmas(conn, read_only).await })
         }),
         Backend::Postgres => options,
     }
+}
+
+/// How every SQLite connection is set up; a `read_only` one refuses to write.
+async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection, read_only: bool) -> sqlx::Result<()> {
+    // WAL lets readers proceed while one writer commits; the busy timeout makes a writer of
+    // another process wait instead of failing.
+    conn.execute("PRAGMA journal_mode = WAL").await?;
+    conn.execute("PRAGMA synchronous = NORMAL").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    conn.execute("PRAGMA busy_timeout = 10000").await?;
+    // A statement inside a transaction that may fail part-way (a multi-row upsert) copies
+    // each page it changes to a statement journal, so it can be undone alone; past 64 KiB
+    // that journal is a temporary file, made, written page by page and deleted per
+    // statement (a third of a 50-file restore). In memory it is a copy per page, freed with
+    // the statement.
+    conn.execute("PRAGMA temp_store = MEMORY").await?;
+    if read_only {
+        conn.execute("PRAGMA query_only = ON").await?;
+    } else {
+        let pages = format!("PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}");
+        conn.execute(pages.as_str()).await?;
+    }
+    Ok(())
 }

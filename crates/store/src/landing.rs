@@ -57,7 +57,7 @@ pub(crate) async fn land(store: &SqlStore, mut landing: Landing) -> Result<Lande
     let changes = std::mem::take(&mut landing.changes);
     let wanted = draft_writes::store_changes(&store.blobs, changes).await?;
     let (app, run, author) = (landing.app, landing.run, &landing.author);
-    let mut tx = sql::begin_write(&store.writer).await?;
+    let mut tx = store.writer.begin().await?;
     // `draft.synced` (with changes) and `checkpoint.created` go out before the ending, all
     // three under one claim of seqs that also records the timings.
     let mut progress = Vec::new();

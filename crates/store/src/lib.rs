@@ -8,9 +8,9 @@
 //! [`ResourceStore`] (agents and tools), [`ReleaseStore`] (releases, publications),
 //! [`UsageStore`] (model calls, their tokens and cost), [`QueueStore`] (the apps' prompt
 //! queues) and [`UploadStore`] (files attached to prompts).
-//! Modules only import downwards, towards the leaves `sql` (transactions, decoding of
-//! column values) and `rules` (active statuses, the event → status mapping); this file
-//! only re-exports.
+//! Modules only import downwards, towards the leaves `writer` (where writes go, the
+//! transaction), `sql` (statements, decoding of column values) and `rules` (active
+//! statuses, the event → status mapping); this file only re-exports.
 
 mod app_log;
 mod apps;
@@ -41,6 +41,7 @@ mod store;
 mod uploads;
 mod usage;
 mod usage_columns;
+mod writer;
 
 pub use apps::{AppStore, NewApp};
 pub use auth::{AuthStore, Principal};

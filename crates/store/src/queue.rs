@@ -140,7 +140,7 @@ fn reorder(
 impl QueueStore for SqlStore {
     #[tracing::instrument(level = "debug", skip_all, fields(app = %new.app))]
     async fn enqueue(&self, new: NewQueued) -> Result<QueuedPrompt> {
-        let mut tx = sql::begin_write(&self.writer).await?;
+        let mut tx = self.writer.begin().await?;
         lock_app(&mut tx, new.app).await?;
         if let Some(session) = new.chat_session
             && !chat::session_belongs(&mut tx, session, new.app, &new.user).await?
@@ -181,7 +181,7 @@ impl QueueStore for SqlStore {
             let items = queue_rows::list(&self.pool, app).await?;
             return Ok(QueueState { items, held: false });
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sql::Tx::begin_on(&self.pool).await?;
         let items = queue_rows::list_in_tx(&mut tx, app).await?;
         let held = hold_after_failure && queue_rows::held_in_tx(&mut tx, app).await?;
         tx.commit().await?;
@@ -190,7 +190,7 @@ impl QueueStore for SqlStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(app = %app, item = %item))]
     async fn remove_queued(&self, app: AppId, item: QueueItemId) -> Result<()> {
-        let mut tx = sql::begin_write(&self.writer).await?;
+        let mut tx = self.writer.begin().await?;
         lock_app(&mut tx, app).await?;
         let deleted = sqlx::query("DELETE FROM run_queue WHERE id = $1 AND app_id = $2")
             .bind(item.to_string())
@@ -218,7 +218,7 @@ impl QueueStore for SqlStore {
         item: QueueItemId,
         target: QueueTarget,
     ) -> Result<Vec<QueuedPrompt>> {
-        let mut tx = sql::begin_write(&self.writer).await?;
+        let mut tx = self.writer.begin().await?;
         lock_app(&mut tx, app).await?;
         let items = queue_rows::list_in_tx(&mut tx, app).await?;
         let order = reorder(&items, item, target)?;
@@ -230,7 +230,7 @@ impl QueueStore for SqlStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(app = %app))]
     async fn resume_queue(&self, app: AppId) -> Result<()> {
-        let mut tx = sql::begin_write(&self.writer).await?;
+        let mut tx = self.writer.begin().await?;
         lock_app(&mut tx, app).await?;
         sqlx::query(
             "UPDATE apps SET queue_resumed_after = (SELECT id FROM runs WHERE app_id = $1 \
@@ -246,7 +246,7 @@ impl QueueStore for SqlStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(app = %next.app))]
     async fn start_next_queued(&self, next: NextRun) -> Result<Option<Run>> {
-        let mut tx = sql::begin_write(&self.writer).await?;
+        let mut tx = self.writer.begin().await?;
         let base = lock_app(&mut tx, next.app).await?;
         if next.hold_after_failure && queue_rows::held_in_tx(&mut tx, next.app).await? {
             return Ok(None);

@@ -10,7 +10,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::db::SqlStore;
 use crate::error::{Result, StoreError};
-use crate::sql::{self, Tx, begin_write};
+use crate::sql::{self, Tx};
 
 /// One compressed form of a file, stored as its own blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +176,7 @@ async fn update_publication(
     app: AppId,
     change: Change,
 ) -> Result<PublicationRecord> {
-    let mut tx = begin_write(&store.writer).await?;
+    let mut tx = store.writer.begin().await?;
     ensure_publication(&mut tx, app).await?;
     let now = Timestamp::now().as_micros();
     let query = match change {
@@ -225,7 +225,7 @@ impl ReleaseStore for SqlStore {
         let id = uuid::Uuid::new_v4().to_string();
         let now = Timestamp::now();
         let size: i64 = new.files.iter().map(|f| f.file.size).sum();
-        let mut tx = begin_write(&self.writer).await?;
+        let mut tx = self.writer.begin().await?;
         ensure_publication(&mut tx, new.app).await?;
         let row = sqlx::query(
             "SELECT CAST(COALESCE(MAX(number), 0) AS BIGINT) AS last FROM releases WHERE app_id = $1",

@@ -82,7 +82,12 @@ impl ResourceStore for SqlStore {
             .bind(&resource.kind)
             .bind(&resource.name)
         };
-        match query.bind(body).bind(now).execute(&self.writer).await {
+        match query
+            .bind(body)
+            .bind(now)
+            .execute(&mut *self.writer.acquire().await?)
+            .await
+        {
             Ok(done) if done.rows_affected() == 0 => Err(StoreError::NotFound("resource")),
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
@@ -123,7 +128,7 @@ impl ResourceStore for SqlStore {
         let done = sqlx::query("DELETE FROM runtime_resources WHERE id = $1 AND kind = $2")
             .bind(id)
             .bind(kind)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await?;
         if done.rows_affected() == 0 {
             return Err(missing(kind));

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use draftsmith_core::api::{Checkpoint, CheckpointKind};
 use draftsmith_core::{BlobHash, UserId};
 use serde::Deserialize;
-use sqlx::{AnyPool, Row};
+use sqlx::Row;
 
 use crate::checkpoint_log::{self, NewCheckpoint};
 use crate::draft_writes::{self, Move};
@@ -93,7 +93,7 @@ struct MoveRow {
 /// On PostgreSQL, in one call of `restore_draft` on `pool` (its own transaction): as
 /// [`restore_in`].
 pub(crate) async fn restore_on(
-    pool: &AnyPool,
+    conn: &mut sqlx::AnyConnection,
     target: &Checkpoint,
     author: &UserId,
     label: &str,
@@ -115,7 +115,7 @@ pub(crate) async fn restore_on(
             .bind(&checkpoint.id)
             .bind(checkpoint.kind.as_str())
             .bind(&checkpoint.label)
-            .fetch_one(pool)
+            .fetch_one(conn)
             .await?
             .try_get("answer")?;
     let answer = answer.ok_or(StoreError::NotFound("app"))?;

@@ -15,6 +15,7 @@ use crate::rules;
 use crate::sql::{self, Tx};
 use crate::usage::{self, NewModelCall};
 use crate::usage_columns;
+use crate::writer::{self, Writer};
 
 /// The run columns an event may set besides its status.
 struct Outcome {
@@ -466,11 +467,12 @@ fn insert_claimed(claim: &str, ord: &str, v: &str, from: &str, ending: bool) -> 
 /// Appends `batch`, which leaves the run active (no ending), and records its model calls,
 /// in one call to the database instead of five (the transaction's start, the claim, the
 /// calls, the events and the commit). On PostgreSQL one statement, its own transaction;
-/// on SQLite a script of three in a transaction (three calls to the connection's thread).
+/// on SQLite a script of three framed as one transaction ([`writer::framed`]), one call to
+/// the connection's thread.
 /// The claim takes the `seq`s as [`append_batch_in_tx`]'s does, and each event's stored
 /// text is written around them ([`split_at_claim`]), so what is stored is what Rust writes.
 pub(crate) async fn append_at_once(
-    writer: &AnyPool,
+    writer: &Writer,
     run: RunId,
     batch: Batch<'_>,
 ) -> Result<Vec<RunEvent>> {
@@ -480,7 +482,7 @@ pub(crate) async fn append_at_once(
     let now = Timestamp::now();
     let count = batch_len(&batch)?;
     let added = usage::added_by(batch.calls);
-    let sqlite = sql::is_sqlite(writer);
+    let sqlite = writer.is_sqlite();
     let columns = "INSERT INTO model_calls (run_id, seq, app_id, user_id, model, step, \
          input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
          reasoning_tokens, cost_micro_usd, estimated, ms, created_at)";
@@ -496,15 +498,15 @@ pub(crate) async fn append_at_once(
     };
     let statement = if sqlite {
         // The calls are written only after a claim (the run is still active); when the claim
-        // changed no row, the script writes nothing and the transaction is dropped.
-        format!(
+        // changed no row, the script writes nothing and commits nothing.
+        writer::framed(&format!(
             "{}; {}; {columns} SELECT $1, r.usage_model_calls - $16 + (c.key + 1), {} \
              FROM runs r, json_each($19) c WHERE r.id = $1 AND r.status IN ({})",
             claim_sql(last, false),
             events_after_claim(18, false)?,
             call_columns("c.value"),
             rules::active_sql()
-        )
+        ))
     } else {
         format!(
             "WITH claim AS ({}), {}, \
@@ -522,19 +524,9 @@ pub(crate) async fn append_at_once(
     let query = query
         .bind(sql::to_json(&claim_texts(&events)?)?)
         .bind(sql::to_json(&calls)?);
-    let claimed = if sqlite {
-        let mut tx = sql::begin_write(writer).await?;
-        // A script answers every row its statements return: the claim's alone.
-        let claimed = query.fetch_all(&mut *tx).await?.pop();
-        let claimed = claimed.ok_or(StoreError::RunEnded)?;
-        tx.commit().await?;
-        claimed
-    } else {
-        query
-            .fetch_optional(writer)
-            .await?
-            .ok_or(StoreError::RunEnded)?
-    };
+    // A script answers every row its statements return: the claim's alone.
+    let claimed = writer.fetch_all_at_once(query).await?.pop();
+    let claimed = claimed.ok_or(StoreError::RunEnded)?;
     claimed_as(&mut events, &claimed)?;
     Ok(events)
 }
@@ -608,14 +600,14 @@ pub(crate) async fn events_after(
 
 /// Records the run's phase timings, in one statement (its own transaction).
 pub(crate) async fn set_timing(
-    writer: &AnyPool,
+    writer: &Writer,
     run: RunId,
     timing: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<()> {
     sqlx::query("UPDATE runs SET timing_metrics_ms = $2 WHERE id = $1")
         .bind(run.to_string())
         .bind(sql::to_json(timing)?)
-        .execute(writer)
+        .execute(&mut *writer.acquire().await?)
         .await?;
     Ok(())
 }

@@ -66,13 +66,16 @@ pub(crate) async fn create_run(store: &SqlStore, new: NewRun) -> Result<Run> {
     let start = Start::of(&new)?;
     if store.backend == Backend::Postgres {
         // One call of `start_run`, its own transaction.
-        let answer = start.call(&new)?.fetch_one(&store.writer).await;
+        let answer = start
+            .call(&new)?
+            .fetch_one(&mut *store.writer.acquire().await?)
+            .await;
         return match start.answered(&new, answer)? {
             Some(run) => Ok(run),
             None => Err(active(store, new.app).await),
         };
     }
-    let mut tx = sql::begin_write(&store.writer).await?;
+    let mut tx = store.writer.begin().await?;
     // Locking the app row orders run creation against restores of the same app.
     let base = draft_writes::lock_app(&mut tx, new.app).await?;
     let Some(run) = start.write_sqlite(&mut tx, &new, base).await? else {

@@ -142,7 +142,7 @@ impl RunStore for SqlStore {
         body: EventBody,
         diagnostics: Vec<Diagnostic>,
     ) -> Result<RunEvent> {
-        let mut tx = sql::begin_write(&self.writer).await?;
+        let mut tx = self.writer.begin().await?;
         let event = run_log::append_in_tx(&mut tx, run, body, diagnostics).await?;
         tx.commit().await?;
         Ok(event)
@@ -161,7 +161,7 @@ impl RunStore for SqlStore {
             let batch = run_log::Batch::leaving_active(&calls, events);
             return run_log::append_at_once(&self.writer, run, batch).await;
         }
-        let mut tx = sql::begin_write(&self.writer).await?;
+        let mut tx = self.writer.begin().await?;
         // The calls go with the first claim of seqs (one statement claims them and adds the
         // usage); with no event to go with, or of another run, on their own first.
         let mut calls = Some(calls).filter(|c| !c.is_empty());
@@ -219,7 +219,7 @@ impl RunStore for SqlStore {
         ))
         .bind(run.to_string())
         .bind(&by.0)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await?;
         Ok(())
     }
@@ -256,7 +256,7 @@ impl RunStore for SqlStore {
                 .bind(run.to_string())
                 .bind(owner.to_string())
                 .bind(until.as_micros())
-                .execute(&self.writer)
+                .execute(&mut *self.writer.acquire().await?)
                 .await?;
         }
         Ok(())
@@ -285,7 +285,7 @@ impl RunStore for SqlStore {
             for run in chunk {
                 query = query.bind(run.to_string());
             }
-            query.execute(&self.writer).await?;
+            query.execute(&mut *self.writer.acquire().await?).await?;
         }
         Ok(())
     }

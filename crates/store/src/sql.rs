@@ -1,29 +1,18 @@
-//! The leaf under every aggregate: write transactions and the decoding of column values.
-//! It imports nothing from this crate but the error type, so any module may use it.
+//! The leaf under every aggregate: statements, scripts and the decoding of column values
+//! (transactions are [`crate::writer`]'s). It imports nothing from this crate but the
+//! error type and the transaction, so any module may use it.
 
 use draftsmith_core::{BlobHash, Timestamp};
 use serde::de::DeserializeOwned;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{Any, AnyPool, Row};
 
 use crate::error::{Result, StoreError};
 
-/// A transaction on either database.
-pub(crate) type Tx = Transaction<'static, Any>;
+pub(crate) use crate::writer::Tx;
 
 /// A statement with its parameters bound so far.
 pub(crate) type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
-
-/// Starts a transaction that will write. On SQLite it takes the write lock up front
-/// (`BEGIN IMMEDIATE`), so a concurrent writer waits under the busy timeout instead of
-/// failing when a read lock cannot be upgraded.
-pub(crate) async fn begin_write(pool: &AnyPool) -> Result<Tx> {
-    Ok(if is_sqlite(pool) {
-        pool.begin_with("BEGIN IMMEDIATE").await?
-    } else {
-        pool.begin().await?
-    })
-}
 
 /// Whether `pool` is a SQLite database.
 pub(crate) fn is_sqlite(pool: &AnyPool) -> bool {
@@ -338,7 +327,7 @@ mod tests {
 
     async fn scratch(store: &SqlStore) -> Vec<(String, i64, Option<String>)> {
         sqlx::query("SELECT name, n, note FROM scratch ORDER BY name")
-            .fetch_all(&store.writer)
+            .fetch_all(&mut *store.writer.acquire().await.unwrap())
             .await
             .unwrap()
             .iter()
@@ -355,11 +344,11 @@ mod tests {
             let db = TestDb::new(kind).await;
             let store = SqlStore::connect(&db.url).await.unwrap();
             sqlx::query("CREATE TABLE scratch (name TEXT PRIMARY KEY, n BIGINT, note TEXT)")
-                .execute(&store.writer)
+                .execute(&mut *store.writer.acquire().await.unwrap())
                 .await
                 .unwrap();
 
-            let mut tx = begin_write(&store.writer).await.unwrap();
+            let mut tx = store.writer.begin().await.unwrap();
             let mut script = Script::new(&tx);
             insert(&mut script, &[("a", 1, Some("one")), ("b", 2, None)]);
             let marks = script.marks();
@@ -381,7 +370,7 @@ mod tests {
             ];
             assert_eq!(scratch(&store).await, landed, "{kind:?}");
 
-            let mut tx = begin_write(&store.writer).await.unwrap();
+            let mut tx = store.writer.begin().await.unwrap();
             let mut script = Script::new(&tx);
             insert(&mut script, &[("d", 4, None)]);
             // `a` exists: the key refuses the row.

@@ -42,7 +42,7 @@ pub trait SteeringStore: Send + Sync {
 impl SteeringStore for SqlStore {
     #[tracing::instrument(level = "debug", skip_all, fields(run = %run))]
     async fn steer(&self, run: RunId, text: &str) -> Result<RunEvent> {
-        let mut tx = sql::begin_write(&self.writer).await?;
+        let mut tx = self.writer.begin().await?;
         let now = Timestamp::now();
         let row = sqlx::query("SELECT chat_session_id FROM runs WHERE id = $1")
             .bind(run.to_string())
@@ -81,7 +81,7 @@ impl SteeringStore for SqlStore {
         ))
         .bind(owner.to_string())
         .bind(Timestamp::now().as_micros())
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *self.writer.acquire().await?)
         .await?;
         let mut claimed = rows
             .iter()

@@ -80,7 +80,7 @@ impl UploadStore for SqlStore {
         .bind(upload.size)
         .bind(hash.as_str())
         .bind(upload.created_at.as_micros())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await?;
         Ok(upload)
     }
