@@ -99,10 +99,23 @@ impl SandboxController for LocalController {
         let sandbox = self.get(id).await?;
         let mut index = sandbox.files.lock().await;
         let manifest = files.to_vec();
-        let plan = with_index(&mut index, &sandbox, move |root, index| {
-            workspace::plan(&root, &manifest, index)
+        let uid = sandbox.uid();
+        // A refresh that needs no content (the workspace holds the draft's files, or only
+        // has some to remove) is done in the same trip to the blocking pool as its plan.
+        let planned = with_index(&mut index, &sandbox, move |root, index| {
+            let plan = workspace::plan(&root, &manifest, index)?;
+            if !plan.write.is_empty() {
+                return Ok(Planned::Needs(plan));
+            }
+            let done = workspace::apply(&root, &plan, &HashMap::new(), index, uid)?;
+            index.save()?;
+            Ok(Planned::Done(done))
         })
         .await?;
+        let plan = match planned {
+            Planned::Done(done) => return Ok(done),
+            Planned::Needs(plan) => plan,
+        };
         let mut contents = HashMap::new();
         let needed = plan.blobs();
         let fetched = blobs.blobs(&needed).await?;
@@ -115,7 +128,6 @@ impl SandboxController for LocalController {
             }
             contents.insert(hash, bytes);
         }
-        let uid = sandbox.uid();
         with_index(&mut index, &sandbox, move |root, index| {
             let done = workspace::apply(&root, &plan, &contents, index, uid)?;
             index.save()?;
@@ -296,6 +308,12 @@ impl SandboxController for LocalController {
         // A scrape never waits on a sandbox being created; busy reads as unknown.
         self.sandboxes.try_lock().ok().map(|map| map.len())
     }
+}
+
+/// A refresh's plan, carried out at once when it needed no content.
+enum Planned {
+    Done(Refreshed),
+    Needs(workspace::RefreshPlan),
 }
 
 fn log_reaped(reaped: &[(SandboxId, super::Trash)]) {

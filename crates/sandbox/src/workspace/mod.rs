@@ -8,7 +8,7 @@ mod snapshot;
 mod walk;
 
 pub(crate) use index::FileIndex;
-pub(crate) use refresh::{apply, plan};
+pub(crate) use refresh::{RefreshPlan, apply, plan};
 pub(crate) use snapshot::snapshot;
 
 #[cfg(test)]

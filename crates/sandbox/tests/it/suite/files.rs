@@ -48,6 +48,17 @@ pub(super) async fn refresh_writes_only_what_differs(d: Deployment) {
     for dir in ["node_modules/react", ".git", "dist"] {
         assert!(ws.join(dir).join("keep").exists(), "{dir} was touched");
     }
+
+    // Only a removal: nothing to fetch, done with the plan.
+    files.retain(|(path, _)| *path != "src/f1.js");
+    let (v3, blobs) = manifest(&files);
+    let done = env.ctl.refresh(&id, &v3, &blobs).await.unwrap();
+    assert_eq!((done.written, done.removed, blobs.fetched()), (0, 1, 0));
+    assert!(!ws.join("src/f1.js").exists());
+    assert_eq!(
+        std::fs::read(ws.join("index.html")).unwrap(),
+        b"<html></html>"
+    );
 }
 
 pub(super) async fn refresh_refuses_blocked_paths(d: Deployment) {
