@@ -84,9 +84,9 @@ impl Writer {
     /// Runs `statement` as one transaction in one call to the database, and returns the
     /// rows it answered: on PostgreSQL one statement; on SQLite a script framed by
     /// [`framed`], one call to the connection's thread instead of one per statement and
-    /// two more for the transaction. A statement of the script that fails leaves the
-    /// transaction open: it is rolled back (as one whose future was dropped in the middle
-    /// is, by the next writer).
+    /// two more for the transaction. A statement of the script that fails, or a future
+    /// dropped in the middle, leaves the transaction open: it is rolled back as a
+    /// [`Tx`] dropped before its commit is.
     pub(crate) async fn fetch_all_at_once<'q>(
         &self,
         statement: Query<'q, Any, AnyArguments<'q>>,
@@ -95,14 +95,14 @@ impl Writer {
             Self::Pool(pool) => return Ok(statement.fetch_all(pool).await?),
             Self::Held(held) => held,
         };
-        let mut locked = held.lock().await?;
-        held.open.store(true, Ordering::Release);
-        let rows = statement.fetch_all(&mut *locked).await;
-        if rows.is_err() {
-            let _ = locked.execute("ROLLBACK").await;
-        }
-        held.open.store(false, Ordering::Release);
-        Ok(rows?)
+        // Ended by the script's own `COMMIT`; dropped before it, rolled back.
+        let mut tx = HeldTx {
+            locked: held.lock().await?,
+            committed: false,
+        };
+        let rows = statement.fetch_all(&mut *tx.locked).await?;
+        tx.committed = true;
+        Ok(rows)
     }
 
     /// Closes the pool, or the held connection once the writer holding it is done.
