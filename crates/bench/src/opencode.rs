@@ -27,10 +27,10 @@ use serde_json::{Value, json};
 use crate::api::{follow, new_app, start_run_with};
 use crate::memory::{Service, config_toml, cpu_ms, rss_mib, server_binary};
 use crate::phases::{Clock, Phases, TimedRun};
-use crate::report::{line, line_mib, median_of, wait_for_quiet};
+use crate::report::{line, line_mib, median_of, paired_ratios, wait_for_quiet};
 
 /// Warm runs per way (after the first cold run).
-const RUNS: usize = 9;
+const RUNS: usize = 15;
 /// Cold runs per way: a raw server started for one task, and the first run of a new chat
 /// (a new sandbox with its own OpenCode server), alternating.
 const COLD_RUNS: usize = 3;
@@ -43,6 +43,8 @@ const STEPS: usize = 5;
 struct Measured {
     /// Each cold run, in the order they ran.
     colds: Vec<Duration>,
+    /// Each warm run, in the order they ran.
+    warms: Vec<Duration>,
     warm: Duration,
     /// The CPU time of a warm run (ms, the mean): the OpenCode server's process tree (for
     /// the service, every process its sandboxes run).
@@ -109,6 +111,11 @@ pub async fn run() -> anyhow::Result<()> {
         "raw OpenCode, warm run",
         raw.warm,
     );
+    if let Some((median, low, high)) = paired_ratios(&engine.warms, &raw.warms) {
+        println!(
+            "  paired: each of its warm runs over raw OpenCode's run just before it, median ratio {median:.3} (from {low:.3} to {high:.3})"
+        );
+    }
     engine.phases.print(" of the OpenCode engine");
     raw.phases.print(" of raw OpenCode");
     println!(
@@ -323,7 +330,8 @@ impl RawOpencode {
         let runs = self.warm.len().max(1) as f64;
         Ok(Measured {
             colds: self.colds,
-            warm: median_of(self.warm).unwrap_or_default(),
+            warm: median_of(self.warm.clone()).unwrap_or_default(),
+            warms: self.warm,
             warm_cpu_ms: self.warm_cpu_ms / runs,
             service_cpu_ms: 0.0,
             rss_mib: rss?,
@@ -575,7 +583,8 @@ impl<'a> Chat<'a> {
         let runs = self.warms.len().max(1) as f64;
         Measured {
             colds: self.colds,
-            warm: median_of(self.warms).unwrap_or_default(),
+            warm: median_of(self.warms.clone()).unwrap_or_default(),
+            warms: self.warms,
             warm_cpu_ms: self.sandboxes_cpu_ms / runs,
             service_cpu_ms: self.service_cpu_ms / runs,
             rss_mib,

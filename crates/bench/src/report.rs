@@ -51,6 +51,20 @@ pub fn median_of(mut times: Vec<Duration>) -> Option<Duration> {
     times.get(times.len() / 2).copied()
 }
 
+/// The median, the lowest and the highest of `values[i] / baselines[i]` over the pairs
+/// (`None` without a pair): each value against the baseline measured next to it, so load
+/// that drifts between minutes cancels out of every ratio instead of adding to the spread.
+pub fn paired_ratios(values: &[Duration], baselines: &[Duration]) -> Option<(f64, f64, f64)> {
+    let mut ratios: Vec<f64> = values
+        .iter()
+        .zip(baselines)
+        .map(|(v, b)| v.as_secs_f64() / b.as_secs_f64().max(1e-9))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let median = *ratios.get(ratios.len() / 2)?;
+    Some((median, *ratios.first()?, *ratios.last()?))
+}
+
 /// Prints one result line: a measurement, its baseline and their ratio.
 pub fn line(name: &str, value: Duration, baseline_name: &str, baseline: Duration) {
     let ratio = value.as_secs_f64() / baseline.as_secs_f64().max(1e-9);
