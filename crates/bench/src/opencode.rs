@@ -45,7 +45,6 @@ struct Measured {
     colds: Vec<Duration>,
     /// Each warm run, in the order they ran.
     warms: Vec<Duration>,
-    warm: Duration,
     /// The CPU time of a warm run (ms, the mean): the OpenCode server's process tree (for
     /// the service, every process its sandboxes run).
     warm_cpu_ms: f64,
@@ -62,6 +61,11 @@ impl Measured {
     /// The median cold run.
     fn cold(&self) -> Duration {
         median_of(self.colds.clone()).unwrap_or_default()
+    }
+
+    /// The median warm run.
+    fn warm(&self) -> Duration {
+        median_of(self.warms.clone()).unwrap_or_default()
     }
 }
 
@@ -107,9 +111,9 @@ pub async fn run() -> anyhow::Result<()> {
 
     line(
         "draftsmith OpenCode engine, warm run",
-        engine.warm,
+        engine.warm(),
         "raw OpenCode, warm run",
-        raw.warm,
+        raw.warm(),
     );
     if let Some((median, low, high)) = paired_ratios(&engine.warms, &raw.warms) {
         println!(
@@ -124,9 +128,9 @@ pub async fn run() -> anyhow::Result<()> {
     );
     line(
         "draftsmith native engine, warm run",
-        native.warm,
+        native.warm(),
         "raw OpenCode, warm run",
-        raw.warm,
+        raw.warm(),
     );
     println!(
         "  CPU per warm run (ms): the service itself {:.1}, its sandboxes' processes {:.1}",
@@ -330,7 +334,6 @@ impl RawOpencode {
         let runs = self.warm.len().max(1) as f64;
         Ok(Measured {
             colds: self.colds,
-            warm: median_of(self.warm.clone()).unwrap_or_default(),
             warms: self.warm,
             warm_cpu_ms: self.warm_cpu_ms / runs,
             service_cpu_ms: 0.0,
@@ -583,7 +586,6 @@ impl<'a> Chat<'a> {
         let runs = self.warms.len().max(1) as f64;
         Measured {
             colds: self.colds,
-            warm: median_of(self.warms.clone()).unwrap_or_default(),
             warms: self.warms,
             warm_cpu_ms: self.sandboxes_cpu_ms / runs,
             service_cpu_ms: self.service_cpu_ms / runs,
