@@ -50,6 +50,11 @@ struct Measured {
     warm_cpu_ms: f64,
     /// The service's own CPU time of a warm run (ms, the mean; 0 for raw OpenCode).
     service_cpu_ms: f64,
+    /// How long the OpenCode server's threads waited for a CPU in a warm run (the mean).
+    warm_wait: CpuWait,
+    /// How long the service's threads waited for a CPU in a warm run (ms, the mean; 0 for
+    /// raw OpenCode).
+    service_wait_ms: f64,
     rss_mib: f64,
     /// Where the warm runs' time went.
     phases: Phases,
@@ -125,6 +130,10 @@ pub async fn run() -> anyhow::Result<()> {
     println!(
         "  CPU per warm run (ms): the engine's OpenCode server {:.1}, the service itself {:.1}; raw OpenCode {:.1}",
         engine.warm_cpu_ms, engine.service_cpu_ms, raw.warm_cpu_ms
+    );
+    println!(
+        "  waiting for a CPU per warm run (ms): the engine's OpenCode server {}, the service itself {:.1}; raw OpenCode {}",
+        engine.warm_wait, engine.service_wait_ms, raw.warm_wait
     );
     line(
         "draftsmith native engine, warm run",
@@ -208,6 +217,8 @@ struct RawOpencode {
     warm: Vec<Duration>,
     /// The first server's CPU time over the later tasks (ms).
     warm_cpu_ms: f64,
+    /// How long the first server's threads waited for a CPU over the later tasks.
+    warm_wait: CpuWait,
     phases: Phases,
     cold_phases: Phases,
 }
@@ -235,6 +246,7 @@ impl RawOpencode {
             colds: Vec::with_capacity(COLD_RUNS),
             warm: Vec::with_capacity(RUNS),
             warm_cpu_ms: 0.0,
+            warm_wait: CpuWait::default(),
             phases: Phases::default(),
             cold_phases: Phases::default(),
         };
@@ -313,8 +325,10 @@ impl RawOpencode {
             .pid()
             .context("the raw server has no pid")?;
         let cpu = tree_cpu_ms(pid);
+        let waited = CpuWait::of_tree(pid);
         let timed = task(&self.http, &self.first.server, model).await?;
         self.warm_cpu_ms += tree_cpu_ms(pid) - cpu;
+        self.warm_wait += CpuWait::of_tree(pid) - waited;
         self.warm.push(timed.ended - timed.posted);
         self.phases.add(&timed);
         Ok(())
@@ -337,6 +351,8 @@ impl RawOpencode {
             warms: self.warm,
             warm_cpu_ms: self.warm_cpu_ms / runs,
             service_cpu_ms: 0.0,
+            warm_wait: self.warm_wait / runs,
+            service_wait_ms: 0.0,
             rss_mib: rss?,
             phases: self.phases,
             cold_phases: self.cold_phases,
@@ -518,6 +534,10 @@ struct Chat<'a> {
     service_cpu_ms: f64,
     /// Its sandboxes' processes' CPU time over the warm runs (ms).
     sandboxes_cpu_ms: f64,
+    /// How long the service's threads waited for a CPU over the warm runs.
+    service_wait: CpuWait,
+    /// How long its sandboxes' threads waited for a CPU over the warm runs.
+    sandboxes_wait: CpuWait,
     /// Where the warm runs' time went.
     phases: Phases,
     /// Where the cold runs' time went.
@@ -536,6 +556,8 @@ impl<'a> Chat<'a> {
             warms: Vec::with_capacity(RUNS),
             service_cpu_ms: 0.0,
             sandboxes_cpu_ms: 0.0,
+            service_wait: CpuWait::default(),
+            sandboxes_wait: CpuWait::default(),
             phases: Phases::default(),
             cold_phases: Phases::default(),
         }
@@ -547,6 +569,10 @@ impl<'a> Chat<'a> {
         let before = model.requests().len();
         let body = json!({"input": input, "engine": engine, "chat_session_id": self.chat});
         let (service_cpu, sandboxes_cpu) = (cpu_ms(self.service), descendants_cpu_ms(self.service));
+        let (service_wait, sandboxes_wait) = (
+            CpuWait::of(&[self.service]),
+            CpuWait::of_descendants(self.service),
+        );
         let mut clock = Clock::start(model);
         let run = start_run_with(self.admin, &self.app, &body).await?;
         clock.created();
@@ -557,6 +583,8 @@ impl<'a> Chat<'a> {
             Some(_) => {
                 self.service_cpu_ms += cpu_ms(self.service) - service_cpu;
                 self.sandboxes_cpu_ms += descendants_cpu_ms(self.service) - sandboxes_cpu;
+                self.service_wait += CpuWait::of(&[self.service]) - service_wait;
+                self.sandboxes_wait += CpuWait::of_descendants(self.service) - sandboxes_wait;
                 self.warms.push(took);
                 self.phases.add(&timed);
             }
@@ -589,6 +617,8 @@ impl<'a> Chat<'a> {
             warms: self.warms,
             warm_cpu_ms: self.sandboxes_cpu_ms / runs,
             service_cpu_ms: self.service_cpu_ms / runs,
+            warm_wait: self.sandboxes_wait / runs,
+            service_wait_ms: (self.service_wait / runs).all_ms,
             rss_mib,
             phases: self.phases,
             cold_phases: self.cold_phases,
@@ -603,6 +633,93 @@ fn in_ms(times: &[Duration]) -> String {
         .map(|t| format!("{:.0}", t.as_secs_f64() * 1e3))
         .collect();
     format!("[{}]", each.join(", "))
+}
+
+/// How long threads waited on a run queue for a CPU (the second field of each thread's
+/// `/proc/<pid>/task/<tid>/schedstat`): all of them, and the OpenCode servers' main
+/// threads (named `opencode`), where its agent loop runs. On two cores OpenCode alone
+/// keeps both busy in a run, so this is where the service's own work shows in OpenCode's
+/// time; 0 where the kernel keeps no such counts.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuWait {
+    all_ms: f64,
+    main_ms: f64,
+}
+
+impl CpuWait {
+    /// The waits so far of every thread of `pids`.
+    fn of(pids: &[u32]) -> Self {
+        let mut total = Self::default();
+        for pid in pids {
+            let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+                continue;
+            };
+            for thread in threads.flatten() {
+                let path = thread.path();
+                let waited_ns = std::fs::read_to_string(path.join("schedstat"))
+                    .ok()
+                    .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok());
+                let Some(waited_ns) = waited_ns else { continue };
+                total.all_ms += waited_ns / 1e6;
+                let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+                if comm.trim_end() == "opencode" {
+                    total.main_ms += waited_ns / 1e6;
+                }
+            }
+        }
+        total
+    }
+
+    /// The waits of `pid` and its living descendants.
+    fn of_tree(pid: u32) -> Self {
+        let mut pids = vec![pid];
+        pids.extend(draftsmith_opencode::descendants(pid));
+        Self::of(&pids)
+    }
+
+    /// The waits of `pid`'s living descendants.
+    fn of_descendants(pid: u32) -> Self {
+        Self::of(&draftsmith_opencode::descendants(pid))
+    }
+}
+
+impl std::ops::Sub for CpuWait {
+    type Output = Self;
+
+    fn sub(self, earlier: Self) -> Self {
+        Self {
+            all_ms: self.all_ms - earlier.all_ms,
+            main_ms: self.main_ms - earlier.main_ms,
+        }
+    }
+}
+
+impl std::ops::AddAssign for CpuWait {
+    fn add_assign(&mut self, more: Self) {
+        self.all_ms += more.all_ms;
+        self.main_ms += more.main_ms;
+    }
+}
+
+impl std::ops::Div<f64> for CpuWait {
+    type Output = Self;
+
+    fn div(self, runs: f64) -> Self {
+        Self {
+            all_ms: self.all_ms / runs,
+            main_ms: self.main_ms / runs,
+        }
+    }
+}
+
+impl std::fmt::Display for CpuWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.1} (its main thread {:.1})",
+            self.all_ms, self.main_ms
+        )
+    }
 }
 
 /// The CPU time (ms) of `pid` and its living descendants, each with its reaped children.
