@@ -250,3 +250,20 @@ async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection, read_only: bool) -> sqlx
     }
     Ok(())
 }
+
+/// A store on a new database of `kind` with a table `scratch (columns)`, for tests of the
+/// store's own SQL machinery; the database lives as long as the [`TestDb`](draftsmith_testkit::TestDb).
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) async fn scratch_store(
+    kind: draftsmith_testkit::StoreKind,
+    columns: &str,
+) -> (draftsmith_testkit::TestDb, SqlStore) {
+    let db = draftsmith_testkit::TestDb::new(kind).await;
+    let store = SqlStore::connect(&db.url).await.unwrap();
+    sqlx::query(&format!("CREATE TABLE scratch ({columns})"))
+        .execute(&mut *store.writer.acquire().await.unwrap())
+        .await
+        .unwrap();
+    (db, store)
+}

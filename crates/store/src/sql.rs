@@ -304,11 +304,12 @@ pub(crate) async fn log_after<T: DeserializeOwned>(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use draftsmith_testkit::{StoreKind, TestDb};
+    use draftsmith_testkit::StoreKind;
     use sqlx::Row;
 
     use super::*;
     use crate::SqlStore;
+    use crate::db::scratch_store;
 
     /// Adds to `script` an insert of `rows` into `scratch`.
     fn insert(script: &mut Script, rows: &[(&str, i64, Option<&str>)]) {
@@ -341,12 +342,8 @@ mod tests {
     #[tokio::test]
     async fn a_script_binds_in_order_and_lands_whole_or_not_at_all() {
         for kind in [StoreKind::Sqlite, StoreKind::Postgres] {
-            let db = TestDb::new(kind).await;
-            let store = SqlStore::connect(&db.url).await.unwrap();
-            sqlx::query("CREATE TABLE scratch (name TEXT PRIMARY KEY, n BIGINT, note TEXT)")
-                .execute(&mut *store.writer.acquire().await.unwrap())
-                .await
-                .unwrap();
+            let (_db, store) =
+                scratch_store(kind, "name TEXT PRIMARY KEY, n BIGINT, note TEXT").await;
 
             let mut tx = store.writer.begin().await.unwrap();
             let mut script = Script::new(&tx);

@@ -279,7 +279,7 @@ mod tests {
     use draftsmith_testkit::{StoreKind, TestDb};
     use sqlx::Row;
 
-    use crate::db::SqlStore;
+    use crate::db::{SqlStore, scratch_store};
 
     async fn names(store: &SqlStore) -> Vec<String> {
         sqlx::query("SELECT name FROM scratch ORDER BY name")
@@ -297,12 +297,7 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_transaction_is_rolled_back_before_the_next_write() {
         for kind in [StoreKind::Sqlite, StoreKind::Postgres] {
-            let db = TestDb::new(kind).await;
-            let store = SqlStore::connect(&db.url).await.unwrap();
-            sqlx::query("CREATE TABLE scratch (name TEXT PRIMARY KEY)")
-                .execute(&mut *store.writer.acquire().await.unwrap())
-                .await
-                .unwrap();
+            let (_db, store) = scratch_store(kind, "name TEXT PRIMARY KEY").await;
             let insert =
                 |name: &'static str| sqlx::query("INSERT INTO scratch VALUES ($1)").bind(name);
 
