@@ -639,7 +639,8 @@ fn in_ms(times: &[Duration]) -> String {
 /// `/proc/<pid>/task/<tid>/schedstat`): all of them, and the OpenCode servers' main
 /// threads (named `opencode`), where its agent loop runs. On two cores OpenCode alone
 /// keeps both busy in a run, so this is where the service's own work shows in OpenCode's
-/// time; 0 where the kernel keeps no such counts.
+/// time. Living threads only (one that ends within the run, a tool's `rg`, leaves its
+/// wait out); 0 where the kernel keeps no such counts.
 #[derive(Debug, Clone, Copy, Default)]
 struct CpuWait {
     all_ms: f64,
