@@ -45,16 +45,11 @@ struct Measured {
     colds: Vec<Duration>,
     /// Each warm run, in the order they ran.
     warms: Vec<Duration>,
-    /// The CPU time of a warm run (ms, the mean): the OpenCode server's process tree (for
-    /// the service, every process its sandboxes run).
-    warm_cpu_ms: f64,
-    /// The service's own CPU time of a warm run (ms, the mean; 0 for raw OpenCode).
-    service_cpu_ms: f64,
-    /// How long the OpenCode server's threads waited for a CPU in a warm run (the mean).
-    warm_wait: CpuWait,
-    /// How long the service's threads waited for a CPU in a warm run (ms, the mean; 0 for
-    /// raw OpenCode).
-    service_wait_ms: f64,
+    /// What a warm run used (the mean): the OpenCode server's process tree (for the
+    /// service, every process its sandboxes run).
+    warm_usage: Usage,
+    /// What the service itself used in a warm run (the mean; nothing for raw OpenCode).
+    service_usage: Usage,
     rss_mib: f64,
     /// Where the warm runs' time went.
     phases: Phases,
@@ -129,11 +124,15 @@ pub async fn run() -> anyhow::Result<()> {
     raw.phases.print(" of raw OpenCode");
     println!(
         "  CPU per warm run (ms): the engine's OpenCode server {:.1}, the service itself {:.1}; raw OpenCode {:.1}",
-        engine.warm_cpu_ms, engine.service_cpu_ms, raw.warm_cpu_ms
+        engine.warm_usage.cpu_ms, engine.service_usage.cpu_ms, raw.warm_usage.cpu_ms
     );
     println!(
-        "  waiting for a CPU per warm run (ms): the engine's OpenCode server {}, the service itself {:.1}; raw OpenCode {}",
-        engine.warm_wait, engine.service_wait_ms, raw.warm_wait
+        "  waiting for a CPU per warm run (ms): the engine's OpenCode server {:.1} (its main thread {:.1}), the service itself {:.1}; raw OpenCode {:.1} (its main thread {:.1})",
+        engine.warm_usage.wait_ms,
+        engine.warm_usage.main_wait_ms,
+        engine.service_usage.wait_ms,
+        raw.warm_usage.wait_ms,
+        raw.warm_usage.main_wait_ms
     );
     line(
         "draftsmith native engine, warm run",
@@ -143,7 +142,7 @@ pub async fn run() -> anyhow::Result<()> {
     );
     println!(
         "  CPU per warm run (ms): the service itself {:.1}, its sandboxes' processes {:.1}",
-        native.service_cpu_ms, native.warm_cpu_ms
+        native.service_usage.cpu_ms, native.warm_usage.cpu_ms
     );
     line(
         "draftsmith OpenCode engine, cold (sandbox + server)",
@@ -215,10 +214,8 @@ struct RawOpencode {
     colds: Vec<Duration>,
     /// Each later task.
     warm: Vec<Duration>,
-    /// The first server's CPU time over the later tasks (ms).
-    warm_cpu_ms: f64,
-    /// How long the first server's threads waited for a CPU over the later tasks.
-    warm_wait: CpuWait,
+    /// What the first server used over the later tasks.
+    warm_usage: Usage,
     phases: Phases,
     cold_phases: Phases,
 }
@@ -245,8 +242,7 @@ impl RawOpencode {
             http,
             colds: Vec::with_capacity(COLD_RUNS),
             warm: Vec::with_capacity(RUNS),
-            warm_cpu_ms: 0.0,
-            warm_wait: CpuWait::default(),
+            warm_usage: Usage::default(),
             phases: Phases::default(),
             cold_phases: Phases::default(),
         };
@@ -324,11 +320,9 @@ impl RawOpencode {
             .server
             .pid()
             .context("the raw server has no pid")?;
-        let cpu = tree_cpu_ms(pid);
-        let waited = CpuWait::of_tree(pid);
+        let before = Usage::of_tree(pid);
         let timed = task(&self.http, &self.first.server, model).await?;
-        self.warm_cpu_ms += tree_cpu_ms(pid) - cpu;
-        self.warm_wait += CpuWait::of_tree(pid) - waited;
+        self.warm_usage += Usage::of_tree(pid) - before;
         self.warm.push(timed.ended - timed.posted);
         self.phases.add(&timed);
         Ok(())
@@ -349,10 +343,8 @@ impl RawOpencode {
         Ok(Measured {
             colds: self.colds,
             warms: self.warm,
-            warm_cpu_ms: self.warm_cpu_ms / runs,
-            service_cpu_ms: 0.0,
-            warm_wait: self.warm_wait / runs,
-            service_wait_ms: 0.0,
+            warm_usage: self.warm_usage / runs,
+            service_usage: Usage::default(),
             rss_mib: rss?,
             phases: self.phases,
             cold_phases: self.cold_phases,
@@ -530,14 +522,10 @@ struct Chat<'a> {
     chat: Option<String>,
     colds: Vec<Duration>,
     warms: Vec<Duration>,
-    /// The service's own CPU time over the warm runs (ms).
-    service_cpu_ms: f64,
-    /// Its sandboxes' processes' CPU time over the warm runs (ms).
-    sandboxes_cpu_ms: f64,
-    /// How long the service's threads waited for a CPU over the warm runs.
-    service_wait: CpuWait,
-    /// How long its sandboxes' threads waited for a CPU over the warm runs.
-    sandboxes_wait: CpuWait,
+    /// What the service itself used over the warm runs.
+    service_usage: Usage,
+    /// What its sandboxes' processes used over the warm runs.
+    sandboxes_usage: Usage,
     /// Where the warm runs' time went.
     phases: Phases,
     /// Where the cold runs' time went.
@@ -554,10 +542,8 @@ impl<'a> Chat<'a> {
             chat: None,
             colds: Vec::with_capacity(COLD_RUNS),
             warms: Vec::with_capacity(RUNS),
-            service_cpu_ms: 0.0,
-            sandboxes_cpu_ms: 0.0,
-            service_wait: CpuWait::default(),
-            sandboxes_wait: CpuWait::default(),
+            service_usage: Usage::default(),
+            sandboxes_usage: Usage::default(),
             phases: Phases::default(),
             cold_phases: Phases::default(),
         }
@@ -568,11 +554,7 @@ impl<'a> Chat<'a> {
         let engine = self.engine;
         let before = model.requests().len();
         let body = json!({"input": input, "engine": engine, "chat_session_id": self.chat});
-        let (service_cpu, sandboxes_cpu) = (cpu_ms(self.service), descendants_cpu_ms(self.service));
-        let (service_wait, sandboxes_wait) = (
-            CpuWait::of(&[self.service]),
-            CpuWait::of_descendants(self.service),
-        );
+        let (service, sandboxes) = self.usage();
         let mut clock = Clock::start(model);
         let run = start_run_with(self.admin, &self.app, &body).await?;
         clock.created();
@@ -581,10 +563,9 @@ impl<'a> Chat<'a> {
         let took = timed.ended - timed.posted;
         match self.chat {
             Some(_) => {
-                self.service_cpu_ms += cpu_ms(self.service) - service_cpu;
-                self.sandboxes_cpu_ms += descendants_cpu_ms(self.service) - sandboxes_cpu;
-                self.service_wait += CpuWait::of(&[self.service]) - service_wait;
-                self.sandboxes_wait += CpuWait::of_descendants(self.service) - sandboxes_wait;
+                let (service_now, sandboxes_now) = self.usage();
+                self.service_usage += service_now - service;
+                self.sandboxes_usage += sandboxes_now - sandboxes;
                 self.warms.push(took);
                 self.phases.add(&timed);
             }
@@ -604,6 +585,12 @@ impl<'a> Chat<'a> {
         Ok(())
     }
 
+    /// What the service itself and its sandboxes' processes have used so far.
+    fn usage(&self) -> (Usage, Usage) {
+        let sandboxes = draftsmith_opencode::descendants(self.service);
+        (Usage::of(&[self.service]), Usage::of(&sandboxes))
+    }
+
     /// The next run starts a new chat (a new sandbox): it is cold.
     fn new_chat(&mut self) {
         self.chat = None;
@@ -615,10 +602,8 @@ impl<'a> Chat<'a> {
         Measured {
             colds: self.colds,
             warms: self.warms,
-            warm_cpu_ms: self.sandboxes_cpu_ms / runs,
-            service_cpu_ms: self.service_cpu_ms / runs,
-            warm_wait: self.sandboxes_wait / runs,
-            service_wait_ms: (self.service_wait / runs).all_ms,
+            warm_usage: self.sandboxes_usage / runs,
+            service_usage: self.service_usage / runs,
             rss_mib,
             phases: self.phases,
             cold_phases: self.cold_phases,
@@ -635,22 +620,27 @@ fn in_ms(times: &[Duration]) -> String {
     format!("[{}]", each.join(", "))
 }
 
-/// How long threads waited on a run queue for a CPU (the second field of each thread's
-/// `/proc/<pid>/task/<tid>/schedstat`): all of them, and the OpenCode servers' main
-/// threads (named `opencode`), where its agent loop runs. On two cores OpenCode alone
-/// keeps both busy in a run, so this is where the service's own work shows in OpenCode's
-/// time. Living threads only (one that ends within the run, a tool's `rg`, leaves its
-/// wait out); 0 where the kernel keeps no such counts.
+/// What a set of processes has used so far: CPU time (each process with its reaped
+/// children, a tool's `rg` say) and time its threads waited on a run queue for a CPU (the
+/// second field of `/proc/<pid>/task/<tid>/schedstat`), the OpenCode servers' main
+/// threads (named `opencode`, where the agent loop runs) apart. On two cores OpenCode
+/// alone keeps both busy in a run, so the waits are where the service's own work shows in
+/// OpenCode's time. Waits count living threads only (one that ends within the run leaves
+/// its wait out), and are 0 where the kernel keeps no such counts.
 #[derive(Debug, Clone, Copy, Default)]
-struct CpuWait {
-    all_ms: f64,
-    main_ms: f64,
+struct Usage {
+    cpu_ms: f64,
+    wait_ms: f64,
+    main_wait_ms: f64,
 }
 
-impl CpuWait {
-    /// The waits so far of every thread of `pids`.
+impl Usage {
+    /// What `pids` have used so far.
     fn of(pids: &[u32]) -> Self {
-        let mut total = Self::default();
+        let mut total = Self {
+            cpu_ms: pids.iter().copied().map(cpu_ms).sum(),
+            ..Self::default()
+        };
         for pid in pids {
             let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
                 continue;
@@ -661,77 +651,54 @@ impl CpuWait {
                     .ok()
                     .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok());
                 let Some(waited_ns) = waited_ns else { continue };
-                total.all_ms += waited_ns / 1e6;
+                total.wait_ms += waited_ns / 1e6;
                 let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
                 if comm.trim_end() == "opencode" {
-                    total.main_ms += waited_ns / 1e6;
+                    total.main_wait_ms += waited_ns / 1e6;
                 }
             }
         }
         total
     }
 
-    /// The waits of `pid` and its living descendants.
+    /// What `pid` and its living descendants have used so far.
     fn of_tree(pid: u32) -> Self {
         let mut pids = vec![pid];
         pids.extend(draftsmith_opencode::descendants(pid));
         Self::of(&pids)
     }
-
-    /// The waits of `pid`'s living descendants.
-    fn of_descendants(pid: u32) -> Self {
-        Self::of(&draftsmith_opencode::descendants(pid))
-    }
 }
 
-impl std::ops::Sub for CpuWait {
+impl std::ops::Sub for Usage {
     type Output = Self;
 
     fn sub(self, earlier: Self) -> Self {
         Self {
-            all_ms: self.all_ms - earlier.all_ms,
-            main_ms: self.main_ms - earlier.main_ms,
+            cpu_ms: self.cpu_ms - earlier.cpu_ms,
+            wait_ms: self.wait_ms - earlier.wait_ms,
+            main_wait_ms: self.main_wait_ms - earlier.main_wait_ms,
         }
     }
 }
 
-impl std::ops::AddAssign for CpuWait {
+impl std::ops::AddAssign for Usage {
     fn add_assign(&mut self, more: Self) {
-        self.all_ms += more.all_ms;
-        self.main_ms += more.main_ms;
+        self.cpu_ms += more.cpu_ms;
+        self.wait_ms += more.wait_ms;
+        self.main_wait_ms += more.main_wait_ms;
     }
 }
 
-impl std::ops::Div<f64> for CpuWait {
+impl std::ops::Div<f64> for Usage {
     type Output = Self;
 
     fn div(self, runs: f64) -> Self {
         Self {
-            all_ms: self.all_ms / runs,
-            main_ms: self.main_ms / runs,
+            cpu_ms: self.cpu_ms / runs,
+            wait_ms: self.wait_ms / runs,
+            main_wait_ms: self.main_wait_ms / runs,
         }
     }
-}
-
-impl std::fmt::Display for CpuWait {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{:.1} (its main thread {:.1})",
-            self.all_ms, self.main_ms
-        )
-    }
-}
-
-/// The CPU time (ms) of `pid` and its living descendants, each with its reaped children.
-fn tree_cpu_ms(pid: u32) -> f64 {
-    cpu_ms(pid) + descendants_cpu_ms(pid)
-}
-
-/// The CPU time (ms) of `pid`'s living descendants, each with its reaped children.
-fn descendants_cpu_ms(pid: u32) -> f64 {
-    let descendants = draftsmith_opencode::descendants(pid);
-    descendants.into_iter().map(cpu_ms).sum()
 }
 
 /// The summed RSS of `pid` and every descendant (shared pages count once per process, so
