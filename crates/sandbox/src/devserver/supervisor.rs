@@ -11,6 +11,7 @@ use std::time::Duration;
 use draftsmith_process::kill_tree;
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::probe::answers_http;
@@ -25,6 +26,9 @@ const MAX_FAILURES: u32 = 5;
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often a starting server is probed.
 const PROBE_EVERY: Duration = Duration::from_millis(50);
+/// Longest wait, once the process exited, for the rest of its output (a child it left
+/// behind may hold its pipes open).
+const OUTPUT_AFTER_EXIT: Duration = Duration::from_secs(1);
 
 /// Builds the command of one start (confinement, environment, enclosure applied).
 pub(crate) type Spawn = Box<dyn Fn() -> Result<Command, SandboxError> + Send + Sync>;
@@ -107,7 +111,19 @@ async fn supervise(spawn: Spawn, inner: Arc<Inner>, state: watch::Sender<DevServ
     loop {
         let _ = state.send(DevServerState::Starting);
         let ended = match spawn().and_then(|command| launch(command, &inner)) {
-            Ok(child) => run_once(child, &inner, &state).await,
+            Ok((child, output)) => {
+                let ended = run_once(child, &inner, &state).await;
+                // What it printed before it exited comes before the line saying so.
+                if matches!(ended, Ended::Exited { .. }) {
+                    let drained = async {
+                        for reader in output {
+                            let _ = reader.await;
+                        }
+                    };
+                    let _ = tokio::time::timeout(OUTPUT_AFTER_EXIT, drained).await;
+                }
+                ended
+            }
             Err(e) => Ended::Exited {
                 status: format!("could not start: {e}"),
                 answered: false,
@@ -146,8 +162,12 @@ async fn supervise(spawn: Spawn, inner: Arc<Inner>, state: watch::Sender<DevServ
     }
 }
 
-/// Spawns `command` as a group leader with its output followed into the tail.
-fn launch(mut command: Command, inner: &Inner) -> Result<Child, SandboxError> {
+/// Spawns `command` as a group leader with its output followed into the tail; the handles
+/// end when its output does.
+fn launch(
+    mut command: Command,
+    inner: &Inner,
+) -> Result<(Child, Vec<JoinHandle<()>>), SandboxError> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -158,13 +178,14 @@ fn launch(mut command: Command, inner: &Inner) -> Result<Child, SandboxError> {
         .spawn()
         .map_err(|e| SandboxError::Process(format!("the dev server: {e}")))?;
     inner.pid.store(child.id().unwrap_or(0), Ordering::SeqCst);
+    let mut output = Vec::with_capacity(2);
     if let Some(out) = child.stdout.take() {
-        inner.tail.follow(out);
+        output.push(inner.tail.follow(out));
     }
     if let Some(err) = child.stderr.take() {
-        inner.tail.follow(err);
+        output.push(inner.tail.follow(err));
     }
-    Ok(child)
+    Ok((child, output))
 }
 
 /// Waits for the process to answer, then for it to exit or be stopped.

@@ -41,15 +41,18 @@ impl LineTail {
             .unwrap_or_default()
     }
 
-    /// Reads `from` line by line into the tail until it closes.
-    pub(crate) fn follow(&self, from: impl AsyncRead + Unpin + Send + 'static) {
+    /// Reads `from` line by line into the tail until it closes; the handle ends with it.
+    pub(crate) fn follow(
+        &self,
+        from: impl AsyncRead + Unpin + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
         let tail = self.clone();
         tokio::spawn(async move {
             let mut lines = BufReader::new(from).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 tail.push(&line);
             }
-        });
+        })
     }
 }
 
