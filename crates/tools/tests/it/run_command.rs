@@ -30,12 +30,14 @@ fn group_members(pgid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// The pid written to `path`, once the file holds one (the shell creates the file before
+/// it writes the number).
+fn pid_in(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
 fn read_pid(path: &Path) -> i32 {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+    pid_in(path).unwrap()
 }
 
 /// Waits (bounded) until no process of the group and neither pid is alive.
@@ -158,12 +160,13 @@ async fn cancel_kills_the_group_and_grandchildren() {
         .await
     });
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !(ws.join("bg.pid").exists() && ws.join("sh.pid").exists()) {
+    let (sh, bg) = loop {
+        if let (Some(sh), Some(bg)) = (pid_in(&ws.join("sh.pid")), pid_in(&ws.join("bg.pid"))) {
+            break (sh, bg);
+        }
         assert!(Instant::now() < deadline, "the command never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let sh = read_pid(&ws.join("sh.pid"));
-    let bg = read_pid(&ws.join("bg.pid"));
+    };
     assert!(alive(bg).is_some());
     cancel.cancel();
     let out = tokio::time::timeout(Duration::from_secs(10), task)
