@@ -220,21 +220,25 @@ impl Met<'_> {
 /// looked into by name, so one swapped for a link meanwhile is skipped, not followed.
 /// Names that are not UTF-8 are skipped (they can be no draft path), and so is what lies
 /// below a directory whose path is already longer than a draft path may be (see
-/// [`MAX_DEPTH`]).
+/// [`MAX_DEPTH`]). `entered` is shown each directory (`dir` itself as "") before it is
+/// read.
 pub fn walk_files(
     dir: BorrowedFd<'_>,
     enter: &dyn Fn(&str) -> bool,
+    entered: &mut dyn FnMut(BorrowedFd<'_>, &str),
     visit: &mut dyn FnMut(&Met<'_>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    walk_below(dir, "", enter, visit)
+    walk_below(dir, "", enter, entered, visit)
 }
 
 fn walk_below(
     dir: BorrowedFd<'_>,
     prefix: &str,
     enter: &dyn Fn(&str) -> bool,
+    entered: &mut dyn FnMut(BorrowedFd<'_>, &str),
     visit: &mut dyn FnMut(&Met<'_>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    entered(dir, prefix);
     for name in names(dir)? {
         let stat = match rustix::fs::statat(dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) => stat,
@@ -249,7 +253,7 @@ fn walk_below(
         match FileType::from_raw_mode(stat.st_mode) {
             FileType::Directory if enter(&name) && rel.len() <= MAX_PATH_BYTES => {
                 match open_dir(dir, &name) {
-                    Ok(sub) => walk_below(sub.as_fd(), &rel, enter, visit)?,
+                    Ok(sub) => walk_below(sub.as_fd(), &rel, enter, entered, visit)?,
                     Err(e) if is_gone(&e) => {}
                     Err(e) => return Err(e),
                 }
@@ -506,7 +510,7 @@ mod tests {
         chain(dir.path(), 600);
         let root = open_root(dir.path()).unwrap();
         let mut seen = Vec::new();
-        walk_files(root.as_fd(), &|_| true, &mut |met| {
+        walk_files(root.as_fd(), &|_| true, &mut |_, _| {}, &mut |met| {
             seen.push(met.name.to_owned());
             Ok(())
         })

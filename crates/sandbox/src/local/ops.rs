@@ -104,6 +104,7 @@ impl SandboxController for LocalController {
         // has some to remove) is done in the same trip to the blocking pool as its plan.
         let planned = with_index(&mut index, &sandbox, move |root, index| {
             let plan = workspace::plan(&root, &manifest, index)?;
+            tracing::debug!(looked = ?index.last_look(), write = plan.write.len(), remove = plan.remove.len(), "refresh planned");
             if !plan.write.is_empty() {
                 return Ok(Planned::Needs(plan));
             }

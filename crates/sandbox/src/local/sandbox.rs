@@ -6,6 +6,7 @@
 //! that does not parse, and a sandbox without a readable state counts as expired (reaped,
 //! refilled on next use), so an atomic replace would buy nothing but a new inode.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -118,7 +119,12 @@ impl Sandbox {
     pub(crate) fn ensure_dirs(&self) -> Result<(), SandboxError> {
         for dir in [&self.workspace, &self.home] {
             std::fs::create_dir_all(dir).map_err(SandboxError::io(dir))?;
-            if let Some(uid) = self.uid() {
+            let Some(uid) = self.uid() else { continue };
+            // Only when it is not the sandbox's yet: a change of owner is an event to the
+            // workspace's watch, which would make the next refresh walk.
+            let owned =
+                std::fs::symlink_metadata(dir).is_ok_and(|m| m.uid() == uid && m.gid() == uid);
+            if !owned {
                 std::os::unix::fs::lchown(dir, Some(uid), Some(uid))
                     .map_err(SandboxError::io(dir))?;
             }
@@ -294,5 +300,19 @@ mod tests {
         std::thread::sleep(Duration::from_millis(25));
         adopted.renew(None, short).unwrap();
         assert!(on_disk(dir.path(), &id).expires_at_ms >= before.expires_at_ms + 20);
+    }
+
+    #[test]
+    fn reusing_a_sandbox_leaves_its_next_refresh_nothing_to_look_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = SandboxId::parse("chat-1").unwrap();
+        let ttl = Duration::from_secs(600);
+        let sandbox = Sandbox::create(dir.path(), &id, "static", ttl, Some(61_234)).unwrap();
+        std::fs::write(sandbox.workspace.join("a.txt"), b"a").unwrap();
+        let mut files = sandbox.files.try_lock().unwrap();
+        files.scan(&sandbox.workspace, false).unwrap();
+        sandbox.ensure_dirs().unwrap();
+        files.scan_changed(&sandbox.workspace).unwrap();
+        assert_eq!(files.last_look(), crate::workspace::Looked::Noticed(0));
     }
 }

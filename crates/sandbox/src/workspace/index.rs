@@ -1,14 +1,21 @@
 //! The per-sandbox index `path → (sha256, size, mtime, inode)`: a file whose stat still
 //! matches is not re-read. Like git's racy-clean rule, an entry recorded within
 //! [`RACY_NS`] of its mtime is only trusted where a missed change is harmless (refresh).
+//! After a whole walk the index holds exactly the files found, and a [`Watch`] then names
+//! the files changed since, so a refresh looks at those alone.
 
 use std::collections::{BTreeMap, HashMap};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use draftsmith_core::BlobHash;
+use draftsmith_tools::beneath::{self, Met};
+use rustix::fs::{AtFlags, FileType};
+use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 
 use super::walk::{FileStat, walk};
+use super::watch::{Noticed, Watch};
 use crate::error::SandboxError;
 
 /// A write within this window of the recording could share its coarse mtime tick.
@@ -31,6 +38,21 @@ pub(crate) struct FileIndex {
     entries: HashMap<String, Stamp>,
     /// Entries changed since the index was loaded or saved.
     changed: bool,
+    /// Watches set by the last whole walk; `None` before one, or where they cannot be set.
+    watch: Option<Watch>,
+    /// How the last look at the workspace went (for tests and tracing).
+    last: Looked,
+}
+
+/// How [`FileIndex::scan`] or [`FileIndex::scan_changed`] looked at the workspace.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Looked {
+    #[default]
+    Nothing,
+    /// Walked every directory.
+    Walked,
+    /// Looked at this many files named in change notifications.
+    Noticed(usize),
 }
 
 impl FileIndex {
@@ -45,6 +67,8 @@ impl FileIndex {
             file,
             entries,
             changed: false,
+            watch: None,
+            last: Looked::Nothing,
         }
     }
 
@@ -104,9 +128,24 @@ impl FileIndex {
         trust_racy: bool,
     ) -> Result<BTreeMap<String, BlobHash>, SandboxError> {
         let mut present = BTreeMap::new();
-        let found = walk(root, &|rel, stat| {
-            self.lookup(rel, stat, trust_racy).is_none()
-        })?;
+        let mut watch = self.watch.take().or_else(Watch::new);
+        if let Some(watch) = watch.as_mut() {
+            watch.begin_walk();
+        }
+        let found = walk(
+            root,
+            &|rel, stat| self.lookup(rel, stat, trust_racy).is_none(),
+            &mut |dir, rel| {
+                if watch.as_mut().is_some_and(|w| !w.enter(dir, rel)) {
+                    watch = None;
+                }
+            },
+        )?;
+        if watch.as_mut().is_some_and(|w| !w.end_walk()) {
+            watch = None;
+        }
+        self.watch = watch;
+        self.last = Looked::Walked;
         for found in found {
             let sha = match found.content {
                 None => match self.lookup(&found.rel, &found.stat, trust_racy) {
@@ -127,6 +166,68 @@ impl FileIndex {
         self.entries.retain(|rel, _| present.contains_key(rel));
         self.changed |= self.entries.len() != before;
         Ok(present)
+    }
+
+    /// The workspace's files as [`scan`](Self::scan) with `trust_racy` finds them, looking
+    /// only at the files named in change notifications since the last whole walk, when
+    /// the watches it set still stand for the workspace (otherwise this walks).
+    pub(crate) fn scan_changed(
+        &mut self,
+        root: &Path,
+    ) -> Result<BTreeMap<String, BlobHash>, SandboxError> {
+        let Some(Noticed::Files(files)) = self.watch.as_mut().map(Watch::noticed) else {
+            return self.scan(root, true);
+        };
+        let root_fd = match beneath::open_root(root) {
+            Ok(fd) => fd,
+            Err(_) => return self.scan(root, true),
+        };
+        for rel in &files {
+            self.look_at(root_fd.as_fd(), rel)
+                .map_err(SandboxError::io(&root.join(rel)))?;
+        }
+        self.last = Looked::Noticed(files.len());
+        Ok(self
+            .entries
+            .iter()
+            .map(|(rel, stamp)| (rel.clone(), stamp.sha256.clone()))
+            .collect())
+    }
+
+    /// How the last look at the workspace went.
+    pub(crate) fn last_look(&self) -> Looked {
+        self.last
+    }
+
+    /// Brings `rel`'s entry up to date with the workspace: a regular file that changed is
+    /// hashed again (it was named in an event, so its stat is not trusted alone), anything
+    /// else is forgotten. Never through a link, as the walk.
+    fn look_at(&mut self, root: BorrowedFd<'_>, rel: &str) -> std::io::Result<()> {
+        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        let Some(dir) = beneath::existing_dir(root, dir)? else {
+            self.forget(rel);
+            return Ok(());
+        };
+        let stat = match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile => stat,
+            Ok(_) | Err(Errno::NOENT) => {
+                self.forget(rel);
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let met = Met {
+            dir: dir.as_fd(),
+            name,
+            rel,
+            stat: &stat,
+        };
+        match met.read(u64::MAX) {
+            Ok(content) => self.record(rel, &FileStat::of(&stat), BlobHash::of(&content)),
+            Err(e) if beneath::is_gone(&e) => self.forget(rel),
+            Err(e) => return Err(e),
+        }
+        Ok(())
     }
 }
 

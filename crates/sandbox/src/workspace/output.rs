@@ -47,7 +47,7 @@ pub(crate) fn read(
     let mut out = Vec::new();
     let mut total = 0u64;
     let mut too_big = false;
-    beneath::walk_files(base.as_fd(), &|_| true, &mut |met| {
+    beneath::walk_files(base.as_fd(), &|_| true, &mut |_, _| {}, &mut |met| {
         let size = u64::try_from(met.stat.st_size).unwrap_or(u64::MAX);
         if too_big || total.saturating_add(size) > max_bytes {
             too_big = true;

@@ -48,7 +48,7 @@ pub(crate) fn plan(
         })?;
         wanted.insert(path.into_string(), &file.sha256);
     }
-    let present = index.scan(root, true)?;
+    let present = index.scan_changed(root)?;
     let mut plan = RefreshPlan::default();
     for (path, sha) in &wanted {
         if present.get(path) != Some(*sha) {

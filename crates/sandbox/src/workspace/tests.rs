@@ -259,3 +259,181 @@ fn a_directory_swapped_for_a_link_never_brings_host_files_into_a_snapshot() {
     hostile.join().unwrap();
     assert_eq!(leaked, Vec::<String>::new());
 }
+
+/// The files a fresh index finds by walking `root`, with their content.
+fn walked(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut fresh = FileIndex::default();
+    let present = fresh.scan(root, false).unwrap();
+    present
+        .into_keys()
+        .map(|rel| {
+            let content = std::fs::read(root.join(&rel)).unwrap();
+            (rel, content)
+        })
+        .collect()
+}
+
+fn as_found(files: &[(FileEntry, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+    let mut found: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|(f, c)| (f.path.clone(), c.clone()))
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn after_a_walk_a_refresh_looks_only_at_the_files_events_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut index = FileIndex::default();
+    let mut v1: Vec<(FileEntry, Vec<u8>)> = (0..30)
+        .map(|i| {
+            entry(
+                &format!("src/d{}/f{i}.js", i % 3),
+                format!("v{i}").as_bytes(),
+            )
+        })
+        .collect();
+    refresh(root, &v1, &mut index);
+    assert_eq!(index.last_look(), Looked::Walked, "the first look walks");
+    // The directories it made are news to the watches: the next look walks again.
+    assert_eq!(refresh(root, &v1, &mut index), (0, 0));
+    assert_eq!(index.last_look(), Looked::Walked);
+    assert_eq!(refresh(root, &v1, &mut index), (0, 0));
+    assert_eq!(index.last_look(), Looked::Noticed(0));
+    // Files rewritten in place are named in events, and nothing else is looked at.
+    for i in [3, 4] {
+        std::fs::write(root.join(&v1[i].0.path), b"other").unwrap();
+    }
+    assert_eq!(refresh(root, &v1, &mut index), (2, 0));
+    assert_eq!(index.last_look(), Looked::Noticed(2));
+    assert_eq!(refresh(root, &v1, &mut index), (0, 0));
+    assert_eq!(index.last_look(), Looked::Noticed(2), "its own two writes");
+
+    // One file of the draft changed: the refresh writes it and looks at nothing else.
+    v1[7] = entry("src/d1/f7.js", b"changed");
+    assert_eq!(refresh(root, &v1, &mut index), (1, 0));
+    assert_eq!(index.last_look(), Looked::Noticed(0));
+    assert_eq!(walked(root), as_found(&v1));
+}
+
+#[test]
+fn every_change_behind_the_index_is_undone_with_or_without_a_walk() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut index = FileIndex::default();
+    let files = vec![
+        entry("a.txt", b"same size"),
+        entry("src/b.js", b"b"),
+        entry("src/c.js", b"c"),
+        entry("src/deep/d.js", b"d"),
+    ];
+    refresh(root, &files, &mut index);
+    refresh(root, &files, &mut index);
+    let write = |rel: &str, content: &[u8]| std::fs::write(root.join(rel), content).unwrap();
+    type Step<'a> = (&'a str, Box<dyn Fn() + 'a>, Option<Looked>);
+    let steps: Vec<Step<'_>> = vec![
+        // Same size, written within the same tick as the refresh's own stamp.
+        (
+            "content",
+            Box::new(|| write("a.txt", b"SAME SIZE")),
+            Some(Looked::Noticed(1)),
+        ),
+        (
+            "removal",
+            Box::new(|| std::fs::remove_file(root.join("src/b.js")).unwrap()),
+            Some(Looked::Noticed(1)),
+        ),
+        (
+            "a new file",
+            Box::new(|| write("src/new.js", b"n")),
+            Some(Looked::Noticed(1)),
+        ),
+        (
+            "a rename over a file",
+            Box::new(|| std::fs::rename(root.join("src/c.js"), root.join("src/b.js")).unwrap()),
+            Some(Looked::Noticed(2)),
+        ),
+        (
+            "a hard link",
+            Box::new(|| std::fs::hard_link(root.join("a.txt"), root.join("src/l.txt")).unwrap()),
+            Some(Looked::Noticed(1)),
+        ),
+        (
+            "a link in a file's place",
+            Box::new(|| {
+                std::fs::remove_file(root.join("src/c.js")).unwrap();
+                std::os::unix::fs::symlink("/etc/passwd", root.join("src/c.js")).unwrap();
+            }),
+            Some(Looked::Noticed(1)),
+        ),
+        (
+            "a pruned directory",
+            Box::new(|| {
+                std::fs::create_dir_all(root.join("node_modules/x")).unwrap();
+                write("node_modules/x/i.js", b"dep");
+            }),
+            Some(Looked::Noticed(0)),
+        ),
+        (
+            "a new directory",
+            Box::new(|| {
+                std::fs::create_dir(root.join("src/fresh")).unwrap();
+                write("src/fresh/x.js", b"x");
+            }),
+            Some(Looked::Walked),
+        ),
+        (
+            "a directory moved away",
+            Box::new(|| std::fs::rename(root.join("src/deep"), root.join("moved")).unwrap()),
+            Some(Looked::Walked),
+        ),
+        (
+            "a directory removed",
+            Box::new(|| std::fs::remove_dir_all(root.join("src")).unwrap()),
+            Some(Looked::Walked),
+        ),
+    ];
+    for (what, change, looked) in steps {
+        change();
+        refresh(root, &files, &mut index);
+        assert_eq!(walked(root), as_found(&files), "after {what}");
+        if let Some(looked) = looked {
+            assert_eq!(index.last_look(), looked, "{what}");
+        }
+        // The refresh's own writes are looked at once more, then nothing is.
+        refresh(root, &files, &mut index);
+        refresh(root, &files, &mut index);
+        assert_eq!(
+            index.last_look(),
+            Looked::Noticed(0),
+            "settled after {what}"
+        );
+    }
+}
+
+#[test]
+fn a_snapshot_walks_and_catches_what_no_event_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut index = FileIndex::default();
+    let base = vec![entry("src/a.js", b"aaaa")];
+    refresh(root, &base, &mut index);
+    refresh(root, &base, &mut index);
+    // A write through a hard link in a directory nobody watches raises no event there.
+    std::fs::create_dir(root.join("node_modules")).unwrap();
+    std::fs::hard_link(root.join("src/a.js"), root.join("node_modules/a.js")).unwrap();
+    refresh(root, &base, &mut index);
+    std::fs::write(root.join("node_modules/a.js"), b"bbbbb").unwrap();
+    let manifest: Vec<FileEntry> = base.iter().map(|(f, _)| f.clone()).collect();
+    let changes = snapshot(root, &manifest, &mut index, 0).unwrap();
+    assert_eq!(index.last_look(), Looked::Walked);
+    assert_eq!(
+        changes,
+        vec![Change {
+            path: draft_path("src/a.js"),
+            content: Some(b"bbbbb".to_vec())
+        }]
+    );
+}

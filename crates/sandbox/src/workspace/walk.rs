@@ -4,7 +4,7 @@
 //! directory is held open and looked into by name (`draftsmith_tools::beneath`).
 
 use std::fs::Metadata;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
@@ -25,7 +25,7 @@ pub(crate) struct FileStat {
 }
 
 impl FileStat {
-    fn of(stat: &rustix::fs::Stat) -> Self {
+    pub(crate) fn of(stat: &rustix::fs::Stat) -> Self {
         let nanos = i64::try_from(stat.st_mtime_nsec).unwrap_or(0);
         Self {
             size: u64::try_from(stat.st_size).unwrap_or(0),
@@ -60,10 +60,12 @@ pub(crate) struct Found {
 }
 
 /// Every regular file under `root` outside pruned directories; the content of those
-/// `wants` asks for is read on the way (a file gone meanwhile is left out).
+/// `wants` asks for is read on the way (a file gone meanwhile is left out). `entered` is
+/// shown each directory walked, held open, before it is read.
 pub(crate) fn walk(
     root: &Path,
     wants: &dyn Fn(&str, &FileStat) -> bool,
+    entered: &mut dyn FnMut(BorrowedFd<'_>, &str),
 ) -> Result<Vec<Found>, SandboxError> {
     let fd = match beneath::open_root(root) {
         Ok(fd) => fd,
@@ -72,7 +74,7 @@ pub(crate) fn walk(
     };
     let mut out = Vec::new();
     let enter = |name: &str| !is_blocked_dir(name);
-    beneath::walk_files(fd.as_fd(), &enter, &mut |met| {
+    beneath::walk_files(fd.as_fd(), &enter, entered, &mut |met| {
         if is_skipped_file(met.name) {
             return Ok(());
         }
@@ -97,6 +99,7 @@ pub(crate) fn walk(
     Ok(out)
 }
 
-fn is_skipped_file(name: &str) -> bool {
+/// Files no walk reports: blocked names and a refresh's temporary files.
+pub(crate) fn is_skipped_file(name: &str) -> bool {
     is_blocked_file(name) || name.ends_with(TMP_SUFFIX)
 }

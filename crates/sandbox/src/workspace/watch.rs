@@ -1,0 +1,169 @@
+//! Change notification between whole walks of a workspace: the walk puts an inotify watch
+//! on every directory it enters, before reading it, so a later look at the workspace can
+//! stat only the files named in events since. Anything beyond one file's own change (a
+//! directory made, moved or removed, events lost to a full queue, a watch the kernel
+//! dropped, a nameless event) asks for a whole walk, which sets the watches anew.
+//!
+//! Events are the kernel's, raised on the files whichever mount or process wrote them, so
+//! the sandbox's processes cannot write around them by path. What inotify does not report
+//! (a write through a shared mapping, or through a hard link in a directory nobody
+//! watches) is still caught by the next whole walk: the end-of-run snapshot always walks.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+use draftsmith_core::path::is_blocked_dir;
+use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
+use rustix::io::Errno;
+
+use super::walk::is_skipped_file;
+
+/// What a watch reports: anything that changes which files a directory holds, or what
+/// they hold.
+const EVENTS: WatchFlags = WatchFlags::CREATE
+    .union(WatchFlags::DELETE)
+    .union(WatchFlags::MODIFY)
+    .union(WatchFlags::ATTRIB)
+    .union(WatchFlags::CLOSE_WRITE)
+    .union(WatchFlags::MOVED_FROM)
+    .union(WatchFlags::MOVED_TO)
+    .union(WatchFlags::DELETE_SELF)
+    .union(WatchFlags::MOVE_SELF)
+    .union(WatchFlags::ONLYDIR);
+
+/// What changed since the last whole walk.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Noticed {
+    /// Only these files (relative paths) may differ from what the walk found.
+    Files(BTreeSet<String>),
+    /// Only a whole walk can tell.
+    Everything,
+}
+
+/// One inotify instance watching a workspace's walked directories.
+#[derive(Debug)]
+pub(crate) struct Watch {
+    fd: OwnedFd,
+    /// Each watched directory's relative path ("" for the root), by watch descriptor.
+    dirs: HashMap<i32, String>,
+    /// The descriptors the walk under way has set; the rest are removed at its end.
+    walked: HashSet<i32>,
+}
+
+impl Watch {
+    /// A new instance; `None` where the kernel refuses one (the per-user limit on
+    /// instances reached), and the workspace is then walked whole each time.
+    pub(crate) fn new() -> Option<Self> {
+        match inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC) {
+            Ok(fd) => Some(Self {
+                fd,
+                dirs: HashMap::new(),
+                walked: HashSet::new(),
+            }),
+            Err(e) => {
+                tracing::debug!(%e, "no change notification: every refresh walks");
+                None
+            }
+        }
+    }
+
+    /// Starts a whole walk: what was noticed until now, the walk finds for itself.
+    pub(crate) fn begin_walk(&mut self) {
+        self.drain();
+        self.walked.clear();
+    }
+
+    /// Watches the directory `dir` (held open by the walk) as `rel`; false when it
+    /// cannot be watched (the per-user limit on watches reached).
+    pub(crate) fn enter(&mut self, dir: BorrowedFd<'_>, rel: &str) -> bool {
+        // Through the descriptor's own link, so the watch is on the directory the walk
+        // holds, whatever has been renamed into its path since.
+        let path = format!("/proc/self/fd/{}", dir.as_raw_fd());
+        match inotify::add_watch(&self.fd, path, EVENTS) {
+            Ok(wd) => {
+                self.dirs.insert(wd, rel.to_owned());
+                self.walked.insert(wd);
+                true
+            }
+            Err(e) => {
+                tracing::debug!(%e, dir = rel, "cannot watch a directory: every refresh walks");
+                false
+            }
+        }
+    }
+
+    /// Ends a whole walk: the watches of directories it did not meet are removed. False
+    /// when the walk did not enter the root (it was missing), so nothing stands for it.
+    pub(crate) fn end_walk(&mut self) -> bool {
+        let walked = &self.walked;
+        let stale: Vec<i32> = self
+            .dirs
+            .keys()
+            .filter(|wd| !walked.contains(wd))
+            .copied()
+            .collect();
+        for wd in stale {
+            self.dirs.remove(&wd);
+            // The kernel may have dropped it already (its directory deleted).
+            let _ = inotify::remove_watch(&self.fd, wd);
+        }
+        self.dirs.values().any(String::is_empty)
+    }
+
+    /// What the events queued since the walk began say changed; reading them consumes
+    /// them.
+    pub(crate) fn noticed(&mut self) -> Noticed {
+        let mut buf = [MaybeUninit::<u8>::uninit(); 8192];
+        let mut reader = inotify::Reader::new(&self.fd, &mut buf);
+        let mut files = BTreeSet::new();
+        let mut everything = false;
+        loop {
+            let event = match reader.next() {
+                Ok(event) => event,
+                Err(Errno::AGAIN) => break,
+                Err(Errno::INTR) => continue,
+                Err(e) => {
+                    tracing::debug!(%e, "cannot read change notifications");
+                    return Noticed::Everything;
+                }
+            };
+            let flags = event.events();
+            if flags.contains(ReadFlags::QUEUE_OVERFLOW) {
+                everything = true;
+                continue;
+            }
+            let Some(at) = self.dirs.get(&event.wd()) else {
+                // A watch removed at the end of a walk: its last events mean nothing.
+                continue;
+            };
+            match event.file_name().map(|n| n.to_str()) {
+                // The directory's own event, or its watch gone with it.
+                None => everything = true,
+                // Never walked, so never found.
+                Some(Err(_)) => {}
+                // A directory the walk does not enter changes nothing it finds.
+                Some(Ok(name)) if flags.contains(ReadFlags::ISDIR) => {
+                    everything |= !is_blocked_dir(name);
+                }
+                Some(Ok(name)) if is_skipped_file(name) => {}
+                Some(Ok(name)) if at.is_empty() => {
+                    files.insert(name.to_owned());
+                }
+                Some(Ok(name)) => {
+                    files.insert(format!("{at}/{name}"));
+                }
+            }
+        }
+        if everything {
+            Noticed::Everything
+        } else {
+            Noticed::Files(files)
+        }
+    }
+
+    /// Reads and drops every queued event.
+    fn drain(&mut self) {
+        let _ = self.noticed();
+    }
+}
