@@ -155,23 +155,55 @@ impl Serialize for DraftPath {
 }
 
 /// A name as a case-insensitive file system (or Windows, which drops trailing dots and
-/// spaces) sees it: `.GIT.` and `.git ` are `.git`.
-fn folded(name: &str) -> String {
-    name.trim_end_matches(['.', ' ']).to_lowercase()
+/// spaces) sees it: `.GIT.` and `.git ` are `.git`. An ASCII name (nearly every one) is
+/// borrowed and compared without case; any other is lowered whole, since characters such
+/// as the Kelvin sign lower to ASCII letters.
+fn folded(name: &str) -> Folded<'_> {
+    let name = name.trim_end_matches(['.', ' ']);
+    if name.is_ascii() {
+        Folded::Ascii(name)
+    } else {
+        Folded::Lowered(name.to_lowercase())
+    }
+}
+
+enum Folded<'a> {
+    Ascii(&'a str),
+    Lowered(String),
+}
+
+impl Folded<'_> {
+    fn is(&self, lower: &str) -> bool {
+        match self {
+            Self::Ascii(name) => name.eq_ignore_ascii_case(lower),
+            Self::Lowered(name) => name == lower,
+        }
+    }
+
+    fn ends_with(&self, lower: &str) -> bool {
+        match self {
+            Self::Ascii(name) => name
+                .len()
+                .checked_sub(lower.len())
+                .and_then(|at| name.get(at..))
+                .is_some_and(|end| end.eq_ignore_ascii_case(lower)),
+            Self::Lowered(name) => name.ends_with(lower),
+        }
+    }
 }
 
 /// Whether a directory name is one drafts never hold, compared without case and without
 /// trailing dots or spaces (`.GIT`, `Node_Modules`, `.git.` are all blocked).
 pub fn is_blocked_dir(name: &str) -> bool {
     let name = folded(name);
-    BLOCKED_DIRS.contains(&name.as_str())
+    BLOCKED_DIRS.iter().any(|d| name.is(d))
 }
 
 /// Whether a file name is a generated file drafts never hold, compared like
 /// [`is_blocked_dir`].
 pub fn is_blocked_file(name: &str) -> bool {
     let name = folded(name);
-    BLOCKED_FILE_NAMES.contains(&name.as_str())
+    BLOCKED_FILE_NAMES.iter().any(|f| name.is(f))
         || BLOCKED_FILE_SUFFIXES.iter().any(|s| name.ends_with(s))
 }
 

@@ -102,6 +102,9 @@ impl SandboxController for LocalController {
         let uid = sandbox.uid();
         // A refresh that needs no content (the workspace holds the draft's files, or only
         // has some to remove) is done in the same trip to the blocking pool as its plan.
+        // The index is saved with the run's snapshot, not here, off the way to the run's
+        // start: lost to a crash in between, it costs one more hashing of the files the
+        // refresh wrote (a stamp never vouches for a file written since).
         let planned = with_index(&mut index, &sandbox, move |root, index| {
             let plan = workspace::plan(&root, &manifest, index)?;
             tracing::debug!(looked = ?index.last_look(), write = plan.write.len(), remove = plan.remove.len(), "refresh planned");
@@ -109,7 +112,6 @@ impl SandboxController for LocalController {
                 return Ok(Planned::Needs(plan));
             }
             let done = workspace::apply(&root, &plan, &HashMap::new(), index, uid)?;
-            index.save()?;
             Ok(Planned::Done(done))
         })
         .await?;
@@ -130,9 +132,7 @@ impl SandboxController for LocalController {
             contents.insert(hash, bytes);
         }
         with_index(&mut index, &sandbox, move |root, index| {
-            let done = workspace::apply(&root, &plan, &contents, index, uid)?;
-            index.save()?;
-            Ok(done)
+            workspace::apply(&root, &plan, &contents, index, uid)
         })
         .await
     }

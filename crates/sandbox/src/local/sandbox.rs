@@ -312,7 +312,7 @@ mod tests {
         let mut files = sandbox.files.try_lock().unwrap();
         files.scan(&sandbox.workspace, false).unwrap();
         sandbox.ensure_dirs().unwrap();
-        files.scan_changed(&sandbox.workspace).unwrap();
+        files.catch_up(&sandbox.workspace).unwrap();
         assert_eq!(files.last_look(), crate::workspace::Looked::Noticed(0));
     }
 }

@@ -44,7 +44,7 @@ pub(crate) struct FileIndex {
     last: Looked,
 }
 
-/// How [`FileIndex::scan`] or [`FileIndex::scan_changed`] looked at the workspace.
+/// How [`FileIndex::scan`] or [`FileIndex::catch_up`] looked at the workspace.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Looked {
     #[default]
@@ -168,30 +168,34 @@ impl FileIndex {
         Ok(present)
     }
 
-    /// The workspace's files as [`scan`](Self::scan) with `trust_racy` finds them, looking
-    /// only at the files named in change notifications since the last whole walk, when
-    /// the watches it set still stand for the workspace (otherwise this walks).
-    pub(crate) fn scan_changed(
-        &mut self,
-        root: &Path,
-    ) -> Result<BTreeMap<String, BlobHash>, SandboxError> {
+    /// Brings the index up to what the workspace holds, as [`scan`](Self::scan) with
+    /// `trust_racy` would, looking only at the files named in change notifications since
+    /// the last whole walk when the watches it set still stand for the workspace
+    /// (otherwise this walks). The index then lists exactly the workspace's files.
+    pub(crate) fn catch_up(&mut self, root: &Path) -> Result<(), SandboxError> {
         let Some(Noticed::Files(files)) = self.watch.as_mut().map(Watch::noticed) else {
-            return self.scan(root, true);
+            return self.scan(root, true).map(drop);
         };
         let root_fd = match beneath::open_root(root) {
             Ok(fd) => fd,
-            Err(_) => return self.scan(root, true),
+            Err(_) => return self.scan(root, true).map(drop),
         };
         for rel in &files {
             self.look_at(root_fd.as_fd(), rel)
                 .map_err(SandboxError::io(&root.join(rel)))?;
         }
         self.last = Looked::Noticed(files.len());
-        Ok(self
-            .entries
-            .iter()
-            .map(|(rel, stamp)| (rel.clone(), stamp.sha256.clone()))
-            .collect())
+        Ok(())
+    }
+
+    /// The hash of the workspace's file `rel` as of the last look.
+    pub(crate) fn hash(&self, rel: &str) -> Option<&BlobHash> {
+        self.entries.get(rel).map(|s| &s.sha256)
+    }
+
+    /// The workspace's files as of the last look.
+    pub(crate) fn paths(&self) -> impl Iterator<Item = &String> {
+        self.entries.keys()
     }
 
     /// How the last look at the workspace went.

@@ -48,18 +48,20 @@ pub(crate) fn plan(
         })?;
         wanted.insert(path.into_string(), &file.sha256);
     }
-    let present = index.scan_changed(root)?;
+    index.catch_up(root)?;
     let mut plan = RefreshPlan::default();
     for (path, sha) in &wanted {
-        if present.get(path) != Some(*sha) {
+        if index.hash(path) != Some(*sha) {
             plan.write.push((path.clone(), (*sha).clone()));
         }
     }
     plan.write.sort();
-    plan.remove = present
-        .into_keys()
-        .filter(|p| !wanted.contains_key(p))
+    plan.remove = index
+        .paths()
+        .filter(|p| !wanted.contains_key(*p))
+        .cloned()
         .collect();
+    plan.remove.sort();
     Ok(plan)
 }
 
