@@ -12,6 +12,8 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::OnceLock;
+use std::sync::mpsc::Sender;
 
 use draftsmith_core::path::is_blocked_dir;
 use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
@@ -32,6 +34,9 @@ const EVENTS: WatchFlags = WatchFlags::CREATE
     .union(WatchFlags::MOVE_SELF)
     .union(WatchFlags::ONLYDIR);
 
+/// The most events one look reads: four times the kernel's default queue.
+const MAX_EVENTS: usize = 65_536;
+
 /// What changed since the last whole walk.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Noticed {
@@ -44,7 +49,8 @@ pub(crate) enum Noticed {
 /// One inotify instance watching a workspace's walked directories.
 #[derive(Debug)]
 pub(crate) struct Watch {
-    fd: OwnedFd,
+    /// `None` only once dropped (see [`close_later`]).
+    fd: Option<OwnedFd>,
     /// Each watched directory's relative path ("" for the root), by watch descriptor.
     dirs: HashMap<i32, String>,
     /// The descriptors the walk under way has set; the rest are removed at its end.
@@ -57,7 +63,7 @@ impl Watch {
     pub(crate) fn new() -> Option<Self> {
         match inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC) {
             Ok(fd) => Some(Self {
-                fd,
+                fd: Some(fd),
                 dirs: HashMap::new(),
                 walked: HashSet::new(),
             }),
@@ -79,8 +85,9 @@ impl Watch {
     pub(crate) fn enter(&mut self, dir: BorrowedFd<'_>, rel: &str) -> bool {
         // Through the descriptor's own link, so the watch is on the directory the walk
         // holds, whatever has been renamed into its path since.
+        let Some(fd) = &self.fd else { return false };
         let path = format!("/proc/self/fd/{}", dir.as_raw_fd());
-        match inotify::add_watch(&self.fd, path, EVENTS) {
+        match inotify::add_watch(fd, path, EVENTS) {
             Ok(wd) => {
                 self.dirs.insert(wd, rel.to_owned());
                 self.walked.insert(wd);
@@ -106,22 +113,27 @@ impl Watch {
         for wd in stale {
             self.dirs.remove(&wd);
             // The kernel may have dropped it already (its directory deleted).
-            let _ = inotify::remove_watch(&self.fd, wd);
+            if let Some(fd) = &self.fd {
+                let _ = inotify::remove_watch(fd, wd);
+            }
         }
         self.dirs.values().any(String::is_empty)
     }
 
     /// What the events queued since the walk began say changed; reading them consumes
-    /// them.
+    /// them. At most [`MAX_EVENTS`] are read: a sandbox writing without pause could
+    /// otherwise keep the reader going as long as it likes.
     pub(crate) fn noticed(&mut self) -> Noticed {
+        let Some(fd) = &self.fd else {
+            return Noticed::Everything;
+        };
         let mut buf = [MaybeUninit::<u8>::uninit(); 8192];
-        let mut reader = inotify::Reader::new(&self.fd, &mut buf);
+        let mut reader = inotify::Reader::new(fd, &mut buf);
         let mut files = BTreeSet::new();
-        let mut everything = false;
-        loop {
+        for _ in 0..MAX_EVENTS {
             let event = match reader.next() {
                 Ok(event) => event,
-                Err(Errno::AGAIN) => break,
+                Err(Errno::AGAIN) => return Noticed::Files(files),
                 Err(Errno::INTR) => continue,
                 Err(e) => {
                     tracing::debug!(%e, "cannot read change notifications");
@@ -130,8 +142,7 @@ impl Watch {
             };
             let flags = event.events();
             if flags.contains(ReadFlags::QUEUE_OVERFLOW) {
-                everything = true;
-                continue;
+                return Noticed::Everything;
             }
             let Some(at) = self.dirs.get(&event.wd()) else {
                 // A watch removed at the end of a walk: its last events mean nothing.
@@ -139,12 +150,14 @@ impl Watch {
             };
             match event.file_name().map(|n| n.to_str()) {
                 // The directory's own event, or its watch gone with it.
-                None => everything = true,
+                None => return Noticed::Everything,
                 // Never walked, so never found.
                 Some(Err(_)) => {}
                 // A directory the walk does not enter changes nothing it finds.
                 Some(Ok(name)) if flags.contains(ReadFlags::ISDIR) => {
-                    everything |= !is_blocked_dir(name);
+                    if !is_blocked_dir(name) {
+                        return Noticed::Everything;
+                    }
                 }
                 Some(Ok(name)) if is_skipped_file(name) => {}
                 Some(Ok(name)) if at.is_empty() => {
@@ -155,15 +168,47 @@ impl Watch {
                 }
             }
         }
-        if everything {
-            Noticed::Everything
-        } else {
-            Noticed::Files(files)
-        }
+        Noticed::Everything
     }
 
-    /// Reads and drops every queued event.
+    /// Reads and drops the queued events (up to [`MAX_EVENTS`] of them; any left over make
+    /// the next refresh look at more than it needs, never less).
     fn drain(&mut self) {
-        let _ = self.noticed();
+        let Some(fd) = &self.fd else { return };
+        let mut buf = [MaybeUninit::<u8>::uninit(); 8192];
+        let mut reader = inotify::Reader::new(fd, &mut buf);
+        for _ in 0..MAX_EVENTS {
+            match reader.next() {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            close_later(fd);
+        }
+    }
+}
+
+/// Closes an inotify instance on a thread kept for it. Closing one waits for the kernel's
+/// grace period on notification marks, 8–13 ms here whether it still watches anything or
+/// not, which would stall whatever let go of a sandbox (an async worker, a run's end).
+fn close_later(fd: OwnedFd) {
+    static CLOSER: OnceLock<Option<Sender<OwnedFd>>> = OnceLock::new();
+    let closer = CLOSER.get_or_init(|| {
+        let (send, receive) = std::sync::mpsc::channel::<OwnedFd>();
+        std::thread::Builder::new()
+            .name("inotify-close".into())
+            .spawn(move || receive.into_iter().for_each(drop))
+            .ok()?;
+        Some(send)
+    });
+    // Without the thread (or after it), it is closed here.
+    if let Some(closer) = closer {
+        let _ = closer.send(fd);
     }
 }
