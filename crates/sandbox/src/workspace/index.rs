@@ -181,8 +181,11 @@ impl FileIndex {
             Err(_) => return self.scan(root, true).map(drop),
         };
         for rel in &files {
-            self.look_at(root_fd.as_fd(), rel)
-                .map_err(SandboxError::io(&root.join(rel)))?;
+            if let Err(e) = self.look_at(root_fd.as_fd(), rel) {
+                // What was noticed is consumed: only a walk can tell it again.
+                self.watch = None;
+                return Err(SandboxError::io(&root.join(rel))(e));
+            }
         }
         self.last = Looked::Noticed(files.len());
         Ok(())
