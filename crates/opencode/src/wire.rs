@@ -5,6 +5,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// `POST /session` answer (and `session.created` info).
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +117,9 @@ pub struct Part {
     /// Its message.
     #[serde(rename = "messageID")]
     pub message_id: String,
+    /// Its session (read for routing; taken out of the part when it is).
+    #[serde(rename = "sessionID", default)]
+    pub session_id: Option<String>,
     /// The part type.
     #[serde(rename = "type")]
     pub kind: String,
@@ -251,60 +255,128 @@ pub enum Event {
     Other,
 }
 
-/// One event of the instance stream (`GET /event`).
+/// One event of the instance stream (`GET /event`): its properties are read only for
+/// the types the engine acts on, straight into their types.
 #[derive(Debug, Deserialize)]
-struct InstanceEvent {
+struct InstanceEvent<'a> {
     #[serde(rename = "type")]
-    kind: String,
+    kind: &'a str,
+    #[serde(borrow, default)]
+    properties: Option<&'a RawValue>,
+}
+
+/// The properties the engine reads, whichever event carries them.
+#[derive(Debug, Default, Deserialize)]
+struct Properties {
+    #[serde(rename = "sessionID", default)]
+    session_id: Option<String>,
     #[serde(default)]
-    properties: Value,
+    info: Option<MessageInfo>,
+    #[serde(default)]
+    part: Option<Part>,
+}
+
+/// `message.part.delta`.
+#[derive(Debug, Deserialize)]
+struct DeltaProperties {
+    #[serde(rename = "sessionID", default)]
+    session_id: Option<String>,
+    #[serde(rename = "messageID", default)]
+    message_id: String,
+    #[serde(rename = "partID", default)]
+    part_id: String,
+    #[serde(default)]
+    field: String,
+    #[serde(default)]
+    delta: String,
+}
+
+/// `session.status`.
+#[derive(Debug, Deserialize)]
+struct StatusProperties {
+    #[serde(rename = "sessionID", default)]
+    session_id: Option<String>,
+    status: SessionStatus,
+}
+
+/// `session.error`: an error that does not parse still ends the session.
+#[derive(Debug, Deserialize)]
+struct ErrorProperties<'a> {
+    #[serde(rename = "sessionID", default)]
+    session_id: Option<String>,
+    #[serde(borrow, default)]
+    error: Option<&'a RawValue>,
+}
+
+/// `session.created`.
+#[derive(Debug, Deserialize)]
+struct CreatedProperties {
+    #[serde(rename = "sessionID", default)]
+    session_id: Option<String>,
+    info: Session,
 }
 
 /// Parses one SSE `data:` line: the session it concerns (when it names one) and the event.
+/// Events of other types come back as [`Event::Other`] of no session, unread: they are
+/// most of the stream (heartbeats, file and diff notices), and nobody is told of them.
 pub fn parse_event(data: &str) -> Option<(Option<String>, Event)> {
-    let raw: InstanceEvent = serde_json::from_str(data).ok()?;
-    let props = raw.properties;
-    let session = session_of(&props);
-    let field = |name: &str| props.get(name).cloned().unwrap_or(Value::Null);
-    let event = match raw.kind.as_str() {
-        "server.connected" => Event::Connected,
-        "message.updated" => Event::MessageUpdated(serde_json::from_value(field("info")).ok()?),
-        "message.part.updated" => Event::PartUpdated(serde_json::from_value(field("part")).ok()?),
-        "message.part.delta" => Event::PartDelta {
-            message_id: str_field(&props, "messageID"),
-            part_id: str_field(&props, "partID"),
-            field: str_field(&props, "field"),
-            delta: str_field(&props, "delta"),
-        },
-        "session.status" => Event::Status(serde_json::from_value(field("status")).ok()?),
-        "session.idle" => Event::Idle,
-        "session.error" => Event::Error(serde_json::from_value(field("error")).ok()),
-        "permission.asked" => Event::PermissionAsked(serde_json::from_value(props).ok()?),
-        "session.created" => Event::SessionCreated(serde_json::from_value(field("info")).ok()?),
-        _ => Event::Other,
+    let raw: InstanceEvent<'_> = serde_json::from_str(data).ok()?;
+    let props = raw.properties.map_or("null", RawValue::get);
+    let read = |json: &str| serde_json::from_str::<Properties>(json).ok();
+    let parsed = match raw.kind {
+        "server.connected" => (None, Event::Connected),
+        "message.updated" => {
+            let props = read(props)?;
+            let info = props.info?;
+            let session = props.session_id.or_else(|| named(&info.session_id));
+            (session, Event::MessageUpdated(info))
+        }
+        "message.part.updated" => {
+            let props = read(props)?;
+            let mut part = props.part?;
+            let session = props.session_id.or(part.session_id.take());
+            (session, Event::PartUpdated(part))
+        }
+        "message.part.delta" => {
+            let props: DeltaProperties = serde_json::from_str(props).ok()?;
+            let event = Event::PartDelta {
+                message_id: props.message_id,
+                part_id: props.part_id,
+                field: props.field,
+                delta: props.delta,
+            };
+            (props.session_id, event)
+        }
+        "session.status" => {
+            let props: StatusProperties = serde_json::from_str(props).ok()?;
+            (props.session_id, Event::Status(props.status))
+        }
+        "session.idle" => (read(props).and_then(|p| p.session_id), Event::Idle),
+        "session.error" => {
+            let props: ErrorProperties<'_> = serde_json::from_str(props).ok()?;
+            let error = props
+                .error
+                .and_then(|error| serde_json::from_str(error.get()).ok());
+            (props.session_id, Event::Error(error))
+        }
+        "permission.asked" => {
+            let request: PermissionRequest = serde_json::from_str(props).ok()?;
+            (
+                Some(request.session_id.clone()),
+                Event::PermissionAsked(request),
+            )
+        }
+        "session.created" => {
+            let props: CreatedProperties = serde_json::from_str(props).ok()?;
+            (props.session_id, Event::SessionCreated(props.info))
+        }
+        _ => (None, Event::Other),
     };
-    Some((session, event))
+    Some(parsed)
 }
 
-fn str_field(props: &Value, name: &str) -> String {
-    props
-        .get(name)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// The session an event belongs to: `sessionID` at the top, or in its part or info.
-fn session_of(props: &Value) -> Option<String> {
-    [
-        props.get("sessionID"),
-        props.pointer("/part/sessionID"),
-        props.pointer("/info/sessionID"),
-    ]
-    .into_iter()
-    .flatten()
-    .find_map(Value::as_str)
-    .map(str::to_owned)
+fn named(session: &str) -> Option<String> {
+    (!session.is_empty()).then(|| session.to_owned())
 }
 
 #[cfg(test)]
@@ -328,6 +400,33 @@ mod tests {
         assert!(matches!(event, Event::PartUpdated(ref p) if p.call_id.as_deref() == Some("c1")));
         let other = r#"{"type":"plugin.added","properties":{"id":"x"}}"#;
         assert!(matches!(parse_event(other).unwrap().1, Event::Other));
+        // What the engine does not act on names no session, so nobody is woken for it.
+        let diff =
+            r#"{"type":"session.diff","properties":{"sessionID":"ses_1","diff":[{"file":"a"}]}}"#;
+        assert!(matches!(parse_event(diff).unwrap(), (None, Event::Other)));
+        // The session comes from the part, or from the message's info.
+        let part = r#"{"type":"message.part.updated","properties":{"part":{"id":"prt_3","messageID":"msg_1","sessionID":"ses_2","type":"text","text":"x"}}}"#;
+        assert_eq!(parse_event(part).unwrap().0.as_deref(), Some("ses_2"));
+        let info = r#"{"type":"message.updated","properties":{"info":{"id":"msg_1","sessionID":"ses_3","role":"assistant"}}}"#;
+        let (session, event) = parse_event(info).unwrap();
+        assert_eq!(session.as_deref(), Some("ses_3"));
+        assert!(matches!(event, Event::MessageUpdated(ref m) if m.role == "assistant"));
+        // An error that does not parse still ends the session; a malformed part is skipped.
+        let error = r#"{"type":"session.error","properties":{"sessionID":"ses_1","error":"boom"}}"#;
+        assert!(matches!(
+            parse_event(error).unwrap(),
+            (Some(_), Event::Error(None))
+        ));
+        let named = r#"{"type":"session.error","properties":{"error":{"name":"APIError","data":{"message":"m"}}}}"#;
+        assert!(
+            matches!(parse_event(named).unwrap().1, Event::Error(Some(ref e)) if e.message() == "m")
+        );
+        let broken = r#"{"type":"message.part.updated","properties":{"part":{"id":"prt_4"}}}"#;
+        assert!(parse_event(broken).is_none());
+        assert!(matches!(
+            parse_event(r#"{"type":"session.idle","properties":{"sessionID":"ses_4"}}"#).unwrap(),
+            (Some(ref s), Event::Idle) if s == "ses_4"
+        ));
         // The global stream's envelope is not the instance stream's form.
         let global = r#"{"directory":"/w","payload":{"type":"session.idle","properties":{"sessionID":"ses_1"}}}"#;
         assert!(parse_event(global).is_none());

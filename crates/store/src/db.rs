@@ -25,9 +25,13 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// How long a pooled connection may sit idle before it is checked again before use.
 const RECHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-/// How long after a write SQLite's write-ahead log is copied back into the database file,
-/// off the write path ([`keep_checkpointing`]): at most one copy per this while writes go on.
-const CHECKPOINT_AFTER: Duration = Duration::from_millis(100);
+/// How long writes must pause before SQLite's write-ahead log is copied back into the
+/// database file, off the write path ([`keep_checkpointing`]): a run's writes come in
+/// bursts (one per agent step), and the copy waits for the run's pauses, not the reverse.
+const CHECKPOINT_QUIET: Duration = Duration::from_millis(150);
+
+/// How long after a write the log is copied back at the latest, should writes never pause.
+const CHECKPOINT_LATEST: Duration = Duration::from_secs(1);
 
 /// The log's size, in pages, at which the writer copies it back itself, should the
 /// background checkpoints fall behind (SQLite's default is 1,000: about every 10 restores).
@@ -152,13 +156,14 @@ impl Drop for Checkpointing {
     }
 }
 
-/// Copies SQLite's write-ahead log back into the database file [`CHECKPOINT_AFTER`] a
-/// write, on a connection of its own, until `stopped`. Left to the writer, the copy (and
-/// the two `fsync`s that end it) ran inside whichever commit grew the log past 1,000
-/// pages: every write waited behind it, as the file has one writer. A passive checkpoint
-/// waits for no one: the writer appends meanwhile, and what readers still use is copied
-/// next time, which comes without a write as well. An idle store does nothing: no timer
-/// wakes it, no statement runs. The writer still copies the log itself past
+/// Copies SQLite's write-ahead log back into the database file once writes pause for
+/// [`CHECKPOINT_QUIET`] (or [`CHECKPOINT_LATEST`] after the first write it has not copied),
+/// on a connection of its own, until `stopped`. Left to the writer, the copy (and the two
+/// `fsync`s that end it) ran inside whichever commit grew the log past 1,000 pages: every
+/// write waited behind it, as the file has one writer. A passive checkpoint waits for no
+/// one: the writer appends meanwhile, and what readers still use is copied next time,
+/// which comes without a write as well. An idle store does nothing: no timer wakes it, no
+/// statement runs. The writer still copies the log itself past
 /// [`WRITER_CHECKPOINT_PAGES`], should this fall behind.
 async fn keep_checkpointing(pool: AnyPool, mut writes: watch::Receiver<u64>, stopped: Arc<Notify>) {
     'waiting: loop {
@@ -166,13 +171,19 @@ async fn keep_checkpointing(pool: AnyPool, mut writes: watch::Receiver<u64>, sto
             _ = stopped.notified() => break,
             changed = writes.changed() => if changed.is_err() { break },
         }
+        let first = tokio::time::Instant::now();
         loop {
+            writes.borrow_and_update();
             tokio::select! {
                 _ = stopped.notified() => break 'waiting,
-                _ = tokio::time::sleep(CHECKPOINT_AFTER) => {}
+                _ = tokio::time::sleep(CHECKPOINT_QUIET) => {}
             }
             if pool.is_closed() {
                 break 'waiting;
+            }
+            let written = writes.has_changed().unwrap_or(false);
+            if written && first.elapsed() < CHECKPOINT_LATEST {
+                continue;
             }
             // A write from here on wants another checkpoint.
             writes.borrow_and_update();

@@ -394,3 +394,40 @@ async fn writes_are_counted_where_the_store_sees_them_all(kind: StoreKind) {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(!writes.has_changed().unwrap());
 }
+
+/// `mxFrame` (the log's last frame) and `nBackfill` (the frames copied into the database
+/// file) from SQLite's WAL index, read from its shared-memory file as the library keeps it.
+fn wal_frames(db: &TestDb) -> (u32, u32) {
+    let shm = std::fs::read(db.dir.path().join("draftsmith.db-shm")).unwrap();
+    let word = |at: usize| u32::from_ne_bytes(shm[at..at + 4].try_into().unwrap());
+    (word(16), word(96))
+}
+
+#[tokio::test]
+async fn the_log_is_copied_back_once_writes_pause() {
+    let f = Fixture::new(StoreKind::Sqlite).await;
+    let app = f.app().await;
+    for i in 0..8 {
+        let content = format!("v{i}");
+        f.write(app, None, vec![put("index.html", &content)])
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (last, _) = wal_frames(&f.db);
+    assert!(last > 0, "the writes should be in the log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (last, copied) = wal_frames(&f.db);
+        if last == copied {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log was not copied back: {copied} of {last} frames"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let draft = f.store.draft(app).await.unwrap();
+    assert_eq!(draft.revision, 9);
+}
