@@ -67,14 +67,15 @@ pub fn project_files() -> Vec<(String, String)> {
 
 /// Writes the tools, their manifest and the contract (`None`: the empty contract) into
 /// `workspace`, replacing what is there. Nothing is written through a symlink the agent may
-/// have planted: such a seed fails, and the run with it.
+/// have planted: such a seed fails, and the run with it. The contract is written compact,
+/// as the runner seeds it while the workspace is refreshed: a file that already holds it
+/// is left alone (the two forms rewrote it twice per run).
 pub fn seed_workspace(workspace: &Path, contract: Option<&Value>) -> Result<(), SeedError> {
     seed_project(workspace)?;
     let text = match contract {
-        Some(value) => serde_json::to_string_pretty(value),
-        None => serde_json::to_string_pretty(&empty_contract()),
-    }
-    .unwrap_or_else(|_| "{}".into());
+        Some(value) => value.to_string(),
+        None => empty_contract().to_string(),
+    };
     write(workspace, CONTRACT_PATH, &text)
 }
 
@@ -184,6 +185,26 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(dir.join(CONTRACT_PATH)).unwrap())
                 .unwrap();
         assert_eq!(contract, empty_contract());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The runner seeds the contract compact (`draftsmith_runner::contract::file_content`)
+    /// before the engine's own seeding; a run rewrites neither form.
+    #[test]
+    fn a_contract_already_seeded_compact_is_left_alone() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("ds-seed-same-{}", std::process::id()));
+        let contract = json!({"agent": {"name": "a"}, "tools": [], "runtime_ready": true});
+        std::fs::create_dir_all(dir.join(".cache/opencode")).unwrap();
+        std::fs::write(dir.join(CONTRACT_PATH), contract.to_string()).unwrap();
+        let before = std::fs::metadata(dir.join(CONTRACT_PATH)).unwrap().ino();
+        seed_workspace(&dir, Some(&contract)).unwrap();
+        let after = std::fs::metadata(dir.join(CONTRACT_PATH)).unwrap();
+        assert_eq!(after.ino(), before, "the contract file was written again");
+        let changed = json!({"agent": null, "tools": [], "runtime_ready": false});
+        seed_workspace(&dir, Some(&changed)).unwrap();
+        let text = std::fs::read_to_string(dir.join(CONTRACT_PATH)).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), changed);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::client::{ClientError, OpencodeClient};
-use crate::wire::{Event, parse_event};
+use crate::wire::{Event, SessionStatus, parse_event};
 
 /// OpenCode sends a heartbeat every 10 s; a stream silent for this long is dead.
 const STALL: Duration = Duration::from_secs(30);
@@ -71,6 +71,9 @@ struct Route {
     tx: mpsc::UnboundedSender<StreamItem>,
     forwarded: usize,
     drop_after: Option<usize>,
+    /// The last status forwarded was `busy`: OpenCode repeats it at every step, and a
+    /// repeat tells the run nothing, so it is not woken for it.
+    busy: bool,
 }
 
 impl EventHub {
@@ -126,6 +129,7 @@ impl SessionEvents {
             tx,
             forwarded: 0,
             drop_after,
+            busy: false,
         };
         hub.routes.lock().sessions.insert(session.clone(), route);
         let events = Self {
@@ -201,6 +205,13 @@ impl Routes {
         let Some(route) = table.sessions.get_mut(&target) else {
             return;
         };
+        if let Event::Status(status) = &event {
+            let busy = *status == SessionStatus::Busy;
+            if busy && route.busy {
+                return;
+            }
+            route.busy = busy;
+        }
         let delivered = route.tx.send(StreamItem::Event(Box::new(event))).is_ok();
         route.forwarded += 1;
         let cut = route
@@ -261,4 +272,89 @@ async fn pump(response: reqwest::Response, routes: &Routes) -> (String, bool) {
         routes.route(owner.as_deref(), event);
     };
     (reason, confirmed)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn routes_following(session: &str) -> (Routes, mpsc::UnboundedReceiver<StreamItem>) {
+        let routes = Routes {
+            table: Mutex::new(Table::default()),
+            connected: watch::Sender::new(0),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let route = Route {
+            tx,
+            forwarded: 0,
+            drop_after: None,
+            busy: false,
+        };
+        routes.lock().sessions.insert(session.into(), route);
+        (routes, rx)
+    }
+
+    fn kind(item: StreamItem) -> String {
+        match item {
+            StreamItem::Event(event) => match *event {
+                Event::Status(status) => format!("{status:?}"),
+                Event::PartDelta { delta, .. } => format!("delta {delta}"),
+                other => format!("{other:?}"),
+            },
+            StreamItem::Ended(reason) => format!("ended {reason}"),
+        }
+    }
+
+    #[test]
+    fn a_repeated_busy_status_wakes_no_one() {
+        let (routes, mut rx) = routes_following("ses_1");
+        let delta = |text: &str| Event::PartDelta {
+            message_id: "m".into(),
+            part_id: "p".into(),
+            field: "text".into(),
+            delta: text.into(),
+        };
+        let retry = |attempt| {
+            Event::Status(SessionStatus::Retry {
+                attempt,
+                message: "boom".into(),
+                next: None,
+            })
+        };
+        for event in [
+            Event::Status(SessionStatus::Busy),
+            Event::Status(SessionStatus::Busy),
+            delta("a"),
+            Event::Status(SessionStatus::Busy),
+            retry(1),
+            retry(2),
+            Event::Status(SessionStatus::Busy),
+            Event::Status(SessionStatus::Idle),
+            Event::Status(SessionStatus::Idle),
+            Event::Status(SessionStatus::Busy),
+        ] {
+            routes.route(Some("ses_1"), event);
+        }
+        routes.route(Some("ses_2"), Event::Status(SessionStatus::Busy));
+        let mut seen = Vec::new();
+        while let Ok(item) = rx.try_recv() {
+            seen.push(kind(item));
+        }
+        let retry =
+            |attempt| format!("Retry {{ attempt: {attempt}, message: \"boom\", next: None }}");
+        assert_eq!(
+            seen,
+            vec![
+                "Busy".to_owned(),
+                "delta a".into(),
+                retry(1),
+                retry(2),
+                "Busy".into(),
+                "Idle".into(),
+                "Idle".into(),
+                "Busy".into(),
+            ]
+        );
+    }
 }
