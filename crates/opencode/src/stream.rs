@@ -76,6 +76,17 @@ struct Route {
     busy: bool,
 }
 
+impl Route {
+    fn new(tx: mpsc::UnboundedSender<StreamItem>, drop_after: Option<usize>) -> Self {
+        Self {
+            tx,
+            forwarded: 0,
+            drop_after,
+            busy: false,
+        }
+    }
+}
+
 impl EventHub {
     /// Starts following `client`'s server (connecting in the background).
     pub fn start(client: OpencodeClient) -> Self {
@@ -125,13 +136,10 @@ impl SessionEvents {
         drop_after: Option<usize>,
     ) -> Result<Self, ClientError> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let route = Route {
-            tx,
-            forwarded: 0,
-            drop_after,
-            busy: false,
-        };
-        hub.routes.lock().sessions.insert(session.clone(), route);
+        hub.routes
+            .lock()
+            .sessions
+            .insert(session.clone(), Route::new(tx, drop_after));
         let events = Self {
             rx,
             session,
@@ -285,13 +293,10 @@ mod tests {
             connected: watch::Sender::new(0),
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        let route = Route {
-            tx,
-            forwarded: 0,
-            drop_after: None,
-            busy: false,
-        };
-        routes.lock().sessions.insert(session.into(), route);
+        routes
+            .lock()
+            .sessions
+            .insert(session.into(), Route::new(tx, None));
         (routes, rx)
     }
 
