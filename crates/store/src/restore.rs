@@ -234,3 +234,84 @@ type DifferenceRow = (
     Option<String>,
     Option<i64>,
 );
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use draftsmith_core::DraftPath;
+    use draftsmith_testkit::{StoreKind, TestDb};
+    use sqlx::{Connection, Executor};
+
+    use super::*;
+    use crate::prelude::*;
+    use crate::{FileChange, NewApp, SqlStore};
+
+    /// What differs: `DIFFERENT` of a `DRAFT`-file draft.
+    const DRAFT: usize = 2_000;
+    const DIFFERENT: usize = 5;
+
+    fn file(i: usize, version: &str) -> (DraftPath, Vec<u8>) {
+        let path = DraftPath::parse(&format!("src/f{i:04}.js")).unwrap();
+        (path, format!("// {i} {version}").into_bytes())
+    }
+
+    /// On PostgreSQL, `restore_draft` probes the draft at the paths that differ, in its
+    /// generic plan too: it reads a handful of `draft_files` rows of a 2,000-file draft,
+    /// where a join that hashed the app's draft read all of them. Counted by the
+    /// statistics of the transaction the restore is called in, rolled back after.
+    #[tokio::test]
+    async fn a_restore_reads_the_draft_only_where_it_differs() {
+        let db = TestDb::new(StoreKind::Postgres).await;
+        let store = SqlStore::connect(&db.url).await.unwrap();
+        let by = UserId("tester".into());
+        let new = NewApp {
+            name: "big".into(),
+            slug: "big".into(),
+            template: "static".into(),
+            owner: by.clone(),
+            files: (0..DRAFT).map(|i| file(i, "v1")).collect(),
+        };
+        let app = store.create_app(new).await.unwrap().id;
+        let target = store
+            .create_checkpoint(NewCheckpoint {
+                app,
+                kind: CheckpointKind::Manual,
+                revision: 1,
+                run: None,
+                label: "first".into(),
+                by: by.clone(),
+                detached: None,
+            })
+            .await
+            .unwrap();
+        let changes = (0..DIFFERENT)
+            .map(|i| {
+                let (path, content) = file(i * 300, "v2");
+                FileChange {
+                    path,
+                    content: Some(content),
+                }
+            })
+            .collect();
+        store.write_draft(app, Some(1), changes, &by).await.unwrap();
+        let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        conn.execute("BEGIN").await.unwrap();
+        let (write, _) = restore_on(&mut conn, &target, &by, "back").await.unwrap();
+        assert_eq!(write.changes.modified.len(), DIFFERENT);
+        let read: i64 = sqlx::query(
+            "SELECT (COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0))::BIGINT AS n \
+             FROM pg_stat_xact_user_tables WHERE relname = 'draft_files'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+        conn.execute("ROLLBACK").await.unwrap();
+        assert!(
+            read <= 4 * DIFFERENT as i64,
+            "the restore read {read} rows of a {DRAFT}-file draft to change {DIFFERENT}"
+        );
+        store.close().await;
+    }
+}
