@@ -33,7 +33,7 @@ use crate::report::{line, line_mib, median_of, paired_ratios, wait_for_quiet};
 const RUNS: usize = 15;
 /// Cold runs per way: a raw server started for one task, and the first run of a new chat
 /// (a new sandbox with its own OpenCode server), alternating.
-const COLD_RUNS: usize = 3;
+const COLD_RUNS: usize = 5;
 /// Marks the task in prompts so the scripted model answers with each engine's tool names.
 const OPENCODE_TASK: &str = "bench-oc-task: take notes";
 /// Model requests the task makes.
