@@ -8,7 +8,6 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use draftsmith_core::api::CheckpointKind;
 use draftsmith_core::{DraftPath, UserId};
 use draftsmith_store::prelude::*;
 use draftsmith_store::{FileChange, NewApp, NewCheckpoint, SqlStore};
@@ -42,15 +41,7 @@ pub async fn run() -> anyhow::Result<()> {
             .await?;
         let by = UserId("bench".into());
         let first = store
-            .create_checkpoint(NewCheckpoint {
-                app: app.id,
-                kind: CheckpointKind::Manual,
-                revision: 1,
-                run: None,
-                label: "first".into(),
-                by: by.clone(),
-                detached: None,
-            })
+            .create_checkpoint(NewCheckpoint::manual(app.id, 1, "first", by.clone()))
             .await?;
         settle()?;
         let mut take = Vec::new();
@@ -61,15 +52,12 @@ pub async fn run() -> anyhow::Result<()> {
             let written = store.write_draft(app.id, None, changes, &by).await?;
             let clock = Instant::now();
             store
-                .create_checkpoint(NewCheckpoint {
-                    app: app.id,
-                    kind: CheckpointKind::Manual,
-                    revision: written.revision,
-                    run: None,
-                    label: "bench".into(),
-                    by: by.clone(),
-                    detached: None,
-                })
+                .create_checkpoint(NewCheckpoint::manual(
+                    app.id,
+                    written.revision,
+                    "bench",
+                    by.clone(),
+                ))
                 .await?;
             take.push(clock.elapsed());
             let clock = Instant::now();
@@ -117,15 +105,8 @@ async fn back_to_back(
     app: draftsmith_core::AppId,
     by: &UserId,
 ) -> anyhow::Result<Vec<std::time::Duration>> {
-    let checkpoint = |revision: i64| NewCheckpoint {
-        app,
-        kind: CheckpointKind::Manual,
-        revision,
-        run: None,
-        label: "back to back".into(),
-        by: by.clone(),
-        detached: None,
-    };
+    let checkpoint =
+        |revision: i64| NewCheckpoint::manual(app, revision, "back to back", by.clone());
     let current = store.app(app).await?.draft_revision;
     let mut older = store.create_checkpoint(checkpoint(current)).await?;
     let written = store

@@ -32,6 +32,21 @@ pub struct NewCheckpoint {
     pub detached: Option<Vec<DetachedChange>>,
 }
 
+impl NewCheckpoint {
+    /// A `manual` checkpoint of `app`'s draft at `revision`, taken by `by`.
+    pub fn manual(app: AppId, revision: i64, label: impl Into<String>, by: UserId) -> Self {
+        Self {
+            app,
+            kind: CheckpointKind::Manual,
+            revision,
+            run: None,
+            label: label.into(),
+            by,
+            detached: None,
+        }
+    }
+}
+
 /// The `checkpoints` columns, in the order of the insert's parameters.
 pub(crate) const COLUMNS: &str =
     "id, app_id, kind, revision, detached, run_id, label, created_by, created_at";

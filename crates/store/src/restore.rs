@@ -273,15 +273,7 @@ mod tests {
         };
         let app = store.create_app(new).await.unwrap().id;
         let target = store
-            .create_checkpoint(NewCheckpoint {
-                app,
-                kind: CheckpointKind::Manual,
-                revision: 1,
-                run: None,
-                label: "first".into(),
-                by: by.clone(),
-                detached: None,
-            })
+            .create_checkpoint(NewCheckpoint::manual(app, 1, "first", by.clone()))
             .await
             .unwrap();
         let changes = (0..DIFFERENT)

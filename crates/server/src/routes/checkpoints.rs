@@ -168,15 +168,12 @@ async fn create_checkpoint(
     }
     let checkpoint = state
         .store
-        .create_checkpoint(draftsmith_store::NewCheckpoint {
-            app: app.id,
-            kind: CheckpointKind::Manual,
-            revision: state.store.draft(app.id).await?.revision,
-            run: None,
+        .create_checkpoint(draftsmith_store::NewCheckpoint::manual(
+            app.id,
+            state.store.draft(app.id).await?.revision,
             label,
-            by: caller.user_id,
-            detached: None,
-        })
+            caller.user_id,
+        ))
         .await?;
     Ok((StatusCode::CREATED, axum::Json(checkpoint)))
 }

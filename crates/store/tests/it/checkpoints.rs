@@ -19,15 +19,7 @@ draftsmith_testkit::both_stores!(
 );
 
 fn manual(app: draftsmith_core::AppId, revision: i64) -> NewCheckpoint {
-    NewCheckpoint {
-        app,
-        kind: CheckpointKind::Manual,
-        revision,
-        run: None,
-        label: "by hand".into(),
-        by: alice(),
-        detached: None,
-    }
+    NewCheckpoint::manual(app, revision, "by hand", alice())
 }
 
 /// A `rejected` checkpoint at `revision` whose detached work writes `path` with `content`
