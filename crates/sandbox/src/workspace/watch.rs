@@ -212,3 +212,58 @@ fn close_later(fd: OwnedFd) {
         let _ = closer.send(fd);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Whether an inotify instance of this process watches the inode `ino`: the kernel
+    /// lists each watch of an instance in its descriptor's `fdinfo`, as `ino:` in hex.
+    fn watched(ino: u64) -> bool {
+        let wanted = format!("ino:{ino:x}");
+        std::fs::read_dir("/proc/self/fdinfo")
+            .unwrap()
+            .flatten()
+            .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+            .any(|info| {
+                info.lines().any(|line| {
+                    line.starts_with("inotify wd:") && line.split_whitespace().any(|f| f == wanted)
+                })
+            })
+    }
+
+    /// A dropped watch's instance is closed on the closer thread, and its watches go with
+    /// it: otherwise every sandbox let go would keep an instance (of the user's 128) open.
+    #[test]
+    fn a_dropped_watch_is_closed_by_the_closer() {
+        let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let inodes: Vec<u64> = dirs
+            .iter()
+            .map(|d| std::fs::metadata(d.path()).unwrap().ino())
+            .collect();
+        let watches: Vec<Watch> = dirs
+            .iter()
+            .map(|dir| {
+                let held = std::fs::File::open(dir.path()).unwrap();
+                let mut watch = Watch::new().unwrap();
+                assert!(watch.enter(held.as_fd(), ""));
+                watch
+            })
+            .collect();
+        assert!(inodes.iter().all(|&ino| watched(ino)));
+        drop(watches);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while inodes.iter().any(|&ino| watched(ino)) {
+            assert!(
+                Instant::now() < deadline,
+                "a dropped watch was still open after 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
