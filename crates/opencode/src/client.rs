@@ -39,16 +39,7 @@ pub enum ClientError {
     },
 }
 
-/// What `prompt_async` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PromptAccepted {
-    /// Accepted; the work runs in the background.
-    Async,
-    /// This OpenCode has no `prompt_async` (404/405).
-    RouteMissing,
-}
-
-/// The prompt body (`POST /session/{id}/prompt_async` and `/message`).
+/// The prompt body (`POST /session/{id}/message`).
 #[derive(Debug, Clone, Serialize)]
 pub struct PromptBody {
     /// Which model answers.
@@ -223,37 +214,29 @@ impl OpencodeClient {
         self.json("create session", builder).await
     }
 
-    /// `POST /session/{id}/prompt_async`.
-    pub async fn prompt_async(
+    /// `POST /session/{id}/message`: the synchronous prompt, answering when the work ends
+    /// with the last message it made (`None` when the answer is not one).
+    pub async fn prompt_sync(
         &self,
         session: &str,
         body: &PromptBody,
-    ) -> Result<PromptAccepted, ClientError> {
-        let builder = self
-            .request(
-                reqwest::Method::POST,
-                &format!("/session/{session}/prompt_async"),
-            )
-            .timeout(REQUEST_TIMEOUT)
-            .json(body);
-        match self.send("prompt_async", builder).await {
-            Ok(_) => Ok(PromptAccepted::Async),
-            Err(ClientError::Status {
-                status: 404 | 405, ..
-            }) => Ok(PromptAccepted::RouteMissing),
-            Err(err) => Err(err),
-        }
-    }
-
-    /// `POST /session/{id}/message`: the synchronous prompt, answering when the work ends.
-    pub async fn prompt_sync(&self, session: &str, body: &PromptBody) -> Result<(), ClientError> {
+    ) -> Result<Option<MessageWithParts>, ClientError> {
         let builder = self
             .request(
                 reqwest::Method::POST,
                 &format!("/session/{session}/message"),
             )
             .json(body);
-        self.send("message", builder).await.map(|_| ())
+        let answer = self
+            .send("message", builder)
+            .await?
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Http {
+                what: "message",
+                source,
+            })?;
+        Ok(serde_json::from_slice(&answer).ok())
     }
 
     /// `POST /session/{id}/abort`.

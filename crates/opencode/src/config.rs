@@ -95,8 +95,6 @@ pub struct Faults {
     /// Cut the event stream after this many session events (the run must finish by
     /// polling).
     pub drop_event_stream_after: Option<usize>,
-    /// Behave as if `prompt_async` were missing (the synchronous fallback is used).
-    pub skip_prompt_async: bool,
 }
 
 /// Everything the engine needs besides the job.

@@ -43,6 +43,8 @@ struct Upstream {
 /// instead of waiting out OpenCode's own retries.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct UpstreamHealth {
+    /// Good answers (HTTP 2xx) since the run began: one for each model call it made.
+    pub answers: u32,
     /// Failed answers (HTTP 429 or 5xx, or no answer) since the last good one.
     pub failures: u32,
     /// The last failure's HTTP status (502 when the provider was unreachable).
@@ -379,7 +381,10 @@ async fn forward(
         Body::from(bytes)
     } else {
         if (200..300).contains(&status) {
-            record(&upstream.health, |h| h.failures = 0);
+            record(&upstream.health, |h| {
+                h.failures = 0;
+                h.answers += 1;
+            });
         }
         let streamed = answer
             .headers()

@@ -63,9 +63,20 @@ impl Run<'_> {
             result = wait_sync(sync_prompt), if sync_prompt.is_some() => {
                 *sync_prompt = None;
                 match result {
-                    Err(err) => Step::End(failed(ErrorCode::CodingAgentModelError, err)),
-                    // The answer is in the session now; the next poll or event ends the run.
-                    Ok(()) => self.poll().await,
+                    Ok(last) => self.answered(last, events.is_some(), limits).await,
+                    Err(err @ ClientError::Status { status: 400..=499, .. }) => Step::End(failed(
+                        ErrorCode::CodingAgentOpencodeStartFailed,
+                        format!("OpenCode did not accept the prompt: {err}"),
+                    )),
+                    Err(err @ ClientError::Status { .. }) => {
+                        Step::End(failed(ErrorCode::CodingAgentModelError, err.to_string()))
+                    }
+                    // The connection broke, not the work: the events (or polls) and the
+                    // server's liveness still tell how the run ends.
+                    Err(err) => {
+                        tracing::warn!(error = %err, "lost the OpenCode prompt's answer");
+                        self.check_alive()
+                    }
                 }
             }
             _ = poll.tick(), if events.is_none() || self.idle_unconfirmed => self.poll().await,
@@ -116,6 +127,33 @@ impl Run<'_> {
             });
         }
         None
+    }
+
+    /// The synchronous prompt answered: the work is over. It answers a few milliseconds
+    /// before the last step's events arrive, so the run ends on the answer when the events
+    /// showed everything before it (see [`Translator::ends_with`]; the model gate counts
+    /// the calls). Otherwise the idle event (or, polling, a poll now) ends the run.
+    async fn answered(
+        &mut self,
+        last: Option<MessageWithParts>,
+        streaming: bool,
+        limits: &RunLimits,
+    ) -> Step {
+        let answers = limits
+            .upstream
+            .as_ref()
+            .and_then(|health| health.lock().ok().map(|h| h.answers as usize));
+        if let (Some(last), Some(answers)) = (&last, answers)
+            && self.translator.ends_with(last, answers)
+        {
+            self.stats.ended_by = "the prompt's answer, with every step's events".into();
+            return Step::Idle(self.translator.apply_snapshot(std::slice::from_ref(last)));
+        }
+        tracing::debug!(?answers, "the prompt answered before its events caught up");
+        if streaming {
+            return Step::Continue(Vec::new());
+        }
+        self.poll().await
     }
 
     async fn on_stream(
@@ -224,11 +262,13 @@ async fn next_item(events: &mut Option<SessionEvents>) -> Option<StreamItem> {
     }
 }
 
-async fn wait_sync(rx: &mut Option<SyncPrompt>) -> Result<(), String> {
+async fn wait_sync(rx: &mut Option<SyncPrompt>) -> Result<Option<MessageWithParts>, ClientError> {
     match rx {
-        Some(rx) => rx
-            .await
-            .unwrap_or_else(|_| Err("the prompt call was dropped".into())),
+        Some(rx) => match rx.await {
+            Ok(answer) => answer,
+            // Its task ends only with the run; a dropped sender answers nothing new.
+            Err(_) => std::future::pending().await,
+        },
         None => std::future::pending().await,
     }
 }

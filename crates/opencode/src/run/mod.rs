@@ -14,7 +14,7 @@ use draftsmith_engine::{EventSink, Job, ModelCall, Outcome, Spending};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{OpencodeClient, PromptAccepted, PromptBody};
+use crate::client::{ClientError, OpencodeClient, PromptBody};
 use crate::config::Faults;
 use crate::prompt::{prompt_body, steering_body};
 use crate::server::OpencodeServer;
@@ -141,15 +141,12 @@ pub async fn run_session(
     let mut events = run.subscribe(limits.faults.drop_event_stream_after).await;
     let body = prompt_body(job);
     run.prompted = Instant::now();
-    let (mut sync_prompt, _sync_task) = match run.send_prompt(body, &limits.faults).await {
-        Ok(sent) => sent,
-        Err(outcome) => return (outcome, String::new(), run.stats),
-    };
+    let (sync_prompt, mut _prompt_task) = run.send_prompt(body);
+    let mut sync_prompt = Some(sync_prompt);
     let mut outcome = run
         .follow(&mut events, &mut sync_prompt, limits, job.max_steps, cancel)
         .await;
     // A message the person sent meanwhile is the session's next prompt, once this one ended.
-    let mut _steering_task = None;
     while matches!(outcome, Outcome::Completed { .. }) {
         let steered = job.steering.take();
         if steered.is_empty() {
@@ -158,16 +155,8 @@ pub async fn run_session(
         run.translator.next_prompt();
         run.idle_since = None;
         run.idle_unconfirmed = false;
-        (sync_prompt, _steering_task) = match run
-            .send_prompt(steering_body(job, &steered), &limits.faults)
-            .await
-        {
-            Ok(sent) => sent,
-            Err(outcome) => {
-                run.report_calls().await;
-                return run.finish(outcome);
-            }
-        };
+        let (steering, task) = run.send_prompt(steering_body(job, &steered));
+        (sync_prompt, _prompt_task) = (Some(steering), task);
         outcome = run
             .follow(&mut events, &mut sync_prompt, limits, job.max_steps, cancel)
             .await;
@@ -176,8 +165,9 @@ pub async fn run_session(
     run.finish(outcome)
 }
 
-/// The answer of the synchronous prompt, which comes only once the work is over.
-type SyncPrompt = oneshot::Receiver<Result<(), String>>;
+/// The answer of the synchronous prompt, which comes only once the work is over: the last
+/// message it made, when the answer is one.
+type SyncPrompt = oneshot::Receiver<Result<Option<MessageWithParts>, ClientError>>;
 
 impl Run<'_> {
     /// Follows the session's events from before the prompt; `None` (polling) when the
@@ -194,35 +184,19 @@ impl Run<'_> {
         }
     }
 
-    /// Sends the prompt: asynchronously, or (an older server) synchronously in a task beside
-    /// the loop, whose answer and owner are returned; a refused prompt ends the run.
-    async fn send_prompt(
-        &self,
-        body: PromptBody,
-        faults: &Faults,
-    ) -> Result<(Option<SyncPrompt>, Option<AbortOnDrop>), Outcome> {
-        let accepted = if faults.skip_prompt_async {
-            Ok(PromptAccepted::RouteMissing)
-        } else {
-            self.client.prompt_async(&self.session, &body).await
-        };
-        match accepted {
-            Ok(PromptAccepted::Async) => Ok((None, None)),
-            Ok(PromptAccepted::RouteMissing) => {
-                let (tx, rx) = oneshot::channel();
-                let client = self.client.clone();
-                let session = self.session.clone();
-                let task = AbortOnDrop(tokio::spawn(async move {
-                    let result = client.prompt_sync(&session, &body).await;
-                    let _ = tx.send(result.map_err(|e| e.to_string()));
-                }));
-                Ok((Some(rx), Some(task)))
-            }
-            Err(err) => Err(failed(
-                ErrorCode::CodingAgentOpencodeStartFailed,
-                format!("OpenCode did not accept the prompt: {err}"),
-            )),
-        }
+    /// Sends the prompt with OpenCode's synchronous call, in a task beside the loop, whose
+    /// answer (the last message, once the work is over) and owner are returned. The answer
+    /// comes a few milliseconds before the events of the last step, so the loop can end on
+    /// it (see `follow`).
+    fn send_prompt(&self, body: PromptBody) -> (SyncPrompt, AbortOnDrop) {
+        let (tx, rx) = oneshot::channel();
+        let client = self.client.clone();
+        let session = self.session.clone();
+        let task = AbortOnDrop(tokio::spawn(async move {
+            let result = client.prompt_sync(&session, &body).await;
+            let _ = tx.send(result);
+        }));
+        (rx, task)
     }
 
     /// Hands the model calls OpenCode completed since the last time to the sink, with the

@@ -224,11 +224,12 @@ impl Translator {
             "text" | "reasoning" => {
                 let hidden = part.synthetic == Some(true) || part.ignored == Some(true);
                 let text = part.text.as_deref().unwrap_or_default();
+                let ended = part.time.as_ref().is_some_and(|t| t.end.is_some());
                 let message = self.message(&part.message_id);
                 message
                     .text
-                    .part_updated(&part.id, &part.kind, text, hidden);
-                if part.time.as_ref().is_some_and(|t| t.end.is_some()) {
+                    .part_updated(&part.id, &part.kind, text, hidden, ended);
+                if ended {
                     message.open_parts.remove(&part.id);
                 } else {
                     message.open_parts.insert(part.id.clone());
@@ -351,6 +352,35 @@ impl Translator {
                 && m.open_parts.is_empty()
                 && m.finish.as_deref().is_some_and(|f| f != "tool-calls")
         })
+    }
+
+    /// Whether `last`, the synchronous prompt's answer, ends the run when the model gate
+    /// forwarded `answers` model calls: it is a finished answer (completed, no error, not
+    /// asking for tools), no retry or session error is pending, and the events showed every
+    /// model call before it to its end: as many assistant messages (with `last`) as calls,
+    /// each earlier one completed with its step ended, every tool call settled. Checked
+    /// before `last` is applied, so a run that does not end on it takes its own events in
+    /// their order.
+    pub fn ends_with(&self, last: &MessageWithParts, answers: usize) -> bool {
+        let info = &last.info;
+        let finished = info.role == "assistant"
+            && info.time.completed.is_some()
+            && info.error.is_none()
+            && info.finish.as_deref().is_some_and(|f| f != "tool-calls");
+        if !finished || self.retry.is_some() || self.fatal.is_some() {
+            return false;
+        }
+        let earlier = match self.order.split_last() {
+            Some((latest, earlier)) if *latest == info.id => earlier,
+            _ => &self.order[..],
+        };
+        earlier.len() + 1 == answers
+            && earlier.iter().all(|id| {
+                self.messages
+                    .get(id)
+                    .is_some_and(|m| m.completed && m.step_finished)
+            })
+            && self.tools.all_settled()
     }
 
     /// The current retry streak, if the model call is being retried.

@@ -513,3 +513,106 @@ fn a_retry_an_error_or_a_new_prompt_unsettles_until_a_new_answer_is_whole() {
     run(&mut t, &[info("m1", "assistant", true, Some(error))]);
     assert!(!t.settled());
 }
+
+#[test]
+fn a_prompts_answer_ends_the_run_only_once_the_events_showed_every_earlier_step() {
+    let mut t = Translator::new(WS.into());
+    let write = |status: &str| {
+        tool(
+            "m1",
+            "w",
+            "write",
+            status,
+            json!({"filePath": format!("{WS}/a.txt")}),
+            json!({"output": "Wrote file successfully."}),
+        )
+    };
+    run(
+        &mut t,
+        &[
+            info("u", "user", false, None),
+            part("u", "pu", "text", json!({"text": "take notes"})),
+            info("m1", "assistant", false, None),
+            part("m1", "s1", "step-start", json!({})),
+            write("running"),
+        ],
+    );
+    // The synchronous answer: the last message, whole, before any of its events.
+    let answer = |finish: &str| -> MessageWithParts {
+        serde_json::from_value(json!({
+            "info": {"id": "m2", "sessionID": "s", "role": "assistant",
+                "time": {"created": 3, "completed": 4}, "finish": finish},
+            "parts": [
+                {"id": "s2", "messageID": "m2", "sessionID": "s", "type": "step-start"},
+                {"id": "t2", "messageID": "m2", "sessionID": "s", "type": "text",
+                    "text": "Two notes written.", "time": {"start": 3, "end": 4}},
+                {"id": "f2", "messageID": "m2", "sessionID": "s", "type": "step-finish",
+                    "reason": finish}
+            ]
+        }))
+        .unwrap()
+    };
+    let last = answer("stop");
+    assert!(
+        !t.ends_with(&last, 2),
+        "the first step's tool call and end were not seen yet"
+    );
+    run(
+        &mut t,
+        &[
+            write("completed"),
+            part("m1", "f1", "step-finish", json!({"reason": "tool-calls"})),
+        ],
+    );
+    assert!(
+        !t.ends_with(&last, 2),
+        "the first step's message is not completed"
+    );
+    run(&mut t, &[finished("m1", "tool-calls")]);
+    assert!(t.ends_with(&last, 2));
+    assert!(
+        !t.ends_with(&last, 3),
+        "a model call whose events were not seen"
+    );
+    assert!(
+        !t.ends_with(&last, 1),
+        "fewer calls than messages: a count to distrust"
+    );
+    assert!(
+        !t.ends_with(&answer("tool-calls"), 2),
+        "an answer asking for tools is no end"
+    );
+    let emitted: Vec<EventBody> = t
+        .apply_snapshot(std::slice::from_ref(&last))
+        .into_iter()
+        .map(|(body, _)| body)
+        .collect();
+    assert_eq!(streamed(&emitted), "Two notes written.");
+    assert!(t.settled());
+    assert!(
+        t.ends_with(&last, 2),
+        "the answer applied is still the latest"
+    );
+    // The answer's own events, arriving after it (a steered run reads on), add nothing.
+    let late = run(
+        &mut t,
+        &[
+            part("m2", "s2", "step-start", json!({})),
+            part(
+                "m2",
+                "t2",
+                "text",
+                json!({"text": "", "time": {"start": 3}}),
+            ),
+            delta("m2", "t2", "Two notes "),
+            delta("m2", "t2", "written."),
+            whole_text("m2", "t2", "Two notes written."),
+            finished("m2", "stop"),
+        ],
+    );
+    assert_eq!(names(&late), Vec::<&str>::new(), "{late:?}");
+    let rest = run_to_idle(&mut t, &[]);
+    assert_eq!(names(&rest), ["assistant.message"]);
+    assert_eq!(t.answers(), ["Two notes written."]);
+    assert_eq!(t.take_calls().len(), 2, "each call counted once");
+}

@@ -16,6 +16,9 @@ struct TextPart {
     attempt: u32,
     text: String,
     hidden: bool,
+    /// An update said the part ended: its text is whole, and a delta still on its way
+    /// (a snapshot can overtake the events) adds nothing.
+    whole: bool,
 }
 
 /// What changed for the stream.
@@ -88,6 +91,7 @@ impl MessageText {
                     attempt,
                     text: String::new(),
                     hidden: false,
+                    whole: false,
                 });
                 self.parts.len() - 1
             }
@@ -95,19 +99,31 @@ impl MessageText {
         &mut self.parts[index]
     }
 
-    /// A whole part: its kind and full text (which never shrinks what deltas delivered).
-    pub fn part_updated(&mut self, part_id: &str, kind: &str, text: &str, hidden: bool) {
+    /// A part's update: its kind and full text (which never shrinks what deltas delivered),
+    /// and whether it `ended`.
+    pub fn part_updated(
+        &mut self,
+        part_id: &str,
+        kind: &str,
+        text: &str,
+        hidden: bool,
+        ended: bool,
+    ) {
         let part = self.part(part_id);
         part.kind = Some(kind.to_owned());
         part.hidden = hidden;
+        part.whole |= ended;
         if text.len() >= part.text.len() {
             part.text = text.to_owned();
         }
     }
 
-    /// Text appended to a part (its kind may still be unknown).
+    /// Text appended to a part (its kind may still be unknown), unless the part is whole.
     pub fn delta(&mut self, part_id: &str, delta: &str) {
-        self.part(part_id).text.push_str(delta);
+        let part = self.part(part_id);
+        if !part.whole {
+            part.text.push_str(delta);
+        }
     }
 
     /// The current attempt's answer text: its text parts in order, reasoning and parts of
@@ -164,15 +180,28 @@ mod tests {
     fn deltas_then_a_full_update_show_each_piece_once() {
         let mut m = MessageText::new("m");
         m.step_started("s1");
-        m.part_updated("p", "text", "", false);
+        m.part_updated("p", "text", "", false, false);
         m.delta("p", "Hel");
         assert_eq!(m.change(), delta("Hel"));
         m.delta("p", "lo");
         assert_eq!(m.change(), delta("lo"));
-        m.part_updated("p", "text", "Hello world", false);
+        m.part_updated("p", "text", "Hello world", false, false);
         assert_eq!(m.change(), delta(" world"));
-        m.part_updated("p", "text", "Hello world", false);
+        m.part_updated("p", "text", "Hello world", false, false);
         assert_eq!(m.change(), None);
+    }
+
+    #[test]
+    fn deltas_after_a_part_ended_add_nothing() {
+        let mut m = MessageText::new("m");
+        m.step_started("s1");
+        m.part_updated("p", "text", "Hello world", false, true);
+        assert_eq!(m.change(), delta("Hello world"));
+        m.part_updated("p", "text", "", false, false);
+        m.delta("p", "Hello ");
+        m.delta("p", "world");
+        assert_eq!(m.change(), None);
+        assert_eq!(m.visible(), "Hello world");
     }
 
     #[test]
@@ -181,11 +210,11 @@ mod tests {
         m.step_started("s1");
         m.delta("r", "secret");
         assert_eq!(m.change(), None);
-        m.part_updated("r", "reasoning", "secret", false);
+        m.part_updated("r", "reasoning", "secret", false, false);
         assert_eq!(m.change(), None);
         m.delta("t", "Answer");
         assert_eq!(m.change(), None);
-        m.part_updated("t", "text", "Answer", false);
+        m.part_updated("t", "text", "Answer", false, false);
         assert_eq!(m.change(), delta("Answer"));
     }
 
@@ -193,12 +222,12 @@ mod tests {
     fn a_retry_replaying_the_same_text_shows_nothing_twice() {
         let mut m = MessageText::new("m");
         m.step_started("s1");
-        m.part_updated("a", "text", "", false);
+        m.part_updated("a", "text", "", false, false);
         m.delta("a", "partial ");
         assert_eq!(m.change(), delta("partial "));
         m.step_started("s2");
         assert_eq!(m.change(), None);
-        m.part_updated("b", "text", "", false);
+        m.part_updated("b", "text", "", false, false);
         m.delta("b", "part");
         assert_eq!(m.change(), None);
         m.delta("b", "ial ");
@@ -212,10 +241,10 @@ mod tests {
     fn a_retry_saying_something_else_streams_under_a_new_id() {
         let mut m = MessageText::new("m");
         m.step_started("s1");
-        m.part_updated("a", "text", "first try", false);
+        m.part_updated("a", "text", "first try", false, false);
         assert_eq!(m.change(), delta("first try"));
         m.step_started("s2");
-        m.part_updated("b", "text", "second", false);
+        m.part_updated("b", "text", "second", false, false);
         assert_eq!(
             m.change(),
             Some(TextChange::Restarted {

@@ -72,6 +72,11 @@ impl ToolCalls {
         events
     }
 
+    /// Whether every call seen reached its end.
+    pub fn all_settled(&self) -> bool {
+        self.calls.values().all(|call| call.finished)
+    }
+
     /// The `tool.completed` or `tool.failed` of a call that reached its end, noting edits.
     fn settle(&mut self, call: Settled, state: &ToolState, invalid: bool) -> EventBody {
         let Settled {

@@ -1,6 +1,5 @@
 //! Losing the event stream mid-run: the engine follows the session by polling its messages,
-//! without repeating or losing text, and still reports every tool call. The prompt goes
-//! through the synchronous fallback (`POST /session/{id}/message`) at the same time.
+//! without repeating or losing text, and still reports every tool call.
 
 use draftsmith_engine::{Engine, Outcome};
 use draftsmith_opencode::{Faults, OpencodeConfig, OpencodeEngine};
@@ -35,7 +34,6 @@ async fn a_lost_event_stream_is_replaced_by_polling_without_repeats() {
     let engine = OpencodeEngine::new(OpencodeConfig {
         faults: Faults {
             drop_event_stream_after: Some(12),
-            skip_prompt_async: true,
         },
         ..config(scratch.path())
     });
