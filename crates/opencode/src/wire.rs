@@ -93,6 +93,16 @@ pub struct OpencodeError {
     pub data: Value,
 }
 
+impl MessageInfo {
+    /// A completed assistant message that ends its prompt's work: it failed, or it answered
+    /// without calling for more tool rounds.
+    pub fn ends_the_work(&self) -> bool {
+        self.role == "assistant"
+            && self.time.completed.is_some()
+            && (self.error.is_some() || self.finish.as_deref() != Some("tool-calls"))
+    }
+}
+
 impl OpencodeError {
     /// The human-readable message.
     pub fn message(&self) -> String {

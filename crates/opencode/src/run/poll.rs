@@ -100,9 +100,5 @@ impl Run<'_> {
 
 /// The session's last message is a finished answer (not a call for more tool rounds).
 fn settled(messages: &[MessageWithParts]) -> bool {
-    messages.last().is_some_and(|m| {
-        m.info.role == "assistant"
-            && m.info.time.completed.is_some()
-            && (m.info.error.is_some() || m.info.finish.as_deref() != Some("tool-calls"))
-    })
+    messages.last().is_some_and(|m| m.info.ends_the_work())
 }

@@ -363,11 +363,8 @@ impl Translator {
     /// their order.
     pub fn ends_with(&self, last: &MessageWithParts, answers: usize) -> bool {
         let info = &last.info;
-        let finished = info.role == "assistant"
-            && info.time.completed.is_some()
-            && info.error.is_none()
-            && info.finish.as_deref().is_some_and(|f| f != "tool-calls");
-        if !finished || self.retry.is_some() || self.fatal.is_some() {
+        let answered = info.ends_the_work() && info.error.is_none() && info.finish.is_some();
+        if !answered || self.retry.is_some() || self.fatal.is_some() {
             return false;
         }
         let earlier = match self.order.split_last() {

@@ -347,6 +347,23 @@ fn whole_text(message: &str, id: &str, text: &str) -> Event {
     )
 }
 
+/// The events of answer step `m2` as OpenCode streams them: its start, its text part
+/// opened, two deltas, then the part whole.
+fn answer_step() -> Vec<Event> {
+    vec![
+        part("m2", "s2", "step-start", json!({})),
+        part(
+            "m2",
+            "t2",
+            "text",
+            json!({"text": "", "time": {"start": 1}}),
+        ),
+        delta("m2", "t2", "Two notes "),
+        delta("m2", "t2", "written."),
+        whole_text("m2", "t2", "Two notes written."),
+    ]
+}
+
 /// Each event of `events` applied in turn, with whether the translator then held the
 /// prompt's work settled.
 fn settled_after_each(t: &mut Translator, events: &[Event]) -> Vec<bool> {
@@ -389,18 +406,11 @@ fn the_events_settle_a_prompt_only_once_its_answer_is_whole() {
             part("m1", "f1", "step-finish", json!({"reason": "tool-calls"})),
             finished("m1", "tool-calls"),
             info("m2", "assistant", false, None),
-            part("m2", "s2", "step-start", json!({})),
-            part(
-                "m2",
-                "t2",
-                "text",
-                json!({"text": "", "time": {"start": 1}}),
-            ),
-            delta("m2", "t2", "Two notes "),
-            delta("m2", "t2", "written."),
-            whole_text("m2", "t2", "Two notes written."),
-            part("m2", "f2", "step-finish", json!({"reason": "stop"})),
-        ],
+        ]
+        .into_iter()
+        .chain(answer_step())
+        .chain([part("m2", "f2", "step-finish", json!({"reason": "stop"}))])
+        .collect::<Vec<_>>(),
     );
     assert!(
         settled.iter().all(|s| !s),
@@ -594,22 +604,9 @@ fn a_prompts_answer_ends_the_run_only_once_the_events_showed_every_earlier_step(
         "the answer applied is still the latest"
     );
     // The answer's own events, arriving after it (a steered run reads on), add nothing.
-    let late = run(
-        &mut t,
-        &[
-            part("m2", "s2", "step-start", json!({})),
-            part(
-                "m2",
-                "t2",
-                "text",
-                json!({"text": "", "time": {"start": 3}}),
-            ),
-            delta("m2", "t2", "Two notes "),
-            delta("m2", "t2", "written."),
-            whole_text("m2", "t2", "Two notes written."),
-            finished("m2", "stop"),
-        ],
-    );
+    let mut late_events = answer_step();
+    late_events.push(finished("m2", "stop"));
+    let late = run(&mut t, &late_events);
     assert_eq!(names(&late), Vec::<&str>::new(), "{late:?}");
     let rest = run_to_idle(&mut t, &[]);
     assert_eq!(names(&rest), ["assistant.message"]);
