@@ -98,7 +98,7 @@ impl Translator {
                 field,
                 delta,
             } if field == "text" => {
-                self.active = true;
+                self.worked_on(message_id);
                 let message = self.message(message_id);
                 message.text.delta(part_id, delta);
                 message.open_parts.insert(part_id.clone());
@@ -165,7 +165,7 @@ impl Translator {
         if let Some(finish) = &info.finish {
             message.finish = Some(finish.clone());
         }
-        self.active = true;
+        self.worked_on(&info.id);
         if newly_assistant {
             // A new model call began, so the previous ones are over: their answers are final.
             for id in self.order.clone() {
@@ -218,7 +218,7 @@ impl Translator {
     fn part_updated(&mut self, part: &Part, out: &mut Vec<Emitted>) {
         // The prompt's own part is not a sign of work; anything else is.
         if self.message(&part.message_id).role.as_deref() != Some("user") {
-            self.active = true;
+            self.worked_on(&part.message_id);
         }
         match part.kind.as_str() {
             "text" | "reasoning" => {
@@ -321,6 +321,15 @@ impl Translator {
     /// before that is the state before the prompt, not its end).
     pub fn is_active(&self) -> bool {
         self.active
+    }
+
+    /// Message `id` changed: a sign of work on the current prompt, unless the message is an
+    /// earlier prompt's. A prompt that ended on its synchronous answer leaves its last
+    /// events (and its idle) on the way; they must not make the next prompt look started.
+    fn worked_on(&mut self, id: &str) {
+        if !self.order[..self.prompt_start].iter().any(|m| m == id) {
+            self.active = true;
+        }
     }
 
     /// A further prompt was sent to the session (steering): its idle status counts only

@@ -613,3 +613,32 @@ fn a_prompts_answer_ends_the_run_only_once_the_events_showed_every_earlier_step(
     assert_eq!(t.answers(), ["Two notes written."]);
     assert_eq!(t.take_calls().len(), 2, "each call counted once");
 }
+
+#[test]
+fn an_earlier_prompts_late_events_do_not_start_the_next_one() {
+    let mut t = Translator::new(WS.into());
+    let mut first = vec![
+        info("u", "user", false, None),
+        part("u", "pu", "text", json!({"text": "take notes"})),
+        info("m2", "assistant", false, None),
+    ];
+    first.extend(answer_step());
+    run_to_idle(&mut t, &first);
+    // A steering message is the next prompt; the first one's last events arrive after it.
+    t.next_prompt();
+    let mut late = answer_step();
+    late.push(finished("m2", "stop"));
+    assert_eq!(names(&run(&mut t, &late)), Vec::<&str>::new());
+    assert!(
+        !t.is_active(),
+        "the first prompt's events are no sign of work on the second"
+    );
+    run(
+        &mut t,
+        &[event(
+            "session.status",
+            json!({"sessionID": "s", "status": {"type": "busy"}}),
+        )],
+    );
+    assert!(t.is_active());
+}
