@@ -29,6 +29,9 @@ struct Stamp {
     mtime_ns: i64,
     ino: u64,
     recorded_ns: i64,
+    /// The comparison ([`FileIndex::begin_marking`]) that last found the file named.
+    #[serde(skip)]
+    marked: u64,
 }
 
 /// The index of one workspace, kept in memory and persisted beside it.
@@ -42,6 +45,9 @@ pub(crate) struct FileIndex {
     watch: Option<Watch>,
     /// How the last look at the workspace went (for tests and tracing).
     last: Looked,
+    /// The comparison under way, and how many entries it found named so far.
+    marking: u64,
+    marked: usize,
 }
 
 /// How [`FileIndex::scan`] or [`FileIndex::catch_up`] looked at the workspace.
@@ -69,6 +75,8 @@ impl FileIndex {
             changed: false,
             watch: None,
             last: Looked::Nothing,
+            marking: 0,
+            marked: 0,
         }
     }
 
@@ -105,9 +113,42 @@ impl FileIndex {
             mtime_ns: stat.mtime_ns,
             ino: stat.ino,
             recorded_ns: now_ns(),
+            marked: 0,
         };
         self.entries.insert(rel.to_owned(), stamp);
         self.changed = true;
+    }
+
+    /// Starts comparing the index with a manifest: no entry is named by it yet.
+    pub(crate) fn begin_marking(&mut self) {
+        self.marking += 1;
+        self.marked = 0;
+    }
+
+    /// Whether the workspace held `sha256` at `rel` as of the last look; an entry at `rel`
+    /// counts as named by the manifest under comparison, whatever it holds.
+    pub(crate) fn mark(&mut self, rel: &str, sha256: &BlobHash) -> bool {
+        let Some(stamp) = self.entries.get_mut(rel) else {
+            return false;
+        };
+        if stamp.marked != self.marking {
+            stamp.marked = self.marking;
+            self.marked += 1;
+        }
+        stamp.sha256 == *sha256
+    }
+
+    /// The files the manifest under comparison did not name, sorted.
+    pub(crate) fn unmarked(&self) -> Vec<String> {
+        if self.marked == self.entries.len() {
+            return Vec::new();
+        }
+        let mut paths: Vec<String> = (self.entries.iter())
+            .filter(|(_, stamp)| stamp.marked != self.marking)
+            .map(|(rel, _)| rel.clone())
+            .collect();
+        paths.sort();
+        paths
     }
 
     /// The recorded size of `rel` (as of the last scan).
@@ -189,16 +230,6 @@ impl FileIndex {
         }
         self.last = Looked::Noticed(files.len());
         Ok(())
-    }
-
-    /// The hash of the workspace's file `rel` as of the last look.
-    pub(crate) fn hash(&self, rel: &str) -> Option<&BlobHash> {
-        self.entries.get(rel).map(|s| &s.sha256)
-    }
-
-    /// The workspace's files as of the last look.
-    pub(crate) fn paths(&self) -> impl Iterator<Item = &String> {
-        self.entries.keys()
     }
 
     /// How the last look at the workspace went.

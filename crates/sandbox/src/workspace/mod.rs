@@ -12,7 +12,7 @@ mod watch;
 pub(crate) use index::FileIndex;
 #[cfg(test)]
 pub(crate) use index::Looked;
-pub(crate) use refresh::{RefreshPlan, apply, plan};
+pub(crate) use refresh::{Comparison, RefreshPlan, apply, plan};
 pub(crate) use snapshot::snapshot;
 
 #[cfg(test)]

@@ -34,35 +34,74 @@ impl RefreshPlan {
     }
 }
 
-/// Compares the workspace with `files` (every path checked against the policy).
+/// Compares the workspace with `files` (see [`Comparison`]), after a look at what changed
+/// in it since the last one.
 pub(crate) fn plan(
     root: &Path,
     files: &[FileEntry],
     index: &mut FileIndex,
 ) -> Result<RefreshPlan, SandboxError> {
-    let mut wanted = HashMap::with_capacity(files.len());
-    for file in files {
-        let path = DraftPath::parse(&file.path).map_err(|e| SandboxError::PathBlocked {
-            path: file.path.clone(),
-            reason: e.reason().to_owned(),
-        })?;
-        wanted.insert(path.into_string(), &file.sha256);
-    }
     index.catch_up(root)?;
-    let mut plan = RefreshPlan::default();
-    for (path, sha) in &wanted {
-        if index.hash(path) != Some(*sha) {
-            plan.write.push((path.clone(), (*sha).clone()));
+    let mut comparison = Comparison::new(index);
+    comparison.add(files)?;
+    Ok(comparison.finish())
+}
+
+/// A manifest compared with the index as of its last look, a part at a time (a caller on
+/// the runtime's threads yields between parts): a hash lookup per file the workspace holds
+/// as the manifest has it, which is all of them but what changed. Only a path the
+/// workspace does not hold so is checked against the policy (and normalised): the index
+/// holds only paths the policy let through, as the walk skips the rest.
+pub(crate) struct Comparison<'a> {
+    index: &'a mut FileIndex,
+    write: Vec<(String, BlobHash)>,
+}
+
+impl<'a> Comparison<'a> {
+    pub(crate) fn new(index: &'a mut FileIndex) -> Self {
+        index.begin_marking();
+        Self {
+            index,
+            write: Vec::new(),
         }
     }
-    plan.write.sort();
-    plan.remove = index
-        .paths()
-        .filter(|p| !wanted.contains_key(*p))
-        .cloned()
-        .collect();
-    plan.remove.sort();
-    Ok(plan)
+
+    /// Compares the next part of the manifest.
+    pub(crate) fn add(&mut self, files: &[FileEntry]) -> Result<(), SandboxError> {
+        for file in files {
+            if self.index.mark(&file.path, &file.sha256) {
+                continue;
+            }
+            let path = DraftPath::parse(&file.path).map_err(|e| SandboxError::PathBlocked {
+                path: file.path.clone(),
+                reason: e.reason().to_owned(),
+            })?;
+            if *path != *file.path && self.index.mark(&path, &file.sha256) {
+                continue;
+            }
+            self.write.push((path.into_string(), file.sha256.clone()));
+        }
+        Ok(())
+    }
+
+    /// The plan: the files to write, each path once, and the files the manifest does not
+    /// name.
+    pub(crate) fn finish(self) -> RefreshPlan {
+        let mut write = self.write;
+        write.sort_by(|a, b| a.0.cmp(&b.0));
+        // The later of two entries for one path (kept in order by the stable sort) wins.
+        write.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(later, kept);
+            }
+            same
+        });
+        RefreshPlan {
+            write,
+            remove: self.index.unmarked(),
+        }
+    }
 }
 
 /// Carries out `plan` with the fetched `blobs`, keeping the index current; what it makes is

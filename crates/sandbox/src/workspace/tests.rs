@@ -55,6 +55,38 @@ fn writes_only_what_differs_and_removes_what_went() {
     );
 }
 
+/// The comparison checks the policy only where the workspace differs, so a manifest
+/// that spells a path another way, or names one twice, must still come out as the
+/// normalised path, written once, and a spelling of a file the workspace holds must
+/// neither rewrite nor remove it.
+#[test]
+fn a_path_spelled_another_way_or_named_twice_is_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut index = FileIndex::default();
+    let v1 = vec![entry("a.txt", b"a"), entry("src/b.js", b"b")];
+    assert_eq!(refresh(root, &v1, &mut index), (2, 0));
+    let respelled = vec![entry("./a.txt", b"a"), entry("src//b.js", b"b")];
+    assert_eq!(refresh(root, &respelled, &mut index), (0, 0));
+    let twice = vec![
+        entry("a.txt", b"a"),
+        entry("src/b.js", b"old"),
+        entry("./src/b.js", b"new"),
+    ];
+    assert_eq!(refresh(root, &twice, &mut index), (1, 0));
+    assert_eq!(std::fs::read(root.join("src/b.js")).unwrap(), b"new");
+    let names: Vec<_> = std::fs::read_dir(root.join("src"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["b.js"]);
+    // Named by neither spelling, the file goes; the next comparison starts afresh.
+    assert_eq!(refresh(root, &[entry("./a.txt", b"a")], &mut index), (0, 1));
+    assert!(!root.join("src").exists());
+    assert_eq!(refresh(root, &[], &mut index), (0, 1));
+    assert_eq!(std::fs::read_dir(root).unwrap().count(), 0);
+}
+
 #[test]
 fn a_file_changed_behind_the_index_is_rewritten() {
     let dir = tempfile::tempdir().unwrap();
