@@ -311,9 +311,11 @@ async fn compare(
     with_index(index, sandbox, |root, index| index.catch_up(&root)).await?;
     let looked = index.last_look();
     let mut comparison = workspace::Comparison::new(index);
-    for part in files.chunks(COMPARED_AT_ONCE) {
+    for (i, part) in files.chunks(COMPARED_AT_ONCE).enumerate() {
+        if i > 0 {
+            tokio::task::yield_now().await;
+        }
         comparison.add(part)?;
-        tokio::task::yield_now().await;
     }
     let plan = comparison.finish();
     tracing::debug!(

@@ -49,7 +49,7 @@ pub(super) async fn refresh_writes_only_what_differs(d: Deployment) {
         assert!(ws.join(dir).join("keep").exists(), "{dir} was touched");
     }
 
-    // Only a removal: nothing to fetch, done with the plan.
+    // Only a removal: nothing to fetch.
     files.retain(|(path, _)| *path != "src/f1.js");
     let (v3, blobs) = manifest(&files);
     let done = env.ctl.refresh(&id, &v3, &blobs).await.unwrap();
@@ -59,6 +59,47 @@ pub(super) async fn refresh_writes_only_what_differs(d: Deployment) {
         std::fs::read(ws.join("index.html")).unwrap(),
         b"<html></html>"
     );
+}
+
+/// A manifest longer than the part compared between two yields to the runtime: a change
+/// in a later part is written, a file left out of an earlier part removed, and nothing else.
+pub(super) async fn a_manifest_compared_in_parts_is_compared_whole(d: Deployment) {
+    const FILES: usize = 9_000;
+    let env = Env::new(d).await;
+    let id = env.sandbox("parts", HOUR).await;
+    let contents: Vec<(String, Vec<u8>)> = (0..FILES)
+        .map(|i| {
+            (
+                format!("src/d{}/f{i}.js", i % 30),
+                format!("{i}\n").into_bytes(),
+            )
+        })
+        .collect();
+    let mut files: Vec<(&str, &[u8])> = contents
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_slice()))
+        .collect();
+    let (v1, blobs) = manifest(&files);
+    let done = env.ctl.refresh(&id, &v1, &blobs).await.unwrap();
+    assert_eq!(
+        (done.written, done.removed, blobs.fetched()),
+        (FILES, 0, FILES)
+    );
+    let done = env.ctl.refresh(&id, &v1, &blobs).await.unwrap();
+    assert_eq!((done.written, done.removed, blobs.fetched()), (0, 0, 0));
+
+    files[8_500].1 = b"changed";
+    files.remove(100);
+    let (v2, blobs) = manifest(&files);
+    let done = env.ctl.refresh(&id, &v2, &blobs).await.unwrap();
+    assert_eq!((done.written, done.removed, blobs.fetched()), (1, 1, 1));
+    let ws = env.workspace(&id);
+    assert_eq!(
+        std::fs::read(ws.join("src/d10/f8500.js")).unwrap(),
+        b"changed"
+    );
+    assert!(!ws.join("src/d10/f100.js").exists());
+    assert!(ws.join("src/d11/f101.js").exists());
 }
 
 pub(super) async fn refresh_refuses_blocked_paths(d: Deployment) {

@@ -44,6 +44,7 @@ both!(
     processes::exec_timeout_kills_grandchildren,
     processes::tool_run_command_cancel_kills_everything,
     files::refresh_writes_only_what_differs,
+    files::a_manifest_compared_in_parts_is_compared_whole,
     files::refresh_refuses_blocked_paths,
     files::seeded_files_land_inside_and_never_through_symlinks,
     files::tools_edit_the_workspace,
