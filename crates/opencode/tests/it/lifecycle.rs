@@ -296,3 +296,93 @@ async fn a_server_that_dies_fails_its_run_and_is_replaced_for_the_next() {
     assert_ne!(pid, dead);
     shut_down(&engine, &[pid, dead]).await;
 }
+
+/// A server that refuses every prompt with `status`, and otherwise answers as an idle
+/// OpenCode does: a session, an event stream that stays open, nothing busy.
+async fn refusing_server(status: u16) -> (String, tokio::task::JoinHandle<()>) {
+    use axum::http::StatusCode;
+    use axum::routing::{get, post};
+    let refused = StatusCode::from_u16(status).unwrap();
+    let events = || async {
+        let hello = futures::stream::once(async {
+            Ok::<_, std::io::Error>("data: {\"type\":\"server.connected\",\"properties\":{}}\n\n")
+        });
+        axum::response::Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(axum::body::Body::from_stream(futures::StreamExt::chain(
+                hello,
+                futures::stream::pending(),
+            )))
+            .unwrap()
+    };
+    let app =
+        axum::Router::new()
+            .route(
+                "/global/health",
+                get(|| async { axum::Json(json!({"healthy": true})) }),
+            )
+            .route(
+                "/session",
+                post(|| async { axum::Json(json!({"id": "ses_refused"})) }),
+            )
+            .route("/event", get(events))
+            .route(
+                "/session/{id}/message",
+                post(move || async move {
+                    (refused, axum::Json(json!({"name": "Refused", "data": {}})))
+                })
+                .get(|| async { axum::Json(json!([])) }),
+            )
+            .route("/session/{id}/abort", post(|| async { axum::Json(true) }))
+            .route("/session/status", get(|| async { axum::Json(json!({})) }))
+            .route("/permission", get(|| async { axum::Json(json!([])) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let serving = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (url, serving)
+}
+
+/// A prompt the server refuses ends the run at once, by what the refusal says: a 4xx is
+/// the prompt OpenCode would not take (`CODING_AGENT_OPENCODE_START_FAILED`), a 5xx a
+/// failure on its side (`CODING_AGENT_MODEL_ERROR`), each naming the status; neither waits
+/// for events that will not come.
+#[tokio::test]
+async fn a_refused_prompt_fails_the_run_by_its_status() {
+    let model = model(json!({"scenarios": [write_script("REFUSED", "never\n")]})).await;
+    for (status, code) in [
+        (400, ErrorCode::CodingAgentOpencodeStartFailed),
+        (500, ErrorCode::CodingAgentModelError),
+    ] {
+        let scratch = tempfile::tempdir().unwrap();
+        let ws = workspace(scratch.path(), "app");
+        let (url, serving) = refusing_server(status).await;
+        let engine = OpencodeEngine::new(OpencodeConfig {
+            external: Some(ExternalServer {
+                base_url: url,
+                password: None,
+            }),
+            ..config(scratch.path())
+        });
+        let sink = RecordingSink::default();
+        let finished = tokio::time::timeout(
+            Duration::from_secs(20),
+            engine.run(job(&model, &ws, "REFUSED"), &sink, CancellationToken::new()),
+        )
+        .await
+        .expect("a refused prompt must end the run, not leave it waiting");
+        let Outcome::Failed { error } = finished.outcome else {
+            panic!("{status}: {:?}", finished.outcome);
+        };
+        assert_eq!(error.code, code, "{status}: {}", error.message);
+        assert!(
+            error.message.contains(&status.to_string()),
+            "{status}: {}",
+            error.message
+        );
+        engine.shutdown().await;
+        serving.abort();
+    }
+    assert!(model.requests().is_empty(), "no model call was made");
+}
