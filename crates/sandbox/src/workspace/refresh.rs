@@ -50,8 +50,10 @@ pub(crate) fn plan(
 /// A manifest compared with the index as of its last look, a part at a time (a caller on
 /// the runtime's threads yields between parts): a hash lookup per file the workspace holds
 /// as the manifest has it, which is all of them but what changed. Only a path the
-/// workspace does not hold so is checked against the policy (and normalised): the index
-/// holds only paths the policy let through, as the walk skips the rest.
+/// workspace does not hold so is checked against the policy (and normalised), as only
+/// such a path is written: one it holds as named is a regular file the walk or an event
+/// found inside the workspace, and nothing is done there (a draft's paths were checked
+/// as they entered it).
 pub(crate) struct Comparison<'a> {
     index: &'a mut FileIndex,
     write: Vec<(String, BlobHash)>,
