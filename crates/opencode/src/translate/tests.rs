@@ -337,6 +337,16 @@ fn finished(id: &str, finish: &str) -> Event {
     event("message.updated", json!({"sessionID": "s", "info": info}))
 }
 
+/// Text part `id` of `message` as its first update sends it: empty, just begun.
+fn opened_text(message: &str, id: &str) -> Event {
+    part(
+        message,
+        id,
+        "text",
+        json!({"text": "", "time": {"start": 1}}),
+    )
+}
+
 /// Text part `id` of `message` as its last update sends it: whole, with its end.
 fn whole_text(message: &str, id: &str, text: &str) -> Event {
     part(
@@ -352,12 +362,7 @@ fn whole_text(message: &str, id: &str, text: &str) -> Event {
 fn answer_step() -> Vec<Event> {
     vec![
         part("m2", "s2", "step-start", json!({})),
-        part(
-            "m2",
-            "t2",
-            "text",
-            json!({"text": "", "time": {"start": 1}}),
-        ),
+        opened_text("m2", "t2"),
         delta("m2", "t2", "Two notes "),
         delta("m2", "t2", "written."),
         whole_text("m2", "t2", "Two notes written."),
@@ -387,12 +392,7 @@ fn the_events_settle_a_prompt_only_once_its_answer_is_whole() {
             part("u", "pu", "text", json!({"text": "take notes"})),
             info("m1", "assistant", false, None),
             part("m1", "s1", "step-start", json!({})),
-            part(
-                "m1",
-                "t1",
-                "text",
-                json!({"text": "", "time": {"start": 1}}),
-            ),
+            opened_text("m1", "t1"),
             delta("m1", "t1", "Writing."),
             whole_text("m1", "t1", "Writing."),
             tool(
@@ -433,12 +433,7 @@ fn a_completion_that_overtakes_its_text_leaves_the_prompt_unsettled() {
         &[
             info("m1", "assistant", false, None),
             part("m1", "s1", "step-start", json!({})),
-            part(
-                "m1",
-                "t1",
-                "text",
-                json!({"text": "", "time": {"start": 1}}),
-            ),
+            opened_text("m1", "t1"),
             delta("m1", "t1", "Half"),
             part("m1", "f1", "step-finish", json!({"reason": "stop"})),
             finished("m1", "stop"),
