@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use draftsmith_core::path::MAX_PATH_BYTES;
-use rustix::fs::{AtFlags, Dir, FileType, Gid, Mode, OFlags, Uid};
+use rustix::fs::{AtFlags, Dir, FileType, Gid, Mode, OFlags, RenameFlags, Uid};
 use rustix::io::Errno;
 
 /// How deep a tree the service goes into: no draft path nests deeper (each level takes a
@@ -302,8 +302,8 @@ pub fn is_gone(e: &std::io::Error) -> bool {
 }
 
 /// Writes `content` as `name` in `dir` through a fresh temporary file (`temp`, created
-/// exclusively, so a link planted there is never followed) renamed over it; the file is
-/// given to `owner` before it appears. Returns the written file's metadata.
+/// exclusively, so a link planted there is never followed) put in its place ([`replace`]);
+/// the file is given to `owner` before it appears. Returns the written file's metadata.
 pub fn write_file(
     dir: BorrowedFd<'_>,
     name: &str,
@@ -311,11 +311,14 @@ pub fn write_file(
     content: &[u8],
     owner: Option<u32>,
 ) -> std::io::Result<std::fs::Metadata> {
-    if let Ok(stat) = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)
-        && FileType::from_raw_mode(stat.st_mode).is_dir()
-    {
-        remove_tree(dir, name)?;
-    }
+    let occupied = match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) if FileType::from_raw_mode(stat.st_mode).is_dir() => {
+            remove_tree(dir, name)?;
+            false
+        }
+        Ok(_) => true,
+        Err(_) => false,
+    };
     let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let mode = Mode::from_raw_mode(0o644);
     let fd = match rustix::fs::openat(dir, temp, flags, mode) {
@@ -337,8 +340,32 @@ pub fn write_file(
             return Err(e);
         }
     };
-    rustix::fs::renameat(dir, temp, dir, name)?;
+    replace(dir, temp, name, occupied)?;
     Ok(meta)
+}
+
+/// Puts the finished file `temp` in `name`'s place in `dir` at once: a reader finds the old
+/// file there or the new one, never neither. Where something was found at `name`
+/// (`occupied`), the two are exchanged and the old one, now at `temp`, is removed (a tree
+/// too, never through a link): a rename over a file makes ext4 (`auto_da_alloc`) write the
+/// new file's blocks out there and then, for a crash's sake, half of a one-file write's
+/// cost here, where a workspace is scratch and what lasts is what a run lands in the
+/// store. Otherwise, or where it is gone by now or the filesystem cannot exchange, a rename.
+pub fn replace(dir: BorrowedFd<'_>, temp: &str, name: &str, occupied: bool) -> std::io::Result<()> {
+    if !occupied {
+        return Ok(rustix::fs::renameat(dir, temp, dir, name)?);
+    }
+    match rustix::fs::renameat_with(dir, temp, dir, name, RenameFlags::EXCHANGE) {
+        Ok(()) => match rustix::fs::unlinkat(dir, temp, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(Errno::ISDIR) => remove_tree(dir, temp),
+            Err(e) => Err(e.into()),
+        },
+        Err(Errno::NOENT | Errno::INVAL | Errno::NOSYS) => {
+            Ok(rustix::fs::renameat(dir, temp, dir, name)?)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Deletes `path` and, if it is a directory, everything below it, never following a link,
@@ -665,6 +692,40 @@ mod tests {
         assert_eq!(std::fs::read(workspace.join("c")).unwrap(), b"z");
         assert_eq!(std::fs::read(outside.join("keep")).unwrap(), b"k");
         assert_eq!(existing_dir(root.as_fd(), "c").unwrap().map(|_| ()), None);
+    }
+
+    /// A finished file takes the place of whatever is at its name, a file, a link or a
+    /// tree (links in it not followed), or of nothing; no temporary name is left behind.
+    /// (Where a write found a tree, it removed it first: one swapped in after that look is
+    /// exchanged and removed here.)
+    #[test]
+    fn a_replace_takes_the_place_of_anything_and_leaves_nothing_behind() {
+        let base = tempfile::tempdir().unwrap();
+        let (workspace, outside) = (base.path().join("workspace"), base.path().join("outside"));
+        std::fs::create_dir_all(workspace.join("tree/deep")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("keep"), "k").unwrap();
+        std::fs::write(workspace.join("file"), "old").unwrap();
+        std::os::unix::fs::symlink(outside.join("keep"), workspace.join("link")).unwrap();
+        std::os::unix::fs::symlink(&outside, workspace.join("tree/deep/out")).unwrap();
+        let root = open_root(&workspace).unwrap();
+        for name in ["file", "link", "tree", "new"] {
+            let temp = format!(".{name}.tmp");
+            std::fs::write(workspace.join(&temp), name).unwrap();
+            replace(root.as_fd(), &temp, name, name != "new").unwrap();
+            assert_eq!(
+                std::fs::read(workspace.join(name)).unwrap(),
+                name.as_bytes()
+            );
+        }
+        let mut left = names(root.as_fd()).unwrap();
+        left.sort();
+        assert_eq!(left, ["file", "link", "new", "tree"]);
+        assert_eq!(std::fs::read(outside.join("keep")).unwrap(), b"k");
+        assert_eq!(
+            names(open_root(&outside).unwrap().as_fd()).unwrap(),
+            ["keep"]
+        );
     }
 
     /// What the file tools do after their path check, with a directory on the way turned

@@ -3,6 +3,7 @@
 
 use std::fs::{self, File};
 use std::io::{ErrorKind, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -101,7 +102,7 @@ pub(crate) fn write_atomic(
         if let Some(mode) = previous {
             rustix::fs::fchmod(&file, mode)?;
         }
-        Ok(rustix::fs::renameat(&dir, temp.as_str(), &dir, name)?)
+        beneath::replace(dir.as_fd(), temp.as_str(), name, previous.is_some())
     })();
     result.map_err(|e| {
         let _ = rustix::fs::unlinkat(&dir, temp.as_str(), AtFlags::empty());
