@@ -63,6 +63,7 @@ pub async fn run() -> anyhow::Result<()> {
     )?);
     let cold = materialise(&controller, dir.path()).await?;
     let id = SandboxId::parse("bench-cold-0")?;
+    wait_for_quiet().await;
     refresh(&controller, &id, cold).await?;
     snapshot(&controller, &id).await
 }
