@@ -105,7 +105,10 @@ impl FileIndex {
         (same && settled).then_some(&stamp.sha256)
     }
 
-    /// Remembers that `rel`, as `stat` shows it now, holds `sha256`.
+    /// Remembers that `rel`, as `stat` shows it now, holds `sha256`. A file hashed again
+    /// only because it was racy, found as the index had it, leaves the saved index as it
+    /// is: only its time of recording moved, and a saved entry recorded earlier is
+    /// trusted later, never sooner (a run's snapshot no longer rewrites the index for it).
     pub(crate) fn record(&mut self, rel: &str, stat: &FileStat, sha256: BlobHash) {
         let stamp = Stamp {
             sha256,
@@ -115,8 +118,12 @@ impl FileIndex {
             recorded_ns: now_ns(),
             marked: 0,
         };
+        let confirmed = self.entries.get(rel).is_some_and(|old| {
+            (&old.sha256, old.size, old.mtime_ns, old.ino)
+                == (&stamp.sha256, stamp.size, stamp.mtime_ns, stamp.ino)
+        });
         self.entries.insert(rel.to_owned(), stamp);
-        self.changed = true;
+        self.changed |= !confirmed;
     }
 
     /// Starts comparing the index with a manifest: no entry is named by it yet.
@@ -287,6 +294,33 @@ mod tests {
             mtime_ns: 1_000,
             ino: 7,
         }
+    }
+
+    #[test]
+    fn a_racy_file_found_unchanged_leaves_the_saved_index_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("workspace");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(root.join("a.txt"), b"first").unwrap();
+        let file = dir.path().join("index");
+        let mut index = FileIndex::load(file.clone());
+        index.scan(&root, false).unwrap();
+        index.save().unwrap();
+        let saved = std::fs::read(&file).unwrap();
+        let recorded = index.entries["a.txt"].recorded_ns;
+        // Written a moment ago, the file is racy: the next walk reads it again.
+        index.scan(&root, false).unwrap();
+        assert!(index.entries["a.txt"].recorded_ns > recorded);
+        assert!(!index.changed, "a confirmed entry made the index dirty");
+        index.save().unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), saved);
+        // A change is still saved.
+        std::fs::write(root.join("a.txt"), b"second").unwrap();
+        index.scan(&root, false).unwrap();
+        assert!(index.changed);
+        index.save().unwrap();
+        let loaded = FileIndex::load(file);
+        assert_eq!(loaded.entries["a.txt"].sha256, BlobHash::of(b"second"));
     }
 
     #[test]
