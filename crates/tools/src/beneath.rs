@@ -520,6 +520,16 @@ mod tests {
 
     use super::*;
 
+    /// A scratch directory holding an empty `workspace` and an empty `outside` (the host's
+    /// side); both paths are returned with the guard that deletes them.
+    fn workspace_and_outside() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+        let base = tempfile::tempdir().unwrap();
+        let (workspace, outside) = (base.path().join("workspace"), base.path().join("outside"));
+        std::fs::create_dir_all(&workspace).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        (base, workspace, outside)
+    }
+
     /// A chain of `levels` directories `d/d/…` below `root` with `deep.txt` at its bottom and
     /// `top.txt` beside it; returns the chain's first directory.
     fn chain(root: &Path, levels: usize) -> std::path::PathBuf {
@@ -613,10 +623,8 @@ mod tests {
 
     #[test]
     fn a_directory_swapped_for_a_link_never_leads_the_service_out() {
-        let base = tempfile::tempdir().unwrap();
-        let (workspace, outside) = (base.path().join("workspace"), base.path().join("outside"));
+        let (_base, workspace, outside) = workspace_and_outside();
         std::fs::create_dir_all(workspace.join("a")).unwrap();
-        std::fs::create_dir_all(&outside).unwrap();
         std::fs::write(workspace.join("a/inside.txt"), "mine").unwrap();
         std::fs::write(outside.join("host.txt"), "the host's").unwrap();
         let host_owner = std::fs::metadata(outside.join("host.txt")).unwrap().uid();
@@ -651,10 +659,7 @@ mod tests {
 
     #[test]
     fn links_and_files_in_the_way_are_replaced_and_trees_removed() {
-        let base = tempfile::tempdir().unwrap();
-        let (workspace, outside) = (base.path().join("workspace"), base.path().join("outside"));
-        std::fs::create_dir_all(&workspace).unwrap();
-        std::fs::create_dir_all(&outside).unwrap();
+        let (_base, workspace, outside) = workspace_and_outside();
         std::os::unix::fs::symlink(&outside, workspace.join("src")).unwrap();
         std::fs::write(workspace.join("lib"), "a file").unwrap();
         let root = open_root(&workspace).unwrap();
@@ -700,10 +705,8 @@ mod tests {
     /// exchanged and removed here.)
     #[test]
     fn a_replace_takes_the_place_of_anything_and_leaves_nothing_behind() {
-        let base = tempfile::tempdir().unwrap();
-        let (workspace, outside) = (base.path().join("workspace"), base.path().join("outside"));
+        let (_base, workspace, outside) = workspace_and_outside();
         std::fs::create_dir_all(workspace.join("tree/deep")).unwrap();
-        std::fs::create_dir_all(&outside).unwrap();
         std::fs::write(outside.join("keep"), "k").unwrap();
         std::fs::write(workspace.join("file"), "old").unwrap();
         std::os::unix::fs::symlink(outside.join("keep"), workspace.join("link")).unwrap();
@@ -732,10 +735,8 @@ mod tests {
     /// into a link out meanwhile: read, delete and move all fail; nothing outside changes.
     #[test]
     fn reads_removals_and_moves_never_pass_a_link_on_the_way() {
-        let base = tempfile::tempdir().unwrap();
-        let (root, outside) = (base.path().join("ws"), base.path().join("outside"));
+        let (_base, root, outside) = workspace_and_outside();
         std::fs::create_dir_all(root.join("real")).unwrap();
-        std::fs::create_dir_all(&outside).unwrap();
         std::fs::write(outside.join("secret"), "host").unwrap();
         std::fs::write(root.join("real/mine"), "mine").unwrap();
         std::os::unix::fs::symlink(&outside, root.join("src")).unwrap();
@@ -771,10 +772,8 @@ mod tests {
 
     #[test]
     fn a_seeded_path_is_given_over_and_a_link_on_it_is_not_followed() {
-        let base = tempfile::tempdir().unwrap();
-        let (root, outside) = (base.path().join("ws"), base.path().join("outside"));
+        let (_base, root, outside) = workspace_and_outside();
         std::fs::create_dir_all(root.join(".cache/opencode")).unwrap();
-        std::fs::create_dir_all(&outside).unwrap();
         std::fs::write(root.join(".cache/opencode/c.json"), "{}").unwrap();
         std::fs::write(root.join("other"), "untouched").unwrap();
         std::fs::write(outside.join("c.json"), "host").unwrap();
