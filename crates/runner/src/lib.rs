@@ -27,9 +27,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use draftsmith_contract::AgentContract;
 use draftsmith_core::RunEvent;
-use draftsmith_core::api::{App, CreateRun, Run, RunBudget};
+use draftsmith_core::api::{App, CreateRun, Run};
 use draftsmith_core::{
     AppId, EngineKind, ErrorCode, EventBody, EventError, InstanceId, RunId, Timestamp, UserId,
 };
@@ -263,6 +262,7 @@ impl Runner {
         let fair_use = self.config().fair_use;
         fair_use.check(store, user, time(), working).await?;
         let attached = attachments::resolve(store, app, user, &request.attachments, &model).await?;
+        let opening = request.chat_session_id.is_none().then(|| attached.clone());
         let contract = contract::load(store, app).await?;
         let lease_until = self.lease_deadline();
         // A new chat of the OpenCode engine starts on a chat made ahead, when one is ready.
@@ -294,7 +294,16 @@ impl Runner {
                     self.inner.warm.give_back(&app.template, chat);
                 }
             })?;
-        let api_tx = self.launch(run.clone(), app.clone(), model, contract, budget, clock);
+        let task = run::Assignment {
+            run: run.clone(),
+            app: app.clone(),
+            model,
+            contract,
+            budget,
+            clock: self.clock(),
+            opening,
+        };
+        let api_tx = self.launch(task, clock);
         Ok((run, api_tx))
     }
 
@@ -318,15 +327,7 @@ impl Runner {
 
     /// Executes a persisted run in a task of this instance; the returned sender takes the
     /// API's timing. When the run ends, the app's queue is asked to go on.
-    fn launch(
-        &self,
-        run: Run,
-        app: App,
-        model: ResolvedModel,
-        contract: AgentContract,
-        budget: RunBudget,
-        clock: Instant,
-    ) -> oneshot::Sender<u64> {
+    fn launch(&self, task: run::Assignment, clock: Instant) -> oneshot::Sender<u64> {
         let (api_tx, api_ms) = oneshot::channel();
         let timing = run::Clock {
             started: clock,
@@ -343,17 +344,9 @@ impl Runner {
                 stop: stop.clone(),
                 steer,
             };
-            active.insert(run.run_id, local);
+            active.insert(task.run.run_id, local);
         }
-        let (run_id, app_id) = (run.run_id, app.id);
-        let task = run::Assignment {
-            run,
-            app,
-            model,
-            contract,
-            budget,
-            clock: self.clock(),
-        };
+        let (run_id, app_id) = (task.run.run_id, task.app.id);
         let config = (*self.config()).clone();
         let services = self.inner.services.clone();
         let execution = Execution::new(services, task, config, stop, timing, steering);

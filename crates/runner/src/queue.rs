@@ -157,7 +157,18 @@ impl Runner {
             tracing::info!(app = %app_id, run = %run.run_id, "started the next queued prompt");
             match self.registry().resolve(Some(&run.resolved_model_id)) {
                 Ok(model) => {
-                    let api = self.launch(run, app, model, contract, budget, clock);
+                    // Its chat's history is read: the queue does not say whether its
+                    // prompt started the chat.
+                    let task = crate::run::Assignment {
+                        run,
+                        app,
+                        model,
+                        contract,
+                        budget,
+                        clock: self.clock(),
+                        opening: None,
+                    };
+                    let api = self.launch(task, clock);
                     let _ = api.send(0);
                     return Ok(());
                 }

@@ -43,6 +43,10 @@ pub trait AppStore: Send + Sync {
     async fn select_agent(&self, app: AppId, agent: Option<&str>) -> Result<()>;
     /// The current manifest.
     async fn draft(&self, app: AppId) -> Result<Manifest>;
+    /// The manifest at `revision` where this instance has met it (so without a read),
+    /// else the current one: a run starts from its base revision, which is then at
+    /// worst behind a draft write its landing merges like any other.
+    async fn draft_as_of(&self, app: AppId, revision: i64) -> Result<Manifest>;
     /// The manifest as it was at `revision`.
     async fn manifest_at(&self, app: AppId, revision: i64) -> Result<Manifest>;
     /// One file of the current draft with its content, and the draft's revision.
@@ -140,6 +144,13 @@ impl AppStore for SqlStore {
             .await?;
         let app = app_from_row(&row)?;
         tx.commit().await?;
+        let mut files: Vec<DraftFile> = sized
+            .into_iter()
+            .map(|(path, sha256, size)| DraftFile { path, size, sha256 })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let first = Manifest { revision: 1, files };
+        self.manifests.keep(id, &first);
         Ok(app)
     }
 
@@ -182,7 +193,17 @@ impl AppStore for SqlStore {
 
     #[tracing::instrument(level = "debug", skip_all, fields(app = %app))]
     async fn draft(&self, app: AppId) -> Result<Manifest> {
-        drafts::current_manifest(&self.pool, app).await
+        let manifest = drafts::current_manifest(&self.pool, app).await?;
+        self.manifests.keep(app, &manifest);
+        Ok(manifest)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(app = %app, revision = revision))]
+    async fn draft_as_of(&self, app: AppId, revision: i64) -> Result<Manifest> {
+        match self.manifests.get(app, revision) {
+            Some(manifest) => Ok(manifest),
+            None => self.draft(app).await,
+        }
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(app = %app, revision = revision))]

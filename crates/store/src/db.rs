@@ -17,6 +17,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::blobs::DbBlobs;
 use crate::error::{Result, StoreError};
+use crate::manifests::Manifests;
 use crate::writer::Writer;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -72,6 +73,8 @@ pub struct SqlStore {
     /// On SQLite, the writes so far, counted as the writer is handed back (after each
     /// commit): see [`crate::Store::writes`].
     pub(crate) writes: Option<watch::Receiver<u64>>,
+    /// Draft manifests met here, by app and revision.
+    pub(crate) manifests: Arc<Manifests>,
 }
 
 impl SqlStore {
@@ -129,6 +132,7 @@ impl SqlStore {
             backend,
             checkpoints: None,
             writes: None,
+            manifests: Arc::default(),
         }
     }
 

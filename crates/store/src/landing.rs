@@ -104,6 +104,12 @@ pub(crate) async fn land(store: &SqlStore, mut landing: Landing) -> Result<Lande
     let postgres = store.backend == Backend::Postgres;
     let events = end_with_records(&mut tx, postgres, app, run, records, batch).await?;
     tx.commit().await?;
+    if let Some(write) = &write {
+        let from = landing.expected;
+        store
+            .manifests
+            .keep_written(app, from, write.revision, &wanted);
+    }
     Ok(Landed { write, events })
 }
 

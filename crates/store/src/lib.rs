@@ -24,6 +24,7 @@ mod draft_writes;
 mod drafts;
 mod error;
 mod landing;
+mod manifests;
 pub mod prelude;
 mod queue;
 mod queue_rows;

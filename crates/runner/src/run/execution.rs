@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use draftsmith_contract::AgentContract;
-use draftsmith_core::api::{App, Run};
+use draftsmith_core::api::{App, MessageAttachment, Run};
 use draftsmith_engine::{ResolvedModel, Steering};
 use draftsmith_sandbox::SandboxId;
 use draftsmith_store::Store;
@@ -45,6 +45,9 @@ pub(crate) struct Assignment {
     pub budget: draftsmith_core::api::RunBudget,
     /// Where its model calls' times come from.
     pub clock: crate::budget::Clock,
+    /// The attachments of the run's prompt, when the run's creation started its chat: the
+    /// chat then holds nothing before that prompt, and its history is not read.
+    pub opening: Option<Vec<MessageAttachment>>,
 }
 
 /// When the run started, how long creating it took, and the API's own timing to come.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use draftsmith_core::EventBody;
-use draftsmith_core::api::{ChatMessage, ChatRole};
+use draftsmith_core::api::{ChatMessage, ChatRole, MessageAttachment};
 use draftsmith_engine::history::{
     CHAT_SUMMARY_INSTRUCTIONS, EarlierMessage, HistoryPlan, HistoryTurn, StoredSummary,
     history_budget, plan_history,
@@ -145,8 +145,8 @@ impl Execution {
         ready: Readiness,
         seeds: oneshot::Sender<Seeds>,
     ) -> Result<Job, RunError> {
-        let (history, prompt) = self.history(sink).await.map_err(RunError::History)?;
-        let (attachments, into) = self.attachments(prompt).await?;
+        let (history, recorded) = self.history(sink).await.map_err(RunError::History)?;
+        let (attachments, into) = self.attachments(&recorded).await?;
         let _ = seeds.send(into);
         let controller = &self.services.controller;
         Ok(Job {
@@ -168,17 +168,18 @@ impl Execution {
         })
     }
 
-    /// The files attached to this run's prompt, in order, and those asked to go into the
-    /// workspace (so the agent sees them and the run's landing puts them in the draft).
+    /// The files attached to this run's prompt (`recorded` on its message), in order, and
+    /// those asked to go into the workspace (so the agent sees them and the run's landing
+    /// puts them in the draft).
     async fn attachments(
         &self,
-        prompt: Option<ChatMessage>,
+        recorded: &[MessageAttachment],
     ) -> Result<(Vec<draftsmith_engine::Attachment>, Seeds), RunError> {
         let store = self.services.store.as_ref();
-        let Some(prompt) = prompt else {
+        if recorded.is_empty() {
             return Ok((Vec::new(), Vec::new()));
-        };
-        let loaded = crate::attachments::load(store, &prompt.attachments)
+        }
+        let loaded = crate::attachments::load(store, recorded)
             .await
             .map_err(RunError::History)?;
         let mut attachments = Vec::with_capacity(loaded.len());
@@ -197,14 +198,17 @@ impl Execution {
     /// engine starts what it needs in it (OpenCode's server starts during the fill).
     async fn provision(&self) -> Result<Provisioned, ProvisionError> {
         let controller = &self.services.controller;
-        // The draft is read while the sandbox is made.
+        // The draft is read while the sandbox is made, unless the run's base is known.
+        let run = &self.task.run;
         let (created, manifest) = tokio::join!(
             controller.create(
                 &self.sandbox,
                 &self.task.app.template,
                 self.config.sandbox_ttl,
             ),
-            self.services.store.draft(self.task.app.id)
+            self.services
+                .store
+                .draft_as_of(run.app_id, run.base_revision)
         );
         let (created, manifest) = (created?, manifest?);
         let root = controller.workspace_dir(&self.sandbox).unwrap_or_default();
@@ -247,11 +251,15 @@ impl Execution {
     /// summary the model fails to write leaves a note instead; the run goes on.
     /// The summary's model call counts in the run's usage like any other.
     /// The chat's messages and its summary are read once, together: the earlier messages
-    /// make the history, and this run's own prompt is returned for its attachments.
+    /// make the history, and the attachments of this run's own prompt are returned. A chat
+    /// the run's creation started has nothing before its prompt: nothing is read.
     async fn history(
         &self,
         sink: &RunSink,
-    ) -> Result<(Vec<HistoryTurn>, Option<ChatMessage>), StoreError> {
+    ) -> Result<(Vec<HistoryTurn>, Vec<MessageAttachment>), StoreError> {
+        if let Some(attachments) = &self.task.opening {
+            return Ok((Vec::new(), attachments.clone()));
+        }
         let run = &self.task.run;
         let store = &self.services.store;
         let (messages, stored) = tokio::join!(
@@ -261,12 +269,16 @@ impl Execution {
         let (own, earlier): (Vec<ChatMessage>, Vec<ChatMessage>) = messages?
             .into_iter()
             .partition(|m| m.run_id == Some(run.run_id));
-        let prompt = own.into_iter().find(|m| m.role == ChatRole::User);
+        let attached = own
+            .into_iter()
+            .find(|m| m.role == ChatRole::User)
+            .map(|m| m.attachments)
+            .unwrap_or_default();
         let stored = stored?.map(|s| StoredSummary {
             through_message_id: s.through_message_id,
             text: s.summary,
         });
-        Ok((self.turns(sink, earlier, stored).await?, prompt))
+        Ok((self.turns(sink, earlier, stored).await?, attached))
     }
 
     /// The history made of `earlier` messages and the session's `stored` summary.

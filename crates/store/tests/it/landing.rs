@@ -3,15 +3,16 @@
 use draftsmith_core::api::{CheckpointKind, MessageStatus};
 use draftsmith_core::{EventBody, RunStatus, Timestamp, Usage, UsageTotals};
 use draftsmith_store::prelude::*;
-use draftsmith_store::{Landing, NewModelCall, StoreError};
+use draftsmith_store::{Landing, NewModelCall, SqlStore, StoreError};
 use draftsmith_testkit::StoreKind;
 
-use crate::support::{Fixture, alice, files, pairs, put};
+use crate::support::{Fixture, alice, delete, files, pairs, put};
 
 draftsmith_testkit::both_stores!(
     a_landing_writes_the_revision_events_checkpoint_and_message,
     a_landing_on_a_moved_draft_writes_nothing,
     a_landing_on_an_ended_run_writes_nothing,
+    the_revisions_an_instance_wrote_are_known_to_it_without_a_read,
 );
 
 fn landing(f: &draftsmith_core::api::Run, expected: i64) -> Landing {
@@ -207,4 +208,45 @@ async fn a_landing_on_an_ended_run_writes_nothing(kind: StoreKind) {
         f.store.run(run.run_id).await.unwrap().status,
         RunStatus::Cancelled
     );
+}
+
+/// The draft an app was made with and the one a landing wrote are known to the store that
+/// wrote them as they were, even once another instance has moved the draft on; a store
+/// that never met a revision reads the current draft instead.
+async fn the_revisions_an_instance_wrote_are_known_to_it_without_a_read(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let run = started(&f).await;
+    let app = run.app_id;
+    let mut landing = landing(&run, 1);
+    landing.changes.push(put("src/new.js", "fresh"));
+    let landed = f.store.land_run(landing).await.unwrap();
+    assert_eq!(landed.write.map(|w| w.revision), Some(2));
+
+    let other = SqlStore::connect(&f.db.url).await.unwrap();
+    let changes = vec![put("index.html", "green"), delete("src/new.js")];
+    other
+        .write_draft(app, Some(2), changes, &alice())
+        .await
+        .unwrap();
+
+    let first = f.store.draft_as_of(app, 1).await.unwrap();
+    assert_eq!(first.revision, 1);
+    assert_eq!(
+        files(&f.store, &first).await,
+        pairs(&[("index.html", "v1")])
+    );
+    let second = f.store.draft_as_of(app, 2).await.unwrap();
+    assert_eq!(second, other.manifest_at(app, 2).await.unwrap());
+    assert_eq!(
+        files(&f.store, &second).await,
+        pairs(&[("index.html", "blue"), ("src/new.js", "fresh")])
+    );
+    // The other instance met neither: it reads the draft as it is now.
+    let current = other.draft_as_of(app, 2).await.unwrap();
+    assert_eq!(current.revision, 3);
+    assert_eq!(
+        files(&other, &current).await,
+        pairs(&[("index.html", "green")])
+    );
+    other.close().await;
 }
