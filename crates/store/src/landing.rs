@@ -5,7 +5,7 @@
 
 use draftsmith_core::api::{ChatMessage, ChatRole, Checkpoint, CheckpointKind, MessageStatus};
 use draftsmith_core::{
-    AppEventBody, AppId, ChatSessionId, EventBody, RunEvent, RunId, Timestamp, UserId,
+    AppEventBody, AppId, ChatSessionId, Diagnostic, EventBody, RunEvent, RunId, Timestamp, UserId,
 };
 
 use crate::app_log;
@@ -16,8 +16,9 @@ use crate::draft_writes::{self, Wanted};
 use crate::drafts::{DraftWrite, FileChange};
 use crate::error::{Result, StoreError};
 use crate::run_log::{self, Batch};
-use crate::sql::{self, Tx};
+use crate::sql;
 use crate::usage;
+use crate::{rules, writer};
 
 /// Everything a run's successful ending writes.
 #[derive(Debug, Clone)]
@@ -54,6 +55,19 @@ pub struct Landed {
 /// Lands `landing` (see [`crate::RunStore::land_run`]).
 pub(crate) async fn land(store: &SqlStore, mut landing: Landing) -> Result<Landed> {
     let has_changes = !landing.changes.is_empty();
+    if !has_changes && store.backend == Backend::Sqlite {
+        match land_unchanged_at_once(store, &landing).await {
+            Ok(events) => {
+                return Ok(Landed {
+                    write: None,
+                    events,
+                });
+            }
+            // The draft moved on, the run ended or a statement failed: the landing is
+            // written step by step, which tells which.
+            Err(error) => tracing::debug!(%error, "a landing is written step by step"),
+        }
+    }
     let changes = std::mem::take(&mut landing.changes);
     let wanted = draft_writes::store_changes(&store.blobs, changes).await?;
     let (app, run, author) = (landing.app, landing.run, &landing.author);
@@ -71,38 +85,14 @@ pub(crate) async fn land(store: &SqlStore, mut landing: Landing) -> Result<Lande
         let same = draft_writes::write_in_tx(&mut tx, app, None, &Wanted::new(), author).await?;
         (same.revision, None)
     };
-    let post_run = checkpoint_log::of_run(app, run, CheckpointKind::PostRun, revision, author);
-    let checkpoint = checkpoint_log::prepare(&post_run);
-    let created = EventBody::CheckpointCreated {
-        checkpoint_id: checkpoint.id.clone(),
-        kind: CheckpointKind::PostRun,
-        revision,
-    };
-    progress.push((created, Vec::new()));
-    let message = landing.message.as_ref().map(|(session, text, status)| {
-        let (role, now) = (ChatRole::Assistant, Timestamp::now());
-        chat::new_message(*session, Some(run), role, text, *status, now)
-    });
-    let ending = match landing.ending {
-        EventBody::RunCompleted { summary, usage, .. } => EventBody::RunCompleted {
-            revision,
-            summary,
-            usage,
-        },
-        other => other,
-    };
-    let batch = Batch {
-        calls: &[],
-        progress,
-        last: Some((ending, Vec::new())),
-        timing: Some(&landing.timing),
-    };
-    let records = Records {
-        checkpoint: (&post_run, &checkpoint),
-        message: message.as_ref(),
-    };
+    let closing = Closing::at(&landing, revision);
+    let batch = closing.batch(&landing, progress);
     let postgres = store.backend == Backend::Postgres;
-    let events = end_with_records(&mut tx, postgres, app, run, records, batch).await?;
+    let statement = end_statement(postgres, &closing, &batch)?;
+    let (query, mut events) = bind_end(sqlx::query(&statement), app, run, &closing, batch)?;
+    // All of a SQLite script's rows: asked for one, it would stop after the claim's.
+    let claimed = query.fetch_all(&mut *tx).await?.into_iter().next();
+    run_log::claimed_as(&mut events, &claimed.ok_or(StoreError::RunEnded)?)?;
     tx.commit().await?;
     if let Some(write) = &write {
         let from = landing.expected;
@@ -113,43 +103,115 @@ pub(crate) async fn land(store: &SqlStore, mut landing: Landing) -> Result<Lande
     Ok(Landed { write, events })
 }
 
-/// What a landing records beside its events: the `post_run` checkpoint (as asked for and
-/// as prepared) and the assistant's message.
-struct Records<'a> {
-    checkpoint: (&'a NewCheckpoint, &'a Checkpoint),
-    message: Option<&'a ChatMessage>,
+/// On SQLite, a landing without changes on the draft it expects, in one call of the
+/// writer's thread (a script framed by its transaction) where it took four: the draft's
+/// revision is the one expected, which the script's first statement checks under the
+/// file's write lock, with the run still active. Either differing fails that statement
+/// (the draft's revision set to `NULL` is refused), so the script writes nothing and the
+/// caller lands step by step.
+async fn land_unchanged_at_once(store: &SqlStore, landing: &Landing) -> Result<Vec<RunEvent>> {
+    let closing = Closing::at(landing, landing.expected);
+    let batch = closing.batch(landing, Vec::new());
+    let accepted = batch
+        .last
+        .as_ref()
+        .map(|(body, _)| rules::sql_list(&rules::accepted_from(body)))
+        .ok_or_else(|| StoreError::Corrupt("a landing without its ending".into()))?;
+    // `$1` is the run, `$19` the checkpoint's app and `$21` its revision.
+    let check = format!(
+        "UPDATE apps SET draft_revision = NULL WHERE id = $19 AND (draft_revision <> $21 \
+         OR NOT EXISTS (SELECT 1 FROM runs WHERE id = $1 AND status IN ({accepted})))"
+    );
+    let statement = writer::framed(&format!(
+        "{check}; {}",
+        end_statement(false, &closing, &batch)?
+    ));
+    let (query, mut events) = bind_end(
+        sqlx::query(&statement),
+        landing.app,
+        landing.run,
+        &closing,
+        batch,
+    )?;
+    let claimed = store.writer.fetch_all_at_once(query).await?.pop();
+    run_log::claimed_as(&mut events, &claimed.ok_or(StoreError::RunEnded)?)?;
+    Ok(events)
 }
 
-/// In the landing's transaction (the app row locked by its draft write), the checkpoint,
-/// the message and its session's time, the app event's `seq`, the claim of the run's
-/// `seq`s that ends it, its events (the ending's usage filled in from the claim's totals,
-/// [`run_log::events_cte`]) and the app's `run.ended` (its `seq` filled in likewise). On
-/// PostgreSQL one statement: one round trip, where writing the events and the app's event
-/// after the claim took three; the app row is already this transaction's, so the only lock
-/// the statement takes is the run's, as the claim always did. On SQLite the same writes as
-/// one script, one call of the writer's thread where a statement each took eight. A
-/// landing records no model calls (the run's sink wrote them all before).
-async fn end_with_records(
-    tx: &mut Tx,
-    postgres: bool,
-    app: AppId,
-    run: RunId,
-    records: Records<'_>,
-    batch: Batch<'_>,
-) -> Result<Vec<RunEvent>> {
+/// What a landing records beside its draft write at `revision`: the `post_run`
+/// checkpoint (as asked for and as prepared), the assistant's message and the ending.
+struct Closing {
+    revision: i64,
+    post_run: NewCheckpoint,
+    checkpoint: Checkpoint,
+    message: Option<ChatMessage>,
+    ending: EventBody,
+}
+
+impl Closing {
+    fn at(landing: &Landing, revision: i64) -> Self {
+        let (app, run) = (landing.app, landing.run);
+        let kind = CheckpointKind::PostRun;
+        let post_run = checkpoint_log::of_run(app, run, kind, revision, &landing.author);
+        let checkpoint = checkpoint_log::prepare(&post_run);
+        let message = landing.message.as_ref().map(|(session, text, status)| {
+            let (role, now) = (ChatRole::Assistant, Timestamp::now());
+            chat::new_message(*session, Some(run), role, text, *status, now)
+        });
+        let ending = match &landing.ending {
+            EventBody::RunCompleted { summary, usage, .. } => EventBody::RunCompleted {
+                revision,
+                summary: summary.clone(),
+                usage: *usage,
+            },
+            other => other.clone(),
+        };
+        Self {
+            revision,
+            post_run,
+            checkpoint,
+            message,
+            ending,
+        }
+    }
+
+    /// The events after `progress` (a `draft.synced`, or none): `checkpoint.created`,
+    /// then the ending, with the run's timings.
+    fn batch<'a>(&self, landing: &'a Landing, mut progress: Vec<Pending>) -> Batch<'a> {
+        let created = EventBody::CheckpointCreated {
+            checkpoint_id: self.checkpoint.id.clone(),
+            kind: CheckpointKind::PostRun,
+            revision: self.revision,
+        };
+        progress.push((created, Vec::new()));
+        Batch {
+            calls: &[],
+            progress,
+            last: Some((self.ending.clone(), Vec::new())),
+            timing: Some(&landing.timing),
+        }
+    }
+}
+
+/// An event to write and its diagnostics.
+type Pending = (EventBody, Vec<Diagnostic>);
+
+/// The statement that ends a landing: in its transaction (the app row locked by its draft
+/// write), the checkpoint, the message and its session's time, the app event's `seq`, the
+/// claim of the run's `seq`s that ends it, its events (the ending's usage filled in from
+/// the claim's totals, [`run_log::events_cte`]) and the app's `run.ended` (its `seq`
+/// filled in likewise). On PostgreSQL one statement: one round trip, where writing the
+/// events and the app's event after the claim took three; the app row is already this
+/// transaction's, so the only lock the statement takes is the run's, as the claim always
+/// did. On SQLite the same writes as one script, one call of the writer's thread where a
+/// statement each took eight. A landing records no model calls (the run's sink wrote them
+/// all before). Its parameters are bound by [`bind_end`].
+fn end_statement(postgres: bool, closing: &Closing, batch: &Batch<'_>) -> Result<String> {
     debug_assert!(batch.calls.is_empty());
-    let now = Timestamp::now();
     let last = batch.last.as_ref().map(|(body, _)| body);
-    let status = last
-        .and_then(EventBody::terminal_status)
-        .ok_or_else(|| StoreError::Corrupt("a landing without its ending".into()))?;
     // The events' texts, the app event's type, text and time follow the message's seven
     // parameters, if any; `$19`, the checkpoint's app, is the app.
-    let texts = if records.message.is_some() {
-        27 + 7
-    } else {
-        27
-    };
+    let texts = texts_at(closing);
     // The app's `run.ended` at the claimed `seq`, its text's mark filled in: from the
     // `app` CTE on PostgreSQL, from the app's row on SQLite.
     let run_ended = |seq: &str, from: &str| {
@@ -162,10 +224,11 @@ async fn end_with_records(
             texts + 3
         )
     };
-    let statement = if postgres {
-        let message = match records.message {
-            Some(_) => format!("{}, ", chat::message_ctes(27)),
-            None => String::new(),
+    let has_message = closing.message.is_some();
+    Ok(if postgres {
+        let message = match has_message {
+            true => format!("{}, ", chat::message_ctes(27)),
+            false => String::new(),
         };
         format!(
             "WITH checkpoint AS ({}), {message}\
@@ -179,9 +242,9 @@ async fn end_with_records(
             run_ended("app.app_event_seq", "FROM app, claim"),
         )
     } else {
-        let message = match records.message {
-            Some(_) => format!("{}; ", chat::message_statements(27).join("; ")),
-            None => String::new(),
+        let message = match has_message {
+            true => format!("{}; ", chat::message_statements(27).join("; ")),
+            false => String::new(),
         };
         format!(
             "{}; {message}\
@@ -192,16 +255,42 @@ async fn end_with_records(
             run_log::events_after_claim(texts, true)?,
             run_ended("next_event_seq", "FROM apps WHERE id = $19"),
         )
-    };
+    })
+}
+
+/// Where [`end_statement`]'s events' texts are: after the claim's parameters, the
+/// checkpoint's and the message's, if any.
+fn texts_at(closing: &Closing) -> usize {
+    if closing.message.is_some() {
+        27 + 7
+    } else {
+        27
+    }
+}
+
+/// Binds [`end_statement`]'s parameters: `batch` ending `run` of `app` with `closing`'s
+/// records; the events as they will be once their claim answers.
+fn bind_end<'q>(
+    query: sql::Query<'q>,
+    app: AppId,
+    run: RunId,
+    closing: &Closing,
+    batch: Batch<'_>,
+) -> Result<(sql::Query<'q>, Vec<RunEvent>)> {
+    let now = Timestamp::now();
+    let status = batch
+        .last
+        .as_ref()
+        .and_then(|(body, _)| body.terminal_status())
+        .ok_or_else(|| StoreError::Corrupt("a landing without its ending".into()))?;
     let count = run_log::batch_len(&batch)?;
     let added = usage::added_by(batch.calls);
-    let query = run_log::bind_claim(sqlx::query(&statement), run, count, now, &batch, added)?;
-    let (new, checkpoint) = records.checkpoint;
-    let mut query = checkpoint_log::bind_row(query, new, checkpoint);
-    if let Some(message) = records.message {
+    let query = run_log::bind_claim(query, run, count, now, &batch, added)?;
+    let mut query = checkpoint_log::bind_row(query, &closing.post_run, &closing.checkpoint);
+    if let Some(message) = &closing.message {
         query = chat::bind_message(query, message)?;
     }
-    let mut events = run_log::unclaimed(run, batch, now);
+    let events = run_log::unclaimed(run, batch, now);
     let ended = app_log::unclaimed(
         app,
         AppEventBody::RunEnded {
@@ -209,17 +298,10 @@ async fn end_with_records(
             status,
         },
     );
-    let claimed = query
+    let query = query
         .bind(sql::to_json(&run_log::claim_texts(&events)?)?)
         .bind(ended.body.event_type())
         .bind(sql::to_json(&ended)?)
-        .bind(ended.ts.as_micros())
-        // All of a SQLite script's rows: asked for one, it would stop after the claim's.
-        .fetch_all(&mut **tx)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(StoreError::RunEnded)?;
-    run_log::claimed_as(&mut events, &claimed)?;
-    Ok(events)
+        .bind(ended.ts.as_micros());
+    Ok((query, events))
 }

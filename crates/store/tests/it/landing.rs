@@ -13,6 +13,8 @@ draftsmith_testkit::both_stores!(
     a_landing_on_a_moved_draft_writes_nothing,
     a_landing_on_an_ended_run_writes_nothing,
     the_revisions_an_instance_wrote_are_known_to_it_without_a_read,
+    a_landing_without_changes_ends_the_run_at_the_drafts_revision,
+    a_landing_without_changes_on_an_ended_run_writes_nothing,
 );
 
 fn landing(f: &draftsmith_core::api::Run, expected: i64) -> Landing {
@@ -249,4 +251,92 @@ async fn the_revisions_an_instance_wrote_are_known_to_it_without_a_read(kind: St
         pairs(&[("index.html", "green")])
     );
     other.close().await;
+}
+
+/// A landing with nothing to change, where the draft is still at the revision the run
+/// expects and where another write moved it on meanwhile: either way the run ends at the
+/// draft's revision, with its checkpoint, message and events, and the draft is as it was.
+async fn a_landing_without_changes_ends_the_run_at_the_drafts_revision(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    for moved in [false, true] {
+        let app = f.app_named(&format!("moved {moved}")).await;
+        let run = f.run(app).await.unwrap();
+        let started = EventBody::RunStarted {
+            sandbox_id: "sbx".into(),
+        };
+        f.store
+            .append_event(run.run_id, started, vec![])
+            .await
+            .unwrap();
+        let revision = if moved {
+            f.write(app, Some(1), vec![put("a.txt", "a")])
+                .await
+                .unwrap();
+            2
+        } else {
+            1
+        };
+        let mut unchanged = landing(&run, 1);
+        unchanged.changes.clear();
+        let landed = f.store.land_run(unchanged).await.unwrap();
+        assert!(landed.write.is_none());
+        let types: Vec<&str> = landed.events.iter().map(|e| e.body.event_type()).collect();
+        assert_eq!(
+            types,
+            ["checkpoint.created", "run.completed"],
+            "moved: {moved}"
+        );
+        assert!(
+            matches!(landed.events[1].body, EventBody::RunCompleted { revision: r, .. } if r == revision),
+            "moved: {moved}: {:?}",
+            landed.events[1].body
+        );
+        let stored = f.store.events_after(run.run_id, 0, 100).await.unwrap();
+        assert_eq!(stored[stored.len() - 2..], landed.events[..]);
+        let ended = f.store.run(run.run_id).await.unwrap();
+        assert_eq!(ended.status, RunStatus::Completed);
+        assert_eq!(ended.result_revision, Some(revision));
+        let post_run = f
+            .store
+            .run_checkpoint(run.run_id, CheckpointKind::PostRun)
+            .await;
+        assert_eq!(post_run.unwrap().map(|c| c.revision), Some(revision));
+        let messages = f.store.chat_messages(run.chat_session_id).await.unwrap();
+        let texts: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(texts, ["make it blue", "It is blue."]);
+        let draft = f.store.draft(app).await.unwrap();
+        assert_eq!(draft.revision, revision);
+        assert!(
+            files(&f.store, &draft)
+                .await
+                .contains(&("index.html".into(), "v1".into()))
+        );
+        // The app's log ends with the run's end, at the next seq.
+        let log = f.store.app_events_after(app, 0, 100).await.unwrap();
+        let last = log.last().map(|e| e.body.event_type());
+        assert_eq!(last, Some("run.ended"), "moved: {moved}");
+        assert!(log.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    }
+}
+
+async fn a_landing_without_changes_on_an_ended_run_writes_nothing(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let run = started(&f).await;
+    f.cancel(run.run_id).await;
+    let log = f.store.app_events_after(run.app_id, 0, 100).await.unwrap();
+    let mut unchanged = landing(&run, 1);
+    unchanged.changes.clear();
+    let refused = f.store.land_run(unchanged).await;
+    assert!(matches!(refused, Err(StoreError::RunEnded)), "{refused:?}");
+    assert_nothing_landed(&f, &run, 4).await;
+    assert_eq!(
+        f.store.app_events_after(run.app_id, 0, 100).await.unwrap(),
+        log
+    );
+    let draft = f.store.draft(run.app_id).await.unwrap();
+    assert_eq!(draft.revision, 1);
+    assert_eq!(
+        f.store.run(run.run_id).await.unwrap().status,
+        RunStatus::Cancelled
+    );
 }
