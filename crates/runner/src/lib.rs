@@ -287,6 +287,7 @@ impl Runner {
                 lease_until,
                 input_params: contract::input_params(&contract, &budget),
                 attachments: attached,
+                seen_revision: Some(app.draft_revision),
             })
             .await
             .inspect_err(|_| {

@@ -275,6 +275,7 @@ impl QueueStore for SqlStore {
             lease_until: next.lease_until,
             input_params: next.input_params,
             attachments: Vec::new(),
+            seen_revision: None,
         };
         let Some(run) = run_start::start_in_tx(&mut tx, &new, base).await? else {
             return Ok(None);

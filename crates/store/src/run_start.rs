@@ -26,6 +26,7 @@ use crate::draft_writes;
 use crate::error::{Result, StoreError};
 use crate::run_rows;
 use crate::sql::{self, Tx};
+use crate::writer;
 
 /// What a new run needs.
 #[derive(Debug, Clone)]
@@ -55,6 +56,9 @@ pub struct NewRun {
     pub input_params: serde_json::Value,
     /// Files attached to the prompt, recorded on the user's message.
     pub attachments: Vec<MessageAttachment>,
+    /// The app's draft revision as the caller last read it: while it is still the
+    /// draft's, SQLite writes the run in one call of the writer's thread.
+    pub seen_revision: Option<i64>,
 }
 
 /// The events a run starts with (`run.accepted`, `checkpoint.created`): the run row is
@@ -74,6 +78,14 @@ pub(crate) async fn create_run(store: &SqlStore, new: NewRun) -> Result<Run> {
             Some(run) => Ok(run),
             None => Err(active(store, new.app).await),
         };
+    }
+    if let Some(seen) = new.seen_revision {
+        match start.write_sqlite_at_once(store, &new, seen).await {
+            Ok(run) => return Ok(run),
+            // The draft moved on, the app has an active run, the chat session is not the
+            // user's, or a statement failed: written step by step, the run tells which.
+            Err(error) => tracing::debug!(%error, "a run is started step by step"),
+        }
     }
     let mut tx = store.writer.begin().await?;
     // Locking the app row orders run creation against restores of the same app.
@@ -253,6 +265,31 @@ impl Start {
         Ok(Some(self.run(new, base)))
     }
 
+    /// On SQLite, the run started on the draft at `seen` in one script framed by its
+    /// transaction, where step by step it took four calls of the writer's thread: its
+    /// first statement ([`CHECK_SQLITE`]) checks under the write lock that the draft is
+    /// still at `seen` and a continued chat session is the user's on the app, and
+    /// otherwise fails, so the script writes nothing; a second active run fails the
+    /// script as it fails the step-by-step writes.
+    async fn write_sqlite_at_once(&self, store: &SqlStore, new: &NewRun, seen: i64) -> Result<Run> {
+        let script = writer::framed(&format!(
+            "{CHECK_SQLITE}; {START_SQLITE}; {}",
+            checkpoint_log::insert_row_sql(sql::Marks::Numbered, PRE_RUN_MARKS)
+        ));
+        let (pre_run, prepared) = &self.pre_run;
+        let query = self
+            .bind(sqlx::query(&script), new)?
+            .bind(seen)
+            .bind(app_log::seq_mark());
+        let pre_run = NewCheckpoint {
+            revision: seen,
+            ..pre_run.clone()
+        };
+        let query = checkpoint_log::bind_row(query, &pre_run, prepared);
+        store.writer.fetch_all_at_once(query).await?;
+        Ok(self.run(new, seen))
+    }
+
     /// The run as just written (at `base`), not read back.
     fn run(&self, new: &NewRun, base: i64) -> Run {
         queued(new, self.run_id, self.session, base, self.now)
@@ -263,6 +300,14 @@ impl Start {
 /// parameters in [`Start::write_sqlite`]'s script: after `start_run`'s 29, the base and
 /// the app event's seq mark.
 const PRE_RUN_MARKS: usize = 32;
+
+/// [`Start::write_sqlite_at_once`]'s check, by [`START_SQLITE`]'s numbers (`$30` the
+/// revision seen): it sets the draft's revision to `NULL`, which the column refuses, when
+/// the draft has moved on or a continued session is not the user's on the app.
+const CHECK_SQLITE: &str = "\
+    UPDATE apps SET draft_revision = NULL WHERE id = $1 AND (draft_revision <> $30 \
+      OR (NOT $4 AND NOT EXISTS (SELECT 1 FROM published_app_coding_chat_sessions \
+        WHERE id = $3 AND app_id = $1 AND user_id = $6)))";
 
 /// [`Start::write_sqlite`]'s script before the `pre_run` checkpoint's row: what
 /// `start_run` writes after its checks, its parameters by the same numbers, then `$30` the

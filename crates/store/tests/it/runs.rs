@@ -19,6 +19,7 @@ draftsmith_testkit::both_stores!(
     cancellation_and_leases_follow_the_owner,
     a_batch_of_events_is_written_whole_or_not_at_all,
     a_new_run_is_answered_as_stored,
+    a_run_on_the_revision_seen_is_refused_as_any_other,
     model_calls_are_numbered_and_summed_with_the_events_they_precede,
     appends_tell_watching_instances_once_committed,
     progress_keeps_one_order_whichever_instance_appends,
@@ -315,15 +316,24 @@ async fn a_batch_of_events_is_written_whole_or_not_at_all(kind: StoreKind) {
 
 /// The run `create_run` answers is the one stored, and its log starts with `run.accepted`
 /// and the `pre_run` checkpoint's `checkpoint.created`.
+/// The same, whether the caller saw the draft's revision (SQLite then writes the run in
+/// one call), saw an older one, or says nothing of it.
 async fn a_new_run_is_answered_as_stored(kind: StoreKind) {
     let f = Fixture::new(kind).await;
-    let app = f.app().await;
+    for seen in [None, Some(2), Some(1)] {
+        answered_as_stored(&f, seen).await;
+    }
+}
+
+async fn answered_as_stored(f: &Fixture, seen: Option<i64>) {
+    let app = f.app_named(&format!("seen {seen:?}")).await;
     // A draft past its first revision: the run starts from what the app holds now.
     f.store
         .write_draft(app, None, vec![put("a.txt", "a")], &alice())
         .await
         .unwrap();
     let mut new = new_run(app, "go");
+    new.seen_revision = seen;
     new.input_params = serde_json::json!({"context": {"selected_agent_contract": "x"}});
     let attachment = MessageAttachment {
         upload_id: UploadId::new(),
@@ -681,4 +691,57 @@ async fn appends_tell_watching_instances_once_committed(kind: StoreKind) {
         .await
         .unwrap();
     assert_eq!(next(&mut listener).await, format!("{id}:4:{owner}"));
+}
+
+/// A run whose caller saw the draft's revision is refused as any other: while the app has
+/// an active run, and in a chat session that is not the user's on the app; nothing of it
+/// is kept.
+async fn a_run_on_the_revision_seen_is_refused_as_any_other(kind: StoreKind) {
+    let f = Fixture::new(kind).await;
+    let app = f.app().await;
+    let seen = |input: &str| {
+        let mut new = new_run(app, input);
+        new.seen_revision = Some(1);
+        new
+    };
+    let first = f.store.create_run(seen("first")).await.unwrap();
+    assert_eq!(first.base_revision, 1);
+    let refused = f.store.create_run(seen("second")).await;
+    assert!(
+        matches!(refused, Err(StoreError::RunActive { run_id: Some(id) }) if id == first.run_id),
+        "{refused:?}"
+    );
+    let sessions = f.store.chat_sessions(app, &alice()).await.unwrap();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    f.cancel(first.run_id).await;
+
+    // Bob's run in alice's session, and alice's in a session of another app.
+    let mut bobs = seen("bob's");
+    bobs.chat_session = Some(first.chat_session_id);
+    bobs.user = UserId("bob".into());
+    let other = f.app_named("Other").await;
+    let mut elsewhere = new_run(other, "elsewhere");
+    elsewhere.chat_session = Some(first.chat_session_id);
+    elsewhere.seen_revision = Some(1);
+    for new in [bobs, elsewhere] {
+        let refused = f.store.create_run(new).await;
+        assert!(
+            matches!(refused, Err(StoreError::NotFound("chat session"))),
+            "{refused:?}"
+        );
+    }
+    for app in [app, other] {
+        assert_eq!(f.store.active_run(app).await.unwrap(), None);
+        assert_eq!(
+            f.store.runs(app, 10, None).await.unwrap().len(),
+            usize::from(app != other)
+        );
+    }
+    let messages = f.store.chat_messages(first.chat_session_id).await.unwrap();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    // Alice's own continues it.
+    let mut continued = seen("again");
+    continued.chat_session = Some(first.chat_session_id);
+    let again = f.store.create_run(continued).await.unwrap();
+    assert_eq!(again.chat_session_id, first.chat_session_id);
 }

@@ -101,6 +101,7 @@ pub fn new_run(app: AppId, input: &str) -> NewRun {
         lease_until: Timestamp::from_micros(Timestamp::now().as_micros() + 60_000_000),
         input_params: serde_json::json!({}),
         attachments: Vec::new(),
+        seen_revision: None,
     }
 }
 
