@@ -308,7 +308,10 @@ async fn compare(
     index: &mut FileIndex,
     files: &[FileEntry],
 ) -> Result<workspace::RefreshPlan, SandboxError> {
-    with_index(index, sandbox, |root, index| index.catch_up(&root)).await?;
+    // Nothing queued on the watch: nothing to look at, and no trip to the blocking pool.
+    if !index.untouched() {
+        with_index(index, sandbox, |root, index| index.catch_up(&root)).await?;
+    }
     let looked = index.last_look();
     let mut comparison = workspace::Comparison::new(index);
     for (i, part) in files.chunks(COMPARED_AT_ONCE).enumerate() {

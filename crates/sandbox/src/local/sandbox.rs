@@ -114,6 +114,12 @@ impl Sandbox {
         Self::create(root, id, template, ttl, uid)
     }
 
+    /// The claimed spare's workspace `index`, in place of the one read from its file.
+    pub(crate) fn with_index(mut self, index: FileIndex) -> Self {
+        self.files = tokio::sync::Mutex::new(index.adopted(self.dir.join("index.json")));
+        self
+    }
+
     /// Creates the workspace and HOME if missing (also when reusing: someone may have
     /// cleaned the disk under a live sandbox).
     pub(crate) fn ensure_dirs(&self) -> Result<(), SandboxError> {

@@ -4,7 +4,9 @@
 //! sandbox is a rename instead of some twenty new inodes, the costliest filesystem step of
 //! a first run on a disk where many files were recently deleted. A claimed spare is
 //! refreshed from the app's draft like any new sandbox (a draft that already differs from
-//! its template only costs the difference), and a new one is made in the background.
+//! its template only costs the difference), and a new one is made in the background. A
+//! spare keeps its index in memory with the change notification its maker set on every
+//! directory, so a claimed spare's first refresh finds nothing queued and walks nothing.
 //!
 //! Spares hold only built-in content (a template's files, a constant contract), never a
 //! user's files, and a spare goes to
@@ -40,9 +42,9 @@ impl LocalController {
         ttl: Duration,
         uid: Option<u32>,
     ) -> Result<Sandbox, SandboxError> {
-        if let Some(spare) = self.spares.take(template) {
+        if let Some(Spare { dir: spare, index }) = self.spares.take(template) {
             match Sandbox::claim(&self.root, id, &spare, template, ttl, uid) {
-                Ok(sandbox) => return Ok(sandbox),
+                Ok(sandbox) => return Ok(sandbox.with_index(index)),
                 Err(error) => {
                     tracing::warn!(sandbox = %id, %error, "cannot claim a spare sandbox");
                     // Renamed, then failed: what it left is made anew; else the spare goes.
@@ -113,9 +115,17 @@ pub(super) struct SparePool {
     closed: AtomicBool,
 }
 
+/// A spare ready to be claimed: its directory, and its workspace's index as its maker left
+/// it, watching every directory.
+#[derive(Debug)]
+pub(super) struct Spare {
+    dir: PathBuf,
+    index: FileIndex,
+}
+
 #[derive(Debug, Default)]
 struct Stock {
-    ready: HashMap<String, Vec<PathBuf>>,
+    ready: HashMap<String, Vec<Spare>>,
     /// Templates a maker is working on.
     making: Vec<String>,
 }
@@ -147,7 +157,7 @@ impl SparePool {
     }
 
     /// A ready spare of `template`, taken out of the pool, if there is one.
-    pub(super) fn take(&self, template: &str) -> Option<PathBuf> {
+    pub(super) fn take(&self, template: &str) -> Option<Spare> {
         self.stock().ready.get_mut(template)?.pop()
     }
 
@@ -217,13 +227,13 @@ impl SparePool {
     }
 
     /// Makes one spare of `template`; `None` (logged) when it cannot.
-    fn make(&self, template: &str) -> Option<PathBuf> {
+    fn make(&self, template: &str) -> Option<Spare> {
         let seed = self.seeds.get(template)?;
         let dir = self
             .root
             .join(format!("{SPARE_PREFIX}{}", uuid::Uuid::new_v4().simple()));
         match fill(&dir, template, seed) {
-            Ok(()) => Some(dir),
+            Ok(index) => Some(Spare { dir, index }),
             Err(error) => {
                 tracing::warn!(%template, %error, "cannot make a spare sandbox");
                 let _ = std::fs::remove_dir_all(&dir);
@@ -234,8 +244,8 @@ impl SparePool {
 
     /// Deletes the spares still in the pool.
     pub(super) fn delete_ready(&self) {
-        let ready: Vec<PathBuf> = self.stock().ready.drain().flat_map(|(_, v)| v).collect();
-        for dir in ready {
+        let ready: Vec<Spare> = self.stock().ready.drain().flat_map(|(_, v)| v).collect();
+        for Spare { dir, .. } in ready {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
@@ -254,14 +264,14 @@ fn idle_priority() {
 }
 
 /// Lays out a sandbox of `template` at `dir`, its workspace holding the seed's files; its
-/// state file comes last.
-fn fill(dir: &Path, template: &str, seed: &Seed) -> Result<(), SandboxError> {
+/// state file comes last. Answers the workspace's index, which has looked at the
+/// workspace since it was all written, so its watch is on every directory.
+fn fill(dir: &Path, template: &str, seed: &Seed) -> Result<FileIndex, SandboxError> {
     Sandbox::lay_out(dir)?;
     let workspace = dir.join("workspace");
     let mut index = FileIndex::load(dir.join("index.json"));
     let plan = workspace::plan(&workspace, &seed.manifest, &mut index)?;
     workspace::apply(&workspace, &plan, &seed.contents, &mut index, None)?;
-    index.save()?;
     // Where the agent contract is seeded before every run, and what a new app's is.
     let contract = draftsmith_tools::CONTRACT_FILE;
     let seeded = if seed.contract.is_empty() {
@@ -274,5 +284,9 @@ fn fill(dir: &Path, template: &str, seed: &Seed) -> Result<(), SandboxError> {
         draftsmith_tools::write_service_file(&workspace, contract, &seed.contract)
     };
     seeded.map_err(|e| SandboxError::Invalid(format!("spare contract: {}", e.message)))?;
-    Sandbox::mark_spare(dir, template)
+    // The directories the files were written in are watched from here on.
+    index.catch_up(&workspace)?;
+    index.save()?;
+    Sandbox::mark_spare(dir, template)?;
+    Ok(index)
 }

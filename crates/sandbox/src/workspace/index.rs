@@ -96,6 +96,29 @@ impl FileIndex {
         Ok(())
     }
 
+    /// The index of a workspace its caller made, moved with its directory and now saved
+    /// at `file`. What its watch queued since its last look was the caller's own doing
+    /// (the workspace's owner set, the contract seeded) and is dropped: nothing else has
+    /// been in the workspace.
+    pub(crate) fn adopted(mut self, file: PathBuf) -> Self {
+        self.file = file;
+        if let Some(watch) = self.watch.as_mut() {
+            watch.settle();
+        }
+        self
+    }
+
+    /// True when nothing is queued on the watch: the workspace is as the last look left
+    /// it, and this counts as a look at no file. Told without reading the disk or the
+    /// queue; false where there is no watch.
+    pub(crate) fn untouched(&mut self) -> bool {
+        let quiet = self.watch.as_ref().is_some_and(Watch::is_quiet);
+        if quiet {
+            self.last = Looked::Noticed(0);
+        }
+        quiet
+    }
+
     /// The recorded hash of `rel` if `stat` shows it untouched since.
     fn lookup(&self, rel: &str, stat: &FileStat, trust_racy: bool) -> Option<&BlobHash> {
         let stamp = self.entries.get(rel)?;

@@ -171,6 +171,19 @@ impl Watch {
         Noticed::Everything
     }
 
+    /// True when no event is queued (asked of the kernel, nothing consumed); false when
+    /// that cannot be told.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.fd
+            .as_ref()
+            .is_some_and(|fd| rustix::io::ioctl_fionread(fd).is_ok_and(|queued| queued == 0))
+    }
+
+    /// Drops the events queued so far: what they tell, the caller knows.
+    pub(crate) fn settle(&mut self) {
+        self.drain();
+    }
+
     /// Reads and drops the queued events (up to [`MAX_EVENTS`] of them; any left over make
     /// the next refresh look at more than it needs, never less).
     fn drain(&mut self) {

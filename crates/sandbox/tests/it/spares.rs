@@ -221,6 +221,41 @@ mod remote {
     }
 }
 
+/// A claimed spare comes with its maker's change notification on every directory: what
+/// changes in it before its first refresh (a file rewritten and one removed in a
+/// subdirectory, as its processes could) is noticed, and the template's files are written
+/// back; unchanged, the next refresh writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claimed_spare_notices_what_changes_in_it() {
+    let (env, _) = stocked(Deployment::Local).await;
+    let id = unique_id("noticed");
+    env.ctl.create(&id, TEMPLATE, HOUR).await.unwrap();
+    let workspace = env.workspace(&id);
+    let (files, blobs) = manifest(
+        &template()
+            .files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_slice()))
+            .collect::<Vec<_>>(),
+    );
+    let refreshed = env.ctl.refresh(&id, &files, &blobs).await.unwrap();
+    assert_eq!((refreshed.written, refreshed.removed), (0, 0));
+
+    std::fs::write(
+        workspace.join("src/app.js"),
+        b"console.log('changed');
+",
+    )
+    .unwrap();
+    std::fs::remove_file(workspace.join("src/old.js")).unwrap();
+    let refreshed = env.ctl.refresh(&id, &files, &blobs).await.unwrap();
+    assert_eq!((refreshed.written, refreshed.removed), (2, 0));
+    let expected: BTreeMap<String, Vec<u8>> = template().files.into_iter().collect();
+    assert_eq!(files_in(&workspace), expected);
+    let refreshed = env.ctl.refresh(&id, &files, &blobs).await.unwrap();
+    assert_eq!((refreshed.written, refreshed.removed), (0, 0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sandbox_of_another_template_is_made_without_one() {
     let env = Env::spared(Deployment::Local, 1, vec![template()]).await;
