@@ -244,20 +244,8 @@ impl Start {
         {
             return Err(StoreError::NotFound("chat session"));
         }
-        let script = format!(
-            "{START_SQLITE}; {}",
-            checkpoint_log::insert_row_sql(sql::Marks::Numbered, PRE_RUN_MARKS)
-        );
-        let (pre_run, prepared) = &self.pre_run;
-        let query = self
-            .bind(sqlx::query(&script), new)?
-            .bind(base)
-            .bind(app_log::seq_mark());
-        let pre_run = NewCheckpoint {
-            revision: base,
-            ..pre_run.clone()
-        };
-        let query = checkpoint_log::bind_row(query, &pre_run, prepared);
+        let script = start_script();
+        let query = self.bind_script(&script, new, base)?;
         match query.execute(&mut **tx).await {
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => return Ok(None),
             other => other?,
@@ -272,28 +260,40 @@ impl Start {
     /// otherwise fails, so the script writes nothing; a second active run fails the
     /// script as it fails the step-by-step writes.
     async fn write_sqlite_at_once(&self, store: &SqlStore, new: &NewRun, seen: i64) -> Result<Run> {
-        let script = writer::framed(&format!(
-            "{CHECK_SQLITE}; {START_SQLITE}; {}",
-            checkpoint_log::insert_row_sql(sql::Marks::Numbered, PRE_RUN_MARKS)
-        ));
-        let (pre_run, prepared) = &self.pre_run;
-        let query = self
-            .bind(sqlx::query(&script), new)?
-            .bind(seen)
-            .bind(app_log::seq_mark());
-        let pre_run = NewCheckpoint {
-            revision: seen,
-            ..pre_run.clone()
-        };
-        let query = checkpoint_log::bind_row(query, &pre_run, prepared);
+        let script = writer::framed(&format!("{CHECK_SQLITE}; {}", start_script()));
+        let query = self.bind_script(&script, new, seen)?;
         store.writer.fetch_all_at_once(query).await?;
         Ok(self.run(new, seen))
+    }
+
+    /// [`start_script`]'s parameters (after any statement before it reading the same
+    /// ones), for the draft at `base`.
+    fn bind_script<'q>(&self, script: &'q str, new: &NewRun, base: i64) -> Result<sql::Query<'q>> {
+        let (pre_run, prepared) = &self.pre_run;
+        let query = self
+            .bind(sqlx::query(script), new)?
+            .bind(base)
+            .bind(app_log::seq_mark());
+        let pre_run = NewCheckpoint {
+            revision: base,
+            ..pre_run.clone()
+        };
+        Ok(checkpoint_log::bind_row(query, &pre_run, prepared))
     }
 
     /// The run as just written (at `base`), not read back.
     fn run(&self, new: &NewRun, base: i64) -> Run {
         queued(new, self.run_id, self.session, base, self.now)
     }
+}
+
+/// On SQLite, what `start_run` writes after its checks ([`START_SQLITE`]), then the
+/// `pre_run` checkpoint's row.
+fn start_script() -> String {
+    format!(
+        "{START_SQLITE}; {}",
+        checkpoint_log::insert_row_sql(sql::Marks::Numbered, PRE_RUN_MARKS)
+    )
 }
 
 /// Where the `pre_run` checkpoint's row ([`checkpoint_log::insert_row_sql`]) takes its

@@ -259,15 +259,8 @@ async fn the_revisions_an_instance_wrote_are_known_to_it_without_a_read(kind: St
 async fn a_landing_without_changes_ends_the_run_at_the_drafts_revision(kind: StoreKind) {
     let f = Fixture::new(kind).await;
     for moved in [false, true] {
-        let app = f.app_named(&format!("moved {moved}")).await;
-        let run = f.run(app).await.unwrap();
-        let started = EventBody::RunStarted {
-            sandbox_id: "sbx".into(),
-        };
-        f.store
-            .append_event(run.run_id, started, vec![])
-            .await
-            .unwrap();
+        let run = started(&f).await;
+        let app = run.app_id;
         let revision = if moved {
             f.write(app, Some(1), vec![put("a.txt", "a")])
                 .await
