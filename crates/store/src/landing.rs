@@ -118,10 +118,8 @@ async fn land_unchanged_at_once(store: &SqlStore, landing: &Landing) -> Result<V
         .map(|(body, _)| rules::sql_list(&rules::accepted_from(body)))
         .ok_or_else(|| StoreError::Corrupt("a landing without its ending".into()))?;
     // `$1` is the run, `$19` the checkpoint's app and `$21` its revision.
-    let check = format!(
-        "UPDATE apps SET draft_revision = NULL WHERE id = $19 AND (draft_revision <> $21 \
-         OR NOT EXISTS (SELECT 1 FROM runs WHERE id = $1 AND status IN ({accepted})))"
-    );
+    let active = format!("EXISTS (SELECT 1 FROM runs WHERE id = $1 AND status IN ({accepted}))");
+    let check = writer::only_while("$19", "$21", &active);
     let statement = writer::framed(&format!(
         "{check}; {}",
         end_statement(false, &closing, &batch)?

@@ -255,12 +255,13 @@ impl Start {
 
     /// On SQLite, the run started on the draft at `seen` in one script framed by its
     /// transaction, where step by step it took four calls of the writer's thread: its
-    /// first statement ([`CHECK_SQLITE`]) checks under the write lock that the draft is
+    /// first statement ([`writer::only_while`], [`SESSION_SQLITE`]) checks under the write lock that the draft is
     /// still at `seen` and a continued chat session is the user's on the app, and
     /// otherwise fails, so the script writes nothing; a second active run fails the
     /// script as it fails the step-by-step writes.
     async fn write_sqlite_at_once(&self, store: &SqlStore, new: &NewRun, seen: i64) -> Result<Run> {
-        let script = writer::framed(&format!("{CHECK_SQLITE}; {}", start_script()));
+        let check = writer::only_while("$1", "$30", SESSION_SQLITE);
+        let script = writer::framed(&format!("{check}; {}", start_script()));
         let query = self.bind_script(&script, new, seen)?;
         store.writer.fetch_all_at_once(query).await?;
         Ok(self.run(new, seen))
@@ -302,12 +303,10 @@ fn start_script() -> String {
 const PRE_RUN_MARKS: usize = 32;
 
 /// [`Start::write_sqlite_at_once`]'s check, by [`START_SQLITE`]'s numbers (`$30` the
-/// revision seen): it sets the draft's revision to `NULL`, which the column refuses, when
-/// the draft has moved on or a continued session is not the user's on the app.
-const CHECK_SQLITE: &str = "\
-    UPDATE apps SET draft_revision = NULL WHERE id = $1 AND (draft_revision <> $30 \
-      OR (NOT $4 AND NOT EXISTS (SELECT 1 FROM published_app_coding_chat_sessions \
-        WHERE id = $3 AND app_id = $1 AND user_id = $6)))";
+/// revision seen, [`writer::only_while`]): a continued session must be the user's on
+/// the app.
+const SESSION_SQLITE: &str = "$4 OR EXISTS (SELECT 1 FROM published_app_coding_chat_sessions \
+    WHERE id = $3 AND app_id = $1 AND user_id = $6)";
 
 /// [`Start::write_sqlite`]'s script before the `pre_run` checkpoint's row: what
 /// `start_run` writes after its checks, its parameters by the same numbers, then `$30` the

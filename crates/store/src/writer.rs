@@ -119,6 +119,17 @@ impl Writer {
     }
 }
 
+/// A script's first statement, for a write framed by [`framed`] that stands only while the
+/// app (`app`, a parameter mark) holds its draft at `revision` (a mark) and `holds` (a
+/// condition) is true: otherwise it fails, setting the draft's revision to `NULL`, which
+/// the column refuses, so the script writes nothing and its caller writes step by step.
+pub(crate) fn only_while(app: &str, revision: &str, holds: &str) -> String {
+    format!(
+        "UPDATE apps SET draft_revision = NULL \
+         WHERE id = {app} AND (draft_revision <> {revision} OR NOT ({holds}))"
+    )
+}
+
 /// `statements` (`;`-separated) as one SQLite transaction, for
 /// [`Writer::fetch_all_at_once`].
 pub(crate) fn framed(statements: &str) -> String {

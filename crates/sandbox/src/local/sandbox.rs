@@ -60,17 +60,26 @@ impl Sandbox {
         ttl: Duration,
         uid: Option<u32>,
     ) -> Result<Self, SandboxError> {
-        let sandbox = Self::at(
-            root,
-            id,
-            State {
-                template: template.to_owned(),
-                ttl_ms: millis(ttl),
-                expires_at_ms: deadline_ms(ttl),
-                uid,
-            },
-            None,
-        );
+        let files = FileIndex::load(root.join(id.as_str()).join("index.json"));
+        Self::made(root, id, template, ttl, uid, files)
+    }
+
+    /// [`Sandbox::create`] with its workspace's index `files`.
+    fn made(
+        root: &Path,
+        id: &SandboxId,
+        template: &str,
+        ttl: Duration,
+        uid: Option<u32>,
+        files: FileIndex,
+    ) -> Result<Self, SandboxError> {
+        let state = State {
+            template: template.to_owned(),
+            ttl_ms: millis(ttl),
+            expires_at_ms: deadline_ms(ttl),
+            uid,
+        };
+        let sandbox = Self::at(root, id, state, None, files);
         sandbox.ensure_dirs()?;
         sandbox.save()?;
         Ok(sandbox)
@@ -99,25 +108,25 @@ impl Sandbox {
 
     /// Makes the spare at `spare` (see [`Sandbox::mark_spare`]) sandbox `id`: renamed into
     /// place, then given its TTL and its uid as [`Sandbox::create`] does (its files become
-    /// the uid's as for any sandbox, when its first process starts). `Err` leaves the
-    /// spare where it was when the rename failed.
+    /// the uid's as for any sandbox, when its first process starts), with `index`, its
+    /// workspace's index as the spare's maker left it. `Err` leaves the spare where it
+    /// was when the rename failed.
     pub(crate) fn claim(
         root: &Path,
         id: &SandboxId,
-        spare: &Path,
+        (spare, index): (&Path, FileIndex),
         template: &str,
         ttl: Duration,
         uid: Option<u32>,
     ) -> Result<Self, SandboxError> {
         let dir = root.join(id.as_str());
         std::fs::rename(spare, &dir).map_err(SandboxError::io(&dir))?;
-        Self::create(root, id, template, ttl, uid)
-    }
-
-    /// The claimed spare's workspace `index`, in place of the one read from its file.
-    pub(crate) fn with_index(mut self, index: FileIndex) -> Self {
-        self.files = tokio::sync::Mutex::new(index.adopted(self.dir.join("index.json")));
-        self
+        let index = index.moved_to(dir.join("index.json"));
+        let mut sandbox = Self::made(root, id, template, ttl, uid, index)?;
+        // What its watch queued since the maker's last look was the service's own doing
+        // (the contract seeded, the workspace given to the uid just now).
+        sandbox.files.get_mut().settle();
+        Ok(sandbox)
     }
 
     /// Creates the workspace and HOME if missing (also when reusing: someone may have
@@ -163,16 +172,23 @@ impl Sandbox {
             expires_at_ms: 0,
             uid: None,
         });
-        Self::at(root, id, state, read)
+        let files = FileIndex::load(root.join(id.as_str()).join("index.json"));
+        Self::at(root, id, state, read, files)
     }
 
-    fn at(root: &Path, id: &SandboxId, state: State, on_disk: Option<State>) -> Self {
+    fn at(
+        root: &Path,
+        id: &SandboxId,
+        state: State,
+        on_disk: Option<State>,
+        files: FileIndex,
+    ) -> Self {
         let dir = root.join(id.as_str());
         Self {
             id: id.clone(),
             workspace: dir.join("workspace"),
             home: dir.join("home"),
-            files: tokio::sync::Mutex::new(FileIndex::load(dir.join("index.json"))),
+            files: tokio::sync::Mutex::new(files),
             dir,
             state: Mutex::new(state),
             on_disk: Mutex::new(on_disk),

@@ -43,8 +43,8 @@ impl LocalController {
         uid: Option<u32>,
     ) -> Result<Sandbox, SandboxError> {
         if let Some(Spare { dir: spare, index }) = self.spares.take(template) {
-            match Sandbox::claim(&self.root, id, &spare, template, ttl, uid) {
-                Ok(sandbox) => return Ok(sandbox.with_index(index)),
+            match Sandbox::claim(&self.root, id, (&spare, index), template, ttl, uid) {
+                Ok(sandbox) => return Ok(sandbox),
                 Err(error) => {
                     tracing::warn!(sandbox = %id, %error, "cannot claim a spare sandbox");
                     // Renamed, then failed: what it left is made anew; else the spare goes.

@@ -96,16 +96,18 @@ impl FileIndex {
         Ok(())
     }
 
-    /// The index of a workspace its caller made, moved with its directory and now saved
-    /// at `file`. What its watch queued since its last look was the caller's own doing
-    /// (the workspace's owner set, the contract seeded) and is dropped: nothing else has
-    /// been in the workspace.
-    pub(crate) fn adopted(mut self, file: PathBuf) -> Self {
+    /// The index, moved with its workspace's directory, now saved at `file`.
+    pub(crate) fn moved_to(mut self, file: PathBuf) -> Self {
         self.file = file;
-        if let Some(watch) = self.watch.as_mut() {
-            watch.settle();
-        }
         self
+    }
+
+    /// Drops what the watch queued since the last look: the caller did it, and knows the
+    /// workspace holds what the index says.
+    pub(crate) fn settle(&mut self) {
+        if let Some(watch) = self.watch.as_mut() {
+            watch.drain();
+        }
     }
 
     /// True when nothing is queued on the watch: the workspace is as the last look left

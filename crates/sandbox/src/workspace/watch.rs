@@ -179,14 +179,9 @@ impl Watch {
             .is_some_and(|fd| rustix::io::ioctl_fionread(fd).is_ok_and(|queued| queued == 0))
     }
 
-    /// Drops the events queued so far: what they tell, the caller knows.
-    pub(crate) fn settle(&mut self) {
-        self.drain();
-    }
-
     /// Reads and drops the queued events (up to [`MAX_EVENTS`] of them; any left over make
     /// the next refresh look at more than it needs, never less).
-    fn drain(&mut self) {
+    pub(crate) fn drain(&mut self) {
         let Some(fd) = &self.fd else { return };
         let mut buf = [MaybeUninit::<u8>::uninit(); 8192];
         let mut reader = inotify::Reader::new(fd, &mut buf);
