@@ -11,6 +11,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use draftsmith_core::{ErrorBody, RunEvent, RunId};
 use draftsmith_runner::BusMessage;
+use draftsmith_store::StoreError;
 use futures::Stream;
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
@@ -123,9 +124,41 @@ enum Flow {
     Done,
 }
 
-async fn catch_up(state: &AppState, run: RunId, last: &mut i64, tx: &mpsc::Sender<Event>) -> Flow {
+/// What a follower reads: the run's log after a `seq`, and whether the run has ended.
+trait RunLog {
+    /// At most `limit` events after `last`, in order.
+    async fn events_after(
+        &self,
+        run: RunId,
+        last: i64,
+        limit: i64,
+    ) -> Result<Vec<RunEvent>, StoreError>;
+    /// Whether the run's status is terminal.
+    async fn ended(&self, run: RunId) -> Result<bool, StoreError>;
+}
+
+impl RunLog for AppState {
+    async fn events_after(
+        &self,
+        run: RunId,
+        last: i64,
+        limit: i64,
+    ) -> Result<Vec<RunEvent>, StoreError> {
+        self.store.events_after(run, last, limit).await
+    }
+
+    async fn ended(&self, run: RunId) -> Result<bool, StoreError> {
+        Ok(self.store.run(run).await?.status.is_terminal())
+    }
+}
+
+/// Sends what the log holds after `last`; [`Flow::Done`] once the terminal event is sent
+/// (or was sent before).
+async fn catch_up(log: &impl RunLog, run: RunId, last: &mut i64, tx: &mpsc::Sender<Event>) -> Flow {
+    // Whether the run was seen ended before the read now under way began.
+    let mut ended = false;
     loop {
-        let page = match state.store.events_after(run, *last, PAGE).await {
+        let page = match log.events_after(run, *last, PAGE).await {
             Ok(page) => page,
             Err(err) => {
                 tracing::warn!(run = %run, error = %err, "could not read the event log");
@@ -133,12 +166,20 @@ async fn catch_up(state: &AppState, run: RunId, last: &mut i64, tx: &mpsc::Sende
             }
         };
         if page.is_empty() {
-            // Nothing after `last`: if the run has ended, the client already has its
-            // terminal event (it is written with the status), so the stream is over.
-            return match state.store.run(run).await {
-                Ok(r) if r.status.is_terminal() => Flow::Done,
-                _ => Flow::More,
-            };
+            if ended {
+                // Read after the run was seen ended: the terminal event, committed with
+                // the status, was already sent.
+                return Flow::Done;
+            }
+            // The terminal event may have been committed between the read above and this
+            // look at the status: read the log once more before calling the stream over.
+            match log.ended(run).await {
+                Ok(true) => {
+                    ended = true;
+                    continue;
+                }
+                _ => return Flow::More,
+            }
         }
         let full = page.len() as i64 == PAGE;
         for event in &page {
@@ -166,5 +207,104 @@ async fn send(tx: &mpsc::Sender<Event>, event: &RunEvent, last: &mut i64) -> Flo
         Flow::Done
     } else {
         Flow::More
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use draftsmith_core::{AppId, EventBody, Stage, Timestamp};
+
+    use super::*;
+
+    /// A run's log whose terminal event (`seq` 5, committed with the run's status) lands
+    /// after the follower's read number `lands_after`.
+    struct Log {
+        terminal: RunEvent,
+        lands_after: u32,
+        reads: Mutex<u32>,
+    }
+
+    impl Log {
+        fn new(run: RunId, lands_after: u32) -> Self {
+            let terminal = RunEvent {
+                body: EventBody::RunCompleted {
+                    revision: 2,
+                    summary: "Done.".into(),
+                    usage: None,
+                },
+                run_id: run,
+                app_id: AppId::new(),
+                seq: 5,
+                ts: Timestamp::now(),
+                stage: Stage::Run,
+                diagnostics: Vec::new(),
+            };
+            Self {
+                terminal,
+                lands_after,
+                reads: Mutex::new(0),
+            }
+        }
+
+        fn landed(&self) -> bool {
+            self.reads
+                .lock()
+                .is_ok_and(|reads| *reads >= self.lands_after)
+        }
+    }
+
+    impl RunLog for Log {
+        async fn events_after(
+            &self,
+            _: RunId,
+            last: i64,
+            _: i64,
+        ) -> Result<Vec<RunEvent>, StoreError> {
+            let landed = self.landed();
+            if let Ok(mut reads) = self.reads.lock() {
+                *reads += 1;
+            }
+            Ok(if landed && last < self.terminal.seq {
+                vec![self.terminal.clone()]
+            } else {
+                Vec::new()
+            })
+        }
+
+        async fn ended(&self, _: RunId) -> Result<bool, StoreError> {
+            Ok(self.landed())
+        }
+    }
+
+    async fn caught_up(log: &Log, mut last: i64) -> (Flow, i64, usize) {
+        let (tx, mut rx) = mpsc::channel(8);
+        let flow = catch_up(log, log.terminal.run_id, &mut last, &tx).await;
+        drop(tx);
+        let mut sent = 0;
+        while rx.recv().await.is_some() {
+            sent += 1;
+        }
+        (flow, last, sent)
+    }
+
+    #[tokio::test]
+    async fn a_run_that_ends_between_a_read_and_the_status_still_sends_its_terminal_event() {
+        // The first read finds nothing; the run ends before its status is looked at.
+        let log = Log::new(RunId::new(), 1);
+        assert_eq!(caught_up(&log, 4).await, (Flow::Done, 5, 1));
+    }
+
+    #[tokio::test]
+    async fn a_stream_resumed_after_the_terminal_event_ends_without_sending() {
+        let log = Log::new(RunId::new(), 0);
+        assert_eq!(caught_up(&log, 5).await, (Flow::Done, 5, 0));
+    }
+
+    #[tokio::test]
+    async fn a_run_still_going_is_followed_on() {
+        let log = Log::new(RunId::new(), u32::MAX);
+        assert_eq!(caught_up(&log, 4).await, (Flow::More, 4, 0));
     }
 }
