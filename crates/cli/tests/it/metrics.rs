@@ -144,12 +144,17 @@ async fn metrics_parse_and_move_as_a_run_happens(kind: StoreKind) {
         run.usage.cost_micro_usd as f64
     );
     assert!(run.usage.cost_micro_usd > 0);
-    // The store's hot path was timed: the batches of events and model calls.
+    // The store's hot path was timed: each batch of the run's events once. How many
+    // events share a batch depends on how busy the writer was, not on the run.
     let batches = moved(
         "draftsmith_store_operation_duration_seconds_count",
         &[("op", "append_events")],
     );
-    assert!(batches >= 3.0, "{after}");
+    assert!(
+        (1.0..=events.len() as f64).contains(&batches),
+        "{} events: {after}",
+        events.len()
+    );
     // Nothing runs or waits now; the stream that followed the run has closed.
     assert_eq!(sample(&after, "draftsmith_active_runs", &[]), 0.0);
     assert_eq!(sample(&after, "draftsmith_queue_depth", &[]), 0.0);
