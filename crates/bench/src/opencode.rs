@@ -7,6 +7,9 @@
 //! alternate, and so do their cold runs, so both see the same machine: OpenCode's own run
 //! time drifts by half between minutes here, and one cold run of each way differed by a
 //! second either way on one machine within ten minutes.
+//! The warm figure also against raw OpenCode whose `GET /event` a client follows through
+//! the task, like for like: the engine's progress stream is that event stream, and
+//! OpenCode spends a few milliseconds a step writing its events to a follower.
 //! Under the warm and the cold figures, where their time went (`phases`): to the first
 //! model request, between requests, and from the last one to the end the client sees.
 //! Then the first runs of new chats made ahead (`[opencode] warm_chats = 1`), against more
@@ -106,7 +109,7 @@ pub async fn run() -> anyhow::Result<()> {
         None
     };
     let raw = raw.finish().await;
-    let ((native, engine), raw) = (result?, raw?);
+    let ((native, engine), (raw, followed)) = (result?, raw?);
     let ahead = ahead.context("the chats made ahead were not measured")??;
 
     line(
@@ -118,6 +121,17 @@ pub async fn run() -> anyhow::Result<()> {
     if let Some((median, low, high)) = paired_ratios(&engine.warms, &raw.warms) {
         println!(
             "  paired: each of its warm runs over raw OpenCode's run just before it, median ratio {median:.3} (from {low:.3} to {high:.3})"
+        );
+    }
+    line(
+        "draftsmith OpenCode engine, warm run, like for like",
+        engine.warm(),
+        "raw OpenCode + /event follower, warm",
+        median_of(followed.clone()).unwrap_or_default(),
+    );
+    if let Some((median, low, high)) = paired_ratios(&engine.warms, &followed) {
+        println!(
+            "  paired: each of its warm runs over raw OpenCode's followed run just before it, median ratio {median:.3} (from {low:.3} to {high:.3})"
         );
     }
     engine.phases.print(" of the OpenCode engine");
@@ -214,6 +228,10 @@ struct RawOpencode {
     colds: Vec<Duration>,
     /// Each later task.
     warm: Vec<Duration>,
+    /// Each later task run while a client follows the server's `GET /event`, as the
+    /// engine does (and OpenCode's own clients do): OpenCode then writes every event of
+    /// the task to that stream, a cost a client without progress never causes.
+    followed: Vec<Duration>,
     /// What the first server used over the later tasks.
     warm_usage: Usage,
     phases: Phases,
@@ -242,6 +260,7 @@ impl RawOpencode {
             http,
             colds: Vec::with_capacity(COLD_RUNS),
             warm: Vec::with_capacity(RUNS),
+            followed: Vec::with_capacity(RUNS),
             warm_usage: Usage::default(),
             phases: Phases::default(),
             cold_phases: Phases::default(),
@@ -328,8 +347,32 @@ impl RawOpencode {
         Ok(())
     }
 
+    /// Times one warm task while its event stream is followed.
+    async fn warm_run_following(&mut self, model: &MockModel) -> anyhow::Result<()> {
+        let base = self.first.server.client().base_url();
+        let mut events = self
+            .http
+            .get(format!("{base}/event"))
+            .basic_auth("opencode", Some(RAW_PASSWORD))
+            .header("accept", "text/event-stream")
+            .send()
+            .await?
+            .error_for_status()?;
+        // Its first event (`server.connected`) says the subscription stands.
+        events
+            .chunk()
+            .await?
+            .context("the event stream ended before it connected")?;
+        let follower = tokio::spawn(async move { while let Ok(Some(_)) = events.chunk().await {} });
+        let timed = task(&self.http, &self.first.server, model).await;
+        follower.abort();
+        let timed = timed?;
+        self.followed.push(timed.ended - timed.posted);
+        Ok(())
+    }
+
     /// Its timings and memory (the first server's); stops the servers.
-    async fn finish(self) -> anyhow::Result<Measured> {
+    async fn finish(self) -> anyhow::Result<(Measured, Vec<Duration>)> {
         let rss = self
             .first
             .server
@@ -340,7 +383,7 @@ impl RawOpencode {
             started.server.stop().await;
         }
         let runs = self.warm.len().max(1) as f64;
-        Ok(Measured {
+        let measured = Measured {
             colds: self.colds,
             warms: self.warm,
             warm_usage: self.warm_usage / runs,
@@ -348,7 +391,8 @@ impl RawOpencode {
             rss_mib: rss?,
             phases: self.phases,
             cold_phases: self.cold_phases,
-        })
+        };
+        Ok((measured, self.followed))
     }
 }
 
@@ -415,6 +459,7 @@ async fn through_the_service(
     for k in 0..=RUNS {
         if k > 0 {
             raw.warm_run(model).await?;
+            raw.warm_run_following(model).await?;
         }
         engine.run(model, OPENCODE_TASK).await?;
     }
