@@ -8,8 +8,8 @@
 //! time drifts by half between minutes here, and one cold run of each way differed by a
 //! second either way on one machine within ten minutes.
 //! The warm figure also against raw OpenCode whose `GET /event` a client follows through
-//! the task, like for like: the engine's progress stream is that event stream, and
-//! OpenCode spends a few milliseconds a step writing its events to a follower.
+//! the task, like for like: the engine's progress stream is that event stream, which
+//! OpenCode then writes every event of the task to.
 //! Under the warm and the cold figures, where their time went (`phases`): to the first
 //! model request, between requests, and from the last one to the end the client sees.
 //! Then the first runs of new chats made ahead (`[opencode] warm_chats = 1`), against more
@@ -120,7 +120,7 @@ pub async fn run() -> anyhow::Result<()> {
     );
     if let Some((median, low, high)) = paired_ratios(&engine.warms, &raw.warms) {
         println!(
-            "  paired: each of its warm runs over raw OpenCode's run just before it, median ratio {median:.3} (from {low:.3} to {high:.3})"
+            "  paired: each of its warm runs over raw OpenCode's run of the same round, median ratio {median:.3} (from {low:.3} to {high:.3})"
         );
     }
     line(
@@ -230,7 +230,7 @@ struct RawOpencode {
     warm: Vec<Duration>,
     /// Each later task run while a client follows the server's `GET /event`, as the
     /// engine does (and OpenCode's own clients do): OpenCode then writes every event of
-    /// the task to that stream, a cost a client without progress never causes.
+    /// the task to that stream.
     followed: Vec<Duration>,
     /// What the first server used over the later tasks.
     warm_usage: Usage,
