@@ -255,10 +255,10 @@ impl Start {
 
     /// On SQLite, the run started on the draft at `seen` in one script framed by its
     /// transaction, where step by step it took four calls of the writer's thread: its
-    /// first statement ([`writer::only_while`], [`SESSION_SQLITE`]) checks under the write lock that the draft is
-    /// still at `seen` and a continued chat session is the user's on the app, and
-    /// otherwise fails, so the script writes nothing; a second active run fails the
-    /// script as it fails the step-by-step writes.
+    /// first statement ([`writer::only_while`], [`SESSION_SQLITE`]) checks under the
+    /// write lock that the draft is still at `seen` and a continued chat session is the
+    /// user's on the app, and otherwise fails, so the script writes nothing; a second
+    /// active run fails the script as it fails the step-by-step writes.
     async fn write_sqlite_at_once(&self, store: &SqlStore, new: &NewRun, seen: i64) -> Result<Run> {
         let check = writer::only_while("$1", "$30", SESSION_SQLITE);
         let script = writer::framed(&format!("{check}; {}", start_script()));
